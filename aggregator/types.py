@@ -52,3 +52,42 @@ class FetchResult:
     @property
     def not_modified(self) -> bool:
         return self.status == 304
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What a published entry says about the source it first came from (atom:source)."""
+
+    id: str  # an IRI: the feed's URL for feed sources, a tag: URI for local sources
+    title: str
+    updated: datetime  # aware UTC: the source's newest item time
+    self_link: str | None = None  # the feed's URL (rel=self); None for local sources
+    link: str | None = None  # the source's web site (rel=alternate), if known
+
+
+@dataclass(frozen=True)
+class PublishedItem:
+    """A stored item as the publisher sees it."""
+
+    id: str  # stable entry id, e.g. "urn:uuid:…": the same in every feed, for ever
+    title: str
+    updated: datetime  # aware UTC, distinct across the store
+    published: datetime  # aware UTC
+    source: SourceInfo
+    link: str | None = None  # the original article, if any
+    content: str | None = None  # sanitized HTML (content_type "html") or plain text ("text")
+    content_type: str = "html"
+    summary: str | None = None  # sanitized HTML
+    author: str | None = None
+    topics: tuple[str, ...] = ()  # slugs, written as category terms
+    via: tuple[str, ...] = ()  # links to the same story at its further sources
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """One feed to publish: a topic, or the all-items feed (slug "all")."""
+
+    slug: str
+    title: str  # without the global title prefix
+    items: tuple[PublishedItem, ...]  # newest first (updated desc, then id), at most max_entries
+    total: int  # items in the topic overall (for the index page)
