@@ -1,0 +1,341 @@
+"""Read the bundled seed documents (scraped news pages as plain text) into items.
+
+One parser serves every layout; it finds item boundaries from the text alone, as
+DESIGN.md "Seed documents" prescribes:
+
+* marker layout: ``Read More`` lines and paragraphs ending in ``Continue reading``
+  close an item made of every paragraph since the previous marker;
+* line layout: each non-empty line is an item, except that a question line followed
+  by a non-question line forms one item (question = title, answer = content);
+* cut-off texts (``...``, ``..``, `` .`` endings, or no final punctuation at the
+  scraper's length cap) end in ``…`` and are flagged truncated.
+
+Parsing is pure; ``read_seed_path`` is the only function that touches the disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from aggregator.errors import SeedError
+from aggregator.types import EntryData
+
+TITLE_MAX = 100
+ELLIPSIS = "…"
+
+_READ_MORE = "Read More"
+# "… Continue reading" loses its ellipsis too; three ASCII dots are the same thing typed.
+_CONTINUE_RE = re.compile(r"\s*(?:…|\.\.\.)?\s*Continue reading$")
+_LINE_BREAK_RE = re.compile(r"\r\n|\r|\n")
+_CLOSERS = "\"'”’»)]}"
+_FINAL_PUNCTUATION = ".!?…" + _CLOSERS
+# The scraper's own "the rest was cut" signs; " ." is a cut right after a word.
+_CUT_DOTS = ("...", "..", " .")
+_CAP_PERCENT = 95
+# Trailing characters that read badly right before an appended "…".
+_DANGLING = " \t,;:"
+# Dots stay: a cut after "U.S." reads better as "U.S.…" than as "U.S…".
+_TITLE_DANGLING = _DANGLING + "-–—…"
+# A sentence ends at terminal punctuation (plus closing quotes) followed by whitespace.
+_SENTENCE_END_RE = re.compile(r"[.!?…]+[" + re.escape(_CLOSERS) + r"]*(?=\s|$)")
+# Words whose trailing "." is an abbreviation, not a sentence end, before a capital.
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof gen lt col maj capt sgt adm cmdr sen rep gov pres st jr sr vs "
+    "jan feb mar apr jun jul aug sep sept oct nov dec".split()
+)
+_INITIAL_RE = re.compile(r"[A-Z]\.")
+
+
+@dataclass(frozen=True)
+class SeedItem:
+    """One item of a seed document."""
+
+    title: str  # the question, or the first sentence (at most TITLE_MAX chars)
+    content: str  # the item's text, paragraphs joined by a blank line; Q/A: the answer
+    truncated: bool  # the scraper cut the text; content then ends in "…"
+    file: str  # the document's file name, e.g. "001_9c457d061644d54f.txt"
+
+
+@dataclass(frozen=True)
+class _RawItem:
+    """An item's boundaries found, before cut-off handling and titling."""
+
+    text: str
+    question: str | None = None
+
+
+# --- splitting a document into raw items ---------------------------------------------
+
+
+def _lines(text: str) -> list[str]:
+    """Trimmed lines; a BOM and any mix of CRLF/CR/LF line endings are tolerated."""
+    return [line.strip() for line in _LINE_BREAK_RE.split(text.removeprefix("\ufeff"))]
+
+
+def _is_marker_line(line: str) -> bool:
+    return line == _READ_MORE
+
+
+def _ends_with_continue(line: str) -> bool:
+    return line.endswith("Continue reading")
+
+
+def _split_marked(lines: list[str]) -> list[_RawItem]:
+    """Marker layout: every paragraph since the previous marker forms one item."""
+    items: list[_RawItem] = []
+    paragraphs: list[str] = []
+
+    def close() -> None:
+        if paragraphs:
+            items.append(_RawItem("\n\n".join(paragraphs)))
+        paragraphs.clear()
+
+    for line in lines:
+        if _is_marker_line(line):
+            close()
+        elif _ends_with_continue(line):
+            rest = _CONTINUE_RE.sub("", line).strip()
+            if rest:
+                paragraphs.append(rest)
+            close()
+        elif line:
+            paragraphs.append(line)
+    # Paragraphs after the last marker are an item whose marker the scraper lost.
+    close()
+    return items
+
+
+def _split_lines(lines: list[str]) -> list[_RawItem]:
+    """Line layout: one item per line, a question and its answer being one item."""
+    present = [line for line in lines if line]
+    items: list[_RawItem] = []
+    i = 0
+    while i < len(present):
+        line = present[i]
+        answer = present[i + 1] if i + 1 < len(present) else None
+        if line.endswith("?") and answer is not None and not answer.endswith("?"):
+            items.append(_RawItem(answer, question=line))
+            i += 2
+        else:
+            items.append(_RawItem(line))
+            i += 1
+    return items
+
+
+def _split(text: str) -> list[_RawItem]:
+    lines = _lines(text)
+    if any(_is_marker_line(line) or _ends_with_continue(line) for line in lines):
+        return _split_marked(lines)
+    return _split_lines(lines)
+
+
+# --- cut-off texts ---------------------------------------------------------------------
+
+
+def _is_at_cap(text: str, longest: int) -> bool:
+    """No final punctuation and within 5 % of the file's longest text: the scraper's cap."""
+    return not text.endswith(tuple(_FINAL_PUNCTUATION)) and 100 * len(text) >= _CAP_PERCENT * longest
+
+
+def _finish_cut(text: str, *, at_cap: bool) -> str:
+    """Mark a cut-off text: remove the scraper's dots or its partial last word, add "…"."""
+    body = text.rstrip(".").rstrip()
+    if at_cap:
+        head, _, _ = body.rpartition(" ")
+        # One giant token has no word boundary to fall back to: keep it whole.
+        body = head.rstrip() or body
+    return body.rstrip(_DANGLING) + ELLIPSIS
+
+
+def _resolve_cut(text: str, longest: int) -> tuple[str, bool]:
+    if text.endswith(_CUT_DOTS):
+        return _finish_cut(text, at_cap=False), True
+    if _is_at_cap(text, longest):
+        return _finish_cut(text, at_cap=True), True
+    # Complete, or a short teaser without final punctuation: kept whole.
+    return text, False
+
+
+# --- titles ----------------------------------------------------------------------------
+
+
+def _is_abbreviation(paragraph: str, end: int, match_text: str) -> bool:
+    """Whether the "." ending at ``end`` belongs to an abbreviation rather than a sentence."""
+    if match_text != ".":
+        return False
+    following = paragraph[end:].lstrip()
+    if following[:1].islower():
+        return True  # "U.S. officials": a sentence never starts in lower case
+    word = paragraph[:end].rsplit(None, 1)[-1] if paragraph[:end].strip() else ""
+    # A lone initial ("John F. Kennedy") or a title ("Gen. Smith") precedes a name.
+    return bool(_INITIAL_RE.fullmatch(word)) or word[:-1].lower() in _ABBREVIATIONS
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of a text's first paragraph, whitespace collapsed.
+
+    An initialism that really ends a sentence ("... in the U.S. The ...") is taken as its
+    end; one followed by a lower-case word is not.
+    """
+    paragraph = text.strip().split("\n\n", 1)[0]
+    for match in _SENTENCE_END_RE.finditer(paragraph):
+        candidate = paragraph[: match.end()]
+        if not any(ch.isalnum() for ch in candidate):
+            continue  # a leading "…" is no sentence
+        if _is_abbreviation(paragraph, match.end(), match.group()):
+            continue
+        return " ".join(candidate.split())
+    return " ".join(paragraph.split())
+
+
+def make_title(text: str) -> str:
+    """A title of at most TITLE_MAX characters, cut at a word boundary with a closing "…"."""
+    text = " ".join(text.split())
+    if len(text) <= TITLE_MAX:
+        return text
+    room = TITLE_MAX - len(ELLIPSIS)
+    head = text[:room]
+    if not text[room].isspace():
+        boundary = head.rfind(" ")
+        if boundary > 0:
+            head = head[:boundary]
+    # Never empty: a first "word" longer than the room is cut inside the word.
+    head = head.rstrip(_TITLE_DANGLING) or text[:room]
+    return head + ELLIPSIS
+
+
+# --- public API ------------------------------------------------------------------------
+
+
+def parse_seed_text(text: str, file: str = "") -> list[SeedItem]:
+    """Split one seed document into items, in document order."""
+    raw_items = _split(text)
+    if not raw_items:
+        return []
+    longest = max(len(raw.text) for raw in raw_items)
+    items: list[SeedItem] = []
+    for raw in raw_items:
+        content, truncated = _resolve_cut(raw.text, longest)
+        source = raw.question if raw.question is not None else first_sentence(content)
+        items.append(SeedItem(make_title(source), content, truncated, file))
+    return items
+
+
+def _seed_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted((p for p in path.glob("*.txt") if p.is_file()), key=lambda p: p.name)
+    return [path]
+
+
+def _read_text(file: Path, max_bytes: int) -> tuple[str | None, str | None]:
+    """The file's text, or None and one warning naming the file and its problem."""
+    try:
+        size = file.stat().st_size
+        if size > max_bytes:
+            return None, f"{file}: skipped, {size} bytes is over the {max_bytes}-byte limit"
+        with file.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as e:
+        return None, f"{file}: skipped, cannot be read ({e.strerror or e})"
+    # The file may have grown between stat and read.
+    if len(data) > max_bytes:
+        return None, f"{file}: skipped, over the {max_bytes}-byte limit"
+    if b"\x00" in data:
+        return None, f"{file}: skipped, binary file (contains NUL bytes)"
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        return None, f"{file}: skipped, not UTF-8 text (bad byte at offset {e.start})"
+    if not text.strip():
+        return None, f"{file}: skipped, empty file"
+    return text, None
+
+
+def read_seed_path(path: Path, *, max_bytes: int = 5_000_000) -> tuple[list[SeedItem], list[str]]:
+    """Read a seed folder (every ``*.txt``, in name order) or one seed file.
+
+    Returns the items (file-name order, then document order) and one warning per file
+    that was skipped or held no items; the other files still load. A missing path
+    raises SeedError.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise SeedError(f"{path}: seed path does not exist")
+    files = _seed_files(path)
+    warnings: list[str] = []
+    if not files:
+        warnings.append(f"{path}: no *.txt seed documents in this folder")
+    items: list[SeedItem] = []
+    for file in files:
+        text, warning = _read_text(file, max_bytes)
+        if warning is not None:
+            warnings.append(warning)
+            continue
+        assert text is not None
+        found = parse_seed_text(text, file.name)
+        if not found:
+            warnings.append(f"{file}: no items found (only markers and blank lines)")
+        items.extend(found)
+    return items, warnings
+
+
+def _normalized(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def seed_identity(source_name: str, item: SeedItem) -> str:
+    """A hex sha256 of the source name and the item's text (title and content).
+
+    NFC-normalized and whitespace-collapsed, so re-encoding or re-wrapping a file keeps
+    the key; position, file name and everything else are deliberately left out.
+    """
+    # NUL separators keep ("ab", "c") and ("a", "bc") apart.
+    material = "\x00".join((source_name, _normalized(item.title), _normalized(item.content)))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def seed_times(count: int, now: datetime, newest_stored: datetime | None) -> list[datetime]:
+    """First-seen times for ``count`` new seed items, newest (the first item) first.
+
+    T = max(now, newest_stored + count seconds); item n gets T - n seconds, so every
+    time is distinct and all are newer than anything stored before.
+    """
+    if count < 0:
+        raise ValueError(f"count must not be negative, got {count}")
+    for name, value in (("now", now), ("newest_stored", newest_stored)):
+        if value is not None and value.utcoffset() is None:
+            raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+    top = now.astimezone(timezone.utc)
+    if newest_stored is not None:
+        top = max(top, newest_stored.astimezone(timezone.utc) + timedelta(seconds=count))
+    return [top - timedelta(seconds=n) for n in range(count)]
+
+
+def seed_entries(source_name: str, items: list[SeedItem]) -> list[EntryData]:
+    """EntryData for the store: keyed by seed_identity, plain text, no link, no dates.
+
+    Items with identical text in one source share a key; only the first is kept so a
+    batch never carries one key twice.
+    """
+    entries: list[EntryData] = []
+    seen: set[str] = set()
+    for item in items:
+        key = seed_identity(source_name, item)
+        if key in seen:
+            continue
+        seen.add(key)
+        entries.append(
+            EntryData(
+                key=key,
+                title=item.title,
+                content=item.content,
+                content_type="text",
+                truncated=item.truncated,
+            )
+        )
+    return entries
