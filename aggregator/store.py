@@ -1,0 +1,605 @@
+"""Storage: every item, its sources, topics and refresh history, through SQLAlchemy.
+
+Parsed data comes in as frozen dataclasses (``EntryData``) and goes out as
+``PublishedItem`` views; ORM rows never leave this module. Writes are batched
+(one transaction per ingest, Core ``executemany`` inserts).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from .db import make_engine, migrate
+from .identity import canonical_link, dedup_text, entry_uid, text_hash
+from .models import Fetch, Item, ItemSource, ItemTopic, Meta, Source, Topic
+from .types import EntryData, PublishedItem, SourceInfo
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+CHUNK = 500  # bound for IN (...) lists: SQLite allows 32k variables, PostgreSQL more
+ONE_US = timedelta(microseconds=1)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _chunks(seq: Sequence, size: int = CHUNK) -> Iterator[Sequence]:  # type: ignore[type-arg]
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def fingerprint(entry: EntryData) -> str:
+    """What a source sent for an entry; a different value means it changed upstream."""
+    parts = (
+        entry.title, entry.link, entry.summary, entry.content, entry.content_type, entry.author,
+        entry.published.isoformat() if entry.published else None,
+        entry.updated.isoformat() if entry.updated else None,
+        str(entry.truncated),
+    )
+    return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
+
+
+def fallback_title(entry: EntryData) -> str:
+    """A title for an entry that has none: its first words, at most 100 characters."""
+    from .text import collapse_ws, strip_html
+
+    raw = entry.content or entry.summary or ""
+    text = collapse_ws(strip_html(raw) if entry.content_type == "html" else raw)
+    if not text:
+        return entry.link or "(untitled)"
+    if len(text) <= 100:
+        return text
+    cut = text[:99].rsplit(" ", 1)[0].rstrip(",;: ")
+    return cut + "…"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What the store needs to know of a configured source."""
+
+    name: str
+    type: str
+    url: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceState:
+    id: int
+    name: str
+    type: str
+    url: str | None
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    pending_redirect: str | None
+    failures: int
+    retired: bool
+    next_run: datetime | None
+    last_success: datetime | None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    new: int = 0
+    updated: int = 0
+    attached: int = 0  # same story already stored from another source
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.updated or self.attached)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    name: str
+    type: str
+    url: str | None
+    last_fetch: datetime | None
+    last_success: datetime | None
+    http_status: int | None
+    error: str | None
+    warning: str | None
+    items: int
+    failures: int
+    next_run: datetime | None
+    retired: bool
+
+
+def source_iri(source: Source) -> str:
+    if source.type == "feed" and source.url:
+        return source.url
+    return f"tag:aggregator,2026:source/{source.name}"
+
+
+class Store:
+    """The database, opened (and migrated) once per process."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, run_migrations: bool = True) -> Store:
+        engine = make_engine(url)
+        if run_migrations:
+            migrate(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- meta ---------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        with self.session() as s:
+            row = s.get(Meta, key)
+            return row.value if row else None
+
+    def _set_meta(self, s: Session, key: str, value: str) -> None:
+        row = s.get(Meta, key)
+        if row is None:
+            s.add(Meta(key=key, value=value))
+        else:
+            row.value = value
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.session() as s, s.begin():
+            self._set_meta(s, key, value)
+
+    def _bump_data_version(self, s: Session) -> None:
+        row = s.get(Meta, "data_version")
+        if row is None:
+            s.add(Meta(key="data_version", value="1"))
+        else:
+            row.value = str(int(row.value) + 1)
+
+    def data_version(self) -> int:
+        return int(self.get_meta("data_version") or 0)
+
+    # -- sources ------------------------------------------------------------
+    def sync_sources(self, specs: Iterable[SourceSpec]) -> None:
+        """Create rows for new sources; follow URL edits in the config."""
+        with self.session() as s, s.begin():
+            existing = {src.name: src for src in s.scalars(select(Source))}
+            for spec in specs:
+                src = existing.get(spec.name)
+                if src is None:
+                    s.add(Source(name=spec.name, type=spec.type, url=spec.url, config_url=spec.url,
+                                 title=spec.title, failures=0, retired=False))
+                    continue
+                src.type = spec.type
+                if spec.title:
+                    src.title = spec.title
+                if spec.url != src.config_url:
+                    # The user edited the URL: start afresh with it.
+                    src.url = spec.url
+                    src.config_url = spec.url
+                    src.etag = src.last_modified = src.body_hash = src.pending_redirect = None
+                    src.retired = False
+                    src.failures = 0
+
+    def source_state(self, name: str) -> SourceState:
+        with self.session() as s:
+            src = s.scalars(select(Source).where(Source.name == name)).one()
+            return self._state(src)
+
+    def source_states(self) -> dict[str, SourceState]:
+        with self.session() as s:
+            return {src.name: self._state(src) for src in s.scalars(select(Source))}
+
+    @staticmethod
+    def _state(src: Source) -> SourceState:
+        return SourceState(
+            id=src.id, name=src.name, type=src.type, url=src.url, etag=src.etag,
+            last_modified=src.last_modified, body_hash=src.body_hash,
+            pending_redirect=src.pending_redirect, failures=src.failures or 0,
+            retired=bool(src.retired), next_run=src.next_run, last_success=src.last_success,
+        )
+
+    def record_refresh(
+        self,
+        name: str,
+        *,
+        started: datetime,
+        finished: datetime,
+        ok: bool,
+        http_status: int | None = None,
+        error: str | None = None,
+        warning: str | None = None,
+        next_run: datetime | None = None,
+        result: IngestResult | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        body_hash: str | None = None,
+        pending_redirect: str | None = None,
+        new_url: str | None = None,
+        retired: bool | None = None,
+        title: str | None = None,
+        site_link: str | None = None,
+        keep_validators: bool = False,
+    ) -> None:
+        """Store the outcome of one refresh attempt and append it to the history."""
+        with self.session() as s, s.begin():
+            src = s.scalars(select(Source).where(Source.name == name)).one()
+            src.last_fetch = finished
+            src.http_status = http_status
+            src.next_run = next_run
+            if ok:
+                src.error = None
+                src.warning = warning
+                src.failures = 0
+                src.last_success = finished
+                if not keep_validators:
+                    src.etag, src.last_modified = etag, last_modified
+                    if body_hash is not None:
+                        src.body_hash = body_hash
+                src.pending_redirect = pending_redirect
+                if new_url:
+                    src.url = new_url
+                if title and not src.title:
+                    src.title = title
+                if site_link:
+                    src.site_link = site_link
+            else:
+                src.error = error
+                src.failures = (src.failures or 0) + 1
+            if retired is not None:
+                src.retired = retired
+            r = result or IngestResult()
+            s.add(Fetch(source_id=src.id, started=started, finished=finished, http_status=http_status,
+                        error=None if ok else error, warning=warning, new_items=r.new,
+                        updated_items=r.updated + r.attached))
+
+    def set_next_run(self, name: str, when: datetime | None) -> None:
+        with self.session() as s, s.begin():
+            s.execute(update(Source).where(Source.name == name).values(next_run=when))
+
+    def newest_item_time(self, name: str) -> datetime | None:
+        """The newest first-seen time of the items first stored from this source."""
+        with self.session() as s:
+            return s.scalar(
+                select(func.max(Item.first_seen)).join(Source, Item.source_id == Source.id)
+                .where(Source.name == name)
+            )
+
+    # -- ingest -------------------------------------------------------------
+    def ingest(
+        self,
+        source_name: str,
+        entries: Sequence[EntryData],
+        *,
+        now: datetime | None = None,
+        seen_times: Callable[[int], list[datetime]] | None = None,
+    ) -> IngestResult:
+        """Store a source's entries: new ones inserted, changed ones updated in place,
+        the same story from another source attached to the item already stored.
+
+        ``seen_times(k)`` gives the first-seen times of the k new items (seeds);
+        by default they are all ``now``.
+        """
+        now = now or utcnow()
+        unique: dict[str, EntryData] = {}
+        for e in entries:
+            unique.setdefault(e.key, e)
+        if not unique:
+            return IngestResult()
+        with self.session() as s, s.begin():
+            src = s.scalars(select(Source).where(Source.name == source_name)).one()
+            known: dict[str, tuple[int, int, str, int]] = {}
+            keys = list(unique)
+            for part in _chunks(keys):
+                for row in s.execute(
+                    select(ItemSource.key, ItemSource.id, ItemSource.item_id, ItemSource.fingerprint,
+                           Item.source_id)
+                    .join(Item, Item.id == ItemSource.item_id)
+                    .where(ItemSource.source_id == src.id, ItemSource.key.in_(part))
+                ):
+                    known[row[0]] = (row[1], row[2], row[3], row[4])
+
+            updated = 0
+            fresh: list[tuple[EntryData, str]] = []
+            for key, entry in unique.items():
+                fp = fingerprint(entry)
+                if key not in known:
+                    fresh.append((entry, fp))
+                    continue
+                link_id, item_id, old_fp, origin = known[key]
+                if old_fp == fp:
+                    continue
+                s.execute(update(ItemSource).where(ItemSource.id == link_id)
+                          .values(fingerprint=fp, link=entry.link))
+                if origin == src.id:
+                    self._update_item(s, item_id, entry, now)
+                    updated += 1
+
+            attached, created = self._insert_fresh(s, src, fresh, now, seen_times)
+            if updated or attached or created:
+                self._bump_data_version(s)
+            return IngestResult(new=created, updated=updated, attached=attached)
+
+    def _update_item(self, s: Session, item_id: int, entry: EntryData, now: datetime) -> None:
+        item = s.get(Item, item_id)
+        assert item is not None
+        new_updated = entry.updated if entry.updated and entry.updated > item.updated else now
+        if new_updated <= item.updated:
+            new_updated = item.updated + ONE_US
+        item.title = entry.title or fallback_title(entry)
+        item.link = entry.link
+        item.canonical_link = canonical_link(entry.link)
+        text = dedup_text(entry.title, entry.content or entry.summary, entry.content_type)
+        item.text_hash = text_hash(text) if text else None
+        item.summary = entry.summary
+        item.content = entry.content
+        item.content_type = entry.content_type
+        item.author = entry.author
+        item.truncated = entry.truncated
+        if entry.published:
+            item.published = entry.published
+        item.updated = self._free_times(s, [new_updated])[0]
+        item.classified = False
+        s.flush()
+
+    @staticmethod
+    def _free_times(s: Session, wanted: list[datetime]) -> list[datetime]:
+        """Nudge times by microseconds so no two items share ``updated``
+        (feed readers and the W3C validator treat equal times as one change)."""
+        if not wanted:
+            return []
+        lo, hi = min(wanted), max(wanted) + timedelta(seconds=1)
+        used = set(s.scalars(select(Item.updated).where(Item.updated >= lo, Item.updated <= hi)))
+        out = []
+        for t in wanted:
+            while t in used:
+                t += ONE_US
+            used.add(t)
+            out.append(t)
+        return out
+
+    def _insert_fresh(
+        self,
+        s: Session,
+        src: Source,
+        fresh: list[tuple[EntryData, str]],
+        now: datetime,
+        seen_times: Callable[[int], list[datetime]] | None,
+    ) -> tuple[int, int]:
+        if not fresh:
+            return 0, 0
+        links = {e.key: canonical_link(e.link) for e, _ in fresh}
+        texts = {}
+        for e, _ in fresh:
+            t = dedup_text(e.title, e.content or e.summary, e.content_type)
+            texts[e.key] = text_hash(t) if t else None
+        by_link: dict[str, int] = {}
+        by_text: dict[str, int] = {}
+        link_values = sorted({v for v in links.values() if v})
+        for part in _chunks(link_values):
+            for item_id, canon in s.execute(
+                select(Item.id, Item.canonical_link).where(Item.canonical_link.in_(part))
+            ):
+                by_link.setdefault(canon, item_id)
+        text_values = sorted({v for v in texts.values() if v})
+        for part in _chunks(text_values):
+            for item_id, th in s.execute(select(Item.id, Item.text_hash).where(Item.text_hash.in_(part))):
+                by_text.setdefault(th, item_id)
+
+        attach: list[tuple[EntryData, str, int]] = []
+        new: list[tuple[EntryData, str]] = []
+        batch_link: dict[str, str] = {}
+        batch_text: dict[str, str] = {}
+        pending_dupes: list[tuple[EntryData, str, str]] = []  # duplicates of a new item in this batch
+        for e, fp in fresh:
+            canon, th = links[e.key], texts[e.key]
+            target = (canon and by_link.get(canon)) or (th and by_text.get(th))
+            if target:
+                attach.append((e, fp, target))
+                continue
+            twin = (canon and batch_link.get(canon)) or (th and batch_text.get(th))
+            if twin:
+                pending_dupes.append((e, fp, twin))
+                continue
+            new.append((e, fp))
+            if canon:
+                batch_link[canon] = e.key
+            if th:
+                batch_text[th] = e.key
+
+        times = seen_times(len(new)) if seen_times else [now] * len(new)
+        wanted = [(e.updated or e.published or t) for (e, _), t in zip(new, times)]
+        free = self._free_times(s, wanted)
+        rows = []
+        for (e, _), t, upd in zip(new, times, free):
+            rows.append(dict(
+                uid=entry_uid(src.name, e.key), source_id=src.id,
+                title=e.title or fallback_title(e), link=e.link, canonical_link=links[e.key],
+                text_hash=texts[e.key], summary=e.summary, content=e.content,
+                content_type=e.content_type, author=e.author, truncated=e.truncated,
+                first_seen=t, published=e.published or e.updated or t, updated=upd, classified=False,
+            ))
+        ids: dict[str, int] = {}
+        if rows:
+            s.execute(insert(Item), rows)
+            uids = [r["uid"] for r in rows]
+            for part in _chunks(uids):
+                ids.update(s.execute(select(Item.uid, Item.id).where(Item.uid.in_(part))).tuples())
+        key_to_id = {e.key: ids[entry_uid(src.name, e.key)] for e, _ in new}
+        links_rows = [
+            dict(item_id=key_to_id[e.key], source_id=src.id, key=e.key, link=e.link,
+                 fingerprint=fp, first_seen=now)
+            for e, fp in new
+        ]
+        links_rows += [
+            dict(item_id=target, source_id=src.id, key=e.key, link=e.link, fingerprint=fp, first_seen=now)
+            for e, fp, target in attach
+        ]
+        links_rows += [
+            dict(item_id=key_to_id[twin], source_id=src.id, key=e.key, link=e.link, fingerprint=fp,
+                 first_seen=now)
+            for e, fp, twin in pending_dupes
+        ]
+        if links_rows:
+            s.execute(insert(ItemSource), links_rows)
+        return len(attach) + len(pending_dupes), len(new)
+
+    # -- topics and membership ----------------------------------------------
+    def sync_topics(self, topics: Sequence[tuple[str, str]]) -> dict[str, int]:
+        """Make the topics table match the config (slug, title); returns slug -> id."""
+        with self.session() as s, s.begin():
+            existing = {t.slug: t for t in s.scalars(select(Topic))}
+            wanted = dict(topics)
+            for slug, topic in existing.items():
+                if slug not in wanted:
+                    s.execute(delete(ItemTopic).where(ItemTopic.topic_id == topic.id))
+                    s.delete(topic)
+            for slug, title in wanted.items():
+                if slug in existing:
+                    existing[slug].title = title
+                else:
+                    s.add(Topic(slug=slug, title=title))
+            s.flush()
+            return {t.slug: t.id for t in s.scalars(select(Topic))}
+
+    def classify(
+        self,
+        decide: Callable[[str, str | None, str | None, str, Sequence[str]], Sequence[str]],
+        rules_hash: str,
+        topic_ids: dict[str, int],
+        *,
+        batch: int = 2000,
+    ) -> int:
+        """Recompute topic membership: every item when the rules changed, else only
+        items added or changed since the last run. ``decide(title, summary, content,
+        content_type, source_names)`` returns topic slugs. Returns items classified."""
+        full = self.get_meta("rules_hash") != rules_hash
+        names = {sid: name for sid, name in self._source_names()}
+        done = 0
+        last_id = 0
+        while True:
+            with self.session() as s, s.begin():
+                q = select(Item.id, Item.title, Item.summary, Item.content, Item.content_type, Item.updated)
+                q = q.where(Item.id > last_id)
+                if not full:
+                    q = q.where(Item.classified.is_(False))
+                rows = s.execute(q.order_by(Item.id).limit(batch)).all()
+                if not rows:
+                    if full:
+                        self._set_meta(s, "rules_hash", rules_hash)
+                        self._bump_data_version(s)
+                    break
+                ids = [r[0] for r in rows]
+                carriers: dict[int, list[str]] = defaultdict(list)
+                for item_id, source_id in s.execute(
+                    select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(ids))
+                ):
+                    carriers[item_id].append(names[source_id])
+                member_rows = []
+                for item_id, title, summary, content, ctype, upd in rows:
+                    for slug in decide(title, summary, content, ctype, carriers[item_id]):
+                        member_rows.append(dict(topic_id=topic_ids[slug], item_id=item_id, updated=upd))
+                s.execute(delete(ItemTopic).where(ItemTopic.item_id.in_(ids)))
+                if member_rows:
+                    s.execute(insert(ItemTopic), member_rows)
+                s.execute(update(Item).where(Item.id.in_(ids)).values(classified=True))
+                if not full:
+                    self._bump_data_version(s)
+                last_id = ids[-1]
+                done += len(ids)
+        return done
+
+    def _source_names(self) -> list[tuple[int, str]]:
+        with self.session() as s:
+            return list(s.execute(select(Source.id, Source.name)).tuples())
+
+    # -- reading --------------------------------------------------------------
+    def topic_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.execute(
+                select(Topic.slug, func.count(ItemTopic.item_id))
+                .outerjoin(ItemTopic, ItemTopic.topic_id == Topic.id).group_by(Topic.slug)
+            )
+            return {slug: n for slug, n in rows}
+
+    def item_count(self) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count(Item.id))) or 0
+
+    def newest_items(self, topic: str | None, limit: int) -> list[PublishedItem]:
+        """Newest first (updated desc, then entry id), at most ``limit``."""
+        with self.session() as s:
+            if topic is None:
+                ids = list(s.scalars(select(Item.id).order_by(Item.updated.desc(), Item.uid).limit(limit)))
+            else:
+                ids = list(s.scalars(
+                    select(ItemTopic.item_id).join(Topic, Topic.id == ItemTopic.topic_id)
+                    .where(Topic.slug == topic)
+                    .order_by(ItemTopic.updated.desc()).limit(limit)
+                ))
+            return self._views(s, ids)
+
+    def _views(self, s: Session, ids: list[int]) -> list[PublishedItem]:
+        if not ids:
+            return []
+        items = {i.id: i for i in s.scalars(select(Item).where(Item.id.in_(ids)))}
+        topics: dict[int, list[str]] = defaultdict(list)
+        for item_id, slug in s.execute(
+            select(ItemTopic.item_id, Topic.slug).join(Topic, Topic.id == ItemTopic.topic_id)
+            .where(ItemTopic.item_id.in_(ids)).order_by(Topic.slug)
+        ):
+            topics[item_id].append(slug)
+        via: dict[int, list[str]] = defaultdict(list)
+        for item_id, source_id, link in s.execute(
+            select(ItemSource.item_id, ItemSource.source_id, ItemSource.link)
+            .where(ItemSource.item_id.in_(ids)).order_by(ItemSource.id)
+        ):
+            item = items[item_id]
+            if source_id != item.source_id and link and link != item.link and link not in via[item_id]:
+                via[item_id].append(link)
+        source_ids = {i.source_id for i in items.values()}
+        sources = {src.id: src for src in s.scalars(select(Source).where(Source.id.in_(source_ids)))}
+        source_updated = dict(s.execute(
+            select(Item.source_id, func.max(Item.updated)).where(Item.source_id.in_(source_ids))
+            .group_by(Item.source_id)
+        ).tuples())
+        infos = {
+            sid: SourceInfo(
+                id=source_iri(src), title=src.title or src.name, updated=source_updated[sid],
+                self_link=src.url if src.type == "feed" else None, link=src.site_link,
+            )
+            for sid, src in sources.items()
+        }
+        out = []
+        for item_id in ids:
+            i = items[item_id]
+            out.append(PublishedItem(
+                id=i.uid, title=i.title, updated=i.updated, published=i.published,
+                source=infos[i.source_id], link=i.link, content=i.content,
+                content_type=i.content_type, summary=i.summary, author=i.author,
+                topics=tuple(topics[item_id]), via=tuple(via[item_id]),
+            ))
+        out.sort(key=lambda p: p.id)
+        out.sort(key=lambda p: p.updated, reverse=True)  # stable: ties stay in id order
+        return out
+
+    def statuses(self) -> dict[str, SourceStatus]:
+        with self.session() as s:
+            counts = dict(s.execute(
+                select(ItemSource.source_id, func.count(ItemSource.id)).group_by(ItemSource.source_id)
+            ).tuples())
+            return {
+                src.name: SourceStatus(
+                    name=src.name, type=src.type, url=src.url, last_fetch=src.last_fetch,
+                    last_success=src.last_success, http_status=src.http_status, error=src.error,
+                    warning=src.warning, items=counts.get(src.id, 0), failures=src.failures or 0,
+                    next_run=src.next_run, retired=bool(src.retired),
+                )
+                for src in s.scalars(select(Source))
+            }
