@@ -1,0 +1,254 @@
+"""Write the published output folder: one Atom feed per view, index.opml, index.html.
+
+The store has already chosen what each feed holds (``FeedView``); this module
+decides only how it is written. Writing is atomic (temp file, fsync, rename) so a
+reader never sees half a file, and a file whose bytes would not change is left
+alone so its mtime, and the ETag the server derives from it, stay the same.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lxml import etree
+
+from aggregator.atom import as_utc, render_atom
+from aggregator.errors import AggregatorError
+from aggregator.types import FeedView
+
+log = logging.getLogger(__name__)
+
+ALL_SLUG = "all"
+OPML_NAME = "index.opml"
+HTML_NAME = "index.html"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Slugs become file names: no path separators, no hidden files, no surprises in URLs.
+_SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_FILE_MODE = 0o644  # mkstemp creates 0600; the server (maybe another user) must read them
+
+
+@dataclass(frozen=True)
+class PublishReport:
+    written: tuple[str, ...]  # file names rewritten this time
+    unchanged: tuple[str, ...]  # file names left alone because their bytes were identical
+    removed: tuple[str, ...] = ()  # stale feeds of topics that no longer exist
+
+
+def _root(base_url: str) -> str:
+    return base_url.rstrip("/")
+
+
+def feed_url(base_url: str, slug: str) -> str:
+    """The URL a feed is served at: its Atom id and rel=self link."""
+    return f"{_root(base_url)}/{slug}.xml"
+
+
+def _feed_title(view: FeedView, site_title: str) -> str:
+    return f"{site_title}: {view.title}"
+
+
+def newest_updated(views: Sequence[FeedView]) -> datetime:
+    """Newest ``updated`` of the "all" view (of every view when there is none), else the epoch.
+
+    An empty topic feed carries this date so it does not claim to change on every publish.
+    """
+    pool = [v for v in views if v.slug == ALL_SLUG] or list(views)
+    dates = [as_utc(item.updated, f"updated of {item.id}") for v in pool for item in v.items]
+    return max(dates, default=EPOCH)
+
+
+def render_opml(views: Sequence[FeedView], *, base_url: str, site_title: str) -> bytes:
+    """OPML 2.0 subscription list with one ``type="rss"`` outline per feed, in the given order.
+
+    No ``dateCreated``: the document must depend on its inputs only.
+    """
+    opml = etree.Element("opml", version="2.0")
+    head = etree.SubElement(opml, "head")
+    etree.SubElement(head, "title").text = site_title
+    body = etree.SubElement(opml, "body")
+    for view in views:
+        title = _feed_title(view, site_title)
+        etree.SubElement(
+            body,
+            "outline",
+            type="rss",
+            text=title,
+            title=title,
+            xmlUrl=feed_url(base_url, view.slug),
+            htmlUrl=f"{_root(base_url)}/",
+        )
+    return etree.tostring(opml, encoding="UTF-8", xml_declaration=True, pretty_print=True)
+
+
+def _count_text(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
+def render_index(views: Sequence[FeedView], *, base_url: str, site_title: str) -> bytes:
+    """HTML5 page listing each feed with its item count, a subscribe link and autodiscovery."""
+    esc = html.escape  # quote=True by default: safe in text and in attribute values
+    root = _root(base_url)
+    opml_url = f"{root}/{OPML_NAME}"
+    head_links = [
+        f'<link rel="alternate" type="application/atom+xml" title="{esc(_feed_title(v, site_title))}"'
+        f' href="{esc(feed_url(base_url, v.slug))}">'
+        for v in views
+    ]
+    rows = [
+        "<tr>"
+        f'<td><a href="{esc(feed_url(base_url, v.slug))}">{esc(v.title)}</a></td>'
+        f'<td class="count" data-count="{v.total}">{esc(_count_text(v.total))}</td>'
+        f'<td><a href="{esc(feed_url(base_url, v.slug))}" type="application/atom+xml">'
+        "Subscribe (Atom)</a></td>"
+        "</tr>"
+        for v in views
+    ]
+    lines = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{esc(site_title)}</title>",
+        *head_links,
+        f'<link rel="alternate" type="text/x-opml" title="{esc(site_title)} (OPML)" href="{esc(opml_url)}">',
+        "</head>",
+        "<body>",
+        f"<h1>{esc(site_title)}</h1>",
+        "<p>Paste a feed's address into your feed reader, or import "
+        f'<a href="{esc(opml_url)}">all feeds as OPML</a>.</p>',
+        "<table>",
+        "<thead><tr><th>Feed</th><th>Items</th><th>Subscribe</th></tr></thead>",
+        "<tbody>",
+        *rows,
+        "</tbody>",
+        "</table>",
+        "</body>",
+        "</html>",
+    ]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def _check_views(views: Sequence[FeedView]) -> None:
+    seen: set[str] = set()
+    for view in views:
+        if not _SLUG_RE.fullmatch(view.slug):
+            raise ValueError(f"feed slug {view.slug!r} cannot be a file name")
+        if view.slug in seen:
+            raise ValueError(f"feed slug {view.slug!r} appears twice")
+        seen.add(view.slug)
+
+
+def _write_if_changed(path: Path, data: bytes) -> bool:
+    """Atomically replace ``path`` with ``data`` unless it already holds exactly those bytes.
+
+    Returns True when the file was (re)written.
+    """
+    try:
+        if path.is_file() and not path.is_symlink() and path.read_bytes() == data:
+            return False
+    except OSError:
+        pass  # unreadable: replace it below
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(data)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.chmod(tmp_name, _FILE_MODE)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make the renames durable; some platforms cannot open a directory, which is fine."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _stale_feeds(output_dir: Path, keep: set[str]) -> list[Path]:
+    """Feeds we wrote earlier for topics that are gone: visible ``*.xml`` files only."""
+    return sorted(
+        p
+        for p in output_dir.iterdir()
+        if p.name.endswith(".xml")
+        and not p.name.startswith(".")
+        and p.name not in keep
+        and p.is_file()
+        and not p.is_symlink()
+    )
+
+
+def publish(
+    output_dir: Path,
+    views: Sequence[FeedView],
+    *,
+    base_url: str,
+    site_title: str,
+    topic_titles: Mapping[str, str] | None = None,
+) -> PublishReport:
+    """Write ``<slug>.xml`` for each view plus index.opml and index.html into ``output_dir``.
+
+    ``views`` are the "all" view and one per topic. Unchanged files are not
+    touched; ``*.xml`` files of slugs not in ``views`` are deleted. Raises
+    ValueError for unusable slugs or naive datetimes, AggregatorError when the
+    folder cannot be written.
+    """
+    _check_views(views)
+    fallback = newest_updated(views)
+    documents: dict[str, bytes] = {}
+    for view in views:
+        documents[f"{view.slug}.xml"] = render_atom(
+            view,
+            base_url=base_url,
+            site_title=site_title,
+            fallback_updated=fallback,
+            topic_titles=topic_titles,
+        )
+    documents[OPML_NAME] = render_opml(views, base_url=base_url, site_title=site_title)
+    documents[HTML_NAME] = render_index(views, base_url=base_url, site_title=site_title)
+
+    written: list[str] = []
+    unchanged: list[str] = []
+    removed: list[str] = []
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for name, data in documents.items():
+            (written if _write_if_changed(output_dir / name, data) else unchanged).append(name)
+        for stale in _stale_feeds(output_dir, set(documents)):
+            stale.unlink(missing_ok=True)
+            removed.append(stale.name)
+        if written or removed:
+            _fsync_dir(output_dir)
+    except OSError as e:
+        raise AggregatorError(f"cannot publish to {output_dir}: {e}") from e
+    log.info(
+        "published to %s: %d written, %d unchanged, %d removed",
+        output_dir,
+        len(written),
+        len(unchanged),
+        len(removed),
+    )
+    return PublishReport(written=tuple(written), unchanged=tuple(unchanged), removed=tuple(removed))

@@ -1,0 +1,192 @@
+"""Check an Atom document against RFC 4287's RELAX NG schema and the W3C validator's rules.
+
+The schema catches structure only; the W3C feed validator also warns about the
+things listed in PRACTICES.md "Valid and warning-free Atom". ``validate_atom``
+returns one message per problem (empty when the feed is clean), so a test can
+``assert validate_atom(path) == []`` and see every problem at once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import lxml.html
+from lxml import etree
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
+SCHEMA_PATH = Path(__file__).parent / "data" / "atom.rng"
+
+# RFC 3339 date-time: a full date, a time, optional fraction, and a mandatory offset.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})"
+)
+# Attributes inside (X)HTML content that carry URLs the validator resolves.
+_URL_ATTRS = ("href", "src", "cite", "action", "poster", "background", "longdesc")
+
+
+def _a(name: str) -> str:
+    return f"{{{ATOM_NS}}}{name}"
+
+
+@lru_cache(maxsize=1)
+def _schema() -> etree.RelaxNG:
+    return etree.RelaxNG(etree.parse(str(SCHEMA_PATH)))
+
+
+def _parse(path_or_bytes: str | Path | bytes) -> etree._Element:
+    # Never expand entities or fetch a DTD: the documents under test are ours,
+    # but the helper must not be a way to reach the network.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    if isinstance(path_or_bytes, bytes):
+        return etree.fromstring(path_or_bytes, parser)
+    return etree.parse(str(path_or_bytes), parser).getroot()
+
+
+def _parse_date(text: str | None) -> datetime | None:
+    """An aware datetime for RFC 3339 text with a timezone, else None."""
+    if text is None or not _RFC3339.fullmatch(text.strip()):
+        return None
+    value = text.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:  # e.g. month 13: matches the shape, is no date
+        return None
+
+
+def _is_absolute(url: str) -> bool:
+    return bool(urlsplit(url.strip()).scheme)
+
+
+def _has_base(elem: etree._Element) -> bool:
+    """True when an ``xml:base`` is in scope at ``elem`` (relative refs then resolve)."""
+    node: etree._Element | None = elem
+    while node is not None:
+        if node.get(XML_BASE):
+            return True
+        node = node.getparent()
+    return False
+
+
+def _where(entry: etree._Element, index: int) -> str:
+    ident = entry.findtext(_a("id"))
+    return f"entry {index} ({ident})" if ident else f"entry {index}"
+
+
+def _relative_refs(content: etree._Element) -> list[str]:
+    """URLs in href/src-like attributes of HTML or XHTML content that have no scheme."""
+    kind = content.get("type", "text")
+    if kind == "html":
+        text = content.text or ""
+        if not text.strip():
+            return []
+        roots = [lxml.html.fragment_fromstring(text, create_parent="div")]
+    elif kind == "xhtml":
+        roots = list(content)
+    else:
+        return []
+    found = []
+    for root in roots:
+        for node in root.iter():
+            if not isinstance(node.tag, str):
+                continue  # comments and processing instructions carry no URLs
+            for attr in _URL_ATTRS:
+                url = node.get(attr)
+                if url is not None and url.strip() and not _is_absolute(url):
+                    found.append(url)
+    return found
+
+
+def _check_dates(feed: etree._Element, problems: list[str]) -> None:
+    for elem in feed.iter(_a("updated"), _a("published")):
+        if _parse_date(elem.text) is None:
+            tag = etree.QName(elem).localname
+            problems.append(f"{tag} {elem.text!r} is not an RFC 3339 date with a timezone")
+
+
+def _check_entries(feed: etree._Element, problems: list[str]) -> None:
+    entries = feed.findall(_a("entry"))
+    feed_has_author = feed.find(_a("author")) is not None
+    seen_ids: dict[str, int] = {}
+    seen_updated: dict[datetime, int] = {}
+    for index, entry in enumerate(entries):
+        where = _where(entry, index)
+        ident = (entry.findtext(_a("id")) or "").strip()
+        if ident in seen_ids:
+            problems.append(f"{where}: id duplicates entry {seen_ids[ident]} (DuplicateEntries)")
+        seen_ids.setdefault(ident, index)
+        if ident and not _is_absolute(ident):
+            problems.append(f"{where}: id {ident!r} is not an absolute IRI")
+        updated = _parse_date(entry.findtext(_a("updated")))
+        if updated is not None:
+            if updated in seen_updated:
+                problems.append(
+                    f"{where}: updated duplicates entry {seen_updated[updated]} (DuplicateUpdated)"
+                )
+            seen_updated.setdefault(updated, index)
+        if not feed_has_author and entry.find(_a("author")) is None:
+            problems.append(f"{where}: no author on the entry or the feed (MissingElement author)")
+        content = entry.find(_a("content"))
+        alternates = [
+            ln for ln in entry.findall(_a("link")) if ln.get("rel", "alternate") == "alternate"
+        ]
+        if content is None and not alternates:
+            problems.append(f"{where}: neither content nor an alternate link (MissingContentOrAlternate)")
+        for source in entry.findall(_a("source")):
+            for part in ("id", "title", "updated"):
+                if source.find(_a(part)) is None:
+                    problems.append(f"{where}: atom:source has no {part} (MissingSourceElement)")
+        for text_elem in (content, entry.find(_a("summary"))):
+            if text_elem is None or _has_base(text_elem):
+                continue
+            tag = etree.QName(text_elem).localname
+            for url in _relative_refs(text_elem):
+                problems.append(f"{where}: relative URL {url!r} in {tag} (ContainsRelRef)")
+
+
+def validate_atom(
+    path_or_bytes: str | Path | bytes, *, self_url: str | None = None
+) -> list[str]:
+    """Every problem found in one Atom feed document; ``[]`` means valid and warning-free.
+
+    ``self_url`` is the URL the file is served at; when given, the feed's
+    ``rel=self`` link and its id must equal it. Without it, a ``rel=self`` link
+    with an absolute URL is still required.
+    """
+    try:
+        feed = _parse(path_or_bytes)
+    except (etree.XMLSyntaxError, OSError) as e:
+        return [f"not well-formed XML: {e}"]
+    problems: list[str] = []
+    schema = _schema()
+    if not schema.validate(feed):
+        problems.extend(f"schema: line {err.line}: {err.message}" for err in schema.error_log)
+    if feed.tag != _a("feed"):
+        problems.append(f"root element is {feed.tag}, not atom:feed")
+        return problems
+
+    for elem in feed.iter():
+        if isinstance(elem.tag, str) and elem.get("type") == "CDATA":
+            problems.append(f'{etree.QName(elem).localname} has type="CDATA", which Atom lacks')
+    _check_dates(feed, problems)
+
+    selfs = [ln.get("href", "") for ln in feed.findall(_a("link")) if ln.get("rel") == "self"]
+    if len(selfs) != 1:
+        problems.append(f"feed has {len(selfs)} rel=self links, wants exactly 1")
+    for href in selfs:
+        if not _is_absolute(href):
+            problems.append(f"rel=self {href!r} is not absolute")
+        if self_url is not None and href != self_url:
+            problems.append(f"rel=self {href!r} != {self_url!r} (SelfDoesntMatchLocation)")
+    if self_url is not None and (feed.findtext(_a("id")) or "").strip() != self_url:
+        problems.append(f"feed id {feed.findtext(_a('id'))!r} != {self_url!r}")
+
+    _check_entries(feed, problems)
+    return problems
