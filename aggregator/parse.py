@@ -1,0 +1,395 @@
+"""Feed parsing: a pure function of (final URL, body bytes, response headers).
+
+RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 go through feedparser; JSON Feed 1.x, which
+feedparser does not read, through the small reader at the end of this module.
+Documents that declare XML entities are refused before any XML parser runs
+(billion laughs, XXE). feedparser is told neither to sanitize nor to rewrite
+content: our single nh3 pass in ``aggregator.sanitize`` does both, which saves a
+second HTML parse of every fragment.
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import html
+import io
+import json
+import logging
+import re
+import time
+import xml.sax
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser
+
+from aggregator.errors import ParseError
+from aggregator.sanitize import html_to_text, sanitize_html
+from aggregator.types import EntryData, FeedData
+
+__all__ = ["parse_feed", "entry_key", "clamp_date"]
+
+log = logging.getLogger(__name__)
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_HTML_ROOT = re.compile(rb"<(?:html|head|body)\b", re.IGNORECASE)
+_HTML_DOCTYPE = re.compile(rb"<!DOCTYPE\s+html", re.IGNORECASE)
+
+
+def parse_feed(
+    url: str, body: bytes, headers: Mapping[str, str], *, now: datetime | None = None
+) -> FeedData:
+    """Parse one fetched document into a ``FeedData``.
+
+    ``url`` is the URL the body was finally fetched from (after redirects) and the
+    base for relative links; ``headers`` has lower-cased names. Raises ``ParseError``
+    for an empty body, an HTML page, a document declaring XML entities, JSON that
+    is not a JSON Feed, or anything else that holds no feed. A malformed feed that
+    feedparser recovers is returned with ``warning`` set.
+    """
+    now = now or datetime.now(timezone.utc)
+    content_type = headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if not body or not body.strip():
+        raise ParseError("not a feed: empty body")
+    if looks_like_json(body, media_type):
+        return parse_json_feed(url, body, now=now)
+    sample = _ascii_view(body)
+    _reject_entity_declarations(sample)
+    if _is_html_page(sample):
+        raise ParseError(f"not a feed: got an HTML page ({media_type or 'text/html'})")
+
+    # No content-location on purpose: feedparser would then also resolve GUIDs and
+    # atom:ids against the fetch URL, so every key would change when a feed moves.
+    # We resolve links and content against xml:base (which feedparser tracks) and
+    # then the fetch URL ourselves.
+    response_headers = {"content-type": content_type} if content_type else {}
+    # A stream, never bytes or str: feedparser would treat a str as a URL or path.
+    parsed = feedparser.parse(
+        io.BytesIO(body),
+        response_headers=response_headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    if not parsed.get("version") and not parsed.entries:
+        if media_type in _HTML_TYPES:
+            raise ParseError(f"not a feed: got an HTML page ({media_type})")
+        reason = _describe(parsed.get("bozo_exception")) if parsed.get("bozo") else "no feed elements"
+        raise ParseError(f"not a feed: no RSS, Atom or JSON Feed found ({reason})")
+
+    entries: list[EntryData] = []
+    for index, raw in enumerate(parsed.entries):
+        try:
+            entry = _entry(raw, url, now)
+        except Exception as exc:  # one bad entry must never sink the feed
+            log.warning("%s: skipping entry %d: %s", url, index, exc)
+            continue
+        if entry is not None:
+            entries.append(entry)
+
+    feed = parsed.feed
+    return FeedData(
+        url=url,
+        title=_title_text(feed.get("title"), feed.get("title_detail")),
+        link=_absolute_link(url, feed.get("link")),
+        entries=tuple(entries),
+        warning=_warning(parsed),
+    )
+
+
+def _ascii_view(body: bytes) -> bytes:
+    """The body with UTF-16/32 zero bytes dropped, so markup checks see ASCII."""
+    head = body[:4]
+    if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return body.replace(b"\x00", b"")
+    return body
+
+
+def _reject_entity_declarations(sample: bytes) -> None:
+    """Refuse any DOCTYPE that declares entities, before a parser can expand them."""
+    doctype = _DOCTYPE.search(sample)
+    if doctype is None:
+        return
+    first_element = _FIRST_ELEMENT.search(sample)
+    if first_element is not None and first_element.start() < doctype.start():
+        return  # a DOCTYPE after the root element is text (e.g. inside CDATA), not a prolog
+    # Every declaration of the internal subset precedes its closing "]>", and a "]>"
+    # inside an entity value comes after that entity's own "<!ENTITY": so looking up to
+    # the first "]>" (or the first ">" without a subset) finds any declaration.
+    rest = sample[doctype.start():]
+    close = rest.find(b">")
+    bracket = rest.find(b"[")
+    if bracket != -1 and (close == -1 or bracket < close):
+        end = rest.find(b"]>")
+        region = rest if end == -1 else rest[: end + 2]
+    else:
+        region = rest if close == -1 else rest[: close + 1]
+    if _ENTITY_DECL.search(region):
+        raise ParseError("refused: the document's DOCTYPE declares XML entities (never expanded)")
+
+
+def _is_html_page(sample: bytes) -> bool:
+    """True when the document's first markup is an HTML doctype or root element."""
+    first_element = _FIRST_ELEMENT.search(sample)
+    if first_element is None:
+        return False
+    prolog_end = first_element.start()
+    if _HTML_DOCTYPE.search(sample, 0, prolog_end + 1):
+        return True
+    return _HTML_ROOT.match(sample, prolog_end) is not None
+
+
+def _describe(exc: object) -> str:
+    if isinstance(exc, xml.sax.SAXParseException):
+        return f"{exc.getMessage()} at line {exc.getLineNumber()}"
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _warning(parsed: Any) -> str | None:
+    if not parsed.get("bozo"):
+        return None
+    exc = parsed.get("bozo_exception")
+    if isinstance(exc, feedparser.NonXMLContentType):
+        return None  # a feed served as text/plain or text/html is common and harmless
+    if isinstance(exc, feedparser.CharacterEncodingOverride):
+        return f"wrong character encoding: {_describe(exc)}"
+    return f"malformed XML recovered: {_describe(exc)}"
+
+
+def entry_key(guid: str | None, link: str | None, title: str | None, content: str | None) -> str | None:
+    """An entry's identity in its source: GUID, else link, else a hash of title and content."""
+    for candidate in (guid, link):
+        if candidate and candidate.strip():
+            return candidate.strip()
+    if not title and not content:
+        return None
+    digest = hashlib.sha256(f"{title or ''}\0{content or ''}".encode("utf-8")).hexdigest()
+    return f"sha256:{digest}"
+
+
+def clamp_date(value: datetime | None, now: datetime) -> datetime | None:
+    """Aware UTC, and never later than ``now`` (a future date would pin an item on top)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return min(value, now)
+
+
+def _struct_date(value: time.struct_time | None, now: datetime) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return clamp_date(datetime.fromtimestamp(calendar.timegm(value), timezone.utc), now)
+    except (OverflowError, ValueError, OSError):
+        return None
+
+
+def _http_url(value: str | None) -> str | None:
+    """``value`` stripped if it is an absolute http(s) URL; javascript: and such are dropped."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return None
+    return value if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def _absolute_link(base: str, value: str | None) -> str | None:
+    """``value`` resolved against ``base``, kept only if it is an http(s) URL."""
+    if not value or not value.strip():
+        return None
+    try:
+        return _http_url(urljoin(base, value.strip()))
+    except ValueError:
+        return None
+
+
+def _content_base(feed_url: str, detail: Mapping[str, Any] | None) -> str:
+    """The xml:base in effect for a fragment (feedparser records it), else the feed URL."""
+    base = (detail or {}).get("base") or ""
+    try:
+        return urljoin(feed_url, base)
+    except ValueError:
+        return feed_url
+
+
+def _is_html(detail: Mapping[str, Any] | None) -> bool:
+    return bool(detail) and detail.get("type", "text/html") in _HTML_TYPES  # type: ignore[union-attr]
+
+
+def _title_text(value: str | None, detail: Mapping[str, Any] | None) -> str | None:
+    if not value:
+        return None
+    text = html_to_text(value) if _is_html(detail) else " ".join(value.split())
+    return text or None
+
+
+def _entry(raw: Any, feed_url: str, now: datetime) -> EntryData | None:
+    title = _title_text(raw.get("title"), raw.get("title_detail"))
+
+    content_detail = _best_content(raw.get("content") or [])
+    summary_detail = raw.get("summary_detail")
+    raw_summary: str | None = raw.get("summary") or None
+    raw_content: str | None = content_detail.get("value") if content_detail else None
+
+    content: str | None = None
+    content_type = "html"
+    if raw_content:
+        if _is_html(content_detail):
+            content = sanitize_html(raw_content, _content_base(feed_url, content_detail))
+        else:
+            content, content_type = raw_content.strip(), "text"
+
+    summary: str | None = None
+    if raw_summary and raw_summary != raw_content:
+        if _is_html(summary_detail):
+            summary = sanitize_html(raw_summary, _content_base(feed_url, summary_detail))
+        else:
+            # The summary field is HTML: plain text is escaped, never trusted as markup.
+            summary = html.escape(raw_summary.strip(), quote=False)
+        summary = summary or None
+
+    link = _absolute_link(feed_url, raw.get("link"))
+    key = entry_key(raw.get("id"), link, title, raw_content or raw_summary)
+    if key is None:
+        return None
+
+    # feedparser answers updated_parsed with published_parsed when the entry has no
+    # updated element of its own; dict.__contains__ sees only what the feed said.
+    updated_struct = raw.get("updated_parsed") if dict.__contains__(raw, "updated_parsed") else None
+    author_detail = raw.get("author_detail") or {}
+    author = (author_detail.get("name") or raw.get("author") or "").strip() or None
+
+    return EntryData(
+        key=key,
+        title=title,
+        link=link,
+        summary=summary,
+        content=content or None,
+        content_type=content_type,
+        published=_struct_date(raw.get("published_parsed"), now),
+        updated=_struct_date(updated_struct, now),
+        author=author,
+    )
+
+
+def _best_content(contents: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The longest content value, HTML preferred over text when both exist."""
+    usable = [c for c in contents if c.get("value")]
+    if not usable:
+        return None
+    htmls = [c for c in usable if _is_html(c)]
+    return max(htmls or usable, key=lambda c: len(c["value"]))
+
+
+# --- JSON Feed 1.0 / 1.1 (https://jsonfeed.org/version/1.1) ---------------------
+
+_JSON_TYPES = ("application/feed+json", "application/json")
+_JSONFEED_VERSION = "https://jsonfeed.org/version/1"
+
+
+def looks_like_json(body: bytes, media_type: str) -> bool:
+    """JSON by its media type, or by a body that opens an object (no XML does)."""
+    if media_type in _JSON_TYPES or media_type.endswith("+json"):
+        return True
+    return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+
+
+def parse_json_feed(url: str, body: bytes, *, now: datetime) -> FeedData:
+    """Read a JSON Feed 1.x document; anything else that is JSON raises ``ParseError``."""
+    try:
+        doc = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ParseError(f"not a feed: invalid JSON ({exc})") from exc
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if not isinstance(version, str) or not version.startswith(_JSONFEED_VERSION):
+        raise ParseError("not a feed: JSON document is not a JSON Feed (no jsonfeed.org version)")
+    items = doc.get("items")
+    if not isinstance(items, list):
+        raise ParseError("not a feed: JSON Feed without an items array")
+
+    home = _json_str(doc, "home_page_url")
+    base = urljoin(url, home) if home else url
+    entries: list[EntryData] = []
+    for index, item in enumerate(items):
+        try:
+            entry = _json_entry(item, base, now) if isinstance(item, dict) else None
+        except Exception as exc:  # one bad item must never sink the feed
+            log.warning("%s: skipping JSON Feed item %d: %s", url, index, exc)
+            continue
+        if entry is not None:
+            entries.append(entry)
+    return FeedData(
+        url=url,
+        title=_title_text(_json_str(doc, "title"), None),
+        link=_http_url(base) if home else None,
+        entries=tuple(entries),
+    )
+
+
+def _json_str(obj: Mapping[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # ids are strings by the spec, numbers in the wild
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _json_author(obj: Mapping[str, Any]) -> str | None:
+    authors = obj.get("authors")  # 1.1
+    candidates = authors if isinstance(authors, list) else []
+    candidates = [*candidates, obj.get("author")]  # 1.0
+    for author in candidates:
+        if isinstance(author, dict) and _json_str(author, "name"):
+            return str(author["name"]).strip()
+    return None
+
+
+def _json_date(value: Any, now: datetime) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return clamp_date(datetime.fromisoformat(value.strip()), now)
+    except ValueError:
+        return None
+
+
+def _json_entry(item: Mapping[str, Any], base: str, now: datetime) -> EntryData | None:
+    raw_link = _json_str(item, "url") or _json_str(item, "external_url")
+    link = _absolute_link(base, raw_link)
+    title = _title_text(_json_str(item, "title"), None)
+    content_html = _json_str(item, "content_html")
+    content_text = _json_str(item, "content_text")
+    raw_content = content_html or content_text
+    key = entry_key(_json_str(item, "id"), link, title, raw_content)
+    if key is None:
+        return None
+    if content_html:
+        content, content_type = sanitize_html(content_html, base) or None, "html"
+    else:
+        content, content_type = (content_text.strip() if content_text else None), "text"
+    raw_summary = _json_str(item, "summary")  # plain text by the spec
+    summary = html.escape(raw_summary.strip(), quote=False) if raw_summary else None
+    if summary and summary == content:
+        summary = None
+    return EntryData(
+        key=key,
+        title=title,
+        link=link,
+        summary=summary,
+        content=content,
+        content_type=content_type if content else "html",
+        published=_json_date(item.get("date_published"), now),
+        updated=_json_date(item.get("date_modified"), now),
+        author=_json_author(item),
+    )
