@@ -1,0 +1,465 @@
+"""Seed document reader: golden file over the real seeds, then every layout rule."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import unicodedata
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from aggregator.errors import SeedError
+from aggregator.seeds import (
+    SeedItem,
+    parse_seed_text,
+    read_seed_path,
+    seed_entries,
+    seed_identity,
+    seed_times,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+GOLDEN = Path(__file__).resolve().parent / "data" / "seeds_expected.json"
+
+EXPECTED_COUNTS = {
+    "000_d3ed2fa043bf5c94.txt": 10,
+    "001_9c457d061644d54f.txt": 20,
+    "002_7fa9e9d0b002185a.txt": 6,
+    "003_be7d04d8da14cb61.txt": 10,
+    "004_581f4ad9b4baf5b7.txt": 30,
+}
+
+
+def texts(items: list[SeedItem]) -> list[str]:
+    return [item.content for item in items]
+
+
+# --- the real seed documents ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seed_items() -> list[SeedItem]:
+    items, warnings = read_seed_path(SEEDS)
+    assert warnings == []
+    return items
+
+
+def test_seed_counts(seed_items: list[SeedItem]) -> None:
+    assert len(seed_items) == 76
+    counts: dict[str, int] = {}
+    for item in seed_items:
+        counts[item.file] = counts.get(item.file, 0) + 1
+    assert counts == EXPECTED_COUNTS
+    # File-name order, then document order.
+    assert [item.file for item in seed_items] == sorted(item.file for item in seed_items)
+
+
+def test_seeds_match_golden_file(seed_items: list[SeedItem]) -> None:
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert list(golden) == list(EXPECTED_COUNTS)
+    got: dict[str, list[dict[str, object]]] = {}
+    for item in seed_items:
+        got.setdefault(item.file, []).append(
+            {
+                "title": item.title,
+                "head": item.content[:60],
+                "tail": item.content[-60:],
+                "truncated": item.truncated,
+            }
+        )
+    for file, expected in golden.items():
+        assert len(got[file]) == len(expected), file
+        for n, (want, have) in enumerate(zip(expected, got[file])):
+            assert have == want, f"{file} item {n}"
+
+
+def test_seeds_carry_no_markers_and_sane_titles(seed_items: list[SeedItem]) -> None:
+    for item in seed_items:
+        assert "Read More" not in item.content and "Read More" not in item.title
+        assert "Continue reading" not in item.content
+        assert 0 < len(item.title) <= 100
+        assert item.content == item.content.strip()
+        assert item.truncated == item.content.endswith("…")
+
+
+def test_seed_keys_unique_and_stable(seed_items: list[SeedItem]) -> None:
+    keys = [seed_identity("seeds", item) for item in seed_items]
+    assert len(set(keys)) == 76
+    again, _ = read_seed_path(SEEDS)
+    assert [seed_identity("seeds", item) for item in again] == keys
+
+
+def test_two_paragraph_items_in_003(seed_items: list[SeedItem]) -> None:
+    multi = [i for i in seed_items if i.file.startswith("003") and "\n\n" in i.content]
+    assert len(multi) == 2
+    for item in multi:
+        assert item.content.count("\n\n") == 1
+        assert item.content.endswith(".") and not item.content.endswith("….")
+
+
+def test_editing_one_paragraph_changes_one_identity(tmp_path: Path) -> None:
+    folder = tmp_path / "seeds"
+    shutil.copytree(SEEDS, folder)
+    before = {seed_identity("seeds", i) for i in read_seed_path(folder)[0]}
+    target = folder / "003_be7d04d8da14cb61.txt"
+    text = target.read_text(encoding="utf-8")
+    old = "The history of broken promises"
+    assert text.count(old) == 1
+    target.write_text(text.replace(old, "The long history of broken promises"), encoding="utf-8")
+    after = {seed_identity("seeds", i) for i in read_seed_path(folder)[0]}
+    assert len(before) == len(after) == 76
+    assert len(after - before) == 1 and len(before - after) == 1
+
+
+# --- markers ----------------------------------------------------------------------------
+
+
+def test_read_more_marker_ends_item_and_joins_paragraphs() -> None:
+    text = "First para one.\nFirst para two.\nRead More\nSecond item.\nRead More\n"
+    items = parse_seed_text(text, "x.txt")
+    assert texts(items) == ["First para one.\n\nFirst para two.", "Second item."]
+    assert all(item.file == "x.txt" for item in items)
+
+
+def test_read_more_with_surrounding_whitespace_and_blank_lines() -> None:
+    text = "Alpha story.\n   Read More \t\n\n\nBeta story.\n\tRead More"
+    assert texts(parse_seed_text(text)) == ["Alpha story.", "Beta story."]
+
+
+def test_read_more_inside_a_line_is_not_a_marker() -> None:
+    text = "Click Read More for details.\nRead More\nNext.\nRead More"
+    assert texts(parse_seed_text(text)) == ["Click Read More for details.", "Next."]
+
+
+def test_continue_reading_marker_and_its_ellipsis_are_removed() -> None:
+    text = (
+        "Opening paragraph.\nClosing thought.… Continue reading\n"
+        "Other story.\nRead More\n"
+        "Bare story Continue reading\n"
+    )
+    items = parse_seed_text(text)
+    assert texts(items) == [
+        "Opening paragraph.\n\nClosing thought.",
+        "Other story.",
+        "Bare story",
+    ]
+
+
+def test_paragraphs_after_last_marker_still_form_an_item() -> None:
+    text = "One.\nRead More\nTwo, with lost marker.\nStill two."
+    assert texts(parse_seed_text(text)) == ["One.", "Two, with lost marker.\n\nStill two."]
+
+
+def test_crlf_and_cr_line_endings_and_bom() -> None:
+    lf = "One.\nRead More\nTwo a.\nTwo b.\nRead More\n"
+    expected = parse_seed_text(lf)
+    assert parse_seed_text(lf.replace("\n", "\r\n")) == expected
+    assert parse_seed_text(lf.replace("\n", "\r")) == expected
+    assert parse_seed_text("\ufeff" + lf.replace("\n", "\r\n")) == expected
+    assert not any("\r" in item.content for item in expected)
+
+
+# --- line layout and questions ------------------------------------------------------------
+
+
+def test_each_line_is_an_item_without_markers() -> None:
+    text = "First line.\n\nSecond line.\n   Third line.   "
+    assert texts(parse_seed_text(text)) == ["First line.", "Second line.", "Third line."]
+
+
+def test_question_and_answer_form_one_item() -> None:
+    text = "A plain opening item.\nWhat is NATO doing?\nIt is doing things.\nLast line."
+    items = parse_seed_text(text)
+    assert [(i.title, i.content) for i in items] == [
+        ("A plain opening item.", "A plain opening item."),
+        ("What is NATO doing?", "It is doing things."),
+        ("Last line.", "Last line."),
+    ]
+
+
+def test_two_questions_in_a_row() -> None:
+    text = "Is this first?\nIs this second?\nThe answer to the second.\nEnding question?"
+    items = parse_seed_text(text)
+    assert [(i.title, i.content) for i in items] == [
+        ("Is this first?", "Is this first?"),
+        ("Is this second?", "The answer to the second."),
+        ("Ending question?", "Ending question?"),
+    ]
+
+
+def test_long_question_title_is_capped() -> None:
+    question = "Why " + "very " * 30 + "long?"
+    items = parse_seed_text(f"{question}\nBecause.")
+    assert items[0].content == "Because."
+    assert len(items[0].title) <= 100 and items[0].title.endswith("…")
+    assert question.startswith(items[0].title[:-1])
+
+
+# --- cut-off texts ----------------------------------------------------------------------
+
+
+def _filler(n: int) -> str:
+    """Words to exactly n characters, no final punctuation."""
+    words = ("alpha beta gamma delta " * (n // 10 + 2))[:n]
+    return words
+
+
+def test_text_at_the_cap_drops_its_partial_word() -> None:
+    long_done = "Complete story. " + _filler(984).rstrip() + "."
+    capped = _filler(990)
+    assert not capped.endswith(" ")
+    items = parse_seed_text(f"{long_done}\n{capped}\n")
+    assert items[0].truncated is False
+    cut = items[1]
+    assert cut.truncated is True
+    assert cut.content.endswith("…")
+    body = cut.content[:-1]
+    # The last, possibly partial, word is gone and the rest is a prefix of the original.
+    assert capped.startswith(body)
+    assert len(body.split()) == len(capped.split()) - 1
+
+
+def test_short_teaser_without_punctuation_is_kept_whole() -> None:
+    longest = _filler(1000).rstrip() + "."
+    teaser = "Stoltenberg said he would stay on"
+    near_cap = _filler(900)  # 90 %: below the 95 % threshold, so complete
+    items = parse_seed_text(f"{longest}\n{teaser}\n{near_cap}")
+    assert [i.truncated for i in items] == [False, False, False]
+    assert items[1].content == teaser
+    assert items[2].content == near_cap.strip()
+
+
+def test_95_percent_boundary() -> None:
+    longest = "x" * 999 + "."  # 1000 chars
+    at = "word " * 189 + "abcd"  # 949 chars: under 95 %
+    over = "word " * 189 + "abcde"  # 950 chars: exactly 95 %
+    items = parse_seed_text(f"{longest}\n{at}\n{over}")
+    assert len(at) == 949 and len(over) == 950
+    assert [i.truncated for i in items] == [False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("He said that he would meet ...", "He said that he would meet…"),
+        ("Putin, whom he praised as tough and ..", "Putin, whom he praised as tough and…"),
+        ("another issue up for .", "another issue up for…"),
+        ("including a,  ...", "including a…"),
+        ("a dotted end....", "a dotted end…"),
+    ],
+)
+def test_dot_endings_are_cut_off(raw: str, expected: str) -> None:
+    longest = "A much longer complete text that sets the cap for this little file. " * 5
+    items = parse_seed_text(f"{longest}\n{raw}")
+    assert items[1].content == expected
+    assert items[1].truncated is True
+
+
+@pytest.mark.parametrize(
+    "ending",
+    ["done.", "done!", "done?", "done…", 'he said "done"', "he said “done”", "(done)", "[done]"],
+)
+def test_final_punctuation_means_complete_even_at_the_cap(ending: str) -> None:
+    text = _filler(990) + " " + ending
+    # Markers, so that a "?" ending is not read as a question with its answer.
+    items = parse_seed_text(text + "\nRead More\nShort.\nRead More")
+    assert items[0].truncated is False
+    assert items[0].content == text
+
+
+def test_a_single_dot_after_a_word_is_complete() -> None:
+    items = parse_seed_text("x" * 200 + ".\nEnds with abbrev U.S.")
+    assert [i.truncated for i in items] == [False, False]
+
+
+# --- titles -----------------------------------------------------------------------------
+
+
+def test_title_is_first_sentence() -> None:
+    items = parse_seed_text("Short first sentence. Then more text follows here.")
+    assert items[0].title == "Short first sentence."
+
+
+def test_title_of_exactly_100_chars_is_kept_whole() -> None:
+    sentence = ("word " * 19) + "abcd."
+    assert len(sentence) == 100
+    items = parse_seed_text(sentence + " Second sentence.")
+    assert items[0].title == sentence
+
+
+def test_title_over_100_chars_is_cut_at_word_boundary() -> None:
+    sentence = "The alliance " + "announced plans " * 10 + "today."
+    items = parse_seed_text(sentence)
+    title = items[0].title
+    assert len(title) <= 100 and title.endswith("…")
+    assert sentence.startswith(title[:-1])
+    # Cut at a word boundary: the next character of the original is a space.
+    assert sentence[len(title) - 1] == " "
+    assert not title[:-1].endswith(" ")
+
+
+def test_title_cut_drops_trailing_comma() -> None:
+    sentence = "x" * 90 + " abcdefg, and then a long tail that goes on"
+    items = parse_seed_text(sentence + ".")
+    assert items[0].title == "x" * 90 + " abcdefg…"
+
+
+def test_title_of_one_giant_word_is_never_empty() -> None:
+    items = parse_seed_text("y" * 300 + ".")
+    assert items[0].title == "y" * 99 + "…"
+
+
+def test_title_abbreviations() -> None:
+    # Before a lower-case word an initialism is not a sentence end.
+    items = parse_seed_text("Concerns shared by U.S. officials grew. Then more.")
+    assert items[0].title == "Concerns shared by U.S. officials grew."
+    # Before a capital it may end the sentence: acceptable, and never empty.
+    items = parse_seed_text("Troops of the U.S. Army arrived. Then more.")
+    assert items[0].title in ("Troops of the U.S.", "Troops of the U.S. Army arrived.")
+    items = parse_seed_text("Gen. Smith and John F. Kennedy met here. Then more.")
+    assert items[0].title == "Gen. Smith and John F. Kennedy met here."
+
+
+def test_title_skips_leading_ellipsis_and_stays_on_first_paragraph() -> None:
+    items = parse_seed_text("… and then the talks failed\nSecond para.\nRead More")
+    assert items[0].title == "… and then the talks failed"
+
+
+def test_empty_and_marker_only_documents() -> None:
+    assert parse_seed_text("") == []
+    assert parse_seed_text("\n \n\t\n") == []
+    assert parse_seed_text("Read More\nRead More\n") == []
+
+
+# --- reading files ------------------------------------------------------------------------
+
+
+def test_bad_files_warn_once_and_others_still_load(tmp_path: Path) -> None:
+    (tmp_path / "a_good.txt").write_text("Good one.\nGood two.", encoding="utf-8")
+    (tmp_path / "b_empty.txt").write_bytes(b"")
+    (tmp_path / "c_binary.txt").write_bytes(b"PK\x03\x04\x00\x00binary")
+    (tmp_path / "d_latin1.txt").write_bytes("Caf\xe9 story.".encode("latin-1"))
+    (tmp_path / "e_huge.txt").write_text("Big story.\n" * 200, encoding="utf-8")
+    (tmp_path / "f_good.txt").write_text("Another good one.", encoding="utf-8")
+    (tmp_path / "ignored.md").write_text("Not a seed.", encoding="utf-8")
+    items, warnings = read_seed_path(tmp_path, max_bytes=1000)
+    assert texts(items) == ["Good one.", "Good two.", "Another good one."]
+    assert [i.file for i in items] == ["a_good.txt", "a_good.txt", "f_good.txt"]
+    assert len(warnings) == 4
+    by_file = {name: [w for w in warnings if name in w] for name in ("b_empty", "c_binary", "d_latin1", "e_huge")}
+    assert all(len(found) == 1 for found in by_file.values()), warnings
+    assert "empty" in by_file["b_empty"][0]
+    assert "binary" in by_file["c_binary"][0]
+    assert "UTF-8" in by_file["d_latin1"][0]
+    assert "limit" in by_file["e_huge"][0]
+
+
+def test_marker_only_file_warns(tmp_path: Path) -> None:
+    (tmp_path / "m.txt").write_text("Read More\n", encoding="utf-8")
+    items, warnings = read_seed_path(tmp_path)
+    assert items == [] and len(warnings) == 1 and "m.txt" in warnings[0]
+
+
+def test_single_file_path(tmp_path: Path) -> None:
+    file = tmp_path / "one.text"
+    file.write_text("Only story.\r\nRead More\r\n", encoding="utf-8")
+    items, warnings = read_seed_path(file)
+    assert texts(items) == ["Only story."] and warnings == []
+    assert items[0].file == "one.text"
+
+
+def test_missing_path_raises(tmp_path: Path) -> None:
+    with pytest.raises(SeedError, match="does not exist"):
+        read_seed_path(tmp_path / "nowhere")
+
+
+def test_empty_folder_warns(tmp_path: Path) -> None:
+    items, warnings = read_seed_path(tmp_path)
+    assert items == [] and len(warnings) == 1
+
+
+# --- identity -----------------------------------------------------------------------------
+
+
+def test_identity_ignores_whitespace_and_normalization_form() -> None:
+    composed = SeedItem("Sørreisa café", "Troops in Sørreisa café.", False, "a.txt")
+    decomposed = SeedItem(
+        unicodedata.normalize("NFD", "Sørreisa  café "),
+        unicodedata.normalize("NFD", "Troops\n in\tSørreisa\n\ncafé."),
+        True,
+        "other.txt",
+    )
+    assert composed.content != decomposed.content
+    assert seed_identity("seeds", composed) == seed_identity("seeds", decomposed)
+    key = seed_identity("seeds", composed)
+    assert len(key) == 64 and int(key, 16) >= 0
+
+
+def test_identity_depends_on_source_and_text() -> None:
+    item = SeedItem("Title.", "Title. Body.", False, "a.txt")
+    assert seed_identity("seeds", item) != seed_identity("other-seeds", item)
+    changed = SeedItem("Title.", "Title. Body!", False, "a.txt")
+    assert seed_identity("seeds", item) != seed_identity("seeds", changed)
+    # Title/content split is part of the text: the separator keeps them apart.
+    shifted = SeedItem("Title. Body.", "Title.", False, "a.txt")
+    assert seed_identity("seeds", item) != seed_identity("seeds", shifted)
+
+
+def test_identity_ignores_position_and_file() -> None:
+    a = parse_seed_text("One.\nTwo.\nThree.", "a.txt")
+    b = parse_seed_text("Three.\nOne.", "zz.txt")
+    keys_a = {seed_identity("s", i): i.content for i in a}
+    keys_b = {seed_identity("s", i): i.content for i in b}
+    assert {k: v for k, v in keys_a.items() if k in keys_b} == keys_b
+
+
+def test_seed_entries() -> None:
+    items = parse_seed_text("Hello world.\nHello world.\nCut here ...")
+    entries = seed_entries("seeds", items)
+    assert len(entries) == 2  # the repeated text shares one key
+    first, second = entries
+    assert first.key == seed_identity("seeds", items[0])
+    assert (first.title, first.content, first.content_type) == ("Hello world.", "Hello world.", "text")
+    assert first.link is None and first.published is None and first.updated is None
+    assert second.truncated is True and second.content == "Cut here…"
+
+
+# --- first-seen times ----------------------------------------------------------------------
+
+
+def test_seed_times_from_now() -> None:
+    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    times = seed_times(4, now, None)
+    assert times == [now - timedelta(seconds=n) for n in range(4)]
+
+
+def test_seed_times_newer_than_stored_and_distinct() -> None:
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    stored = now + timedelta(seconds=3)  # stored items from a clock that ran ahead
+    times = seed_times(76, now, stored)
+    assert len(set(times)) == 76
+    assert times == sorted(times, reverse=True)
+    assert min(times) > stored
+    assert all(t.utcoffset() == timedelta(0) for t in times)
+
+
+def test_seed_times_later_now_wins_and_converts_to_utc() -> None:
+    stored = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2025, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
+    times = seed_times(2, now, stored)
+    assert times[0] == datetime(2025, 1, 1, 0, 0, tzinfo=timezone.utc)
+    assert times[0].tzinfo == timezone.utc
+
+
+def test_seed_times_edge_cases() -> None:
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    assert seed_times(0, now, None) == []
+    with pytest.raises(ValueError):
+        seed_times(1, datetime(2025, 1, 1), None)
+    with pytest.raises(ValueError):
+        seed_times(1, now, datetime(2025, 1, 1))
+    with pytest.raises(ValueError):
+        seed_times(-1, now, None)
