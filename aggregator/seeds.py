@@ -232,28 +232,28 @@ def _seed_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _read_text(file: Path, max_bytes: int) -> tuple[str | None, str | None]:
-    """The file's text, or None and one warning naming the file and its problem."""
+def _read_text(file: Path, max_bytes: int) -> str:
+    """The file's text; SeedError with a message naming the file and its problem."""
     try:
         size = file.stat().st_size
         if size > max_bytes:
-            return None, f"{file}: skipped, {size} bytes is over the {max_bytes}-byte limit"
+            raise SeedError(f"{file}: skipped, {size} bytes is over the {max_bytes}-byte limit")
         with file.open("rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as e:
-        return None, f"{file}: skipped, cannot be read ({e.strerror or e})"
+        raise SeedError(f"{file}: skipped, cannot be read ({e.strerror or e})") from e
     # The file may have grown between stat and read.
     if len(data) > max_bytes:
-        return None, f"{file}: skipped, over the {max_bytes}-byte limit"
+        raise SeedError(f"{file}: skipped, over the {max_bytes}-byte limit")
     if b"\x00" in data:
-        return None, f"{file}: skipped, binary file (contains NUL bytes)"
+        raise SeedError(f"{file}: skipped, binary file (contains NUL bytes)")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        return None, f"{file}: skipped, not UTF-8 text (bad byte at offset {e.start})"
+        raise SeedError(f"{file}: skipped, not UTF-8 text (bad byte at offset {e.start})") from e
     if not text.strip():
-        return None, f"{file}: skipped, empty file"
-    return text, None
+        raise SeedError(f"{file}: skipped, empty file")
+    return text
 
 
 def read_seed_path(path: Path, *, max_bytes: int = 5_000_000) -> tuple[list[SeedItem], list[str]]:
@@ -272,11 +272,12 @@ def read_seed_path(path: Path, *, max_bytes: int = 5_000_000) -> tuple[list[Seed
         warnings.append(f"{path}: no *.txt seed documents in this folder")
     items: list[SeedItem] = []
     for file in files:
-        text, warning = _read_text(file, max_bytes)
-        if warning is not None:
-            warnings.append(warning)
+        try:
+            text = _read_text(file, max_bytes)
+        except SeedError as e:
+            # One bad document never keeps the others from loading.
+            warnings.append(str(e))
             continue
-        assert text is not None
         found = parse_seed_text(text, file.name)
         if not found:
             warnings.append(f"{file}: no items found (only markers and blank lines)")
