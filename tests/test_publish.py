@@ -1,0 +1,317 @@
+"""Publisher tests: hand-built FeedViews in, files on disk checked with feedparser, the schema and the W3C rules."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import feedparser
+import pytest
+from lxml import etree, html
+
+from aggregator.atom import render_atom
+from aggregator.publish import (
+    EPOCH,
+    PublishReport,
+    publish,
+    render_index,
+    render_opml,
+)
+from aggregator.types import FeedView, PublishedItem, SourceInfo
+from atomcheck import validate_atom
+
+BASE = "http://127.0.0.1:8080"
+SITE = "NATO Watch & <Friends>"
+T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+FEED_SOURCE = SourceInfo(
+    id="https://news.example.org/feed.xml",
+    title="Example News & Views",
+    updated=T0,
+    self_link="https://news.example.org/feed.xml",
+    link="https://news.example.org/",
+)
+SEED_SOURCE = SourceInfo(id="tag:aggregator,2024:seeds", title="seeds", updated=T0 - timedelta(hours=1))
+
+
+def _item(n: int, **kw: object) -> PublishedItem:
+    fields: dict[str, object] = dict(
+        id=f"urn:uuid:00000000-0000-0000-0000-{n:012d}",
+        title=f"Item {n}",
+        updated=T0 - timedelta(minutes=n),
+        published=T0 - timedelta(minutes=n, seconds=30),
+        source=FEED_SOURCE,
+    )
+    fields.update(kw)
+    return PublishedItem(**fields)  # type: ignore[arg-type]
+
+
+ITEMS = (
+    _item(
+        1,
+        title="Baltic cable cut: Ships & <subs> “watched”",
+        link="https://news.example.org/a?x=1&y=2",
+        content='<p>Naval patrols <a href="https://news.example.org/b">expanded</a>.</p><script>alert(1)</script>',
+        summary="<p>Short version</p>",
+        author="Jane Døe",
+        topics=("baltic", "cables"),
+        via=("https://other.example.net/story/1", "https://third.example.com/s"),
+    ),
+    _item(2, title="Plain text one", content="1 < 2 && 3 > 2 <b>not bold</b>", content_type="text",
+          source=SEED_SOURCE, topics=("baltic",)),
+    _item(3, title="Link only, no body", link="https://news.example.org/c", topics=("cables",)),
+    _item(4, title="Nothing but a title: Ünïcödé ✓", source=SEED_SOURCE),
+    _item(5, title="Summary only", summary="<p>just &amp; a summary</p>", link="https://news.example.org/e"),
+)
+TOPIC_TITLES = {"baltic": "Baltic Sea security", "cables": "Undersea cables & <pipes>"}
+
+
+def _views(items: tuple[PublishedItem, ...] = ITEMS, topics: tuple[str, ...] = ("baltic", "cables", "empty")) -> list[FeedView]:
+    views = [FeedView(slug="all", title="all items", items=items, total=len(items))]
+    for slug in topics:
+        members = tuple(i for i in items if slug in i.topics)
+        views.append(FeedView(slug=slug, title=TOPIC_TITLES.get(slug, slug.title()), items=members, total=len(members) + 7))
+    return views
+
+
+def _publish(out: Path, views: list[FeedView] | None = None) -> PublishReport:
+    return publish(out, _views() if views is None else views, base_url=BASE + "/", site_title=SITE, topic_titles=TOPIC_TITLES)
+
+
+def _atom_date(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _root(path: Path) -> etree._Element:
+    return etree.parse(str(path)).getroot()
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    return tmp_path / "feeds" / "nested"  # publish must create missing folders
+
+
+def test_store_guarantee_holds_in_fixtures() -> None:
+    # The publisher relies on distinct updated times; the fixture must honour it, not fake it.
+    assert len({i.updated for i in ITEMS}) == len(ITEMS)
+    assert len({i.id for i in ITEMS}) == len(ITEMS)
+
+
+def test_every_feed_is_valid_warning_free_atom(out: Path) -> None:
+    report = _publish(out)
+    names = {"all.xml", "baltic.xml", "cables.xml", "empty.xml", "index.opml", "index.html"}
+    assert set(report.written) == names and report.unchanged == ()
+    for view in _views():
+        path = out / f"{view.slug}.xml"
+        assert validate_atom(path, self_url=f"{BASE}/{view.slug}.xml") == []
+        parsed = feedparser.parse(path.read_bytes())
+        assert parsed.bozo == 0, parsed.get("bozo_exception")
+        assert parsed.version == "atom10"
+        assert [e.id for e in parsed.entries] == [i.id for i in view.items]
+        assert parsed.feed.title == f"{SITE}: {view.title}"
+        assert parsed.feed.author == SITE
+
+
+def test_entry_fields_round_trip_through_feedparser(out: Path) -> None:
+    _publish(out)
+    entries = {e.id: e for e in feedparser.parse((out / "all.xml").read_bytes()).entries}
+    first = entries[ITEMS[0].id]
+    assert first.title == ITEMS[0].title
+    assert first.link == "https://news.example.org/a?x=1&y=2"
+    assert first.author == "Jane Døe"
+    assert first.content[0].type == "text/html"
+    assert first.summary == "<p>Short version</p>"
+    assert [t.term for t in first.tags] == ["baltic", "cables"]
+    assert [t.label for t in first.tags] == ["Baltic Sea security", "Undersea cables & <pipes>"]
+    assert first.source.title == "Example News & Views"
+    assert first.source.id == FEED_SOURCE.id
+    via = [ln.href for ln in first.links if ln.rel == "via"]
+    assert via == list(ITEMS[0].via)
+    assert [ln.href for ln in first.links if ln.rel == "alternate"] == [ITEMS[0].link]
+    assert first.updated_parsed[:6] == ITEMS[0].updated.timetuple()[:6]
+    assert first.published_parsed[:6] == ITEMS[0].published.timetuple()[:6]
+
+    text = entries[ITEMS[1].id]
+    assert text.content[0].type == "text/plain"
+    assert text.content[0].value == "1 < 2 && 3 > 2 <b>not bold</b>"
+    assert text.get("links", []) == []
+    # Summary-only item shows its summary as its body.
+    assert "just &amp; a summary" in entries[ITEMS[4].id].content[0].value
+
+
+def test_html_content_is_escaped_never_raw(out: Path) -> None:
+    _publish(out)
+    raw = (out / "all.xml").read_bytes()
+    assert b"<script>" not in raw and b"&lt;script&gt;" in raw
+    assert b"CDATA" not in raw
+    root = _root(out / "all.xml")
+    contents = root.findall(f"{ATOM}entry/{ATOM}content")
+    assert all(len(c) == 0 for c in contents)  # escaped text, no child elements
+    first = root.find(f"{ATOM}entry/{ATOM}content")
+    assert first is not None and first.get("type") == "html" and "<script>" in (first.text or "")
+
+
+def test_atom_source_and_links_per_entry(out: Path) -> None:
+    _publish(out)
+    root = _root(out / "all.xml")
+    entries = root.findall(f"{ATOM}entry")
+    feed_src = entries[0].find(f"{ATOM}source")
+    assert feed_src is not None
+    assert feed_src.findtext(f"{ATOM}id") == FEED_SOURCE.id
+    assert _atom_date(feed_src.findtext(f"{ATOM}updated") or "") == FEED_SOURCE.updated
+    rels = {ln.get("rel"): ln.get("href") for ln in feed_src.findall(f"{ATOM}link")}
+    assert rels == {"self": FEED_SOURCE.self_link, "alternate": FEED_SOURCE.link}
+    seed_src = entries[1].find(f"{ATOM}source")
+    assert seed_src is not None and seed_src.findall(f"{ATOM}link") == []
+    assert seed_src.findtext(f"{ATOM}title") == "seeds"
+    # Feed-level links: self first, then the alternate site root.
+    links = [(ln.get("rel"), ln.get("href")) for ln in root.findall(f"{ATOM}link")]
+    assert links == [("self", f"{BASE}/all.xml"), ("alternate", f"{BASE}/")]
+    assert root.findtext(f"{ATOM}id") == f"{BASE}/all.xml"
+    # An item with neither content nor link still has a content element.
+    bare = entries[3]
+    assert bare.find(f"{ATOM}content") is not None and bare.find(f"{ATOM}link") is None
+
+
+def test_feed_updated_is_newest_entry_and_empty_topics_use_all(out: Path) -> None:
+    _publish(out)
+    for slug in ("all", "baltic", "cables"):
+        root = _root(out / f"{slug}.xml")
+        entry_dates = [_atom_date(e.findtext(f"{ATOM}updated") or "") for e in root.findall(f"{ATOM}entry")]
+        assert entry_dates == sorted(entry_dates, reverse=True)
+        assert _atom_date(root.findtext(f"{ATOM}updated") or "") == max(entry_dates)
+    cables = _root(out / "cables.xml")
+    assert _atom_date(cables.findtext(f"{ATOM}updated") or "") == ITEMS[0].updated
+    empty = _root(out / "empty.xml")
+    assert empty.findall(f"{ATOM}entry") == []
+    assert _atom_date(empty.findtext(f"{ATOM}updated") or "") == ITEMS[0].updated
+
+
+def test_empty_store_uses_epoch(out: Path) -> None:
+    _publish(out, _views(items=(), topics=("baltic",)))
+    for slug in ("all", "baltic"):
+        path = out / f"{slug}.xml"
+        assert validate_atom(path, self_url=f"{BASE}/{slug}.xml") == []
+        assert _atom_date(_root(path).findtext(f"{ATOM}updated") or "") == EPOCH
+        assert feedparser.parse(path.read_bytes()).bozo == 0
+
+
+def test_render_is_deterministic_and_keeps_given_order() -> None:
+    view = _views()[0]
+    kwargs = dict(base_url=BASE, site_title=SITE, fallback_updated=EPOCH)
+    first = render_atom(view, **kwargs)  # type: ignore[arg-type]
+    assert first == render_atom(view, **kwargs)  # type: ignore[arg-type]
+    subset = FeedView(slug="all", title="all items", items=ITEMS[:2], total=5)
+    ids = [e.findtext(f"{ATOM}id") for e in etree.fromstring(render_atom(subset, **kwargs)).findall(f"{ATOM}entry")]  # type: ignore[arg-type]
+    assert ids == [ITEMS[0].id, ITEMS[1].id]
+
+
+def test_naive_datetime_is_refused() -> None:
+    naive = _item(9, updated=datetime(2024, 1, 1))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        render_atom(FeedView("all", "all", (naive,), 1), base_url=BASE, site_title=SITE, fallback_updated=EPOCH)
+
+
+def test_unchanged_publish_rewrites_nothing(out: Path) -> None:
+    _publish(out)
+    before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    # Age the files so a rewrite would show in mtime even on coarse clocks.
+    for p in out.iterdir():
+        os.utime(p, ns=(1_000_000_000, 1_000_000_000))
+    before = {n: (ino, 1_000_000_000, data) for n, (ino, _, data) in before.items()}
+    report = _publish(out)
+    assert report.written == () and report.removed == ()
+    assert set(report.unchanged) == set(before)
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
+    assert after == before
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_changed_feed_is_replaced_by_rename(out: Path) -> None:
+    _publish(out)
+    inodes = {p.name: p.stat().st_ino for p in out.iterdir()}
+    newer = _item(0, title="Fresh cable news", content="<p>new</p>", topics=("cables",), updated=T0 + timedelta(seconds=1))
+    report = _publish(out, _views(items=(newer, *ITEMS)))
+    # all, cables and the empty topic (its fallback date moved) change; baltic does not.
+    assert set(report.written) == {"all.xml", "cables.xml", "empty.xml", "index.html"}
+    assert set(report.unchanged) == {"baltic.xml", "index.opml"}
+    for name in report.written:
+        assert (out / name).stat().st_ino != inodes[name]
+    for name in report.unchanged:
+        assert (out / name).stat().st_ino == inodes[name]
+    assert oct((out / "all.xml").stat().st_mode & 0o777) == oct(0o644)
+    ids = [e.id for e in feedparser.parse((out / "cables.xml").read_bytes()).entries]
+    assert ids[0] == newer.id
+
+
+def test_removed_topic_feed_is_deleted_but_nothing_else(out: Path) -> None:
+    _publish(out)
+    (out / "notes.txt").write_text("keep me")
+    (out / ".hidden.xml").write_text("keep me too")
+    report = _publish(out, _views(topics=("baltic",)))
+    assert set(report.removed) == {"cables.xml", "empty.xml"}
+    assert not (out / "cables.xml").exists() and not (out / "empty.xml").exists()
+    assert (out / "notes.txt").exists() and (out / ".hidden.xml").exists()
+    assert (out / "baltic.xml").exists() and (out / "all.xml").exists()
+
+
+def test_bad_slug_is_refused_before_writing(out: Path) -> None:
+    bad = FeedView(slug="../escape", title="x", items=(), total=0)
+    with pytest.raises(ValueError, match="slug"):
+        _publish(out, [*_views(), bad])
+    assert not out.exists()
+    dup = _views()[1]
+    with pytest.raises(ValueError, match="twice"):
+        _publish(out, [*_views(), dup])
+
+
+def test_opml_lists_every_feed(out: Path) -> None:
+    _publish(out)
+    data = (out / "index.opml").read_bytes()
+    assert data == render_opml(_views(), base_url=BASE, site_title=SITE)
+    root = etree.fromstring(data)
+    assert root.tag == "opml" and root.get("version") == "2.0"
+    assert root.findtext("head/title") == SITE
+    outlines = root.findall("body/outline")
+    assert [o.get("xmlUrl") for o in outlines] == [f"{BASE}/{s}.xml" for s in ("all", "baltic", "cables", "empty")]
+    assert all(o.get("type") == "rss" and o.get("htmlUrl") == f"{BASE}/" for o in outlines)
+    assert outlines[1].get("text") == f"{SITE}: Baltic Sea security"
+    assert b"dateCreated" not in data
+    # A feed reader's OPML parser sees the same list.
+    parsed = feedparser.parse(data)
+    assert parsed.bozo == 0
+
+
+def test_index_html_has_autodiscovery_counts_and_escaping(out: Path) -> None:
+    _publish(out)
+    data = (out / "index.html").read_bytes()
+    assert data.startswith(b"<!DOCTYPE html>")
+    assert data == render_index(_views(), base_url=BASE, site_title=SITE)
+    assert b"<Friends>" not in data and b"&lt;Friends&gt;" in data
+    assert b"<pipes>" not in data and b"Undersea cables &amp; &lt;pipes&gt;" in data
+    doc = html.fromstring(data)
+    alternates = doc.xpath('//head/link[@rel="alternate"][@type="application/atom+xml"]')
+    assert [a.get("href") for a in alternates] == [f"{BASE}/{s}.xml" for s in ("all", "baltic", "cables", "empty")]
+    assert alternates[1].get("title") == f"{SITE}: Baltic Sea security"
+    counts = [int(td.get("data-count")) for td in doc.xpath('//td[@class="count"]')]
+    assert counts == [len(ITEMS), 2 + 7, 2 + 7, 0 + 7]
+    assert doc.xpath('//td[@class="count"]')[0].text_content() == f"{len(ITEMS)} items"
+    assert doc.xpath(f'//a[@href="{BASE}/index.opml"]')
+    assert doc.xpath(f'//body//a[@href="{BASE}/baltic.xml"]')
+
+
+def test_published_file_is_never_partial(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _publish(out)
+    original = (out / "all.xml").read_bytes()
+
+    def boom(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    newer = _item(0, title="Never lands", updated=T0 + timedelta(seconds=5))
+    with pytest.raises(Exception, match="disk full"):
+        _publish(out, _views(items=(newer, *ITEMS)))
+    assert (out / "all.xml").read_bytes() == original
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
