@@ -144,7 +144,7 @@ def render_atom(
     fg.title(f"{site_title}: {view.title}")
     fg.updated(feed_updated(view, fallback_updated))
     fg.author(name=site_title)
-    # rel=self goes first: feedgen's link() treats the first link specially for RSS.
+    # Self link before the alternate one, as PRACTICES asks of every feed we write.
     fg.link(href=self_url, rel="self", type="application/atom+xml")
     fg.link(href=f"{root}/", rel="alternate", type="text/html")
     # No version attribute: it would change the bytes on every upgrade.
