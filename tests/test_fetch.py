@@ -1,0 +1,501 @@
+"""The fetcher against real aiohttp.web servers on 127.0.0.1 (two ports, one background thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import threading
+import time
+import tracemalloc
+import zlib
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from aggregator import PROJECT_URL
+from aggregator.errors import FetchError
+from aggregator.fetch import (
+    FetchRequest,
+    Fetcher,
+    GoneError,
+    HTTPStatusError,
+    NetworkError,
+    RedirectError,
+    TimeoutFetchError,
+    TooLargeError,
+    fetch_many,
+    fetch_many_sync,
+    parse_retry_after,
+)
+from aggregator.types import FetchResult
+
+FEED = b"<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>t</title></feed>"
+TEXT = (b"<rss version='2.0'><channel><title>compressed</title>" + b"<item/>" * 500 + b"</channel></rss>")
+ETAG = '"v1"'
+LAST_MOD = "Wed, 01 May 2024 10:00:00 GMT"
+
+
+def _bomb() -> bytes:
+    # 64 MiB of zeros in about 64 kB of gzip.
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"\0" * (1 << 20)
+    return b"".join(c.compress(zeros) for _ in range(64)) + c.flush()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[dict[str, str]] = []
+        self.inflight: dict[str, int] = defaultdict(int)
+        self.max_inflight: dict[str, int] = defaultdict(int)
+        self.bomb = _bomb()
+
+
+def make_app(rec: Recorder) -> web.Application:
+    routes = web.RouteTableDef()
+
+    @routes.get("/feed")
+    async def feed(request: web.Request) -> web.StreamResponse:
+        rec.seen.append(dict(request.headers))
+        if request.headers.get("If-None-Match") == ETAG:
+            return web.Response(status=304, headers={"ETag": ETAG, "Last-Modified": LAST_MOD})
+        return web.Response(
+            body=FEED,
+            headers={"ETag": ETAG, "Last-Modified": LAST_MOD, "Content-Type": "application/atom+xml",
+                     "Content-Location": "/feed.atom", "X-Many": "a"},
+        )
+
+    @routes.get("/bare-304")
+    async def bare_304(request: web.Request) -> web.StreamResponse:
+        rec.seen.append(dict(request.headers))
+        if "If-Modified-Since" in request.headers:
+            return web.Response(status=304)  # validators omitted on purpose
+        return web.Response(body=FEED)
+
+    @routes.get("/enc/{kind}")
+    async def encoded(request: web.Request) -> web.StreamResponse:
+        kind = request.match_info["kind"]
+        if kind == "gzip":
+            body, enc = gzip.compress(TEXT), "gzip"
+        elif kind == "gzip-members":
+            half = len(TEXT) // 2
+            body, enc = gzip.compress(TEXT[:half]) + gzip.compress(TEXT[half:]), "gzip"
+        elif kind == "deflate":
+            body, enc = zlib.compress(TEXT), "deflate"
+        elif kind == "raw-deflate":
+            c = zlib.compressobj(6, zlib.DEFLATED, -15)
+            body, enc = c.compress(TEXT) + c.flush(), "deflate"
+        elif kind == "truncated":
+            body, enc = gzip.compress(TEXT)[:-40], "gzip"
+        elif kind == "garbage":
+            body, enc = b"this is not gzip at all", "gzip"
+        else:
+            body, enc = TEXT, "br"
+        return web.Response(body=body, headers={"Content-Encoding": enc, "Content-Type": "application/rss+xml"})
+
+    @routes.get("/chain/{codes:.*}")
+    async def chain(request: web.Request) -> web.StreamResponse:
+        codes = [c for c in request.match_info["codes"].split("-") if c]
+        if not codes:
+            return web.Response(body=b"end of chain")
+        rest = "-".join(codes[1:])
+        return web.Response(status=int(codes[0]), headers={"Location": f"/chain/{rest}"})
+
+    @routes.get("/a/b/relative")
+    async def relative(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=301, headers={"Location": "../target?x=1"})
+
+    @routes.get("/a/target")
+    async def target(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"found " + request.query_string.encode())
+
+    @routes.get("/loop/{n}")
+    async def loop(request: web.Request) -> web.StreamResponse:
+        other = "2" if request.match_info["n"] == "1" else "1"
+        return web.Response(status=302, headers={"Location": f"/loop/{other}"})
+
+    @routes.get("/no-location")
+    async def no_location(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=301)
+
+    @routes.get("/to-ftp")
+    async def to_ftp(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=302, headers={"Location": "ftp://127.0.0.1/feed"})
+
+    @routes.get("/status/{code}")
+    async def status(request: web.Request) -> web.StreamResponse:
+        headers = {"Retry-After": request.query["ra"]} if "ra" in request.query else {}
+        return web.Response(status=int(request.match_info["code"]), headers=headers, text="nope")
+
+    @routes.get("/slow-head")
+    async def slow_head(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(5)
+        return web.Response(body=FEED)
+
+    @routes.get("/slow-body")
+    async def slow_body(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
+        await resp.prepare(request)
+        await resp.write(b"<rss>")
+        await asyncio.sleep(5)
+        return resp
+
+    @routes.get("/trickle")
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        for _ in range(100):
+            await resp.write(b"x")
+            await asyncio.sleep(0.05)
+        return resp
+
+    @routes.get("/endless")
+    async def endless(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        chunk = b"<item>spam</item>" * 4000
+        while True:  # ends when the client hangs up
+            await resp.write(chunk)
+
+    @routes.get("/declared-big")
+    async def declared_big(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"x" * (2 << 20))
+
+    @routes.get("/bomb")
+    async def bomb(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=rec.bomb, headers={"Content-Encoding": "gzip"})
+
+    @routes.get("/count/{name}/{n}")
+    async def count(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        rec.inflight[name] += 1
+        rec.max_inflight[name] = max(rec.max_inflight[name], rec.inflight[name])
+        try:
+            await asyncio.sleep(0.05)
+        finally:
+            rec.inflight[name] -= 1
+        return web.Response(body=FEED)
+
+    @routes.get("/ok/{n}")
+    async def ok(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=b"feed " + request.match_info["n"].encode())
+
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+class ServerThread:
+    """An aiohttp.web app served from its own event loop on two 127.0.0.1 ports."""
+
+    def __init__(self) -> None:
+        self.rec = Recorder()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runner, self.ports = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        self.url = f"http://127.0.0.1:{self.ports[0]}"
+        self.url2 = f"http://127.0.0.1:{self.ports[1]}"
+
+    async def _start(self) -> tuple[web.AppRunner, list[int]]:
+        runner = web.AppRunner(make_app(self.rec), handler_cancellation=True, shutdown_timeout=0.5)
+        await runner.setup()
+        ports = []
+        for _ in range(2):
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            ports.append(runner.addresses[-1][1])
+        return runner, ports
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ServerThread]:
+    srv = ServerThread()
+    yield srv
+    srv.stop()
+
+
+def fetch(url: str, **kw: Any) -> FetchResult:
+    etag = kw.pop("etag", None)
+    last_modified = kw.pop("last_modified", None)
+
+    async def go() -> FetchResult:
+        async with Fetcher(**kw) as f:
+            return await f.fetch(FetchRequest("src", url, etag=etag, last_modified=last_modified))
+
+    return asyncio.run(go())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- conditional GET and headers ---------------------------------------------------------------
+
+
+def test_200_then_conditional_304(server: ServerThread) -> None:
+    server.rec.seen.clear()
+    first = fetch(f"{server.url}/feed")
+    assert first.status == 200 and first.body == FEED and not first.not_modified
+    assert first.etag == ETAG and first.last_modified == LAST_MOD
+    assert first.url == f"{server.url}/feed" and first.permanent_redirect is None
+    assert first.headers["content-type"] == "application/atom+xml"
+    assert first.headers["content-location"] == "/feed.atom"
+    assert all(name == name.lower() for name in first.headers)
+
+    second = fetch(f"{server.url}/feed", etag=first.etag, last_modified=first.last_modified)
+    assert second.status == 304 and second.not_modified and second.body is None
+    assert second.etag == ETAG and second.last_modified == LAST_MOD
+
+    plain, conditional = server.rec.seen
+    assert "If-None-Match" not in plain and "If-Modified-Since" not in plain
+    assert conditional["If-None-Match"] == ETAG
+    assert conditional["If-Modified-Since"] == LAST_MOD
+    for sent in (plain, conditional):
+        assert sent["User-Agent"].startswith("aggregator/") and PROJECT_URL in sent["User-Agent"]
+        assert sent["Accept"].startswith("application/atom+xml, application/rss+xml, application/feed+json")
+        assert sent["Accept-Encoding"] == "gzip, deflate"
+
+
+def test_304_without_validators_echoes_the_request_ones(server: ServerThread) -> None:
+    res = fetch(f"{server.url}/bare-304", etag='W/"old"', last_modified=LAST_MOD)
+    assert res.status == 304 and res.body is None
+    assert res.etag == 'W/"old"' and res.last_modified == LAST_MOD
+
+
+def test_200_without_validators_returns_none(server: ServerThread) -> None:
+    res = fetch(f"{server.url}/ok/1", etag='"stale"')
+    assert res.status == 200 and res.etag is None and res.last_modified is None
+
+
+# --- content encodings ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["gzip", "gzip-members", "deflate", "raw-deflate"])
+def test_compressed_bodies_are_decoded(server: ServerThread, kind: str) -> None:
+    res = fetch(f"{server.url}/enc/{kind}")
+    assert res.body == TEXT
+    assert "content-encoding" not in res.headers and "content-length" not in res.headers
+    assert res.headers["content-type"] == "application/rss+xml"
+
+
+@pytest.mark.parametrize(("kind", "message"), [
+    ("truncated", "broken gzip body"),
+    ("garbage", "broken gzip body"),
+    ("br", "unsupported Content-Encoding 'br'"),
+])
+def test_broken_or_unknown_encodings_are_errors(server: ServerThread, kind: str, message: str) -> None:
+    with pytest.raises(NetworkError, match=message):
+        fetch(f"{server.url}/enc/{kind}")
+
+
+# --- redirects -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("codes", "permanent"), [
+    ("301", True),
+    ("308", True),
+    ("301-308-301", True),
+    ("302", False),
+    ("307", False),
+    ("303", False),
+    ("301-302", False),
+    ("308-307-301", False),
+])
+def test_redirect_chains(server: ServerThread, codes: str, permanent: bool) -> None:
+    res = fetch(f"{server.url}/chain/{codes}")
+    final = f"{server.url}/chain/"
+    assert res.status == 200 and res.body == b"end of chain" and res.url == final
+    assert res.permanent_redirect == (final if permanent else None)
+
+
+def test_relative_location_is_resolved(server: ServerThread) -> None:
+    res = fetch(f"{server.url}/a/b/relative")
+    assert res.url == f"{server.url}/a/target?x=1"
+    assert res.body == b"found x=1"
+    assert res.permanent_redirect == res.url
+
+
+def test_redirect_loop_is_an_error(server: ServerThread) -> None:
+    with pytest.raises(RedirectError, match="redirect loop"):
+        fetch(f"{server.url}/loop/1")
+
+
+def test_too_many_redirects(server: ServerThread) -> None:
+    assert fetch(f"{server.url}/chain/301-301-301", max_redirects=3).status == 200
+    with pytest.raises(RedirectError, match=r"too many redirects \(more than 2\)"):
+        fetch(f"{server.url}/chain/301-301-301", max_redirects=2)
+
+
+def test_redirect_without_location_or_to_ftp(server: ServerThread) -> None:
+    with pytest.raises(HTTPStatusError, match="without a Location"):
+        fetch(f"{server.url}/no-location")
+    with pytest.raises(RedirectError, match="not an http"):
+        fetch(f"{server.url}/to-ftp")
+
+
+# --- error statuses ------------------------------------------------------------------------------
+
+
+def test_404(server: ServerThread) -> None:
+    with pytest.raises(HTTPStatusError) as info:
+        fetch(f"{server.url}/status/404")
+    assert str(info.value) == "HTTP 404 Not Found"
+    assert info.value.status == 404 and info.value.retry_after is None
+    assert not isinstance(info.value, GoneError)
+
+
+def test_410_is_gone(server: ServerThread) -> None:
+    with pytest.raises(GoneError, match="HTTP 410 Gone") as info:
+        fetch(f"{server.url}/status/410")
+    assert info.value.status == 410
+
+
+def test_500(server: ServerThread) -> None:
+    with pytest.raises(HTTPStatusError, match="HTTP 500 Internal Server Error") as info:
+        fetch(f"{server.url}/status/500")
+    assert info.value.retry_after is None
+
+
+def test_429_retry_after_seconds(server: ServerThread) -> None:
+    with pytest.raises(HTTPStatusError, match="HTTP 429 Too Many Requests") as info:
+        fetch(f"{server.url}/status/429?ra=120")
+    assert info.value.retry_after == 120.0
+
+
+def test_503_retry_after_http_date(server: ServerThread) -> None:
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=300), usegmt=True)
+    with pytest.raises(HTTPStatusError, match="HTTP 503 Service Unavailable") as info:
+        fetch(f"{server.url}/status/503?ra={when}")
+    assert info.value.retry_after is not None and 290 <= info.value.retry_after <= 300
+
+
+def test_parse_retry_after() -> None:
+    now = datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc)
+    assert parse_retry_after("30", now) == 30.0
+    assert parse_retry_after("Wed, 01 May 2024 10:02:00 GMT", now) == 120.0
+    assert parse_retry_after("Wed, 01 May 2024 09:00:00 GMT", now) == 0.0  # in the past: retry now
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after("-5", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+# --- timeouts and caps ---------------------------------------------------------------------------
+
+
+def test_read_timeout_while_reading_the_body(server: ServerThread) -> None:
+    start = time.monotonic()
+    with pytest.raises(TimeoutFetchError, match=r"^timed out after 0.3 s reading the body$"):
+        fetch(f"{server.url}/slow-body", read_timeout=0.3)
+    assert time.monotonic() - start < 2
+
+
+def test_read_timeout_waiting_for_the_response(server: ServerThread) -> None:
+    with pytest.raises(TimeoutFetchError, match=r"^timed out after 0.3 s waiting for the response$"):
+        fetch(f"{server.url}/slow-head", read_timeout=0.3)
+
+
+def test_total_timeout_on_a_trickling_body(server: ServerThread) -> None:
+    start = time.monotonic()
+    with pytest.raises(TimeoutFetchError, match=r"^timed out after 0.5 s in total$"):
+        fetch(f"{server.url}/trickle", read_timeout=1, total_timeout=0.5)
+    assert time.monotonic() - start < 2
+
+
+def test_endless_body_stops_at_the_cap(server: ServerThread) -> None:
+    start = time.monotonic()
+    with pytest.raises(TooLargeError, match=r"^body larger than 256 KiB$"):
+        fetch(f"{server.url}/endless", max_bytes=256 * 1024)
+    assert time.monotonic() - start < 2
+
+
+def test_declared_length_over_the_cap(server: ServerThread) -> None:
+    with pytest.raises(TooLargeError, match=r"^body larger than 1 MiB$"):
+        fetch(f"{server.url}/declared-big", max_bytes=1 << 20)
+    assert len(fetch(f"{server.url}/declared-big", max_bytes=2 << 20).body or b"") == 2 << 20
+
+
+def test_gzip_bomb_is_not_inflated_past_the_cap(server: ServerThread) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(TooLargeError, match="body larger than 512 KiB"):
+            fetch(f"{server.url}/bomb", max_bytes=512 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The bomb inflates to 64 MiB; we must never have held more than a few cap-sized buffers.
+    assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_connection_refused() -> None:
+    port = free_port()
+    with pytest.raises(NetworkError) as info:
+        fetch(f"http://127.0.0.1:{port}/feed")
+    assert str(info.value) == f"connection refused (127.0.0.1:{port})"
+
+
+def test_unfetchable_urls_raise_fetch_errors() -> None:
+    for url in ("ftp://127.0.0.1/feed", "http://127.0.0.1:99999/feed", "http:///nohost"):
+        with pytest.raises(FetchError):
+            fetch(url)
+
+
+# --- many at once --------------------------------------------------------------------------------
+
+
+def test_fetch_many_isolates_failures(server: ServerThread) -> None:
+    reqs = [FetchRequest(f"s{i}", f"{server.url}/ok/{i}") for i in range(17)]
+    reqs += [
+        FetchRequest("missing", f"{server.url}/status/404"),
+        FetchRequest("broken", f"{server.url}/status/500"),
+        FetchRequest("down", f"http://127.0.0.1:{free_port()}/feed"),
+    ]
+    results = fetch_many_sync(reqs, max_per_host=4)
+    assert list(results) == [r.key for r in reqs]
+    for i in range(17):
+        res = results[f"s{i}"]
+        assert isinstance(res, FetchResult) and res.body == f"feed {i}".encode()
+    assert isinstance(results["missing"], HTTPStatusError) and results["missing"].status == 404
+    assert isinstance(results["broken"], HTTPStatusError) and results["broken"].status == 500
+    assert isinstance(results["down"], NetworkError)
+
+
+def test_fetch_many_rejects_duplicate_keys() -> None:
+    with pytest.raises(ValueError):
+        fetch_many_sync([FetchRequest("a", "http://127.0.0.1:1/"), FetchRequest("a", "http://127.0.0.1:2/")])
+
+
+def test_concurrency_is_bounded_per_host(server: ServerThread) -> None:
+    reqs = [FetchRequest(f"k{i}", f"{server.url}/count/per-host/{i}") for i in range(30)]
+    results = asyncio.run(fetch_many(reqs, max_per_host=3))
+    assert all(isinstance(r, FetchResult) for r in results.values())
+    assert server.rec.max_inflight["per-host"] == 3
+
+
+def test_concurrency_is_bounded_overall(server: ServerThread) -> None:
+    # Two ports are two hosts: 3 per host would allow 6, the global limit keeps it to 4.
+    reqs = [FetchRequest(f"a{i}", f"{server.url}/count/overall/{i}") for i in range(20)]
+    reqs += [FetchRequest(f"b{i}", f"{server.url2}/count/overall/{i}") for i in range(20)]
+    results = fetch_many_sync(reqs, max_per_host=3, max_connections=4)
+    assert all(isinstance(r, FetchResult) for r in results.values())
+    assert server.rec.max_inflight["overall"] == 4
+
+
+def test_fetch_outside_the_context_manager_is_a_programming_error() -> None:
+    async def go() -> None:
+        await Fetcher().fetch(FetchRequest("x", "http://127.0.0.1:1/"))
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(go())
