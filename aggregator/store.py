@@ -430,7 +430,7 @@ class Store:
             s.execute(insert(Item), rows)
             uids = [r["uid"] for r in rows]
             for part in _chunks(uids):
-                ids.update(s.execute(select(Item.uid, Item.id).where(Item.uid.in_(part))).tuples())
+                ids.update(s.execute(select(Item.uid, Item.id).where(Item.uid.in_(part))).all())
         key_to_id = {e.key: ids[entry_uid(src.name, e.key)] for e, _ in new}
         links_rows = [
             dict(item_id=key_to_id[e.key], source_id=src.id, key=e.key, link=e.link,
@@ -517,7 +517,7 @@ class Store:
 
     def _source_names(self) -> list[tuple[int, str]]:
         with self.session() as s:
-            return list(s.execute(select(Source.id, Source.name)).tuples())
+            return list(s.execute(select(Source.id, Source.name)).all())
 
     # -- reading --------------------------------------------------------------
     def topic_counts(self) -> dict[str, int]:
@@ -568,7 +568,7 @@ class Store:
         source_updated = dict(s.execute(
             select(Item.source_id, func.max(Item.updated)).where(Item.source_id.in_(source_ids))
             .group_by(Item.source_id)
-        ).tuples())
+        ).all())
         infos = {
             sid: SourceInfo(
                 id=source_iri(src), title=src.title or src.name, updated=source_updated[sid],
@@ -593,7 +593,7 @@ class Store:
         with self.session() as s:
             counts = dict(s.execute(
                 select(ItemSource.source_id, func.count(ItemSource.id)).group_by(ItemSource.source_id)
-            ).tuples())
+            ).all())
             return {
                 src.name: SourceStatus(
                     name=src.name, type=src.type, url=src.url, last_fetch=src.last_fetch,

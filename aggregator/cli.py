@@ -1,0 +1,268 @@
+"""The ``aggregator`` command: a thin layer over the pipeline, the store and the service."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .config import Config, find_config, load_config
+from .errors import AggregatorError, ConfigError
+from .store import Store
+
+log = logging.getLogger("aggregator")
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Quiet libraries that log every request at INFO.
+    for noisy in ("apscheduler.executors.default", "aiohttp.access", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+class Context:
+    def __init__(self, config_path: str | None):
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(find_config(self.config_path))
+        return self._config
+
+
+@contextmanager
+def opened(ctx: Context) -> Iterator[tuple[Config, Store]]:
+    from .pipeline import open_store
+
+    config = ctx.config  # a bad config fails here, before any file is created
+    store = open_store(config)
+    try:
+        yield config, store
+    finally:
+        store.close()
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _human_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return "\n".join(lines)
+
+
+class Main(click.Group):
+    """Turns our errors into messages and exit codes (2 for config, 1 for failures)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as e:
+            for line in e.problems:
+                click.echo(line, err=True)
+            sys.exit(2)
+        except AggregatorError as e:
+            click.echo(f"aggregator: {e}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=Main)
+@click.option("--config", "config_path", metavar="PATH",
+              help="Config file (default: $AGGREGATOR_CONFIG, else ./aggregator.toml).")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.version_option(__version__, prog_name="aggregator")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) -> None:
+    """Read many feeds, keep every item, and republish one clean Atom feed per topic."""
+    setup_logging(verbose, quiet)
+    ctx.obj = Context(config_path)
+
+
+@main.command()
+@click.option("--source", "sources", multiple=True, metavar="NAME",
+              help="Refresh only this source (repeatable). Default: every enabled source.")
+@click.pass_obj
+def update(obj: Context, sources: tuple[str, ...]) -> None:
+    """Fetch and ingest sources now, then publish the feeds.
+
+    Exits 1 if any source failed (everything else is still stored and published).
+    """
+    from .pipeline import publish, refresh
+
+    config = obj.config
+    known = {s.name for s in config.sources}
+    unknown = [s for s in sources if s not in known]
+    if unknown:
+        raise click.UsageError(f"no source named {', '.join(unknown)} in {config.path.name}")
+    with opened(obj) as (config, store):
+        started = time.monotonic()
+        chosen = list(sources) or [s.name for s in config.sources if s.enabled]
+        show = sys.stderr.isatty()
+        with click.progressbar(length=len(chosen), label="Refreshing", file=sys.stderr,
+                               hidden=not show) as bar:
+            report = refresh(config, store, list(sources) or None, progress=lambda _name: bar.update(1))
+        result = publish(config, store)
+        elapsed = time.monotonic() - started
+    new = sum(o.new for o in report.outcomes)
+    changed = sum(o.updated for o in report.outcomes)
+    for o in report.outcomes:
+        state = "ok" if o.ok else "FAILED"
+        detail = o.error or o.warning or ""
+        click.echo(f"{o.name}: {state}, {o.new} new, {o.updated} updated" + (f" ({detail})" if detail else ""))
+    click.echo(f"{len(report.outcomes)} sources, {new} new items, {changed} updated, "
+               f"{len(report.failed)} failed; published {len(result.written)} files "
+               f"({len(result.unchanged)} unchanged) to {config.settings.output_dir} in {elapsed:.2f}s")
+    if report.failed:
+        sys.exit(1)
+
+
+@main.command("publish")
+@click.option("--force", is_flag=True, help="Render every feed even if nothing changed.")
+@click.pass_obj
+def publish_cmd(obj: Context, force: bool) -> None:
+    """Reclassify stored items and write the feeds (only files whose bytes changed)."""
+    from .pipeline import publish
+
+    with opened(obj) as (config, store):
+        result = publish(config, store, force=force)
+    click.echo(f"published {len(result.written)} files ({len(result.unchanged)} unchanged) "
+               f"to {config.settings.output_dir}")
+    for name in result.written:
+        click.echo(f"  wrote {name}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per source.")
+@click.pass_obj
+def status(obj: Context, as_json: bool) -> None:
+    """Show each source's last fetch, HTTP status, error, item count and next run."""
+    with opened(obj) as (config, store):
+        states = store.statuses()
+    records = []
+    for src in config.sources:
+        st = states.get(src.name)
+        records.append({
+            "name": src.name,
+            "type": src.type,
+            "url": (st.url if st and st.url else src.url) if src.type == "feed" else None,
+            "enabled": src.enabled,
+            "last_fetch": iso(st.last_fetch) if st else None,
+            "http_status": st.http_status if st else None,
+            "error": st.error if st else None,
+            "warning": st.warning if st else None,
+            "items": st.items if st else 0,
+            "failures": st.failures if st else 0,
+            "next_run": iso(st.next_run) if st else None,
+            "retired": st.retired if st else False,
+        })
+    if as_json:
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    rows = []
+    for r in records:
+        st = states.get(r["name"])
+        problem = r["error"] or (f"warning: {r['warning']}" if r["warning"] else "")
+        rows.append([
+            r["name"], r["type"], str(r["items"]),
+            _human_time(st.last_fetch if st else None),
+            str(r["http_status"] or "-"), str(r["failures"]),
+            _human_time(st.next_run if st else None) if r["enabled"] else "disabled",
+            problem[:80],
+        ])
+    click.echo(_table(["SOURCE", "TYPE", "ITEMS", "LAST FETCH", "HTTP", "FAILURES", "NEXT RUN", "PROBLEM"], rows))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def topics(obj: Context, as_json: bool) -> None:
+    """List the topics, their item counts and feed URLs."""
+    from .pipeline import classify
+
+    with opened(obj) as (config, store):
+        classify(config, store)
+        counts = store.topic_counts()
+        total = store.item_count()
+    base = config.settings.base_url
+    records = [{"slug": "all", "title": "All items", "items": total, "url": f"{base}/all.xml"}]
+    records += [{"slug": t.slug, "title": t.title, "items": counts.get(t.slug, 0), "url": f"{base}/{t.slug}.xml"}
+                for t in config.topics]
+    if as_json:
+        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        return
+    click.echo(_table(["TOPIC", "ITEMS", "TITLE", "FEED"],
+                      [[r["slug"], str(r["items"]), r["title"], r["url"]] for r in records]))
+
+
+@main.command()
+@click.option("--topic", metavar="SLUG", help="Only items of this topic.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def items(obj: Context, topic: str | None, limit: int, as_json: bool) -> None:
+    """List stored items, newest first."""
+    from .pipeline import classify
+
+    config = obj.config
+    if topic and topic != "all" and topic not in {t.slug for t in config.topics}:
+        raise click.UsageError(f"no topic {topic!r} in {config.path.name}")
+    with opened(obj) as (config, store):
+        classify(config, store)
+        rows = store.newest_items(None if topic in (None, "all") else topic, limit)
+    if as_json:
+        click.echo(json.dumps([{
+            "id": i.id, "title": i.title, "link": i.link, "updated": iso(i.updated),
+            "published": iso(i.published), "source": i.source.title, "topics": list(i.topics),
+            "via": list(i.via),
+        } for i in rows], indent=2, ensure_ascii=False))
+        return
+    for i in rows:
+        click.echo(f"{_human_time(i.updated)}  {i.title}")
+        click.echo(f"    {i.source.title}" + (f"  {i.link}" if i.link else "")
+                   + (f"  [{', '.join(i.topics)}]" if i.topics else ""))
+
+
+@main.command()
+@click.pass_obj
+def migrate(obj: Context) -> None:
+    """Create or upgrade the database schema (also done automatically on start)."""
+    from .db import current_revision
+
+    config = obj.config
+    store = Store.open(config.settings.database)
+    try:
+        click.echo(f"database at revision {current_revision(store.engine)}")
+    finally:
+        store.close()
+
+
+def _main_entry() -> None:  # pragma: no cover - console script shim
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

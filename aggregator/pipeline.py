@@ -1,0 +1,261 @@
+"""The core operations that commands and the scheduler call: refresh sources, classify, publish.
+
+Configuration is read by the caller (CLI, service) and passed in explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .config import Config, SourceConfig
+from .errors import FetchError, ParseError, SeedError
+from .fetch import FetchRequest, GoneError, HTTPStatusError, fetch_many_sync
+from .parse import parse_feed
+from .policy import next_delay, redirect_decision
+from .publish import PublishReport, publish as write_feeds
+from .rules import Classifier, TopicRule
+from .seeds import read_seed_path, seed_entries, seed_times
+from .store import IngestResult, SourceSpec, Store
+from .text import rule_text
+from .types import FeedView, FetchResult
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    name: str
+    ok: bool
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    warning: str | None = None
+    http_status: int | None = None
+
+
+@dataclass
+class RefreshReport:
+    outcomes: list[SourceOutcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[SourceOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    @property
+    def changed(self) -> bool:
+        return any(o.new or o.updated for o in self.outcomes)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def open_store(config: Config) -> Store:
+    store = Store.open(config.settings.database)
+    store.sync_sources(
+        SourceSpec(name=s.name, type=s.type, url=s.url, title=s.title) for s in config.sources
+    )
+    return store
+
+
+# -- refresh -----------------------------------------------------------------
+def refresh(
+    config: Config,
+    store: Store,
+    names: Sequence[str] | None = None,
+    *,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> RefreshReport:
+    """Fetch and ingest the named sources (all enabled ones when ``names`` is None)."""
+    chosen = [s for s in config.sources if (s.name in names if names else s.enabled)]
+    report = RefreshReport()
+    for src in chosen:
+        if src.type == "seeds":
+            report.outcomes.append(refresh_seeds(store, src, now=now))
+            if progress:
+                progress(src.name)
+    feeds = [s for s in chosen if s.type == "feed"]
+    if feeds:
+        report.outcomes.extend(refresh_feeds(config, store, feeds, progress=progress, now=now))
+    return report
+
+
+def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = None) -> SourceOutcome:
+    started = now or utcnow()
+    assert src.path is not None
+    try:
+        items, warnings = read_seed_path(src.path)
+    except SeedError as e:
+        log.error("source %s: %s", src.name, e)
+        store.record_refresh(src.name, started=started, finished=utcnow(), ok=False, error=str(e),
+                             next_run=started + timedelta(seconds=src.interval))
+        return SourceOutcome(src.name, ok=False, error=str(e))
+    for w in warnings:
+        log.warning("source %s: %s", src.name, w)
+    warning = "; ".join(warnings) or None
+    newest = store.newest_item_time(src.name)
+    result = store.ingest(
+        src.name, seed_entries(src.name, items), now=started,
+        seen_times=lambda k: seed_times(k, started, newest),
+    )
+    finished = utcnow()
+    store.record_refresh(src.name, started=started, finished=finished, ok=True, warning=warning,
+                         result=result, next_run=finished + timedelta(seconds=src.interval),
+                         keep_validators=True)
+    log.info("source %s: %d new, %d updated", src.name, result.new, result.updated)
+    return SourceOutcome(src.name, ok=True, new=result.new, updated=result.updated + result.attached,
+                         warning=warning)
+
+
+def refresh_feeds(
+    config: Config,
+    store: Store,
+    sources: Sequence[SourceConfig],
+    *,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> list[SourceOutcome]:
+    states = store.source_states()
+    started = now or utcnow()
+    outcomes: list[SourceOutcome] = []
+    requests = []
+    by_name = {s.name: s for s in sources}
+    for src in sources:
+        state = states[src.name]
+        if state.retired:
+            outcomes.append(SourceOutcome(src.name, ok=False, error="retired: the server answered 410 Gone"))
+            continue
+        requests.append(FetchRequest(key=src.name, url=state.url or src.url or "",
+                                     etag=state.etag, last_modified=state.last_modified))
+    settings = config.settings
+    results = fetch_many_sync(requests, max_connections=settings.max_connections,
+                              max_per_host=settings.max_per_host)
+    for req in requests:
+        res = results[req.key]
+        src = by_name[req.key]
+        outcome = _ingest_fetch(store, src, states[src.name], res, started)
+        outcomes.append(outcome)
+        if progress:
+            progress(src.name)
+    return outcomes
+
+
+def _ingest_fetch(store: Store, src: SourceConfig, state, res: FetchResult | FetchError,  # type: ignore[no-untyped-def]
+                  started: datetime) -> SourceOutcome:
+    if isinstance(res, FetchError):
+        retry_after = res.retry_after if isinstance(res, HTTPStatusError) else None
+        gone = isinstance(res, GoneError)
+        finished = utcnow()
+        delay = next_delay(src.interval, state.failures + 1, retry_after)
+        store.record_refresh(src.name, started=started, finished=finished, ok=False, error=str(res),
+                             http_status=res.status, next_run=finished + timedelta(seconds=delay),
+                             retired=True if gone else None)
+        log.error("source %s: %s", src.name, res)
+        return SourceOutcome(src.name, ok=False, error=str(res), http_status=res.status)
+
+    pending, move = redirect_decision(state.pending_redirect, res.permanent_redirect)
+    new_url = res.permanent_redirect if move else None
+    common = dict(etag=res.etag, last_modified=res.last_modified, pending_redirect=pending,
+                  new_url=new_url, http_status=res.status)
+    if res.not_modified:
+        finished = utcnow()
+        store.record_refresh(src.name, started=started, finished=finished, ok=True,
+                             next_run=finished + timedelta(seconds=src.interval), **common)  # type: ignore[arg-type]
+        return SourceOutcome(src.name, ok=True, http_status=304)
+
+    body = res.body or b""
+    body_hash = hashlib.sha256(body).hexdigest()
+    if body_hash == state.body_hash:
+        # Same bytes as last time: nothing to parse.
+        finished = utcnow()
+        store.record_refresh(src.name, started=started, finished=finished, ok=True,
+                             body_hash=body_hash, next_run=finished + timedelta(seconds=src.interval),
+                             **common)  # type: ignore[arg-type]
+        return SourceOutcome(src.name, ok=True, http_status=res.status)
+    try:
+        feed = parse_feed(res.url, body, res.headers, now=started)
+    except ParseError as e:
+        finished = utcnow()
+        delay = next_delay(src.interval, state.failures + 1)
+        store.record_refresh(src.name, started=started, finished=finished, ok=False, error=str(e),
+                             http_status=res.status, next_run=finished + timedelta(seconds=delay))
+        log.error("source %s: %s", src.name, e)
+        return SourceOutcome(src.name, ok=False, error=str(e), http_status=res.status)
+    result: IngestResult = store.ingest(src.name, feed.entries, now=started)
+    finished = utcnow()
+    store.record_refresh(src.name, started=started, finished=finished, ok=True, warning=feed.warning,
+                         result=result, body_hash=body_hash, title=feed.title, site_link=feed.link,
+                         next_run=finished + timedelta(seconds=src.interval), **common)  # type: ignore[arg-type]
+    if feed.warning:
+        log.warning("source %s: %s", src.name, feed.warning)
+    log.info("source %s: %d new, %d updated", src.name, result.new, result.updated)
+    return SourceOutcome(src.name, ok=True, new=result.new, updated=result.updated + result.attached,
+                         warning=feed.warning, http_status=res.status)
+
+
+# -- classify and publish ------------------------------------------------------
+def topic_rules(config: Config) -> list[TopicRule]:
+    return [TopicRule(slug=t.slug, any=t.any, all=t.all, none=t.none, sources=t.sources)
+            for t in config.topics]
+
+
+def rules_fingerprint(rules: Sequence[TopicRule]) -> str:
+    data = [[r.slug, list(r.any), list(r.all), list(r.none), list(r.sources)] for r in rules]
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
+
+
+def classify(config: Config, store: Store) -> int:
+    """Bring topic membership up to date with the stored items and the config's rules."""
+    rules = topic_rules(config)
+    classifier = Classifier(rules)
+    topic_ids = store.sync_topics([(t.slug, t.title) for t in config.topics])
+
+    def decide(title: str, summary: str | None, content: str | None, ctype: str,
+               source_names: Sequence[str]) -> Sequence[str]:
+        return classifier.topics_for(rule_text(title, summary, content, ctype), source_names)
+
+    return store.classify(decide, rules_fingerprint(rules), topic_ids)
+
+
+def _publish_stamp(config: Config, store: Store) -> str:
+    s = config.settings
+    data = [store.data_version(), s.base_url, s.title, s.max_entries,
+            [(t.slug, t.title) for t in config.topics], str(s.output_dir)]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+def feed_views(config: Config, store: Store) -> list[FeedView]:
+    limit = config.settings.max_entries
+    counts = store.topic_counts()
+    views = [FeedView("all", "All items", tuple(store.newest_items(None, limit)), store.item_count())]
+    for t in config.topics:
+        views.append(FeedView(t.slug, t.title, tuple(store.newest_items(t.slug, limit)), counts.get(t.slug, 0)))
+    return views
+
+
+def expected_files(config: Config) -> list[str]:
+    return ["all.xml"] + [f"{t.slug}.xml" for t in config.topics] + ["index.opml", "index.html"]
+
+
+def publish(config: Config, store: Store, *, force: bool = False) -> PublishReport:
+    """Reclassify what needs it and write every feed whose bytes changed."""
+    classify(config, store)
+    out = config.settings.output_dir
+    stamp = _publish_stamp(config, store)
+    names = expected_files(config)
+    if not force and store.get_meta("published_stamp") == stamp and all((out / n).exists() for n in names):
+        return PublishReport(written=(), unchanged=tuple(names))
+    report = write_feeds(
+        out, feed_views(config, store), base_url=config.settings.base_url,
+        site_title=config.settings.title, topic_titles={t.slug: t.title for t in config.topics},
+    )
+    store.set_meta("published_stamp", stamp)
+    return report

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+
+from aggregator.db import make_engine, migrate
+from aggregator.models import Base, Item
+from aggregator.store import SourceSpec, Store
+from aggregator.types import EntryData
+
+UTC = timezone.utc
+T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(f"sqlite:///{tmp_path / 'a.db'}")
+    s.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"),
+                    SourceSpec("two", "feed", "http://two.test/feed"),
+                    SourceSpec("seeds", "seeds")])
+    yield s
+    s.close()
+
+
+def test_migrations_produce_exactly_the_models_schema(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
+    migrate(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+    assert diff == []
+    names = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) <= names
+    migrate(engine)  # idempotent
+
+
+def test_sqlite_pragmas_wal_and_foreign_keys(store: Store) -> None:
+    with store.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_aware_utc_round_trip(store: Store) -> None:
+    local = T0.astimezone(timezone(timedelta(hours=5)))
+    store.ingest("one", [EntryData(key="a", title="A", updated=local, published=local)], now=T0)
+    [item] = store.newest_items(None, 10)
+    assert item.updated == T0 and item.updated.tzinfo is not None
+    assert item.updated.utcoffset() == timedelta(0)
+
+
+def test_reingest_adds_nothing_and_change_updates_in_place(store: Store) -> None:
+    e = EntryData(key="g1", title="Hello", link="http://one.test/a", content="<p>Body</p>", updated=T0)
+    assert store.ingest("one", [e], now=T0).new == 1
+    again = store.ingest("one", [e], now=T0 + timedelta(hours=1))
+    assert not again.changed
+    [before] = store.newest_items(None, 10)
+    changed = EntryData(key="g1", title="Hello again", link="http://one.test/a", content="<p>New</p>",
+                        updated=T0 + timedelta(minutes=5))
+    r = store.ingest("one", [changed], now=T0 + timedelta(hours=2))
+    assert (r.new, r.updated) == (0, 1)
+    [after] = store.newest_items(None, 10)
+    assert after.id == before.id and after.title == "Hello again"
+    assert after.updated == T0 + timedelta(minutes=5)
+    assert store.item_count() == 1
+
+
+def test_same_story_from_two_sources_is_one_item(store: Store) -> None:
+    store.ingest("one", [EntryData(key="x", title="Story", link="https://News.test/a?utm_source=rss&id=3#top")],
+                 now=T0)
+    r = store.ingest("two", [EntryData(key="y", title="Story elsewhere", link="https://news.test/a?id=3")],
+                     now=T0 + timedelta(seconds=1))
+    assert (r.new, r.attached) == (0, 1)
+    long_text = "A long enough paragraph about the Baltic Sea cables and NATO patrols."
+    store.ingest("one", [EntryData(key="t1", title="T", content=long_text, content_type="text")], now=T0)
+    r2 = store.ingest("two", [EntryData(key="t2", title="T", content=f"<p>{long_text.upper()}</p>")], now=T0)
+    assert r2.attached == 1
+    assert store.item_count() == 2
+    statuses = store.statuses()
+    assert statuses["two"].items == 2  # both attachments count for the second source
+
+
+def test_distinct_updated_times(store: Store) -> None:
+    entries = [EntryData(key=f"k{i}", title=f"t{i}", updated=T0) for i in range(5)]
+    store.ingest("one", entries, now=T0)
+    with store.session() as s:
+        times = list(s.scalars(select(Item.updated)))
+    assert len(set(times)) == 5
+
+
+def test_item_id_is_stable_across_databases(tmp_path: Path) -> None:
+    ids = []
+    for n in range(2):
+        s = Store.open(f"sqlite:///{tmp_path / f'{n}.db'}")
+        s.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
+        s.ingest("one", [EntryData(key="guid-1", title="x")], now=T0 + timedelta(days=n))
+        ids.append(s.newest_items(None, 1)[0].id)
+        s.close()
+    assert ids[0] == ids[1] and ids[0].startswith("urn:uuid:")
