@@ -1,0 +1,611 @@
+"""Read and validate ``aggregator.toml`` into frozen settings.
+
+The file is parsed with ``tomllib`` and each table is checked by a strict pydantic
+model, one table at a time, so that one bad source does not hide the problems of
+the next: the user gets every problem at once, one ``FILE: KEY.PATH: problem`` line
+each. Checks that span tables (duplicates, topic -> source references) run on the
+raw data for the same reason. Loading never creates or changes a file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Annotated, Any, Callable, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from aggregator.errors import ConfigError
+from aggregator.opml import canonical_url, read_opml, source_name_for, url_problem
+
+ENV_VAR = "AGGREGATOR_CONFIG"
+DEFAULT_FILE = "aggregator.toml"
+MIN_INTERVAL = 10  # seconds; anything faster is hammering someone's server
+RESERVED_SLUGS = frozenset({"all", "index"})  # output file names: all.xml, index.html/.opml
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_INTERVAL_RE = re.compile(r"(?:\d+\s*[smhd]\s*)+")
+_INTERVAL_PART_RE = re.compile(r"(\d+)\s*([smhd])")
+_SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_TOML_POSITION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_END_RE = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``[aggregator]`` table, with paths made absolute."""
+
+    database: str  # SQLAlchemy URL; relative SQLite files are made absolute
+    output_dir: Path
+    base_url: str  # no trailing slash
+    listen_host: str
+    listen_port: int
+    title: str
+    max_entries: int
+    default_interval: int  # seconds
+    max_connections: int
+    max_per_host: int
+    opml: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str  # unique slug; the key of a source for ever
+    type: str  # "seeds" or "feed"
+    url: str | None  # feeds only
+    path: Path | None  # seeds only, absolute
+    interval: int  # seconds
+    enabled: bool
+    title: str | None
+    origin: str  # "config", or the absolute path of the OPML file it came from
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    slug: str
+    title: str
+    any: tuple[str, ...]
+    all: tuple[str, ...]
+    none: tuple[str, ...]
+    sources: tuple[str, ...]  # empty: every source
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path  # absolute path of the config file
+    settings: Settings
+    sources: tuple[SourceConfig, ...]  # config sources first, then OPML ones
+    topics: tuple[TopicConfig, ...]
+
+
+def parse_interval(text: str) -> int:
+    """``"10m"``, ``"1h30m"``, ``"2d"`` -> seconds; a unit is required, minimum 10 s."""
+    cleaned = text.strip()
+    if not cleaned:
+        raise ValueError("must not be empty")
+    if cleaned.isdigit():
+        raise ValueError(f"{text!r} needs a unit: s, m, h or d (e.g. '{cleaned}s')")
+    if not _INTERVAL_RE.fullmatch(cleaned):
+        raise ValueError(
+            f"{text!r} is not an interval: use whole numbers with a unit s, m, h or d, "
+            "e.g. '10m' or '1h30m'"
+        )
+    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _INTERVAL_PART_RE.findall(cleaned))
+    if seconds < MIN_INTERVAL:
+        raise ValueError(f"{text!r} is shorter than the minimum of {MIN_INTERVAL}s")
+    return seconds
+
+
+def find_config(explicit: str | Path | None) -> Path:
+    """``--config``, else ``$AGGREGATOR_CONFIG``, else ``./aggregator.toml``.
+
+    The path is returned as the user gave it, so problems name the file their way.
+    """
+    if explicit is not None and str(explicit) != "":
+        candidate, origin = Path(explicit), "--config"
+    elif os.environ.get(ENV_VAR):
+        candidate, origin = Path(os.environ[ENV_VAR]), f"${ENV_VAR}"
+    else:
+        candidate = Path(DEFAULT_FILE)
+        if not candidate.exists():
+            raise ConfigError(
+                [
+                    f"{candidate}: no such file in {Path.cwd()}; "
+                    f"pass --config PATH or set {ENV_VAR}"
+                ]
+            )
+        origin = "the current directory"
+    if not candidate.exists():
+        raise ConfigError([f"{candidate}: no such config file (from {origin})"])
+    if candidate.is_dir():
+        raise ConfigError([f"{candidate}: is a directory, not a config file (from {origin})"])
+    return candidate
+
+
+# --- field checks, used as pydantic AfterValidators --------------------------------
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _slug(value: str) -> str:
+    if not _SLUG_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: use lower-case letters, digits, '-' and '_', "
+            "starting with a letter or digit"
+        )
+    return value
+
+
+def _topic_slug(value: str) -> str:
+    _slug(value)
+    if value in RESERVED_SLUGS:
+        raise ValueError(f"{value!r} is reserved (it names an output file); choose another slug")
+    return value
+
+
+def _http_url(value: str) -> str:
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _base_url(value: str) -> str:
+    _http_url(value)
+    if "?" in value or "#" in value:
+        raise ValueError(f"{value!r} must not have a query or fragment")
+    return value
+
+
+def _database(value: str) -> str:
+    try:
+        make_url(value)
+    except ArgumentError:
+        raise ValueError(
+            f"{value!r} is not a SQLAlchemy database URL (e.g. 'sqlite:///aggregator.db')"
+        ) from None
+    return value
+
+
+def _split_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # an IPv6 literal, "[::1]:8080"
+    elif ":" in host:
+        host = ""  # an unbracketed IPv6 address is ambiguous
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{value!r} is not host:port (e.g. '127.0.0.1:8080')")
+    return host, int(port)
+
+
+def _listen(value: str) -> str:
+    _split_listen(value)
+    return value
+
+
+def _interval(value: str) -> str:
+    parse_interval(value)
+    return value
+
+
+def _phrase(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if not re.search(r"\w", value):
+        raise ValueError(f"{value!r} has no letters or digits to match")
+    return value
+
+
+NonEmpty = Annotated[str, AfterValidator(_nonempty)]
+Interval = Annotated[str, AfterValidator(_interval)]
+Phrase = Annotated[str, AfterValidator(_phrase)]
+
+
+class _Table(BaseModel):
+    # strict: TOML has real types, so "50" for an integer is a mistake worth naming
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Document(_Table):
+    aggregator: dict[str, Any] = {}
+    sources: list[dict[str, Any]] = []
+    topics: list[dict[str, Any]] = []
+
+
+class _AggregatorTable(_Table):
+    database: Annotated[str, AfterValidator(_database)] = "sqlite:///aggregator.db"
+    output_dir: NonEmpty = "feeds"
+    base_url: Annotated[str, AfterValidator(_base_url)] | None = None  # default: from listen
+    listen: Annotated[str, AfterValidator(_listen)] = "127.0.0.1:8080"
+    title: NonEmpty = "Aggregator"
+    max_entries: int = Field(50, ge=1)
+    default_interval: Interval = "30m"
+    max_connections: int = Field(64, ge=1)
+    max_per_host: int = Field(8, ge=1)
+    opml: list[NonEmpty] = []
+
+
+class _SourceTable(_Table):
+    name: Annotated[str, AfterValidator(_slug)]
+    type: Literal["seeds", "feed"] | None = None
+    url: Annotated[str, AfterValidator(_http_url)] | None = None
+    path: NonEmpty | None = None
+    interval: Interval | None = None
+    enabled: bool = True
+    title: str | None = None
+
+
+class _TopicTable(_Table):
+    slug: Annotated[str, AfterValidator(_topic_slug)]
+    title: NonEmpty | None = None
+    any: list[Phrase] = []
+    all: list[Phrase] = []
+    none: list[Phrase] = []
+    sources: list[str] = []
+
+
+# --- turning pydantic's errors into our lines ---------------------------------------
+
+
+def _kind(value: object) -> str:
+    """The TOML name of a value's type, for "must be X, not Y" messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (datetime, date, time)):
+        return "a date/time"
+    names = {int: "an integer", float: "a float", str: "a string", list: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _key_path(prefix: str, loc: tuple[int | str, ...]) -> str:
+    path = prefix
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _message(error: Any, model: type[BaseModel]) -> str:
+    kind, loc, value = error["type"], error["loc"], error.get("input")
+    ctx = error.get("ctx") or {}
+    key = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    if kind == "extra_forbidden":
+        close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+        return "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    if kind == "string_type" and key in ("interval", "default_interval"):
+        return f"must be a string like '30m' (a number with unit s, m, h or d), not {_kind(value)}"
+    if kind == "list_type" and loc in (("sources",), ("topics",)):
+        return f"must be an array of tables ([[{key}]]), not {_kind(value)}"
+    expected = {
+        "string_type": "a string",
+        "int_type": "an integer",
+        "bool_type": "true or false",
+        "list_type": "an array",
+        "dict_type": "a table",
+        "model_type": "a table",
+    }
+    if kind in expected:
+        return f"must be {expected[kind]}, not {_kind(value)}"
+    if kind == "literal_error":
+        return f"must be {ctx.get('expected')}, not {value!r}"
+    if kind == "greater_than_equal":
+        return f"must be at least {ctx.get('ge')}, not {value!r}"
+    return str(error["msg"])
+
+
+Report = Callable[[str, str], None]
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(model: type[_M], data: object, prefix: str, report: Report) -> _M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            report(_key_path(prefix, tuple(error["loc"])), _message(error, model))
+        return None
+
+
+# --- loading ------------------------------------------------------------------------
+
+
+def load_config(path: Path) -> Config:
+    """Read, validate and resolve a config file.
+
+    Raises ConfigError whose ``problems`` hold every problem found, one line each.
+    """
+    return load_config_as(Path(path), str(path))
+
+
+def load_config_as(path: Path, shown: str) -> Config:
+    """``load_config``, naming the file ``shown`` in problems (import validates a temp copy)."""
+    problems: list[str] = []
+
+    def report(key: str, message: str) -> None:
+        problems.append(f"{shown}: {key}: {message}")
+
+    data = _read_toml(path, shown)
+    base_dir = Path(os.path.abspath(path)).parent
+    _validate(_Document, data, "", report)
+    raw_agg = _section(data, "aggregator", dict, {})
+    raw_sources = _section(data, "sources", list, [])
+    raw_topics = _section(data, "topics", list, [])
+
+    agg = _validate(_AggregatorTable, raw_agg, "aggregator", report)
+    checked_sources = _check_sources(raw_sources, report)
+    names = {s["name"] for s in raw_sources if isinstance(s, dict) and isinstance(s.get("name"), str)}
+    feed_urls = {
+        canonical_url(s["url"])
+        for s in raw_sources
+        if isinstance(s, dict) and isinstance(s.get("url"), str)
+    }
+    default_interval = parse_interval(agg.default_interval) if agg else 1800
+    opml_entries = agg.opml if agg else _strings(raw_agg.get("opml"))
+    opml_sources = _opml_sources(
+        opml_entries, base_dir, names, feed_urls, default_interval, report
+    )
+    if not raw_sources and not opml_sources:
+        report("sources", "no [[sources]] defined; add at least one source")
+    checked_topics = _check_topics(raw_topics, names, report)
+    if problems or agg is None:
+        raise ConfigError(problems)
+
+    settings = _settings(agg, base_dir)
+    sources = [
+        _source(s, base_dir, default_interval) for s in checked_sources if s is not None
+    ]
+    topics = [
+        TopicConfig(
+            slug=t.slug,
+            title=t.title or t.slug,
+            any=tuple(t.any),
+            all=tuple(t.all),
+            none=tuple(t.none),
+            sources=tuple(t.sources),
+        )
+        for t in checked_topics
+        if t is not None
+    ]
+    return Config(
+        path=Path(os.path.abspath(path)),
+        settings=settings,
+        sources=tuple(sources + opml_sources),
+        topics=tuple(topics),
+    )
+
+
+def _read_toml(path: Path, shown: str) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError([f"{shown}: cannot read: {exc.strerror or exc}"]) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{shown}: not UTF-8 text (bad byte at offset {exc.start})"]) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_problem(shown, text, str(exc))]) from exc
+
+
+def _syntax_problem(shown: str, text: str, message: str) -> str:
+    """tomllib puts the position in its message; we put it in the ``FILE:LINE:COL`` prefix."""
+    position = _TOML_POSITION_RE.search(message)
+    if position:
+        line, column = int(position[1]), int(position[2])
+        message = message[: position.start()]
+    else:
+        message = _TOML_END_RE.sub("", message)
+        lines = text.split("\n")
+        line, column = len(lines), len(lines[-1]) + 1
+    return f"{shown}:{line}:{column}: {message}"
+
+
+def _section(data: dict[str, Any], key: str, kind: type, empty: Any) -> Any:
+    # a section of the wrong type was already reported by _Document
+    value = data.get(key, empty)
+    return value if isinstance(value, kind) else empty
+
+
+def _strings(value: object) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if isinstance(v, str) and v.strip()]
+
+
+def _resolve(base_dir: Path, text: str) -> Path:
+    """A path from the config file, relative to the config file's folder, never the cwd."""
+    path = Path(text).expanduser()
+    return Path(os.path.normpath(path if path.is_absolute() else base_dir / path))
+
+
+def _check_sources(raw_sources: list[Any], report: Report) -> list[_SourceTable | None]:
+    checked: list[_SourceTable | None] = []
+    first_use: dict[str, int] = {}
+    for i, raw in enumerate(raw_sources):
+        prefix = f"sources[{i}]"
+        if not isinstance(raw, dict):
+            checked.append(None)
+            continue
+        checked.append(_validate(_SourceTable, raw, prefix, report))
+        _check_source_kind(raw, prefix, report)
+        name = raw.get("name")
+        if isinstance(name, str):
+            if name in first_use:
+                report(
+                    f"{prefix}.name",
+                    f"duplicate name {name!r} (already used by sources[{first_use[name]}])",
+                )
+            else:
+                first_use[name] = i
+    return checked
+
+
+def _source_kind(raw: dict[str, Any]) -> str:
+    kind = raw.get("type")
+    if isinstance(kind, str):
+        return kind
+    return "seeds" if "path" in raw and "url" not in raw else "feed"
+
+
+def _check_source_kind(raw: dict[str, Any], prefix: str, report: Report) -> None:
+    kind = _source_kind(raw)
+    if kind == "feed":
+        if "url" not in raw:
+            report(
+                f"{prefix}.url",
+                "required key is missing (a feed needs a url; "
+                'local documents need type = "seeds" and a path)',
+            )
+        if "path" in raw:
+            report(f"{prefix}.path", "not used by a feed source (did you mean url?)")
+    elif kind == "seeds":
+        if "path" not in raw:
+            report(f"{prefix}.path", "required key is missing (a seeds source needs a path)")
+        if "url" in raw:
+            report(f"{prefix}.url", "not used by a seeds source")
+
+
+def _opml_sources(
+    entries: list[str],
+    base_dir: Path,
+    names: set[str],
+    feed_urls: set[str],
+    interval: int,
+    report: Report,
+) -> list[SourceConfig]:
+    """Feeds listed in OPML files, minus those already configured (compared canonically)."""
+    taken = set(names)
+    known = set(feed_urls)
+    sources: list[SourceConfig] = []
+    for j, entry in enumerate(entries):
+        key = f"aggregator.opml[{j}]"
+        file = _resolve(base_dir, entry)
+        try:
+            feeds = read_opml(file, display=entry)
+        except ConfigError as exc:
+            for line in exc.problems:
+                report(key, line)
+            continue
+        for feed in feeds:
+            problem = url_problem(feed.url)
+            if problem:
+                report(key, f"{entry}: {problem}")
+                continue
+            canonical = canonical_url(feed.url)
+            if canonical in known:
+                continue
+            known.add(canonical)
+            name = source_name_for(feed, taken)
+            taken.add(name)
+            sources.append(
+                SourceConfig(
+                    name=name,
+                    type="feed",
+                    url=feed.url,
+                    path=None,
+                    interval=interval,
+                    enabled=True,
+                    title=feed.title,
+                    origin=str(file),
+                )
+            )
+    names.update(s.name for s in sources)  # topics may name OPML sources too
+    return sources
+
+
+def _check_topics(
+    raw_topics: list[Any], source_names: set[str], report: Report
+) -> list[_TopicTable | None]:
+    checked: list[_TopicTable | None] = []
+    first_use: dict[str, int] = {}
+    for i, raw in enumerate(raw_topics):
+        prefix = f"topics[{i}]"
+        if not isinstance(raw, dict):
+            checked.append(None)
+            continue
+        checked.append(_validate(_TopicTable, raw, prefix, report))
+        if not raw.get("any") and not raw.get("all"):
+            # with both empty every item would match, which is what all.xml is for
+            report(prefix, "needs at least one phrase in 'any' or 'all'")
+        slug = raw.get("slug")
+        if isinstance(slug, str):
+            if slug in first_use:
+                report(
+                    f"{prefix}.slug",
+                    f"duplicate slug {slug!r} (already used by topics[{first_use[slug]}])",
+                )
+            else:
+                first_use[slug] = i
+        refs = raw.get("sources")
+        if isinstance(refs, list):
+            for k, ref in enumerate(refs):
+                if isinstance(ref, str) and ref not in source_names:
+                    report(f"{prefix}.sources[{k}]", f"no source named {ref!r}")
+    return checked
+
+
+def _settings(agg: _AggregatorTable, base_dir: Path) -> Settings:
+    host, port = _split_listen(agg.listen)
+    base_url = agg.base_url or f"http://{agg.listen.strip()}"
+    return Settings(
+        database=_resolve_database(agg.database, base_dir),
+        output_dir=_resolve(base_dir, agg.output_dir),
+        base_url=base_url.rstrip("/"),
+        listen_host=host,
+        listen_port=port,
+        title=agg.title,
+        max_entries=agg.max_entries,
+        default_interval=parse_interval(agg.default_interval),
+        max_connections=agg.max_connections,
+        max_per_host=agg.max_per_host,
+        opml=tuple(_resolve(base_dir, entry) for entry in agg.opml),
+    )
+
+
+def _resolve_database(text: str, base_dir: Path) -> str:
+    """Make a relative SQLite file absolute beside the config; leave every other URL as is."""
+    url = make_url(text)
+    database = url.database
+    if (
+        url.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+        or Path(database).expanduser().is_absolute()
+    ):
+        return text
+    return url.set(database=str(_resolve(base_dir, database))).render_as_string(
+        hide_password=False
+    )
+
+
+def _source(table: _SourceTable, base_dir: Path, default_interval: int) -> SourceConfig:
+    kind = table.type or ("seeds" if table.path is not None and table.url is None else "feed")
+    return SourceConfig(
+        name=table.name,
+        type=kind,
+        url=table.url if kind == "feed" else None,
+        path=_resolve(base_dir, table.path) if kind == "seeds" and table.path else None,
+        interval=parse_interval(table.interval) if table.interval else default_interval,
+        enabled=table.enabled,
+        title=table.title,
+        origin="config",
+    )

@@ -1,0 +1,236 @@
+"""OPML subscription lists: read them, name their feeds, import them into the config.
+
+An OPML file is often downloaded from somewhere else, so it is parsed with a parser
+that loads no DTD and touches no network, and a file that declares entities is
+refused outright (libxml2 still expands internal entities inside attributes even
+with ``resolve_entities=False``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import tomlkit
+import tomlkit.items
+from lxml import etree
+from tomlkit.exceptions import TOMLKitError
+
+from aggregator.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+_MAX_NAME = 60  # long titles make unwieldy source keys; cut at a word boundary
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class OpmlFeed:
+    url: str
+    title: str | None
+    html_url: str | None
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` is not an http(s) URL with a host, or None when it is one."""
+    if not url.strip():
+        return "must not be empty"
+    if any(ch.isspace() for ch in url):
+        return f"{url!r} contains whitespace"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return f"{url!r} is not a valid URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"{url!r} is not an http:// or https:// URL"
+    if not parts.hostname:
+        return f"{url!r} has no host"
+    return None
+
+
+def canonical_url(url: str) -> str:
+    """The form two feed URLs are compared in: scheme and host lower-cased, no fragment,
+    no default port, an empty path as "/". Other parts are kept as they are."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return url.strip()
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    if port is not None and port != _DEFAULT_PORTS.get(scheme):
+        host = f"{host}:{port}"
+    if parts.username is not None:
+        userinfo = parts.username + (f":{parts.password}" if parts.password is not None else "")
+        host = f"{userinfo}@{host}"
+    return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
+
+
+def read_opml(path: Path, *, display: str | None = None) -> list[OpmlFeed]:
+    """Every outline with an ``xmlUrl``, nested categories flattened, in document order.
+
+    Raises ConfigError naming the file (as ``display``, else the path) when it cannot
+    be read or is not OPML.
+    """
+    shown = display if display is not None else str(path)
+
+    def fail(reason: str) -> ConfigError:
+        return ConfigError([f"cannot read {shown}: {reason}"])
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise fail(exc.strerror or str(exc)) from exc
+    if b"<!ENTITY" in data:
+        raise fail("it declares XML entities, which are refused")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        root = etree.fromstring(data, parser)
+    except etree.XMLSyntaxError as exc:
+        raise fail(f"not well-formed XML: {exc}") from exc
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None and any(True for _ in dtd.iterentities()):
+        # the byte check above misses UTF-16 files
+        raise fail("it declares XML entities, which are refused")
+    if not isinstance(root.tag, str) or etree.QName(root).localname != "opml":
+        raise fail(f"not an OPML file (the root element is <{root.tag}>, not <opml>)")
+
+    feeds: list[OpmlFeed] = []
+    for outline in root.iter("{*}outline"):
+        # readers disagree on attribute case (xmlUrl, xmlURL, xmlurl)
+        attrs = {str(k).lower(): str(v).strip() for k, v in outline.attrib.items()}
+        url = attrs.get("xmlurl")
+        if not url:
+            continue
+        title = attrs.get("title") or attrs.get("text") or None
+        feeds.append(OpmlFeed(url=url, title=title, html_url=attrs.get("htmlurl") or None))
+    return feeds
+
+
+def _slugify(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if len(slug) > _MAX_NAME:
+        cut = slug[:_MAX_NAME]
+        slug = cut.rsplit("-", 1)[0] if "-" in cut else cut
+    return slug
+
+
+def source_name_for(feed: OpmlFeed, taken: set[str]) -> str:
+    """A slug from the feed's title, else its host, not in ``taken`` ("bbc-world-2").
+
+    Pure: the caller adds the answer to ``taken``.
+    """
+    base = _slugify(feed.title or "")
+    if not base:
+        host = (urlsplit(feed.url).hostname or "").lower()
+        base = _slugify(host.removeprefix("www.")) or "feed"
+    name, n = base, 2
+    while name in taken:
+        name = f"{base}-{n}"
+        n += 1
+    return name
+
+
+def import_opml(config_path: Path, opml_path: Path) -> list[str]:
+    """Append a ``[[sources]]`` table to the config for every new feed of an OPML file.
+
+    A feed is new when its canonical URL is no configured source's. Comments and
+    formatting of the file are kept; the result is validated before it replaces the
+    file (temp file + ``os.replace``), so a failed import leaves the config as it was.
+    Returns the names of the sources added, in OPML order.
+    """
+    # imported here: config imports this module for read_opml
+    from aggregator.config import load_config, load_config_as
+
+    config_path = Path(config_path)
+    current = load_config(config_path)  # refuse to edit a config that is already broken
+    feeds = read_opml(Path(opml_path), display=str(opml_path))
+    taken = {s.name for s in current.sources}
+    known = {canonical_url(s.url) for s in current.sources if s.url}
+
+    text = config_path.read_bytes().decode("utf-8-sig")
+    try:
+        doc = tomlkit.parse(text if text.endswith("\n") or not text else text + "\n")
+    except TOMLKitError as exc:
+        raise ConfigError([f"{config_path}: {exc}"]) from exc
+
+    added: list[str] = []
+    new_tables: list[tomlkit.items.Table] = []
+    for feed in feeds:
+        problem = url_problem(feed.url)
+        if problem:
+            log.warning("%s: skipping a feed: %s", opml_path, problem)
+            continue
+        canonical = canonical_url(feed.url)
+        if canonical in known:
+            continue
+        known.add(canonical)
+        name = source_name_for(feed, taken)
+        taken.add(name)
+        table = tomlkit.table()
+        table.add("name", name)
+        table.add("url", feed.url)
+        if feed.title:
+            table.add("title", feed.title)
+        table.add(tomlkit.nl())  # a blank line between tables, like a person writes them
+        new_tables.append(table)
+        added.append(name)
+    if not added:
+        return []
+
+    _append_sources(doc, new_tables, config_path)
+    _replace_validated(config_path, doc.as_string(), load_config_as)
+    return added
+
+
+def _append_sources(
+    doc: tomlkit.TOMLDocument, tables: list[tomlkit.items.Table], config_path: Path
+) -> None:
+    if "sources" not in doc:
+        aot = tomlkit.aot()
+        for table in tables:
+            aot.append(table)
+        doc.add("sources", aot)
+        return
+    aot = doc["sources"]
+    if not isinstance(aot, tomlkit.items.AoT):
+        raise ConfigError(
+            [f"{config_path}: sources: is not an array of tables ([[sources]]); cannot append"]
+        )
+    if len(aot) and not aot[-1].as_string().endswith("\n\n"):
+        aot[-1].add(tomlkit.nl())
+    for table in tables:
+        aot.append(table)
+
+
+def _replace_validated(
+    config_path: Path, text: str, validate: Callable[[Path, str], object]
+) -> None:
+    """Write beside the config, validate the copy, then rename it over the original."""
+    target = Path(os.path.realpath(config_path))  # replace a symlink's target, not the link
+    fd, tmp_name = tempfile.mkstemp(prefix=".aggregator-import-", suffix=".toml", dir=target.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        # same folder, so relative paths in the copy resolve exactly as in the original
+        validate(tmp, str(config_path))
+        os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
