@@ -260,7 +260,12 @@ def _entry(raw: Any, feed_url: str, now: datetime) -> EntryData | None:
             summary = html.escape(raw_summary.strip(), quote=False)
         summary = summary or None
 
-    link = _absolute_link(feed_url, raw.get("link"))
+    raw_link = raw.get("link")
+    if raw.get("guidislink") and raw_link == raw.get("id") and _http_url(raw_link) is None:
+        # feedparser copies a permalink GUID into the link; an id like "post-17" is
+        # no URL, and resolving it against the feed URL would invent a dead link.
+        raw_link = None
+    link = _absolute_link(feed_url, raw_link)
     key = entry_key(raw.get("id"), link, title, raw_content or raw_summary)
     if key is None:
         return None

@@ -1,0 +1,363 @@
+"""Tests for aggregator.parse and aggregator.sanitize, on hand-written feeds in tests/data/feeds."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from aggregator.errors import ParseError
+from aggregator.parse import clamp_date, entry_key, parse_feed
+from aggregator.sanitize import html_to_text, sanitize_html
+from aggregator.types import EntryData, FeedData
+
+FEEDS = Path(__file__).parent / "data" / "feeds"
+NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
+FETCHED = "http://fetched.example.org/path/feed"
+
+
+def parse(name: str, content_type: str = "application/xml", url: str = FETCHED) -> FeedData:
+    return parse_feed(url, (FEEDS / name).read_bytes(), {"content-type": content_type}, now=NOW)
+
+
+def by_key(feed: FeedData) -> dict[str, EntryData]:
+    return {e.key: e for e in feed.entries}
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
+
+
+# --- formats -----------------------------------------------------------------
+
+
+def test_rss091_relative_link_resolves_against_fetch_url() -> None:
+    feed = parse("rss091.xml", "text/xml")
+    assert feed.title == "Old School News"
+    assert feed.link == "http://old.example.org/"
+    assert feed.warning is None
+    first, second = feed.entries
+    assert first.key == first.link == "http://old.example.org/items/1"
+    assert first.summary == "The <b>first</b> item."
+    assert second.link == "http://fetched.example.org/items/2"
+    assert first.published is None and first.updated is None
+
+
+def test_rss10_rdf_with_dc_fields() -> None:
+    feed = parse("rss10.rdf", "application/rdf+xml")
+    assert feed.title == "RDF Site"
+    (entry,) = feed.entries
+    assert entry.key == "http://rdf.example.org/a"
+    assert entry.author == "Ada Author"
+    assert entry.updated == utc(2024, 3, 5, 11, 30)
+    assert entry.updated is not None and entry.updated.tzinfo is timezone.utc
+
+
+def test_rss20_guid_variants_and_key_fallbacks() -> None:
+    feed = parse("rss20_guids.xml", "application/rss+xml")
+    keys = [e.key for e in feed.entries]
+    # The fifth item has no guid, link, title or text: skipped, not an error.
+    assert len(keys) == 4
+    permalink, opaque, link_only, hashed = feed.entries
+    # isPermaLink defaults to true: the guid is the key and doubles as the link.
+    assert permalink.key == permalink.link == "https://guids.example.com/posts/1"
+    # isPermaLink="false": the (stripped) guid is the key, the link stays separate.
+    assert opaque.key == "tag:guids.example.com,2024:2"
+    assert opaque.link == "https://guids.example.com/posts/2"
+    assert opaque.content == "<p>Two, <em>in full</em>.</p>"
+    assert opaque.content_type == "html"
+    assert opaque.summary == "Two."
+    assert opaque.author == "Eve Editor"
+    assert opaque.published == utc(2024, 1, 3, 9, 0)
+    # No guid: the absolute link is the key.
+    assert link_only.key == link_only.link == "http://fetched.example.org/posts/3"
+    # Neither: sha256 of title + NUL + content.
+    expected = hashlib.sha256("Neither guid nor link\0Four, keyed by hash.".encode()).hexdigest()
+    assert hashed.key == f"sha256:{expected}"
+    assert hashed.link is None
+
+
+def test_non_url_permalink_guid_invents_no_link() -> None:
+    feed = parse("cp1252_prolog.xml")
+    (entry,) = feed.entries
+    assert entry.key == "cp-1"
+    assert entry.link is None
+
+
+def test_atom03() -> None:
+    feed = parse("atom03.xml", "application/atom+xml")
+    (entry,) = feed.entries
+    assert entry.key == "tag:atom03.example.org,2024:1"
+    assert entry.link == "http://atom03.example.org/e/1"
+    assert entry.content == "<p>Escaped <i>HTML</i></p>"
+    assert entry.published == utc(2024, 1, 31, 9)
+    assert entry.updated == utc(2024, 2, 1, 10)
+
+
+def test_atom10_xml_base_resolves_links_and_content() -> None:
+    feed = parse("atom10_xmlbase.xml", "application/atom+xml")
+    assert feed.title == "Base & Links"  # type="html": entities decoded, tags stripped
+    assert feed.link == "https://base.example.net/blog/"
+    first, second = feed.entries
+    assert first.title == "Hello world & more"
+    assert first.link == "https://base.example.net/blog/posts/1.html"  # alternate, not the enclosure
+    assert 'href="https://base.example.net/blog/posts/2.html"' in (first.content or "")
+    assert 'src="https://base.example.net/img/a.png"' in (first.content or "")
+    assert first.summary == "A plain &lt;summary&gt; with brackets"  # text summary escaped as HTML
+    assert first.author == "Bea Base"
+    assert first.published == utc(2024, 4, 1, 6)
+    assert first.updated == utc(2024, 4, 2)
+    # An entry-level xml:base overrides the feed's.
+    assert second.link == "https://other.example.net/x/y"
+    assert second.content == '<p>XHTML <a href="https://other.example.net/x/z" rel="noopener noreferrer">link</a></p>'
+
+
+def test_atom_ids_do_not_depend_on_the_fetch_url() -> None:
+    body = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+        b"<entry><id>42</id><title>x</title><link href='p'/></entry></feed>"
+    )
+    a = parse_feed("https://a.example/feed", body, {}, now=NOW).entries[0]
+    b = parse_feed("https://b.example/moved/feed", body, {}, now=NOW).entries[0]
+    assert a.key == b.key == "42"
+    assert (a.link, b.link) == ("https://a.example/p", "https://b.example/moved/p")
+
+
+def test_jsonfeed_10() -> None:
+    feed = parse("jsonfeed10.json", "application/feed+json")
+    assert feed.title == "JSON One"
+    assert feed.link == "https://json.example.org/"
+    assert feed.warning is None
+    first, second, third = feed.entries  # the string item is skipped
+    assert first.key == "1"
+    assert first.link == "https://json.example.org/posts/1"
+    assert first.content == '<p>Hello <a href="https://json.example.org/about" rel="noopener noreferrer">about</a></p>'
+    assert first.summary == "Hello summary"
+    assert first.published == utc(2024, 5, 1, 8)
+    assert first.updated == utc(2024, 5, 2, 10)
+    assert first.author == "Item Author"
+    assert second.key == "2"  # numeric id tolerated
+    assert second.content == "Plain <text> only"
+    assert second.content_type == "text"
+    assert second.published is None  # unparseable date
+    assert third.key == third.link == "https://json.example.org/posts/3"
+
+
+def test_jsonfeed_11_sniffed_from_body_and_generic_json_type() -> None:
+    body = (FEEDS / "jsonfeed11.json").read_bytes()
+    for headers in ({"content-type": "application/json"}, {"content-type": "text/plain"}, {}):
+        feed = parse_feed("https://json11.example.org/feed.json", body, headers, now=NOW)
+        first, second = feed.entries
+        assert first.link == "https://json11.example.org/site/a.html"
+        assert first.content == '<p>café <img src="https://json11.example.org/site/i.png"></p>'
+        assert first.author == "Quinn"
+        assert second.link == "https://elsewhere.example.com/story"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"version": "1.0", "items": []}', b"[1, 2, 3]", b'{"title": "no version"}', b"{not json"],
+)
+def test_json_that_is_not_a_json_feed(body: bytes) -> None:
+    with pytest.raises(ParseError, match="not a feed"):
+        parse_feed(FETCHED, body, {"content-type": "application/json"}, now=NOW)
+
+
+# --- encodings -----------------------------------------------------------------
+
+
+def test_windows_1252_declared_in_prolog() -> None:
+    feed = parse("cp1252_prolog.xml", "application/xml")
+    assert feed.title == "Café “Quotes”"
+    assert feed.entries[0].title == "Price: 5 € — naïve"
+    assert feed.entries[0].summary == "Déjà vu"
+    assert feed.warning is None
+
+
+def test_charset_only_in_content_type_header() -> None:
+    feed = parse("latin1_header_only.xml", "application/xml; charset=iso-8859-1")
+    assert feed.title == "Zürich Nachrichten"
+    assert feed.entries[0].title == "Grüße aus Zürich"
+    assert feed.warning is None
+
+
+def test_wrong_charset_is_recovered_with_a_warning() -> None:
+    feed = parse("wrong_charset.xml", "application/rss+xml; charset=utf-8")
+    assert feed.entries[0].title == "Fußball in Köln"
+    assert feed.warning is not None and "encoding" in feed.warning
+
+
+# --- broken and hostile documents ---------------------------------------------------
+
+
+def test_malformed_xml_recovered_keeps_entries_and_warns() -> None:
+    feed = parse("malformed.xml", "application/rss+xml")
+    assert [e.key for e in feed.entries] == ["b-1", "b-2"]
+    assert feed.entries[0].title == "First & only ampersand"
+    assert feed.warning is not None
+    assert feed.warning.startswith("malformed XML recovered:")
+    assert "line 8" in feed.warning
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/xml", ""])
+def test_html_page_is_not_a_feed(content_type: str) -> None:
+    with pytest.raises(ParseError, match=r"not a feed: got an HTML page \(text/html\)|got an HTML page"):
+        parse("html_page.html", content_type)
+
+
+def test_html_page_message_names_the_type() -> None:
+    with pytest.raises(ParseError) as info:
+        parse("html_page.html", "text/html; charset=utf-8")
+    assert str(info.value) == "not a feed: got an HTML page (text/html)"
+
+
+@pytest.mark.parametrize("name", ["billion_laughs.xml", "xxe.xml"])
+def test_entity_declarations_are_refused_fast_and_never_expanded(name: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(ParseError, match="declares XML entities") as info:
+        parse(name)
+    assert time.perf_counter() - started < 0.5
+    assert "root:" not in str(info.value) and "lol" not in str(info.value)
+
+
+def test_entity_declaration_in_utf16_is_refused() -> None:
+    body = (FEEDS / "xxe.xml").read_text("utf-8").replace('encoding="utf-8"', 'encoding="utf-16"')
+    with pytest.raises(ParseError, match="declares XML entities"):
+        parse_feed(FETCHED, body.encode("utf-16"), {}, now=NOW)
+
+
+def test_doctype_text_inside_cdata_is_not_a_declaration() -> None:
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>sec</title>'
+        b"<item><guid>g</guid><title>XXE explained</title><description><![CDATA["
+        b"<pre>&lt;!DOCTYPE x [&lt;!ENTITY e SYSTEM 'file:///etc/passwd'&gt;]&gt;</pre>"
+        b"<!DOCTYPE x [<!ENTITY e 'raw'>]>]]></description></item></channel></rss>"
+    )
+    feed = parse_feed(FETCHED, body, {}, now=NOW)
+    assert feed.entries[0].title == "XXE explained"
+
+
+@pytest.mark.parametrize("body", [b"", b"   \n\t ", b"\x89PNG\r\n\x1a\n\x00\x00binary", b"just some words"])
+def test_empty_or_garbage_body(body: bytes) -> None:
+    with pytest.raises(ParseError, match="not a feed"):
+        parse_feed(FETCHED, body, {"content-type": "application/rss+xml"}, now=NOW)
+
+
+def test_feed_served_as_text_html_is_still_a_feed() -> None:
+    feed = parse("rss20_guids.xml", "text/html")
+    assert len(feed.entries) == 4
+    assert feed.warning is None
+
+
+# --- entry rules ------------------------------------------------------------------------
+
+
+def test_text_plain_content_stays_text() -> None:
+    feed = parse("atom_text_content.xml", "application/atom+xml")
+    entry = feed.entries[0]
+    assert entry.content_type == "text"
+    assert entry.content == "Use <b> for bold & <script>alert(1)</script> stays text"
+
+
+def test_hostile_payload_is_sanitized() -> None:
+    entry = by_key(parse("rss20_cases.xml"))["hostile"]
+    html = entry.summary or ""
+    assert entry.title == "Hostile <script>"  # a text title stays literal text
+    assert entry.link is None  # a javascript: link is dropped
+    assert "Safe text" in html
+    lowered = html.lower()
+    for banned in ("<script", "alert", "onclick", "onerror", "javascript:", "data:", "vbscript:",
+                   "<iframe", "<style", "<object", "<embed", "<form", "<input"):
+        assert banned not in lowered, banned
+    assert 'src="http://fetched.example.org/path/x.png"' in html
+    assert 'href="http://fetched.example.org/path/more.html"' in html
+
+
+def test_future_date_is_clamped_to_now() -> None:
+    entry = by_key(parse("rss20_cases.xml"))["future"]
+    assert entry.published == NOW
+
+
+def test_missing_dates_stay_none() -> None:
+    entry = by_key(parse("rss20_cases.xml"))["undated"]
+    assert entry.published is None and entry.updated is None
+
+
+def test_updated_does_not_fall_back_to_published() -> None:
+    # feedparser's entry.get("updated_parsed") answers published_parsed here.
+    guids = parse("rss20_guids.xml")
+    assert all(e.updated is None for e in guids.entries)
+    assert guids.entries[0].published == utc(2024, 1, 2, 10)
+    text = parse("atom_text_content.xml", "application/atom+xml")
+    only_published, only_updated = text.entries
+    assert only_published.published == utc(2024, 7, 1) and only_published.updated is None
+    assert only_updated.updated == utc(2024, 6, 30) and only_updated.published is None
+
+
+def test_a_bad_entry_does_not_sink_the_feed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import aggregator.parse as parse_module
+
+    real = parse_module._struct_date
+    calls = {"n": 0}
+
+    def flaky(value: time.struct_time | None, now: datetime) -> datetime | None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("boom")
+        return real(value, now)
+
+    monkeypatch.setattr(parse_module, "_struct_date", flaky)
+    feed = parse("rss20_guids.xml")
+    assert len(feed.entries) == 3
+
+
+def test_entry_key_and_clamp_helpers() -> None:
+    assert entry_key("  g  ", "http://l", "t", "c") == "g"
+    assert entry_key("  ", " http://l ", "t", "c") == "http://l"
+    assert entry_key(None, None, None, None) is None
+    assert entry_key(None, None, "t", None) == "sha256:" + hashlib.sha256(b"t\0").hexdigest()
+    assert clamp_date(datetime(2030, 1, 1), NOW) == NOW
+    assert clamp_date(datetime(2020, 1, 1, 2, tzinfo=timezone.utc), NOW) == utc(2020, 1, 1, 2)
+
+
+# --- sanitize ----------------------------------------------------------------------------
+
+
+def test_sanitize_resolves_relative_refs_and_keeps_formatting() -> None:
+    out = sanitize_html('<p><strong>B</strong> <a href="../x?a=1&amp;b=2#f">x</a> <img src="//cdn.example/i.png" alt="i"></p>',
+                        "https://site.example/a/b/")
+    assert out == (
+        '<p><strong>B</strong> <a href="https://site.example/a/x?a=1&amp;b=2#f" rel="noopener noreferrer">x</a>'
+        ' <img src="https://cdn.example/i.png" alt="i"></p>'
+    )
+
+
+def test_sanitize_without_base_drops_relative_refs() -> None:
+    out = sanitize_html('<a href="x">x</a><img src="/i.png"><a href="https://ok.example/">ok</a>', None)
+    assert 'href="x"' not in out and "i.png" not in out
+    assert 'href="https://ok.example/"' in out
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ['<a href="java&#x09;script:alert(1)">x</a>', '<a href=" JaVaScRiPt:alert(1)">x</a>',
+     '<img src="data:image/svg+xml,<svg onload=alert(1)>">', '<svg><script>alert(1)</script></svg>',
+     '<div style="background:url(javascript:alert(1))">x</div>', '<a href="vbscript:x">x</a>'],
+)
+def test_sanitize_blocks_script_urls(payload: str) -> None:
+    out = sanitize_html(payload, "https://site.example/").lower()
+    assert "javascript" not in out and "alert" not in out and "vbscript" not in out and "data:" not in out
+
+
+def test_sanitize_is_deterministic_and_idempotent() -> None:
+    raw = (FEEDS / "rss20_cases.xml").read_text("utf-8")
+    once = sanitize_html(raw, "https://site.example/")
+    assert once == sanitize_html(raw, "https://site.example/")
+    assert sanitize_html(once, "https://site.example/") == once
+
+
+def test_html_to_text() -> None:
+    assert html_to_text("A &amp; <b>b</b>\n <script>x()</script> c") == "A & b c"
