@@ -360,7 +360,7 @@ def load_config_as(path: Path, shown: str) -> Config:
     opml_sources = _opml_sources(
         opml_entries, base_dir, names, feed_urls, default_interval, report
     )
-    if not raw_sources and not opml_sources:
+    if not data.get("sources") and not opml_sources:  # a wrong type is reported already
         report("sources", "no [[sources]] defined; add at least one source")
     checked_topics = _check_topics(raw_topics, names, report)
     if problems or agg is None:

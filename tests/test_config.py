@@ -1,0 +1,377 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import find_config, load_config, parse_interval
+from aggregator.errors import ConfigError
+
+# The example from DESIGN.md, verbatim.
+EXAMPLE = """\
+[aggregator]
+database = "sqlite:///aggregator.db"   # any SQLAlchemy URL; SQLite is the embedded default
+output_dir = "feeds"
+base_url = "http://127.0.0.1:8080"     # where output_dir is served; used for self links
+listen = "127.0.0.1:8080"
+title = "NATO Watch"                   # prefix of every published feed's title
+max_entries = 50                       # newest entries per published feed
+default_interval = "30m"               # s/m/h/d units
+max_connections = 64                   # concurrent fetches overall
+max_per_host = 8                       # concurrent fetches per host:port
+opml = ["subscriptions.opml"]          # optional: more feed sources from OPML files
+
+[[sources]]
+name = "seeds"                         # unique slug; the key of a source forever
+type = "seeds"                         # local text documents
+path = "seeds"                         # a folder (every *.txt) or one file
+interval = "10m"
+
+[[sources]]
+name = "nato-news"
+url = "https://example.org/feed.xml"   # type = "feed" when url is given
+interval = "1h"
+enabled = true
+
+[[topics]]
+slug = "baltic-security"               # file name: feeds/baltic-security.xml
+title = "Baltic Sea security"
+any = ["Baltic", "undersea cable*", "submarine cable*"]
+all = []
+none = []
+sources = []                           # empty: every source
+"""
+
+SUBSCRIPTIONS = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+  <head><title>Subscriptions</title></head>
+  <body>
+    <outline text="News">
+      <outline text="BBC World" type="rss" xmlUrl="https://feeds.bbci.co.uk/news/world/rss.xml"/>
+      <outline text="Same as nato-news" xmlUrl="HTTPS://EXAMPLE.org/feed.xml#top"/>
+    </outline>
+  </body>
+</opml>
+"""
+
+MINIMAL = """\
+[[sources]]
+name = "seeds"
+type = "seeds"
+path = "seeds"
+"""
+
+
+def write(folder: Path, text: str, name: str = "aggregator.toml") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # so problems name "aggregator.toml", as a user would see it
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(Path(os.path.relpath(path)))
+    assert str(info.value) == "\n".join(info.value.problems)
+    return info.value.problems
+
+
+def tree(folder: Path) -> set[str]:
+    return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+
+
+def test_design_example_loads_with_its_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    conf_dir = tmp_path / "conf"
+    path = write(conf_dir, EXAMPLE)
+    write(conf_dir, SUBSCRIPTIONS, "subscriptions.opml")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # relative paths must not depend on the cwd
+
+    config = load_config(path)
+
+    s = config.settings
+    assert config.path == path
+    assert s.database == f"sqlite:///{conf_dir}/aggregator.db"
+    assert s.output_dir == conf_dir / "feeds"
+    assert s.base_url == "http://127.0.0.1:8080"
+    assert (s.listen_host, s.listen_port) == ("127.0.0.1", 8080)
+    assert s.title == "NATO Watch"
+    assert (s.max_entries, s.default_interval) == (50, 1800)
+    assert (s.max_connections, s.max_per_host) == (64, 8)
+    assert s.opml == (conf_dir / "subscriptions.opml",)
+
+    seeds, news, bbc = config.sources  # the OPML copy of nato-news is dropped
+    assert (seeds.name, seeds.type, seeds.path, seeds.url) == ("seeds", "seeds", conf_dir / "seeds", None)
+    assert (seeds.interval, seeds.enabled, seeds.origin) == (600, True, "config")
+    assert (news.name, news.type, news.url, news.path) == (
+        "nato-news", "feed", "https://example.org/feed.xml", None)
+    assert news.interval == 3600
+    assert (bbc.name, bbc.type, bbc.title) == ("bbc-world", "feed", "BBC World")
+    assert bbc.url == "https://feeds.bbci.co.uk/news/world/rss.xml"
+    assert bbc.interval == 1800  # the default interval
+    assert bbc.origin == str(conf_dir / "subscriptions.opml")
+
+    (topic,) = config.topics
+    assert topic.slug == "baltic-security"
+    assert topic.title == "Baltic Sea security"
+    assert topic.any == ("Baltic", "undersea cable*", "submarine cable*")
+    assert (topic.all, topic.none, topic.sources) == ((), (), ())
+
+
+def test_relative_config_path_resolves_against_its_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "conf", MINIMAL)
+    monkeypatch.chdir(tmp_path)
+    config = load_config(Path("conf/aggregator.toml"))
+    assert config.path == tmp_path / "conf" / "aggregator.toml"
+    assert config.sources[0].path == tmp_path / "conf" / "seeds"
+    assert config.settings.output_dir == tmp_path / "conf" / "feeds"
+    assert config.settings.database == f"sqlite:///{tmp_path}/conf/aggregator.db"
+
+
+def test_defaults_of_a_minimal_config(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    s = config.settings
+    assert s.title == "Aggregator"
+    assert (s.max_entries, s.default_interval, s.max_connections, s.max_per_host) == (50, 1800, 64, 8)
+    assert (s.listen_host, s.listen_port, s.base_url) == ("127.0.0.1", 8080, "http://127.0.0.1:8080")
+    assert s.opml == ()
+    assert config.topics == ()
+    assert config.sources[0].interval == 1800
+
+
+@pytest.mark.parametrize(
+    ("database", "expected"),
+    [
+        ("sqlite:///:memory:", "sqlite:///:memory:"),
+        ("sqlite:////var/lib/agg.db", "sqlite:////var/lib/agg.db"),
+        ("postgresql://u:secret@db.example/agg", "postgresql://u:secret@db.example/agg"),
+        ("sqlite:///data/agg.db", "sqlite:///{dir}/data/agg.db"),
+    ],
+)
+def test_database_urls(tmp_path: Path, database: str, expected: str) -> None:
+    path = write(tmp_path, f'[aggregator]\ndatabase = "{database}"\n' + MINIMAL)
+    assert load_config(path).settings.database == expected.format(dir=tmp_path)
+
+
+def test_base_url_loses_trailing_slash_and_ipv6_listen(tmp_path: Path) -> None:
+    text = '[aggregator]\nbase_url = "https://feeds.example.net/news/"\nlisten = "[::1]:9000"\n'
+    config = load_config(write(tmp_path, text + MINIMAL))
+    assert config.settings.base_url == "https://feeds.example.net/news"
+    assert (config.settings.listen_host, config.settings.listen_port) == ("::1", 9000)
+
+
+SOURCE_OK = '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[aggregator]\ntitel = "x"\n' + MINIMAL,
+         "aggregator.toml: aggregator.titel: unknown key (did you mean 'title'?)"),
+        (MINIMAL + 'colour = "red"\n', "aggregator.toml: sources[0].colour: unknown key"),
+        ('[source]\nname = "x"\n' + MINIMAL,
+         "aggregator.toml: source: unknown key (did you mean 'sources'?)"),
+        ('[aggregator]\nmax_entries = "50"\n' + MINIMAL,
+         "aggregator.toml: aggregator.max_entries: must be an integer, not a string"),
+        ('[aggregator]\nmax_per_host = 0\n' + MINIMAL,
+         "aggregator.toml: aggregator.max_per_host: must be at least 1, not 0"),
+        (MINIMAL + 'enabled = "yes"\n',
+         "aggregator.toml: sources[0].enabled: must be true or false, not a string"),
+        (MINIMAL + "interval = 600\n",
+         "aggregator.toml: sources[0].interval: must be a string like '30m' "
+         "(a number with unit s, m, h or d), not an integer"),
+        (MINIMAL + 'interval = "5s"\n',
+         "aggregator.toml: sources[0].interval: '5s' is shorter than the minimum of 10s"),
+        ('[aggregator]\ndefault_interval = "90"\n' + MINIMAL,
+         "aggregator.toml: aggregator.default_interval: '90' needs a unit: s, m, h or d (e.g. '90s')"),
+        ('[[sources]]\nurl = "https://a.example/feed"\n',
+         "aggregator.toml: sources[0].name: required key is missing"),
+        ('[[sources]]\nname = "a"\n',
+         'aggregator.toml: sources[0].url: required key is missing (a feed needs a url; '
+         'local documents need type = "seeds" and a path)'),
+        ('[[sources]]\nname = "a"\ntype = "seeds"\n',
+         "aggregator.toml: sources[0].path: required key is missing (a seeds source needs a path)"),
+        ('[[sources]]\nname = "a"\ntype = "rss"\nurl = "https://a.example/"\n',
+         "aggregator.toml: sources[0].type: must be 'seeds' or 'feed', not 'rss'"),
+        ('[[sources]]\nname = "a"\nurl = "ftp://a.example/feed"\n',
+         "aggregator.toml: sources[0].url: 'ftp://a.example/feed' is not an http:// or https:// URL"),
+        ('[[sources]]\nname = "a"\nurl = "https:///feed"\n',
+         "aggregator.toml: sources[0].url: 'https:///feed' has no host"),
+        ('[aggregator]\nbase_url = "example.org"\n' + MINIMAL,
+         "aggregator.toml: aggregator.base_url: 'example.org' is not an http:// or https:// URL"),
+        ('[[sources]]\nname = "Big News"\nurl = "https://a.example/feed"\n',
+         "aggregator.toml: sources[0].name: 'Big News' is not a valid name: use lower-case "
+         "letters, digits, '-' and '_', starting with a letter or digit"),
+        (MINIMAL + SOURCE_OK + SOURCE_OK,
+         "aggregator.toml: sources[2].name: duplicate name 'a' (already used by sources[1])"),
+        ('[aggregator]\nlisten = "8080"\n' + MINIMAL,
+         "aggregator.toml: aggregator.listen: '8080' is not host:port (e.g. '127.0.0.1:8080')"),
+        ('[aggregator]\ntitle = "x"\n',
+         "aggregator.toml: sources: no [[sources]] defined; add at least one source"),
+        (MINIMAL + '[[topics]]\nslug = "t"\ntitle = "T"\n',
+         "aggregator.toml: topics[0]: needs at least one phrase in 'any' or 'all'"),
+        (MINIMAL + '[[topics]]\ntitle = "T"\nany = ["x"]\n',
+         "aggregator.toml: topics[0].slug: required key is missing"),
+        (MINIMAL + '[[topics]]\nslug = "all"\nany = ["x"]\n',
+         "aggregator.toml: topics[0].slug: 'all' is reserved (it names an output file); "
+         "choose another slug"),
+        (MINIMAL + '[[topics]]\nslug = "index"\nany = ["x"]\n',
+         "aggregator.toml: topics[0].slug: 'index' is reserved (it names an output file); "
+         "choose another slug"),
+        (MINIMAL + '[[topics]]\nslug = "t"\nany = ["x"]\n[[topics]]\nslug = "t"\nall = ["y"]\n',
+         "aggregator.toml: topics[1].slug: duplicate slug 't' (already used by topics[0])"),
+        (MINIMAL + '[[topics]]\nslug = "t"\nany = ["x", " "]\n',
+         "aggregator.toml: topics[0].any[1]: must not be empty"),
+        (MINIMAL + '[[topics]]\nslug = "t"\nall = ["*"]\n',
+         "aggregator.toml: topics[0].all[0]: '*' has no letters or digits to match"),
+        (MINIMAL + '[[topics]]\nslug = "t"\nany = ["x"]\nnone = ["--"]\n',
+         "aggregator.toml: topics[0].none[0]: '--' has no letters or digits to match"),
+        (MINIMAL + '[[topics]]\nslug = "t"\nany = ["x"]\nsources = ["seeds", "nope"]\n',
+         "aggregator.toml: topics[0].sources[1]: no source named 'nope'"),
+        ('[aggregator]\nopml = ["subscriptions.opml"]\n' + MINIMAL,
+         "aggregator.toml: aggregator.opml[0]: cannot read subscriptions.opml: No such file or directory"),
+        ("sources = 3\n", "aggregator.toml: sources: must be an array of tables ([[sources]]), not an integer"),
+    ],
+)
+def test_each_problem_has_its_exact_line(tmp_path: Path, text: str, expected: str) -> None:
+    assert problems_of(write(tmp_path, text)) == [expected]
+
+
+def test_a_broken_opml_file_is_a_config_problem(tmp_path: Path) -> None:
+    write(tmp_path, "<opml><body><outline xmlUrl='x'></body>", "subs.opml")
+    (problem,) = problems_of(write(tmp_path, '[aggregator]\nopml = ["subs.opml"]\n' + MINIMAL))
+    assert problem.startswith("aggregator.toml: aggregator.opml[0]: cannot read subs.opml: not well-formed XML")
+
+
+def test_many_problems_reported_at_once(tmp_path: Path) -> None:
+    text = """\
+[aggregator]
+max_entries = 0
+listen = "nowhere"
+
+[[sources]]
+name = "a"
+url = "https://a.example/"
+interval = "1x"
+
+[[sources]]
+name = "a"
+type = "seeds"
+
+[[topics]]
+slug = "t"
+any = ["x"]
+[[topics]]
+slug = "u"
+[[topics]]
+slug = "v"
+any = ["ok", "a", "", "b"]
+"""
+    assert problems_of(write(tmp_path, text)) == [
+        "aggregator.toml: aggregator.listen: 'nowhere' is not host:port (e.g. '127.0.0.1:8080')",
+        "aggregator.toml: aggregator.max_entries: must be at least 1, not 0",
+        "aggregator.toml: sources[0].interval: '1x' is not an interval: use whole numbers with "
+        "a unit s, m, h or d, e.g. '10m' or '1h30m'",
+        "aggregator.toml: sources[1].path: required key is missing (a seeds source needs a path)",
+        "aggregator.toml: sources[1].name: duplicate name 'a' (already used by sources[0])",
+        "aggregator.toml: topics[1]: needs at least one phrase in 'any' or 'all'",
+        "aggregator.toml: topics[2].any[2]: must not be empty",
+    ]
+
+
+def test_problems_name_the_file_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path / "etc", "[aggregator]\nnope = 1\n" + MINIMAL, "site.toml")
+    monkeypatch.chdir(tmp_path)
+    assert problems_of(Path("etc/site.toml")) == ["etc/site.toml: aggregator.nope: unknown key"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[aggregator]\ntitle = \n", "aggregator.toml:2:9: Invalid value"),
+        ('[[sources]]\nname = "seeds" extra\n',
+         "aggregator.toml:2:16: Expected newline or end of document after a statement"),
+        ("x = [1, 2\n", "aggregator.toml:2:1: Unclosed array"),
+        ('[aggregator\ntitle = "x"\n', "aggregator.toml:1:12: Expected ']' at the end of a table declaration"),
+    ],
+)
+def test_toml_syntax_error_gives_line_and_column(tmp_path: Path, text: str, expected: str) -> None:
+    assert problems_of(write(tmp_path, text)) == [expected]
+
+
+def test_a_bad_config_creates_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = EXAMPLE.replace('interval = "1h"', 'interval = "1s"')
+    write(tmp_path / "conf", text)
+    write(tmp_path / "conf", SUBSCRIPTIONS, "subscriptions.opml")
+    monkeypatch.chdir(tmp_path)
+    before = tree(tmp_path)
+    problems_of(tmp_path / "conf" / "aggregator.toml")
+    assert tree(tmp_path) == before
+    # a good config reads without writing anything either
+    write(tmp_path / "conf", EXAMPLE)
+    load_config(tmp_path / "conf" / "aggregator.toml")
+    assert tree(tmp_path) == before
+
+
+def test_find_config_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    explicit = write(tmp_path / "a", MINIMAL)
+    from_env = write(tmp_path / "b", MINIMAL)
+    in_cwd = write(tmp_path / "c", MINIMAL)
+    monkeypatch.chdir(tmp_path / "c")
+    monkeypatch.setenv("AGGREGATOR_CONFIG", str(from_env))
+    assert find_config(explicit) == explicit
+    assert find_config(str(explicit)) == explicit
+    assert find_config(None) == from_env
+    monkeypatch.delenv("AGGREGATOR_CONFIG")
+    assert find_config(None) == Path("aggregator.toml")
+    assert find_config(None).resolve() == in_cwd
+
+    in_cwd.unlink()
+    with pytest.raises(ConfigError) as info:
+        find_config(None)
+    assert info.value.problems[0].startswith("aggregator.toml: no such file in ")
+    monkeypatch.setenv("AGGREGATOR_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError) as info:
+        find_config(None)
+    assert info.value.problems == [
+        f"{tmp_path / 'missing.toml'}: no such config file (from $AGGREGATOR_CONFIG)"
+    ]
+    with pytest.raises(ConfigError):
+        find_config(tmp_path / "nope.toml")
+    assert not os.path.exists(tmp_path / "c" / "aggregator.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10s", 10), ("10m", 600), ("1h30m", 5400), ("2d", 172800), ("1d2h3m4s", 93784), ("90s", 90)],
+)
+def test_good_intervals(text: str, seconds: int) -> None:
+    assert parse_interval(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("9s", "shorter than the minimum of 10s"),
+        ("0m", "shorter than the minimum of 10s"),
+        ("1x", "is not an interval"),
+        ("90", "needs a unit"),
+        ("", "must not be empty"),
+        ("1.5h", "is not an interval"),
+        ("-10m", "is not an interval"),
+        ("h", "is not an interval"),
+    ],
+)
+def test_bad_intervals(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_interval(text)
