@@ -1,0 +1,144 @@
+"""End to end through the real command, on the shipped config and seeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import feedparser
+import pytest
+from click.testing import CliRunner
+
+from aggregator.cli import main
+
+from atomcheck import validate_atom
+
+
+def run(project: Path, *args: str, code: int | None = 0) -> str:
+    result = CliRunner().invoke(main, ["--config", str(project / "aggregator.toml"), *args],
+                                catch_exceptions=False)
+    if code is not None:
+        assert result.exit_code == code, result.output
+    return result.output
+
+
+def topics_json(project: Path) -> dict[str, int]:
+    return {t["slug"]: t["items"] for t in json.loads(run(project, "topics", "--json"))}
+
+
+def test_update_from_empty_database_publishes_valid_feeds(project: Path) -> None:
+    out = run(project, "update")
+    assert "76 new items" in out
+    feeds = project / "feeds"
+    names = sorted(p.name for p in feeds.iterdir())
+    assert {"all.xml", "index.opml", "index.html", "baltic-security.xml"} <= set(names)
+    for xml in feeds.glob("*.xml"):
+        problems = validate_atom(xml, self_url=f"http://127.0.0.1:8080/{xml.name}")
+        assert problems == [], (xml.name, problems)
+        parsed = feedparser.parse(xml.read_bytes())
+        assert parsed.bozo == 0
+    everything = feedparser.parse((feeds / "all.xml").read_bytes())
+    assert len(everything.entries) == 50  # max_entries
+    assert (project / "aggregator.db").exists()  # relative to the config file, not the cwd
+
+
+def test_shipped_topics_cover_the_seeds(project: Path) -> None:
+    run(project, "update")
+    counts = topics_json(project)
+    assert counts["all"] == 76
+    topic_counts = {k: v for k, v in counts.items() if k != "all"}
+    assert 8 <= len(topic_counts) <= 14
+    assert min(topic_counts.values()) >= 3, topic_counts
+    items = json.loads(run(project, "items", "--json", "--limit", "1000"))
+    assert len(items) == 76
+    assert sum(1 for i in items if i["topics"]) >= 72
+
+
+def test_reingest_adds_nothing_and_publish_rewrites_nothing(project: Path) -> None:
+    run(project, "update")
+    before = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in (project / "feeds").iterdir()}
+    out = run(project, "update")
+    assert "0 new items" in out and "published 0 files" in out
+    after = {p.name: (p.stat().st_mtime_ns, p.stat().st_ino) for p in (project / "feeds").iterdir()}
+    assert before == after
+
+
+def test_editing_one_paragraph_adds_one_item(project: Path) -> None:
+    run(project, "update")
+    doc = project / "seeds" / "004_581f4ad9b4baf5b7.txt"
+    text = doc.read_text(encoding="utf-8")
+    doc.write_text(text.replace("naval drones.", "naval drones and minesweepers."), encoding="utf-8")
+    assert "1 new items" in run(project, "update")
+    items = json.loads(run(project, "items", "--json", "--limit", "1"))
+    assert "NATO launches a new military mission" in items[0]["title"]  # the new item is the newest
+
+
+def test_entry_ids_are_the_same_in_every_feed_and_a_new_database(project: Path, tmp_path: Path) -> None:
+    run(project, "update")
+    ids_by_title = {}
+    for xml in (project / "feeds").glob("*.xml"):
+        for e in feedparser.parse(xml.read_bytes()).entries:
+            assert ids_by_title.setdefault(e.title, e.id) == e.id
+    db = project / "aggregator.db"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    for f in (project / "feeds").iterdir():
+        f.unlink()
+    run(project, "update")
+    again = {e.title: e.id for e in feedparser.parse((project / "feeds" / "all.xml").read_bytes()).entries}
+    for title, entry_id in again.items():
+        assert ids_by_title[title] == entry_id
+
+
+def test_changing_rules_reclassifies(project: Path) -> None:
+    run(project, "update")
+    assert topics_json(project)["nuclear-threats"] >= 3
+    cfg = project / "aggregator.toml"
+    text = cfg.read_text()
+    cfg.write_text(text.replace('any = ["nuclear*", "weapons in space", "satellite*"]', 'any = ["Mayotte"]'))
+    run(project, "publish")
+    assert topics_json(project)["nuclear-threats"] == 1
+    feed = feedparser.parse((project / "feeds" / "nuclear-threats.xml").read_bytes())
+    [entry] = feed.entries
+    assert entry.title.startswith("The presidents of France and Ukraine will meet")
+
+
+def test_status_json_has_one_object_per_source(project: Path) -> None:
+    run(project, "update")
+    [seeds] = json.loads(run(project, "status", "--json"))
+    assert set(seeds) >= {"name", "type", "url", "last_fetch", "http_status", "error", "warning", "items",
+                          "failures", "next_run"}
+    assert seeds["name"] == "seeds" and seeds["url"] is None and seeds["items"] == 76
+    assert seeds["error"] is None and seeds["failures"] == 0
+    assert re.match(r"\d{4}-\d\d-\d\dT", seeds["next_run"])
+    assert "seeds" in run(project, "status")
+
+
+def test_bad_config_exits_2_and_creates_nothing(project: Path) -> None:
+    cfg = project / "aggregator.toml"
+    cfg.write_text(cfg.read_text().replace('interval = "10m"', 'interval = "5s"'))
+    before = sorted(os.listdir(project))
+    result = CliRunner().invoke(main, ["--config", str(cfg), "update"])
+    assert result.exit_code == 2
+    assert "aggregator.toml: sources[0].interval:" in result.output
+    assert sorted(os.listdir(project)) == before
+
+
+def test_bad_seed_file_warns_and_the_rest_ingest(project: Path) -> None:
+    (project / "seeds" / "zzz_binary.txt").write_bytes(b"\x00\x01\x02garbage")
+    out = run(project, "update")
+    assert "76 new items" in out
+    [seeds] = json.loads(run(project, "status", "--json"))
+    assert "zzz_binary.txt" in seeds["warning"]
+
+
+def test_unknown_source_is_a_usage_error(project: Path) -> None:
+    run(project, "update", "--source", "nope", code=2)
+
+
+def test_every_command_has_help() -> None:
+    for command in ("update", "publish", "status", "topics", "items", "migrate"):
+        result = CliRunner().invoke(main, [command, "--help"])
+        assert result.exit_code == 0 and "Usage" in result.output
