@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+import aggregator.opml as opml_module
+from aggregator.config import load_config
+from aggregator.errors import ConfigError
+from aggregator.opml import OpmlFeed, canonical_url, import_opml, read_opml, source_name_for
+
+NESTED = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0">
+  <head><title>My feeds</title></head>
+  <body>
+    <outline text="World">
+      <outline text="BBC World" title="BBC World" type="rss"
+               xmlUrl="https://feeds.bbci.co.uk/news/world/rss.xml" htmlUrl="https://www.bbc.co.uk/news/world"/>
+      <outline text="Europe">
+        <outline text="Deep one" xmlURL="https://deep.example/atom"/>
+      </outline>
+    </outline>
+    <outline text="A folder with no feed"/>
+    <outline xmlUrl="https://www.untitled.example/feed.xml"/>
+    <outline text="Last" xmlUrl="https://last.example/rss"/>
+  </body>
+</opml>
+"""
+
+CONFIG = """\
+# The aggregator's configuration. Keep this comment!
+[aggregator]
+title = "Imported"   # inline comment too
+
+[[sources]]
+name = "seeds"  # local documents
+type = "seeds"
+path = "seeds"
+
+[[sources]]
+name = "bbc-world"
+url = "https://feeds.bbci.co.uk/news/world/rss.xml"
+
+[[topics]]
+slug = "world"
+any = ["world"]
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def opml_of(feeds: list[OpmlFeed]) -> bytes:
+    root = etree.Element("opml", version="2.0")
+    etree.SubElement(etree.SubElement(root, "head"), "title").text = "export"
+    body = etree.SubElement(root, "body")
+    for feed in feeds:
+        attrs = {"type": "rss", "xmlUrl": feed.url}
+        if feed.title:
+            attrs["text"] = attrs["title"] = feed.title
+        if feed.html_url:
+            attrs["htmlUrl"] = feed.html_url
+        etree.SubElement(body, "outline", attrs)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def test_nested_outlines_are_flattened_in_order(tmp_path: Path) -> None:
+    feeds = read_opml(write(tmp_path / "subs.opml", NESTED))
+    assert feeds == [
+        OpmlFeed("https://feeds.bbci.co.uk/news/world/rss.xml", "BBC World", "https://www.bbc.co.uk/news/world"),
+        OpmlFeed("https://deep.example/atom", "Deep one", None),
+        OpmlFeed("https://www.untitled.example/feed.xml", None, None),
+        OpmlFeed("https://last.example/rss", "Last", None),
+    ]
+
+
+def test_round_trip_through_an_opml_document(tmp_path: Path) -> None:
+    feeds = [
+        OpmlFeed("https://a.example/feed", "Alpha & Omega <news>", "https://a.example/"),
+        OpmlFeed("http://b.example/rss?x=1&y=2", None, None),
+        OpmlFeed("https://c.example/atom", "Ça va", None),
+    ]
+    path = tmp_path / "export.opml"
+    path.write_bytes(opml_of(feeds))
+    assert read_opml(path) == feeds
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("<opml><body><outline xmlUrl='x'></body>", "not well-formed XML"),
+        ("<rss><channel/></rss>", "not an OPML file (the root element is <rss>, not <opml>)"),
+        (
+            '<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY a "aaaa">]>'
+            '<opml><body><outline text="&a;" xmlUrl="https://x.example/&a;"/></body></opml>',
+            "it declares XML entities, which are refused",
+        ),
+        ("", "not well-formed XML"),
+    ],
+)
+def test_unreadable_opml_names_the_file(tmp_path: Path, content: str, reason: str) -> None:
+    path = write(tmp_path / "subs.opml", content)
+    with pytest.raises(ConfigError) as info:
+        read_opml(path, display="subs.opml")
+    (problem,) = info.value.problems
+    assert problem.startswith(f"cannot read subs.opml: {reason}")
+
+
+def test_missing_opml_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cannot read .*gone\.opml: No such file"):
+        read_opml(tmp_path / "gone.opml")
+
+
+def test_source_names() -> None:
+    bbc = OpmlFeed("https://feeds.bbci.co.uk/news/world/rss.xml", "BBC World", None)
+    assert source_name_for(bbc, set()) == "bbc-world"
+    assert source_name_for(bbc, {"bbc-world"}) == "bbc-world-2"
+    assert source_name_for(bbc, {"bbc-world", "bbc-world-2"}) == "bbc-world-3"
+    untitled = OpmlFeed("https://www.Example.org/feed", None, None)
+    assert source_name_for(untitled, set()) == "example-org"
+    assert source_name_for(OpmlFeed("https://kyiv.example/", "Новини", None), set()) == "kyiv-example"
+    assert source_name_for(OpmlFeed("https://x.example/", "Défense & Sécurité!", None), set()) == "defense-securite"
+    long_name = source_name_for(OpmlFeed("https://x.example/", "word " * 40, None), set())
+    assert len(long_name) <= 60 and not long_name.endswith("-")
+
+
+def test_canonical_urls() -> None:
+    assert canonical_url("HTTPS://Example.ORG:443/Feed.xml#top") == "https://example.org/Feed.xml"
+    assert canonical_url("http://example.org") == "http://example.org/"
+    assert canonical_url("http://example.org:8080/a?b=1") == "http://example.org:8080/a?b=1"
+    assert canonical_url("http://example.org/a?b=1") != canonical_url("http://example.org/a?b=2")
+
+
+def test_import_appends_keeps_comments_and_skips_duplicates(tmp_path: Path) -> None:
+    config_path = write(tmp_path / "aggregator.toml", CONFIG)
+    subs = tmp_path / "subs.opml"
+    subs.write_bytes(
+        opml_of(
+            [
+                OpmlFeed("HTTPS://FEEDS.bbci.co.uk/news/world/rss.xml#x", "BBC World", None),  # configured
+                OpmlFeed("https://nato.example/feed", "NATO News", None),
+                OpmlFeed("https://www.other.example/rss", None, None),
+                OpmlFeed("https://nato.example/feed#again", "NATO again", None),  # repeated in the file
+                OpmlFeed("ftp://old.example/feed", "Not http", None),  # skipped, not fatal
+                OpmlFeed("https://bbc2.example/rss", "BBC World", None),  # same title, new URL
+            ]
+        )
+    )
+
+    added = import_opml(config_path, subs)
+
+    assert added == ["nato-news", "other-example", "bbc-world-2"]
+    text = config_path.read_text(encoding="utf-8")
+    assert text.startswith(CONFIG.split("[[topics]]")[0])  # the original text is kept as it was
+    assert "# The aggregator's configuration. Keep this comment!" in text
+    assert 'name = "seeds"  # local documents' in text
+    config = load_config(config_path)
+    assert [(s.name, s.url, s.title, s.origin) for s in config.sources[2:]] == [
+        ("nato-news", "https://nato.example/feed", "NATO News", "config"),
+        ("other-example", "https://www.other.example/rss", None, "config"),
+        ("bbc-world-2", "https://bbc2.example/rss", "BBC World", "config"),
+    ]
+    assert [t.slug for t in config.topics] == ["world"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator.toml", "subs.opml"]
+
+    before = config_path.read_bytes()
+    assert import_opml(config_path, subs) == []
+    assert config_path.read_bytes() == before
+
+
+def test_import_into_a_config_without_sources_or_final_newline(tmp_path: Path) -> None:
+    config_path = write(tmp_path / "aggregator.toml", '[aggregator]\ntitle = "x"  # keep\nopml = ["subs.opml"]')
+    subs = write(tmp_path / "subs.opml", NESTED)
+    load_config(config_path)  # valid: the OPML file provides the sources
+    other = write(tmp_path / "more.opml", NESTED.replace("last.example", "more.example"))
+
+    # "last" is the name of the OPML-listed source already, so the new one gets "last-2"
+    assert import_opml(config_path, other) == ["last-2"]
+    text = config_path.read_text(encoding="utf-8")
+    assert text.startswith('[aggregator]\ntitle = "x"  # keep\nopml = ["subs.opml"]\n')
+    names = [s.name for s in load_config(config_path).sources]
+    assert names == ["last-2", "bbc-world", "deep-one", "untitled-example", "last"]
+    assert subs.exists()
+
+
+def test_import_refuses_a_broken_config_and_leaves_it_alone(tmp_path: Path) -> None:
+    broken = CONFIG.replace('title = "Imported"', "title = 5")
+    config_path = write(tmp_path / "aggregator.toml", broken)
+    subs = write(tmp_path / "subs.opml", NESTED)
+    with pytest.raises(ConfigError, match="aggregator.title: must be a string"):
+        import_opml(config_path, subs)
+    assert config_path.read_text(encoding="utf-8") == broken
+
+
+def test_import_never_writes_an_invalid_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config_path = write(tmp_path / "aggregator.toml", CONFIG)
+    subs = write(tmp_path / "subs.opml", NESTED)
+    # force a name the validator rejects, to prove the result is checked before the rename
+    monkeypatch.setattr(opml_module, "source_name_for", lambda feed, taken: f"Bad {len(taken)}")
+    with pytest.raises(ConfigError) as info:
+        import_opml(config_path, subs)
+    assert info.value.problems[0].startswith(f"{config_path}: sources[2].name: 'Bad 2' is not a valid name")
+    assert config_path.read_text(encoding="utf-8") == CONFIG
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator.toml", "subs.opml"]
