@@ -375,3 +375,20 @@ def test_good_intervals(text: str, seconds: int) -> None:
 def test_bad_intervals(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_interval(text)
+
+
+def test_opml_feeds_are_sources_that_topics_can_name(tmp_path: Path) -> None:
+    write(tmp_path, SUBSCRIPTIONS, "subscriptions.opml")
+    text = '[aggregator]\nopml = ["subscriptions.opml"]\n' + MINIMAL
+    text += '[[topics]]\nslug = "w"\nany = ["world"]\nsources = ["bbc-world", "same-as-nato-news"]\n'
+    config = load_config(write(tmp_path, text))
+    assert [s.name for s in config.sources] == ["seeds", "bbc-world", "same-as-nato-news"]
+    assert config.topics[0].sources == ("bbc-world", "same-as-nato-news")
+
+
+def test_a_bad_url_in_an_opml_file_is_a_config_problem(tmp_path: Path) -> None:
+    write(tmp_path, SUBSCRIPTIONS.replace("https://feeds", "gopher://feeds"), "subs.opml")
+    assert problems_of(write(tmp_path, '[aggregator]\nopml = ["subs.opml"]\n' + MINIMAL)) == [
+        "aggregator.toml: aggregator.opml[0]: subs.opml: "
+        "'gopher://feeds.bbci.co.uk/news/world/rss.xml' is not an http:// or https:// URL"
+    ]
