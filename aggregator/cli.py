@@ -246,6 +246,54 @@ def items(obj: Context, topic: str | None, limit: int, as_json: bool) -> None:
                    + (f"  [{', '.join(i.topics)}]" if i.topics else ""))
 
 
+@main.group()
+def sources() -> None:
+    """Manage sources."""
+
+
+@sources.command("import")
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def sources_import(obj: Context, opml_file: Path) -> None:
+    """Add every feed of an OPML subscription list to the config as a [[sources]] table.
+
+    Feeds already configured (same URL) are skipped; comments in the config are kept.
+    """
+    from .opml import import_opml
+
+    config_path = find_config(obj.config_path)
+    added = import_opml(config_path, opml_file)
+    for name in added:
+        click.echo(f"added source {name}")
+    click.echo(f"{len(added)} sources added to {config_path}")
+
+
+@main.command()
+@click.option("--listen", metavar="HOST:PORT", help="Address to serve on (default: the config's listen).")
+@click.pass_obj
+def serve(obj: Context, listen: str | None) -> None:
+    """Serve the published feeds over HTTP only (no refreshing) until Ctrl-C or SIGTERM."""
+    from .config import _split_listen
+    from .pipeline import publish
+    from .serve import serve_forever
+
+    config = obj.config
+    host, port = config.settings.listen_host, config.settings.listen_port
+    if listen:
+        try:
+            host, port = _split_listen(listen)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--listen") from None
+    out = config.settings.output_dir
+    if not (out / "all.xml").exists():  # first start: publish so there is something to serve
+        with opened(obj) as (config, store):
+            publish(config, store)
+    try:
+        serve_forever(out, host, port)  # logs "serving FOLDER on http://HOST:PORT/"
+    except OSError as e:
+        raise AggregatorError(f"cannot listen on {host}:{port}: {e}") from e
+
+
 @main.command()
 @click.pass_obj
 def migrate(obj: Context) -> None:
