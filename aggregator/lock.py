@@ -1,0 +1,195 @@
+"""The exclusive lock that ``aggregator run`` holds on its database (DESIGN.md "Scale").
+
+Two services on one database would run every job twice and fight over APScheduler's job
+table, so the second one must refuse to start and say who holds the database:
+
+- SQLite: an OS file lock (``filelock``) on ``<db>.lock`` beside the database, taken without
+  waiting. The kernel drops it when the holder dies, even on SIGKILL, so a crash never leaves a
+  stale lock; the holder's pid and host go into ``<db>.lock.owner`` for the error message.
+- PostgreSQL: ``pg_try_advisory_lock`` on a dedicated connection that lives as long as the lock;
+  the holder is named through that connection's ``application_name``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import filelock
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from .errors import LockedError, StoreError
+
+log = logging.getLogger(__name__)
+
+ROLE = "aggregator run"
+
+
+def _holder_text(pid: Any, host: Any, role: Any = ROLE) -> str:
+    return f"pid {pid} on {host} ({role})"
+
+
+class DatabaseLock:
+    """Base class: ``acquire()`` raises LockedError when another process holds the lock."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def describe(self) -> str:
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    def acquire(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def release(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self) -> DatabaseLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class SQLiteLock(DatabaseLock):
+    def __init__(self, url: str, database: Path):
+        super().__init__(url)
+        self.database = database
+        self.lock_path = database.with_name(database.name + ".lock")
+        self.owner_path = database.with_name(database.name + ".lock.owner")
+        # thread_local=False: the service may release from another thread than the one that
+        # acquired (signal handling, executor shutdown).
+        self._lock = filelock.FileLock(str(self.lock_path), thread_local=False)
+
+    def describe(self) -> str:
+        return str(self.database)
+
+    def acquire(self) -> None:
+        try:
+            self._lock.acquire(blocking=False)
+        except filelock.Timeout:
+            raise LockedError(f"database {self.database} is in use by {self._read_holder()}") from None
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "role": ROLE}
+        # Written after the lock is ours, and replaced atomically, so a reader never sees half
+        # a record; a stale record of a killed holder is simply overwritten here.
+        tmp = self.owner_path.with_name(self.owner_path.name + f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
+        os.replace(tmp, self.owner_path)
+        log.debug("locked %s", self.lock_path)
+
+    def _read_holder(self) -> str:
+        try:
+            record = json.loads(self.owner_path.read_text(encoding="utf-8"))
+            return _holder_text(record["pid"], record["host"], record.get("role", ROLE))
+        except (OSError, ValueError, KeyError, TypeError):
+            # The holder has the lock but has not written its record yet (or it is unreadable).
+            return f"another process (see {self.lock_path})"
+
+    def release(self) -> None:
+        if not self._lock.is_locked:
+            return
+        try:
+            record = json.loads(self.owner_path.read_text(encoding="utf-8"))
+            if record.get("pid") == os.getpid():
+                self.owner_path.unlink()
+        except (OSError, ValueError):
+            pass
+        self._lock.release(force=True)
+
+
+def _advisory_key(url: str) -> int:
+    """A signed 64-bit advisory-lock key, the same for every process using this database."""
+    parsed = make_url(url)
+    name = f"aggregator:{parsed.host or ''}:{parsed.port or ''}:{parsed.database or ''}"
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+class PostgresLock(DatabaseLock):
+    def __init__(self, url: str):
+        super().__init__(url)
+        self.key = _advisory_key(url)
+        self.app_name = f"{ROLE} pid {os.getpid()} on {socket.gethostname()}"[:63]
+        self._engine: Any = None
+        self._conn: Any = None
+
+    def acquire(self) -> None:
+        # A dedicated single connection: an advisory lock belongs to a session, and a pooled
+        # connection could be recycled (and the lock silently dropped) under us.
+        self._engine = create_engine(
+            self.url, pool_size=1, max_overflow=0, pool_recycle=-1,
+            connect_args={"application_name": self.app_name, "connect_timeout": 10},
+        )
+        try:
+            self._conn = self._engine.connect()
+            self._conn.execution_options(isolation_level="AUTOCOMMIT")
+            got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+        except Exception as e:
+            self._dispose()
+            raise StoreError(f"cannot take the database lock on {self.describe()}: {e}") from e
+        if not got:
+            holder = self._holder()
+            self._dispose()
+            raise LockedError(f"database {self.describe()} is in use by {holder}")
+
+    def _holder(self) -> str:
+        assert self._conn is not None
+        classid, objid = (self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF
+        row = self._conn.execute(text(
+            "SELECT a.pid, a.application_name, a.client_addr FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = :c "
+            "AND l.objid::bigint = :o AND l.objsubid = 1"
+        ), {"c": classid, "o": objid}).first()
+        if row is None:
+            return "another process"
+        app = row.application_name or ""
+        if app.startswith(ROLE + " "):
+            return app[len(ROLE) + 1:] + f" ({ROLE})"
+        return f"server backend {row.pid} ({app or row.client_addr or 'unknown client'})"
+
+    def _dispose(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            except Exception as e:  # closing the session drops the lock anyway
+                log.warning("releasing the database lock: %s", e)
+        self._dispose()
+
+
+class NoLock(DatabaseLock):
+    """For databases we cannot lock (in-memory SQLite, other dialects): warn and go on."""
+
+    def acquire(self) -> None:
+        log.warning("no exclusive lock for %s: do not run two services on it", self.describe())
+
+    def release(self) -> None:
+        pass
+
+
+def database_lock(url: str) -> DatabaseLock:
+    """The right lock for a SQLAlchemy URL (not yet acquired)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return NoLock(url)
+        return SQLiteLock(url, Path(database).resolve())
+    if backend == "postgresql":
+        return PostgresLock(url)
+    return NoLock(url)
