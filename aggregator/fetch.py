@@ -255,7 +255,9 @@ class Fetcher:
             raise TimeoutFetchError(f"timed out after {_seconds(self.read_timeout)} {what}") from e
         except aiohttp.ClientError as e:
             raise _network_error(e) from e
-        except (OSError, ValueError) as e:
+        except ValueError as e:  # yarl/urllib reject some URLs only when they are used
+            raise FetchError(f"invalid URL {state.get('url', req.url)}: {e}") from e
+        except OSError as e:
             raise NetworkError(f"{type(e).__name__}: {e}") from e
 
     async def _follow(
@@ -378,7 +380,7 @@ def _network_error(e: aiohttp.ClientError) -> FetchError:
     if isinstance(e, aiohttp.ClientOSError) and isinstance(e.__cause__ or e, ConnectionResetError):
         return NetworkError("connection reset")
     if isinstance(e, aiohttp.InvalidURL):
-        return NetworkError(f"invalid URL {e.url}")
+        return FetchError(f"invalid URL {e.url}")
     return NetworkError(f"{type(e).__name__}: {e}")
 
 
@@ -407,18 +409,3 @@ def fetch_many_sync(reqs: Sequence[FetchRequest], **kw: Any) -> dict[str, FetchR
     """``fetch_many`` for callers without an event loop."""
     return asyncio.run(fetch_many(reqs, **kw))
 
-
-__all__ = [
-    "ACCEPT",
-    "FetchRequest",
-    "Fetcher",
-    "GoneError",
-    "HTTPStatusError",
-    "NetworkError",
-    "RedirectError",
-    "TimeoutFetchError",
-    "TooLargeError",
-    "fetch_many",
-    "fetch_many_sync",
-    "parse_retry_after",
-]

@@ -446,10 +446,16 @@ def test_connection_refused() -> None:
     assert str(info.value) == f"connection refused (127.0.0.1:{port})"
 
 
-def test_unfetchable_urls_raise_fetch_errors() -> None:
-    for url in ("ftp://127.0.0.1/feed", "http://127.0.0.1:99999/feed", "http:///nohost"):
-        with pytest.raises(FetchError):
-            fetch(url)
+@pytest.mark.parametrize(("url", "message"), [
+    ("ftp://127.0.0.1/feed", "not an http(s) URL"),
+    ("not a url", "not an http(s) URL"),
+    ("http://127.0.0.1:99999/feed", "invalid URL http://127.0.0.1:99999/feed: Port out of range"),
+    ("http:///nohost", "invalid URL http:///nohost"),
+])
+def test_unfetchable_urls_raise_fetch_errors(url: str, message: str) -> None:
+    with pytest.raises(FetchError) as info:
+        fetch(url)
+    assert message in str(info.value)
 
 
 # --- many at once --------------------------------------------------------------------------------
