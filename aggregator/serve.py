@@ -69,7 +69,7 @@ class _FileCache:
         path = self.root / name
         try:
             real = path.resolve(strict=True)
-        except (OSError, RuntimeError):  # missing, or a symlink loop
+        except (OSError, RuntimeError, ValueError):  # missing, a symlink loop, a NUL byte
             self._versions.pop(name, None)
             return None
         if self.root not in real.parents:
