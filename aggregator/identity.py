@@ -1,0 +1,104 @@
+"""Identity helpers: canonical links, normalized text for dedup, permanent entry ids.
+
+DESIGN.md "Items and identity": the same story from two sources is stored once when
+it has the same canonical link or the same normalized text (>= 40 characters), and an
+item's id, fixed when first stored, is the same on every machine for ever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
+
+from aggregator.text import collapse_ws, normalize, strip_html
+
+__all__ = ["DEDUP_MIN_CHARS", "ENTRY_NAMESPACE", "canonical_link", "dedup_text", "entry_uid", "text_hash"]
+
+# Never change: every published entry id derives from it.
+ENTRY_NAMESPACE = uuid.UUID("6f1c3b52-8a0e-5d47-9b8e-3c2a41d7e905")
+
+# Shorter normalized texts ("Read more", "Video") are too common to mean "same story".
+DEDUP_MIN_CHARS = 40
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_TRACKING_EXACT = frozenset({"fbclid", "gclid"})
+
+
+def _is_tracking(param: str) -> bool:
+    """True for ``utm_*``, ``fbclid`` and ``gclid`` query parameters (``utm`` alone stays)."""
+    name = unquote(param.split("=", 1)[0].replace("+", " ")).lower()
+    return name.startswith("utm_") or name in _TRACKING_EXACT
+
+
+def _canonical_netloc(parts: SplitResult) -> str | None:
+    host = parts.hostname  # already lower-cased by urllib
+    if not host:
+        return None
+    try:
+        port = parts.port
+    except ValueError:  # "http://h:99999/" or "http://h:abc/": not a usable link
+        return None
+    if ":" in host:  # IPv6 literal: urllib strips the brackets
+        host = f"[{host}]"
+    netloc = host
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        netloc = f"{host}:{port}"
+    if "@" in parts.netloc:  # keep credentials verbatim: they are case-sensitive
+        netloc = parts.netloc.rpartition("@")[0] + "@" + netloc
+    return netloc
+
+
+def canonical_link(url: str | None) -> str | None:
+    """The form of ``url`` used to recognise one story linked from two sources.
+
+    Scheme and host lower-cased, default port and fragment dropped, an empty path
+    becomes ``/`` (the same resource), ``utm_*``/``fbclid``/``gclid`` query parameters
+    removed and every other parameter kept verbatim and in order. Returns None for
+    None, empty, non-http(s) or unparsable URLs: such items are not link-deduplicated.
+    """
+    if not url or not url.strip():
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return None
+    if parts.scheme not in _DEFAULT_PORTS:
+        return None
+    netloc = _canonical_netloc(parts)
+    if netloc is None:
+        return None
+    params = [p for p in parts.query.split("&") if p and not _is_tracking(p)]
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", "&".join(params), ""))
+
+
+def dedup_text(
+    title: str | None,
+    content: str | None,
+    content_type: str = "html",
+) -> str | None:
+    """Normalized title + content for text dedup, or None when under 40 characters.
+
+    HTML (when ``content_type == "html"``) is stripped, then NFC, case-folded, and
+    whitespace collapsed; the length is that of the final string.
+    """
+    is_html = content_type == "html"
+    pieces = [
+        strip_html(value) if is_html else value for value in (title, content) if value
+    ]
+    text = collapse_ws(normalize(" ".join(pieces)))
+    return text if len(text) >= DEDUP_MIN_CHARS else None
+
+
+def text_hash(s: str) -> str:
+    """Hex SHA-256 of ``s`` (UTF-8): a fixed-width index key for ``dedup_text``."""
+    return hashlib.sha256(s.encode("utf-8")).hexdigest()
+
+
+def entry_uid(source_name: str, key: str) -> str:
+    """An item's permanent id: ``urn:uuid:`` + uuid5(namespace, source_name NUL key).
+
+    The NUL separator keeps ("ab", "c") and ("a", "bc") apart; source names and keys
+    never contain it.
+    """
+    return "urn:uuid:" + str(uuid.uuid5(ENTRY_NAMESPACE, source_name + "\0" + key))

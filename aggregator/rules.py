@@ -1,0 +1,300 @@
+"""Topic rules: which topics an item belongs to (DESIGN.md "Topic rules").
+
+Matching is done on ``text.rule_text`` output (HTML stripped, NFC, case-folded).
+A ``Classifier`` compiles all phrases of all topics once. Classifying an item then
+costs two C-level regex scans over its text, whatever the number of phrases:
+
+1. every word of the text, intersected with the set of words the phrases use;
+2. one trie-shaped regex over all ``word*`` prefixes, yielding the words they match.
+
+That yields the phrase "atoms" present. A one-word phrase is decided by its atom
+alone; a longer phrase (spaces, punctuation) runs its own regex only when all its
+atoms are present, which is rare. Topics are then set logic over the hit phrases,
+evaluated only for topics that one of the hits can satisfy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import filterfalse
+
+from aggregator.text import WORD_CLASS, normalize
+
+__all__ = ["Classifier", "TopicRule", "compile_phrase"]
+
+_WORD_CHAR = f"[{WORD_CLASS}]"
+_WORD_RE = re.compile(f"{_WORD_CHAR}+")
+_SPACE_RE = re.compile(r"\s+")
+_NOT_BEFORE_WORD = f"(?<!{_WORD_CHAR})"
+_NOT_AFTER_WORD = f"(?!{_WORD_CHAR})"
+
+
+@dataclass(frozen=True)
+class TopicRule:
+    slug: str
+    any: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # source names; empty = every source
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    """A phrase normalized for matching.
+
+    ``key`` identifies it among all phrases (whitespace runs folded to one space);
+    ``body`` is the text to match literally (spaces aside), without the wildcard.
+    """
+
+    key: str
+    body: str
+    star: bool
+
+    @property
+    def words(self) -> list[str]:
+        return _WORD_RE.findall(self.body)
+
+    @property
+    def is_single_word(self) -> bool:
+        """True when the phrase is one word (optionally starred): decided by atoms alone."""
+        return _WORD_RE.fullmatch(self.body) is not None
+
+    @property
+    def atoms(self) -> frozenset[str]:
+        """Atoms the text must contain for the phrase to match.
+
+        An atom is a whole word (``cable``) or a word prefix (``cable*``). Every word of
+        the phrase must be a whole word of the text (boundaries come either from the
+        phrase's own non-word characters, matched literally, or from the phrase edges),
+        except a starred last word, which need only start a word.
+        """
+        words = self.words
+        atoms = set(words)
+        if self.star and words and self.body.endswith(words[-1]):
+            atoms.discard(words[-1])
+            atoms.add(words[-1] + "*")
+            atoms.update(words[:-1])
+        return frozenset(atoms)
+
+
+def _parse_phrase(phrase: str) -> _Phrase:
+    if not isinstance(phrase, str):
+        raise ValueError(f"phrase must be a string, not {type(phrase).__name__}")
+    text = _SPACE_RE.sub(" ", normalize(phrase).strip())
+    if not text:
+        raise ValueError("phrase is empty")
+    if not text.strip("*"):
+        raise ValueError(f"phrase {phrase!r} has no text to match, only '*'")
+    star = text.endswith("*")
+    body = text[:-1] if star else text
+    if star and body.endswith(" "):
+        raise ValueError(f"phrase {phrase!r}: a trailing '*' must directly follow a word")
+    return _Phrase(key=text, body=body, star=star)
+
+
+def _phrase_pattern(p: _Phrase) -> str:
+    pieces = [_NOT_BEFORE_WORD] if _WORD_RE.match(p.body[0]) else []
+    # Inner spaces match any whitespace run; everything else (IRIS-T, U.S.) literally.
+    pieces.append(r"\s+".join(re.escape(chunk) for chunk in p.body.split(" ")))
+    if p.star:
+        pieces.append(f"{_WORD_CHAR}*")
+    elif _WORD_RE.match(p.body[-1]):
+        pieces.append(_NOT_AFTER_WORD)
+    return "".join(pieces)
+
+
+def compile_phrase(phrase: str) -> re.Pattern[str]:
+    """The regex for one phrase, to search in ``rule_text`` output (casefolded text).
+
+    Raises ValueError for an empty phrase, one made only of ``*``, or a ``*`` that
+    follows a space.
+    """
+    return re.compile(_phrase_pattern(_parse_phrase(phrase)))
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """An alternation over ``words`` factored into a trie, so the regex engine tests
+    one branch per character instead of one per word. Callers pass prefix-free sets."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+
+    def emit(node: dict[str, dict]) -> str:
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items())]
+        if len(branches) <= 1:
+            return "".join(branches)
+        return "(?:" + "|".join(branches) + ")"
+
+    return emit(trie)
+
+
+def _minimal_prefixes(prefixes: Iterable[str]) -> list[str]:
+    """Drop every prefix that has a shorter prefix in the set: it can add no new words
+    to the scan (each found word is then checked against every prefix)."""
+    kept: list[str] = []
+    for prefix in sorted(set(prefixes)):  # sorted: a prefix precedes its extensions
+        if not kept or not prefix.startswith(kept[-1]):
+            kept.append(prefix)
+    return kept
+
+
+@dataclass(frozen=True)
+class _Topic:
+    slug: str
+    any: frozenset[str]
+    all: frozenset[str]
+    none: frozenset[str]
+    sources: frozenset[str]
+
+    def accepts(self, hits: set[str], source_names: Collection[str]) -> bool:
+        if self.any and self.any.isdisjoint(hits):
+            return False
+        if not self.all <= hits:
+            return False
+        if not self.none.isdisjoint(hits):
+            return False
+        return not self.sources or not self.sources.isdisjoint(source_names)
+
+
+# ASCII bytes that are not word characters become spaces, so that after this
+# (C-speed) translation every ASCII word starts right after a space. Bytes >= 0x80
+# (UTF-8 sequences) are kept and dealt with on the slow path.
+_ASCII_SEPARATORS = bytes(
+    b if (chr(b).isalnum() or b == ord("_") or b >= 0x80) else ord(" ") for b in range(256)
+)
+_WORD_CACHE_LIMIT = 200_000
+
+
+class Classifier:
+    """Compiled topic rules; ``topics_for`` returns the slugs an item belongs to."""
+
+    def __init__(self, rules: Sequence[TopicRule]):
+        phrases: dict[str, _Phrase] = {}
+        topics: list[_Topic] = []
+        for rule in rules:
+            keys: list[frozenset[str]] = []
+            for group in (rule.any, rule.all, rule.none):
+                parsed = [_parse_phrase(p) for p in group]
+                for p in parsed:
+                    phrases.setdefault(p.key, p)
+                keys.append(frozenset(p.key for p in parsed))
+            topics.append(_Topic(rule.slug, keys[0], keys[1], keys[2], frozenset(rule.sources)))
+        self._topics = tuple(topics)
+
+        # Which topics a hit phrase can make true; topics with neither any nor all
+        # (a config error, but well defined) are candidates for every item.
+        self._always = tuple(i for i, t in enumerate(topics) if not t.any and not t.all)
+        by_phrase: dict[str, set[int]] = {}
+        for i, t in enumerate(topics):
+            for key in t.any | t.all:
+                by_phrase.setdefault(key, set()).add(i)
+        self._topics_by_phrase = {k: frozenset(v) for k, v in by_phrase.items()}
+
+        atoms: set[str] = set()
+        # Multi-word / punctuated phrases: checked by regex when their trigger atom hits.
+        self._complex_by_trigger: dict[str, list[tuple[str, frozenset[str], str]]] = {}
+        self._complex_unconditional: list[tuple[str, str]] = []
+        # Phrase regexes are compiled on first need: the word class makes each one
+        # cost milliseconds, and most never run.
+        self._regexes: dict[str, re.Pattern[str]] = {}
+        for p in phrases.values():
+            p_atoms = p.atoms
+            atoms |= p_atoms
+            if p.is_single_word:
+                continue  # its key is its atom
+            regex = _phrase_pattern(p)
+            if not p_atoms:  # no word at all (e.g. "+++"): nothing cheaper to test first
+                self._complex_unconditional.append((p.key, regex))
+                continue
+            trigger = max(p_atoms, key=len)  # longer words are rarer in text
+            self._complex_by_trigger.setdefault(trigger, []).append((p.key, p_atoms, regex))
+
+        self._exact = frozenset(a for a in atoms if not a.endswith("*"))
+        self._prefix_atoms = {a[:-1]: a for a in atoms if a.endswith("*")}
+        self._prefix_lengths = sorted({len(p) for p in self._prefix_atoms})
+        self._word_atoms: dict[str, frozenset[str]] = {}
+        self._scan: re.Pattern[str] | None = None
+        if atoms:
+            # Every token that starts with an atom's word (exact or prefix), found in
+            # one pass that only tries the trie right after a space.
+            starts = _minimal_prefixes(a.rstrip("*") for a in atoms)
+            self._scan = re.compile(f" (?:{_trie_pattern(starts)})[^ ]*")
+
+    def _atoms_of(self, token: str) -> frozenset[str]:
+        """Atoms satisfied by the first word of ``token`` (memoized: vocabulary is finite)."""
+        found = self._word_atoms.get(token)
+        if found is not None:
+            return found
+        match = _WORD_RE.match(token)
+        word = match.group() if match else ""
+        atoms = {word} if word in self._exact else set()
+        for n in self._prefix_lengths:
+            if n > len(word):
+                break
+            atom = self._prefix_atoms.get(word[:n])
+            if atom is not None:
+                atoms.add(atom)
+        found = frozenset(atoms)
+        if len(self._word_atoms) >= _WORD_CACHE_LIMIT:
+            self._word_atoms.clear()
+        self._word_atoms[token] = found
+        return found
+
+    def phrase_hits(self, text: str) -> set[str]:
+        """Keys of the phrases (and bare atoms) found in ``text`` (``rule_text`` output)."""
+        hits: set[str] = set()
+        if self._scan is None:
+            return self._complex_hits(text, hits)
+        spaced = " " + text.encode().translate(_ASCII_SEPARATORS).decode()
+        atoms_of = self._atoms_of
+        # Fast path: the first word of every token that starts with an atom.
+        for token in set(self._scan.findall(spaced)):
+            hits |= atoms_of(token[1:])
+        if not text.isascii():
+            # Tokens holding non-ASCII characters may hide further words behind
+            # non-ASCII separators ("l’europe", "«baltic»", "nordic—baltic").
+            odd = " ".join(filterfalse(str.isascii, spaced.split()))
+            for word in set(_WORD_RE.findall(odd)):
+                hits |= atoms_of(word)
+        return self._complex_hits(text, hits)
+
+    def _complex_hits(self, text: str, hits: set[str]) -> set[str]:
+        if self._complex_by_trigger:
+            for trigger in self._complex_by_trigger.keys() & hits:
+                for key, needed, pattern in self._complex_by_trigger[trigger]:
+                    if needed <= hits and self._regex(pattern).search(text):
+                        hits.add(key)
+        for key, pattern in self._complex_unconditional:
+            if self._regex(pattern).search(text):
+                hits.add(key)
+        return hits
+
+    def _regex(self, pattern: str) -> re.Pattern[str]:
+        regex = self._regexes.get(pattern)
+        if regex is None:
+            regex = self._regexes[pattern] = re.compile(pattern)
+        return regex
+
+    def topics_for(self, text: str, source_names: Collection[str]) -> tuple[str, ...]:
+        """Slugs, in rule order, of the topics whose rules ``text`` satisfies.
+
+        ``text`` is ``rule_text(...)`` of the item. ``source_names`` are all sources the
+        item arrived from: a topic restricted to ``sources`` takes it if any is listed.
+        """
+        hits = self.phrase_hits(text)
+        candidates: set[int] = set(self._always)
+        by_phrase = self._topics_by_phrase
+        for key in hits:
+            topic_ids = by_phrase.get(key)
+            if topic_ids is not None:
+                candidates.update(topic_ids)
+        if not candidates:
+            return ()
+        topics = self._topics
+        return tuple(
+            topics[i].slug for i in sorted(candidates) if topics[i].accepts(hits, source_names)
+        )

@@ -1,0 +1,156 @@
+"""Plain-text views of item text: HTML stripping, whitespace and case normalisation.
+
+These are the texts that topic rules (``rules``) and duplicate detection (``identity``)
+look at; both must see exactly the same words, so both build on this module.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from html.parser import HTMLParser
+
+from lxml import etree
+
+__all__ = ["collapse_ws", "normalize", "rule_text", "strip_html", "WORD_CLASS"]
+
+
+def _mark_ranges() -> str:
+    """Regex class ranges for combining marks that Python's ``\\w`` leaves out.
+
+    Python's ``\\w`` is ``str.isalnum()`` plus ``_``, which excludes combining marks
+    (categories Mn/Mc/Me). Without them a decomposed ``é`` or a Devanagari vowel sign
+    would split a word in two, so ``ह`` would match inside ``हिन्दी``. Only the Basic
+    Multilingual Plane is covered: there the regex engine turns the class into one
+    bitmap test, while every range beyond U+FFFF would be tested one by one on every
+    character and make scans about three times slower (the marks up there belong to
+    historic scripts and ideographic variation selectors).
+    """
+    points = [
+        cp
+        for cp in range(0x10000)
+        if unicodedata.category(chr(cp))[0] == "M" and not chr(cp).isalnum()
+    ]
+    parts: list[str] = []
+    start = prev = points[0]
+    for cp in points[1:] + [-1]:
+        if cp == prev + 1:
+            prev = cp
+            continue
+        parts.append(f"\\u{start:04x}" if start == prev else f"\\u{start:04x}-\\u{prev:04x}")
+        start = prev = cp
+    return "".join(parts)
+
+
+# A word is a run of letters, digits and "_" (DESIGN.md "Topic rules"); combining
+# marks belong to the letter they decorate. Use inside a regex character class.
+WORD_CLASS = "\\w" + _mark_ranges()
+
+# Contents of these elements are never visible text.
+_INVISIBLE = ("script", "style", "template")
+
+_LXML_PARSER = etree.HTMLParser(remove_comments=True, remove_pis=True, no_network=True)
+
+
+class _FallbackStripper(HTMLParser):
+    """Stdlib parser for the rare input lxml refuses (e.g. control characters)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE:
+            self._hidden += 1
+        self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE and self._hidden:
+            self._hidden -= 1
+        self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
+
+
+def _strip_with_stdlib(html: str) -> str:
+    parser = _FallbackStripper()
+    parser.feed(html)
+    parser.close()
+    return "".join(parser.parts)
+
+
+def strip_html(html: str) -> str:
+    """Visible text of an HTML fragment: each tag becomes a space, entities decoded.
+
+    Script/style contents and comments are dropped. Broken HTML never raises: lxml
+    (libxml2) recovers what it can, and the stdlib parser takes anything lxml refuses.
+    Whitespace is left as found; callers collapse it when they need to.
+    """
+    if "<" not in html and "&" not in html:
+        return html  # nothing to parse: the common case for titles and plain text
+    try:
+        root = etree.fromstring(html, _LXML_PARSER)
+    except (etree.LxmlError, ValueError):
+        return _strip_with_stdlib(html)
+    if root is None:  # only comments or whitespace
+        return ""
+    for element in root.iter(*_INVISIBLE):
+        element.text = None
+    # itertext() yields each text node and tail separately, and two consecutive ones
+    # are always divided by at least one tag, so joining with a space turns every tag
+    # boundary into a space: "<b>Bal</b>tic" is "Bal tic", two words.
+    return " ".join(root.itertext())
+
+
+def collapse_ws(s: str) -> str:
+    """Runs of whitespace (any Unicode whitespace, NBSP included) become one space; stripped."""
+    return " ".join(s.split())
+
+
+def normalize(s: str) -> str:
+    """Case-folded, NFC text: the form both phrases and item texts are compared in.
+
+    NFC comes first so decomposed and precomposed input fold alike, and again after
+    folding because casefold() may emit combining sequences (``İ`` -> ``i̇``).
+    """
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", s).casefold())
+
+
+def _as_text(value: str | None, is_html: bool) -> str:
+    if not value:
+        return ""
+    return strip_html(value) if is_html else value
+
+
+def rule_text(
+    title: str | None,
+    summary: str | None,
+    content: str | None,
+    content_type: str = "html",
+) -> str:
+    """The text topic rules match against: title + summary + content, stripped and folded.
+
+    ``summary`` is always HTML (as in ``EntryData``); ``title`` and ``content`` are HTML
+    when ``content_type == "html"`` and plain text otherwise, so a seed item's literal
+    ``<`` or ``&amp;`` survives. Whitespace is collapsed (phrases match any whitespace
+    run anyway, and the result is often stored) and soft hyphens, which are invisible,
+    are removed so ``Bal&shy;tic`` reads as ``baltic``.
+    """
+    is_html = content_type == "html"
+    joined = "\n".join(
+        part
+        for part in (
+            _as_text(title, is_html),
+            _as_text(summary, True),
+            _as_text(content, is_html),
+        )
+        if part
+    )
+    if "\xad" in joined:
+        joined = joined.replace("\xad", "")
+    return collapse_ws(normalize(joined))
