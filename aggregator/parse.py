@@ -11,6 +11,7 @@ second HTML parse of every fragment.
 from __future__ import annotations
 
 import calendar
+import codecs
 import hashlib
 import html
 import io
@@ -36,7 +37,9 @@ log = logging.getLogger(__name__)
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
-_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
+_CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+_XML_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
+_EBCDIC_SIGNATURE = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC, as feedparser detects it
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _HTML_ROOT = re.compile(rb"<(?:html|head|body)\b", re.IGNORECASE)
 _HTML_DOCTYPE = re.compile(rb"<!DOCTYPE\s+html", re.IGNORECASE)
@@ -60,8 +63,9 @@ def parse_feed(
         raise ParseError("not a feed: empty body")
     if looks_like_json(body, media_type):
         return parse_json_feed(url, body, now=now)
+    for view in _security_views(body, content_type):
+        _reject_entity_declarations(view)
     sample = _ascii_view(body)
-    _reject_entity_declarations(sample)
     if _is_html_page(sample):
         raise ParseError(f"not a feed: got an HTML page ({media_type or 'text/html'})")
 
@@ -107,31 +111,78 @@ def _ascii_view(body: bytes) -> bytes:
     """The body with UTF-16/32 zero bytes dropped, so markup checks see ASCII."""
     head = body[:4]
     if b"\x00" in head or head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return body.replace(b"\x00", b"")
+        return body.replace(b"\x00", b"").lstrip(b"\xff\xfe")
     return body
 
 
+def _security_views(body: bytes, content_type: str) -> list[bytes]:
+    """The body as each decoding feedparser might apply would present it to expat.
+
+    feedparser transcodes to UTF-8 before parsing, from the HTTP charset, the XML
+    declaration or an EBCDIC signature; a declaration hidden by one of those codecs
+    (UTF-7, EBCDIC, UTF-16 without a BOM...) must not slip past a bytes-only look.
+    """
+    views = [_ascii_view(body)]
+    charsets: list[str] = []
+    header = _CHARSET_PARAM.search(content_type)
+    if header:
+        charsets.append(header.group(1))
+    declared = _XML_ENCODING.match(views[0])
+    if declared:
+        charsets.append(declared.group(1).decode("ascii", "replace"))
+    if body.startswith(_EBCDIC_SIGNATURE):
+        charsets.append("cp037")
+    seen: set[str] = {"utf-8"}
+    for charset in charsets:
+        try:
+            name = codecs.lookup(charset.strip()).name
+        except (LookupError, ValueError):
+            continue
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            views.append(body.decode(name, "replace").encode("utf-8", "replace"))
+        except Exception:  # a codec that fails even with "replace" cannot feed expat either
+            continue
+    return views
+
+
 def _reject_entity_declarations(sample: bytes) -> None:
-    """Refuse any DOCTYPE that declares entities, before a parser can expand them."""
-    doctype = _DOCTYPE.search(sample)
-    if doctype is None:
-        return
-    first_element = _FIRST_ELEMENT.search(sample)
-    if first_element is not None and first_element.start() < doctype.start():
-        return  # a DOCTYPE after the root element is text (e.g. inside CDATA), not a prolog
-    # Every declaration of the internal subset precedes its closing "]>", and a "]>"
-    # inside an entity value comes after that entity's own "<!ENTITY": so looking up to
-    # the first "]>" (or the first ">" without a subset) finds any declaration.
-    rest = sample[doctype.start():]
-    close = rest.find(b">")
-    bracket = rest.find(b"[")
-    if bracket != -1 and (close == -1 or bracket < close):
-        end = rest.find(b"]>")
-        region = rest if end == -1 else rest[: end + 2]
-    else:
-        region = rest if close == -1 else rest[: close + 1]
-    if _ENTITY_DECL.search(region):
-        raise ParseError("refused: the document's DOCTYPE declares XML entities (never expanded)")
+    """Refuse a prolog DOCTYPE that declares entities, before a parser can expand them.
+
+    Walks the prolog the way an XML parser does (declaration, PIs, comments,
+    whitespace) so a comment such as ``<!-- <a> -->`` cannot hide a later DOCTYPE;
+    expat accepts a DOCTYPE nowhere else.
+    """
+    pos, size = 0, len(sample)
+    if sample.startswith(b"\xef\xbb\xbf"):
+        pos = 3
+    while pos < size:
+        while pos < size and sample[pos] in b" \t\r\n":
+            pos += 1
+        if sample.startswith(b"<?", pos):
+            end, terminator = sample.find(b"?>", pos + 2), 2
+        elif sample.startswith(b"<!--", pos):
+            end, terminator = sample.find(b"-->", pos + 4), 3
+        elif sample[pos : pos + 9].upper() == b"<!DOCTYPE":
+            rest = sample[pos:]
+            close, bracket = rest.find(b">"), rest.find(b"[")
+            # Every declaration of the internal subset precedes its closing "]>", and a
+            # "]>" inside an entity value comes after that entity's own "<!ENTITY".
+            if bracket != -1 and (close == -1 or bracket < close):
+                stop = rest.find(b"]>")
+                region = rest if stop == -1 else rest[: stop + 2]
+            else:
+                region = rest if close == -1 else rest[: close + 1]
+            if _ENTITY_DECL.search(region):
+                raise ParseError("refused: the document's DOCTYPE declares XML entities (never expanded)")
+            return
+        else:
+            return  # the root element (or text expat rejects): the prolog is over
+        if end == -1:
+            return
+        pos = end + terminator
 
 
 def _is_html_page(sample: bytes) -> bool:
@@ -209,8 +260,11 @@ def _absolute_link(base: str, value: str | None) -> str | None:
     """``value`` resolved against ``base``, kept only if it is an http(s) URL."""
     if not value or not value.strip():
         return None
+    value = value.strip()
+    if value[:8].lower().startswith(("http://", "https://")):
+        return _http_url(value)  # already absolute: urljoin is the slowest step here
     try:
-        return _http_url(urljoin(base, value.strip()))
+        return _http_url(urljoin(base, value))
     except ValueError:
         return None
 
@@ -306,9 +360,10 @@ _JSONFEED_VERSION = "https://jsonfeed.org/version/1"
 
 def looks_like_json(body: bytes, media_type: str) -> bool:
     """JSON by its media type, or by a body that opens an object (no XML does)."""
-    if media_type in _JSON_TYPES or media_type.endswith("+json"):
-        return True
-    return body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+    start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start == b"<":
+        return False  # markup served under a JSON type: content negotiation is no verdict
+    return start == b"{" or media_type in _JSON_TYPES or media_type.endswith("+json")
 
 
 def parse_json_feed(url: str, body: bytes, *, now: datetime) -> FeedData:

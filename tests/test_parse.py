@@ -361,3 +361,37 @@ def test_sanitize_is_deterministic_and_idempotent() -> None:
 
 def test_html_to_text() -> None:
     assert html_to_text("A &amp; <b>b</b>\n <script>x()</script> c") == "A & b c"
+
+
+XXE_DOCTYPE = '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+XXE_REST = '<rss version="2.0"><channel><title>&xxe;</title><item><guid>g</guid><title>&xxe;</title></item></channel></rss>'
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        # A comment holding "<a>" must not end the prolog scan early.
+        (('<?xml version="1.0"?><!-- <a href="x"> -->\n' + XXE_DOCTYPE + XXE_REST).encode(), ""),
+        (("<?pi <b> ?>" + XXE_DOCTYPE.replace("ENTITY", "entity") + XXE_REST).encode(), ""),
+        # UTF-16 without a BOM, named only by the HTTP charset.
+        (('<?xml version="1.0"?>' + XXE_DOCTYPE + XXE_REST).encode("utf-16-be"), "application/xml; charset=utf-16be"),
+        # EBCDIC, which feedparser recognises by its signature and transcodes.
+        (('<?xml version="1.0" encoding="cp037"?>' + XXE_DOCTYPE + XXE_REST).encode("cp037"), ""),
+        # UTF-7 declared in the prolog: "+ADw-" is "<".
+        (b'<?xml version="1.0" encoding="utf-7"?>+ADw-+ACE-DOCTYPE rss +AFs-+ADw-+ACE-ENTITY xxe SYSTEM'
+         b' +ACI-file:///etc/passwd+ACI-+AD4-+AF0-+AD4-' + XXE_REST.encode(), ""),
+    ],
+)
+def test_hidden_entity_declarations_are_refused(body: bytes, content_type: str) -> None:
+    with pytest.raises(ParseError, match="declares XML entities"):
+        parse_feed(FETCHED, body, {"content-type": content_type}, now=NOW)
+
+
+def test_doctype_without_entities_is_accepted() -> None:
+    feed = parse("rss091.xml")  # carries the Netscape RSS 0.91 DOCTYPE
+    assert len(feed.entries) == 2
+
+
+def test_xml_served_as_json_is_still_parsed_as_xml() -> None:
+    feed = parse("rss091.xml", "application/json")
+    assert feed.title == "Old School News"
