@@ -75,12 +75,15 @@ def parse_feed(
     # then the fetch URL ourselves.
     response_headers = {"content-type": content_type} if content_type else {}
     # A stream, never bytes or str: feedparser would treat a str as a URL or path.
-    parsed = feedparser.parse(
-        io.BytesIO(body),
-        response_headers=response_headers,
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        parsed = feedparser.parse(
+            io.BytesIO(body),
+            response_headers=response_headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as exc:  # feedparser reports through bozo; a raise is a bug we contain
+        raise ParseError(f"not a feed: the parser failed ({type(exc).__name__}: {exc})") from exc
     if not parsed.get("version") and not parsed.entries:
         if media_type in _HTML_TYPES:
             raise ParseError(f"not a feed: got an HTML page ({media_type})")
@@ -271,7 +274,7 @@ def _absolute_link(base: str, value: str | None) -> str | None:
 
 def _content_base(feed_url: str, detail: Mapping[str, Any] | None) -> str:
     """The xml:base in effect for a fragment (feedparser records it), else the feed URL."""
-    base = (detail or {}).get("base") or ""
+    base = str((detail or {}).get("base") or "")
     try:
         return urljoin(feed_url, base)
     except ValueError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from functools import lru_cache
+from typing import Literal
 from urllib.parse import urlsplit
 
 import nh3
@@ -76,7 +77,9 @@ def _usable_base(base_url: str | None) -> str | None:
 def _cleaner(base_url: str | None) -> nh3.Cleaner:
     # A Cleaner compiles the policy once; feeds reuse a handful of bases, so caching
     # per base keeps the per-fragment cost to the Rust pass itself.
-    url_relative: object = ("rewrite_with_base", base_url) if base_url else "deny"
+    url_relative: tuple[Literal["rewrite_with_base"], str] | Literal["deny"] = (
+        ("rewrite_with_base", base_url) if base_url else "deny"
+    )
     return nh3.Cleaner(
         tags=set(ALLOWED_TAGS),
         clean_content_tags=set(_CLEAN_CONTENT_TAGS),
