@@ -67,7 +67,11 @@ def parse_feed(
         _reject_entity_declarations(view)
     sample = _ascii_view(body)
     if _is_html_page(sample):
-        raise ParseError(f"not a feed: got an HTML page ({media_type or 'text/html'})")
+        if media_type in _HTML_TYPES:
+            kind = media_type
+        else:
+            kind = f"text/html, served as {media_type}" if media_type else "text/html"
+        raise ParseError(f"not a feed: got an HTML page ({kind})")
 
     # No content-location on purpose: feedparser would then also resolve GUIDs and
     # atom:ids against the fetch URL, so every key would change when a feed moves.
