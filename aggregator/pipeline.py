@@ -156,7 +156,9 @@ def _ingest_fetch(store: Store, src: SourceConfig, state, res: FetchResult | Fet
         finished = utcnow()
         delay = next_delay(src.interval, state.failures + 1, retry_after)
         store.record_refresh(src.name, started=started, finished=finished, ok=False, error=str(res),
-                             http_status=res.status, next_run=finished + timedelta(seconds=delay),
+                             http_status=res.status,
+                             # A retired source never runs again: no next_run for status to show.
+                             next_run=None if gone else finished + timedelta(seconds=delay),
                              retired=True if gone else None)
         log.error("source %s: %s", src.name, res)
         return SourceOutcome(src.name, ok=False, error=str(res), http_status=res.status)

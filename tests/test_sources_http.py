@@ -1,0 +1,422 @@
+"""External sources end to end: a real upstream server on 127.0.0.1, the real pipeline, the CLI.
+
+Every case drives ``aggregator update`` and ``aggregator status --json`` against a temporary
+config whose sources point at ``feedserver.FeedServer``, then asserts what was stored (through the
+published ``all.xml``) and what ``status`` says. Every published file must pass ``validate_atom``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import feedparser
+import pytest
+from click.testing import CliRunner
+from lxml import etree
+
+import aggregator.pipeline
+from aggregator import USER_AGENT
+from aggregator.cli import main
+
+from atomcheck import validate_atom
+from feedserver import FORMATS, Entry, FeedServer, atom10, build_feed, feed_server, http_date, rss20  # noqa: F401
+
+DATA = Path(__file__).parent / "data"
+BASE_URL = "http://127.0.0.1:8080"
+INTERVAL = 600  # "10m" in every test config
+ATOM = "{http://www.w3.org/2005/Atom}"
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+class Project:
+    def __init__(self, root: Path, sources: dict[str, str]):
+        self.root = root
+        self.config = root / "aggregator.toml"
+        lines = ["[aggregator]", 'database = "sqlite:///agg.db"', 'output_dir = "feeds"',
+                 f'base_url = "{BASE_URL}"', 'title = "Test"', 'default_interval = "10m"', ""]
+        for name, url in sources.items():
+            lines += ["[[sources]]", f'name = "{name}"', f'url = "{url}"', 'interval = "10m"', ""]
+        self.config.write_text("\n".join(lines), encoding="utf-8")
+
+    def run(self, *args: str, code: int | None = 0) -> str:
+        result = CliRunner().invoke(main, ["--config", str(self.config), "-q", *args], catch_exceptions=False)
+        if code is not None:
+            assert result.exit_code == code, result.output
+        return result.output
+
+    def update(self, code: int = 0) -> str:
+        out = self.run("update", code=code)
+        self.check_published()
+        return out
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {r["name"]: r for r in json.loads(self.run("status", "--json"))}
+
+    def check_published(self) -> None:
+        feeds = list((self.root / "feeds").glob("*.xml"))
+        assert feeds
+        for xml in feeds:
+            assert validate_atom(xml, self_url=f"{BASE_URL}/{xml.name}") == [], xml.name
+
+    def entries(self) -> list[Any]:
+        return list(feedparser.parse((self.root / "feeds" / "all.xml").read_bytes()).entries)
+
+    def entry_elements(self) -> list[etree._Element]:
+        tree = etree.parse(str(self.root / "feeds" / "all.xml"))
+        return list(tree.getroot().iter(f"{ATOM}entry"))
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> Callable[[dict[str, str]], Project]:
+    return lambda sources: Project(tmp_path, sources)
+
+
+@pytest.fixture
+def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every URL the pipeline hands to the parser."""
+    calls: list[str] = []
+    real = aggregator.pipeline.parse_feed
+
+    def counting(url: str, body: bytes, headers: Any, **kw: Any) -> Any:
+        calls.append(url)
+        return real(url, body, headers, **kw)
+
+    monkeypatch.setattr(aggregator.pipeline, "parse_feed", counting)
+    return calls
+
+
+def fetcher_options(monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
+    """The config has no timeout or cap keys: pass the fetcher short ones for a fast test."""
+    real = aggregator.pipeline.fetch_many_sync
+    monkeypatch.setattr(aggregator.pipeline, "fetch_many_sync", lambda reqs, **kw: real(reqs, **kw, **options))
+
+
+def when(text: str | None) -> datetime:
+    assert text
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def story(n: int, prefix: str = "s", **kw: Any) -> Entry:
+    defaults: dict[str, Any] = dict(
+        id=f"urn:{prefix}:{n}", title=f"{prefix} story {n}", link=f"http://example.org/{prefix}/{n}",
+        content=f"<p>Body of {prefix} story {n}.</p>", updated=T0 - timedelta(hours=n),
+    )
+    defaults.update(kw)
+    return Entry(**defaults)
+
+
+# --- formats ------------------------------------------------------------------------------------
+
+
+def test_every_format_is_fetched_parsed_stored_and_published(feed_server: FeedServer, make_project) -> None:
+    for fmt, (builder, ctype) in FORMATS.items():
+        entries = [story(1, fmt), story(2, fmt)]
+        feed_server.route(f"/{fmt}", builder(f"{fmt} feed", entries), content_type=ctype)
+    p = make_project({fmt: feed_server.url(f"/{fmt}") for fmt in FORMATS})
+    out = p.update()
+    assert "16 new items" in out
+    status = p.status()
+    for fmt in FORMATS:
+        st = status[fmt]
+        assert (st["http_status"], st["error"], st["warning"], st["items"], st["failures"]) == (200, None, None, 2, 0), st
+        assert st["url"] == feed_server.url(f"/{fmt}")
+        assert when(st["next_run"]) >= when(st["last_fetch"]) + timedelta(seconds=INTERVAL)
+        [seen] = feed_server.requests(f"/{fmt}")
+        assert seen.headers["user-agent"] == USER_AGENT and "aggregator" in USER_AGENT
+    titles = {e.title for e in p.entries()}
+    assert titles == {f"{fmt} story {n}" for fmt in FORMATS for n in (1, 2)}
+    by_title = {e.title: e for e in p.entries()}
+    assert by_title["rss10 story 1"].link == "http://example.org/rss10/1"
+    assert "Body of jsonfeed11 story 2." in by_title["jsonfeed11 story 2"].content[0].value
+
+
+# --- caching: conditional GET and unchanged bodies ----------------------------------------------
+
+
+def test_twenty_feeds_fetched_twice_send_conditional_requests_and_parse_nothing(
+    feed_server: FeedServer, make_project, parse_calls: list[str]
+) -> None:
+    sources = {}
+    for i in range(20):
+        # Half the servers give an ETag, half only Last-Modified: both validators must be echoed.
+        validators = {"etag": f'"v{i}"'} if i % 2 else {"last_modified": http_date(T0 + timedelta(minutes=i))}
+        feed_server.route(f"/f{i}", rss20(f"feed {i}", [story(1, f"f{i}"), story(2, f"f{i}")]), **validators)
+        sources[f"feed-{i}"] = feed_server.url(f"/f{i}")
+    p = make_project(sources)
+    assert "40 new items" in p.update()
+    assert len(parse_calls) == 20
+    parse_calls.clear()
+    out = p.update()
+    assert "0 new items" in out and "published 0 files" in out
+    assert parse_calls == []
+    for i in range(20):
+        first, second = feed_server.requests(f"/f{i}")
+        assert "if-none-match" not in first.headers and "if-modified-since" not in first.headers
+        if i % 2:
+            assert second.headers["if-none-match"] == f'"v{i}"'
+        else:
+            assert second.headers["if-modified-since"] == http_date(T0 + timedelta(minutes=i))
+        assert second.status == 304
+    for st in p.status().values():
+        assert (st["http_status"], st["error"], st["items"], st["failures"]) == (304, None, 2, 0)
+
+
+def test_unchanged_body_without_validators_is_not_parsed_again(
+    feed_server: FeedServer, make_project, parse_calls: list[str]
+) -> None:
+    route = feed_server.route("/plain", atom10("plain", [story(1)]))
+    p = make_project({"plain": feed_server.url("/plain")})
+    p.update()
+    p.update()
+    assert feed_server.hits("/plain") == 2 and len(parse_calls) == 1
+    st = p.status()["plain"]
+    assert (st["http_status"], st["error"], st["items"]) == (200, None, 1)
+    route.body = atom10("plain", [story(1), story(2)])  # a real change is parsed again
+    assert "1 new items" in p.update()
+    assert len(parse_calls) == 2
+
+
+def test_gzip_body_is_decoded(feed_server: FeedServer, make_project) -> None:
+    feed_server.route("/gz", rss20("zipped", [story(n, "gz") for n in range(1, 4)]), gzip=True)
+    p = make_project({"gz": feed_server.url("/gz")})
+    assert "3 new items" in p.update()
+    [seen] = feed_server.requests("/gz")
+    assert "gzip" in seen.headers["accept-encoding"]
+    assert p.status()["gz"]["items"] == 3
+
+
+# --- redirects ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code, moves", [(301, True), (308, True), (302, False), (307, False)])
+def test_redirects_move_the_source_only_when_permanent_twice(
+    feed_server: FeedServer, make_project, code: int, moves: bool
+) -> None:
+    # The target is a relative Location, and the feed's links are relative: both resolve
+    # against the URL the document finally came from.
+    feed_server.redirect("/old/feed", "/new/feed.xml", code)
+    feed_server.route("/new/feed.xml", rss20("moved", [story(1, link="posts/1.html")]))
+    old, new = feed_server.url("/old/feed"), feed_server.url("/new/feed.xml")
+    p = make_project({"mover": old})
+    p.update()
+    st = p.status()["mover"]
+    assert (st["url"], st["http_status"], st["error"]) == (old, 200, None)
+    [entry] = p.entries()
+    assert entry.link == feed_server.url("/new/posts/1.html")
+    p.update()
+    assert p.status()["mover"]["url"] == (new if moves else old)
+    p.update()
+    assert feed_server.hits("/old/feed") == (2 if moves else 3)
+    assert feed_server.hits("/new/feed.xml") == 3
+    assert p.status()["mover"]["items"] == 1
+
+
+# --- failures, backoff and recovery -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [404, 500])
+def test_http_errors_back_off_and_recover(feed_server: FeedServer, make_project, code: int) -> None:
+    route = feed_server.route("/flaky", b"oops", status=code, content_type="text/plain")
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"flaky": feed_server.url("/flaky"), "fine": feed_server.url("/fine")})
+    p.update(code=1)
+    st = p.status()["flaky"]
+    assert st["http_status"] == code and st["failures"] == 1
+    assert st["error"].startswith(f"HTTP {code}")
+    first_delay = when(st["next_run"]) - when(st["last_fetch"])
+    assert first_delay >= timedelta(seconds=2 * INTERVAL)
+    assert p.status()["fine"]["items"] == 1  # the other source still ingests and publishes
+    assert len(p.entries()) == 1
+    p.update(code=1)
+    st = p.status()["flaky"]
+    assert st["failures"] == 2
+    assert when(st["next_run"]) - when(st["last_fetch"]) >= 2 * first_delay
+    route.status, route.body, route.content_type = 200, rss20("back", [story(1, "back")]), "application/xml"
+    assert "1 new items" in p.update()
+    st = p.status()["flaky"]
+    assert (st["failures"], st["error"], st["http_status"], st["items"]) == (0, None, 200, 1)
+    assert when(st["next_run"]) - when(st["last_fetch"]) <= timedelta(seconds=INTERVAL + 1)
+
+
+def test_410_retires_the_source(feed_server: FeedServer, make_project) -> None:
+    feed_server.route("/gone", b"", status=410, content_type=None)
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"gone": feed_server.url("/gone"), "fine": feed_server.url("/fine")})
+    p.update(code=1)
+    st = p.status()["gone"]
+    assert st["retired"] is True and st["http_status"] == 410 and "410" in st["error"]
+    assert st["next_run"] is None and st["failures"] == 1
+    out = p.run("update", code=1)
+    assert "retired" in out
+    assert feed_server.hits("/gone") == 1 and feed_server.hits("/fine") == 2
+    assert p.status()["gone"]["retired"] is True
+
+
+@pytest.mark.parametrize("code", [429, 503])
+def test_retry_after_is_honoured(feed_server: FeedServer, make_project, code: int) -> None:
+    feed_server.route("/busy", b"slow down", status=code, content_type="text/plain",
+                      headers={"Retry-After": "7200"})
+    p = make_project({"busy": feed_server.url("/busy")})
+    before = datetime.now(timezone.utc)
+    p.update(code=1)
+    st = p.status()["busy"]
+    assert st["http_status"] == code and st["failures"] == 1 and str(code) in st["error"]
+    assert when(st["next_run"]) >= before + timedelta(seconds=7200)
+
+
+def test_slow_server_times_out_and_the_others_still_ingest(
+    feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetcher_options(monkeypatch, read_timeout=0.5)
+    feed_server.route("/slow", rss20("slow", [story(1, "slow")]), delay=5)
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"slow": feed_server.url("/slow"), "fine": feed_server.url("/fine")})
+    p.update(code=1)
+    status = p.status()
+    assert "timed out" in status["slow"]["error"] and status["slow"]["items"] == 0
+    assert status["slow"]["failures"] == 1 and status["slow"]["http_status"] is None
+    assert status["fine"]["items"] == 1 and status["fine"]["error"] is None
+
+
+def test_endless_body_stops_at_the_cap(feed_server: FeedServer, make_project) -> None:
+    feed_server.route("/endless", endless=True)
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"endless": feed_server.url("/endless"), "fine": feed_server.url("/fine")})
+    p.update(code=1)
+    status = p.status()
+    assert "body larger than 10 MiB" in status["endless"]["error"]
+    assert status["endless"]["items"] == 0 and status["fine"]["items"] == 1
+
+
+# --- documents that are not (quite) feeds -------------------------------------------------------
+
+
+def test_wrong_charset_is_decoded_with_a_warning(feed_server: FeedServer, make_project) -> None:
+    # Declared UTF-8 (header and prolog), but the bytes are windows-1252.
+    feed_server.route("/cs", (DATA / "http_wrong_charset.xml").read_bytes(), content_type="text/xml; charset=utf-8")
+    p = make_project({"cs": feed_server.url("/cs")})
+    p.update(code=0)
+    st = p.status()["cs"]
+    assert st["error"] is None and st["items"] == 1 and "encoding" in st["warning"]
+    [entry] = p.entries()
+    assert entry.title == "Déjà vu in Zürich"
+    assert entry.source.title == "Café Europa"
+
+
+def test_malformed_but_recovered_feed_is_ingested_with_a_warning(feed_server: FeedServer, make_project) -> None:
+    feed_server.route("/bad", (DATA / "http_malformed.xml").read_bytes())
+    p = make_project({"bad": feed_server.url("/bad")})
+    p.update(code=0)
+    st = p.status()["bad"]
+    assert st["error"] is None and st["items"] == 2 and st["warning"].startswith("malformed XML recovered")
+    assert {e.title for e in p.entries()} == {"Fish & chips bold", "Second survivor"}
+
+
+@pytest.mark.parametrize("name, ctype, message", [
+    ("http_html_page.html", "text/html; charset=utf-8", "not a feed: got an HTML page"),
+    ("http_html_page.html", "application/xml", "not a feed: got an HTML page"),
+    ("http_billion_laughs.xml", "application/xml", "declares XML entities"),
+])
+def test_non_feeds_are_errors_and_the_others_still_publish(
+    feed_server: FeedServer, make_project, name: str, ctype: str, message: str
+) -> None:
+    feed_server.route("/doc", (DATA / name).read_bytes(), content_type=ctype)
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"doc": feed_server.url("/doc"), "fine": feed_server.url("/fine")})
+    out = p.update(code=1)
+    assert "doc: FAILED" in out
+    status = p.status()
+    assert message in status["doc"]["error"] and status["doc"]["items"] == 0
+    assert status["doc"]["http_status"] == 200 and status["doc"]["failures"] == 1
+    assert status["fine"]["items"] == 1 and status["fine"]["error"] is None
+    assert [e.title for e in p.entries()] == ["fine story 1"]
+    assert b"lollol" not in (p.root / "feeds" / "all.xml").read_bytes()
+
+
+def test_published_html_is_sanitized(feed_server: FeedServer, make_project) -> None:
+    feed_server.route("/hostile/feed", (DATA / "http_hostile_content.xml").read_bytes())
+    p = make_project({"hostile": feed_server.url("/hostile/feed")})
+    p.update()
+    [entry] = p.entries()
+    html = entry.content[0].value
+    lowered = html.lower()
+    for bad in ("<script", "alert(1)", "onclick", "onerror", "onload", "javascript:", "<iframe", "<style"):
+        assert bad not in lowered, (bad, html)
+    assert "Hello" in html and "click" in html
+    # Relative URLs inside content are made absolute (no xml:base needed in our output).
+    assert feed_server.url("/hostile/more/2") in html and feed_server.url("/hostile/pic.png") in html
+    assert entry.link == feed_server.url("/stories/1")
+
+
+# --- identity: updates in place, re-sent entries, the same story twice ---------------------------
+
+
+def test_entry_changed_upstream_is_updated_in_place(feed_server: FeedServer, make_project) -> None:
+    route = feed_server.route("/live", atom10("live", [story(1, "live"), story(2, "live")]))
+    p = make_project({"live": feed_server.url("/live")})
+    p.update()
+    before = {e.id: e for e in p.entries()}
+    changed = story(1, "live", title="live story 1, corrected", updated=T0 + timedelta(hours=1))
+    route.body = atom10("live", [changed, story(2, "live")])
+    out = p.update()
+    assert "0 new items, 1 updated" in out
+    after = {e.id: e for e in p.entries()}
+    assert set(after) == set(before) and len(after) == 2
+    [entry_id] = [i for i, e in after.items() if e.title == "live story 1, corrected"]
+    assert before[entry_id].title == "live story 1"
+    assert after[entry_id].updated_parsed > before[entry_id].updated_parsed
+    assert p.status()["live"]["items"] == 2
+
+
+def test_resent_old_entries_add_nothing(feed_server: FeedServer, make_project) -> None:
+    route = feed_server.route("/again", rss20("again", [story(1, "a"), story(2, "a")]))
+    p = make_project({"again": feed_server.url("/again")})
+    p.update()
+    ids = sorted(e.id for e in p.entries())
+    # Different bytes (new channel title, other order), the same entries: nothing to add or update.
+    route.body = rss20("again, retitled", [story(2, "a"), story(1, "a")])
+    out = p.update()
+    assert "0 new items, 0 updated" in out
+    assert sorted(e.id for e in p.entries()) == ids
+    assert p.status()["again"]["items"] == 2
+
+
+def test_the_same_story_from_two_sources_is_one_item(feed_server: FeedServer, make_project) -> None:
+    long_text = "<p>The alliance agreed on a new air policing rotation over the Baltic states today.</p>"
+    first = [
+        story(1, "one", link="https://News.Example.org/a/1?id=7&utm_source=rss#top"),
+        story(2, "one", title="Air policing", content=long_text, link="https://one.example/air"),
+    ]
+    second = [
+        story(1, "two", link="https://news.example.org/a/1?id=7&utm_medium=feed&fbclid=x"),
+        story(2, "two", title="  AIR policing ", content=long_text.replace(" today", "  today"),
+              link="https://two.example/air-policing"),
+    ]
+    feed_server.route("/one", rss20("Source One", first))
+    feed_server.route("/two", atom10("Source Two", second))
+    p = make_project({"one": feed_server.url("/one"), "two": feed_server.url("/two")})
+    out = p.update()
+    assert "2 new items, 2 updated" in out  # the second source's entries attach to stored items
+    entries = p.entry_elements()
+    assert len(entries) == 2
+    for el in entries:
+        source = el.find(f"{ATOM}source")
+        assert source is not None
+        assert source.findtext(f"{ATOM}id") == feed_server.url("/one")
+        assert source.findtext(f"{ATOM}title") == "Source One"
+        via = [link.get("href") for link in el.findall(f"{ATOM}link") if link.get("rel") == "via"]
+        assert via in (["https://news.example.org/a/1?id=7&utm_medium=feed&fbclid=x"],
+                       ["https://two.example/air-policing"])
+    status = p.status()
+    assert status["one"]["items"] == 2 and status["two"]["items"] == 2
+    # Fetched again unchanged: still two items, still one via link each.
+    feed_server.routes["/two"].body = atom10("Source Two!", second)
+    p.update()
+    assert len(p.entry_elements()) == 2
