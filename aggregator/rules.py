@@ -222,13 +222,10 @@ class Classifier:
             # Every token that starts with an atom's word (exact or prefix), found in
             # one pass that only tries the trie right after a space.
             starts = _minimal_prefixes(a.rstrip("*") for a in atoms)
-            self._scan = re.compile(f" (?:{_trie_pattern(starts)})[^ ]*")
+            self._scan = re.compile(f" ((?:{_trie_pattern(starts)})[^ ]*)")
 
     def _atoms_of(self, token: str) -> frozenset[str]:
         """Atoms satisfied by the first word of ``token`` (memoized: vocabulary is finite)."""
-        found = self._word_atoms.get(token)
-        if found is not None:
-            return found
         match = _WORD_RE.match(token)
         word = match.group() if match else ""
         atoms = {word} if word in self._exact else set()
@@ -250,16 +247,20 @@ class Classifier:
         if self._scan is None:
             return self._complex_hits(text, hits)
         spaced = " " + text.encode().translate(_ASCII_SEPARATORS).decode()
-        atoms_of = self._atoms_of
+        cached = self._word_atoms.get
         # Fast path: the first word of every token that starts with an atom.
-        for token in set(self._scan.findall(spaced)):
-            hits |= atoms_of(token[1:])
+        tokens = set(self._scan.findall(spaced))
         if not text.isascii():
             # Tokens holding non-ASCII characters may hide further words behind
             # non-ASCII separators ("l’europe", "«baltic»", "nordic—baltic").
             odd = " ".join(filterfalse(str.isascii, spaced.split()))
-            for word in set(_WORD_RE.findall(odd)):
-                hits |= atoms_of(word)
+            tokens.update(_WORD_RE.findall(odd))
+        for token in tokens:
+            found = cached(token)
+            if found is None:
+                found = self._atoms_of(token)
+            if found:
+                hits |= found
         return self._complex_hits(text, hits)
 
     def _complex_hits(self, text: str, hits: set[str]) -> set[str]:
@@ -295,6 +296,9 @@ class Classifier:
         if not candidates:
             return ()
         topics = self._topics
-        return tuple(
-            topics[i].slug for i in sorted(candidates) if topics[i].accepts(hits, source_names)
-        )
+        if len(candidates) > 1:
+            return tuple(
+                topics[i].slug for i in sorted(candidates) if topics[i].accepts(hits, source_names)
+            )
+        topic = topics[candidates.pop()]
+        return (topic.slug,) if topic.accepts(hits, source_names) else ()

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import pytest
+
+from aggregator.text import collapse_ws, normalize, rule_text, strip_html
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<b>Bal</b>tic", "Bal tic"),  # a tag is a word boundary
+        ("Tom &amp; Jerry", "Tom & Jerry"),
+        ("caf&eacute; &#8217; &#x2014;", "café ’ —"),
+        ("R&amp;D<br/>budget", "R&D budget"),
+        ("<p>one</p><p>two</p>", "one two"),
+        ("<!-- <b>hidden</b> -->shown", "shown"),
+        ("<script>var a = '<b>x</b>';</script>after<style>p{}</style>end", "after end"),
+        ("<a href='x?a=1&b=2' title='a>b'>link</a>", "link"),
+        ("<p>unclosed <b>bold", "unclosed bold"),
+        ("a < b and c > d", "a < b and c > d"),
+        ("plain text", "plain text"),
+        ("", ""),
+        ("<!-- only a comment -->", ""),
+        ("   ", ""),
+    ],
+)
+def test_strip_html(html: str, expected: str) -> None:
+    assert collapse_ws(strip_html(html)) == expected
+
+
+def test_strip_html_keeps_whitespace_runs_for_callers() -> None:
+    assert strip_html("a\n\n<i>b</i>") == "a\n\n b"
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "<div><p>never closed",
+        "</b></i>stray closers",
+        "<<<>>>&&&;;",
+        "<a href=\"unterminated>text",
+        "ctrl\x01char<b>x</b>",
+        '<?xml version="1.0" encoding="utf-8"?><p>declared</p>',
+        "<![CDATA[cdata]]>tail",
+    ],
+)
+def test_strip_html_never_raises_on_broken_html(broken: str) -> None:
+    out = strip_html(broken)
+    assert isinstance(out, str)
+    assert "<b>" not in out and "<p>" not in out
+
+
+def test_strip_html_falls_back_and_keeps_text() -> None:
+    # lxml refuses strings with an encoding declaration; the stdlib parser takes over.
+    assert collapse_ws(strip_html('<?xml version="1.0" encoding="utf-8"?><p>declared &amp; kept</p>')) == "declared & kept"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  a \t b\n\n c  ", "a b c"),
+        ("a\u00a0\u2003b", "a b"),  # NBSP and em space are whitespace too
+        ("", ""),
+        ("\n\t ", ""),
+        ("single", "single"),
+    ],
+)
+def test_collapse_ws(raw: str, expected: str) -> None:
+    assert collapse_ws(raw) == expected
+
+
+def test_normalize_folds_case_and_composes() -> None:
+    assert normalize("STRAßE") == normalize("strasse") == "strasse"
+    assert normalize("Ü") == normalize("u\u0308") == "ü"  # decomposed input composes
+    assert normalize("İstanbul") == "i\u0307stanbul"
+
+
+def test_rule_text_joins_strips_and_folds() -> None:
+    text = rule_text("NATO <em>summit</em>", "<p>The Baltic&rsquo;s</p>", "<b>Bal</b>tic  &amp;\nMore")
+    assert text == "nato summit\nthe baltic’s\nbal tic & more".replace("\n", " ")
+
+
+def test_rule_text_keeps_parts_apart() -> None:
+    # Title and content must not glue into one word.
+    assert rule_text("Baltic", None, "Sea") == "baltic sea"
+    assert rule_text(None, None, None) == ""
+    assert rule_text("", "", "x") == "x"
+
+
+def test_rule_text_does_not_strip_text_content() -> None:
+    text = rule_text("A <b> title", None, "R&amp;D <tag> stays", content_type="text")
+    assert text == "a <b> title r&amp;d <tag> stays"
+    # The summary is HTML whatever the content type.
+    assert rule_text(None, "<p>x &amp; y</p>", "plain", content_type="text") == "x & y plain"
+
+
+def test_rule_text_removes_soft_hyphens() -> None:
+    assert rule_text(None, None, "Bal&shy;tic Sea") == "baltic sea"
