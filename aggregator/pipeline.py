@@ -169,7 +169,7 @@ def _ingest_fetch(store: Store, src: SourceConfig, state, res: FetchResult | Fet
                   new_url=new_url, http_status=res.status)
     if res.not_modified:
         finished = utcnow()
-        store.record_refresh(src.name, started=started, finished=finished, ok=True,
+        store.record_refresh(src.name, started=started, finished=finished, ok=True, keep_warning=True,
                              next_run=finished + timedelta(seconds=src.interval), **common)  # type: ignore[arg-type]
         return SourceOutcome(src.name, ok=True, http_status=304)
 
@@ -178,7 +178,7 @@ def _ingest_fetch(store: Store, src: SourceConfig, state, res: FetchResult | Fet
     if body_hash == state.body_hash:
         # Same bytes as last time: nothing to parse.
         finished = utcnow()
-        store.record_refresh(src.name, started=started, finished=finished, ok=True,
+        store.record_refresh(src.name, started=started, finished=finished, ok=True, keep_warning=True,
                              body_hash=body_hash, next_run=finished + timedelta(seconds=src.interval),
                              **common)  # type: ignore[arg-type]
         return SourceOutcome(src.name, ok=True, http_status=res.status)

@@ -87,6 +87,15 @@ class SourceState:
 
 
 @dataclass(frozen=True)
+class IngestJob:
+    """One source's entries for ``Store.ingest_batch``."""
+
+    source_name: str
+    entries: Sequence[EntryData]
+    seen_times: Callable[[int], list[datetime]] | None = None  # first-seen times of k new items
+
+
+@dataclass(frozen=True)
 class IngestResult:
     new: int = 0
     updated: int = 0
@@ -226,8 +235,13 @@ class Store:
         title: str | None = None,
         site_link: str | None = None,
         keep_validators: bool = False,
+        keep_warning: bool = False,
     ) -> None:
-        """Store the outcome of one refresh attempt and append it to the history."""
+        """Store the outcome of one refresh attempt and append it to the history.
+
+        ``keep_warning``: the body was not parsed (304, same bytes), so the last parse's
+        warning still describes the source.
+        """
         with self.session() as s, s.begin():
             src = s.scalars(select(Source).where(Source.name == name)).one()
             src.last_fetch = finished
@@ -235,7 +249,8 @@ class Store:
             src.next_run = next_run
             if ok:
                 src.error = None
-                src.warning = warning
+                if not keep_warning:
+                    src.warning = warning
                 src.failures = 0
                 src.last_success = finished
                 if not keep_validators:
@@ -280,51 +295,68 @@ class Store:
         now: datetime | None = None,
         seen_times: Callable[[int], list[datetime]] | None = None,
     ) -> IngestResult:
-        """Store a source's entries: new ones inserted, changed ones updated in place,
-        the same story from another source attached to the item already stored.
+        """Store one source's entries; see ``ingest_batch``."""
+        return self.ingest_batch([IngestJob(source_name, entries, seen_times)], now=now)[0]
 
-        ``seen_times(k)`` gives the first-seen times of the k new items (seeds);
-        by default they are all ``now``.
+    def ingest_batch(self, jobs: Sequence[IngestJob], *, now: datetime | None = None) -> list[IngestResult]:
+        """Store the entries of several sources in one transaction.
+
+        New entries are inserted; an entry whose content changed upstream updates its
+        item in place; the same story already stored from another source (same
+        canonical link, or same normalised text) is attached to that item as an extra
+        source. Lookups run once per batch, inserts are ``executemany``.
         """
         now = now or utcnow()
-        unique: dict[str, EntryData] = {}
-        for e in entries:
-            unique.setdefault(e.key, e)
-        if not unique:
-            return IngestResult()
         with self.session() as s, s.begin():
-            src = s.scalars(select(Source).where(Source.name == source_name)).one()
-            known: dict[str, tuple[int, int, str, int]] = {}
-            keys = list(unique)
-            for part in _chunks(keys):
-                for row in s.execute(
-                    select(ItemSource.key, ItemSource.id, ItemSource.item_id, ItemSource.fingerprint,
-                           Item.source_id)
-                    .join(Item, Item.id == ItemSource.item_id)
-                    .where(ItemSource.source_id == src.id, ItemSource.key.in_(part))
-                ):
-                    known[row[0]] = (row[1], row[2], row[3], row[4])
+            results = self._ingest(s, jobs, now)
+            if any(r.changed for r in results):
+                self._bump_data_version(s)
+            return results
 
-            updated = 0
-            fresh: list[tuple[EntryData, str]] = []
+    def _ingest(self, s: Session, jobs: Sequence[IngestJob], now: datetime) -> list[IngestResult]:
+        names = sorted({j.source_name for j in jobs})
+        source_ids = dict(s.execute(select(Source.name, Source.id).where(Source.name.in_(names))).all())
+        per_job: list[dict[str, EntryData]] = []
+        for job in jobs:
+            unique: dict[str, EntryData] = {}
+            for e in job.entries:
+                unique.setdefault(e.key, e)
+            per_job.append(unique)
+
+        # What each source already sent: (source_id, key) -> (link row, item, fingerprint, origin).
+        known: dict[tuple[int, str], tuple[int, int, str, int]] = {}
+        all_keys = sorted({k for unique in per_job for k in unique})
+        wanted_sources = [source_ids[j.source_name] for j in jobs]
+        for part in _chunks(all_keys):
+            for key, link_id, item_id, fp, origin, sid in s.execute(
+                select(ItemSource.key, ItemSource.id, ItemSource.item_id, ItemSource.fingerprint,
+                       Item.source_id, ItemSource.source_id)
+                .join(Item, Item.id == ItemSource.item_id)
+                .where(ItemSource.key.in_(part), ItemSource.source_id.in_(wanted_sources))
+            ):
+                known[(sid, key)] = (link_id, item_id, fp, origin)
+
+        counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
+        fresh: list[tuple[int, str, int, EntryData, str]] = []  # (job, name, source id, entry, fp)
+        for j, (job, unique) in enumerate(zip(jobs, per_job)):
+            sid = source_ids[job.source_name]
             for key, entry in unique.items():
                 fp = fingerprint(entry)
-                if key not in known:
-                    fresh.append((entry, fp))
+                hit = known.get((sid, key))
+                if hit is None:
+                    fresh.append((j, job.source_name, sid, entry, fp))
                     continue
-                link_id, item_id, old_fp, origin = known[key]
+                link_id, item_id, old_fp, origin = hit
                 if old_fp == fp:
                     continue
                 s.execute(update(ItemSource).where(ItemSource.id == link_id)
                           .values(fingerprint=fp, link=entry.link))
-                if origin == src.id:
+                if origin == sid:
                     self._update_item(s, item_id, entry, now)
-                    updated += 1
-
-            attached, created = self._insert_fresh(s, src, fresh, now, seen_times)
-            if updated or attached or created:
-                self._bump_data_version(s)
-            return IngestResult(new=created, updated=updated, attached=attached)
+                    counts[j][1] += 1
+        if fresh:
+            self._insert_fresh(s, jobs, fresh, counts, now)
+        return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
 
     def _update_item(self, s: Session, item_id: int, entry: EntryData, now: datetime) -> None:
         item = s.get(Item, item_id)
@@ -354,8 +386,14 @@ class Store:
         (feed readers and the W3C validator treat equal times as one change)."""
         if not wanted:
             return []
-        lo, hi = min(wanted), max(wanted) + timedelta(seconds=1)
-        used = set(s.scalars(select(Item.updated).where(Item.updated >= lo, Item.updated <= hi)))
+        used: set[datetime] = set()
+        distinct = sorted(set(wanted))
+        for part in _chunks(distinct):
+            used.update(s.scalars(select(Item.updated).where(Item.updated.in_(part))))
+        # Earlier nudges sit just above a taken time: look there too, only where needed.
+        for t in sorted(used & set(distinct)):
+            used.update(s.scalars(select(Item.updated).where(
+                Item.updated > t, Item.updated < t + timedelta(milliseconds=1))))
         out = []
         for t in wanted:
             while t in used:
@@ -367,88 +405,91 @@ class Store:
     def _insert_fresh(
         self,
         s: Session,
-        src: Source,
-        fresh: list[tuple[EntryData, str]],
+        jobs: Sequence[IngestJob],
+        fresh: list[tuple[int, str, int, EntryData, str]],
+        counts: list[list[int]],
         now: datetime,
-        seen_times: Callable[[int], list[datetime]] | None,
-    ) -> tuple[int, int]:
-        if not fresh:
-            return 0, 0
-        links = {e.key: canonical_link(e.link) for e, _ in fresh}
-        texts = {}
-        for e, _ in fresh:
+    ) -> None:
+        links: list[str | None] = []
+        texts: list[str | None] = []
+        for _, _, _, e, _ in fresh:
+            links.append(canonical_link(e.link))
             t = dedup_text(e.title, e.content or e.summary, e.content_type)
-            texts[e.key] = text_hash(t) if t else None
+            texts.append(text_hash(t) if t else None)
         by_link: dict[str, int] = {}
         by_text: dict[str, int] = {}
-        link_values = sorted({v for v in links.values() if v})
-        for part in _chunks(link_values):
+        for part in _chunks(sorted({v for v in links if v})):
             for item_id, canon in s.execute(
-                select(Item.id, Item.canonical_link).where(Item.canonical_link.in_(part))
+                select(Item.id, Item.canonical_link).where(Item.canonical_link.in_(part)).order_by(Item.id)
             ):
                 by_link.setdefault(canon, item_id)
-        text_values = sorted({v for v in texts.values() if v})
-        for part in _chunks(text_values):
-            for item_id, th in s.execute(select(Item.id, Item.text_hash).where(Item.text_hash.in_(part))):
+        for part in _chunks(sorted({v for v in texts if v})):
+            for item_id, th in s.execute(
+                select(Item.id, Item.text_hash).where(Item.text_hash.in_(part)).order_by(Item.id)
+            ):
                 by_text.setdefault(th, item_id)
 
-        attach: list[tuple[EntryData, str, int]] = []
-        new: list[tuple[EntryData, str]] = []
-        batch_link: dict[str, str] = {}
-        batch_text: dict[str, str] = {}
-        pending_dupes: list[tuple[EntryData, str, str]] = []  # duplicates of a new item in this batch
-        for e, fp in fresh:
-            canon, th = links[e.key], texts[e.key]
-            target = (canon and by_link.get(canon)) or (th and by_text.get(th))
-            if target:
-                attach.append((e, fp, target))
+        # Decide, in order: attach to a stored item, to a new item of this batch, or create.
+        new: list[int] = []  # indexes into fresh
+        target_item: dict[int, int] = {}  # fresh index -> stored item id
+        target_new: dict[int, int] = {}  # fresh index -> fresh index of the new twin
+        batch_link: dict[str, int] = {}
+        batch_text: dict[str, int] = {}
+        for i, (j, _, _, e, _) in enumerate(fresh):
+            canon, th = links[i], texts[i]
+            stored = (canon and by_link.get(canon)) or (th and by_text.get(th))
+            if stored:
+                target_item[i] = stored
+                counts[j][2] += 1
                 continue
-            twin = (canon and batch_link.get(canon)) or (th and batch_text.get(th))
-            if twin:
-                pending_dupes.append((e, fp, twin))
+            twin = batch_link.get(canon) if canon else None
+            if twin is None and th:
+                twin = batch_text.get(th)
+            if twin is not None:
+                target_new[i] = twin
+                counts[j][2] += 1
                 continue
-            new.append((e, fp))
+            new.append(i)
+            counts[j][0] += 1
             if canon:
-                batch_link[canon] = e.key
+                batch_link[canon] = i
             if th:
-                batch_text[th] = e.key
+                batch_text[th] = i
 
-        times = seen_times(len(new)) if seen_times else [now] * len(new)
-        wanted = [(e.updated or e.published or t) for (e, _), t in zip(new, times)]
+        # First-seen times: per job, from its seen_times callback (seeds) or now.
+        first_seen: dict[int, datetime] = {}
+        by_job: dict[int, list[int]] = defaultdict(list)
+        for i in new:
+            by_job[fresh[i][0]].append(i)
+        for j, idxs in by_job.items():
+            cb = jobs[j].seen_times
+            times = cb(len(idxs)) if cb else [now] * len(idxs)
+            first_seen.update(zip(idxs, times))
+        wanted = [fresh[i][3].updated or fresh[i][3].published or first_seen[i] for i in new]
         free = self._free_times(s, wanted)
         rows = []
-        for (e, _), t, upd in zip(new, times, free):
+        for i, upd in zip(new, free):
+            _, name, sid, e, _ = fresh[i]
+            t = first_seen[i]
             rows.append(dict(
-                uid=entry_uid(src.name, e.key), source_id=src.id,
-                title=e.title or fallback_title(e), link=e.link, canonical_link=links[e.key],
-                text_hash=texts[e.key], summary=e.summary, content=e.content,
+                uid=entry_uid(name, e.key), source_id=sid,
+                title=e.title or fallback_title(e), link=e.link, canonical_link=links[i],
+                text_hash=texts[i], summary=e.summary, content=e.content,
                 content_type=e.content_type, author=e.author, truncated=e.truncated,
                 first_seen=t, published=e.published or e.updated or t, updated=upd, classified=False,
             ))
         ids: dict[str, int] = {}
         if rows:
             s.execute(insert(Item), rows)
-            uids = [r["uid"] for r in rows]
-            for part in _chunks(uids):
+            for part in _chunks([r["uid"] for r in rows]):
                 ids.update(s.execute(select(Item.uid, Item.id).where(Item.uid.in_(part))).all())
-        key_to_id = {e.key: ids[entry_uid(src.name, e.key)] for e, _ in new}
-        links_rows = [
-            dict(item_id=key_to_id[e.key], source_id=src.id, key=e.key, link=e.link,
-                 fingerprint=fp, first_seen=now)
-            for e, fp in new
-        ]
-        links_rows += [
-            dict(item_id=target, source_id=src.id, key=e.key, link=e.link, fingerprint=fp, first_seen=now)
-            for e, fp, target in attach
-        ]
-        links_rows += [
-            dict(item_id=key_to_id[twin], source_id=src.id, key=e.key, link=e.link, fingerprint=fp,
-                 first_seen=now)
-            for e, fp, twin in pending_dupes
-        ]
-        if links_rows:
-            s.execute(insert(ItemSource), links_rows)
-        return len(attach) + len(pending_dupes), len(new)
+        new_ids = {i: ids[row["uid"]] for i, row in zip(new, rows)}
+        link_rows = []
+        for i, (_, _, sid, e, fp) in enumerate(fresh):
+            item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
+            link_rows.append(dict(item_id=item_id, source_id=sid, key=e.key, link=e.link,
+                                  fingerprint=fp, first_seen=now))
+        s.execute(insert(ItemSource), link_rows)
 
     # -- topics and membership ----------------------------------------------
     def sync_topics(self, topics: Sequence[tuple[str, str]]) -> dict[str, int]:

@@ -195,14 +195,17 @@ def test_gzip_body_is_decoded(feed_server: FeedServer, make_project) -> None:
 # --- redirects ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("code, moves", [(301, True), (308, True), (302, False), (307, False)])
+@pytest.mark.parametrize("code, moves, etag", [
+    (301, True, None), (308, True, None), (302, False, None), (307, False, None),
+    (301, True, '"m1"'), (302, False, '"m1"'),  # with a validator, the second fetch is a 304
+])
 def test_redirects_move_the_source_only_when_permanent_twice(
-    feed_server: FeedServer, make_project, code: int, moves: bool
+    feed_server: FeedServer, make_project, code: int, moves: bool, etag: str | None
 ) -> None:
     # The target is a relative Location, and the feed's links are relative: both resolve
     # against the URL the document finally came from.
     feed_server.redirect("/old/feed", "/new/feed.xml", code)
-    feed_server.route("/new/feed.xml", rss20("moved", [story(1, link="posts/1.html")]))
+    feed_server.route("/new/feed.xml", rss20("moved", [story(1, link="posts/1.html")]), etag=etag)
     old, new = feed_server.url("/old/feed"), feed_server.url("/new/feed.xml")
     p = make_project({"mover": old})
     p.update()
@@ -215,6 +218,8 @@ def test_redirects_move_the_source_only_when_permanent_twice(
     p.update()
     assert feed_server.hits("/old/feed") == (2 if moves else 3)
     assert feed_server.hits("/new/feed.xml") == 3
+    if etag:
+        assert [r.status for r in feed_server.requests("/new/feed.xml")] == [200, 304, 304]
     assert p.status()["mover"]["items"] == 1
 
 
@@ -317,6 +322,10 @@ def test_malformed_but_recovered_feed_is_ingested_with_a_warning(feed_server: Fe
     st = p.status()["bad"]
     assert st["error"] is None and st["items"] == 2 and st["warning"].startswith("malformed XML recovered")
     assert {e.title for e in p.entries()} == {"Fish & chips bold", "Second survivor"}
+    # Fetched again, the same broken bytes are not parsed again, and the source is still broken.
+    assert "0 new items" in p.update(code=0)
+    st = p.status()["bad"]
+    assert st["error"] is None and st["warning"].startswith("malformed XML recovered")
 
 
 @pytest.mark.parametrize("name, ctype, message", [
