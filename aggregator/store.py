@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -104,6 +105,31 @@ class IngestResult:
     @property
     def changed(self) -> bool:
         return bool(self.new or self.updated or self.attached)
+
+
+@dataclass(frozen=True)
+class RefreshRecord:
+    """The outcome of one refresh attempt of one source."""
+
+    name: str
+    started: datetime
+    finished: datetime
+    ok: bool
+    http_status: int | None = None
+    error: str | None = None
+    warning: str | None = None
+    next_run: datetime | None = None
+    result: IngestResult | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    pending_redirect: str | None = None
+    new_url: str | None = None
+    retired: bool | None = None
+    title: str | None = None
+    site_link: str | None = None
+    keep_validators: bool = False  # seeds: no HTTP validators to store
+    keep_warning: bool = False  # body not parsed (304, same bytes): the last parse's warning stands
 
 
 @dataclass(frozen=True)
@@ -214,65 +240,55 @@ class Store:
             retired=bool(src.retired), next_run=src.next_run, last_success=src.last_success,
         )
 
-    def record_refresh(
-        self,
-        name: str,
-        *,
-        started: datetime,
-        finished: datetime,
-        ok: bool,
-        http_status: int | None = None,
-        error: str | None = None,
-        warning: str | None = None,
-        next_run: datetime | None = None,
-        result: IngestResult | None = None,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        body_hash: str | None = None,
-        pending_redirect: str | None = None,
-        new_url: str | None = None,
-        retired: bool | None = None,
-        title: str | None = None,
-        site_link: str | None = None,
-        keep_validators: bool = False,
-        keep_warning: bool = False,
-    ) -> None:
-        """Store the outcome of one refresh attempt and append it to the history.
+    def record_refresh(self, name: str, **outcome: Any) -> None:
+        """Store the outcome of one refresh attempt; see ``RefreshRecord``."""
+        self.record_refreshes([RefreshRecord(name=name, **outcome)])
 
-        ``keep_warning``: the body was not parsed (304, same bytes), so the last parse's
-        warning still describes the source.
-        """
+    def record_refreshes(self, records: Sequence[RefreshRecord]) -> None:
+        """Store the outcomes of refresh attempts, one transaction for all,
+        and append them to the history."""
+        if not records:
+            return
         with self.session() as s, s.begin():
-            src = s.scalars(select(Source).where(Source.name == name)).one()
-            src.last_fetch = finished
-            src.http_status = http_status
-            src.next_run = next_run
-            if ok:
-                src.error = None
-                if not keep_warning:
-                    src.warning = warning
-                src.failures = 0
-                src.last_success = finished
-                if not keep_validators:
-                    src.etag, src.last_modified = etag, last_modified
-                    if body_hash is not None:
-                        src.body_hash = body_hash
-                src.pending_redirect = pending_redirect
-                if new_url:
-                    src.url = new_url
-                if title and not src.title:
-                    src.title = title
-                if site_link:
-                    src.site_link = site_link
-            else:
-                src.error = error
-                src.failures = (src.failures or 0) + 1
-            if retired is not None:
-                src.retired = retired
-            r = result or IngestResult()
-            s.add(Fetch(source_id=src.id, started=started, finished=finished, http_status=http_status,
-                        error=None if ok else error, warning=warning, new_items=r.new,
-                        updated_items=r.updated + r.attached))
+            names = sorted({r.name for r in records})
+            sources = {src.name: src for src in s.scalars(select(Source).where(Source.name.in_(names)))}
+            history = []
+            for rec in records:
+                src = sources[rec.name]
+                self._apply_refresh(src, rec)
+                r = rec.result or IngestResult()
+                history.append(dict(source_id=src.id, started=rec.started, finished=rec.finished,
+                                    http_status=rec.http_status, error=None if rec.ok else rec.error,
+                                    warning=rec.warning, new_items=r.new, updated_items=r.updated + r.attached))
+            s.execute(insert(Fetch), history)
+
+    @staticmethod
+    def _apply_refresh(src: Source, rec: RefreshRecord) -> None:
+        src.last_fetch = rec.finished
+        src.http_status = rec.http_status
+        src.next_run = rec.next_run
+        if rec.ok:
+            src.error = None
+            if not rec.keep_warning:
+                src.warning = rec.warning
+            src.failures = 0
+            src.last_success = rec.finished
+            if not rec.keep_validators:
+                src.etag, src.last_modified = rec.etag, rec.last_modified
+                if rec.body_hash is not None:
+                    src.body_hash = rec.body_hash
+            src.pending_redirect = rec.pending_redirect
+            if rec.new_url:
+                src.url = rec.new_url
+            if rec.title and not src.title:
+                src.title = rec.title
+            if rec.site_link:
+                src.site_link = rec.site_link
+        else:
+            src.error = rec.error
+            src.failures = (src.failures or 0) + 1
+        if rec.retired is not None:
+            src.retired = rec.retired
 
     def set_next_run(self, name: str, when: datetime | None) -> None:
         with self.session() as s, s.begin():
