@@ -1,0 +1,189 @@
+"""APScheduler jobs of the service: one persistent refresh job per enabled source.
+
+Persistent jobs are pickled into the ``apscheduler_jobs`` table, so they name their function by
+an import string with only the source name as argument; the function finds the running service
+through the module-level registry below. Everything here that decides *when* a source runs is a
+pure function of what the store and the job table hold, tested without a scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from .config import SourceConfig
+from .db import make_engine
+from .policy import jitter
+from .store import SourceState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .service import Service
+
+log = logging.getLogger(__name__)
+
+REFRESH_FUNC = "aggregator.jobs:refresh_source"
+JOB_PREFIX = "source:"
+JOB_TABLE = "apscheduler_jobs"
+# A job that missed its time (the machine slept, the service was down) still runs when it is
+# at most this late; coalesce=True folds any number of missed runs into one.
+MIN_MISFIRE_GRACE = 60
+DUE_SPREAD = 10  # seconds over which sources that are already due get spread
+
+_registry_lock = threading.Lock()
+_service: Service | None = None
+
+
+# -- the registry through which pickled jobs reach the running service ---------------------
+def register(service: Service) -> None:
+    global _service
+    with _registry_lock:
+        if _service is not None and _service is not service:
+            raise RuntimeError("another service is already registered in this process")
+        _service = service
+
+
+def unregister(service: Service) -> None:
+    global _service
+    with _registry_lock:
+        if _service is service:
+            _service = None
+
+
+def current_service() -> Service | None:
+    with _registry_lock:
+        return _service
+
+
+def refresh_source(name: str) -> None:
+    """The job function: refresh one source in the running service (a worker thread)."""
+    service = current_service()
+    if service is None:
+        # A job fired after the service unregistered (shutting down): nothing to do.
+        log.debug("refresh of %s skipped: no running service", name)
+        return
+    service.refresh_job(name)
+
+
+# -- scheduling decisions ------------------------------------------------------------------
+def job_id(name: str) -> str:
+    return JOB_PREFIX + name
+
+
+def first_run_time(
+    name: str,
+    interval: int,
+    state: SourceState | None,
+    now: datetime,
+) -> datetime:
+    """When a source that has no (usable) job yet should first run.
+
+    The store's ``next_run`` (written by every refresh, including ``aggregator update``) is
+    honoured, so a backoff survives a restart; after a success it is capped at
+    ``last_success + interval`` in case the interval was shortened. A source that never ran or
+    is overdue runs now (see ``overdue_run_time``).
+    """
+    candidate: datetime | None = None
+    if state is not None and state.next_run is not None:
+        candidate = state.next_run
+        if state.failures == 0 and state.last_success is not None:
+            candidate = min(candidate, state.last_success + timedelta(seconds=interval))
+    if candidate is None or candidate <= now:
+        return overdue_run_time(name, now)
+    return candidate
+
+
+def overdue_run_time(name: str, now: datetime) -> datetime:
+    """A source that is due runs now, spread over at most ``DUE_SPREAD`` seconds by its
+    deterministic jitter: "due" must not wait the minutes a day-long interval's jitter allows,
+    yet a thousand due sources should not all start in the same second."""
+    return now + timedelta(seconds=jitter(DUE_SPREAD * 10, name))
+
+
+def job_matches(job: Any, name: str, interval: int) -> bool:
+    """Is a stored job already the right job for this source (so its next run is kept)?"""
+    trigger = job.trigger
+    return (
+        isinstance(trigger, IntervalTrigger)
+        and trigger.interval == timedelta(seconds=interval)
+        and job.func_ref == REFRESH_FUNC
+        and tuple(job.args) == (name,)
+        and job.max_instances == 1
+        and job.coalesce
+    )
+
+
+def misfire_grace(interval: int) -> int:
+    return max(interval, MIN_MISFIRE_GRACE)
+
+
+# -- the scheduler -------------------------------------------------------------------------
+def make_scheduler(database_url: str, *, workers: int) -> BackgroundScheduler:
+    """A background scheduler (its own thread, so job-table I/O never blocks the HTTP loop)
+    with the persistent job store on the service's database and a pool of refresh threads."""
+    jobstore = SQLAlchemyJobStore(engine=make_engine(database_url), tablename=JOB_TABLE)
+    return BackgroundScheduler(
+        jobstores={"default": jobstore},
+        executors={"default": ThreadPoolExecutor(max_workers=workers)},
+        job_defaults={"coalesce": True, "max_instances": 1},
+        timezone=timezone.utc,
+    )
+
+
+def schedule_source(scheduler: BackgroundScheduler, src: SourceConfig, first: datetime) -> None:
+    scheduler.add_job(
+        REFRESH_FUNC,
+        trigger=IntervalTrigger(seconds=src.interval, start_date=first, timezone=timezone.utc),
+        args=(src.name,),
+        id=job_id(src.name),
+        name=f"refresh {src.name}",
+        replace_existing=True,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=misfire_grace(src.interval),
+        next_run_time=first,
+    )
+
+
+def sync_jobs(
+    scheduler: BackgroundScheduler,
+    sources: Iterable[SourceConfig],
+    states: Mapping[str, SourceState],
+    now: datetime,
+) -> dict[str, datetime]:
+    """Make the job table match the config; return each scheduled source's next run.
+
+    Runs after ``scheduler.start(paused=True)`` so the stored jobs are visible. Jobs of removed,
+    disabled or retired sources are dropped; a job whose interval changed is replaced; an
+    unchanged job keeps its persisted next run (or runs now if that is already past).
+    """
+    wanted = {s.name: s for s in sources
+              if s.enabled and not (states.get(s.name) and states[s.name].retired)}
+    existing = {job.id: job for job in scheduler.get_jobs(jobstore="default")}
+    for jid in existing:
+        if jid.startswith(JOB_PREFIX) and jid[len(JOB_PREFIX):] not in wanted:
+            scheduler.remove_job(jid, jobstore="default")
+            log.info("unscheduled source %s (removed, disabled or retired)", jid[len(JOB_PREFIX):])
+    planned: dict[str, datetime] = {}
+    for name, src in wanted.items():
+        job = existing.get(job_id(name))
+        if job is not None and job_matches(job, name, src.interval):
+            next_run: datetime | None = job.next_run_time
+            if next_run is None or next_run <= now:
+                next_run = overdue_run_time(name, now)
+                scheduler.modify_job(job.id, jobstore="default", next_run_time=next_run)
+            planned[name] = next_run
+            continue
+        first = first_run_time(name, src.interval, states.get(name), now)
+        if job is not None:
+            log.info("rescheduling source %s: interval is now %ds", name, src.interval)
+        schedule_source(scheduler, src, first)
+        planned[name] = first
+    return planned

@@ -1,0 +1,322 @@
+"""``aggregator run``: the long-running service (scheduler + HTTP server in one process).
+
+Threads and loops: the asyncio loop of the main thread serves HTTP and runs the publisher task;
+APScheduler's background thread decides when jobs are due; a pool of worker threads runs the
+blocking refreshes; one more thread publishes. A refresh that changed items asks for a publish;
+requests that arrive within ``PUBLISH_DEBOUNCE`` seconds of each other become one publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from typing import Any, TextIO
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
+
+from . import jobs
+from .config import Config, SourceConfig
+from .lock import database_lock
+from .pipeline import open_store, publish, refresh
+from .policy import next_delay
+from .store import SourceStatus, Store
+
+log = logging.getLogger(__name__)
+
+PUBLISH_DEBOUNCE = 1.5  # seconds: a burst of refreshes publishes once
+STOP_GRACE = 7.0  # seconds running refreshes get to finish; the whole stop stays under 10 s
+MAX_AGE_MIN, MAX_AGE_MAX = 60, 3600
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+
+
+def subscribe_lines(config: Config) -> list[str]:
+    base = config.settings.base_url
+    lines = ["Subscribe:", f"  {base}/all.xml  (All items)"]
+    lines += [f"  {base}/{t.slug}.xml  ({t.title})" for t in config.topics]
+    lines.append(f"  {base}/index.opml  (every topic feed, for import into a reader)")
+    return lines
+
+
+def clamp_max_age(next_runs: Iterator[datetime] | list[datetime], now: datetime) -> int:
+    """Seconds until the next scheduled refresh, clamped to [60, 3600]."""
+    upcoming = [(t - now).total_seconds() for t in next_runs]
+    if not upcoming:
+        return MAX_AGE_MAX
+    return int(min(MAX_AGE_MAX, max(MAX_AGE_MIN, min(upcoming))))
+
+
+class Service:
+    def __init__(self, config: Config, store: Store):
+        self.config = config
+        self.store = store
+        self.sources: dict[str, SourceConfig] = {s.name: s for s in config.sources}
+        settings = config.settings
+        # Never more refreshes at once than one host may see, nor than the connection budget.
+        workers = max(1, min(settings.max_per_host, settings.max_connections, 16))
+        self.scheduler = jobs.make_scheduler(settings.database, workers=workers)
+        self.stopping = threading.Event()
+        self._busy = 0
+        self._busy_cond = threading.Condition()
+        self._health_lock = threading.Lock()
+        self._health: dict[str, dict[str, Any]] = {}
+        self._next_runs: dict[str, datetime] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._publish_wanted: asyncio.Event | None = None
+        self._publish_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="publish")
+        self.abandoned = False  # set when a refresh was still running at the end of the stop grace
+
+    # -- bookkeeping shared by threads ---------------------------------------------------
+    @contextmanager
+    def _working(self) -> Iterator[None]:
+        with self._busy_cond:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._busy_cond:
+                self._busy -= 1
+                self._busy_cond.notify_all()
+
+    def _wait_idle(self, timeout: float) -> bool:
+        with self._busy_cond:
+            return self._busy_cond.wait_for(lambda: self._busy == 0, timeout)
+
+    def _note_status(self, statuses: Mapping[str, SourceStatus], names: list[str]) -> None:
+        with self._health_lock:
+            for name in names:
+                st = statuses.get(name)
+                self._health[name] = {
+                    "last_refresh": iso(st.last_fetch) if st else None,
+                    "error": st.error if st else None,
+                    "next_run": iso(self._next_runs.get(name)),
+                }
+
+    def _set_next_run(self, name: str, when: datetime | None) -> None:
+        with self._health_lock:
+            if when is None:
+                self._next_runs.pop(name, None)
+            else:
+                self._next_runs[name] = when
+
+    # -- what the HTTP server asks -------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        """The /healthz document; cheap (in-memory), since it runs on the event loop."""
+        with self._health_lock:
+            sources = {name: dict(entry) for name, entry in self._health.items()}
+        failing = sorted(n for n, e in sources.items() if e["error"] and self.sources[n].enabled)
+        return {"status": "degraded" if failing else "ok", "sources": sources, "failing": failing}
+
+    def max_age(self, _name: str) -> int:
+        with self._health_lock:
+            runs = list(self._next_runs.values())
+        return clamp_max_age(runs, utcnow())
+
+    # -- jobs (worker threads) -----------------------------------------------------------
+    def refresh_job(self, name: str) -> None:
+        if self.stopping.is_set():
+            return
+        src = self.sources.get(name)
+        if src is None or not src.enabled:
+            # A stale job that escaped the start-up sync: drop it rather than guess.
+            self._unschedule(name, "no longer in the config")
+            return
+        with self._working():
+            try:
+                report = refresh(self.config, self.store, [name])
+                outcome = report.outcomes[0] if report.outcomes else None
+                changed = bool(outcome and (outcome.new or outcome.updated))
+                ok = bool(outcome and outcome.ok)
+            except Exception as e:  # a bug or a database error must not kill the job for ever
+                log.exception("source %s: refresh crashed", name)
+                self._record_crash(src, e)
+                changed, ok = False, False
+            self._after_refresh(src, ok)
+            if changed:
+                self.request_publish()
+
+    def _record_crash(self, src: SourceConfig, error: Exception) -> None:
+        try:
+            state = self.store.source_state(src.name)
+            now = utcnow()
+            self.store.record_refresh(
+                src.name, started=now, finished=now, ok=False, error=f"internal error: {error}",
+                next_run=now + timedelta(seconds=next_delay(src.interval, state.failures + 1)))
+        except Exception:
+            log.exception("source %s: cannot record the failure", src.name)
+
+    def _after_refresh(self, src: SourceConfig, ok: bool) -> None:
+        """Align the job with the outcome: backoff after a failure, the store with the job."""
+        name = src.name
+        try:
+            state = self.store.source_state(name)
+            if state.retired:
+                self._unschedule(name, "retired (410 Gone)")
+            elif not ok and state.next_run is not None and not self.stopping.is_set():
+                # The pipeline wrote the backoff; the interval trigger carries on from there.
+                when = max(state.next_run, utcnow())
+                self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=when)
+                self._set_next_run(name, when)
+            else:
+                job = self.scheduler.get_job(jobs.job_id(name), jobstore="default")
+                if job is not None and job.next_run_time is not None:
+                    # The store's next_run (shown by `status`) follows the scheduler's truth.
+                    self.store.set_next_run(name, job.next_run_time)
+                    self._set_next_run(name, job.next_run_time)
+            self._note_status(self.store.statuses(), [name])
+        except (JobLookupError, SchedulerNotRunningError):
+            pass  # shutting down: the persisted job keeps its schedule
+        except Exception:
+            log.exception("source %s: cannot update its schedule", name)
+
+    def _unschedule(self, name: str, why: str) -> None:
+        try:
+            self.scheduler.remove_job(jobs.job_id(name), jobstore="default")
+            log.info("unscheduled source %s: %s", name, why)
+        except (JobLookupError, SchedulerNotRunningError):
+            pass
+        self._set_next_run(name, None)
+        self.store.set_next_run(name, None)
+
+    # -- publishing ----------------------------------------------------------------------
+    def request_publish(self) -> None:
+        """Thread-safe: ask the publisher task for a publish soon."""
+        loop, wanted = self._loop, self._publish_wanted
+        if loop is not None and wanted is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(wanted.set)
+            except RuntimeError:  # the loop closed between the check and the call
+                pass
+
+    def _publish_now(self) -> None:
+        if self.stopping.is_set():
+            return
+        with self._working():
+            started = time.monotonic()
+            try:
+                report = publish(self.config, self.store)
+            except Exception:
+                log.exception("publish failed")
+                return
+            if report.written:
+                log.info("publish: %d files written (%s) in %.2fs", len(report.written),
+                         ", ".join(report.written), time.monotonic() - started)
+            else:
+                log.info("publish: nothing changed")
+
+    async def _publisher(self) -> None:
+        assert self._publish_wanted is not None and self._loop is not None
+        while True:
+            await self._publish_wanted.wait()
+            await asyncio.sleep(PUBLISH_DEBOUNCE)
+            # Cleared before publishing: a change that lands during the publish asks again.
+            self._publish_wanted.clear()
+            await self._loop.run_in_executor(self._publish_pool, self._publish_now)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start_scheduler(self) -> None:
+        self.scheduler.start(paused=True)
+        now = utcnow()
+        planned = jobs.sync_jobs(self.scheduler, self.config.sources, self.store.source_states(), now)
+        for src in self.config.sources:
+            when = planned.get(src.name)
+            self._set_next_run(src.name, when)
+            self.store.set_next_run(src.name, when)
+        self._note_status(self.store.statuses(), [s.name for s in self.config.sources])
+        self.scheduler.resume()
+        due = sum(1 for t in planned.values() if t <= now + timedelta(seconds=300))
+        log.info("scheduler started: %d sources scheduled, %d due within 5 minutes", len(planned), due)
+
+    async def serve(self, out: TextIO) -> None:
+        """Listen, schedule, and return once SIGTERM or SIGINT asked to stop."""
+        from .serve import make_app, start_server
+
+        self._loop = asyncio.get_running_loop()
+        self._publish_wanted = asyncio.Event()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._loop.add_signal_handler(sig, stop.set)
+        settings = self.config.settings
+        app = make_app(settings.output_dir, health=self.health, max_age=self.max_age)
+        runner = await start_server(app, settings.listen_host, settings.listen_port)
+        publisher = asyncio.create_task(self._publisher())
+        try:
+            log.info("listening on %s:%d, serving %s", settings.listen_host, settings.listen_port,
+                     settings.output_dir)
+            print("\n".join(subscribe_lines(self.config)), file=out, flush=True)
+            jobs.register(self)
+            self.start_scheduler()
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            self.stopping.set()
+            await self._stop(runner, publisher)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._loop.remove_signal_handler(sig)
+
+    async def _stop(self, runner: Any, publisher: asyncio.Task[None]) -> None:
+        deadline = time.monotonic() + STOP_GRACE
+        if self.scheduler.running:
+            self.scheduler.pause()  # no new job starts; running ones finish their transaction
+        publisher.cancel()
+        try:
+            await publisher
+        except asyncio.CancelledError:
+            pass
+        server_closed = asyncio.create_task(runner.cleanup())
+        idle = await asyncio.to_thread(self._wait_idle, max(0.0, deadline - time.monotonic()))
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        jobs.unregister(self)
+        await server_closed
+        self._publish_pool.shutdown(wait=idle)
+        self.abandoned = not idle
+
+
+def run(config: Config, *, out: TextIO = sys.stdout) -> int:
+    """The whole service: lock, migrate, publish, then serve and schedule until a signal.
+
+    Raises LockedError when another service holds the database. Returns the exit code.
+    """
+    lock = database_lock(config.settings.database)
+    # The lock comes before migrating: a second service must not touch a database in use.
+    lock.acquire()
+    try:
+        store = open_store(config)
+        try:
+            started = time.monotonic()
+            report = publish(config, store)
+            log.info("publish: %d files written, %d unchanged in %.2fs before listening",
+                     len(report.written), len(report.unchanged), time.monotonic() - started)
+            service = Service(config, store)
+            asyncio.run(service.serve(out))
+            abandoned = service.abandoned
+        finally:
+            store.close()
+    finally:
+        lock.release()
+    if abandoned:
+        # A refresh stuck in I/O past the grace period: SQLite/PostgreSQL roll its open
+        # transaction back, so exiting now loses nothing that was committed.
+        log.warning("stopped with a refresh still running; its uncommitted work is discarded")
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
+    log.info("stopped")
+    return 0

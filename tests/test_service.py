@@ -1,0 +1,424 @@
+"""The long-running service: the real ``aggregator run`` as a subprocess, plus its pure parts.
+
+The end-to-end tests run the console script against a temporary config with a local upstream
+feed server (127.0.0.1 only), a source that always fails, and the seed documents.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from aggregator import jobs
+from aggregator.config import SourceConfig
+from aggregator.errors import LockedError
+from aggregator.lock import database_lock
+from aggregator.service import clamp_max_age
+from aggregator.store import SourceState
+
+ROOT = Path(__file__).resolve().parent.parent
+AGGREGATOR = Path(sys.executable).with_name("aggregator")
+T = TypeVar("T")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float, step: float = 0.2) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+class Upstream:
+    """A local RSS feed whose entries the test can change."""
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[str, str]] = [
+            ("upstream-1", "Ukraine receives new air defence systems"),
+            ("upstream-2", "Allies meet in Brussels"),
+        ]
+        self.lock = threading.Lock()
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                body = upstream.render()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def add(self, guid: str, title: str) -> None:
+        with self.lock:
+            self.entries.append((guid, title))
+
+    def render(self) -> bytes:
+        base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+        with self.lock:
+            items = "".join(
+                f"<item><guid isPermaLink='false'>{guid}</guid><title>{title}</title>"
+                f"<description>{title}.</description>"
+                f"<pubDate>{format_datetime(base + timedelta(hours=n))}</pubDate></item>"
+                for n, (guid, title) in enumerate(self.entries)
+            )
+        return (f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+                f"<title>Upstream</title><link>http://127.0.0.1:{self.port}/</link>"
+                f"<description>test</description>{items}</channel></rss>").encode()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Site:
+    root: Path
+    config: Path
+    port: int
+    upstream: Upstream
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def db(self) -> Path:
+        return self.root / "data" / "agg.db"
+
+    def start(self) -> subprocess.Popen[bytes]:
+        n = len(self.procs)
+        proc = subprocess.Popen(
+            [str(AGGREGATOR), "--config", str(self.config), "run"],
+            stdout=open(self.root / f"out{n}.txt", "wb"), stderr=open(self.root / f"err{n}.txt", "wb"),
+            cwd=self.root,
+        )
+        self.procs.append(proc)
+        wait_for("/healthz", lambda: proc.poll() is None and self.health() is not None
+                 or _died(proc, self.root / f"err{n}.txt"), 20)
+        return proc
+
+    def health(self) -> dict[str, Any] | None:
+        try:
+            status, _, body = http_get(f"{self.base}/healthz")
+        except OSError:
+            return None
+        return json.loads(body) if status == 200 else None
+
+    def cli(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(AGGREGATOR), "--config", str(self.config), *args],
+                              capture_output=True, text=True, timeout=timeout, cwd=self.root)
+
+    def item_ids(self) -> set[str]:
+        done = self.cli("items", "--json", "--limit", "1000")
+        assert done.returncode == 0, done.stderr
+        return {i["id"] for i in json.loads(done.stdout)}
+
+    def job_runs(self) -> dict[str, float]:
+        with sqlite3.connect(self.db) as conn:
+            return dict(conn.execute("SELECT id, next_run_time FROM apscheduler_jobs"))
+
+
+def _died(proc: subprocess.Popen[bytes], err: Path) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"service exited {proc.returncode}: {err.read_text()}")
+    return False
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid``, from /proc (psutil is not a dependency)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the fields follow the last ')'.
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> tuple[int, float]:
+    started = time.monotonic()
+    proc.send_signal(sig)
+    rc = proc.wait(timeout=15)
+    return rc, time.monotonic() - started
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    (tmp_path / "data").mkdir()
+    upstream = Upstream()
+    port = free_port()
+    closed_port = free_port()  # nothing listens there: every fetch fails at once
+    config = tmp_path / "agg.toml"
+    config.write_text(f"""
+[aggregator]
+database = "sqlite:///data/agg.db"
+output_dir = "feeds"
+base_url = "http://127.0.0.1:{port}"
+listen = "127.0.0.1:{port}"
+title = "Test Watch"
+
+[[sources]]
+name = "seeds"
+type = "seeds"
+path = "seeds"
+interval = "1h"
+
+[[sources]]
+name = "upstream"
+url = "http://127.0.0.1:{upstream.port}/feed.xml"
+interval = "10s"
+
+[[sources]]
+name = "broken"
+url = "http://127.0.0.1:{closed_port}/feed.xml"
+interval = "10s"
+
+[[topics]]
+slug = "ukraine"
+title = "Ukraine"
+any = ["Ukrain*"]
+
+[[topics]]
+slug = "baltic"
+title = "Baltic Sea"
+any = ["Baltic"]
+""", encoding="utf-8")
+    s = Site(tmp_path, config, port, upstream)
+    yield s
+    for proc in s.procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    upstream.close()
+
+
+# -- end to end ------------------------------------------------------------------------------
+def test_serves_refreshes_publishes_and_stops(site: Site) -> None:
+    proc = site.start()
+    out = wait_for("subscribe URLs", lambda: "index.opml" in (site.root / "out0.txt").read_text()
+                   and (site.root / "out0.txt").read_text(), 5)
+    for path in ("all.xml", "ukraine.xml", "baltic.xml", "index.opml"):
+        assert f"{site.base}/{path}" in out
+
+    # Published from the database before listening, with validators that give 304s.
+    for path in ("all.xml", "ukraine.xml", "baltic.xml", "index.opml", ""):
+        status, headers, body = http_get(f"{site.base}/{path}")
+        assert status == 200 and body, path
+        assert "etag" in headers and "last-modified" in headers, path
+        if path.endswith(".xml"):
+            assert headers["content-type"].startswith("application/atom+xml")
+        max_age = int(headers["cache-control"].rsplit("max-age=", 1)[1])
+        assert 60 <= max_age <= 3600
+        assert http_get(f"{site.base}/{path}", {"If-None-Match": headers["etag"]})[0] == 304, path
+        assert http_get(f"{site.base}/{path}",
+                        {"If-Modified-Since": headers["last-modified"]})[0] == 304, path
+
+    # Every source ran at start (none had run before); the broken one backs off.
+    health = wait_for("first refreshes", lambda: (h := site.health()) and all(
+        s["last_refresh"] for s in h["sources"].values()) and h, 15)
+    assert set(health["sources"]) == {"seeds", "upstream", "broken"}
+    assert health["status"] == "degraded" and health["failing"] == ["broken"]
+    assert health["sources"]["upstream"]["error"] is None
+    broken = health["sources"]["broken"]
+    assert broken["error"]
+    gap = (datetime.fromisoformat(broken["next_run"]) - datetime.fromisoformat(broken["last_refresh"]))
+    assert gap.total_seconds() >= 19, "a failed source must back off to twice its 10 s interval"
+    upstream_first = health["sources"]["upstream"]["last_refresh"]
+
+    # An upstream change reaches the topic feed within one interval (+ jitter, debounce, slack).
+    old_status, old_headers, old_body = http_get(f"{site.base}/baltic.xml")
+    assert b"Gotland" not in old_body
+    site.upstream.add("upstream-3", "Baltic undersea cable damaged near Gotland")
+    changed_at = time.monotonic()
+    wait_for("the new entry in baltic.xml", lambda: b"Gotland" in http_get(f"{site.base}/baltic.xml")[2], 20)
+    assert time.monotonic() - changed_at < 10 + 8
+    assert http_get(f"{site.base}/baltic.xml", {"If-None-Match": old_headers["etag"]})[0] == 200
+    assert site.health()["sources"]["upstream"]["last_refresh"] != upstream_first  # type: ignore[index]
+
+    # A second service on the same database is refused, naming the holder.
+    second = site.cli("run", timeout=20)
+    assert second.returncode == 1
+    assert (f"aggregator: database {site.db.resolve()} is in use by pid {proc.pid} "
+            f"on {socket.gethostname()} (aggregator run)") in second.stderr
+
+    assert children_of(proc.pid) == []
+    rc, elapsed = stop(proc)
+    assert rc == 0 and elapsed < 10
+    assert not Path(f"/proc/{proc.pid}").exists()
+    err = (site.root / "err0.txt").read_text()
+    assert "Traceback" not in err
+    assert "source upstream: 1 new, 0 updated" in err and "publish: " in err
+    assert not (site.root / "data" / "agg.db.lock.owner").exists()
+
+
+def test_restart_keeps_schedule_and_sigkill_loses_nothing(site: Site) -> None:
+    proc = site.start()
+    wait_for("first refreshes", lambda: (h := site.health()) and all(
+        h["sources"][n]["last_refresh"] for n in ("seeds", "upstream")), 15)
+    before = site.item_ids()
+    assert len(before) >= 76 + 2
+    runs = site.job_runs()
+    assert set(runs) == {"source:seeds", "source:upstream", "source:broken"}
+    seeds_next = runs["source:seeds"]
+    assert seeds_next > time.time() + 3000  # the next refresh is an hour away
+
+    assert stop(proc)[0] == 0
+    assert site.job_runs()["source:seeds"] == seeds_next
+    proc = site.start()
+    # The persisted job keeps its next run; the store (and `status`) agree with it.
+    assert site.job_runs()["source:seeds"] == seeds_next
+    status = json.loads(site.cli("status", "--json").stdout)
+    seeds_status = next(s for s in status if s["name"] == "seeds")
+    when = datetime.fromisoformat(seeds_status["next_run"]).timestamp()
+    assert abs(when - seeds_next) < 0.001
+    assert site.health()["sources"]["seeds"]["next_run"] == seeds_status["next_run"]  # type: ignore[index]
+
+    # SIGKILL (no clean-up at all): the restart takes the lock and every item is still there.
+    site.upstream.add("upstream-9", "Ukraine and the Baltic states sign a pact")
+    stored = wait_for("the new entry stored", lambda: (ids := site.item_ids()) > before and ids, 20)
+    rc, _ = stop(proc, signal.SIGKILL)
+    assert rc == -signal.SIGKILL
+    proc = site.start()
+    assert site.item_ids() >= stored > before
+    rc, elapsed = stop(proc, signal.SIGINT)
+    assert rc == 0 and elapsed < 10
+
+
+# -- the pure parts and the lock, in process -------------------------------------------------
+def _state(name: str, **kw: Any) -> SourceState:
+    base: dict[str, Any] = dict(id=1, name=name, type="feed", url=None, etag=None, last_modified=None,
+                                body_hash=None, pending_redirect=None, failures=0, retired=False,
+                                next_run=None, last_success=None)
+    base.update(kw)
+    return SourceState(**base)
+
+
+def _source(name: str, interval: int, enabled: bool = True) -> SourceConfig:
+    return SourceConfig(name=name, type="feed", url=f"http://127.0.0.1:9/{name}", path=None,
+                        interval=interval, enabled=enabled, title=None, origin="config")
+
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def test_first_run_time() -> None:
+    # Never ran, or overdue: now, spread by at most 10 s, the same for the same name.
+    first = jobs.first_run_time("a", 3600, None, NOW)
+    assert NOW <= first < NOW + timedelta(seconds=10)
+    assert jobs.first_run_time("a", 60, _state("a", next_run=NOW - timedelta(hours=1)), NOW) == first
+    # A stored future run (e.g. a backoff) is kept ...
+    later = NOW + timedelta(hours=3)
+    assert jobs.first_run_time("a", 600, _state("a", next_run=later, failures=2), NOW) == later
+    # ... but a shortened interval after a success brings it forward.
+    done = NOW - timedelta(minutes=5)
+    assert jobs.first_run_time("a", 600, _state("a", next_run=later, last_success=done), NOW) == \
+        done + timedelta(seconds=600)
+
+
+def test_sync_jobs_follows_the_config(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    kept_time = NOW + timedelta(days=3650)  # far ahead: nothing fires during the test
+
+    def synced(sources: list[SourceConfig], states: dict[str, SourceState]) -> dict[str, Any]:
+        scheduler = jobs.make_scheduler(url, workers=1)
+        scheduler.start(paused=True)
+        try:
+            planned = jobs.sync_jobs(scheduler, sources, states, datetime.now(timezone.utc))
+            return {"planned": planned, "jobs": {j.id: j for j in scheduler.get_jobs()}}
+        finally:
+            scheduler.shutdown(wait=False)
+
+    first = synced([_source("a", 60), _source("b", 3600), _source("off", 60, enabled=False)],
+                   {"b": _state("b", next_run=kept_time, failures=1)})
+    assert set(first["jobs"]) == {"source:a", "source:b"}
+    assert first["planned"]["b"] == kept_time
+    job = first["jobs"]["source:a"]
+    assert job.func_ref == "aggregator.jobs:refresh_source" and job.args == ("a",)
+    assert job.max_instances == 1 and job.coalesce and job.misfire_grace_time >= 60
+
+    # Restart: b unchanged keeps its time; a's interval changed; c is new; a retired source goes.
+    second = synced([_source("a", 120), _source("b", 3600), _source("c", 60), _source("gone", 60)],
+                    {"gone": _state("gone", retired=True)})
+    assert set(second["jobs"]) == {"source:a", "source:b", "source:c"}
+    assert second["jobs"]["source:b"].next_run_time == kept_time
+    assert second["jobs"]["source:a"].trigger.interval == timedelta(seconds=120)
+
+    third = synced([_source("c", 60)], {})
+    assert set(third["jobs"]) == {"source:c"}
+
+
+def test_clamp_max_age() -> None:
+    assert clamp_max_age([], NOW) == 3600
+    assert clamp_max_age([NOW + timedelta(seconds=5)], NOW) == 60
+    assert clamp_max_age([NOW + timedelta(seconds=700), NOW + timedelta(seconds=400)], NOW) == 400
+    assert clamp_max_age([NOW + timedelta(days=1)], NOW) == 3600
+
+
+def test_sqlite_lock_names_the_holder(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    first = database_lock(url)
+    first.acquire()
+    with pytest.raises(LockedError, match=rf"is in use by pid {os.getpid()} on {socket.gethostname()}"):
+        database_lock(url).acquire()
+    first.release()
+    assert not (tmp_path / "x.db.lock.owner").exists()
+    # A stale owner record (its process died) does not block: the OS lock is what counts.
+    (tmp_path / "x.db.lock.owner").write_text('{"pid": 999999, "host": "elsewhere"}')
+    with database_lock(url):
+        record = json.loads((tmp_path / "x.db.lock.owner").read_text())
+        assert record["pid"] == os.getpid()
