@@ -296,6 +296,18 @@ def serve(obj: Context, listen: str | None) -> None:
 
 @main.command()
 @click.pass_obj
+def run(obj: Context) -> None:
+    """Run the service: publish, serve output_dir on `listen`, refresh on schedule.
+
+    Stops cleanly on SIGTERM or Ctrl-C. Exits 1 if another `run` holds the database.
+    """
+    from .service import run as run_service
+
+    sys.exit(run_service(obj.config))
+
+
+@main.command()
+@click.pass_obj
 def migrate(obj: Context) -> None:
     """Create or upgrade the database schema (also done automatically on start)."""
     from .db import current_revision
