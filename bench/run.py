@@ -1,0 +1,288 @@
+"""The benchmark: ``python -m bench.run [--quick]`` (``make bench``, ``make bench QUICK=1``).
+
+Starts the loopback feed server, runs every scenario of ``bench.worker`` in fresh
+processes, ours and lemon24/reader alternately on the same feeds, then prints one
+table and writes the same figures (plus machine info and every raw sample) to
+``bench/results.json``. Exit status 0 even when a target is missed: it is a
+measurement; missed targets are printed as MISSED.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = ROOT / "bench" / "results.json"
+
+
+# -- processes --------------------------------------------------------------------
+class FeedServer:
+    """bench.feedserver in its own process, so it does not share our interpreter's GIL."""
+
+    def __init__(self, feeds: int, latency: float):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.feedserver", "--feeds", str(feeds), "--latency", str(latency)],
+            cwd=ROOT, stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.close()
+            raise RuntimeError(f"feed server did not start: {line!r}")
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_worker(*args: str, timeout: float = 1800) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "bench.worker", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.worker {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# -- figures ------------------------------------------------------------------------
+@dataclass
+class Figure:
+    key: str
+    label: str
+    unit: str
+    ours: list[float]
+    reference: list[float] | float | None  # reader samples, a fixed bound, or nothing
+    reference_kind: str  # "reader" or "bound"
+    ratio: Callable[[float, float], float]  # (ours median, reference median) -> ratio
+    target_text: str
+    met_if: Callable[[float], bool]  # on the ratio
+
+    def summary(self) -> dict[str, Any]:
+        ours = stats(self.ours)
+        ref: dict[str, Any] | None
+        if isinstance(self.reference, list):
+            ref = stats(self.reference) if self.reference else None
+        elif self.reference is not None:
+            ref = {"value": self.reference}
+        else:
+            ref = None
+        ratio = None
+        if ours and ref:
+            ref_value = ref.get("median", ref.get("value"))
+            ratio = self.ratio(ours["median"], ref_value)
+        return {"key": self.key, "label": self.label, "unit": self.unit, "ours": ours,
+                "reference_kind": self.reference_kind, "reference": ref, "ratio": ratio,
+                "target": self.target_text, "met": None if ratio is None else self.met_if(ratio)}
+
+
+def stats(samples: list[float]) -> dict[str, Any] | None:
+    if not samples:
+        return None
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples),
+            "samples": samples}
+
+
+def build_figures(p: argparse.Namespace, ours: list[dict], reader: list[dict],
+                  memory: list[dict], local: list[dict]) -> list[Figure]:
+    def col(runs: list[dict], key: str) -> list[float]:
+        return [float(r[key]) for r in runs]
+
+    def faster(o: float, r: float) -> float:  # how many times faster we are
+        return r / o if o else float("inf")
+
+    def share(o: float, r: float) -> float:  # ours as a multiple of the reference
+        return o / r if r else float("inf")
+
+    network_bound = p.feeds * p.latency / p.workers
+    return [
+        Figure("cold_refresh", f"cold refresh, {p.feeds} feeds", "s", col(ours, "cold_s"),
+               col(reader, "cold_s"), "reader", faster, ">= 10x faster", lambda x: x >= 10),
+        Figure("cold_refresh_network", "cold refresh vs network bound", "s", col(ours, "cold_s"),
+               network_bound, "bound", share, "<= 2.5x bound", lambda x: x <= 2.5),
+        Figure("refresh_304", "all-304 refresh", "s", col(ours, "r304_s"), col(reader, "r304_s"),
+               "reader", faster, ">= 2.5x faster", lambda x: x >= 2.5),
+        Figure("refresh_200_unchanged", "all-200-unchanged refresh", "s", col(ours, "r200_s"),
+               col(reader, "r200_s"), "reader", faster, ">= 10x faster", lambda x: x >= 10),
+        Figure("reclassify", f"reclassify {p.items} items, {p.topics} topics", "items/s",
+               col(local, "reclassify_items_per_s"), 20_000.0, "bound", share, ">= 1x bound",
+               lambda x: x >= 1),
+        Figure("publish", f"publish {p.topics}+1 feeds x 100 entries", "s", col(local, "publish_s"),
+               0.5, "bound", share, "<= 1x bound", lambda x: x <= 1),
+        Figure("publish_unchanged", "publish, nothing changed", "s", col(local, "publish_unchanged_s"),
+               0.05, "bound", share, "<= 1x bound", lambda x: x <= 1),
+        Figure("publish_unchanged_rewrites", "files rewritten by that publish", "files",
+               col(local, "publish_unchanged_rewrites"), 0.0, "bound", lambda o, r: o, "== 0",
+               lambda x: x == 0),
+        Figure("ingest", f"bulk ingest {p.items} items", "items/s", col(local, "ingest_items_per_s"),
+               30_000.0, "bound", share, ">= 1x bound", lambda x: x >= 1),
+        Figure("peak_rss", f"peak RSS, {p.feeds}-feed refresh", "MiB", col(ours, "peak_rss_mb"),
+               col(reader, "peak_rss_mb"), "reader", share, "<= 1.6x reader", lambda x: x <= 1.6),
+        Figure("rss_growth", f"RSS after refresh {p.refreshes} / after 2", "x",
+               col(memory, "rss_growth"), 1.0, "bound", share, "<= 1.10 (flat)", lambda x: x <= 1.10),
+    ]
+
+
+# -- output ---------------------------------------------------------------------------
+def _num(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    if abs(v) >= 0.01:
+        return f"{v:.3f}"
+    return f"{v:.2g}"
+
+
+def _cell(s: dict[str, Any] | None) -> str:
+    if s is None:
+        return "n/a"
+    if "value" in s:
+        return f"bound {_num(s['value'])}"
+    if s["min"] == s["max"]:
+        return _num(s["median"])
+    return f"{_num(s['median'])} ({_num(s['min'])}-{_num(s['max'])})"
+
+
+def table(summaries: list[dict[str, Any]]) -> str:
+    head = ["figure", "unit", "ours median (min-max)", "reader median (min-max) / bound", "ratio",
+            "target", "met?"]
+    rows = [head]
+    for f in summaries:
+        met = {True: "yes", False: "MISSED", None: "n/a"}[f["met"]]
+        rows.append([f["label"], f["unit"], _cell(f["ours"]), _cell(f["reference"]),
+                     "n/a" if f["ratio"] is None else f"{_num(f['ratio'])}x", f["target"], met])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return {
+        "python": platform.python_version(), "platform": platform.platform(), "cpu": cpu,
+        "cpu_count": os.cpu_count(), "git_commit": commit.stdout.strip() or None,
+        "versions": {n: _version(n) for n in ("aggregator", "reader", "feedparser", "aiohttp",
+                                               "sqlalchemy", "requests")},
+    }
+
+
+# -- main ------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description="aggregator benchmark (ours vs lemon24/reader)")
+    ap.add_argument("--quick", action="store_true", help="200 feeds, 10,000 items, 2 runs")
+    ap.add_argument("--feeds", type=int, help="feeds served (default 1000; quick 200)")
+    ap.add_argument("--items", type=int, help="stored items for local figures (100000; quick 10000)")
+    ap.add_argument("--runs", type=int, help="repetitions of each figure (5; quick 2)")
+    ap.add_argument("--topics", type=int, default=50)
+    ap.add_argument("--refreshes", type=int, default=10, help="consecutive refreshes for RSS growth")
+    ap.add_argument("--latency", type=float, default=0.05, help="server latency per request, s")
+    ap.add_argument("--workers", type=int, default=64, help="concurrency for both sides")
+    ap.add_argument("--no-reader", action="store_true", help="skip the lemon24/reader side")
+    ap.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    p = ap.parse_args(argv)
+    p.feeds = p.feeds or (200 if p.quick else 1000)
+    p.items = p.items or (10_000 if p.quick else 100_000)
+    p.runs = p.runs or (2 if p.quick else 5)
+    p.refreshes = max(2, p.refreshes)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parse_args(argv)
+    with_reader = not p.no_reader and importlib.util.find_spec("reader") is not None
+    started = time.time()
+    net = ["--feeds", str(p.feeds), "--workers", str(p.workers)]
+    ours: list[dict] = []
+    reader: list[dict] = []
+    memory: list[dict] = []
+    local: list[dict] = []
+    server = FeedServer(p.feeds, p.latency)
+    try:
+        for n in range(p.runs):
+            print(f"run {n + 1}/{p.runs}: refresh (ours{', reader' if with_reader else ''})",
+                  file=sys.stderr, flush=True)
+            # Alternate who goes first, so neither always meets a warmer machine.
+            order = ["ours", "reader"] if n % 2 == 0 else ["reader", "ours"]
+            for side in order:
+                if side == "reader" and not with_reader:
+                    continue
+                res = run_worker("refresh", "--side", side, "--server", server.url, *net)
+                (ours if side == "ours" else reader).append(res)
+            print(f"run {n + 1}/{p.runs}: memory, local", file=sys.stderr, flush=True)
+            memory.append(run_worker("memory", "--server", server.url, *net,
+                                     "--refreshes", str(p.refreshes)))
+            local.append(run_worker("local", "--items", str(p.items), "--topics", str(p.topics)))
+    finally:
+        server.close()
+
+    summaries = [f.summary() for f in build_figures(p, ours, reader, memory, local)]
+    failed = sum(r[k] for r in ours + reader for k in ("cold_failed", "r304_failed", "r200_failed"))
+    failed += sum(r["failed"] for r in memory)
+    notes = [
+        f"{p.feeds} feeds x 10 entries (~13 KB) on one loopback host, {p.latency * 1000:.0f} ms latency, "
+        f"{p.workers} workers each side (ours: max_connections = max_per_host = {p.workers}; "
+        f"reader: update_feeds(workers={p.workers}, scheduled=False))",
+        f"{p.runs} run(s) per figure, each side in a fresh process with a fresh database"
+        + (" (QUICK sizes)" if p.quick else ""),
+        f"local figures: {p.items} items in batches of <= 1000, {p.topics} topics of 5-20 phrases",
+        "ratio: reader time / ours for speed; ours / reader for RSS; ours / bound for bounds",
+    ]
+    if not with_reader:
+        notes.append("reader comparison skipped (lemon24/reader not importable or --no-reader)")
+    if failed:
+        notes.append(f"WARNING: {failed} feed fetches failed during the runs; figures are suspect")
+    result = {"machine": machine_info(), "params": {k: (str(v) if isinstance(v, Path) else v)
+                                                    for k, v in vars(p).items()},
+              "reader_compared": with_reader, "failed_fetches": failed, "notes": notes,
+              "elapsed_s": time.time() - started, "figures": summaries,
+              "raw": {"ours": ours, "reader": reader, "memory": memory, "local": local}}
+    p.output.parent.mkdir(parents=True, exist_ok=True)
+    p.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+    print(table(summaries))
+    print()
+    for line in notes:
+        print(f"- {line}")
+    missed = [f["label"] for f in summaries if f["met"] is False]
+    print(f"\nMISSED {len(missed)} target(s): {'; '.join(missed)}" if missed else "\nall targets met")
+    print(f"results written to {p.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""The benchmark harness must keep running as the product changes: run it at tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.feedserver import FeedState
+from bench.gen import feed_document, topic_phrases
+from bench.run import table
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FIGURES = {
+    "cold_refresh", "cold_refresh_network", "refresh_304", "refresh_200_unchanged", "reclassify",
+    "publish", "publish_unchanged", "publish_unchanged_rewrites", "ingest", "peak_rss", "rss_growth",
+}
+
+
+def test_feed_documents_are_deterministic_and_live() -> None:
+    a = feed_document("http://h", 3, 0)
+    assert a == feed_document("http://h", 3, 0)
+    assert 9_000 < len(a) < 20_000  # the issue's "~10 KB" feeds
+    assert a.count(b"<item>") == 10
+    later = feed_document("http://h", 3, 1)
+    assert b"bench-3-10" in later and b"bench-3-0<" not in later and b"bench-3-0<" in a
+
+
+def test_topics_have_5_to_20_phrases_and_a_variant_differs() -> None:
+    topics = topic_phrases(50)
+    assert len(topics) == 50 and all(5 <= len(t) <= 20 for t in topics)
+    assert topic_phrases(50, variant=1) != topics
+
+
+def test_server_state_validators_and_generation() -> None:
+    state = FeedState(2, 0.0)
+    state.render()
+    first = state.etag(1)
+    state.set_generation(1)
+    assert state.etag(1) != first and b"bench-1-10" in state.body(1)
+
+
+@pytest.mark.timeout(90)
+def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--quick", "--feeds", "20", "--items", "1000",
+         "--topics", "5", "--runs", "1", "--refreshes", "3", "--latency", "0.01", "--output", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=85,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["failed_fetches"] == 0
+    figures = {f["key"]: f for f in data["figures"]}
+    assert set(figures) == FIGURES
+    for f in figures.values():
+        assert math.isfinite(f["ours"]["median"]) and f["ours"]["min"] <= f["ours"]["max"], f
+        if f["reference_kind"] == "bound":
+            assert isinstance(f["reference"]["value"], float), f
+        elif data["reader_compared"]:
+            assert math.isfinite(f["reference"]["median"]) and math.isfinite(f["ratio"]), f
+        assert f["met"] in (True, False, None)
+    assert figures["publish_unchanged_rewrites"]["ours"]["median"] >= 0
+    assert data["machine"]["cpu_count"] and data["params"]["feeds"] == 20
+    # The printed table shows every figure and says MISSED for each missed target.
+    for f in data["figures"]:
+        assert f["label"] in proc.stdout
+    missed = sum(1 for f in data["figures"] if f["met"] is False)
+    assert proc.stdout.count("MISSED") == missed + (1 if missed else 0)
+
+
+def test_table_marks_missed_targets() -> None:
+    rows = [{"label": "x", "unit": "s", "ours": {"median": 2.0, "min": 1.0, "max": 3.0},
+             "reference": {"value": 0.5}, "ratio": 4.0, "target": "<= 1x bound", "met": False}]
+    text = table(rows)
+    assert "MISSED" in text and "2.000 (1.000-3.000)" in text and "bound 0.500" in text
