@@ -36,13 +36,21 @@ def _chunks(seq: Sequence, size: int = CHUNK) -> Iterator[Sequence]:  # type: ig
         yield seq[i : i + size]
 
 
-def fingerprint(entry: EntryData) -> str:
-    """What a source sent for an entry; a different value means it changed upstream."""
+def fingerprint(entry: EntryData, clamped_at: datetime | None = None) -> str:
+    """What a source sent for an entry; a different value means it changed upstream.
+
+    The parser clamps a future date to the fetch time (``clamped_at``), which differs on
+    every refresh: such a date counts as "future", or an unchanged entry would update each time.
+    """
+
+    def date(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        return "future" if clamped_at is not None and value >= clamped_at else value.isoformat()
+
     parts = (
         entry.title, entry.link, entry.summary, entry.content, entry.content_type, entry.author,
-        entry.published.isoformat() if entry.published else None,
-        entry.updated.isoformat() if entry.updated else None,
-        str(entry.truncated),
+        date(entry.published), date(entry.updated), str(entry.truncated),
     )
     return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
 
@@ -94,6 +102,7 @@ class IngestJob:
     source_name: str
     entries: Sequence[EntryData]
     seen_times: Callable[[int], list[datetime]] | None = None  # first-seen times of k new items
+    clamped_at: datetime | None = None  # the time the parser clamped future dates to, if it did
 
 
 @dataclass(frozen=True)
@@ -310,9 +319,10 @@ class Store:
         *,
         now: datetime | None = None,
         seen_times: Callable[[int], list[datetime]] | None = None,
+        clamped_at: datetime | None = None,
     ) -> IngestResult:
         """Store one source's entries; see ``ingest_batch``."""
-        return self.ingest_batch([IngestJob(source_name, entries, seen_times)], now=now)[0]
+        return self.ingest_batch([IngestJob(source_name, entries, seen_times, clamped_at)], now=now)[0]
 
     def ingest_batch(self, jobs: Sequence[IngestJob], *, now: datetime | None = None) -> list[IngestResult]:
         """Store the entries of several sources in one transaction.
@@ -357,7 +367,7 @@ class Store:
         for j, (job, unique) in enumerate(zip(jobs, per_job)):
             sid = source_ids[job.source_name]
             for key, entry in unique.items():
-                fp = fingerprint(entry)
+                fp = fingerprint(entry, job.clamped_at)
                 hit = known.get((sid, key))
                 if hit is None:
                     fresh.append((j, job.source_name, sid, entry, fp))

@@ -94,8 +94,8 @@ def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def fetcher_options(monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
     """The config has no timeout or cap keys: pass the fetcher short ones for a fast test."""
-    real = aggregator.pipeline.fetch_many_sync
-    monkeypatch.setattr(aggregator.pipeline, "fetch_many_sync", lambda reqs, **kw: real(reqs, **kw, **options))
+    for name, value in options.items():
+        monkeypatch.setitem(aggregator.pipeline.FETCH_OPTIONS, name, value)
 
 
 def when(text: str | None) -> datetime:
@@ -332,11 +332,15 @@ def test_malformed_but_recovered_feed_is_ingested_with_a_warning(feed_server: Fe
     ("http_html_page.html", "text/html; charset=utf-8", "not a feed: got an HTML page"),
     ("http_html_page.html", "application/xml", "not a feed: got an HTML page"),
     ("http_billion_laughs.xml", "application/xml", "declares XML entities"),
+    (b"", "application/rss+xml", "not a feed: empty body"),
+    (b'{"status": "ok", "items": []}', "application/json", "not a JSON Feed"),
+    (b"just some words", "text/plain", "not a feed"),
 ])
 def test_non_feeds_are_errors_and_the_others_still_publish(
-    feed_server: FeedServer, make_project, name: str, ctype: str, message: str
+    feed_server: FeedServer, make_project, name: str | bytes, ctype: str, message: str
 ) -> None:
-    feed_server.route("/doc", (DATA / name).read_bytes(), content_type=ctype)
+    body = name if isinstance(name, bytes) else (DATA / name).read_bytes()
+    feed_server.route("/doc", body, content_type=ctype)
     feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
     p = make_project({"doc": feed_server.url("/doc"), "fine": feed_server.url("/fine")})
     out = p.update(code=1)
@@ -429,3 +433,29 @@ def test_the_same_story_from_two_sources_is_one_item(feed_server: FeedServer, ma
     feed_server.routes["/two"].body = atom10("Source Two!", second)
     p.update()
     assert len(p.entry_elements()) == 2
+
+
+def test_unreachable_server_is_an_error_and_the_others_still_ingest(feed_server: FeedServer, make_project) -> None:
+    with FeedServer() as gone_away:
+        dead_url = gone_away.url("/feed")  # a port that nothing listens on once it has stopped
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"dead": dead_url, "fine": feed_server.url("/fine")})
+    p.update(code=1)
+    status = p.status()
+    assert "connection refused" in status["dead"]["error"]
+    assert status["dead"]["http_status"] is None and status["dead"]["failures"] == 1
+    assert status["fine"]["items"] == 1
+
+
+def test_future_dates_do_not_make_an_entry_change_on_every_refresh(feed_server: FeedServer, make_project) -> None:
+    # A clock-skewed server dates its entry tomorrow; we clamp that to the fetch time, which
+    # must not count as an upstream change each time the (otherwise unchanged) feed is read.
+    future = datetime.now(timezone.utc) + timedelta(days=1)
+    route = feed_server.route("/skewed", atom10("skewed", [story(1, "sk", updated=future), story(2, "sk")]))
+    p = make_project({"skewed": feed_server.url("/skewed")})
+    assert "2 new items" in p.update()
+    first = {e.id: e.updated for e in p.entries()}
+    route.body = atom10("skewed, retitled", [story(1, "sk", updated=future), story(2, "sk")])
+    assert "0 new items, 0 updated" in p.update()
+    assert {e.id: e.updated for e in p.entries()} == first
+    assert all(when(u) <= datetime.now(timezone.utc) for u in first.values())
