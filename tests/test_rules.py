@@ -1,0 +1,287 @@
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Collection, Sequence
+
+import pytest
+
+from aggregator.rules import Classifier, TopicRule, compile_phrase
+from aggregator.text import rule_text
+
+
+def matches(phrase: str, text: str) -> bool:
+    return compile_phrase(phrase).search(rule_text(text, None, None)) is not None
+
+
+def naive_topics(rules: Sequence[TopicRule], text: str, sources: Collection[str]) -> tuple[str, ...]:
+    """The DESIGN.md definition, phrase by phrase: the reference for the fast Classifier."""
+
+    def hit(p: str) -> bool:
+        return compile_phrase(p).search(text) is not None
+
+    return tuple(
+        r.slug
+        for r in rules
+        if (not r.any or any(map(hit, r.any)))
+        and all(map(hit, r.all))
+        and not any(map(hit, r.none))
+        and (not r.sources or any(s in r.sources for s in sources))
+    )
+
+
+# --- phrase semantics: every example of DESIGN.md "Topic rules" -----------------------
+
+
+@pytest.mark.parametrize("text", ["Baltic’s fleet", "the Baltic's ports", "Nordic-Baltic", "BALTIC", "(Baltic)", "Baltic"])
+def test_whole_word_matches(text: str) -> None:
+    assert matches("Baltic", text)
+
+
+@pytest.mark.parametrize("text", ["Baltics", "the baltic_sea", "Baltic2", "pre-Balticx", "xBaltic"])
+def test_whole_word_does_not_match_inside_words(text: str) -> None:
+    assert not matches("Baltic", text)
+
+
+@pytest.mark.parametrize("text", ["sanction", "Sanctions", "new sanctioned goods", "sanctioning"])
+def test_trailing_star_matches_any_ending(text: str) -> None:
+    assert matches("sanction*", text)
+
+
+@pytest.mark.parametrize("text", ["unsanctioned", "sanctio", "sanc tion"])
+def test_trailing_star_still_starts_a_word(text: str) -> None:
+    assert not matches("sanction*", text)
+
+
+@pytest.mark.parametrize("text", ["undersea cable", "Undersea  cables", "undersea\n\t cable cut", "undersea\u00a0cables"])
+def test_inner_spaces_match_any_whitespace_run(text: str) -> None:
+    assert matches("undersea cable*", text)
+    assert matches("undersea   cable*", text)  # the phrase's own spacing does not matter
+
+
+@pytest.mark.parametrize("text", ["undersea-cable", "undersea, cable", "underseacable", "undersea"])
+def test_inner_spaces_need_whitespace(text: str) -> None:
+    assert not matches("undersea cable*", text)
+
+
+def test_punctuation_inside_phrase_is_literal() -> None:
+    assert matches("IRIS-T", "Germany sends IRIS-T systems")
+    assert matches("IRIS-T", "iris-t.")
+    assert not matches("IRIS-T", "IRIS T")
+    assert not matches("IRIS-T", "IRIS-TX")
+    assert not matches("IRIS-T", "IRIST")
+    assert matches("U.S.", "the U.S. Navy")
+    assert matches("U.S.", "U.S.-led")
+    assert not matches("U.S.", "US Navy")
+    assert not matches("U.S.", "Aus.S.")  # the phrase starts a word
+    assert matches("C++", "written in C++, fast")
+    assert not matches("C++", "ABC++")
+
+
+@pytest.mark.parametrize(
+    ("phrase", "text"),
+    [
+        ("Straße", "STRASSE"),
+        ("STRASSE", "die Straße"),
+        ("Übung", "ÜBUNG"),
+        ("übung", "Übungen sind"),  # fails: whole words ...
+        ("ΝΑΤΟ", "νατο"),
+        ("München", "Mu\u0308nchen"),  # decomposed text, composed phrase
+        ("Μ", "μ"),
+    ],
+)
+def test_unicode_case_folding(phrase: str, text: str) -> None:
+    expected = phrase != "übung"
+    assert matches(phrase, text) is expected
+
+
+def test_marks_belong_to_their_word() -> None:
+    # Devanagari vowel signs are combining marks: "ह" must not match inside "हिन्दी".
+    assert not matches("ह", "हिन्दी")
+    assert matches("हिन्दी", "हिन्दी समाचार")
+
+
+def test_html_tags_split_words_and_entities_decode() -> None:
+    c = Classifier([TopicRule("b", any=("Baltic",)), TopicRule("rd", any=("R&D",)), TopicRule("sea", any=("bal tic",))])
+    assert c.topics_for(rule_text(None, None, "<b>Bal</b>tic"), ["s"]) == ("sea",)
+    assert c.topics_for(rule_text(None, None, "Bal<wbr>tic"), ["s"]) == ("sea",)
+    assert c.topics_for(rule_text(None, None, "<p>R&amp;D spending</p>"), ["s"]) == ("rd",)
+    assert c.topics_for(rule_text("The <i>Baltic</i>", None, None), ["s"]) == ("b",)
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "*", "**", " * ", "undersea *"])
+def test_invalid_phrases(bad: str) -> None:
+    with pytest.raises(ValueError, match="phrase"):
+        compile_phrase(bad)
+    with pytest.raises(ValueError):
+        Classifier([TopicRule("t", any=("ok", bad))])
+
+
+def test_inner_star_is_literal() -> None:
+    assert matches("a*b", "a*b")
+    assert not matches("a*b", "axb")
+
+
+# --- any / all / none / sources ------------------------------------------------------
+
+RULES = (
+    TopicRule("baltic", any=("Baltic", "undersea cable*", "submarine cable*")),
+    TopicRule("air", any=("IRIS-T", "Patriot"), none=("football", "patriots")),
+    TopicRule("both", all=("NATO", "summit")),
+    TopicRule("gated", any=("drone*",), all=("Ukraine",)),
+    TopicRule("only-seeds", any=("NATO",), sources=("seeds", "archive")),
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "sources", "expected"),
+    [
+        ("Baltic cable cut", ["news"], ("baltic",)),
+        ("submarine cables damaged", ["news"], ("baltic",)),
+        ("Patriot battery delivered", ["news"], ("air",)),
+        ("Patriot fans at the football match", ["news"], ()),  # none wins
+        ("NATO summit in Vilnius", ["news"], ("both",)),  # all, and any empty
+        ("NATO summit in Vilnius", ["seeds"], ("both", "only-seeds")),
+        ("NATO ministers", ["news", "archive"], ("only-seeds",)),  # any of its sources
+        ("NATO ministers", ["news"], ()),
+        ("a summit without the alliance", ["seeds"], ()),  # all needs every phrase
+        ("drones over Ukraine", ["news"], ("gated",)),
+        ("drones over Poland", ["news"], ()),
+        ("Ukraine news", ["news"], ()),  # all matched but none of any
+        ("Baltic NATO summit: IRIS-T and drones for Ukraine", ["seeds"], ("baltic", "air", "both", "gated", "only-seeds")),
+        ("nothing relevant", [], ()),
+    ],
+)
+def test_topic_logic(text: str, sources: list[str], expected: tuple[str, ...]) -> None:
+    folded = rule_text(text, None, None)
+    c = Classifier(RULES)
+    assert c.topics_for(folded, sources) == expected
+    assert naive_topics(RULES, folded, sources) == expected
+
+
+def test_topic_with_empty_any_and_all_takes_everything_not_excluded() -> None:
+    # A config error, but the Classifier still follows the definition.
+    c = Classifier([TopicRule("all-but", none=("spam",)), TopicRule("x", any=("x",))])
+    assert c.topics_for("hello", ["s"]) == ("all-but",)
+    assert c.topics_for("spam x", ["s"]) == ("x",)
+
+
+def test_rule_order_and_shared_phrases() -> None:
+    rules = [TopicRule("z", any=("Baltic",)), TopicRule("a", any=("baltic", "sea")), TopicRule("m", all=("BALTIC",))]
+    assert Classifier(rules).topics_for("baltic", ["s"]) == ("z", "a", "m")
+    assert Classifier([]).topics_for("baltic", ["s"]) == ()
+
+
+def test_overlapping_prefixes_and_words() -> None:
+    rules = [
+        TopicRule("p1", any=("sanction*",)),
+        TopicRule("p2", any=("sanctions*",)),
+        TopicRule("w", any=("sanctions",)),
+        TopicRule("multi", any=("sanctions sanction*",)),
+        TopicRule("literal", any=("sanction* x",)),  # only the trailing * is a wildcard
+    ]
+    c = Classifier(rules)
+    assert c.topics_for("sanction", ["s"]) == ("p1",)
+    assert c.topics_for("sanctions", ["s"]) == ("p1", "p2", "w")
+    assert c.topics_for("sanctionsx", ["s"]) == ("p1", "p2")
+    assert c.topics_for("sanctions sanctioned", ["s"]) == ("p1", "p2", "w", "multi")
+    assert c.topics_for("sanctions x", ["s"]) == ("p1", "p2", "w")
+    assert c.topics_for("sanction* x", ["s"]) == ("p1", "literal")
+
+
+def test_non_ascii_separators_and_words() -> None:
+    rules = [TopicRule("b", any=("Baltic",)), TopicRule("eu", any=("europ*",)), TopicRule("m", any=("München",))]
+    c = Classifier(rules)
+    for text, expected in [
+        ("«Baltic»", ("b",)),
+        ("Nordic—Baltic", ("b",)),
+        ("l’Europe", ("eu",)),
+        ("in München’s centre", ("m",)),
+        ("Münchener", ()),
+        ("xBaltic’s", ()),
+        ("ébaltic", ()),
+    ]:
+        assert c.topics_for(rule_text(text, None, None), ["s"]) == expected, text
+
+
+# --- the fast Classifier agrees with the definition on random texts ------------------
+
+VOCAB = ["baltic", "balticum", "sea", "cable", "cables", "undersea", "nato", "iris", "t", "u", "s",
+         "straße", "münchen", "sanction", "sanctions", "drone", "x_y", "ü", "éclair", "l", "europe"]
+SEPARATORS = [" ", "  ", "\n", "-", "’", "'", ", ", ". ", "—", " «", "» ", "\u00a0", "/", "’s "]
+PHRASES = ["baltic", "sea", "cable*", "undersea cable*", "nato", "iris-t", "u.s.", "u s", "straße", "münchen",
+           "sanction*", "sanctions", "x_y", "ü", "éclair*", "l’europe", "europ*", "baltic’s", "sea-cable", "dron*",
+           "nato sea", "—", "t*"]
+
+
+def random_text(rnd: random.Random) -> str:
+    parts = []
+    for _ in range(rnd.randint(0, 12)):
+        parts.append(rnd.choice(VOCAB))
+        parts.append(rnd.choice(SEPARATORS))
+    return rule_text("".join(parts), None, None, content_type="text")
+
+
+def test_classifier_agrees_with_naive_definition() -> None:
+    rnd = random.Random(1234)
+    rules = [
+        TopicRule(
+            f"t{i}",
+            any=tuple(rnd.sample(PHRASES, rnd.randint(0, 3))),
+            all=tuple(rnd.sample(PHRASES, rnd.randint(0 if i % 3 else 1, 2))),
+            none=tuple(rnd.sample(PHRASES, rnd.randint(0, 1))),
+            sources=tuple(rnd.sample(["a", "b", "c"], rnd.randint(0, 2))),
+        )
+        for i in range(40)
+    ]
+    c = Classifier(rules)
+    matched = 0
+    for _ in range(3000):
+        text = random_text(rnd)
+        sources = rnd.sample(["a", "b", "c", "d"], rnd.randint(1, 2))
+        got = c.topics_for(text, sources)
+        assert got == naive_topics(rules, text, sources), (text, sources)
+        matched += bool(got)
+    assert matched > 500  # the comparison exercised real matches
+
+
+# --- speed: prints the rate (run with -s); no timing assertion ------------------------
+
+
+def synthetic_corpus(n_items: int, n_topics: int = 50, seed: int = 7) -> tuple[list[TopicRule], list[str]]:
+    rnd = random.Random(seed)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = ["".join(rnd.choice(letters) for _ in range(rnd.randint(3, 10))) for _ in range(8000)]
+    topic_words = vocab[:1500]
+
+    def phrase() -> str:
+        k, w = rnd.random(), rnd.choice(topic_words)
+        if k < 0.5:
+            return w
+        if k < 0.75:
+            return w[: max(3, len(w) - 2)] + "*"
+        if k < 0.9:
+            return f"{w} {rnd.choice(topic_words)}"
+        return f"{w}-{rnd.choice(topic_words)[:2]}"
+
+    rules = []
+    for t in range(n_topics):
+        ph = [phrase() for _ in range(rnd.randint(5, 20))]
+        rules.append(TopicRule(f"t{t}", any=tuple(ph[:-2]), all=tuple(ph[-2:-1]) if t % 5 == 0 else (), none=tuple(ph[-1:])))
+    texts = []
+    for _ in range(n_items):
+        words = [rnd.choice(vocab) for _ in range(rnd.randint(80, 220))]
+        texts.append(rule_text(" ".join(words[:8]).title() + "’s", None, "<p>" + " ".join(words[8:]) + ".</p>"))
+    return rules, texts
+
+
+def test_classification_rate() -> None:
+    rules, texts = synthetic_corpus(5000)
+    c = Classifier(rules)
+    start = time.perf_counter()
+    results = [c.topics_for(t, ("seeds",)) for t in texts]
+    elapsed = time.perf_counter() - start
+    print(f"\nclassified {len(texts)} items x {len(rules)} topics: {len(texts) / elapsed:,.0f} items/s")
+    for text, got in zip(texts[:150], results[:150]):
+        assert got == naive_topics(rules, text, ("seeds",))
+    assert sum(map(len, results)) > len(texts)  # topics are really being assigned
