@@ -26,6 +26,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 
 from . import jobs
 from .config import Config, SourceConfig
+from .errors import AggregatorError
 from .lock import database_lock
 from .pipeline import open_store, publish, refresh
 from .policy import next_delay
@@ -254,19 +255,25 @@ class Service:
             self._loop.add_signal_handler(sig, stop.set)
         settings = self.config.settings
         app = make_app(settings.output_dir, health=self.health, max_age=self.max_age)
-        runner = await start_server(app, settings.listen_host, settings.listen_port)
-        publisher = asyncio.create_task(self._publisher())
         try:
-            log.info("listening on %s:%d, serving %s", settings.listen_host, settings.listen_port,
-                     settings.output_dir)
-            print("\n".join(subscribe_lines(self.config)), file=out, flush=True)
-            jobs.register(self)
-            self.start_scheduler()
-            await stop.wait()
-            log.info("stopping")
+            try:
+                runner = await start_server(app, settings.listen_host, settings.listen_port)
+            except OSError as e:
+                raise AggregatorError(
+                    f"cannot listen on {settings.listen_host}:{settings.listen_port}: {e}") from e
+            publisher = asyncio.create_task(self._publisher())
+            try:
+                log.info("listening on %s:%d, serving %s", settings.listen_host,
+                         settings.listen_port, settings.output_dir)
+                print("\n".join(subscribe_lines(self.config)), file=out, flush=True)
+                jobs.register(self)
+                self.start_scheduler()
+                await stop.wait()
+                log.info("stopping")
+            finally:
+                self.stopping.set()
+                await self._stop(runner, publisher)
         finally:
-            self.stopping.set()
-            await self._stop(runner, publisher)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._loop.remove_signal_handler(sig)
 
