@@ -191,7 +191,8 @@ def _ingest_fetch(store: Store, src: SourceConfig, state, res: FetchResult | Fet
                              http_status=res.status, next_run=finished + timedelta(seconds=delay))
         log.error("source %s: %s", src.name, e)
         return SourceOutcome(src.name, ok=False, error=str(e), http_status=res.status)
-    result: IngestResult = store.ingest(src.name, feed.entries, now=started)
+    # parse_feed clamped future dates to `started`: the store must not see them as changes.
+    result: IngestResult = store.ingest(src.name, feed.entries, now=started, clamped_at=started)
     finished = utcnow()
     store.record_refresh(src.name, started=started, finished=finished, ok=True, warning=feed.warning,
                          result=result, body_hash=body_hash, title=feed.title, site_link=feed.link,
