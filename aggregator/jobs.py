@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import SourceConfig
@@ -125,11 +126,21 @@ def misfire_grace(interval: int) -> int:
 
 
 # -- the scheduler -------------------------------------------------------------------------
+class _Scheduler(BackgroundScheduler):
+    def _process_jobs(self) -> float | None:
+        # BlockingScheduler's loop runs one more round after shutdown() before it looks at the
+        # state: it would submit due jobs to the stopped executor and advance their persisted
+        # next run as if they had run. A stopped scheduler processes nothing.
+        if self.state == STATE_STOPPED:
+            return None
+        return super()._process_jobs()  # type: ignore[no-any-return]
+
+
 def make_scheduler(database_url: str, *, workers: int) -> BackgroundScheduler:
     """A background scheduler (its own thread, so job-table I/O never blocks the HTTP loop)
     with the persistent job store on the service's database and a pool of refresh threads."""
     jobstore = SQLAlchemyJobStore(engine=make_engine(database_url), tablename=JOB_TABLE)
-    return BackgroundScheduler(
+    return _Scheduler(
         jobstores={"default": jobstore},
         executors={"default": ThreadPoolExecutor(max_workers=workers)},
         job_defaults={"coalesce": True, "max_instances": 1},

@@ -76,10 +76,18 @@ class Upstream:
             ("upstream-2", "Allies meet in Brussels"),
         ]
         self.lock = threading.Lock()
+        self.closing = threading.Event()
+        self.hanging = 0  # requests to /hang that are being held open right now
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path == "/hang":
+                    # Accept and then say nothing: the fetch is stuck until its read timeout.
+                    with upstream.lock:
+                        upstream.hanging += 1
+                    upstream.closing.wait(60)
+                    return
                 body = upstream.render()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
@@ -113,6 +121,7 @@ class Upstream:
                 f"<description>test</description>{items}</channel></rss>").encode()
 
     def close(self) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -202,15 +211,8 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> tuple[int,
     return rc, time.monotonic() - started
 
 
-@pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
-    (tmp_path / "data").mkdir()
-    upstream = Upstream()
-    port = free_port()
-    closed_port = free_port()  # nothing listens there: every fetch fails at once
-    config = tmp_path / "agg.toml"
-    config.write_text(f"""
+def config_text(port: int, upstream_port: int, closed_port: int) -> str:
+    return f"""
 [aggregator]
 database = "sqlite:///data/agg.db"
 output_dir = "feeds"
@@ -226,7 +228,7 @@ interval = "1h"
 
 [[sources]]
 name = "upstream"
-url = "http://127.0.0.1:{upstream.port}/feed.xml"
+url = "http://127.0.0.1:{upstream_port}/feed.xml"
 interval = "10s"
 
 [[sources]]
@@ -243,8 +245,19 @@ any = ["Ukrain*"]
 slug = "baltic"
 title = "Baltic Sea"
 any = ["Baltic"]
-""", encoding="utf-8")
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    shutil.copytree(ROOT / "seeds", tmp_path / "seeds")
+    (tmp_path / "data").mkdir()
+    upstream = Upstream()
+    port = free_port()
+    closed_port = free_port()  # nothing listens there: every fetch fails at once
+    config = tmp_path / "agg.toml"
     s = Site(tmp_path, config, port, upstream)
+    s.config.write_text(config_text(port, upstream.port, closed_port), encoding="utf-8")
     yield s
     for proc in s.procs:
         if proc.poll() is None:
@@ -255,6 +268,10 @@ any = ["Baltic"]
 
 # -- end to end ------------------------------------------------------------------------------
 def test_serves_refreshes_publishes_and_stops(site: Site) -> None:
+    # A source whose server accepts and never answers: a refresh is stuck in it at SIGTERM.
+    with site.config.open("a", encoding="utf-8") as f:
+        f.write(f'\n[[sources]]\nname = "hanging"\n'
+                f'url = "http://127.0.0.1:{site.upstream.port}/hang"\ninterval = "10s"\n')
     proc = site.start()
     out = wait_for("subscribe URLs", lambda: "index.opml" in (site.root / "out0.txt").read_text()
                    and (site.root / "out0.txt").read_text(), 5)
@@ -276,8 +293,9 @@ def test_serves_refreshes_publishes_and_stops(site: Site) -> None:
 
     # Every source ran at start (none had run before); the broken one backs off.
     health = wait_for("first refreshes", lambda: (h := site.health()) and all(
-        s["last_refresh"] for s in h["sources"].values()) and h, 15)
-    assert set(health["sources"]) == {"seeds", "upstream", "broken"}
+        h["sources"][n]["last_refresh"] for n in ("seeds", "upstream", "broken")) and h, 15)
+    assert set(health["sources"]) == {"seeds", "upstream", "broken", "hanging"}
+    assert health["sources"]["hanging"]["last_refresh"] is None
     assert health["status"] == "degraded" and health["failing"] == ["broken"]
     assert health["sources"]["upstream"]["error"] is None
     broken = health["sources"]["broken"]
@@ -303,11 +321,13 @@ def test_serves_refreshes_publishes_and_stops(site: Site) -> None:
             f"on {socket.gethostname()} (aggregator run)") in second.stderr
 
     assert children_of(proc.pid) == []
+    assert site.upstream.hanging >= 1
     rc, elapsed = stop(proc)
     assert rc == 0 and elapsed < 10
     assert not Path(f"/proc/{proc.pid}").exists()
     err = (site.root / "err0.txt").read_text()
     assert "Traceback" not in err
+    assert "stopped with a refresh still running" in err
     assert "source upstream: 1 new, 0 updated" in err and "publish: " in err
     assert not (site.root / "data" / "agg.db.lock.owner").exists()
 
