@@ -5,24 +5,28 @@ Configuration is read by the caller (CLI, service) and passed in explicitly.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from .config import Config, SourceConfig
 from .errors import FetchError, ParseError, SeedError
-from .fetch import FetchRequest, GoneError, HTTPStatusError, fetch_many_sync
+from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError
 from .parse import parse_feed
 from .policy import next_delay, redirect_decision
 from .publish import PublishReport, publish as write_feeds
 from .rules import Classifier, TopicRule
 from .seeds import read_seed_path, seed_entries, seed_times
-from .store import IngestResult, SourceSpec, Store
+from .store import IngestJob, IngestResult, RefreshRecord, SourceSpec, SourceState, Store
 from .text import rule_text
-from .types import FeedView, FetchResult
+from .types import EntryData, FeedView, FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +119,10 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
                          warning=warning)
 
 
+BATCH = 100  # sources per store transaction during a refresh
+FETCH_OPTIONS: dict[str, Any] = {}  # extra Fetcher arguments (tests shorten the timeouts)
+
+
 def refresh_feeds(
     config: Config,
     store: Store,
@@ -123,6 +131,8 @@ def refresh_feeds(
     progress: Progress | None = None,
     now: datetime | None = None,
 ) -> list[SourceOutcome]:
+    """Fetch every feed at once; parse each answer as it arrives and store them in
+    batches, so parsing and storing overlap the network instead of following it."""
     states = store.source_states()
     started = now or utcnow()
     outcomes: list[SourceOutcome] = []
@@ -135,73 +145,142 @@ def refresh_feeds(
             continue
         requests.append(FetchRequest(key=src.name, url=state.url or src.url or "",
                                      etag=state.etag, last_modified=state.last_modified))
-    settings = config.settings
-    results = fetch_many_sync(requests, max_connections=settings.max_connections,
-                              max_per_host=settings.max_per_host)
-    for req in requests:
-        res = results[req.key]
-        src = by_name[req.key]
-        outcome = _ingest_fetch(store, src, states[src.name], res, started)
-        outcomes.append(outcome)
-        if progress:
-            progress(src.name)
+    if requests:
+        outcomes.extend(asyncio.run(_fetch_and_store(config, store, requests, by_name, states, started,
+                                                     progress)))
+    order = {s.name: i for i, s in enumerate(sources)}
+    outcomes.sort(key=lambda o: order[o.name])
     return outcomes
 
 
-def _ingest_fetch(store: Store, src: SourceConfig, state, res: FetchResult | FetchError,  # type: ignore[no-untyped-def]
-                  started: datetime) -> SourceOutcome:
+async def _fetch_and_store(
+    config: Config,
+    store: Store,
+    requests: Sequence[FetchRequest],
+    by_name: dict[str, SourceConfig],
+    states: dict[str, SourceState],
+    started: datetime,
+    progress: Progress | None,
+) -> list[SourceOutcome]:
+    outcomes: list[SourceOutcome] = []
+    pending: list[tuple[RefreshRecord, tuple[EntryData, ...] | None, SourceOutcome]] = []
+
+    order = {name: i for i, name in enumerate(by_name)}
+
+    def flush() -> None:
+        # Config order within a batch: when two sources carry the same story, the
+        # one listed first is its origin (as far as arrival order allows).
+        pending.sort(key=lambda p: order[p[0].name])
+        jobs = [IngestJob(rec.name, entries, clamped_at=started)  # parse_feed clamped to `started`
+                for rec, entries, _ in pending if entries is not None]
+        results = iter(_ingest_jobs(store, jobs, started))
+        records = []
+        for rec, entries, outcome in pending:
+            if entries is not None:
+                r = next(results)
+                if isinstance(r, Exception):
+                    error = f"could not store its entries: {r}"
+                    log.error("source %s: %s", rec.name, error)
+                    records.append(RefreshRecord(rec.name, rec.started, rec.finished, ok=False, error=error,
+                                                 http_status=rec.http_status, next_run=rec.next_run))
+                    outcomes.append(SourceOutcome(rec.name, ok=False, error=error))
+                    continue
+                rec = replace(rec, result=r)
+                outcome = replace(outcome, new=r.new, updated=r.updated + r.attached)
+                if r.changed:
+                    log.info("source %s: %d new, %d updated", rec.name, r.new, r.updated + r.attached)
+            records.append(rec)
+            outcomes.append(outcome)
+        store.record_refreshes(records)
+        pending.clear()
+
+    settings = config.settings
+    async with Fetcher(max_connections=settings.max_connections, max_per_host=settings.max_per_host,
+                       **FETCH_OPTIONS) as fetcher:
+
+        async def one(req: FetchRequest) -> tuple[FetchRequest, FetchResult | FetchError]:
+            try:
+                return req, await fetcher.fetch(req)
+            except FetchError as e:
+                return req, e
+
+        for next_done in asyncio.as_completed([one(r) for r in requests]):
+            req, res = await next_done
+            pending.append(decide_fetch(by_name[req.key], states[req.key], res, started))
+            if progress:
+                progress(req.key)
+            if len(pending) >= BATCH:
+                flush()
+    if pending:
+        flush()
+    return outcomes
+
+
+def _ingest_jobs(store: Store, jobs: list[IngestJob], now: datetime) -> list[IngestResult | Exception]:
+    """One transaction for the batch; if it fails, each source alone, so one source
+    whose entries the database refuses never costs the others theirs."""
+    if not jobs:
+        return []
+    try:
+        return list(store.ingest_batch(jobs, now=now))
+    except SQLAlchemyError:
+        log.exception("batch of %d sources failed to store; retrying one by one", len(jobs))
+    results: list[IngestResult | Exception] = []
+    for job in jobs:
+        try:
+            results.append(store.ingest_batch([job], now=now)[0])
+        except SQLAlchemyError as e:
+            results.append(e)
+    return results
+
+
+def decide_fetch(
+    src: SourceConfig, state: SourceState, res: FetchResult | FetchError, started: datetime
+) -> tuple[RefreshRecord, tuple[EntryData, ...] | None, SourceOutcome]:
+    """What one fetch means for its source: the record to store, the entries to ingest
+    (None when nothing is to be parsed), and the outcome to report."""
+    finished = utcnow()
     if isinstance(res, FetchError):
         retry_after = res.retry_after if isinstance(res, HTTPStatusError) else None
         gone = isinstance(res, GoneError)
-        finished = utcnow()
         delay = next_delay(src.interval, state.failures + 1, retry_after)
-        store.record_refresh(src.name, started=started, finished=finished, ok=False, error=str(res),
-                             http_status=res.status,
-                             # A retired source never runs again: no next_run for status to show.
-                             next_run=None if gone else finished + timedelta(seconds=delay),
-                             retired=True if gone else None)
         log.error("source %s: %s", src.name, res)
-        return SourceOutcome(src.name, ok=False, error=str(res), http_status=res.status)
+        record = RefreshRecord(
+            src.name, started, finished, ok=False, error=str(res), http_status=res.status,
+            # A retired source never runs again: no next_run for status to show.
+            next_run=None if gone else finished + timedelta(seconds=delay),
+            retired=True if gone else None,
+        )
+        return record, None, SourceOutcome(src.name, ok=False, error=str(res), http_status=res.status)
 
     pending, move = redirect_decision(state.pending_redirect, res.permanent_redirect)
-    new_url = res.permanent_redirect if move else None
-    common = dict(etag=res.etag, last_modified=res.last_modified, pending_redirect=pending,
-                  new_url=new_url, http_status=res.status)
+    ok = RefreshRecord(
+        src.name, started, finished, ok=True, http_status=res.status, etag=res.etag,
+        last_modified=res.last_modified, pending_redirect=pending,
+        new_url=res.permanent_redirect if move else None,
+        next_run=finished + timedelta(seconds=src.interval),
+    )
     if res.not_modified:
-        finished = utcnow()
-        store.record_refresh(src.name, started=started, finished=finished, ok=True, keep_warning=True,
-                             next_run=finished + timedelta(seconds=src.interval), **common)  # type: ignore[arg-type]
-        return SourceOutcome(src.name, ok=True, http_status=304)
+        return replace(ok, keep_warning=True), None, SourceOutcome(src.name, ok=True, http_status=304)
 
     body = res.body or b""
     body_hash = hashlib.sha256(body).hexdigest()
     if body_hash == state.body_hash:
         # Same bytes as last time: nothing to parse.
-        finished = utcnow()
-        store.record_refresh(src.name, started=started, finished=finished, ok=True, keep_warning=True,
-                             body_hash=body_hash, next_run=finished + timedelta(seconds=src.interval),
-                             **common)  # type: ignore[arg-type]
-        return SourceOutcome(src.name, ok=True, http_status=res.status)
+        return (replace(ok, keep_warning=True, body_hash=body_hash), None,
+                SourceOutcome(src.name, ok=True, http_status=res.status))
     try:
         feed = parse_feed(res.url, body, res.headers, now=started)
     except ParseError as e:
-        finished = utcnow()
         delay = next_delay(src.interval, state.failures + 1)
-        store.record_refresh(src.name, started=started, finished=finished, ok=False, error=str(e),
-                             http_status=res.status, next_run=finished + timedelta(seconds=delay))
         log.error("source %s: %s", src.name, e)
-        return SourceOutcome(src.name, ok=False, error=str(e), http_status=res.status)
-    # parse_feed clamped future dates to `started`: the store must not see them as changes.
-    result: IngestResult = store.ingest(src.name, feed.entries, now=started, clamped_at=started)
-    finished = utcnow()
-    store.record_refresh(src.name, started=started, finished=finished, ok=True, warning=feed.warning,
-                         result=result, body_hash=body_hash, title=feed.title, site_link=feed.link,
-                         next_run=finished + timedelta(seconds=src.interval), **common)  # type: ignore[arg-type]
+        record = RefreshRecord(src.name, started, finished, ok=False, error=str(e), http_status=res.status,
+                               next_run=finished + timedelta(seconds=delay))
+        return record, None, SourceOutcome(src.name, ok=False, error=str(e), http_status=res.status)
     if feed.warning:
         log.warning("source %s: %s", src.name, feed.warning)
-    log.info("source %s: %d new, %d updated", src.name, result.new, result.updated)
-    return SourceOutcome(src.name, ok=True, new=result.new, updated=result.updated + result.attached,
-                         warning=feed.warning, http_status=res.status)
+    record = replace(ok, warning=feed.warning, body_hash=body_hash, title=feed.title, site_link=feed.link)
+    return record, feed.entries, SourceOutcome(src.name, ok=True, warning=feed.warning, http_status=res.status)
 
 
 # -- classify and publish ------------------------------------------------------

@@ -419,13 +419,16 @@ class Store:
         # Earlier nudges sit just above a taken time: look there too, only where needed.
         for t in sorted(used & set(distinct)):
             used.update(s.scalars(select(Item.updated).where(
-                Item.updated > t, Item.updated < t + timedelta(milliseconds=1))))
+                Item.updated > t, Item.updated < t + timedelta(seconds=1))))
         out = []
+        resume: dict[datetime, datetime] = {}  # many items wanting one time: don't rescan
         for t in wanted:
-            while t in used:
-                t += ONE_US
-            used.add(t)
-            out.append(t)
+            c = resume.get(t, t)
+            while c in used:
+                c += ONE_US
+            used.add(c)
+            resume[t] = c + ONE_US
+            out.append(c)
         return out
 
     def _insert_fresh(

@@ -54,7 +54,7 @@ def test_aware_utc_round_trip(store: Store) -> None:
 
 def test_reingest_adds_nothing_and_change_updates_in_place(store: Store) -> None:
     e = EntryData(key="g1", title="Hello", link="http://one.test/a", content="<p>Body</p>", updated=T0)
-    assert store.ingest("one", [e], now=T0).new == 1
+    assert store.ingest("one", [e], now=T0 + timedelta(minutes=1)).new == 1
     again = store.ingest("one", [e], now=T0 + timedelta(hours=1))
     assert not again.changed
     [before] = store.newest_items(None, 10)
