@@ -35,7 +35,7 @@ from .store import SourceStatus, Store
 log = logging.getLogger(__name__)
 
 PUBLISH_DEBOUNCE = 1.5  # seconds: a burst of refreshes publishes once
-STOP_GRACE = 7.0  # seconds running refreshes get to finish; the whole stop stays under 10 s
+STOP_GRACE = 6.0  # seconds running refreshes get to finish; the whole stop stays well under 10 s
 MAX_AGE_MIN, MAX_AGE_MAX = 60, 3600
 
 
