@@ -14,15 +14,34 @@ from xml.sax.saxutils import escape
 
 from aggregator.types import EntryData
 
-# A vocabulary with some words the topics look for, so classification has real work:
-# most items hit a few topics, some hit none.
-_TOPIC_WORDS = (
+# Topic words: 50 real ones plus made-up ones, 1,000 in all, so that each of the 50
+# topics owns a slice of its own (as real topics mostly do) and an item, which carries
+# a few topic words, lands in one or two topics rather than in most of them.
+_REAL_TOPIC_WORDS = (
     "baltic nato sanctions missile drone cable submarine pipeline election cyber ukraine "
     "russia finland sweden norway estonia latvia lithuania poland germany arctic navy army "
     "airspace radar frigate satellite grid energy gas oil shipping port border refugee "
     "summit treaty budget defence exercise brigade artillery tank sabotage espionage "
     "hybrid disinformation hacker ransomware blackout icebreaker corvette fighter patrol"
 ).split()
+_SYLLABLES = "ka to ri men sa vol der ni po lin ar kes tu bra ve gon li mar os zen".split()
+TOPIC_SLICE = 20
+
+
+def _topic_words(total: int = 1000) -> list[str]:
+    rng = random.Random(3)
+    words = list(_REAL_TOPIC_WORDS)
+    seen = set(words)
+    while len(words) < total:
+        w = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(3, 4)))
+        if w not in seen:
+            seen.add(w)
+            words.append(w)
+    rng.shuffle(words)
+    return words
+
+
+_TOPIC_WORDS = _topic_words()
 _FILLER = (
     "the a of and to in on for with by from at as is was were said will would could "
     "officials report week year new government minister spokesperson according statement "
@@ -35,7 +54,7 @@ EPOCH = datetime(2024, 1, 1, tzinfo=timezone.utc)
 def _sentence(rng: random.Random, words: int) -> str:
     out = []
     for _ in range(words):
-        pool = _TOPIC_WORDS if rng.random() < 0.12 else _FILLER
+        pool = _TOPIC_WORDS if rng.random() < 0.03 else _FILLER
         out.append(rng.choice(pool))
     text = " ".join(out)
     return text[0].upper() + text[1:] + "."
@@ -117,18 +136,19 @@ def topic_phrases(topics: int = 50, seed: int = 11, variant: int = 0) -> list[li
     """
     rng = random.Random(seed)
     out = []
-    for _ in range(topics):
+    for t in range(topics):
+        own = _TOPIC_WORDS[t * TOPIC_SLICE % len(_TOPIC_WORDS):][:TOPIC_SLICE]
         phrases: list[str] = []
         wanted = rng.randint(5, 20)
         while len(phrases) < wanted:
             kind = rng.random()
-            word = rng.choice(_TOPIC_WORDS)
+            word = rng.choice(own)
             if kind < 0.6:
                 p = word
             elif kind < 0.8:
                 p = word[: max(4, len(word) - 2)] + "*"
             else:
-                p = f"{word} {rng.choice(_TOPIC_WORDS + _FILLER)}"
+                p = f"{word} {rng.choice(_FILLER)}"
             if p not in phrases:
                 phrases.append(p)
         if variant:
