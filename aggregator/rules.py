@@ -19,6 +19,8 @@ import functools
 import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from typing import NamedTuple
 
 from aggregator.text import WORD_CLASS, normalize
 
@@ -92,16 +94,27 @@ def _parse_phrase(phrase: str) -> _Phrase:
     return _Phrase(key=text, body=body, star=star)
 
 
-def _phrase_pattern(p: _Phrase, word_char: str = _WORD_CHAR) -> str:
-    """The phrase as a regex; ``word_char`` is the class its word boundaries test."""
-    pieces = [f"(?<!{word_char})"] if _WORD_RE.match(p.body[0]) else []
+def _phrase_pattern(p: _Phrase, word_char: str = _WORD_CHAR, literal_first: bool = False) -> str:
+    """The phrase as a regex; ``word_char`` is the class its word boundaries test.
+
+    With ``literal_first`` the start-of-word test follows the first chunk as a
+    lookbehind (``baltic(?<!\\wbaltic)``) instead of preceding it: the same matches,
+    but a pattern that begins with a literal lets the engine jump between occurrences
+    of it instead of trying a lookbehind at every position (10x faster searches).
+    """
+    chunks = [re.escape(chunk) for chunk in p.body.split(" ")]
     # Inner spaces match any whitespace run; everything else (IRIS-T, U.S.) literally.
-    pieces.append(r"\s+".join(re.escape(chunk) for chunk in p.body.split(" ")))
+    body = r"\s+".join(chunks)
+    if _WORD_RE.match(p.body[0]):
+        if literal_first:
+            body = f"{chunks[0]}(?<!{word_char}{chunks[0]})" + body[len(chunks[0]):]
+        else:
+            body = f"(?<!{word_char}){body}"
     if p.star:
-        pieces.append(f"{word_char}*")
-    elif _WORD_RE.match(p.body[-1]):
-        pieces.append(f"(?!{word_char})")
-    return "".join(pieces)
+        return f"{body}{word_char}*"
+    if _WORD_RE.match(p.body[-1]):
+        return f"{body}(?!{word_char})"
+    return body
 
 
 def validate_phrase(phrase: str) -> str:
@@ -133,7 +146,7 @@ class _PhraseMatcher:
     __slots__ = ("_regex", "_check_before", "_check_after")
 
     def __init__(self, p: _Phrase):
-        self._regex = re.compile(_phrase_pattern(p, r"\w"))
+        self._regex = re.compile(_phrase_pattern(p, r"\w", literal_first=True))
         self._check_before = _WORD_RE.match(p.body[0]) is not None
         self._check_after = not p.star and _WORD_RE.match(p.body[-1]) is not None
 
@@ -178,22 +191,16 @@ def _minimal_prefixes(prefixes: Iterable[str]) -> list[str]:
     return kept
 
 
-@dataclass(frozen=True)
-class _Topic:
+class _Topic(NamedTuple):
     slug: str
     any: frozenset[str]
     all: frozenset[str]
     none: frozenset[str]
     sources: frozenset[str]
 
-    def accepts(self, hits: set[str], source_names: Collection[str]) -> bool:
-        if self.any and self.any.isdisjoint(hits):
-            return False
-        if not self.all <= hits:
-            return False
-        if not self.none.isdisjoint(hits):
-            return False
-        return not self.sources or not self.sources.isdisjoint(source_names)
+
+# Endless "no topics" default for dict.get when mapped over the hit phrases.
+_NO_TOPICS: repeat[frozenset[int]] = repeat(frozenset())
 
 
 # ASCII bytes that are not word characters become spaces, so that after this
@@ -225,15 +232,24 @@ class Classifier:
                 keys.append(frozenset(p.key for p in parsed))
             topics.append(_Topic(rule.slug, keys[0], keys[1], keys[2], frozenset(rule.sources)))
         self._topics = tuple(topics)
+        self._slugs = tuple(t.slug for t in topics)
 
-        # Which topics a hit phrase can make true; topics with neither any nor all
-        # (a config error, but well defined) are candidates for every item.
-        self._always = tuple(i for i, t in enumerate(topics) if not t.any and not t.all)
-        by_phrase: dict[str, set[int]] = {}
+        # A topic with only ``any`` phrases and no source restriction is decided by an
+        # index lookup: any hit among them puts the item in. The others are candidates
+        # when a hit can make them true, and are then checked one by one; a topic with
+        # neither any nor all (a config error, but well defined) is always a candidate.
+        self._always = frozenset(i for i, t in enumerate(topics) if not t.any and not t.all)
+        direct: dict[str, set[int]] = {}
+        checked: dict[str, set[int]] = {}
         for i, t in enumerate(topics):
-            for key in t.any | t.all:
-                by_phrase.setdefault(key, set()).add(i)
-        self._topics_by_phrase = {k: frozenset(v) for k, v in by_phrase.items()}
+            if not (t.all or t.none or t.sources):
+                for key in t.any:
+                    direct.setdefault(key, set()).add(i)
+            else:
+                for key in t.any | t.all:
+                    checked.setdefault(key, set()).add(i)
+        self._direct = {k: frozenset(v) for k, v in direct.items()}
+        self._checked = {k: frozenset(v) for k, v in checked.items()}
 
         atoms: set[str] = set()
         # Multi-word / punctuated phrases: checked by regex when their trigger atom hits.
@@ -244,12 +260,12 @@ class Classifier:
             atoms |= p_atoms
             if p.is_single_word:
                 continue  # its key is its atom
-            regex = _PhraseMatcher(p)
+            matcher = _PhraseMatcher(p)
             if not p_atoms:  # no word at all (e.g. "+++"): nothing cheaper to test first
-                self._complex_unconditional.append((p.key, regex))
+                self._complex_unconditional.append((p.key, matcher))
                 continue
             trigger = max(p_atoms, key=len)  # longer words are rarer in text
-            self._complex_by_trigger.setdefault(trigger, []).append((p.key, p_atoms, regex))
+            self._complex_by_trigger.setdefault(trigger, []).append((p.key, p_atoms, matcher))
 
         self._exact = frozenset(a for a in atoms if not a.endswith("*"))
         self._prefix_atoms = {a[:-1]: a for a in atoms if a.endswith("*")}
@@ -281,30 +297,25 @@ class Classifier:
 
     def phrase_hits(self, text: str) -> set[str]:
         """Keys of the phrases (and bare atoms) found in ``text`` (``rule_text`` output)."""
-        hits: set[str] = set()
-        if self._scan is None:
-            return self._complex_hits(text, hits)
-        spaced = " " + text.encode().translate(_ASCII_SEPARATORS).decode()
-        cached = self._word_atoms.get
-        # Fast path: the first word of every token that starts with an atom.
-        tokens = set(self._scan.findall(spaced))
-        if not text.isascii():
-            # Tokens holding non-ASCII characters may hide further words behind
-            # non-ASCII separators ("l’europe", "«baltic»", "nordic—baltic").
-            tails = " ".join(_NON_ASCII_SEPARATED.findall(spaced))
-            tokens.update(_WORD_RE.findall(tails))
-        for token in tokens:
-            found = cached(token)
-            if found is None:
-                found = self._atoms_of(token)
-            if found:
-                hits |= found
-        return self._complex_hits(text, hits)
-
-    def _complex_hits(self, text: str, hits: set[str]) -> set[str]:
+        found: list[frozenset[str]] = []
+        if self._scan is not None:
+            spaced = " " + text.encode().translate(_ASCII_SEPARATORS).decode()
+            # Fast path: the first word of every token that starts with an atom.
+            tokens = set(self._scan.findall(spaced))
+            if not text.isascii():
+                # Tokens holding non-ASCII characters may hide further words behind
+                # non-ASCII separators ("l’europe", "«baltic»", "nordic—baltic").
+                tails = " ".join(_NON_ASCII_SEPARATED.findall(spaced))
+                tokens.update(_WORD_RE.findall(tails))
+            # The memo keeps this in C for words seen before.
+            found = list(map(self._word_atoms.get, tokens))
+            if None in found:
+                found = [self._atoms_of(t) if f is None else f for t, f in zip(tokens, found)]
+        hits: set[str] = set().union(*found)
         if self._complex_by_trigger:
-            for trigger in self._complex_by_trigger.keys() & hits:
-                for key, needed, matcher in self._complex_by_trigger[trigger]:
+            by_trigger = self._complex_by_trigger
+            for trigger in by_trigger.keys() & hits:
+                for key, needed, matcher in by_trigger[trigger]:
                     if needed <= hits and matcher.search(text):
                         hits.add(key)
         for key, matcher in self._complex_unconditional:
@@ -319,18 +330,21 @@ class Classifier:
         item arrived from: a topic restricted to ``sources`` takes it if any is listed.
         """
         hits = self.phrase_hits(text)
-        candidates: set[int] = set(self._always)
-        by_phrase = self._topics_by_phrase
-        for key in hits:
-            topic_ids = by_phrase.get(key)
-            if topic_ids is not None:
-                candidates.update(topic_ids)
-        if not candidates:
-            return ()
+        # map/union keep the per-hit loops in C: this runs for every stored item.
+        accepted = set().union(*map(self._direct.get, hits, _NO_TOPICS))
+        candidates = self._always.union(*map(self._checked.get, hits, _NO_TOPICS))
         topics = self._topics
-        if len(candidates) > 1:
-            return tuple(
-                topics[i].slug for i in sorted(candidates) if topics[i].accepts(hits, source_names)
-            )
-        topic = topics[candidates.pop()]
-        return (topic.slug,) if topic.accepts(hits, source_names) else ()
+        for i in candidates:
+            _, any_, all_, none, sources = topics[i]
+            if any_ and any_.isdisjoint(hits):
+                continue
+            if all_ and not all_.issubset(hits):
+                continue
+            if none and not none.isdisjoint(hits):
+                continue
+            if sources and sources.isdisjoint(source_names):
+                continue
+            accepted.add(i)
+        if not accepted:
+            return ()
+        return tuple(map(self._slugs.__getitem__, sorted(accepted)))
