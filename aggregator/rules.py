@@ -299,7 +299,9 @@ class Classifier:
         """Keys of the phrases (and bare atoms) found in ``text`` (``rule_text`` output)."""
         found: list[frozenset[str]] = []
         if self._scan is not None:
-            spaced = " " + text.encode().translate(_ASCII_SEPARATORS).decode()
+            # surrogatepass: a lone surrogate from a badly decoded feed must not raise.
+            raw = text.encode("utf-8", "surrogatepass").translate(_ASCII_SEPARATORS)
+            spaced = " " + raw.decode("utf-8", "surrogatepass")
             # Fast path: the first word of every token that starts with an atom.
             tokens = set(self._scan.findall(spaced))
             if not text.isascii():

@@ -204,6 +204,14 @@ def test_non_ascii_separators_and_words() -> None:
         assert c.topics_for(rule_text(text, None, None), ["s"]) == expected, text
 
 
+def test_odd_text_does_not_raise() -> None:
+    c = Classifier([TopicRule("b", any=("Baltic", "sea cable*"))])
+    assert c.topics_for("baltic \ud800 sea cables", ["s"]) == ("b",)
+    assert c.topics_for("\x00baltic\x00", ["s"]) == ("b",)
+    assert c.topics_for("", ["s"]) == ()
+    assert c.topics_for(rule_text("\ud800 Ba\ud800ltic", None, "<p>\ud800</p>"), ["s"]) == ()
+
+
 # --- the fast Classifier agrees with the definition on random texts ------------------
 
 VOCAB = ["baltic", "balticum", "sea", "cable", "cables", "undersea", "nato", "iris", "t", "u", "s",
