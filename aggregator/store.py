@@ -416,12 +416,13 @@ class Store:
         distinct = sorted(set(wanted))
         for part in _chunks(distinct):
             used.update(s.scalars(select(Item.updated).where(Item.updated.in_(part))))
-        # Earlier nudges sit just above a taken time: look there too, only where needed.
-        for t in sorted(used & set(distinct)):
-            used.update(s.scalars(select(Item.updated).where(
-                Item.updated > t, Item.updated < t + timedelta(seconds=1))))
-        out = []
+        # Earlier nudges sit just above a taken time: continue above the highest of them.
         resume: dict[datetime, datetime] = {}  # many items wanting one time: don't rescan
+        for t in sorted(used & set(distinct)):
+            top = s.scalar(select(func.max(Item.updated)).where(
+                Item.updated >= t, Item.updated < t + timedelta(seconds=1)))
+            resume[t] = (top or t) + ONE_US
+        out = []
         for t in wanted:
             c = resume.get(t, t)
             while c in used:
@@ -509,7 +510,7 @@ class Store:
             ))
         ids: dict[str, int] = {}
         if rows:
-            s.execute(insert(Item), rows)
+            s.connection().execute(Item.__table__.insert(), rows)  # Core: no ORM bookkeeping
             for part in _chunks([r["uid"] for r in rows]):
                 ids.update(s.execute(select(Item.uid, Item.id).where(Item.uid.in_(part))).all())
         new_ids = {i: ids[row["uid"]] for i, row in zip(new, rows)}
@@ -518,7 +519,7 @@ class Store:
             item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
             link_rows.append(dict(item_id=item_id, source_id=sid, key=e.key, link=e.link,
                                   fingerprint=fp, first_seen=now))
-        s.execute(insert(ItemSource), link_rows)
+        s.connection().execute(ItemSource.__table__.insert(), link_rows)
 
     # -- topics and membership ----------------------------------------------
     def sync_topics(self, topics: Sequence[tuple[str, str]]) -> dict[str, int]:
