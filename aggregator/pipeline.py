@@ -141,7 +141,9 @@ def refresh_feeds(
     for src in sources:
         state = states[src.name]
         if state.retired:
-            outcomes.append(SourceOutcome(src.name, ok=False, error="retired: the server answered 410 Gone"))
+            # Not a failure of this refresh: the source was retired by an earlier 410.
+            outcomes.append(SourceOutcome(src.name, ok=True,
+                                          warning="retired: the server answered 410 Gone; remove it from the config"))
             continue
         requests.append(FetchRequest(key=src.name, url=state.url or src.url or "",
                                      etag=state.etag, last_modified=state.last_modified))
