@@ -28,6 +28,7 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 
 from aggregator.errors import ParseError
+from aggregator.fastparse import fast_feed
 from aggregator.sanitize import html_to_text, sanitize_html
 from aggregator.types import EntryData, FeedData
 
@@ -73,6 +74,16 @@ def parse_feed(
             kind = f"text/html, served as {media_type}" if media_type else "text/html"
         raise ParseError(f"not a feed: got an HTML page ({kind})")
 
+    fast = fast_feed(body, content_type)
+    if fast is not None:
+        feed_dict, raw_entries = fast
+        return _feed_data(url, feed_dict, raw_entries, None, now)
+    return _parse_with_feedparser(url, body, content_type, now)
+
+
+def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: datetime) -> FeedData:
+    """The feedparser path: every document the fast path declines, and the tests' reference."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
     # No content-location on purpose: feedparser would then also resolve GUIDs and
     # atom:ids against the fetch URL, so every key would change when a feed moves.
     # We resolve links and content against xml:base (which feedparser tracks) and
@@ -94,8 +105,15 @@ def parse_feed(
         reason = _describe(parsed.get("bozo_exception")) if parsed.get("bozo") else "no feed elements"
         raise ParseError(f"not a feed: no RSS, Atom or JSON Feed found ({reason})")
 
+    return _feed_data(url, parsed.feed, parsed.entries, _warning(parsed), now)
+
+
+def _feed_data(
+    url: str, feed: Mapping[str, Any], raw_entries: list[Any], warning: str | None, now: datetime
+) -> FeedData:
+    """Map feedparser-shaped dictionaries (from either path) to ``FeedData``."""
     entries: list[EntryData] = []
-    for index, raw in enumerate(parsed.entries):
+    for index, raw in enumerate(raw_entries):
         try:
             entry = _entry(raw, url, now)
         except Exception as exc:  # one bad entry must never sink the feed
@@ -103,14 +121,12 @@ def parse_feed(
             continue
         if entry is not None:
             entries.append(entry)
-
-    feed = parsed.feed
     return FeedData(
         url=url,
         title=_title_text(feed.get("title"), feed.get("title_detail")),
         link=_absolute_link(url, feed.get("link")),
         entries=tuple(entries),
-        warning=_warning(parsed),
+        warning=warning,
     )
 
 
