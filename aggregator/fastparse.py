@@ -214,7 +214,7 @@ def _walk_feed(container: Any, *, atom: bool) -> tuple[dict[str, Any], list[dict
         if name == entry_tag:
             entries.append(_walk_entry(child, atom=atom))
             continue
-        if name in ("title", "link", "id"):
+        if name in ("title", "id"):  # links: the last alternate wins on both paths
             if name in seen:
                 raise _NotFast(f"repeated feed {name}")
             seen.add(name)
@@ -297,7 +297,7 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
             # feedparser folds these pairs into one field; two of one kind need its rules.
             slot = {"dc_creator": "author", "dc_date": "updated", "content_encoded": "content",
                     "description": "summary"}.get(name, name)
-            if slot in seen and name != "link":
+            if slot in seen and name != "link":  # the last alternate link wins on both paths
                 raise _NotFast(f"repeated entry field {name}")
             seen.add(slot)
             _entry_field(name, child, entry, atom=atom)
@@ -307,8 +307,6 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
                 raise _NotFast(f"unusual {name}")
         else:
             _check_ignorable(child)
-    if "link" in seen and not atom and sum(1 for c in item if _fp_name_or_none(c) == "link") > 1:
-        raise _NotFast("repeated link")
     explicit_link = entry.pop("_explicit_link", False)
     guid_is_link = entry.pop("_guid_is_link", False)
     guid_before_link = entry.pop("_guid_before_link", True)
@@ -320,13 +318,6 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
     if content and "summary" not in entry:
         entry["summary"] = content[0]["value"]  # feedparser copies content into summary
     return entry
-
-
-def _fp_name_or_none(element: Any) -> str | None:
-    try:
-        return _fp_name(element)
-    except _NotFast:
-        return None
 
 
 def _entry_field(name: str, child: Any, entry: dict[str, Any], *, atom: bool) -> None:
