@@ -62,6 +62,8 @@ for _code in range(0x80, 0xA0):
         _CP1252[_code] = bytes([_code]).decode("cp1252")
     except UnicodeDecodeError:
         pass
+_LATIN1_ONLY = re.compile("[\x00-\xff]*")
+_C1_CONTROL = re.compile("[\x80-\x9f]")
 _URI_FIXER = re.compile("^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 _ENTITY_IN_LINK = re.compile("&([A-Za-z0-9_]+);")
 # feedparser's e-mail pattern for "jo@example.org (Jo)" style RSS authors.
@@ -176,17 +178,22 @@ def _text(element: Any) -> str:
         raise _NotFast("markup inside a text element")
     value = (element.text or "").strip()
     if not value.isascii():
-        try:
-            value = value.encode("iso-8859-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
-        value = value.translate(_CP1252)
+        if _LATIN1_ONLY.fullmatch(value):
+            try:
+                value = value.encode("iso-8859-1").decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+        if _C1_CONTROL.search(value):
+            value = value.translate(_CP1252)
     return value
 
 
 def _resolve(value: str) -> str:
     """feedparser's resolve_uri with no base: only its "scheme:///" slash fix applies."""
-    return _URI_FIXER.sub(r"\1\3", value)
+    if ":///" not in value:
+        return value  # the fix only ever removes slashes right after "scheme://"
+    match = _URI_FIXER.match(value)
+    return match.group(1) + value[match.end(2) :] if match else value
 
 
 def _content_type(element: Any, default: str) -> str:
@@ -201,6 +208,8 @@ def _content_type(element: Any, default: str) -> str:
 
 
 def _looks_like_html(value: str) -> bool:
+    if "<" not in value and "&" not in value:
+        return False  # feedparser's test needs a close tag or an entity reference
     return bool(feedparser.api.StrictFeedParser.looks_like_html(value))
 
 
@@ -262,7 +271,7 @@ def _link(element: Any, context: dict[str, Any], *, atom: bool, in_entry: bool) 
     if not attrs and not atom:
         value = _resolve(_text(element))
         value = value.replace("&amp;", "&") if in_entry else value
-        context["link"] = _ENTITY_IN_LINK.sub(r"&\g<1>", value)
+        context["link"] = _ENTITY_IN_LINK.sub(r"&\g<1>", value) if "&" in value else value
         context["_explicit_link"] = True
         return
     if len(element) or (element.text or "").strip() or set(attrs) - {"rel", "type", "href", "hreflang",
