@@ -251,21 +251,28 @@ class Classifier:
         self._direct = {k: frozenset(v) for k, v in direct.items()}
         self._checked = {k: frozenset(v) for k, v in checked.items()}
 
-        atoms: set[str] = set()
-        # Multi-word / punctuated phrases: checked by regex when their trigger atom hits.
+        # Atoms the token scan looks for: those of one-word phrases, plus one trigger per
+        # longer phrase. Its other words are left to its regex: in "kessagon according"
+        # scanning for "according" would find a common word in most items for nothing.
+        simple = [p for p in phrases.values() if p.is_single_word]
+        multi = [p for p in phrases.values() if not p.is_single_word]
+        atoms: set[str] = set().union(*(p.atoms for p in simple))
+        triggers: dict[str, str] = {}
+        for p in multi:
+            if p.atoms:
+                # Prefer an atom scanned anyway, then the longest (longer words are rarer).
+                triggers[p.key] = max(p.atoms, key=lambda a: (a in atoms, len(a)))
+        atoms.update(triggers.values())
+        # Longer phrases: checked by regex when their trigger and scanned atoms all hit.
         self._complex_by_trigger: dict[str, list[tuple[str, frozenset[str], _PhraseMatcher]]] = {}
         self._complex_unconditional: list[tuple[str, _PhraseMatcher]] = []
-        for p in phrases.values():
-            p_atoms = p.atoms
-            atoms |= p_atoms
-            if p.is_single_word:
-                continue  # its key is its atom
+        for p in multi:
             matcher = _PhraseMatcher(p)
-            if not p_atoms:  # no word at all (e.g. "+++"): nothing cheaper to test first
+            if p.key not in triggers:  # no word at all (e.g. "+++"): nothing to scan for
                 self._complex_unconditional.append((p.key, matcher))
                 continue
-            trigger = max(p_atoms, key=len)  # longer words are rarer in text
-            self._complex_by_trigger.setdefault(trigger, []).append((p.key, p_atoms, matcher))
+            entry = (p.key, p.atoms & atoms, matcher)
+            self._complex_by_trigger.setdefault(triggers[p.key], []).append(entry)
 
         self._exact = frozenset(a for a in atoms if not a.endswith("*"))
         self._prefix_atoms = {a[:-1]: a for a in atoms if a.endswith("*")}
