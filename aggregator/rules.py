@@ -2,15 +2,18 @@
 
 Matching is done on ``text.rule_text`` output (HTML stripped, NFC, case-folded).
 A ``Classifier`` compiles all phrases of all topics once. Classifying an item then
-costs two C-level regex scans over its text, whatever the number of phrases:
+costs a few C-level passes over its text, whatever the number of phrases:
 
-1. every word of the text, intersected with the set of words the phrases use;
-2. one trie-shaped regex over all ``word*`` prefixes, yielding the words they match.
+1. ASCII separators become spaces (``bytes.translate``), then one regex, a trie of
+   every phrase word ("atom": ``cable`` or the prefix ``cable*``), tried only after
+   a space, returns the tokens that start with an atom; a second scan finds words
+   behind non-ASCII separators (’ « —) when the text has any;
+2. a memo maps each such token to the atoms its first word satisfies.
 
-That yields the phrase "atoms" present. A one-word phrase is decided by its atom
-alone; a longer phrase (spaces, punctuation) runs its own regex only when all its
-atoms are present, which is rare. Topics are then set logic over the hit phrases,
-evaluated only for topics that one of the hits can satisfy.
+A one-word phrase is decided by its atom alone; a longer phrase (spaces,
+punctuation) runs its own regex only when its trigger word is present. Topics are
+then set logic over the hit phrases: a topic with only ``any`` phrases is an index
+lookup, the others are checked only when a hit can make them true.
 """
 
 from __future__ import annotations
@@ -304,7 +307,7 @@ class Classifier:
 
     def phrase_hits(self, text: str) -> set[str]:
         """Keys of the phrases (and bare atoms) found in ``text`` (``rule_text`` output)."""
-        found: list[frozenset[str]] = []
+        found: list[frozenset[str] | None] = []
         if self._scan is not None:
             # surrogatepass: a lone surrogate from a badly decoded feed must not raise.
             raw = text.encode("utf-8", "surrogatepass").translate(_ASCII_SEPARATORS)
@@ -320,7 +323,7 @@ class Classifier:
             found = list(map(self._word_atoms.get, tokens))
             if None in found:
                 found = [self._atoms_of(t) if f is None else f for t, f in zip(tokens, found)]
-        hits: set[str] = set().union(*found)
+        hits: set[str] = set().union(*found)  # type: ignore[arg-type]  # no None left
         if self._complex_by_trigger:
             by_trigger = self._complex_by_trigger
             for trigger in by_trigger.keys() & hits:
