@@ -73,9 +73,10 @@ def _usable_base(base_url: str | None) -> str | None:
     return base_url.strip()
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4096)
 def _cleaner(base_url: str | None) -> nh3.Cleaner:
-    # A Cleaner compiles the policy once; feeds reuse a handful of bases, so caching
+    # A Cleaner compiles the policy once (~0.15 ms); each feed has its own base, so the
+    # cache holds a refresh's worth of feeds (4,096 small objects), and caching
     # per base keeps the per-fragment cost to the Rust pass itself.
     url_relative: tuple[Literal["rewrite_with_base"], str] | Literal["deny"] = (
         ("rewrite_with_base", base_url) if base_url else "deny"
