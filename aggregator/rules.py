@@ -91,9 +91,8 @@ def _parse_phrase(phrase: str) -> _Phrase:
     if not text.strip("*"):
         raise ValueError(f"phrase {phrase!r} has no text to match, only '*'")
     star = text.endswith("*")
+    # A detached "*" ("nato *") is an empty last word with any ending: one more word.
     body = text[:-1] if star else text
-    if star and body.endswith(" "):
-        raise ValueError(f"phrase {phrase!r}: a trailing '*' must directly follow a word")
     return _Phrase(key=text, body=body, star=star)
 
 
@@ -132,8 +131,7 @@ def validate_phrase(phrase: str) -> str:
 def compile_phrase(phrase: str) -> re.Pattern[str]:
     """The regex for one phrase, to search in ``rule_text`` output (casefolded text).
 
-    Raises ValueError for an empty phrase, one made only of ``*``, or a ``*`` that
-    follows a space. Compiling costs a few milliseconds (the word class spans every
+    Raises ValueError for an empty phrase or one made only of ``*``. Compiling costs a few milliseconds (the word class spans every
     combining mark), hence the cache; ``Classifier`` uses a cheaper equivalent.
     """
     return re.compile(_phrase_pattern(_parse_phrase(phrase)))
