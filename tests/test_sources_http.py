@@ -102,6 +102,35 @@ def fetcher_options(monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
         monkeypatch.setitem(aggregator.pipeline.FETCH_OPTIONS, name, value)
 
 
+def test_opml_sources_import_and_listed_opml_files(feed_server: FeedServer, tmp_path: Path) -> None:
+    """`sources import` adds an OPML file's feeds to the config (comments kept); feeds of an
+    OPML file listed in `[aggregator] opml` are sources too; both refresh like any feed."""
+    feed_server.route("/a.xml", rss20("Feed A", [story(1, "a")]))
+    feed_server.route("/b.xml", atom10("Feed B", [story(1, "b")]))
+    (tmp_path / "import.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>x</title></head><body>'
+        f'<outline text="News"><outline text="Feed A" type="rss" xmlUrl="{feed_server.url("/a.xml")}"/>'
+        "</outline></body></opml>")
+    (tmp_path / "listed.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>y</title></head><body>'
+        f'<outline text="Feed B" type="rss" xmlUrl="{feed_server.url("/b.xml")}"/></body></opml>')
+    cfg = tmp_path / "aggregator.toml"
+    cfg.write_text('# my comment\n[aggregator]\nopml = ["listed.opml"]\n\n'
+                   '[[sources]]\nname = "local"\ntype = "seeds"\npath = "nothing.txt"\nenabled = false\n')
+    runner = CliRunner()
+    out = runner.invoke(main, ["--config", str(cfg), "sources", "import", str(tmp_path / "import.opml")])
+    assert out.exit_code == 0, out.output
+    assert "added source feed-a" in out.output
+    assert cfg.read_text().startswith("# my comment")
+    again = runner.invoke(main, ["--config", str(cfg), "sources", "import", str(tmp_path / "import.opml")])
+    assert "0 sources added" in again.output
+    result = runner.invoke(main, ["--config", str(cfg), "update"])
+    assert result.exit_code == 0, result.output
+    status = {s["name"]: s for s in json.loads(runner.invoke(main, ["--config", str(cfg), "status", "--json"]).output)}
+    assert status["feed-a"]["items"] == 1 and status["feed-b"]["items"] == 1
+    assert status["feed-b"]["url"] == feed_server.url("/b.xml")
+
+
 def when(text: str | None) -> datetime:
     assert text
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
