@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, text, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from .db import make_engine, migrate
@@ -146,6 +146,40 @@ class RefreshRecord:
     keep_warning: bool = False  # body not parsed (304, same bytes): the last parse's warning stands
 
 
+_REFRESH_COLUMNS = ("id", "last_fetch", "http_status", "next_run", "error", "warning", "failures",
+                    "last_success", "etag", "last_modified", "body_hash", "pending_redirect", "url",
+                    "title", "site_link", "retired")
+
+
+def _apply_refresh(row: dict[str, Any], rec: RefreshRecord) -> None:
+    """How one refresh outcome changes its source's row (a dict of _REFRESH_COLUMNS)."""
+    row["last_fetch"] = rec.finished
+    row["http_status"] = rec.http_status
+    row["next_run"] = rec.next_run
+    if rec.ok:
+        row["error"] = None
+        if not rec.keep_warning:
+            row["warning"] = rec.warning
+        row["failures"] = 0
+        row["last_success"] = rec.finished
+        if not rec.keep_validators:
+            row["etag"], row["last_modified"] = rec.etag, rec.last_modified
+            if rec.body_hash is not None:
+                row["body_hash"] = rec.body_hash
+        row["pending_redirect"] = rec.pending_redirect
+        if rec.new_url:
+            row["url"] = rec.new_url
+        if rec.title and not row["title"]:
+            row["title"] = rec.title
+        if rec.site_link:
+            row["site_link"] = rec.site_link
+    else:
+        row["error"] = rec.error
+        row["failures"] = (row["failures"] or 0) + 1
+    if rec.retired is not None:
+        row["retired"] = rec.retired
+
+
 @dataclass(frozen=True)
 class SourceStatus:
     name: str
@@ -259,50 +293,34 @@ class Store:
         self.record_refreshes([RefreshRecord(name=name, **outcome)])
 
     def record_refreshes(self, records: Sequence[RefreshRecord]) -> None:
-        """Store the outcomes of refresh attempts, one transaction for all,
+        """Store the outcomes of refresh attempts, one transaction for all (Core
+        executemany: a refresh of a thousand sources is one statement, not a thousand),
         and append them to the history."""
         if not records:
             return
+        table = Source.__table__
         with self.session() as s, s.begin():
+            conn = s.connection()
             names = sorted({r.name for r in records})
-            sources = {src.name: src for src in s.scalars(select(Source).where(Source.name.in_(names)))}
+            rows: dict[str, dict[str, Any]] = {}
+            for part in _chunks(names):
+                for row in conn.execute(select(table.c.name, *(table.c[c] for c in _REFRESH_COLUMNS))
+                                        .where(table.c.name.in_(part))):
+                    rows[row.name] = dict(row._mapping)
             history = []
             for rec in records:
-                src = sources[rec.name]
-                self._apply_refresh(src, rec)
+                row = rows[rec.name]
+                _apply_refresh(row, rec)
                 r = rec.result or IngestResult()
-                history.append(dict(source_id=src.id, started=rec.started, finished=rec.finished,
+                history.append(dict(source_id=row["id"], started=rec.started, finished=rec.finished,
                                     http_status=rec.http_status, error=None if rec.ok else rec.error,
                                     warning=rec.warning, new_items=r.new, updated_items=r.updated + r.attached))
-            s.execute(insert(Fetch), history)
-
-    @staticmethod
-    def _apply_refresh(src: Source, rec: RefreshRecord) -> None:
-        src.last_fetch = rec.finished
-        src.http_status = rec.http_status
-        src.next_run = rec.next_run
-        if rec.ok:
-            src.error = None
-            if not rec.keep_warning:
-                src.warning = rec.warning
-            src.failures = 0
-            src.last_success = rec.finished
-            if not rec.keep_validators:
-                src.etag, src.last_modified = rec.etag, rec.last_modified
-                if rec.body_hash is not None:
-                    src.body_hash = rec.body_hash
-            src.pending_redirect = rec.pending_redirect
-            if rec.new_url:
-                src.url = rec.new_url
-            if rec.title and not src.title:
-                src.title = rec.title
-            if rec.site_link:
-                src.site_link = rec.site_link
-        else:
-            src.error = rec.error
-            src.failures = (src.failures or 0) + 1
-        if rec.retired is not None:
-            src.retired = rec.retired
+            conn.execute(
+                update(table).where(table.c.id == bindparam("b_id"))
+                .values({c: bindparam(f"b_{c}") for c in _REFRESH_COLUMNS if c != "id"}),
+                [{f"b_{c}": row[c] for c in _REFRESH_COLUMNS} for row in rows.values()],
+            )
+            conn.execute(Fetch.__table__.insert(), history)
 
     def set_next_run(self, name: str, when: datetime | None) -> None:
         with self.session() as s, s.begin():
