@@ -97,6 +97,9 @@ class Item(Base):
     published: Mapped[datetime] = mapped_column(UTCDateTime)
     updated: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)  # distinct: Atom readers key on it
     classified: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # What topic rules match against (text.rule_text), kept so a reclassify after a rule
+    # change reads it instead of stripping every item's HTML again.
+    match_text: Mapped[str | None] = mapped_column(Text)
 
 
 class ItemSource(Base):

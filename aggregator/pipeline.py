@@ -25,7 +25,6 @@ from .publish import PublishReport, publish as write_feeds
 from .rules import Classifier, TopicRule
 from .seeds import read_seed_path, seed_entries, seed_times
 from .store import IngestJob, IngestResult, RefreshRecord, SourceSpec, SourceState, Store
-from .text import rule_text
 from .types import EntryData, FeedView, FetchResult
 
 log = logging.getLogger(__name__)
@@ -302,11 +301,7 @@ def classify(config: Config, store: Store) -> int:
     classifier = Classifier(rules)
     topic_ids = store.sync_topics([(t.slug, t.title) for t in config.topics])
 
-    def decide(title: str, summary: str | None, content: str | None, ctype: str,
-               source_names: Sequence[str]) -> Sequence[str]:
-        return classifier.topics_for(rule_text(title, summary, content, ctype), source_names)
-
-    return store.classify(decide, rules_fingerprint(rules), topic_ids)
+    return store.classify(classifier.topics_for, rules_fingerprint(rules), topic_ids)
 
 
 def _publish_stamp(config: Config, store: Store) -> str:

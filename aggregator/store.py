@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from .db import make_engine, migrate
 from .identity import canonical_link, dedup_text, entry_uid, text_hash
+from .text import rule_text
 from .models import Fetch, Item, ItemSource, ItemTopic, Meta, Source, Topic
 from .types import EntryData, PublishedItem, SourceInfo
 
@@ -414,6 +415,7 @@ class Store:
         if new_updated <= item.updated:
             new_updated = item.updated + ONE_US
         item.title = entry.title or fallback_title(entry)
+        item.match_text = rule_text(item.title, entry.summary, entry.content, entry.content_type)
         item.link = entry.link
         item.canonical_link = canonical_link(entry.link)
         text = dedup_text(entry.title, entry.content or entry.summary, entry.content_type)
@@ -524,12 +526,14 @@ class Store:
         for i, upd in zip(new, free):
             _, name, sid, e, _ = fresh[i]
             t = first_seen[i]
+            rows_title = e.title or fallback_title(e)
             rows.append(dict(
                 uid=entry_uid(name, e.key), source_id=sid,
-                title=e.title or fallback_title(e), link=e.link, canonical_link=links[i],
+                title=rows_title, link=e.link, canonical_link=links[i],
                 text_hash=texts[i], summary=e.summary, content=e.content,
                 content_type=e.content_type, author=e.author, truncated=e.truncated,
                 first_seen=t, published=e.published or e.updated or t, updated=upd, classified=False,
+                match_text=rule_text(e.title or rows_title, e.summary, e.content, e.content_type),
             ))
         ids: dict[str, int] = {}
         if rows:
@@ -564,22 +568,22 @@ class Store:
 
     def classify(
         self,
-        decide: Callable[[str, str | None, str | None, str, Sequence[str]], Sequence[str]],
+        decide: Callable[[str, Sequence[str]], Sequence[str]],
         rules_hash: str,
         topic_ids: dict[str, int],
         *,
         batch: int = 2000,
     ) -> int:
         """Recompute topic membership: every item when the rules changed, else only
-        items added or changed since the last run. ``decide(title, summary, content,
-        content_type, source_names)`` returns topic slugs. Returns items classified."""
+        items added or changed since the last run. ``decide(match_text, source_names)``
+        returns topic slugs. Returns items classified."""
         full = self.get_meta("rules_hash") != rules_hash
         names = {sid: name for sid, name in self._source_names()}
         done = 0
         last_id = 0
         while True:
             with self.session() as s, s.begin():
-                q = select(Item.id, Item.title, Item.summary, Item.content, Item.content_type, Item.updated)
+                q = select(Item.id, Item.match_text, Item.title, Item.summary, Item.content, Item.content_type)
                 q = q.where(Item.id > last_id)
                 if not full:
                     q = q.where(Item.classified.is_(False))
@@ -596,8 +600,10 @@ class Store:
                 ):
                     carriers[item_id].append(names[source_id])
                 member_rows = []
-                for item_id, title, summary, content, ctype, upd in rows:
-                    for slug in decide(title, summary, content, ctype, carriers[item_id]):
+                for item_id, match_text, title, summary, content, ctype in rows:
+                    if match_text is None:  # stored before match_text existed
+                        match_text = rule_text(title, summary, content, ctype)
+                    for slug in decide(match_text, carriers[item_id]):
                         member_rows.append(dict(t=topic_ids[slug], i=item_id))
                 s.execute(delete(ItemTopic).where(ItemTopic.item_id.in_(ids)))
                 if member_rows:

@@ -7,6 +7,7 @@ look at; both must see exactly the same words, so both build on this module.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 from html.parser import HTMLParser
 
 from lxml import etree
@@ -84,6 +85,7 @@ def _strip_with_stdlib(html: str) -> str:
     return "".join(parser.parts)
 
 
+@lru_cache(maxsize=256)  # ingest strips the same content for dedup and for rules
 def strip_html(html: str) -> str:
     """Visible text of an HTML fragment: each tag becomes a space, entities decoded.
 

@@ -100,3 +100,29 @@ def test_item_id_is_stable_across_databases(tmp_path: Path) -> None:
         ids.append(s.newest_items(None, 1)[0].id)
         s.close()
     assert ids[0] == ids[1] and ids[0].startswith("urn:uuid:")
+
+
+def test_upgrade_from_the_first_revision_keeps_items_and_they_still_classify(tmp_path: Path) -> None:
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES (1, 'one', 'feed', 0, 0)"))
+        conn.execute(text(
+            "INSERT INTO items (id, uid, source_id, title, content, content_type, truncated, first_seen, "
+            "published, updated, classified) VALUES (1, 'urn:uuid:x', 1, 'Baltic cable cut', '<p>Body</p>', "
+            "'html', 0, '2025-01-01 00:00:00', '2025-01-01 00:00:00', '2025-01-01 00:00:00', 0)"))
+        conn.execute(text("INSERT INTO item_sources (item_id, source_id, key, fingerprint, first_seen) "
+                          "VALUES (1, 1, 'k', 'f', '2025-01-01 00:00:00')"))
+        conn.commit()
+    store = Store(engine)
+    migrate(engine)
+    ids = store.sync_topics([("baltic", "Baltic")])
+    assert store.classify(lambda t, names: ("baltic",) if "baltic" in t else (), "h", ids) == 1
+    assert store.topic_counts() == {"baltic": 1}
+    [item] = store.newest_items("baltic", 5)
+    assert item.id == "urn:uuid:x" and item.updated.tzinfo is not None
