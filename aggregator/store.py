@@ -583,7 +583,7 @@ class Store:
         last_id = 0
         while True:
             with self.session() as s, s.begin():
-                q = select(Item.id, Item.match_text, Item.title, Item.summary, Item.content, Item.content_type)
+                q = select(Item.id, Item.match_text)
                 q = q.where(Item.id > last_id)
                 if not full:
                     q = q.where(Item.classified.is_(False))
@@ -600,10 +600,16 @@ class Store:
                 ):
                     carriers[item_id].append(names[source_id])
                 member_rows = []
-                for item_id, match_text, title, summary, content, ctype in rows:
-                    if match_text is None:  # stored before match_text existed
-                        match_text = rule_text(title, summary, content, ctype)
-                    for slug in decide(match_text, carriers[item_id]):
+                missing = [r[0] for r in rows if r[1] is None]  # stored before match_text existed
+                legacy = {
+                    item_id: rule_text(title, summary, content, ctype)
+                    for item_id, title, summary, content, ctype in s.execute(
+                        select(Item.id, Item.title, Item.summary, Item.content, Item.content_type)
+                        .where(Item.id.in_(missing))
+                    )
+                } if missing else {}
+                for item_id, match_text in rows:
+                    for slug in decide(match_text or legacy[item_id], carriers[item_id]):
                         member_rows.append(dict(t=topic_ids[slug], i=item_id))
                 s.execute(delete(ItemTopic).where(ItemTopic.item_id.in_(ids)))
                 if member_rows:
