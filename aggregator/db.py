@@ -6,8 +6,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
@@ -16,6 +14,9 @@ from .errors import StoreError
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# The newest revision in migrations/versions (a test keeps the two in step). A database
+# already there needs no Alembic at all, which spares every command its import.
+SCHEMA_REVISION = "0002"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -43,7 +44,9 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
-def alembic_config(connection: Any | None = None) -> AlembicConfig:
+def alembic_config(connection: Any | None = None) -> Any:
+    from alembic.config import Config as AlembicConfig
+
     # No ini file: fileConfig() would otherwise reset our loggers.
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -59,6 +62,10 @@ def migrate(engine: Engine) -> None:
     would cascade deletes, so migrations run with the pragma OFF and a
     ``foreign_key_check`` afterwards.
     """
+    if current_revision(engine) == SCHEMA_REVISION:
+        return
+    from alembic import command
+
     is_sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as connection:
         if is_sqlite:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -21,11 +21,13 @@ from .errors import FetchError, ParseError, SeedError
 from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError
 from .parse import parse_feed
 from .policy import next_delay, redirect_decision
-from .publish import PublishReport, publish as write_feeds
 from .rules import Classifier, TopicRule
 from .seeds import read_seed_path, seed_entries, seed_times
 from .store import IngestJob, IngestResult, RefreshRecord, SourceSpec, SourceState, Store
 from .types import EntryData, FeedView, FetchResult
+
+if TYPE_CHECKING:  # the publisher (feedgen) is imported only by the commands that publish
+    from .publish import PublishReport
 
 log = logging.getLogger(__name__)
 
@@ -331,7 +333,11 @@ def publish(config: Config, store: Store, *, force: bool = False) -> PublishRepo
     stamp = _publish_stamp(config, store)
     names = expected_files(config)
     if not force and store.get_meta("published_stamp") == stamp and all((out / n).exists() for n in names):
+        from .publish import PublishReport
+
         return PublishReport(written=(), unchanged=tuple(names))
+    from .publish import publish as write_feeds
+
     report = write_feeds(
         out, feed_views(config, store), base_url=config.settings.base_url,
         site_title=config.settings.title, topic_titles={t.slug: t.title for t in config.topics},

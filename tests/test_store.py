@@ -126,3 +126,11 @@ def test_upgrade_from_the_first_revision_keeps_items_and_they_still_classify(tmp
     assert store.topic_counts() == {"baltic": 1}
     [item] = store.newest_items("baltic", 5)
     assert item.id == "urn:uuid:x" and item.updated.tzinfo is not None
+
+
+def test_schema_revision_constant_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    from aggregator.db import SCHEMA_REVISION, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_REVISION
