@@ -316,9 +316,10 @@ def _publish_stamp(config: Config, store: Store) -> str:
 def feed_views(config: Config, store: Store) -> list[FeedView]:
     limit = config.settings.max_entries
     counts = store.topic_counts()
-    views = [FeedView("all", "All items", tuple(store.newest_items(None, limit)), store.item_count())]
+    items = store.feed_items([None, *(t.slug for t in config.topics)], limit)
+    views = [FeedView("all", "All items", tuple(items[None]), store.item_count())]
     for t in config.topics:
-        views.append(FeedView(t.slug, t.title, tuple(store.newest_items(t.slug, limit)), counts.get(t.slug, 0)))
+        views.append(FeedView(t.slug, t.title, tuple(items[t.slug]), counts.get(t.slug, 0)))
     return views
 
 
