@@ -118,9 +118,10 @@ def _add_entry(
     ext = getattr(fe, _EXT_KEY)
     ext.set_links(links)
     ext.set_source(item.source)
-    for slug in item.topics:
-        label = (topic_titles or {}).get(slug, slug)
-        fe.category(term=slug, label=label)
+    if item.topics:
+        # One call: feedgen re-validates the whole list on every category() call.
+        titles = topic_titles or {}
+        fe.category([{"term": slug, "label": titles.get(slug, slug)} for slug in item.topics])
 
 
 def render_atom(
