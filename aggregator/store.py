@@ -28,6 +28,7 @@ CHUNK = 500  # bound for IN (...) lists: SQLite allows 32k variables, PostgreSQL
 ONE_US = timedelta(microseconds=1)
 
 
+_DELETE_MEMBERSHIP = text("DELETE FROM item_topics WHERE topic_id = :t AND item_id = :i")
 _INSERT_MEMBERSHIP = text(
     "INSERT INTO item_topics (topic_id, item_id, updated) SELECT :t, id, updated FROM items WHERE id = :i"
 )
@@ -590,7 +591,7 @@ class Store:
         last_id = 0
         while True:
             with self.session() as s, s.begin():
-                q = select(Item.id, Item.match_text)
+                q = select(Item.id, Item.match_text, Item.classified)
                 q = q.where(Item.id > last_id)
                 if not full:
                     q = q.where(Item.classified.is_(False))
@@ -606,7 +607,6 @@ class Store:
                     select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(ids))
                 ):
                     carriers[item_id].append(names[source_id])
-                member_rows = []
                 missing = [r[0] for r in rows if r[1] is None]  # stored before match_text existed
                 legacy = {
                     item_id: rule_text(title, summary, content, ctype)
@@ -615,14 +615,33 @@ class Store:
                         .where(Item.id.in_(missing))
                     )
                 } if missing else {}
-                for item_id, match_text in rows:
-                    for slug in decide(match_text or legacy[item_id], carriers[item_id]):
-                        member_rows.append(dict(t=topic_ids[slug], i=item_id))
-                s.execute(delete(ItemTopic).where(ItemTopic.item_id.in_(ids)))
-                if member_rows:
+                wanted = {
+                    (topic_ids[slug], item_id)
+                    for item_id, match_text, _ in rows
+                    for slug in decide(match_text or legacy[item_id], carriers[item_id])
+                }
+                # Write only the difference: after a rule change most memberships stand.
+                conn = s.connection()
+                current = set(conn.execute(
+                    select(ItemTopic.topic_id, ItemTopic.item_id).where(ItemTopic.item_id.in_(ids))
+                ).all())
+                gone = [dict(t=t, i=i) for t, i in current - wanted]
+                added = [dict(t=t, i=i) for t, i in wanted - current]
+                if gone:
+                    conn.execute(_DELETE_MEMBERSHIP, gone)
+                if added:
                     # The sort key is copied inside the database: no datetime round trip per row.
-                    s.connection().execute(_INSERT_MEMBERSHIP, member_rows)
-                s.execute(update(Item).where(Item.id.in_(ids)).values(classified=True))
+                    conn.execute(_INSERT_MEMBERSHIP, added)
+                changed = [r[0] for r in rows if not r[2]]
+                if changed:
+                    # Items added or updated since the last run: memberships that stand
+                    # still carry the old sort key.
+                    conn.execute(
+                        update(ItemTopic).where(ItemTopic.item_id.in_(changed))
+                        .values(updated=select(Item.updated).where(Item.id == ItemTopic.item_id)
+                                .scalar_subquery())
+                    )
+                    s.execute(update(Item).where(Item.id.in_(changed)).values(classified=True))
                 if not full:
                     self._bump_data_version(s)
                 last_id = ids[-1]

@@ -134,3 +134,19 @@ def test_schema_revision_constant_is_alembics_head() -> None:
     from aggregator.db import SCHEMA_REVISION, alembic_config
 
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_REVISION
+
+
+def test_an_updated_item_moves_to_the_top_of_its_topic(store: Store) -> None:
+    ids = store.sync_topics([("baltic", "Baltic")])
+    decide = lambda text, names: ("baltic",) if "baltic" in text else ()  # noqa: E731
+    for n in range(3):
+        store.ingest("one", [EntryData(key=f"k{n}", title=f"Baltic news {n}", updated=T0 + timedelta(hours=n))],
+                     now=T0 + timedelta(days=1))
+    store.classify(decide, "h", ids)
+    assert [i.title for i in store.newest_items("baltic", 5)] == ["Baltic news 2", "Baltic news 1", "Baltic news 0"]
+    store.ingest("one", [EntryData(key="k0", title="Baltic news 0, corrected", updated=T0 + timedelta(hours=5))],
+                 now=T0 + timedelta(days=1))
+    store.classify(decide, "h", ids)
+    assert [i.title for i in store.newest_items("baltic", 5)][0] == "Baltic news 0, corrected"
+    store.classify(decide, "h2", ids)  # a full reclassify keeps the order
+    assert [i.title for i in store.newest_items("baltic", 5)][0] == "Baltic news 0, corrected"
