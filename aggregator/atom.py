@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
@@ -86,9 +87,19 @@ def feed_updated(view: FeedView, fallback_updated: datetime) -> datetime:
 
 
 def _add_entry(
-    fg: FeedGenerator, item: PublishedItem, topic_titles: Mapping[str, str] | None
+    fg: FeedGenerator,
+    item: PublishedItem,
+    topic_titles: Mapping[str, str] | None,
+    entry_cache: dict[str, FeedEntry] | None,
 ) -> None:
+    if entry_cache is not None and item.id in entry_cache:
+        # The same item in another feed of this publish: feedgen takes the built entry
+        # as it is (its extension is already registered, and stays).
+        fg.add_entry(entry_cache[item.id], order="append")
+        return
     fe = fg.add_entry(order="append")
+    if entry_cache is not None:
+        entry_cache[item.id] = fe
     fe.id(item.id)
     fe.title(item.title)
     fe.updated(as_utc(item.updated, f"updated of {item.id}"))
@@ -131,11 +142,14 @@ def render_atom(
     site_title: str,
     fallback_updated: datetime,
     topic_titles: Mapping[str, str] | None = None,
+    entry_cache: dict[str, FeedEntry] | None = None,
 ) -> bytes:
     """Serialize ``view`` as Atom 1.0 bytes (UTF-8, with XML declaration).
 
     The feed id and its rel=self link are ``{base_url}/{slug}.xml``; entries keep
     the given order (newest first). Raises ValueError on naive datetimes.
+    ``entry_cache`` (item id -> built entry) lets the feeds of one publish share the
+    entries they have in common; pass the same dict to every call of one publish.
     """
     root = base_url.rstrip("/")
     self_url = f"{root}/{view.slug}.xml"
@@ -151,5 +165,5 @@ def render_atom(
     # No version attribute: it would change the bytes on every upgrade.
     fg.generator(GENERATOR_NAME)
     for item in view.items:
-        _add_entry(fg, item, topic_titles)
+        _add_entry(fg, item, topic_titles, entry_cache)
     return fg.atom_str(pretty=True)

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -219,6 +220,7 @@ def publish(
     _check_views(views)
     fallback = newest_updated(views)
     documents: dict[str, bytes] = {}
+    entry_cache: dict[str, Any] = {}  # entries shared by several feeds are built once
     for view in views:
         documents[f"{view.slug}.xml"] = render_atom(
             view,
@@ -226,6 +228,7 @@ def publish(
             site_title=site_title,
             fallback_updated=fallback,
             topic_titles=topic_titles,
+            entry_cache=entry_cache,
         )
     documents[OPML_NAME] = render_opml(views, base_url=base_url, site_title=site_title)
     documents[HTML_NAME] = render_index(views, base_url=base_url, site_title=site_title)
