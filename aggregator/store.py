@@ -479,45 +479,67 @@ class Store:
             links.append(canonical_link(e.link))
             t = dedup_text(e.title, e.content or e.summary, e.content_type)
             texts.append(text_hash(t) if t else None)
-        by_link: dict[str, int] = {}
-        by_text: dict[str, int] = {}
+        # Stored items with the same canonical link or text, oldest first, and every
+        # source that already carries each of them.
+        by_link: dict[str, list[int]] = defaultdict(list)
+        by_text: dict[str, list[int]] = defaultdict(list)
         for part in _chunks(sorted({v for v in links if v})):
             for item_id, canon in s.execute(
                 select(Item.id, Item.canonical_link).where(Item.canonical_link.in_(part)).order_by(Item.id)
             ):
-                by_link.setdefault(canon, item_id)
+                by_link[canon].append(item_id)
         for part in _chunks(sorted({v for v in texts if v})):
             for item_id, th in s.execute(
                 select(Item.id, Item.text_hash).where(Item.text_hash.in_(part)).order_by(Item.id)
             ):
-                by_text.setdefault(th, item_id)
+                by_text[th].append(item_id)
+        carriers: dict[int, set[int]] = defaultdict(set)  # stored item id -> source ids
+        candidates = sorted({i for ids in (*by_link.values(), *by_text.values()) for i in ids})
+        for part in _chunks(candidates):
+            for item_id, source_id in s.execute(
+                select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(part))
+            ):
+                carriers[item_id].add(source_id)
 
         # Decide, in order: attach to a stored item, to a new item of this batch, or create.
+        # Only the same story from ANOTHER source is merged: two entries of one source
+        # are two items even when they share a link or a text.
         new: list[int] = []  # indexes into fresh
         target_item: dict[int, int] = {}  # fresh index -> stored item id
         target_new: dict[int, int] = {}  # fresh index -> fresh index of the new twin
-        batch_link: dict[str, int] = {}
-        batch_text: dict[str, int] = {}
-        for i, (j, _, _, e, _) in enumerate(fresh):
+        batch_link: dict[str, list[int]] = defaultdict(list)
+        batch_text: dict[str, list[int]] = defaultdict(list)
+        new_carriers: dict[int, set[int]] = {}  # fresh index of a new item -> source ids
+
+        def stored_match(keys: list[int], sid: int) -> int | None:
+            return next((item_id for item_id in keys if sid not in carriers[item_id]), None)
+
+        def batch_match(keys: list[int], sid: int) -> int | None:
+            return next((idx for idx in keys if sid not in new_carriers[idx]), None)
+
+        for i, (j, _, sid, e, _) in enumerate(fresh):
             canon, th = links[i], texts[i]
-            stored = (canon and by_link.get(canon)) or (th and by_text.get(th))
+            stored = (canon and stored_match(by_link[canon], sid)) or (th and stored_match(by_text[th], sid))
             if stored:
                 target_item[i] = stored
+                carriers[stored].add(sid)
                 counts[j][2] += 1
                 continue
-            twin = batch_link.get(canon) if canon else None
+            twin = batch_match(batch_link[canon], sid) if canon else None
             if twin is None and th:
-                twin = batch_text.get(th)
+                twin = batch_match(batch_text[th], sid)
             if twin is not None:
                 target_new[i] = twin
+                new_carriers[twin].add(sid)
                 counts[j][2] += 1
                 continue
             new.append(i)
+            new_carriers[i] = {sid}
             counts[j][0] += 1
             if canon:
-                batch_link[canon] = i
+                batch_link[canon].append(i)
             if th:
-                batch_text[th] = i
+                batch_text[th].append(i)
 
         # First-seen times: per job, from its seen_times callback (seeds) or now.
         first_seen: dict[int, datetime] = {}

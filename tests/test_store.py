@@ -150,3 +150,18 @@ def test_an_updated_item_moves_to_the_top_of_its_topic(store: Store) -> None:
     assert [i.title for i in store.newest_items("baltic", 5)][0] == "Baltic news 0, corrected"
     store.classify(decide, "h2", ids)  # a full reclassify keeps the order
     assert [i.title for i in store.newest_items("baltic", 5)][0] == "Baltic news 0, corrected"
+
+
+def test_entries_of_one_source_sharing_a_link_or_text_stay_separate(store: Store) -> None:
+    same_link = [EntryData(key=f"p{n}", title=f"Press release {n}", link="http://one.test/press") for n in range(3)]
+    assert store.ingest("one", same_link, now=T0).new == 3
+    text = "A statement long enough to count for duplicate detection by text."
+    same_text = [EntryData(key=f"s{n}", title="Statement", content=text, content_type="text") for n in range(2)]
+    assert store.ingest("one", same_text, now=T0).new == 2
+    # Another source carrying that link is attached to one of them, not made a sixth item.
+    r = store.ingest("two", [EntryData(key="x", title="Press", link="http://one.test/press")], now=T0)
+    assert (r.new, r.attached) == (0, 1)
+    # ...and a second entry of that other source with the same link is attached to another.
+    r = store.ingest("two", [EntryData(key="y", title="Press 2", link="http://one.test/press")], now=T0)
+    assert (r.new, r.attached) == (0, 1)
+    assert store.item_count() == 5
