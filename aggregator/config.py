@@ -20,7 +20,7 @@ from typing import Annotated, Any, Callable, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from aggregator.errors import ConfigError
 from aggregator.opml import canonical_url, read_opml, source_name_for, url_problem
@@ -169,11 +169,37 @@ def _base_url(value: str) -> str:
 
 
 def _database(value: str) -> str:
+    """A URL whose dialect SQLAlchemy knows and whose driver is installed.
+
+    Caught here, a typo or a missing driver is a config error (exit 2) instead of a
+    traceback from the first command that opens the store. Loading a dialect class and
+    importing its DB-API module connects nowhere and creates no file.
+    """
     try:
-        make_url(value)
+        url = make_url(value)
     except ArgumentError:
         raise ValueError(
             f"{value!r} is not a SQLAlchemy database URL (e.g. 'sqlite:///aggregator.db')"
+        ) from None
+    try:
+        dialect_cls = url.get_dialect()
+    except NoSuchModuleError:
+        if "+" in url.drivername:
+            backend, driver = url.get_backend_name(), url.get_driver_name()
+            raise ValueError(f"unknown driver {driver!r} for database type {backend!r}") from None
+        raise ValueError(f"unknown database type {url.drivername!r}") from None
+    try:
+        dialect_cls.import_dbapi()
+    except ImportError as exc:
+        missing = exc.name or str(exc)
+        if url.get_backend_name() == "postgresql" and missing == "psycopg":
+            raise ValueError(
+                "the PostgreSQL driver is not installed (no module named 'psycopg'): "
+                "pip install 'aggregator[postgres]'"
+            ) from None
+        raise ValueError(
+            f"the {url.get_backend_name()} driver {dialect_cls.driver!r} is not installed "
+            f"(no module named {missing!r}): install the package that provides it"
         ) from None
     return value
 

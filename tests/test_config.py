@@ -5,6 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from click.testing import CliRunner
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+from aggregator.cli import main
 from aggregator.config import find_config, load_config, parse_interval
 from aggregator.errors import ConfigError
 
@@ -158,9 +162,56 @@ def test_defaults_of_a_minimal_config(tmp_path: Path) -> None:
         ("sqlite:///data/agg.db", "sqlite:///{dir}/data/agg.db"),
     ],
 )
-def test_database_urls(tmp_path: Path, database: str, expected: str) -> None:
+def test_database_urls(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str, expected: str
+) -> None:
+    # validation imports the driver; psycopg is an optional extra, so stand one in
+    monkeypatch.setattr(PGDialect_psycopg, "import_dbapi", classmethod(lambda cls: object()))
     path = write(tmp_path, f'[aggregator]\ndatabase = "{database}"\n' + MINIMAL)
     assert load_config(path).settings.database == expected.format(dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("database", "problem"),
+    [
+        ("foo://x/y", "unknown database type 'foo'"),
+        ("sqlite+nodriver:///x.db", "unknown driver 'nodriver' for database type 'sqlite'"),
+        # pymssql is surely not installed in the test environment
+        ("mssql+pymssql://u@127.0.0.1:1/db",
+         "the mssql driver 'pymssql' is not installed (no module named 'pymssql'): "
+         "install the package that provides it"),
+    ],
+)
+def test_unusable_database_urls_are_config_problems(
+    tmp_path: Path, database: str, problem: str
+) -> None:
+    before = tree(tmp_path)
+    path = write(tmp_path, f'[aggregator]\ndatabase = "{database}"\n' + MINIMAL)
+    assert problems_of(path) == [f"aggregator.toml: aggregator.database: {problem}"]
+    assert tree(tmp_path) == before | {"aggregator.toml"}
+
+
+def test_a_missing_postgres_driver_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_psycopg(cls: type) -> object:
+        raise ModuleNotFoundError("No module named 'psycopg'", name="psycopg")
+
+    # whether or not psycopg happens to be installed here, the message is what we test
+    monkeypatch.setattr(PGDialect_psycopg, "import_dbapi", classmethod(no_psycopg))
+    path = write(tmp_path, '[aggregator]\ndatabase = "postgresql://u@127.0.0.1:1/db"\n' + MINIMAL)
+    assert problems_of(path) == [
+        "aggregator.toml: aggregator.database: the PostgreSQL driver is not installed "
+        "(no module named 'psycopg'): pip install 'aggregator[postgres]'"
+    ]
+
+
+def test_status_with_an_unknown_database_type_exits_2(tmp_path: Path) -> None:
+    path = write(tmp_path, '[aggregator]\ndatabase = "foo://x/y"\n' + MINIMAL)
+    result = CliRunner().invoke(main, ["--config", "aggregator.toml", "status"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == "aggregator.toml: aggregator.database: unknown database type 'foo'\n"
+    assert tree(tmp_path) == {path.name}
 
 
 def test_base_url_loses_trailing_slash_and_ipv6_listen(tmp_path: Path) -> None:
