@@ -28,6 +28,9 @@ from aggregator.opml import canonical_url, read_opml, source_name_for, url_probl
 ENV_VAR = "AGGREGATOR_CONFIG"
 DEFAULT_FILE = "aggregator.toml"
 MIN_INTERVAL = 10  # seconds; anything faster is hammering someone's server
+# a year: longer is surely a typo, and huge values overflow datetime arithmetic in the scheduler
+MAX_INTERVAL_DAYS = 365
+MAX_INTERVAL = MAX_INTERVAL_DAYS * 86400
 RESERVED_SLUGS = frozenset({"all", "index"})  # output file names: all.xml, index.html/.opml
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -86,7 +89,7 @@ class Config:
 
 
 def parse_interval(text: str) -> int:
-    """``"10m"``, ``"1h30m"``, ``"2d"`` -> seconds; a unit is required, minimum 10 s."""
+    """``"10m"``, ``"1h30m"``, ``"2d"`` -> seconds; a unit is required, 10 s to 365 d."""
     cleaned = text.strip()
     if not cleaned:
         raise ValueError("must not be empty")
@@ -97,7 +100,14 @@ def parse_interval(text: str) -> int:
             f"{text!r} is not an interval: use whole numbers with a unit s, m, h or d, "
             "e.g. '10m' or '1h30m'"
         )
-    seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in _INTERVAL_PART_RE.findall(cleaned))
+    parts = _INTERVAL_PART_RE.findall(cleaned)
+    # a number this long is over the maximum in any unit; int() would refuse past 4300 digits
+    if any(len(n.lstrip("0")) > len(str(MAX_INTERVAL)) for n, _ in parts):
+        seconds = MAX_INTERVAL + 1
+    else:
+        seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+    if seconds > MAX_INTERVAL:
+        raise ValueError(f"{text!r} is longer than the maximum of {MAX_INTERVAL_DAYS}d")
     if seconds < MIN_INTERVAL:
         raise ValueError(f"{text!r} is shorter than the minimum of {MIN_INTERVAL}s")
     return seconds

@@ -243,6 +243,11 @@ SOURCE_OK = '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\n'
          "(a number with unit s, m, h or d), not an integer"),
         (MINIMAL + 'interval = "5s"\n',
          "aggregator.toml: sources[0].interval: '5s' is shorter than the minimum of 10s"),
+        (MINIMAL + 'interval = "3000000d"\n',
+         "aggregator.toml: sources[0].interval: '3000000d' is longer than the maximum of 365d"),
+        ('[aggregator]\ndefault_interval = "99999999999d"\n' + MINIMAL,
+         "aggregator.toml: aggregator.default_interval: '99999999999d' is longer than the "
+         "maximum of 365d"),
         ('[aggregator]\ndefault_interval = "90"\n' + MINIMAL,
          "aggregator.toml: aggregator.default_interval: '90' needs a unit: s, m, h or d (e.g. '90s')"),
         ('[[sources]]\nurl = "https://a.example/feed"\n',
@@ -404,7 +409,8 @@ def test_find_config_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("10s", 10), ("10m", 600), ("1h30m", 5400), ("2d", 172800), ("1d2h3m4s", 93784), ("90s", 90)],
+    [("10s", 10), ("10m", 600), ("1h30m", 5400), ("2d", 172800), ("1d2h3m4s", 93784), ("90s", 90),
+     ("365d", 31536000), ("364d23h59m60s", 31536000), ("0000000000000000365d", 31536000)],
 )
 def test_good_intervals(text: str, seconds: int) -> None:
     assert parse_interval(text) == seconds
@@ -421,6 +427,11 @@ def test_good_intervals(text: str, seconds: int) -> None:
         ("1.5h", "is not an interval"),
         ("-10m", "is not an interval"),
         ("h", "is not an interval"),
+        ("365d1s", "longer than the maximum of 365d"),
+        ("8761h", "longer than the maximum of 365d"),
+        ("3000000d", "longer than the maximum of 365d"),
+        ("99999999999d", "longer than the maximum of 365d"),
+        ("1" + "0" * 5000 + "s", "longer than the maximum of 365d"),
     ],
 )
 def test_bad_intervals(text: str, message: str) -> None:
