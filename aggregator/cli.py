@@ -30,7 +30,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Quiet libraries that log every request at INFO.
-    for noisy in ("apscheduler.executors.default", "aiohttp.access", "alembic.runtime.migration"):
+    for noisy in ("apscheduler.executors.default", "aiohttp.access", "alembic"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
@@ -129,11 +129,13 @@ def update(obj: Context, sources: tuple[str, ...]) -> None:
         elapsed = time.monotonic() - started
     new = sum(o.new for o in report.outcomes)
     changed = sum(o.updated for o in report.outcomes)
+    merged = sum(o.merged for o in report.outcomes)
     for o in report.outcomes:
         state = "ok" if o.ok else "FAILED"
         detail = o.error or o.warning or ""
-        click.echo(f"{o.name}: {state}, {o.new} new, {o.updated} updated" + (f" ({detail})" if detail else ""))
-    click.echo(f"{len(report.outcomes)} sources, {new} new items, {changed} updated, "
+        click.echo(f"{o.name}: {state}, {o.new} new, {o.updated} updated, {o.merged} merged"
+                   + (f" ({detail})" if detail else ""))
+    click.echo(f"{len(report.outcomes)} sources, {new} new items, {changed} updated, {merged} merged, "
                f"{len(report.failed)} failed; published {len(result.written)} files "
                f"({len(result.unchanged)} unchanged) to {config.settings.output_dir} in {elapsed:.2f}s")
     if report.failed:

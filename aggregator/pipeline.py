@@ -40,6 +40,7 @@ class SourceOutcome:
     ok: bool
     new: int = 0
     updated: int = 0
+    merged: int = 0  # entries that were the same story as an item from another source
     error: str | None = None
     warning: str | None = None
     http_status: int | None = None
@@ -55,7 +56,7 @@ class RefreshReport:
 
     @property
     def changed(self) -> bool:
-        return any(o.new or o.updated for o in self.outcomes)
+        return any(o.new or o.updated or o.merged for o in self.outcomes)
 
 
 def utcnow() -> datetime:
@@ -116,7 +117,7 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
                          result=result, next_run=finished + timedelta(seconds=src.interval),
                          keep_validators=True)
     log.info("source %s: %d new, %d updated", src.name, result.new, result.updated)
-    return SourceOutcome(src.name, ok=True, new=result.new, updated=result.updated + result.attached,
+    return SourceOutcome(src.name, ok=True, new=result.new, updated=result.updated, merged=result.attached,
                          warning=warning)
 
 
@@ -189,9 +190,10 @@ async def _fetch_and_store(
                     outcomes.append(SourceOutcome(rec.name, ok=False, error=error))
                     continue
                 rec = replace(rec, result=r)
-                outcome = replace(outcome, new=r.new, updated=r.updated + r.attached)
+                outcome = replace(outcome, new=r.new, updated=r.updated, merged=r.attached)
                 if r.changed:
-                    log.info("source %s: %d new, %d updated", rec.name, r.new, r.updated + r.attached)
+                    log.info("source %s: %d new, %d updated, %d merged", rec.name, r.new, r.updated,
+                             r.attached)
             records.append(rec)
             outcomes.append(outcome)
         store.record_refreshes(records)
@@ -308,7 +310,8 @@ def classify(config: Config, store: Store) -> int:
 
 def _publish_stamp(config: Config, store: Store) -> str:
     s = config.settings
-    data = [store.data_version(), s.base_url, s.title, s.max_entries,
+    # Source details (title, URL, site) are written in every entry's atom:source.
+    data = [store.data_version(), store.sources_fingerprint(), s.base_url, s.title, s.max_entries,
             [(t.slug, t.title) for t in config.topics], str(s.output_dir)]
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 

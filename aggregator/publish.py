@@ -189,14 +189,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+MANIFEST_NAME = ".published"  # the files the last publish wrote (dot: never served)
+
+
+def _previous_files(output_dir: Path) -> set[str]:
+    try:
+        return set((output_dir / MANIFEST_NAME).read_text(encoding="utf-8").split())
+    except FileNotFoundError:
+        return set()
+
+
 def _stale_feeds(output_dir: Path, keep: set[str]) -> list[Path]:
-    """Feeds we wrote earlier for topics that are gone: visible ``*.xml`` files only."""
+    """Feeds we wrote earlier for topics that are gone. Only files the manifest says
+    we published: output_dir may hold the user's own files (a sitemap.xml, say)."""
+    previous = _previous_files(output_dir)
     return sorted(
         p
-        for p in output_dir.iterdir()
+        for p in (output_dir / name for name in previous - keep)
         if p.name.endswith(".xml")
         and not p.name.startswith(".")
-        and p.name not in keep
+        and "/" not in p.name
         and p.is_file()
         and not p.is_symlink()
     )
@@ -213,7 +225,9 @@ def publish(
     """Write ``<slug>.xml`` for each view plus index.opml and index.html into ``output_dir``.
 
     ``views`` are the "all" view and one per topic. Unchanged files are not
-    touched; ``*.xml`` files of slugs not in ``views`` are deleted. Raises
+    touched; feeds this function wrote before for slugs no longer in ``views`` are
+    deleted (a manifest, ``.published``, remembers them; other files are never
+    touched). Raises
     ValueError for unusable slugs or naive datetimes, AggregatorError when the
     folder cannot be written.
     """
@@ -243,6 +257,8 @@ def publish(
         for stale in _stale_feeds(output_dir, set(documents)):
             stale.unlink(missing_ok=True)
             removed.append(stale.name)
+        manifest = "".join(f"{name}\n" for name in sorted(documents)).encode()
+        _write_if_changed(output_dir / MANIFEST_NAME, manifest)
         if written or removed:
             _fsync_dir(output_dir)
     except OSError as e:

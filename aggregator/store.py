@@ -206,8 +206,7 @@ def _newest_first(item: PublishedItem) -> tuple[int, str]:
 
 
 def source_iri(source: Source) -> str:
-    if source.type == "feed" and source.url:
-        return source.url
+    # From the name, "the key of a source for ever": a URL would change with a 301 or an edit.
     return f"tag:aggregator,2026:source/{source.name}"
 
 
@@ -330,6 +329,13 @@ class Store:
                 [{f"b_{c}": row[c] for c in _REFRESH_COLUMNS} for row in rows.values()],
             )
             conn.execute(Fetch.__table__.insert(), history)
+
+    def sources_fingerprint(self) -> str:
+        """A hash of what published feeds say about sources (their atom:source)."""
+        with self.session() as s:
+            rows = s.execute(select(Source.name, Source.type, Source.title, Source.url, Source.site_link)
+                             .order_by(Source.name)).all()
+        return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
 
     def set_next_run(self, name: str, when: datetime | None) -> None:
         with self.session() as s, s.begin():

@@ -142,3 +142,12 @@ def test_every_command_has_help() -> None:
     for command in ("update", "publish", "status", "topics", "items", "migrate"):
         result = CliRunner().invoke(main, [command, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_renaming_a_source_republishes_its_atom_source(project: Path) -> None:
+    run(project, "update")
+    cfg = project / "aggregator.toml"
+    cfg.write_text(cfg.read_text().replace('title = "NATO news digest"', 'title = "Renamed digest"'))
+    out = run(project, "publish")
+    assert "published 0 files" not in out
+    assert b"<title>Renamed digest</title>" in (project / "feeds" / "all.xml").read_bytes()

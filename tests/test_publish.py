@@ -223,7 +223,7 @@ def test_unchanged_publish_rewrites_nothing(out: Path) -> None:
     before = {n: (ino, 1_000_000_000, data) for n, (ino, _, data) in before.items()}
     report = _publish(out)
     assert report.written == () and report.removed == ()
-    assert set(report.unchanged) == set(before)
+    assert set(report.unchanged) == set(before) - {".published"}  # the manifest isn't a feed
     after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns, p.read_bytes()) for p in out.iterdir()}
     assert after == before
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
@@ -250,10 +250,12 @@ def test_removed_topic_feed_is_deleted_but_nothing_else(out: Path) -> None:
     _publish(out)
     (out / "notes.txt").write_text("keep me")
     (out / ".hidden.xml").write_text("keep me too")
+    (out / "sitemap.xml").write_text("<urlset/>")  # the user's own file beside our feeds
     report = _publish(out, _views(topics=("baltic",)))
     assert set(report.removed) == {"cables.xml", "empty.xml"}
     assert not (out / "cables.xml").exists() and not (out / "empty.xml").exists()
     assert (out / "notes.txt").exists() and (out / ".hidden.xml").exists()
+    assert (out / "sitemap.xml").read_text() == "<urlset/>"
     assert (out / "baltic.xml").exists() and (out / "all.xml").exists()
 
 

@@ -449,13 +449,15 @@ def test_the_same_story_from_two_sources_is_one_item(feed_server: FeedServer, ma
     feed_server.route("/two", atom10("Source Two", second))
     p = make_project({"one": feed_server.url("/one"), "two": feed_server.url("/two")})
     out = p.update()
-    assert "2 new items, 2 updated" in out  # the second source's entries attach to stored items
+    assert "2 new items, 0 updated, 2 merged" in out  # the second source's entries attach to stored items
     entries = p.entry_elements()
     assert len(entries) == 2
     for el in entries:
         source = el.find(f"{ATOM}source")
         assert source is not None
-        assert source.findtext(f"{ATOM}id") == feed_server.url("/one")
+        assert source.findtext(f"{ATOM}id") == "tag:aggregator,2026:source/one"
+        self_links = [link.get("href") for link in source.findall(f"{ATOM}link") if link.get("rel") == "self"]
+        assert self_links == [feed_server.url("/one")]
         assert source.findtext(f"{ATOM}title") == "Source One"
         via = [link.get("href") for link in el.findall(f"{ATOM}link") if link.get("rel") == "via"]
         assert via in (["https://news.example.org/a/1?id=7&utm_medium=feed&fbclid=x"],
