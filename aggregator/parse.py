@@ -402,12 +402,12 @@ def parse_json_feed(url: str, body: bytes, *, now: datetime) -> FeedData:
     if not isinstance(items, list):
         raise ParseError("not a feed: JSON Feed without an items array")
 
-    home = _json_str(doc, "home_page_url")
-    base = urljoin(url, home) if home else url
     entries: list[EntryData] = []
     for index, item in enumerate(items):
         try:
-            entry = _json_entry(item, base, now) if isinstance(item, dict) else None
+            # JSON has no xml:base, so relative links resolve against the fetch URL
+            # (DESIGN.md); home_page_url is the site's front page, not a base.
+            entry = _json_entry(item, url, now) if isinstance(item, dict) else None
         except Exception as exc:  # one bad item must never sink the feed
             log.warning("%s: skipping JSON Feed item %d: %s", url, index, exc)
             continue
@@ -416,7 +416,7 @@ def parse_json_feed(url: str, body: bytes, *, now: datetime) -> FeedData:
     return FeedData(
         url=url,
         title=_title_text(_json_str(doc, "title"), None),
-        link=_http_url(base) if home else None,
+        link=_absolute_link(url, _json_str(doc, "home_page_url")),
         entries=tuple(entries),
     )
 

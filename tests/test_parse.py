@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -133,8 +134,9 @@ def test_jsonfeed_10() -> None:
     assert feed.warning is None
     first, second, third = feed.entries  # the string item is skipped
     assert first.key == "1"
-    assert first.link == "https://json.example.org/posts/1"
-    assert first.content == '<p>Hello <a href="https://json.example.org/about" rel="noopener noreferrer">about</a></p>'
+    # relative links resolve against the fetch URL, never home_page_url (DESIGN.md)
+    assert first.link == "http://fetched.example.org/posts/1"
+    assert first.content == '<p>Hello <a href="http://fetched.example.org/about" rel="noopener noreferrer">about</a></p>'
     assert first.summary == "Hello summary"
     assert first.published == utc(2024, 5, 1, 8)
     assert first.updated == utc(2024, 5, 2, 10)
@@ -151,10 +153,40 @@ def test_jsonfeed_11_sniffed_from_body_and_generic_json_type() -> None:
     for headers in ({"content-type": "application/json"}, {"content-type": "text/plain"}, {}):
         feed = parse_feed("https://json11.example.org/feed.json", body, headers, now=NOW)
         first, second = feed.entries
-        assert first.link == "https://json11.example.org/site/a.html"
-        assert first.content == '<p>café <img src="https://json11.example.org/site/i.png"></p>'
+        assert first.link == "https://json11.example.org/a.html"
+        assert first.content == '<p>café <img src="https://json11.example.org/i.png"></p>'
         assert first.author == "Quinn"
         assert second.link == "https://elsewhere.example.com/story"
+
+
+def test_jsonfeed_relative_links_resolve_against_the_fetch_url_not_home_page_url() -> None:
+    doc = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": "Rel",
+        "home_page_url": "http://ex.org/",
+        "items": [
+            {"id": "j1", "url": "/rel/j1",
+             "content_html": '<p><a href="more">more</a> <img src="/img/j1.png"></p>'},
+            {"id": "j2", "external_url": "../out/j2", "content_text": "two"},
+            {"id": "j3", "url": "//cdn.example.net/j3", "content_text": "three"},
+        ],
+    }
+    body = json.dumps(doc).encode()
+    feed = parse_feed("http://127.0.0.1:18767/feeds/json", body, {"content-type": "application/feed+json"}, now=NOW)
+    j1, j2, j3 = feed.entries
+    assert feed.link == "http://ex.org/"  # the site's own home page is still the feed's link
+    assert j1.link == "http://127.0.0.1:18767/rel/j1"
+    assert j1.content == (
+        '<p><a href="http://127.0.0.1:18767/feeds/more" rel="noopener noreferrer">more</a> '
+        '<img src="http://127.0.0.1:18767/img/j1.png"></p>'
+    )
+    assert j2.link == "http://127.0.0.1:18767/out/j2"
+    assert j3.link == "http://cdn.example.net/j3"
+    # a relative home_page_url resolves against the fetch URL too
+    doc["home_page_url"] = "/site/"
+    feed = parse_feed("http://127.0.0.1:18767/feeds/json", json.dumps(doc).encode(), {}, now=NOW)
+    assert feed.link == "http://127.0.0.1:18767/site/"
+    assert feed.entries[0].link == "http://127.0.0.1:18767/rel/j1"
 
 
 @pytest.mark.parametrize(
