@@ -37,6 +37,8 @@ JOB_TABLE = "apscheduler_jobs"
 # at most this late; coalesce=True folds any number of missed runs into one.
 MIN_MISFIRE_GRACE = 60
 DUE_SPREAD = 10  # seconds over which sources that are already due get spread
+# The bound of policy.jitter: a day-long interval must not drift by hours.
+MAX_TRIGGER_JITTER = 300.0
 
 _registry_lock = threading.Lock()
 _service: Service | None = None
@@ -108,12 +110,27 @@ def overdue_run_time(name: str, now: datetime) -> datetime:
     return now + timedelta(seconds=jitter(DUE_SPREAD * 10, name))
 
 
+def trigger_jitter(interval: int) -> float:
+    """The most seconds the interval trigger adds to each run after the first one.
+
+    The same bound as ``policy.jitter`` (a tenth of the interval, at most five minutes), but at
+    least a second so that short intervals spread too. Without it on the trigger, only the
+    first run would be spread and every later refresh would fire on the exact interval.
+    """
+    return max(1.0, min(interval * 0.1, MAX_TRIGGER_JITTER))
+
+
 def job_matches(job: Any, name: str, interval: int) -> bool:
-    """Is a stored job already the right job for this source (so its next run is kept)?"""
+    """Is a stored job already the right job for this source (so its next run is kept)?
+
+    A job stored without the trigger jitter (an older version) does not match: it is
+    replaced once, starting from the store's next run.
+    """
     trigger = job.trigger
     return (
         isinstance(trigger, IntervalTrigger)
         and trigger.interval == timedelta(seconds=interval)
+        and trigger.jitter == trigger_jitter(interval)
         and job.func_ref == REFRESH_FUNC
         and tuple(job.args) == (name,)
         and job.max_instances == 1
@@ -151,7 +168,8 @@ def make_scheduler(database_url: str, *, workers: int) -> BackgroundScheduler:
 def schedule_source(scheduler: BackgroundScheduler, src: SourceConfig, first: datetime) -> None:
     scheduler.add_job(
         REFRESH_FUNC,
-        trigger=IntervalTrigger(seconds=src.interval, start_date=first, timezone=timezone.utc),
+        trigger=IntervalTrigger(seconds=src.interval, start_date=first, timezone=timezone.utc,
+                                jitter=trigger_jitter(src.interval)),
         args=(src.name,),
         id=job_id(src.name),
         name=f"refresh {src.name}",

@@ -24,14 +24,17 @@ from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import pytest
+from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator import jobs
 from aggregator.config import SourceConfig
 from aggregator.errors import LockedError
 from aggregator.lock import database_lock
+from aggregator.policy import jitter
 from aggregator.service import clamp_max_age
 from aggregator.store import SourceState
 
@@ -416,6 +419,11 @@ def test_sync_jobs_follows_the_config(tmp_path: Path) -> None:
     job = first["jobs"]["source:a"]
     assert job.func_ref == "aggregator.jobs:refresh_source" and job.args == ("a",)
     assert job.max_instances == 1 and job.coalesce and job.misfire_grace_time >= 60
+    # Every run after the first is spread too: the persisted trigger carries the jitter bound.
+    assert job.trigger.jitter == 6.0 and first["jobs"]["source:b"].trigger.jitter == 300.0
+    later_runs = [job.trigger.get_next_fire_time(NOW, NOW) - NOW for _ in range(50)]
+    assert all(timedelta(seconds=60) <= gap <= timedelta(seconds=66) for gap in later_runs)
+    assert len(set(later_runs)) > 1
 
     # Restart: b unchanged keeps its time; a's interval changed; c is new; a retired source goes.
     second = synced([_source("a", 120), _source("b", 3600), _source("c", 60), _source("gone", 60)],
@@ -426,6 +434,23 @@ def test_sync_jobs_follows_the_config(tmp_path: Path) -> None:
 
     third = synced([_source("c", 60)], {})
     assert set(third["jobs"]) == {"source:c"}
+
+
+def test_trigger_jitter_and_job_matches() -> None:
+    assert jobs.trigger_jitter(10) == 1.0 and jobs.trigger_jitter(5) == 1.0  # at least a second
+    assert jobs.trigger_jitter(600) == 60.0 and jobs.trigger_jitter(86400) == 300.0
+    # The same bound as policy.jitter's per-source offset.
+    assert all(jitter(600, f"s{n}") < jobs.trigger_jitter(600) for n in range(100))
+
+    def job(trigger: IntervalTrigger) -> SimpleNamespace:
+        return SimpleNamespace(trigger=trigger, func_ref=jobs.REFRESH_FUNC, args=("a",),
+                               max_instances=1, coalesce=True)
+
+    start = dict(seconds=600, start_date=NOW, timezone=timezone.utc)
+    assert jobs.job_matches(job(IntervalTrigger(**start, jitter=60.0)), "a", 600)  # type: ignore[arg-type]
+    # A job saved before the trigger had jitter is replaced, once.
+    assert not jobs.job_matches(job(IntervalTrigger(**start)), "a", 600)  # type: ignore[arg-type]
+    assert not jobs.job_matches(job(IntervalTrigger(**start, jitter=60.0)), "a", 1200)  # type: ignore[arg-type]
 
 
 def test_clamp_max_age() -> None:
