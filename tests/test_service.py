@@ -447,10 +447,10 @@ def test_trigger_jitter_and_job_matches() -> None:
                                max_instances=1, coalesce=True)
 
     start = dict(seconds=600, start_date=NOW, timezone=timezone.utc)
-    assert jobs.job_matches(job(IntervalTrigger(**start, jitter=60.0)), "a", 600)  # type: ignore[arg-type]
+    assert jobs.job_matches(job(IntervalTrigger(**start, jitter=60.0)), "a", 600)
     # A job saved before the trigger had jitter is replaced, once.
-    assert not jobs.job_matches(job(IntervalTrigger(**start)), "a", 600)  # type: ignore[arg-type]
-    assert not jobs.job_matches(job(IntervalTrigger(**start, jitter=60.0)), "a", 1200)  # type: ignore[arg-type]
+    assert not jobs.job_matches(job(IntervalTrigger(**start)), "a", 600)
+    assert not jobs.job_matches(job(IntervalTrigger(**start, jitter=60.0)), "a", 1200)
 
 
 def test_clamp_max_age() -> None:
