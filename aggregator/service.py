@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
@@ -63,6 +63,32 @@ def clamp_max_age(next_runs: Iterator[datetime] | list[datetime], now: datetime)
     return int(min(MAX_AGE_MAX, max(MAX_AGE_MIN, min(upcoming))))
 
 
+def health_entry(status: SourceStatus | None, next_run: datetime | None) -> dict[str, Any]:
+    """One source's part of /healthz, from its stored status and its scheduled next run."""
+    return {
+        "last_refresh": iso(status.last_fetch) if status else None,
+        "error": status.error if status else None,
+        "next_run": iso(next_run),
+        "retired": bool(status and status.retired),
+    }
+
+
+def health_document(entries: Mapping[str, Mapping[str, Any]], enabled: Iterable[str]) -> dict[str, Any]:
+    """The /healthz document from the per-source entries.
+
+    A source retired by 410 Gone keeps its error (``status`` shows why it stopped) but is not
+    failing: it is done, nothing will ever fix it, so it is listed apart and never makes the
+    service "degraded".
+    """
+    live = set(enabled)
+    sources = {name: dict(entry) for name, entry in entries.items()}
+    retired = sorted(n for n, e in sources.items() if e.get("retired"))
+    failing = sorted(n for n, e in sources.items()
+                     if e["error"] and n in live and not e.get("retired"))
+    return {"status": "degraded" if failing else "ok", "sources": sources,
+            "failing": failing, "retired": retired}
+
+
 class Service:
     def __init__(self, config: Config, store: Store):
         self.config = config
@@ -102,12 +128,7 @@ class Service:
     def _note_status(self, statuses: Mapping[str, SourceStatus], names: list[str]) -> None:
         with self._health_lock:
             for name in names:
-                st = statuses.get(name)
-                self._health[name] = {
-                    "last_refresh": iso(st.last_fetch) if st else None,
-                    "error": st.error if st else None,
-                    "next_run": iso(self._next_runs.get(name)),
-                }
+                self._health[name] = health_entry(statuses.get(name), self._next_runs.get(name))
 
     def _set_next_run(self, name: str, when: datetime | None) -> None:
         with self._health_lock:
@@ -121,8 +142,7 @@ class Service:
         """The /healthz document; cheap (in-memory), since it runs on the event loop."""
         with self._health_lock:
             sources = {name: dict(entry) for name, entry in self._health.items()}
-        failing = sorted(n for n, e in sources.items() if e["error"] and self.sources[n].enabled)
-        return {"status": "degraded" if failing else "ok", "sources": sources, "failing": failing}
+        return health_document(sources, (n for n, s in self.sources.items() if s.enabled))
 
     def max_age(self, _name: str) -> int:
         with self._health_lock:

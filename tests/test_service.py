@@ -31,12 +31,12 @@ import pytest
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator import jobs
-from aggregator.config import SourceConfig
+from aggregator.config import SourceConfig, load_config
 from aggregator.errors import LockedError
 from aggregator.lock import database_lock
 from aggregator.policy import jitter
-from aggregator.service import clamp_max_age
-from aggregator.store import SourceState
+from aggregator.service import Service, clamp_max_age
+from aggregator.store import SourceState, SourceStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 AGGREGATOR = Path(sys.executable).with_name("aggregator")
@@ -451,6 +451,43 @@ def test_trigger_jitter_and_job_matches() -> None:
     # A job saved before the trigger had jitter is replaced, once.
     assert not jobs.job_matches(job(IntervalTrigger(**start)), "a", 600)
     assert not jobs.job_matches(job(IntervalTrigger(**start, jitter=60.0)), "a", 1200)
+
+
+def _status(name: str, error: str | None = None, retired: bool = False) -> SourceStatus:
+    return SourceStatus(name=name, type="feed", url=f"http://127.0.0.1:9/{name}", last_fetch=NOW,
+                        last_success=None if error else NOW, http_status=410 if retired else 200,
+                        error=error, warning=None, items=0, failures=1 if error else 0,
+                        next_run=None, retired=retired)
+
+
+def _write_config(root: Path, database: str, names: list[str]) -> Path:
+    config = root / "agg.toml"
+    config.write_text(
+        f'[aggregator]\ndatabase = "{database}"\noutput_dir = "feeds"\n'
+        f'base_url = "http://127.0.0.1:9"\nlisten = "127.0.0.1:{free_port()}"\n'
+        + "".join(f'\n[[sources]]\nname = "{n}"\nurl = "http://127.0.0.1:9/{n}.xml"\n'
+                  f'interval = "10m"\n' for n in names),
+        encoding="utf-8")
+    return config
+
+
+def test_health_lists_a_retired_source_apart(tmp_path: Path) -> None:
+    config = load_config(_write_config(tmp_path, "sqlite:///agg.db", ["ok", "broken", "gone"]))
+    service = Service(config, store=None)  # type: ignore[arg-type]  # _note_status reads no store
+    service._note_status({"ok": _status("ok"), "broken": _status("broken", "HTTP 500"),
+                          "gone": _status("gone", "HTTP 410 Gone", retired=True)},
+                         ["ok", "broken", "gone"])
+    health = service.health()
+    assert health["status"] == "degraded" and health["failing"] == ["broken"]
+    assert health["retired"] == ["gone"]
+    # The reason stays visible, as in `status --json`.
+    assert health["sources"]["gone"]["error"] == "HTTP 410 Gone"
+    assert health["sources"]["gone"]["retired"] and not health["sources"]["ok"]["retired"]
+    # Once the failing source recovers, a retired one alone leaves the service "ok".
+    service._note_status({"broken": _status("broken")}, ["broken"])
+    health = service.health()
+    assert health["status"] == "ok" and health["failing"] == [] and health["retired"] == ["gone"]
+    assert not (tmp_path / "agg.db").exists()
 
 
 def test_clamp_max_age() -> None:
