@@ -72,6 +72,11 @@ class SQLiteLock(DatabaseLock):
         return str(self.database)
 
     def acquire(self) -> None:
+        # filelock creates missing parent folders; every other command refuses a database
+        # whose folder is missing (db.make_engine), so `run` must too, before creating anything.
+        folder = Path(make_url(self.url).database or "").parent
+        if not folder.is_dir():
+            raise StoreError(f"database folder {folder} does not exist")
         try:
             self._lock.acquire(blocking=False)
         except filelock.Timeout:

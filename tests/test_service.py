@@ -29,10 +29,12 @@ from typing import Any, TypeVar
 
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
+from click.testing import CliRunner
 
 from aggregator import jobs
 from aggregator.config import SourceConfig, load_config
-from aggregator.errors import LockedError
+from aggregator.cli import main
+from aggregator.errors import LockedError, StoreError
 from aggregator.lock import database_lock
 from aggregator.policy import jitter
 from aggregator.service import Service, clamp_max_age
@@ -510,3 +512,22 @@ def test_sqlite_lock_names_the_holder(tmp_path: Path) -> None:
     with database_lock(url):
         record = json.loads((tmp_path / "x.db.lock.owner").read_text())
         assert record["pid"] == os.getpid()
+
+
+def test_run_refuses_a_missing_database_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "nodir"
+    with pytest.raises(StoreError, match=f"^database folder {missing} does not exist$"):
+        database_lock(f"sqlite:///{missing / 'x.db'}").acquire()
+    assert not missing.exists()
+
+    # The whole command, in process: it exits 1 with the message every other command gives,
+    # and never gets as far as opening the store (were it to, the test fails, not hangs).
+    def no_store(_config: object) -> None:
+        raise AssertionError("run went on past the lock")
+
+    monkeypatch.setattr("aggregator.service.open_store", no_store)
+    config = _write_config(tmp_path, "sqlite:///nodir/x.db", ["a"])
+    result = CliRunner().invoke(main, ["--config", str(config), "run"])
+    assert isinstance(result.exception, SystemExit) and result.exit_code == 1, result.output
+    assert f"aggregator: database folder {missing} does not exist" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agg.toml"]
