@@ -305,7 +305,8 @@ def classify(config: Config, store: Store) -> int:
     classifier = Classifier(rules)
     topic_ids = store.sync_topics([(t.slug, t.title) for t in config.topics])
 
-    return store.classify(classifier.topics_for, rules_fingerprint(rules), topic_ids)
+    return store.classify(classifier.topics_for, rules_fingerprint(rules), topic_ids,
+                          by_source=any(r.sources for r in rules))
 
 
 def _publish_stamp(config: Config, store: Store) -> str:

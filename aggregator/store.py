@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -28,10 +28,23 @@ CHUNK = 500  # bound for IN (...) lists: SQLite allows 32k variables, PostgreSQL
 ONE_US = timedelta(microseconds=1)
 
 
-_DELETE_MEMBERSHIP = text("DELETE FROM item_topics WHERE topic_id = :t AND item_id = :i")
-_INSERT_MEMBERSHIP = text(
+# Membership writes, as (topic id, item id) pairs. The sort key is copied inside the
+# database: no datetime round trip per row.
+_DELETE_MEMBERSHIP = "DELETE FROM item_topics WHERE topic_id = :t AND item_id = :i"
+_INSERT_MEMBERSHIP = (
     "INSERT INTO item_topics (topic_id, item_id, updated) SELECT :t, id, updated FROM items WHERE id = :i"
 )
+
+
+def _write_pairs(conn: Any, sql: str, pairs: Collection[tuple[int, int]]) -> None:
+    """executemany of ``sql`` (parameters :t, :i) over pairs: the driver gets plain
+    tuples on SQLite, named parameters through SQLAlchemy elsewhere."""
+    if not pairs:
+        return
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(sql.replace(":t", "?").replace(":i", "?"), list(pairs))
+    else:
+        conn.execute(text(sql), [{"t": t, "i": i} for t, i in pairs])
 
 
 def _bulk_insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -632,11 +645,13 @@ class Store:
         rules_hash: str,
         topic_ids: dict[str, int],
         *,
-        batch: int = 2000,
+        by_source: bool = True,
+        batch: int = 5000,
     ) -> int:
         """Recompute topic membership: every item when the rules changed, else only
         items added or changed since the last run. ``decide(match_text, source_names)``
-        returns topic slugs. Returns items classified."""
+        returns topic slugs; ``by_source=False`` (no topic is limited to sources) spares
+        looking up each item's sources. Returns items classified."""
         full = self.get_meta("rules_hash") != rules_hash
         names = {sid: name for sid, name in self._source_names()}
         done = 0
@@ -655,10 +670,11 @@ class Store:
                     break
                 ids = [r[0] for r in rows]
                 carriers: dict[int, list[str]] = defaultdict(list)
-                for item_id, source_id in s.execute(
-                    select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(ids))
-                ):
-                    carriers[item_id].append(names[source_id])
+                if by_source:
+                    for item_id, source_id in s.execute(
+                        select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(ids))
+                    ):
+                        carriers[item_id].append(names[source_id])
                 missing = [r[0] for r in rows if r[1] is None]  # stored before match_text existed
                 legacy = {
                     item_id: rule_text(title, summary, content, ctype)
@@ -674,16 +690,10 @@ class Store:
                 }
                 # Write only the difference: after a rule change most memberships stand.
                 conn = s.connection()
-                current = set(conn.execute(
-                    select(ItemTopic.topic_id, ItemTopic.item_id).where(ItemTopic.item_id.in_(ids))
-                ).all())
-                gone = [dict(t=t, i=i) for t, i in current - wanted]
-                added = [dict(t=t, i=i) for t, i in wanted - current]
-                if gone:
-                    conn.execute(_DELETE_MEMBERSHIP, gone)
-                if added:
-                    # The sort key is copied inside the database: no datetime round trip per row.
-                    conn.execute(_INSERT_MEMBERSHIP, added)
+                current = {(t, i) for t, i in conn.execute(
+                    select(ItemTopic.topic_id, ItemTopic.item_id).where(ItemTopic.item_id.in_(ids)))}
+                _write_pairs(conn, _DELETE_MEMBERSHIP, current - wanted)
+                _write_pairs(conn, _INSERT_MEMBERSHIP, wanted - current)
                 changed = [r[0] for r in rows if not r[2]]
                 if changed:
                     # Items added or updated since the last run: memberships that stand
