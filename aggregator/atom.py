@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.ext.base import BaseEntryExtension
 from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -22,6 +22,7 @@ from aggregator.types import FeedView, PublishedItem, SourceInfo
 GENERATOR_NAME = "aggregator"
 # Namespace key under which the extension is registered on feedgen objects.
 _EXT_KEY = "aggregator_source"
+_FEED_END = b"</feed>\n"
 
 
 def as_utc(value: datetime, what: str) -> datetime:
@@ -34,10 +35,6 @@ def as_utc(value: datetime, what: str) -> datetime:
 def format_date(value: datetime) -> str:
     """RFC 3339 text as feedgen writes it (``isoformat`` of an aware UTC datetime)."""
     return as_utc(value, "date").isoformat()
-
-
-class _SourceFeedExtension(BaseExtension):
-    """Feed-level half of the extension: feedgen requires one, it adds nothing."""
 
 
 class _SourceEntryExtension(BaseEntryExtension):
@@ -86,20 +83,10 @@ def feed_updated(view: FeedView, fallback_updated: datetime) -> datetime:
     return max(as_utc(item.updated, f"updated of {item.id}") for item in view.items)
 
 
-def _add_entry(
-    fg: FeedGenerator,
-    item: PublishedItem,
-    topic_titles: Mapping[str, str] | None,
-    entry_cache: dict[str, FeedEntry] | None,
-) -> None:
-    if entry_cache is not None and item.id in entry_cache:
-        # The same item in another feed of this publish: feedgen takes the built entry
-        # as it is (its extension is already registered, and stays).
-        fg.add_entry(entry_cache[item.id], order="append")
-        return
-    fe = fg.add_entry(order="append")
-    if entry_cache is not None:
-        entry_cache[item.id] = fe
+def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str] | None) -> bytes:
+    """One ``<entry>`` element, built with feedgen and serialized on its own."""
+    fe = FeedEntry()
+    fe.register_extension(_EXT_KEY, _SourceEntryExtension, atom=True, rss=False)
     fe.id(item.id)
     fe.title(item.title)
     fe.updated(as_utc(item.updated, f"updated of {item.id}"))
@@ -133,6 +120,7 @@ def _add_entry(
         # One call: feedgen re-validates the whole list on every category() call.
         titles = topic_titles or {}
         fe.category([{"term": slug, "label": titles.get(slug, slug)} for slug in item.topics])
+    return etree.tostring(fe.atom_entry(), pretty_print=True, encoding="UTF-8", xml_declaration=False)
 
 
 def render_atom(
@@ -142,19 +130,18 @@ def render_atom(
     site_title: str,
     fallback_updated: datetime,
     topic_titles: Mapping[str, str] | None = None,
-    entry_cache: dict[str, FeedEntry] | None = None,
+    entry_cache: dict[str, bytes] | None = None,
 ) -> bytes:
     """Serialize ``view`` as Atom 1.0 bytes (UTF-8, with XML declaration).
 
     The feed id and its rel=self link are ``{base_url}/{slug}.xml``; entries keep
     the given order (newest first). Raises ValueError on naive datetimes.
-    ``entry_cache`` (item id -> built entry) lets the feeds of one publish share the
+    ``entry_cache`` (item id -> entry XML) lets the feeds of one publish share the
     entries they have in common; pass the same dict to every call of one publish.
     """
     root = base_url.rstrip("/")
     self_url = f"{root}/{view.slug}.xml"
     fg = FeedGenerator()
-    fg.register_extension(_EXT_KEY, _SourceFeedExtension, _SourceEntryExtension, atom=True, rss=False)
     fg.id(self_url)
     fg.title(f"{site_title}: {view.title}")
     fg.updated(feed_updated(view, fallback_updated))
@@ -164,6 +151,17 @@ def render_atom(
     fg.link(href=f"{root}/", rel="alternate", type="text/html")
     # No version attribute: it would change the bytes on every upgrade.
     fg.generator(GENERATOR_NAME)
+    # feedgen writes the feed's head; each entry is serialized once per publish and
+    # spliced in, so an item shared by several topic feeds costs one rendering.
+    head = fg.atom_str(pretty=True)
+    if not head.endswith(_FEED_END):
+        raise AssertionError("unexpected feedgen output")  # a feedgen upgrade changed its format
+    cache = entry_cache if entry_cache is not None else {}
+    parts = [head[: -len(_FEED_END)]]
     for item in view.items:
-        _add_entry(fg, item, topic_titles, entry_cache)
-    return fg.atom_str(pretty=True)
+        xml = cache.get(item.id)
+        if xml is None:
+            xml = cache[item.id] = _entry_xml(item, topic_titles)
+        parts.append(xml)
+    parts.append(_FEED_END)
+    return b"".join(parts)
