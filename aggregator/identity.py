@@ -8,6 +8,7 @@ item's id, fixed when first stored, is the same on every machine for ever.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
@@ -22,6 +23,9 @@ ENTRY_NAMESPACE = uuid.UUID("6f1c3b52-8a0e-5d47-9b8e-3c2a41d7e905")
 DEDUP_MIN_CHARS = 40
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_NAMESPACE_BYTES = ENTRY_NAMESPACE.bytes
+# Already canonical: lower-case http(s) host, no port, credentials, query or fragment.
+_SIMPLE_URL = re.compile(r"https?://[a-z0-9.-]+(?:/[^?#\s\[\]@]*)?")
 _TRACKING_EXACT = frozenset({"fbclid", "gclid"})
 
 
@@ -59,6 +63,8 @@ def canonical_link(url: str | None) -> str | None:
     """
     if not url or not url.strip():
         return None
+    if _SIMPLE_URL.fullmatch(url) and ".." not in url.split("/", 3)[2]:
+        return url if url.count("/") > 2 else url + "/"  # an empty path is "/"
     try:
         parts = urlsplit(url.strip())
     except ValueError:  # e.g. an unbalanced "[" in the host
@@ -101,4 +107,9 @@ def entry_uid(source_name: str, key: str) -> str:
     The NUL separator keeps ("ab", "c") and ("a", "bc") apart; source names and keys
     never contain it.
     """
-    return "urn:uuid:" + str(uuid.uuid5(ENTRY_NAMESPACE, source_name + "\0" + key))
+    # uuid.uuid5 by hand (same bytes, same result): it is computed for every new item.
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + (source_name + "\0" + key).encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"urn:uuid:{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

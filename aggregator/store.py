@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, update
@@ -63,12 +64,16 @@ def _bulk_insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     if set(order) != set(keys):  # a column with a default we don't supply: let Core fill it
         conn.execute(table.insert(), rows)
         return
-    procs = [table.c[k].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for k in order]
-    pairs = list(zip(order, procs))
-    conn.exec_driver_sql(
-        str(compiled),
-        [tuple(proc(row[k]) if proc else row[k] for k, proc in pairs) for row in rows],
-    )
+    procs = [(n, p) for n, k in enumerate(order)
+             if (p := table.c[k].type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
+    pick = itemgetter(*order)
+    values: list[Any] = []
+    for row in rows:
+        v = list(pick(row))
+        for n, proc in procs:
+            v[n] = proc(v[n])
+        values.append(tuple(v))
+    conn.exec_driver_sql(str(compiled), values)
 
 
 def utcnow() -> datetime:
