@@ -23,7 +23,7 @@ log = logging.getLogger("aggregator")
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
@@ -74,6 +74,17 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _config_here(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(Context).config_path = value
+
+
+def config_option(command: Any) -> Any:
+    """``--config`` after the command name too (``aggregator status --config X``)."""
+    return click.option("--config", metavar="PATH", expose_value=False, callback=_config_here,
+                        is_eager=True, help="Config file (same as the global --config).")(command)
+
+
 class Main(click.Group):
     """Turns our errors into messages and exit codes (2 for config, 1 for failures)."""
 
@@ -92,7 +103,7 @@ class Main(click.Group):
 @click.group(cls=Main)
 @click.option("--config", "config_path", metavar="PATH",
               help="Config file (default: $AGGREGATOR_CONFIG, else ./aggregator.toml).")
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="Debug log output on stderr.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
@@ -106,6 +117,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool)
 @click.option("--source", "sources", multiple=True, metavar="NAME",
               help="Refresh only this source (repeatable). Default: every enabled source.")
 @click.pass_obj
+@config_option
 def update(obj: Context, sources: tuple[str, ...]) -> None:
     """Fetch and ingest sources now, then publish the feeds.
 
@@ -143,8 +155,11 @@ def update(obj: Context, sources: tuple[str, ...]) -> None:
 
 
 @main.command("publish")
-@click.option("--force", is_flag=True, help="Render every feed even if nothing changed.")
+@click.option("--force", is_flag=True,
+              help="Render every feed even when the database says nothing changed "
+                   "(files whose bytes are the same are still left alone).")
 @click.pass_obj
+@config_option
 def publish_cmd(obj: Context, force: bool) -> None:
     """Reclassify stored items and write the feeds (only files whose bytes changed)."""
     from .pipeline import publish
@@ -160,6 +175,7 @@ def publish_cmd(obj: Context, force: bool) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array, one object per source.")
 @click.pass_obj
+@config_option
 def status(obj: Context, as_json: bool) -> None:
     """Show each source's last fetch, HTTP status, error, item count and next run."""
     with opened(obj) as (config, store):
@@ -178,7 +194,7 @@ def status(obj: Context, as_json: bool) -> None:
             "warning": st.warning if st else None,
             "items": st.items if st else 0,
             "failures": st.failures if st else 0,
-            "next_run": iso(st.next_run) if st else None,
+            "next_run": iso(st.next_run) if st and src.enabled and not st.retired else None,
             "retired": st.retired if st else False,
         })
     if as_json:
@@ -201,6 +217,7 @@ def status(obj: Context, as_json: bool) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
+@config_option
 def topics(obj: Context, as_json: bool) -> None:
     """List the topics, their item counts and feed URLs."""
     from .pipeline import classify
@@ -225,6 +242,7 @@ def topics(obj: Context, as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
+@config_option
 def items(obj: Context, topic: str | None, limit: int, as_json: bool) -> None:
     """List stored items, newest first."""
     from .pipeline import classify
@@ -256,6 +274,7 @@ def sources() -> None:
 @sources.command("import")
 @click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
+@config_option
 def sources_import(obj: Context, opml_file: Path) -> None:
     """Add every feed of an OPML subscription list to the config as a [[sources]] table.
 
@@ -273,6 +292,7 @@ def sources_import(obj: Context, opml_file: Path) -> None:
 @main.command()
 @click.option("--listen", metavar="HOST:PORT", help="Address to serve on (default: the config's listen).")
 @click.pass_obj
+@config_option
 def serve(obj: Context, listen: str | None) -> None:
     """Serve the published feeds over HTTP only (no refreshing) until Ctrl-C or SIGTERM."""
     from .config import _split_listen
@@ -298,6 +318,7 @@ def serve(obj: Context, listen: str | None) -> None:
 
 @main.command()
 @click.pass_obj
+@config_option
 def run(obj: Context) -> None:
     """Run the service: publish, serve output_dir on `listen`, refresh on schedule.
 
@@ -310,6 +331,7 @@ def run(obj: Context) -> None:
 
 @main.command()
 @click.pass_obj
+@config_option
 def migrate(obj: Context) -> None:
     """Create or upgrade the database schema (also done automatically on start)."""
     from .db import current_revision

@@ -151,3 +151,10 @@ def test_renaming_a_source_republishes_its_atom_source(project: Path) -> None:
     out = run(project, "publish")
     assert "published 0 files" not in out
     assert b"<title>Renamed digest</title>" in (project / "feeds" / "all.xml").read_bytes()
+
+
+def test_config_option_after_the_command_name(project: Path) -> None:
+    result = CliRunner().invoke(main, ["update", "--config", str(project / "aggregator.toml")])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["status", "--json", "--config", str(project / "aggregator.toml")])
+    assert json.loads(result.output)[0]["items"] == 76
