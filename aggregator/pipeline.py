@@ -14,8 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from .config import Config, SourceConfig
 from .errors import FetchError, ParseError, SeedError
 from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError
@@ -228,13 +226,14 @@ def _ingest_jobs(store: Store, jobs: list[IngestJob], now: datetime) -> list[Ing
         return []
     try:
         return list(store.ingest_batch(jobs, now=now))
-    except SQLAlchemyError:
+    except Exception:  # noqa: BLE001 - whatever it was, the other sources must still be stored
         log.exception("batch of %d sources failed to store; retrying one by one", len(jobs))
     results: list[IngestResult | Exception] = []
     for job in jobs:
         try:
             results.append(store.ingest_batch([job], now=now)[0])
-        except SQLAlchemyError as e:
+        except Exception as e:  # noqa: BLE001
+            log.exception("source %s: its entries could not be stored", job.source_name)
             results.append(e)
     return results
 

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from lxml import etree
 
 import aggregator.pipeline
+import aggregator.store
 from aggregator import USER_AGENT
 from aggregator.cli import main
 
@@ -494,3 +495,23 @@ def test_future_dates_do_not_make_an_entry_change_on_every_refresh(feed_server: 
     assert "0 new items, 0 updated" in p.update()
     assert {e.id: e.updated for e in p.entries()} == first
     assert all(when(u) <= datetime.now(timezone.utc) for u in first.values())
+
+
+def test_a_source_whose_entries_cannot_be_stored_costs_the_others_nothing(
+    feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed_server.route("/bad", rss20("bad", [story(1, "bad")]))
+    feed_server.route("/good", rss20("good", [story(1, "good")]))
+    p = make_project({"bad": feed_server.url("/bad"), "good": feed_server.url("/good")})
+    real = aggregator.store.Store.ingest_batch
+
+    def refuse_bad(self: Any, jobs: Any, **kw: Any) -> Any:
+        if any(j.source_name == "bad" for j in jobs):
+            raise ValueError("simulated storage bug")
+        return real(self, jobs, **kw)
+
+    monkeypatch.setattr(aggregator.store.Store, "ingest_batch", refuse_bad)
+    out = p.update(code=1)
+    assert "good: ok, 1 new" in out
+    status = p.status()
+    assert "could not store its entries" in status["bad"]["error"] and status["good"]["items"] == 1
