@@ -162,7 +162,7 @@ class Service:
             try:
                 report = refresh(self.config, self.store, [name])
                 outcome = report.outcomes[0] if report.outcomes else None
-                changed = bool(outcome and (outcome.new or outcome.updated))
+                changed = bool(outcome and (outcome.new or outcome.updated or outcome.merged))
                 ok = bool(outcome and outcome.ok)
             except Exception as e:  # a bug or a database error must not kill the job for ever
                 log.exception("source %s: refresh crashed", name)
