@@ -75,8 +75,9 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _config_here(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    if value is not None:
-        ctx.find_object(Context).config_path = value
+    obj = ctx.find_object(Context)
+    if value is not None and obj is not None:
+        obj.config_path = value
 
 
 def config_option(command: Any) -> Any:
@@ -180,7 +181,7 @@ def status(obj: Context, as_json: bool) -> None:
     """Show each source's last fetch, HTTP status, error, item count and next run."""
     with opened(obj) as (config, store):
         states = store.statuses()
-    records = []
+    records: list[dict[str, Any]] = []
     for src in config.sources:
         st = states.get(src.name)
         records.append({
@@ -227,7 +228,8 @@ def topics(obj: Context, as_json: bool) -> None:
         counts = store.topic_counts()
         total = store.item_count()
     base = config.settings.base_url
-    records = [{"slug": "all", "title": "All items", "items": total, "url": f"{base}/all.xml"}]
+    records: list[dict[str, Any]] = [
+        {"slug": "all", "title": "All items", "items": total, "url": f"{base}/all.xml"}]
     records += [{"slug": t.slug, "title": t.title, "items": counts.get(t.slug, 0), "url": f"{base}/{t.slug}.xml"}
                 for t in config.topics]
     if as_json:

@@ -348,15 +348,15 @@ class Store:
         and append them to the history."""
         if not records:
             return
-        table = Source.__table__
+        table: Any = Source.__table__
         with self.session() as s, s.begin():
             conn = s.connection()
             names = sorted({r.name for r in records})
             rows: dict[str, dict[str, Any]] = {}
             for part in _chunks(names):
-                for row in conn.execute(select(table.c.name, *(table.c[c] for c in _REFRESH_COLUMNS))
-                                        .where(table.c.name.in_(part))):
-                    rows[row.name] = dict(row._mapping)
+                for found in conn.execute(select(table.c.name, *(table.c[c] for c in _REFRESH_COLUMNS))
+                                          .where(table.c.name.in_(part))):
+                    rows[found.name] = dict(found._mapping)
             history = []
             for rec in records:
                 row = rows[rec.name]
@@ -370,7 +370,7 @@ class Store:
                 .values({c: bindparam(f"b_{c}") for c in _REFRESH_COLUMNS if c != "id"}),
                 [{f"b_{c}": row[c] for c in _REFRESH_COLUMNS} for row in rows.values()],
             )
-            conn.execute(Fetch.__table__.insert(), history)
+            conn.execute(insert(Fetch), history)
 
     def sources_fingerprint(self) -> str:
         """A hash of what published feeds say about sources (their atom:source)."""
@@ -525,8 +525,8 @@ class Store:
         texts: list[str | None] = []
         for _, _, _, e, _ in fresh:
             links.append(canonical_link(e.link))
-            t = dedup_text(e.title, e.content or e.summary, e.content_type)
-            texts.append(text_hash(t) if t else None)
+            dedup = dedup_text(e.title, e.content or e.summary, e.content_type)
+            texts.append(text_hash(dedup) if dedup else None)
         # Stored items with the same canonical link or text, oldest first, and every
         # source that already carries each of them.
         by_link: dict[str, list[int]] = defaultdict(list)
@@ -535,12 +535,14 @@ class Store:
             for item_id, canon in s.execute(
                 select(Item.id, Item.canonical_link).where(Item.canonical_link.in_(part)).order_by(Item.id)
             ):
-                by_link[canon].append(item_id)
+                if canon is not None:
+                    by_link[canon].append(item_id)
         for part in _chunks(sorted({v for v in texts if v})):
             for item_id, th in s.execute(
                 select(Item.id, Item.text_hash).where(Item.text_hash.in_(part)).order_by(Item.id)
             ):
-                by_text[th].append(item_id)
+                if th is not None:
+                    by_text[th].append(item_id)
         carriers: dict[int, set[int]] = defaultdict(set)  # stored item id -> source ids
         candidates = sorted({i for ids in (*by_link.values(), *by_text.values()) for i in ids})
         for part in _chunks(candidates):
@@ -600,7 +602,7 @@ class Store:
             first_seen.update(zip(idxs, times))
         wanted = [fresh[i][3].updated or fresh[i][3].published or first_seen[i] for i in new]
         free = self._free_times(s, wanted)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for i, upd in zip(new, free):
             _, name, sid, e, _ = fresh[i]
             t = first_seen[i]
@@ -613,7 +615,7 @@ class Store:
                 first_seen=t, published=e.published or e.updated or t, updated=upd, classified=False,
                 match_text=rule_text(e.title or rows_title, e.summary, e.content, e.content_type),
             ))
-        ids: dict[str, int] = {}
+        ids: dict[Any, int] = {}
         if rows:
             _bulk_insert(s.connection(), Item.__table__, rows)
             for part in _chunks([r["uid"] for r in rows]):
