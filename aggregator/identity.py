@@ -25,7 +25,7 @@ DEDUP_MIN_CHARS = 40
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _NAMESPACE_BYTES = ENTRY_NAMESPACE.bytes
 # Already canonical: lower-case http(s) host, no port, credentials, query or fragment.
-_SIMPLE_URL = re.compile(r"https?://[a-z0-9.-]+(?:/[^?#\s\[\]@]*)?")
+_SIMPLE_URL = re.compile(r"(https?)://[a-z0-9.-]+(?::([1-9][0-9]{0,4}))?(?:/[^?#\s\[\]@]*)?")
 _TRACKING_EXACT = frozenset({"fbclid", "gclid"})
 
 
@@ -63,7 +63,10 @@ def canonical_link(url: str | None) -> str | None:
     """
     if not url or not url.strip():
         return None
-    if _SIMPLE_URL.fullmatch(url) and ".." not in url.split("/", 3)[2]:
+    simple = _SIMPLE_URL.fullmatch(url)
+    if simple and ".." not in url.split("/", 3)[2] and (
+        simple[2] is None or (int(simple[2]) <= 65535 and int(simple[2]) != _DEFAULT_PORTS[simple[1]])
+    ):
         return url if url.count("/") > 2 else url + "/"  # an empty path is "/"
     try:
         parts = urlsplit(url.strip())

@@ -67,11 +67,16 @@ def _bulk_insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     procs = [(n, p) for n, k in enumerate(order)
              if (p := table.c[k].type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
     pick = itemgetter(*order)
+    memo: list[dict[Any, Any]] = [{} for _ in procs]  # a batch repeats its times and flags
     values: list[Any] = []
     for row in rows:
         v = list(pick(row))
-        for n, proc in procs:
-            v[n] = proc(v[n])
+        for (n, proc), seen in zip(procs, memo):
+            raw = v[n]
+            done = seen.get(raw, seen)
+            if done is seen:
+                done = seen[raw] = proc(raw)
+            v[n] = done
         values.append(tuple(v))
     conn.exec_driver_sql(str(compiled), values)
 
