@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from aggregator.errors import ConfigError
-from aggregator.opml import canonical_url, read_opml, source_name_for, url_problem
+from aggregator.opml import canonical_url, new_feeds, read_opml, url_problem
 
 ENV_VAR = "AGGREGATOR_CONFIG"
 DEFAULT_FILE = "aggregator.toml"
@@ -540,17 +540,10 @@ def _opml_sources(
             for line in exc.problems:
                 report(key, line)
             continue
-        for feed in feeds:
-            problem = url_problem(feed.url)
+        for feed, name, problem in new_feeds(feeds, known, taken):
             if problem:
                 report(key, f"{entry}: {problem}")
                 continue
-            canonical = canonical_url(feed.url)
-            if canonical in known:
-                continue
-            known.add(canonical)
-            name = source_name_for(feed, taken)
-            taken.add(name)
             sources.append(
                 SourceConfig(
                     name=name,

@@ -14,6 +14,7 @@ import re
 import stat
 import tempfile
 import unicodedata
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -143,6 +144,26 @@ def source_name_for(feed: OpmlFeed, taken: set[str]) -> str:
     return name
 
 
+def new_feeds(
+    feeds: Iterable[OpmlFeed], known: set[str], taken: set[str]
+) -> Iterator[tuple[OpmlFeed, str, str | None]]:
+    """The feeds whose URL is no source yet, as (feed, new unique source name, None), and
+    those with an unusable URL as (feed, "", problem). ``known`` (canonical URLs) and
+    ``taken`` (source names) are updated as feeds are accepted."""
+    for feed in feeds:
+        problem = url_problem(feed.url)
+        if problem:
+            yield feed, "", problem
+            continue
+        canonical = canonical_url(feed.url)
+        if canonical in known:
+            continue
+        known.add(canonical)
+        name = source_name_for(feed, taken)
+        taken.add(name)
+        yield feed, name, None
+
+
 def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     """Append a ``[[sources]]`` table to the config for every new feed of an OPML file.
 
@@ -168,17 +189,10 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
 
     added: list[str] = []
     new_tables: list[tomlkit.items.Table] = []
-    for feed in feeds:
-        problem = url_problem(feed.url)
+    for feed, name, problem in new_feeds(feeds, known, taken):
         if problem:
             log.warning("%s: skipping a feed: %s", opml_path, problem)
             continue
-        canonical = canonical_url(feed.url)
-        if canonical in known:
-            continue
-        known.add(canonical)
-        name = source_name_for(feed, taken)
-        taken.add(name)
         table = tomlkit.table()
         table.add("name", name)
         table.add("url", feed.url)
