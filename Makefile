@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 # The bench extra (lemon24/reader to compare against, psutil) goes into the venv only
-# here, never into the product's dependencies. QUICK=1: 200 feeds, 10,000 items, 2 runs.
+# here, never into the product's dependencies. QUICK=1: 200 feeds, 5,000 items, 2 runs.
 BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BENCH_STAMP): pyproject.toml | $(BIN)/python

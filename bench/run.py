@@ -204,9 +204,9 @@ def machine_info() -> dict[str, Any]:
 # -- main ------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="aggregator benchmark (ours vs lemon24/reader)")
-    ap.add_argument("--quick", action="store_true", help="200 feeds, 10,000 items, 2 runs")
+    ap.add_argument("--quick", action="store_true", help="200 feeds, 5,000 items, 2 runs (under a minute)")
     ap.add_argument("--feeds", type=int, help="feeds served (default 1000; quick 200)")
-    ap.add_argument("--items", type=int, help="stored items for local figures (100000; quick 10000)")
+    ap.add_argument("--items", type=int, help="stored items for local figures (100000; quick 5000)")
     ap.add_argument("--runs", type=int, help="repetitions of each figure (5; quick 2)")
     ap.add_argument("--topics", type=int, default=50)
     ap.add_argument("--refreshes", type=int, default=10, help="consecutive refreshes for RSS growth")
@@ -216,7 +216,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     p = ap.parse_args(argv)
     p.feeds = p.feeds or (200 if p.quick else 1000)
-    p.items = p.items or (10_000 if p.quick else 100_000)
+    p.items = p.items or (5_000 if p.quick else 100_000)
     p.runs = p.runs or (2 if p.quick else 5)
     p.refreshes = max(2, p.refreshes)
     return p
