@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 
 from .db import make_engine, migrate
 from .identity import canonical_link, dedup_text, entry_uid, text_hash
-from .text import rule_text
 from .models import Fetch, Item, ItemSource, ItemTopic, Meta, Source, Topic
+from .seeds import first_sentence, make_title
+from .text import rule_text, strip_html
 from .types import EntryData, PublishedItem, SourceInfo
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -110,17 +111,13 @@ def fingerprint(entry: EntryData, clamped_at: datetime | None = None) -> str:
 
 
 def fallback_title(entry: EntryData) -> str:
-    """A title for an entry that has none: its first words, at most 100 characters."""
-    from .text import collapse_ws, strip_html
-
+    """A title for an entry that has none, by the seeds' rule: its first sentence, at most
+    100 characters with a closing "…" when cut."""
     raw = entry.content or entry.summary or ""
-    text = collapse_ws(strip_html(raw) if entry.content_type == "html" else raw)
-    if not text:
+    text = strip_html(raw) if entry.content_type == "html" else raw
+    if not text.strip():
         return entry.link or "(untitled)"
-    if len(text) <= 100:
-        return text
-    cut = text[:99].rsplit(" ", 1)[0].rstrip(",;: ")
-    return cut + "…"
+    return make_title(first_sentence(text))
 
 
 @dataclass(frozen=True)

@@ -165,3 +165,10 @@ def test_entries_of_one_source_sharing_a_link_or_text_stay_separate(store: Store
     r = store.ingest("two", [EntryData(key="y", title="Press 2", link="http://one.test/press")], now=T0)
     assert (r.new, r.attached) == (0, 1)
     assert store.item_count() == 5
+
+
+def test_an_untitled_entry_is_titled_by_its_first_sentence(store: Store) -> None:
+    body = "<p>NATO ministers met in Brussels on Tuesday. " + "More detail follows here. " * 10 + "</p>"
+    store.ingest("one", [EntryData(key="u1", content=body), EntryData(key="u2", link="http://one.test/x")], now=T0)
+    titles = sorted(i.title for i in store.newest_items(None, 5))
+    assert titles == ["NATO ministers met in Brussels on Tuesday.", "http://one.test/x"]
