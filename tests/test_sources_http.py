@@ -95,10 +95,6 @@ def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def fetcher_options(monkeypatch: pytest.MonkeyPatch, **options: Any) -> None:
     """The config has no timeout or cap keys: pass the fetcher short ones for a fast test."""
-    if not hasattr(aggregator.pipeline, "FETCH_OPTIONS"):  # the pipeline before its streaming refresh
-        real = aggregator.pipeline.fetch_many_sync
-        monkeypatch.setattr(aggregator.pipeline, "fetch_many_sync", lambda reqs, **kw: real(reqs, **kw, **options))
-        return
     for name, value in options.items():
         monkeypatch.setitem(aggregator.pipeline.FETCH_OPTIONS, name, value)
 
