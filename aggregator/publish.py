@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Slugs become file names: no path separators, no hidden files, no surprises in URLs.
 _SLUG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _FILE_MODE = 0o644  # mkstemp creates 0600; the server (maybe another user) must read them
+# Files written at once. Each file's fsync waits on the disk, not the CPU; run side by
+# side the journal commits them together: 53 feeds took 0.3-0.4 s one after another
+# and 0.03-0.08 s eight at a time on the bench machine.
+_WRITERS = 8
 
 
 @dataclass(frozen=True)
@@ -252,8 +257,13 @@ def publish(
     removed: list[str] = []
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
-        for name, data in documents.items():
-            (written if _write_if_changed(output_dir / name, data) else unchanged).append(name)
+        with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="publish") as pool:
+            # map() yields in document order and re-raises the first failure; every
+            # other file is still replaced whole or not at all.
+            changed = list(pool.map(lambda doc: _write_if_changed(output_dir / doc[0], doc[1]),
+                                    documents.items()))
+        for name, was_written in zip(documents, changed):
+            (written if was_written else unchanged).append(name)
         for stale in _stale_feeds(output_dir, set(documents)):
             stale.unlink(missing_ok=True)
             removed.append(stale.name)
