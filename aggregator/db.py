@@ -1,4 +1,10 @@
-"""Engine creation and schema migrations (Alembic, run in-process)."""
+"""Engine creation and schema migrations (Alembic, run in-process).
+
+A fresh database gets the models' schema straight from ``create_all`` and the Alembic
+stamp written by hand: importing and running Alembic costs about 15 MiB of resident
+memory that a long-running service never gives back. Alembic only runs to upgrade a
+database that already holds our tables (tests keep both paths' schemas identical).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Column, Engine, MetaData, PrimaryKeyConstraint, String, Table, create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, make_url
 
 from .errors import StoreError
 
@@ -17,6 +23,13 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # The newest revision in migrations/versions (a test keeps the two in step). A database
 # already there needs no Alembic at all, which spares every command its import.
 SCHEMA_REVISION = "0002"
+
+# Alembic's own bookkeeping table, as its MigrationContext creates it.
+VERSION_TABLE = Table(
+    "alembic_version", MetaData(),
+    Column("version_num", String(32), nullable=False),
+    PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
@@ -62,7 +75,10 @@ def migrate(engine: Engine) -> None:
     would cascade deletes, so migrations run with the pragma OFF and a
     ``foreign_key_check`` afterwards.
     """
-    if current_revision(engine) == SCHEMA_REVISION:
+    revision = current_revision(engine)
+    if revision == SCHEMA_REVISION:
+        return
+    if revision is None and create_fresh(engine):
         return
     from alembic import command
 
@@ -78,6 +94,34 @@ def migrate(engine: Engine) -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
             if problems:
                 raise StoreError(f"migration left {len(problems)} dangling foreign keys")
+
+
+def create_fresh(engine: Engine) -> bool:
+    """Create the newest schema in a database that holds none of our tables, stamped
+    ``SCHEMA_REVISION``; False (nothing done) when any of them is already there."""
+    from .models import Base  # the store imports it anyway; db stays importable without it
+
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            # pysqlite runs DDL outside any transaction unless told otherwise: take the
+            # write lock now, so a second process opening the same new file waits and
+            # then finds the finished schema instead of half of it.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if _holds_our_tables(connection, Base.metadata):
+            connection.rollback()
+            return False
+        Base.metadata.create_all(connection)
+        VERSION_TABLE.create(connection)
+        connection.execute(VERSION_TABLE.insert().values(version_num=SCHEMA_REVISION))
+        connection.commit()
+    log.info("created a fresh database schema at revision %s", SCHEMA_REVISION)
+    return True
+
+
+def _holds_our_tables(connection: Connection, metadata: MetaData) -> bool:
+    # Other tables (APScheduler's job store) may share the database; they are not ours.
+    existing = set(inspect(connection).get_table_names())
+    return bool(existing & (set(metadata.tables) | {VERSION_TABLE.name}))
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
+from aggregator.db import SCHEMA_REVISION, alembic_config, create_fresh, current_revision, make_engine, migrate
+from aggregator.models import Base
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def schema(engine: Engine) -> dict[str, Any]:
+    """Everything the inspector reports per table (columns by name: ALTER TABLE ADD
+    COLUMN appends, so a migrated table may order them differently)."""
+    insp = inspect(engine)
+    out: dict[str, Any] = {}
+    for table in sorted(insp.get_table_names()):
+        out[table] = {
+            "columns": {c["name"]: (str(c["type"]), c["nullable"], c.get("default"), c.get("primary_key"))
+                        for c in insp.get_columns(table)},
+            "pk": insp.get_pk_constraint(table),
+            "fks": sorted(insp.get_foreign_keys(table), key=repr),
+            "indexes": sorted(insp.get_indexes(table), key=lambda i: i["name"] or ""),
+            "uniques": sorted(insp.get_unique_constraints(table), key=lambda u: u["name"] or ""),
+            "checks": sorted(insp.get_check_constraints(table), key=repr),
+        }
+    return out
+
+
+def alembic_upgrade(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+        command.upgrade(alembic_config(conn), "head")
+        conn.commit()
+
+
+def test_a_fresh_database_gets_exactly_the_schema_the_migrations_make(tmp_path: Path) -> None:
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    migrate(fresh)
+    migrated = make_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    alembic_upgrade(migrated)
+    assert schema(fresh) == schema(migrated)
+    assert current_revision(fresh) == current_revision(migrated) == SCHEMA_REVISION
+    with fresh.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
+    migrate(fresh)  # stamped: nothing left to do
+    assert current_revision(fresh) == SCHEMA_REVISION
+
+
+def test_a_database_that_already_holds_our_tables_is_left_to_alembic(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.commit()
+    assert not create_fresh(engine)
+    assert current_revision(engine) == "0001"
+    migrate(engine)
+    assert current_revision(engine) == SCHEMA_REVISION
+    assert "match_text" in {c["name"] for c in inspect(engine).get_columns("items")}
+
+
+def test_a_database_with_only_someone_elses_tables_counts_as_fresh(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'shared.db'}")
+    with engine.begin() as conn:  # APScheduler's job store may come first
+        conn.execute(text("CREATE TABLE apscheduler_jobs (id VARCHAR(191) PRIMARY KEY, job_state BLOB)"))
+    assert create_fresh(engine)
+    names = set(inspect(engine).get_table_names())
+    assert set(Base.metadata.tables) | {"alembic_version", "apscheduler_jobs"} == names
+    assert current_revision(engine) == SCHEMA_REVISION
+
+
+def test_two_openers_of_one_new_file_both_end_with_one_schema(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            migrate(make_engine(url))
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=open_it) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    assert current_revision(engine) == SCHEMA_REVISION
+
+
+def test_opening_a_new_database_does_not_import_alembic(tmp_path: Path) -> None:
+    # Alembic (with Mako and Pygments) is ~10 MiB of resident memory a refresh never needs.
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    code = (
+        "import sys\n"
+        "from aggregator.store import Store\n"
+        f"Store.open({url!r}).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert current_revision(make_engine(url)) == SCHEMA_REVISION
