@@ -166,18 +166,25 @@ class _PhraseMatcher:
 
 def _trie_pattern(words: Iterable[str]) -> str:
     """An alternation over ``words`` factored into a trie, so the regex engine tests
-    one branch per character instead of one per word. Callers pass prefix-free sets."""
+    one branch per character instead of one per word. A space in a word matches a
+    run of spaces; a word that is a prefix of another makes the rest optional (greedy:
+    the longest entry that the text continues with is matched)."""
     trie: dict[str, dict] = {}
     for word in words:
         node = trie
         for ch in word:
             node = node.setdefault(ch, {})
+        node[""] = {}  # the end of an entry
 
     def emit(node: dict[str, dict]) -> str:
-        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items())]
-        if len(branches) <= 1:
-            return "".join(branches)
-        return "(?:" + "|".join(branches) + ")"
+        branches = [
+            (" +" if ch == " " else re.escape(ch)) + emit(child)
+            for ch, child in sorted(node.items()) if ch
+        ]
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" not in node or not branches:
+            return body if branches else ""
+        return f"(?:{body})?"
 
     return emit(trie)
 
@@ -200,6 +207,15 @@ class _Topic(NamedTuple):
     sources: frozenset[str]
 
 
+class _Complex(NamedTuple):
+    """A phrase that is more than one word, and what must hold before its regex runs."""
+
+    key: str
+    needed: frozenset[str]  # scanned atoms of the phrase: all must be hits
+    probes: tuple[str, ...]  # its other words: each must occur in the text
+    matcher: _PhraseMatcher
+
+
 # Endless "no topics" default for dict.get when mapped over the hit phrases.
 _NO_TOPICS: repeat[frozenset[int]] = repeat(frozenset())
 
@@ -211,11 +227,8 @@ _ASCII_SEPARATORS = bytes(
     b if (chr(b).isalnum() or b == ord("_") or b >= 0x80) else ord(" ") for b in range(256)
 )
 _WORD_CACHE_LIMIT = 200_000
-# Within a token (after that translation), a word the scan cannot see starts right
-# after a non-ASCII non-word character (’ « — NBSP): this finds each such character
-# with the rest of its token. Searching for the character itself is a bitmap test
-# per character; the token's first word is the scan's business.
-_NON_ASCII_SEPARATED = re.compile(f"[^\\x00-\\x7f{WORD_CLASS}][^ ]*")
+# Non-ASCII characters that are not word characters (’ « — NBSP, a lone surrogate).
+_NON_ASCII_SEPARATORS = re.compile(f"[^\\x00-\\x7f{WORD_CLASS}]+")
 
 
 class Classifier:
@@ -253,26 +266,43 @@ class Classifier:
         self._checked = {k: frozenset(v) for k, v in checked.items()}
 
         # Atoms the token scan looks for: those of one-word phrases, plus one trigger per
-        # longer phrase. Its other words are left to its regex: in "kessagon according"
-        # scanning for "according" would find a common word in most items for nothing.
+        # longer phrase: an atom scanned anyway if it has one, else the sequence of its
+        # words. Scanning for a single word of it would find a common companion
+        # ("according" in "kessagon according") in most items, only to run the regex.
         simple = [p for p in phrases.values() if p.is_single_word]
         multi = [p for p in phrases.values() if not p.is_single_word]
         atoms: set[str] = set().union(*(p.atoms for p in simple))
         triggers: dict[str, str] = {}
+        # Sequence triggers, by first word: (key, words); the key starts with a space,
+        # which no phrase key does, so a sequence is never taken for a verified phrase.
+        self._sequences: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         for p in multi:
-            if p.atoms:
-                # Prefer an atom scanned anyway, then the longest (longer words are rarer).
-                triggers[p.key] = max(p.atoms, key=lambda a: (a in atoms, len(a)))
-        atoms.update(triggers.values())
-        # Longer phrases: checked by regex when their trigger and scanned atoms all hit.
-        self._complex_by_trigger: dict[str, list[tuple[str, frozenset[str], _PhraseMatcher]]] = {}
+            words = p.words
+            if not p.atoms:
+                continue
+            if not p.atoms.isdisjoint(atoms) or len(words) == 1:
+                triggers[p.key] = max(p.atoms, key=lambda a: (a in atoms, len(a), a))
+            else:
+                triggers[p.key] = " " + " ".join(words)
+                entry = (triggers[p.key], tuple(words))
+                if entry not in self._sequences.get(words[0], ()):
+                    self._sequences.setdefault(words[0], []).append(entry)
+        atoms.update(t for t in triggers.values() if not t.startswith(" "))
+        # Longer phrases: checked by regex when their trigger and scanned atoms all hit
+        # and their other words occur in the text at all. That substring test (C speed)
+        # keeps a common trigger ("decision" in "samarder decision") from running the
+        # regex on most items.
+        self._complex_by_trigger: dict[str, list[_Complex]] = {}
         self._complex_unconditional: list[tuple[str, _PhraseMatcher]] = []
         for p in multi:
             matcher = _PhraseMatcher(p)
             if p.key not in triggers:  # no word at all (e.g. "+++"): nothing to scan for
                 self._complex_unconditional.append((p.key, matcher))
                 continue
-            entry = (p.key, p.atoms & atoms, matcher)
+            needed = p.atoms & atoms
+            # The words a sequence trigger found are only known to start words there.
+            probes = sorted({w for w in p.words if w not in needed}, key=len, reverse=True)
+            entry = _Complex(p.key, needed, tuple(probes), matcher)
             self._complex_by_trigger.setdefault(triggers[p.key], []).append(entry)
 
         self._exact = frozenset(a for a in atoms if not a.endswith("*"))
@@ -280,17 +310,25 @@ class Classifier:
         self._prefix_lengths = sorted({len(p) for p in self._prefix_atoms})
         self._word_atoms: dict[str, frozenset[str]] = {}
         self._scan: re.Pattern[str] | None = None
-        if atoms:
-            # Every token that starts with an atom's word (exact or prefix), found in
-            # one pass that only tries the trie right after a space.
+        if atoms or self._sequences:
+            # Every token that starts with an atom's word (exact or prefix), or runs of
+            # words that start like a sequence, found in one pass that only tries the
+            # trie right after a space. A lookahead, so that the words inside a
+            # sequence are tried too.
             starts = _minimal_prefixes(a.rstrip("*") for a in atoms)
-            self._scan = re.compile(f" ((?:{_trie_pattern(starts)})[^ ]*)")
+            sequences = (k[1:] for entries in self._sequences.values() for k, _ in entries)
+            self._scan = re.compile(f" (?=((?:{_trie_pattern([*starts, *sequences])})[^ ]*))")
 
     def _atoms_of(self, token: str) -> frozenset[str]:
-        """Atoms satisfied by the first word of ``token`` (memoized: vocabulary is finite)."""
-        match = _WORD_RE.match(token)
-        word = match.group() if match else ""
+        """Atoms satisfied by the first word of ``token``, and sequences its words start
+        (memoized: vocabulary is finite)."""
+        words = token.split()
+        word = words[0]
         atoms = {word} if word in self._exact else set()
+        for key, seq in self._sequences.get(word, ()):
+            # Loosely: only a prefilter for the phrase's own regex.
+            if len(seq) <= len(words) and all(map(str.startswith, words, seq)):
+                atoms.add(key)
         for n in self._prefix_lengths:
             if n > len(word):
                 break
@@ -310,13 +348,11 @@ class Classifier:
             # surrogatepass: a lone surrogate from a badly decoded feed must not raise.
             raw = text.encode("utf-8", "surrogatepass").translate(_ASCII_SEPARATORS)
             spaced = " " + raw.decode("utf-8", "surrogatepass")
-            # Fast path: the first word of every token that starts with an atom.
-            tokens = set(self._scan.findall(spaced))
             if not text.isascii():
-                # Tokens holding non-ASCII characters may hide further words behind
-                # non-ASCII separators ("l’europe", "«baltic»", "nordic—baltic").
-                tails = " ".join(_NON_ASCII_SEPARATED.findall(spaced))
-                tokens.update(_WORD_RE.findall(tails))
+                # Non-ASCII separators ("l’europe", "«baltic»", "nordic—baltic") become
+                # spaces too: then words are exactly the runs between spaces.
+                spaced = _NON_ASCII_SEPARATORS.sub(" ", spaced)
+            tokens = set(self._scan.findall(spaced))
             # The memo keeps this in C for words seen before.
             found = list(map(self._word_atoms.get, tokens))
             if None in found:
@@ -325,8 +361,9 @@ class Classifier:
         if self._complex_by_trigger:
             by_trigger = self._complex_by_trigger
             for trigger in by_trigger.keys() & hits:
-                for key, needed, matcher in by_trigger[trigger]:
-                    if needed <= hits and matcher.search(text):
+                for key, needed, probes, matcher in by_trigger[trigger]:
+                    if (needed <= hits and all(map(text.__contains__, probes))
+                            and matcher.search(text)):
                         hits.add(key)
         for key, matcher in self._complex_unconditional:
             if matcher.search(text):

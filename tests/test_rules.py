@@ -306,3 +306,42 @@ def test_classification_rate() -> None:
     for text, got in zip(texts[:150], results[:150]):
         assert got == naive_topics(rules, text, ("seeds",))
     assert sum(map(len, results)) > len(texts)  # topics are really being assigned
+
+
+def test_multi_word_phrases_found_by_their_word_sequence() -> None:
+    # No word of these phrases is a one-word phrase: the scan looks for the sequence.
+    rules = [
+        TopicRule("seq", any=("samarder decision", "undersea cable*")),
+        TopicRule("nat", any=("nat*",)),  # a prefix of the sequence's first word
+        TopicRule("sum", any=("decision*",)),  # a word inside the sequence, scanned on its own
+    ]
+    c = Classifier(rules)
+    for text, expected in [
+        ("the samarder decision", ("seq", "sum")),
+        ("samarder\u00a0 decisions", ("sum",)),  # whole words only
+        ("samarder’s decision", ("sum",)),
+        ("samarder,\ndecision", ("sum",)),  # punctuation is not whitespace
+        ("undersea\u00a0cables", ("seq",)),
+        ("national undersea cable", ("seq", "nat")),
+        ("decision samarder", ("sum",)),
+        ("samarder", ()),
+    ]:
+        folded = rule_text(text, None, None, content_type="text")
+        assert c.topics_for(folded, ["s"]) == expected, text
+        assert naive_topics(rules, folded, ["s"]) == expected, text
+
+
+def test_sequence_triggers_agree_with_naive_definition() -> None:
+    # Only longer phrases, so that none is triggered by a word scanned on its own.
+    rnd = random.Random(99)
+    multi = ["undersea cable*", "iris-t", "u.s.", "u s", "l’europe", "baltic’s", "sea-cable", "nato sea",
+             "sea *", "u.s.*", "sanctions sanction*", "nato  sea cable", "x_y straße", "drone sea"]
+    rules = [TopicRule(f"m{i}", any=tuple(rnd.sample(multi, 2))) for i in range(12)]
+    c = Classifier(rules)
+    matched = 0
+    for _ in range(3000):
+        text = random_text(rnd)
+        got = c.topics_for(text, ["a"])
+        assert got == naive_topics(rules, text, ["a"]), text
+        matched += bool(got)
+    assert matched > 200  # real matches were compared
