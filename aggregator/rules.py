@@ -284,9 +284,9 @@ class Classifier:
                 triggers[p.key] = max(p.atoms, key=lambda a: (a in atoms, len(a), a))
             else:
                 triggers[p.key] = " " + " ".join(words)
-                entry = (triggers[p.key], tuple(words))
-                if entry not in self._sequences.get(words[0], ()):
-                    self._sequences.setdefault(words[0], []).append(entry)
+                sequence = (triggers[p.key], tuple(words))
+                if sequence not in self._sequences.get(words[0], ()):
+                    self._sequences.setdefault(words[0], []).append(sequence)
         atoms.update(t for t in triggers.values() if not t.startswith(" "))
         # Longer phrases: checked by regex when their trigger and scanned atoms all hit
         # and their other words occur in the text at all. That substring test (C speed)
