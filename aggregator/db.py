@@ -76,9 +76,11 @@ def migrate(engine: Engine) -> None:
     ``foreign_key_check`` afterwards.
     """
     revision = current_revision(engine)
+    if revision is None:
+        if create_fresh(engine):
+            return
+        revision = current_revision(engine)  # another opener may have just created it
     if revision == SCHEMA_REVISION:
-        return
-    if revision is None and create_fresh(engine):
         return
     from alembic import command
 
