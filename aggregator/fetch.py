@@ -110,7 +110,7 @@ def _lower_headers(raw: CIMultiDictProxy[str]) -> dict[str, str]:
     return headers
 
 
-def _host_key(url: str) -> tuple[str, str, int]:
+def host_key(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     port = parts.port or (443 if scheme == "https" else 80)
@@ -220,7 +220,7 @@ class Fetcher:
 
     @asynccontextmanager
     async def _slot(self, url: str) -> AsyncIterator[None]:
-        key = _host_key(url)
+        key = host_key(url)
         host = self._hosts.get(key)
         if host is None:
             host = self._hosts[key] = asyncio.Semaphore(self.max_per_host)

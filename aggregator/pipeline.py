@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from .config import Config, SourceConfig
 from .errors import FetchError, ParseError, SeedError
-from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError
+from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError, host_key
 from .parse import parse_feed
 from .policy import next_delay, redirect_decision
 from .rules import Classifier, TopicRule
@@ -119,7 +120,11 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
                          warning=warning)
 
 
-BATCH = 100  # sources per store transaction during a refresh
+# A store transaction during a refresh takes this many sources, or fewer once their
+# entries reach BATCH_ENTRIES: parsed entries wait in memory until it commits.
+BATCH = 100
+BATCH_ENTRIES = 500
+IN_FLIGHT = 2  # requests started but not yet handled, per allowed connection
 FETCH_OPTIONS: dict[str, Any] = {}  # extra Fetcher arguments (tests shorten the timeouts)
 
 
@@ -198,25 +203,82 @@ async def _fetch_and_store(
         pending.clear()
 
     settings = config.settings
+    waiting = 0  # entries in `pending`
     async with Fetcher(max_connections=settings.max_connections, max_per_host=settings.max_per_host,
                        **FETCH_OPTIONS) as fetcher:
 
-        async def one(req: FetchRequest) -> tuple[FetchRequest, FetchResult | FetchError]:
-            try:
-                return req, await fetcher.fetch(req)
-            except FetchError as e:
-                return req, e
-
-        for next_done in asyncio.as_completed([one(r) for r in requests]):
-            req, res = await next_done
+        async for req, res in _fetch_bounded(fetcher, requests, IN_FLIGHT * settings.max_connections):
             pending.append(decide_fetch(by_name[req.key], states[req.key], res, started))
             if progress:
                 progress(req.key)
-            if len(pending) >= BATCH:
+            waiting += len(pending[-1][1] or ())
+            if len(pending) >= BATCH or waiting >= BATCH_ENTRIES:
                 flush()
+                waiting = 0
     if pending:
         flush()
     return outcomes
+
+
+async def _fetch_bounded(
+    fetcher: Fetcher, requests: Sequence[FetchRequest], limit: int
+) -> AsyncIterator[tuple[FetchRequest, FetchResult | FetchError]]:
+    """Each request's answer as it arrives, with at most ``limit`` requests started and
+    not yet handed out: a task and its body exist only for those, not for every source
+    of a 1,000-feed refresh at once. Requests go out interleaved by host, so a host
+    with many feeds, waiting on its own connection limit, cannot fill the window."""
+    answers: asyncio.Queue[tuple[FetchRequest, FetchResult | FetchError | BaseException]] = asyncio.Queue()
+    running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+    async def one(req: FetchRequest) -> None:
+        try:
+            res: FetchResult | FetchError | BaseException = await fetcher.fetch(req)
+        except FetchError as e:
+            res = e
+        except BaseException as e:  # a bug, or cancellation: the consumer re-raises it
+            answers.put_nowait((req, e))
+            raise
+        answers.put_nowait((req, res))
+
+    def finished(task: asyncio.Task[None]) -> None:
+        running.discard(task)
+        if not task.cancelled():
+            task.exception()  # marks a bug's exception as seen: the consumer re-raises it
+
+    def start(req: FetchRequest) -> None:
+        task = asyncio.create_task(one(req))
+        running.add(task)
+        task.add_done_callback(finished)
+
+    queue = iter(interleave_by_host(requests))
+    for req in itertools.islice(queue, max(1, limit)):
+        start(req)
+    outstanding = len(running)
+    try:
+        while outstanding:
+            req, res = await answers.get()
+            outstanding -= 1
+            if isinstance(res, BaseException) and not isinstance(res, FetchError):
+                raise res
+            nxt = next(queue, None)
+            if nxt is not None:  # refill first: the network works on while we parse
+                start(nxt)
+                outstanding += 1
+            yield req, res
+    finally:
+        for task in running:
+            task.cancel()
+
+
+def interleave_by_host(requests: Sequence[FetchRequest]) -> list[FetchRequest]:
+    """Round-robin over hosts (in order of first appearance), each host's requests in order."""
+    by_host: dict[tuple[str, str, int], list[FetchRequest]] = {}
+    for req in requests:
+        by_host.setdefault(host_key(req.url), []).append(req)
+    if len(by_host) <= 1:
+        return list(requests)
+    lanes = [iter(lane) for lane in by_host.values()]
+    return [req for group in itertools.zip_longest(*lanes) for req in group if req is not None]
 
 
 def _ingest_jobs(store: Store, jobs: list[IngestJob], now: datetime) -> list[IngestResult | Exception]:
