@@ -14,7 +14,7 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from aggregator.text import collapse_ws, normalize, strip_html
 
-__all__ = ["DEDUP_MIN_CHARS", "ENTRY_NAMESPACE", "canonical_link", "dedup_text", "entry_uid", "text_hash"]
+__all__ = ["DEDUP_MIN_CHARS", "ENTRY_NAMESPACE", "canonical_link", "dedup_text", "entry_uid", "item_texts", "text_key"]
 
 # Never change: every published entry id derives from it.
 ENTRY_NAMESPACE = uuid.UUID("6f1c3b52-8a0e-5d47-9b8e-3c2a41d7e905")
@@ -99,9 +99,48 @@ def dedup_text(
     return text if len(text) >= DEDUP_MIN_CHARS else None
 
 
-def text_hash(s: str) -> str:
-    """Hex SHA-256 of ``s`` (UTF-8): a fixed-width index key for ``dedup_text``."""
-    return hashlib.sha256(s.encode("utf-8")).hexdigest()
+def item_texts(
+    title: str | None,
+    summary: str | None,
+    content: str | None,
+    content_type: str = "html",
+) -> tuple[str, str | None]:
+    """``(rule_text(title, summary, content, content_type), dedup_text(title, content or
+    summary, content_type))`` with each part stripped and normalised once, not twice.
+
+    Normalising parts one by one and joining them equals normalising the joined text:
+    the separators (space, newline) are starters that compose with nothing, and case
+    folding maps characters one at a time.
+    """
+    is_html = content_type == "html"
+
+    def norm(value: str | None, html: bool) -> tuple[str, str] | None:
+        """(stripped, normalised) of a part, None when the part is empty."""
+        if not value:
+            return None
+        stripped = strip_html(value) if html else value
+        return stripped, normalize(stripped) if stripped else ""
+
+    parts = (norm(title, is_html), norm(summary, True), norm(content, is_html))
+    rule_parts = []
+    for part in parts:
+        if part is None or not part[0]:
+            continue  # rule_text drops parts that strip to nothing
+        stripped, normed = part
+        # rule_text removes invisible soft hyphens before normalising (it can join a
+        # base letter to its mark); the dedup text keeps them.
+        rule_parts.append(normalize(stripped.replace("\xad", "")) if "\xad" in stripped else normed)
+    rule = "\n".join(rule_parts).strip()
+
+    body = parts[2] if content else (parts[1] if is_html else norm(summary, False))
+    dedup = collapse_ws(" ".join(p[1] for p in (parts[0], body) if p is not None))
+    return rule, dedup if len(dedup) >= DEDUP_MIN_CHARS else None
+
+
+def text_key(s: str) -> int:
+    """The index key of a ``dedup_text``: the first 8 bytes of its SHA-256 (UTF-8) as a
+    signed 64-bit integer. Two different texts share a key with odds of 2**-64 a pair."""
+    return int.from_bytes(hashlib.sha256(s.encode("utf-8")).digest()[:8], "big", signed=True)
 
 
 def entry_uid(source_name: str, key: str) -> str:

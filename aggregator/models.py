@@ -6,8 +6,10 @@ Alembic migrations in ``migrations/`` create exactly this schema (a test checks 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -43,6 +45,21 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             raise ValueError(f"naive datetime {value!r} cannot be stored; use aware UTC")
         return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def bind_processor(self, dialect: Any) -> Any:
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: datetime | None) -> str | None:
+            # The same text SQLAlchemy's SQLite DATETIME writes ("2025-01-02 03:04:05.000006")
+            # from one C call instead of two Python layers: a fifth of the cost of storing a row.
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError(f"naive datetime {value!r} cannot be stored; use aware UTC")
+            return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         if value is None:
@@ -80,14 +97,22 @@ class Source(Base):
 
 class Item(Base):
     __tablename__ = "items"
+    # (source, updated) serves lookups by source and each source's newest item time
+    # (atom:source/updated) without reading the source's rows.
+    __table_args__ = (Index("ix_items_source_updated", "source_id", "updated"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    uid: Mapped[str] = mapped_column(String(100), unique=True)  # the published entry id, fixed for ever
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    # The published entry id, fixed for ever. Unique without an index: it derives from
+    # (source name, key), which item_sources keeps unique, and nothing looks items up by
+    # it (a unique index on random uuids cost a quarter of every insert).
+    uid: Mapped[str] = mapped_column(String(100))
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(Text)
     canonical_link: Mapped[str | None] = mapped_column(Text, index=True)
-    text_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    # identity.text_key of the dedup text: a 64-bit key indexes at a fraction of the
+    # cost of a 64-character hash.
+    text_key: Mapped[int | None] = mapped_column(BigInteger, index=True)
     summary: Mapped[str | None] = mapped_column(Text)
     content: Mapped[str | None] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(String(10), default="html")

@@ -8,6 +8,7 @@ Parsed data comes in as frozen dataclasses (``EntryData``) and goes out as
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,13 +20,13 @@ from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, up
 from sqlalchemy.orm import Session
 
 from .db import make_engine, migrate
-from .identity import canonical_link, dedup_text, entry_uid, text_hash
+from .errors import StoreError
+from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
 from .models import Fetch, Item, ItemSource, ItemTopic, Meta, Source, Topic
 from .seeds import first_sentence, make_title
 from .text import rule_text, strip_html
 from .types import EntryData, PublishedItem, SourceInfo
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 CHUNK = 500  # bound for IN (...) lists: SQLite allows 32k variables, PostgreSQL more
 ONE_US = timedelta(microseconds=1)
 
@@ -80,6 +81,46 @@ def _bulk_insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
             v[n] = done
         values.append(tuple(v))
     conn.exec_driver_sql(str(compiled), values)
+
+
+def _one_of(conn: Any, column: Any, values: Sequence[Any]) -> Any:
+    """``column IN (values)``. On SQLite the values travel as one JSON array (json_each),
+    so the statement compiles once: an expanding ``IN`` renders a placeholder per value
+    on every call, a tenth of the cost of storing a refresh."""
+    if conn.dialect.name == "sqlite":
+        return column.in_(select(func.json_each(json.dumps(list(values))).table_valued("value").c.value))
+    return column.in_(values)
+
+
+def _insert_items(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert item rows; returns their ids, in order.
+
+    SQLite gives a row without an id one more than the largest id, and the transaction
+    holds the write lock, so one executemany inserts consecutive ids ending at
+    last_insert_rowid() (checked at both ends). Elsewhere, INSERT … RETURNING."""
+    if not rows:
+        return []
+    table: Any = Item.__table__
+    if conn.dialect.name != "sqlite":
+        return list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True),
+                                 rows).scalars())
+    _bulk_insert(conn, table, rows)
+    last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
+    ids = list(range(last - len(rows) + 1, last + 1))
+    ends = dict(conn.execute(select(table.c.id, table.c.uid).where(table.c.id.in_((ids[0], ids[-1])))).all())
+    if ends.get(ids[0]) != rows[0]["uid"] or ends.get(ids[-1]) != rows[-1]["uid"]:
+        raise StoreError("inserted items did not get consecutive ids")
+    return ids
+
+
+def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
+    """(stored title, rule match text, dedup text) of an entry. An untitled entry's
+    rules see its fallback title; its dedup text has no title, as the source sent none."""
+    title = entry.title or fallback_title(entry)
+    match_text, dedup = item_texts(title, entry.summary, entry.content, entry.content_type)
+    if not entry.title:
+        dedup = dedup_text(None, entry.content or entry.summary, entry.content_type)
+    return title, match_text, dedup
 
 
 def utcnow() -> datetime:
@@ -242,11 +283,13 @@ class SourceStatus:
     retired: bool
 
 
-def _newest_first(item: PublishedItem) -> tuple[int, str]:
-    # Whole microseconds (a float would merge neighbours); distinct ``updated`` values
-    # make the id a tie-break that never fires in practice.
-    delta = item.updated - EPOCH
-    return (-((delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds), item.id)
+def _newest_first(items: list[PublishedItem]) -> list[PublishedItem]:
+    """Sort ``items`` in place: updated desc, ties by entry id. Two stable sorts (the
+    second keeps the first's order among equal dates) compare datetimes directly
+    instead of turning each into a key; rows arrive nearly sorted, so both are cheap."""
+    items.sort(key=lambda item: item.id)
+    items.sort(key=lambda item: item.updated, reverse=True)
+    return items
 
 
 def source_iri(source: Source) -> str:
@@ -472,12 +515,10 @@ class Store:
         new_updated = entry.updated if entry.updated and entry.updated > item.updated else now
         if new_updated <= item.updated:
             new_updated = item.updated + ONE_US
-        item.title = entry.title or fallback_title(entry)
-        item.match_text = rule_text(item.title, entry.summary, entry.content, entry.content_type)
+        item.title, item.match_text, text = _derived_texts(entry)
         item.link = entry.link
         item.canonical_link = canonical_link(entry.link)
-        text = dedup_text(entry.title, entry.content or entry.summary, entry.content_type)
-        item.text_hash = text_hash(text) if text else None
+        item.text_key = text_key(text) if text else None
         item.summary = entry.summary
         item.content = entry.content
         item.content_type = entry.content_type
@@ -524,32 +565,36 @@ class Store:
         now: datetime,
     ) -> None:
         links: list[str | None] = []
-        texts: list[str | None] = []
+        texts: list[int | None] = []
+        derived: list[tuple[str, str]] = []  # (title, match text)
         for _, _, _, e, _ in fresh:
             links.append(canonical_link(e.link))
-            dedup = dedup_text(e.title, e.content or e.summary, e.content_type)
-            texts.append(text_hash(dedup) if dedup else None)
+            title, match_text, dedup = _derived_texts(e)
+            derived.append((title, match_text))
+            texts.append(text_key(dedup) if dedup else None)
         # Stored items with the same canonical link or text, oldest first, and every
         # source that already carries each of them.
         by_link: dict[str, list[int]] = defaultdict(list)
-        by_text: dict[str, list[int]] = defaultdict(list)
+        by_text: dict[int, list[int]] = defaultdict(list)
+        conn = s.connection()
         for part in _chunks(sorted({v for v in links if v})):
-            for item_id, canon in s.execute(
-                select(Item.id, Item.canonical_link).where(Item.canonical_link.in_(part)).order_by(Item.id)
+            for item_id, canon in conn.execute(
+                select(Item.id, Item.canonical_link).where(_one_of(conn, Item.canonical_link, part))
+                .order_by(Item.id)
             ):
                 if canon is not None:
                     by_link[canon].append(item_id)
-        for part in _chunks(sorted({v for v in texts if v})):
-            for item_id, th in s.execute(
-                select(Item.id, Item.text_hash).where(Item.text_hash.in_(part)).order_by(Item.id)
+        for part in _chunks(sorted({v for v in texts if v is not None})):
+            for item_id, key in conn.execute(
+                select(Item.id, Item.text_key).where(_one_of(conn, Item.text_key, part)).order_by(Item.id)
             ):
-                if th is not None:
-                    by_text[th].append(item_id)
+                if key is not None:
+                    by_text[key].append(item_id)
         carriers: dict[int, set[int]] = defaultdict(set)  # stored item id -> source ids
         candidates = sorted({i for ids in (*by_link.values(), *by_text.values()) for i in ids})
         for part in _chunks(candidates):
-            for item_id, source_id in s.execute(
-                select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(part))
+            for item_id, source_id in conn.execute(
+                select(ItemSource.item_id, ItemSource.source_id).where(_one_of(conn, ItemSource.item_id, part))
             ):
                 carriers[item_id].add(source_id)
 
@@ -560,7 +605,7 @@ class Store:
         target_item: dict[int, int] = {}  # fresh index -> stored item id
         target_new: dict[int, int] = {}  # fresh index -> fresh index of the new twin
         batch_link: dict[str, list[int]] = defaultdict(list)
-        batch_text: dict[str, list[int]] = defaultdict(list)
+        batch_text: dict[int, list[int]] = defaultdict(list)
         new_carriers: dict[int, set[int]] = {}  # fresh index of a new item -> source ids
 
         def stored_match(keys: list[int], sid: int) -> int | None:
@@ -571,14 +616,15 @@ class Store:
 
         for i, (j, _, sid, e, _) in enumerate(fresh):
             canon, th = links[i], texts[i]
-            stored = (canon and stored_match(by_link[canon], sid)) or (th and stored_match(by_text[th], sid))
+            stored = ((canon and stored_match(by_link[canon], sid))
+                      or (th is not None and stored_match(by_text[th], sid)))
             if stored:
                 target_item[i] = stored
                 carriers[stored].add(sid)
                 counts[j][2] += 1
                 continue
             twin = batch_match(batch_link[canon], sid) if canon else None
-            if twin is None and th:
+            if twin is None and th is not None:
                 twin = batch_match(batch_text[th], sid)
             if twin is not None:
                 target_new[i] = twin
@@ -590,7 +636,7 @@ class Store:
             counts[j][0] += 1
             if canon:
                 batch_link[canon].append(i)
-            if th:
+            if th is not None:
                 batch_text[th].append(i)
 
         # First-seen times: per job, from its seen_times callback (seeds) or now.
@@ -608,21 +654,16 @@ class Store:
         for i, upd in zip(new, free):
             _, name, sid, e, _ = fresh[i]
             t = first_seen[i]
-            rows_title = e.title or fallback_title(e)
+            title, match_text = derived[i]
             rows.append(dict(
                 uid=entry_uid(name, e.key), source_id=sid,
-                title=rows_title, link=e.link, canonical_link=links[i],
-                text_hash=texts[i], summary=e.summary, content=e.content,
+                title=title, link=e.link, canonical_link=links[i],
+                text_key=texts[i], summary=e.summary, content=e.content,
                 content_type=e.content_type, author=e.author, truncated=e.truncated,
                 first_seen=t, published=e.published or e.updated or t, updated=upd, classified=False,
-                match_text=rule_text(e.title or rows_title, e.summary, e.content, e.content_type),
+                match_text=match_text,
             ))
-        ids: dict[Any, int] = {}
-        if rows:
-            _bulk_insert(s.connection(), Item.__table__, rows)
-            for part in _chunks([r["uid"] for r in rows]):
-                ids.update(s.execute(select(Item.uid, Item.id).where(Item.uid.in_(part))).all())
-        new_ids = {i: ids[row["uid"]] for i, row in zip(new, rows)}
+        new_ids = dict(zip(new, _insert_items(conn, rows)))
         link_rows = []
         for i, (_, _, sid, e, fp) in enumerate(fresh):
             item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
@@ -667,27 +708,32 @@ class Store:
         last_id = 0
         while True:
             with self.session() as s, s.begin():
-                q = select(Item.id, Item.match_text, Item.classified)
-                q = q.where(Item.id > last_id)
+                # Core rows, not ORM ones: this reads every stored item.
+                conn = s.connection()
+                q = select(Item.id, Item.match_text, Item.classified).where(Item.id > last_id)
                 if not full:
                     q = q.where(Item.classified.is_(False))
-                rows = s.execute(q.order_by(Item.id).limit(batch)).all()
+                rows = conn.execute(q.order_by(Item.id).limit(batch)).all()
                 if not rows:
                     if full:
                         self._set_meta(s, "rules_hash", rules_hash)
                         self._bump_data_version(s)
                     break
                 ids = [r[0] for r in rows]
+                # The batch's id range selects its sources and memberships through the
+                # item_id indexes, without a bind parameter per item.
+                first, last = ids[0], ids[-1]
                 carriers: dict[int, list[str]] = defaultdict(list)
                 if by_source:
-                    for item_id, source_id in s.execute(
-                        select(ItemSource.item_id, ItemSource.source_id).where(ItemSource.item_id.in_(ids))
-                    ):
+                    for item_id, source_id in conn.execute(
+                        select(ItemSource.item_id, ItemSource.source_id)
+                        .where(ItemSource.item_id.between(first, last))
+                    ).all():
                         carriers[item_id].append(names[source_id])
                 missing = [r[0] for r in rows if r[1] is None]  # stored before match_text existed
                 legacy = {
                     item_id: rule_text(title, summary, content, ctype)
-                    for item_id, title, summary, content, ctype in s.execute(
+                    for item_id, title, summary, content, ctype in conn.execute(
                         select(Item.id, Item.title, Item.summary, Item.content, Item.content_type)
                         .where(Item.id.in_(missing))
                     )
@@ -697,25 +743,33 @@ class Store:
                     for item_id, match_text, _ in rows
                     for slug in decide(match_text or legacy[item_id], carriers[item_id])
                 }
-                # Write only the difference: after a rule change most memberships stand.
-                conn = s.connection()
+                # all(): one fetch, where iterating the result fetches row by row.
                 current = {(t, i) for t, i in conn.execute(
-                    select(ItemTopic.topic_id, ItemTopic.item_id).where(ItemTopic.item_id.in_(ids)))}
-                _write_pairs(conn, _DELETE_MEMBERSHIP, current - wanted)
-                _write_pairs(conn, _INSERT_MEMBERSHIP, wanted - current)
+                    select(ItemTopic.topic_id, ItemTopic.item_id)
+                    .where(ItemTopic.item_id.between(first, last))).all()}
+                if not full:  # the range also holds items that were not reread
+                    batch_ids = set(ids)
+                    current = {pair for pair in current if pair[1] in batch_ids}
+                # Write only the difference: after a rule change most memberships stand.
+                # Sorted in primary-key order, the B-tree is written page after page.
+                _write_pairs(conn, _DELETE_MEMBERSHIP, sorted(current - wanted))
+                _write_pairs(conn, _INSERT_MEMBERSHIP, sorted(wanted - current))
                 changed = [r[0] for r in rows if not r[2]]
                 if changed:
                     # Items added or updated since the last run: memberships that stand
-                    # still carry the old sort key.
-                    conn.execute(
-                        update(ItemTopic).where(ItemTopic.item_id.in_(changed))
-                        .values(updated=select(Item.updated).where(Item.id == ItemTopic.item_id)
-                                .scalar_subquery())
-                    )
-                    s.execute(update(Item).where(Item.id.in_(changed)).values(classified=True))
+                    # still carry the old sort key (new ones were written with the new).
+                    changed_ids = set(changed)
+                    standing = sorted({i for _, i in current & wanted if i in changed_ids})
+                    if standing:
+                        conn.execute(
+                            update(ItemTopic).where(ItemTopic.item_id.in_(standing))
+                            .values(updated=select(Item.updated).where(Item.id == ItemTopic.item_id)
+                                    .scalar_subquery())
+                        )
+                    conn.execute(update(Item).where(Item.id.in_(changed)).values(classified=True))
                 if not full:
                     self._bump_data_version(s)
-                last_id = ids[-1]
+                last_id = last
                 done += len(ids)
         return done
 
@@ -751,70 +805,81 @@ class Store:
         with self.session() as s:
             conn = s.connection()
             ids_by_feed: dict[str | None, list[int]] = {}
-            topic_ids = dict(conn.execute(select(Topic.slug, Topic.id)).all())
+            topic_ids: dict[str, int] = dict(conn.execute(select(Topic.slug, Topic.id)).all())
+            # One range scan of the (topic, updated) index per topic; one statement for
+            # all of them, so it is built and compiled once.
+            newest_of_topic = (select(ItemTopic.item_id).where(ItemTopic.topic_id == bindparam("topic"))
+                               .order_by(ItemTopic.updated.desc()).limit(limit))
             for topic in topics:
                 if topic is None:
                     q = select(Item.id).order_by(Item.updated.desc(), Item.uid).limit(limit)
+                    ids_by_feed[topic] = list(conn.execute(q).scalars().all())
                 elif topic in topic_ids:
-                    # One range scan of the (topic, updated) index.
-                    q = (select(ItemTopic.item_id).where(ItemTopic.topic_id == topic_ids[topic])
-                         .order_by(ItemTopic.updated.desc()).limit(limit))
+                    ids_by_feed[topic] = list(
+                        conn.execute(newest_of_topic, {"topic": topic_ids[topic]}).scalars().all())
                 else:
                     ids_by_feed[topic] = []
-                    continue
-                ids_by_feed[topic] = list(conn.execute(q).scalars())
-            views = self._views(s, sorted({i for ids in ids_by_feed.values() for i in ids}))
-            return {
-                topic: sorted((views[i] for i in ids), key=_newest_first)
-                for topic, ids in ids_by_feed.items()
-            }
+            slugs = {topic_id: slug for slug, topic_id in topic_ids.items()}
+            views = self._views(s, sorted({i for ids in ids_by_feed.values() for i in ids}), slugs)
+            return {topic: _newest_first([views[i] for i in ids]) for topic, ids in ids_by_feed.items()}
 
-    def _views(self, s: Session, ids: list[int]) -> dict[int, PublishedItem]:
+    def _views(self, s: Session, ids: list[int], topic_slugs: dict[int, str]) -> dict[int, PublishedItem]:
+        """PublishedItems of ``ids``; ``topic_slugs`` maps every topic id to its slug.
+
+        Three statements built once (an expanding IN per chunk of ids), rows fetched
+        whole and unpacked by position: per-row fetches, attribute access and per-chunk
+        statement building were most of the cost of loading a publish's 3,000 items.
+        """
         if not ids:
             return {}
         conn = s.connection()
         it = Item.__table__.c
-        items: dict[int, Any] = {}
-        for part in _chunks(ids):
-            for row in conn.execute(select(
-                it.id, it.uid, it.source_id, it.title, it.link, it.summary, it.content, it.content_type,
-                it.author, it.published, it.updated,
-            ).where(it.id.in_(part))):
-                items[row.id] = row
+        wanted: Any = bindparam("ids", expanding=True)
+        items_q = select(
+            it.id, it.uid, it.source_id, it.title, it.link, it.summary, it.content, it.content_type,
+            it.author, it.published, it.updated,
+        ).where(it.id.in_(wanted))
+        topics_q = select(ItemTopic.item_id, ItemTopic.topic_id).where(ItemTopic.item_id.in_(wanted))
+        sources_q = (select(ItemSource.item_id, ItemSource.source_id, ItemSource.link)
+                     .where(ItemSource.item_id.in_(wanted)).order_by(ItemSource.id))
+        rows: list[Any] = []
         topics: dict[int, list[str]] = defaultdict(list)
-        via: dict[int, list[str]] = defaultdict(list)
+        carried: list[Any] = []
         for part in _chunks(ids):
-            for item_id, slug in conn.execute(
-                select(ItemTopic.item_id, Topic.slug).join(Topic, Topic.id == ItemTopic.topic_id)
-                .where(ItemTopic.item_id.in_(part)).order_by(Topic.slug)
-            ):
-                topics[item_id].append(slug)
-            for item_id, source_id, link in conn.execute(
-                select(ItemSource.item_id, ItemSource.source_id, ItemSource.link)
-                .where(ItemSource.item_id.in_(part)).order_by(ItemSource.id)
-            ):
-                item = items[item_id]
-                if source_id != item.source_id and link and link != item.link and link not in via[item_id]:
-                    via[item_id].append(link)
-        infos = self._source_infos(s, {row.source_id for row in items.values()})
+            params = {"ids": list(part)}
+            rows += conn.execute(items_q, params).all()
+            for item_id, topic_id in conn.execute(topics_q, params).all():
+                topics[item_id].append(topic_slugs[topic_id])
+            # Every row of one item is in its item's chunk, so ItemSource.id order holds per item.
+            carried += conn.execute(sources_q, params).all()
+        first = {row[0]: (row[2], row[4]) for row in rows}  # item id -> (its source, its link)
+        via: dict[int, list[str]] = defaultdict(list)
+        for item_id, source_id, link in carried:
+            item_source, item_link = first[item_id]
+            if source_id != item_source and link and link != item_link and link not in via[item_id]:
+                via[item_id].append(link)
+        infos = self._source_infos(s, {row[2] for row in rows})
+        no_topics: list[str] = []
         return {
             item_id: PublishedItem(
-                id=i.uid, title=i.title, updated=i.updated, published=i.published,
-                source=infos[i.source_id], link=i.link, content=i.content,
-                content_type=i.content_type, summary=i.summary, author=i.author,
-                topics=tuple(topics[item_id]), via=tuple(via[item_id]),
+                id=uid, title=title, updated=updated, published=published, source=infos[source_id],
+                link=link, content=content, content_type=content_type, summary=summary, author=author,
+                # Slug order, as the category elements have always been written.
+                topics=tuple(sorted(topics.get(item_id, no_topics))), via=tuple(via.get(item_id, ())),
             )
-            for item_id, i in items.items()
+            for (item_id, uid, source_id, title, link, summary, content, content_type, author, published,
+                 updated) in rows
         }
 
     @staticmethod
     def _source_infos(s: Session, source_ids: set[int]) -> dict[int, SourceInfo]:
         wanted = sorted(source_ids)
         sources = {src.id: src for src in s.scalars(select(Source).where(Source.id.in_(wanted)))}
-        newest = dict(s.execute(
-            select(Item.source_id, func.max(Item.updated)).where(Item.source_id.in_(wanted))
-            .group_by(Item.source_id)
-        ).all())
+        # One max() per source: each is a single seek of the (source_id, updated) index,
+        # where a GROUP BY would read every index entry of every source.
+        newest_of = (select(func.max(Item.updated)).where(Item.source_id == Source.id)
+                     .correlate(Source).scalar_subquery())
+        newest = dict(s.execute(select(Source.id, newest_of).where(Source.id.in_(wanted))).all())
         return {
             sid: SourceInfo(
                 id=source_iri(src), title=src.title or src.name, updated=newest[sid],

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 
 import pytest
 
-from aggregator.identity import canonical_link, dedup_text, entry_uid, text_hash
+from aggregator.identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
 
 
 @pytest.mark.parametrize(
@@ -76,10 +75,12 @@ def test_dedup_text_text_content_not_stripped() -> None:
     assert out == "title here x <b>literal</b> markup and &amp; stays put"
 
 
-def test_text_hash() -> None:
-    assert text_hash("abc") == hashlib.sha256(b"abc").hexdigest()
-    assert re.fullmatch(r"[0-9a-f]{64}", text_hash("ünïcode"))
-    assert text_hash("a") != text_hash("b")
+def test_text_key() -> None:
+    # Golden: stored keys must not change. Migration 0003 derives them from the old
+    # hex hashes, so the key is the first 8 bytes of the SHA-256, big-endian, signed.
+    assert text_key("abc") == int("ba7816bf8f01cfea", 16) - 2**64
+    assert text_key("ünïcode") == int.from_bytes(hashlib.sha256("ünïcode".encode()).digest()[:8], "big", signed=True)
+    assert -(2**63) <= text_key("a") < 2**63 and text_key("a") != text_key("b")
 
 
 def test_entry_uid_golden() -> None:
@@ -94,3 +95,29 @@ def test_entry_uid_golden() -> None:
     assert entry_uid("a", "bc") == f"urn:uuid:{uuid.uuid5(namespace, 'a' + chr(0) + 'bc')}"
     assert entry_uid("a", "bc") != entry_uid("ab", "c")
     assert entry_uid("seeds", "abc") == entry_uid("seeds", "abc")
+
+
+_PIECES = ["Baltic", "cable", " ", "  \n", "<p>", "</p>", "<b>", "</b>", "&amp;", "&shy;", "\xad", "e\u0301",
+           "\u0301", "İ", "ß", "<script>x</script>", "<!-- c -->", "&lt;", "<", ">", "Straße", "\u00a0",
+           "<br/>", "NATO", "ﬁ", "x" * 30]
+
+
+@pytest.mark.parametrize("seed", range(400))
+def test_item_texts_equal_rule_text_and_dedup_text(seed: int) -> None:
+    import random
+
+    from aggregator.text import rule_text
+
+    rng = random.Random(seed)
+
+    def value() -> str | None:
+        if rng.random() < 0.2:
+            return rng.choice([None, ""])
+        return "".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12)))
+
+    title, summary, content = value(), value(), value()
+    ctype = rng.choice(["html", "text"])
+    assert item_texts(title, summary, content, ctype) == (
+        rule_text(title, summary, content, ctype),
+        dedup_text(title, content or summary, ctype),
+    )

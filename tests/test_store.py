@@ -52,6 +52,27 @@ def test_aware_utc_round_trip(store: Store) -> None:
     assert item.updated.utcoffset() == timedelta(0)
 
 
+@pytest.mark.parametrize("value", [
+    T0, T0.replace(microsecond=0), T0.replace(microsecond=6), datetime(1, 1, 1, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), T0.astimezone(timezone(timedelta(hours=-7))),
+])
+def test_sqlite_datetime_binding_writes_sqlalchemys_own_text(value: datetime) -> None:
+    # Stored times are compared and indexed as text: the fast bind processor must write
+    # exactly what SQLAlchemy's SQLite DATETIME would.
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from aggregator.models import UTCDateTime
+
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().bind_processor(dialect)
+    theirs = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert ours(value) == theirs(value.astimezone(UTC).replace(tzinfo=None))
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        ours(value.replace(tzinfo=None))
+
+
 def test_reingest_adds_nothing_and_change_updates_in_place(store: Store) -> None:
     e = EntryData(key="g1", title="Hello", link="http://one.test/a", content="<p>Body</p>", updated=T0)
     assert store.ingest("one", [e], now=T0 + timedelta(minutes=1)).new == 1
@@ -126,6 +147,39 @@ def test_upgrade_from_the_first_revision_keeps_items_and_they_still_classify(tmp
     assert store.topic_counts() == {"baltic": 1}
     [item] = store.newest_items("baltic", 5)
     assert item.id == "urn:uuid:x" and item.updated.tzinfo is not None
+
+
+def test_upgrade_to_0003_turns_stored_text_hashes_into_keys_that_still_dedup(tmp_path: Path) -> None:
+    import hashlib
+
+    from alembic import command
+
+    from aggregator.db import alembic_config
+    from aggregator.identity import dedup_text
+
+    body = "A long enough paragraph about the Baltic Sea cables and NATO patrols."
+    old_hash = hashlib.sha256(dedup_text("Cables", body, "text").encode()).hexdigest()
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0002")
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES "
+                          "(1, 'one', 'feed', 0, 0), (2, 'two', 'feed', 0, 0)"))
+        conn.execute(text(
+            "INSERT INTO items (id, uid, source_id, title, content, content_type, truncated, first_seen, "
+            "published, updated, classified, text_hash) VALUES (1, 'urn:uuid:x', 1, 'Cables', :body, "
+            "'text', 0, '2025-01-01 00:00:00', '2025-01-01 00:00:00', '2025-01-01 00:00:00', 1, :h)"),
+            {"body": body, "h": old_hash})
+        conn.execute(text("INSERT INTO item_sources (item_id, source_id, key, fingerprint, first_seen) "
+                          "VALUES (1, 1, 'k', 'f', '2025-01-01 00:00:00')"))
+        conn.commit()
+    migrate(engine)
+    store = Store(engine)
+    # The same text from another source attaches to the migrated item: the converted
+    # key equals the key computed today.
+    r = store.ingest("two", [EntryData(key="k2", title="Cables", content=body, content_type="text")], now=T0)
+    assert (r.new, r.attached) == (0, 1)
+    assert "text_hash" not in {c["name"] for c in inspect(engine).get_columns("items")}
+    store.close()
 
 
 def test_schema_revision_constant_is_alembics_head() -> None:
