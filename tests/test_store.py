@@ -226,3 +226,22 @@ def test_an_untitled_entry_is_titled_by_its_first_sentence(store: Store) -> None
     store.ingest("one", [EntryData(key="u1", content=body), EntryData(key="u2", link="http://one.test/x")], now=T0)
     titles = sorted(i.title for i in store.newest_items(None, 5))
     assert titles == ["NATO ministers met in Brussels on Tuesday.", "http://one.test/x"]
+
+
+def test_one_of_matches_64_bit_keys_and_unicode_exactly(store: Store) -> None:
+    # json_each must keep 64-bit integers exact (beyond a double's 53 bits) and text as is.
+    from aggregator.store import _one_of
+
+    keys = [-(2**63), 2**63 - 1, 2**53 + 1, -(2**53) - 1, 0]
+    links = ["https://ex.test/ü?q=\"x\"", "https://ex.test/a\\b", "https://ex.test/🙂"]
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES (9, 's', 'feed', 0, 0)"))
+        for n, (key, link) in enumerate(zip(keys, links + [None, None])):
+            conn.execute(text(
+                "INSERT INTO items (uid, source_id, title, content_type, truncated, first_seen, published, "
+                "updated, classified, text_key, canonical_link) VALUES (:u, 9, 't', 'html', 0, '2025-01-01', "
+                "'2025-01-01', :upd, 0, :k, :l)"), {"u": f"u{n}", "upd": f"2025-01-0{n + 1}", "k": key, "l": link})
+        found = conn.execute(select(Item.text_key).where(_one_of(conn, Item.text_key, keys + [2**53]))).scalars()
+        assert sorted(found) == sorted(keys)
+        found = conn.execute(select(Item.canonical_link).where(_one_of(conn, Item.canonical_link, links))).scalars()
+        assert sorted(found) == sorted(links)
