@@ -377,6 +377,8 @@ class Classifier:
         item arrived from: a topic restricted to ``sources`` takes it if any is listed.
         """
         hits = self.phrase_hits(text)
+        if not hits and not self._always:
+            return ()  # most items of a large store match no phrase at all
         # map/union keep the per-hit loops in C: this runs for every stored item.
         accepted = set().union(*map(self._direct.get, hits, _NO_TOPICS))
         candidates = self._always.union(*map(self._checked.get, hits, _NO_TOPICS))
