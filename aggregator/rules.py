@@ -358,7 +358,7 @@ class Classifier:
             if None in found:
                 found = [self._atoms_of(t) if f is None else f for t, f in zip(tokens, found)]
         hits: set[str] = set().union(*found)  # type: ignore[arg-type]  # no None left
-        if self._complex_by_trigger:
+        if hits and self._complex_by_trigger:
             by_trigger = self._complex_by_trigger
             for trigger in by_trigger.keys() & hits:
                 for key, needed, probes, matcher in by_trigger[trigger]:
