@@ -4,14 +4,16 @@ Matching is done on ``text.rule_text`` output (HTML stripped, NFC, case-folded).
 A ``Classifier`` compiles all phrases of all topics once. Classifying an item then
 costs a few C-level passes over its text, whatever the number of phrases:
 
-1. ASCII separators become spaces (``bytes.translate``), then one regex, a trie of
-   every phrase word ("atom": ``cable`` or the prefix ``cable*``), tried only after
-   a space, returns the tokens that start with an atom; a second scan finds words
-   behind non-ASCII separators (’ « —) when the text has any;
-2. a memo maps each such token to the atoms its first word satisfies.
+1. separators become spaces (ASCII ones by ``bytes.translate``, non-ASCII ones such
+   as ’ « — by a regex when the text has any), then one regex, a trie of every phrase
+   word ("atom": ``cable`` or the prefix ``cable*``) and of the word sequence of each
+   longer phrase with no such word, tried only after a space, returns the tokens
+   that start with one;
+2. a memo maps each such token to the atoms (and sequences) it satisfies.
 
-A one-word phrase is decided by its atom alone; a longer phrase (spaces,
-punctuation) runs its own regex only when its trigger word is present. Topics are
+A one-word phrase is decided by its atom alone; a longer phrase runs its own regex
+only when its trigger (a word scanned anyway, else its word sequence) is present
+and its other words occur in the text. Topics are
 then set logic over the hit phrases: a topic with only ``any`` phrases is an index
 lookup, the others are checked only when a hit can make them true.
 """
