@@ -745,18 +745,20 @@ class Store:
                 wanted = {
                     (topic_ids[slug], item_id)
                     for item_id, match_text, _ in rows
-                    for slug in decide(match_text or legacy[item_id], carriers[item_id])
+                    for slug in decide(match_text or legacy[item_id], carriers.get(item_id, ()))
                 }
-                # all(): one fetch, where iterating the result fetches row by row.
-                current = {(t, i) for t, i in conn.execute(
+                # all(): one fetch, where iterating the result fetches row by row. Rows
+                # hash and compare as the plain (topic_id, item_id) tuples of ``wanted``.
+                current = set(conn.execute(
                     select(ItemTopic.topic_id, ItemTopic.item_id)
-                    .where(ItemTopic.item_id.between(first, last))).all()}
+                    .where(ItemTopic.item_id.between(first, last))).all())
                 if not full:  # the range also holds items that were not reread
                     batch_ids = set(ids)
                     current = {pair for pair in current if pair[1] in batch_ids}
                 # Write only the difference: after a rule change most memberships stand.
                 # Sorted in primary-key order, the B-tree is written page after page.
-                _write_pairs(conn, _DELETE_MEMBERSHIP, sorted(current - wanted))
+                # (The driver wants real tuples, not rows.)
+                _write_pairs(conn, _DELETE_MEMBERSHIP, sorted((t, i) for t, i in current - wanted))
                 _write_pairs(conn, _INSERT_MEMBERSHIP, sorted(wanted - current))
                 changed = [r[0] for r in rows if not r[2]]
                 if changed:
