@@ -17,15 +17,16 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlsplit, urlunsplit
 
-import tomlkit
-import tomlkit.items
 from lxml import etree
-from tomlkit.exceptions import TOMLKitError
 
 from aggregator.errors import ConfigError
+
+if TYPE_CHECKING:  # tomlkit only where the config is edited (a refresh reads OPML, never writes)
+    import tomlkit
+    import tomlkit.items
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,9 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     Returns the names of the sources added, in OPML order.
     """
     # imported here: config imports this module for read_opml
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     from aggregator.config import load_config, load_config_as
 
     config_path = Path(config_path)
@@ -212,6 +216,8 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
 def _append_sources(
     doc: tomlkit.TOMLDocument, tables: list[tomlkit.items.Table], config_path: Path
 ) -> None:
+    import tomlkit
+
     if "sources" not in doc:
         aot = tomlkit.aot()
         for table in tables:

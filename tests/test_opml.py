@@ -206,3 +206,23 @@ def test_import_never_writes_an_invalid_result(tmp_path: Path, monkeypatch: pyte
     assert info.value.problems[0].startswith(f"{config_path}: sources[2].name: 'Bad 2' is not a valid name")
     assert config_path.read_text(encoding="utf-8") == CONFIG
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator.toml", "subs.opml"]
+
+
+def test_reading_an_opml_list_from_the_config_does_not_import_tomlkit(tmp_path: Path) -> None:
+    # tomlkit is for editing the config (sources import); a refresh only reads.
+    import subprocess
+    import sys
+
+    (tmp_path / "subs.opml").write_text(
+        '<opml version="2.0"><body><outline type="rss" text="A" xmlUrl="http://a.test/feed"/></body></opml>')
+    (tmp_path / "aggregator.toml").write_text('[aggregator]\nopml = ["subs.opml"]\n')
+    code = (
+        "import sys\n"
+        "import aggregator.cli, aggregator.pipeline\n"
+        "from aggregator.config import load_config\n"
+        f"assert len(load_config({str(tmp_path / 'aggregator.toml')!r}).sources) == 1\n"
+        "print('tomlkit' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
