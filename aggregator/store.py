@@ -88,7 +88,10 @@ def _one_of(conn: Any, column: Any, values: Sequence[Any]) -> Any:
     so the statement compiles once: an expanding ``IN`` renders a placeholder per value
     on every call, a tenth of the cost of storing a refresh."""
     if conn.dialect.name == "sqlite":
-        return column.in_(select(func.json_each(json.dumps(list(values))).table_valued("value").c.value))
+        # Values go in as the column stores them (a time as its text), compared as such.
+        proc = column.type.bind_processor(conn.dialect)
+        listed = [proc(v) for v in values] if proc else list(values)
+        return column.in_(select(func.json_each(json.dumps(listed)).table_valued("value").c.value))
     return column.in_(values)
 
 
@@ -539,7 +542,8 @@ class Store:
         used: set[datetime] = set()
         distinct = sorted(set(wanted))
         for part in _chunks(distinct):
-            used.update(s.scalars(select(Item.updated).where(Item.updated.in_(part))))
+            conn = s.connection()
+            used.update(conn.execute(select(Item.updated).where(_one_of(conn, Item.updated, part))).scalars())
         # Earlier nudges sit just above a taken time: continue above the highest of them.
         resume: dict[datetime, datetime] = {}  # many items wanting one time: don't rescan
         for t in sorted(used & set(distinct)):

@@ -133,6 +133,8 @@ def normalize(s: str) -> str:
     NFC comes first so decomposed and precomposed input fold alike, and again after
     folding because casefold() may emit combining sequences (``İ`` -> ``i̇``).
     """
+    if s.isascii():  # NFC leaves ASCII alone and folds it to lower case: one C pass
+        return s.lower()
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", s).casefold())
 
 

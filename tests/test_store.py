@@ -240,8 +240,13 @@ def test_one_of_matches_64_bit_keys_and_unicode_exactly(store: Store) -> None:
             conn.execute(text(
                 "INSERT INTO items (uid, source_id, title, content_type, truncated, first_seen, published, "
                 "updated, classified, text_key, canonical_link) VALUES (:u, 9, 't', 'html', 0, '2025-01-01', "
-                "'2025-01-01', :upd, 0, :k, :l)"), {"u": f"u{n}", "upd": f"2025-01-0{n + 1}", "k": key, "l": link})
+                "'2025-01-01', :upd, 0, :k, :l)"), {"u": f"u{n}", "upd": f"2025-01-0{n + 1} 00:00:00.000000", "k": key,
+                                                   "l": link})
         found = conn.execute(select(Item.text_key).where(_one_of(conn, Item.text_key, keys + [2**53]))).scalars()
         assert sorted(found) == sorted(keys)
         found = conn.execute(select(Item.canonical_link).where(_one_of(conn, Item.canonical_link, links))).scalars()
         assert sorted(found) == sorted(links)
+        # Times are compared as the text they are stored as, whatever their offset.
+        day2 = datetime(2025, 1, 2, tzinfo=UTC).astimezone(timezone(timedelta(hours=3)))
+        found = conn.execute(select(Item.updated).where(_one_of(conn, Item.updated, [day2, T0]))).scalars()
+        assert list(found) == [datetime(2025, 1, 2, tzinfo=UTC)]

@@ -76,6 +76,14 @@ def test_normalize_folds_case_and_composes() -> None:
     assert normalize("İstanbul") == "i\u0307stanbul"
 
 
+def test_normalize_ascii_fast_path_equals_the_unicode_path() -> None:
+    import unicodedata
+
+    every_ascii = "".join(map(chr, range(128))) * 2
+    assert normalize(every_ascii) == unicodedata.normalize("NFC", every_ascii.casefold())
+    assert normalize("NATO Summit\tIN\x00Vilnius") == "nato summit\tin\x00vilnius"
+
+
 def test_rule_text_joins_strips_and_folds() -> None:
     text = rule_text("NATO <em>summit</em>", "<p>The Baltic&rsquo;s</p>", "<b>Bal</b>tic  &amp;\nMore")
     assert collapse_ws(text) == "nato summit the baltic’s bal tic & more"
