@@ -57,7 +57,9 @@ class UTCDateTime(TypeDecorator[datetime]):
                 return None
             if value.tzinfo is None:
                 raise ValueError(f"naive datetime {value!r} cannot be stored; use aware UTC")
-            return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+            if value.tzinfo is not timezone.utc:
+                value = value.astimezone(timezone.utc)
+            return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
 
         return process
 

@@ -618,22 +618,23 @@ class Store:
         def batch_match(keys: list[int], sid: int) -> int | None:
             return next((idx for idx in keys if sid not in new_carriers[idx]), None)
 
-        no_ids: list[int] = []
         for i, (j, _, sid, e, _) in enumerate(fresh):
             canon, th = links[i], texts[i]
             # .get: most entries match nothing, and a defaultdict lookup would store an
             # empty list for each of them.
-            stored = stored_match(by_link.get(canon, no_ids), sid) if canon else None
-            if stored is None and th is not None:
-                stored = stored_match(by_text.get(th, no_ids), sid)
+            found = by_link.get(canon) if canon else None
+            stored = stored_match(found, sid) if found else None
+            if stored is None and th is not None and (found := by_text.get(th)):
+                stored = stored_match(found, sid)
             if stored is not None:
                 target_item[i] = stored
                 carriers[stored].add(sid)
                 counts[j][2] += 1
                 continue
-            twin = batch_match(batch_link.get(canon, no_ids), sid) if canon else None
-            if twin is None and th is not None:
-                twin = batch_match(batch_text.get(th, no_ids), sid)
+            found = batch_link.get(canon) if canon else None
+            twin = batch_match(found, sid) if found else None
+            if twin is None and th is not None and (found := batch_text.get(th)):
+                twin = batch_match(found, sid)
             if twin is not None:
                 target_new[i] = twin
                 new_carriers[twin].add(sid)
