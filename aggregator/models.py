@@ -16,6 +16,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     TypeDecorator,
@@ -157,12 +158,15 @@ class ItemTopic(Base):
     come from one index range scan instead of a join and sort."""
 
     __tablename__ = "item_topics"
-    __table_args__ = (Index("ix_item_topics_topic_updated", "topic_id", "updated"),)
-
-    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"), primary_key=True)
-    item_id: Mapped[int] = mapped_column(
-        ForeignKey("items.id", ondelete="CASCADE"), primary_key=True, index=True
+    # Keyed item first: classify reads and writes memberships item by item, in id order,
+    # and the key also serves lookups by item without an index of their own.
+    __table_args__ = (
+        PrimaryKeyConstraint("item_id", "topic_id"),
+        Index("ix_item_topics_topic_updated", "topic_id", "updated"),
     )
+
+    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     updated: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

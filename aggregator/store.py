@@ -39,6 +39,11 @@ _INSERT_MEMBERSHIP = (
 )
 
 
+def _by_item(pair: tuple[int, int]) -> tuple[int, int]:
+    """Sort key of a (topic id, item id) pair in item_topics' primary-key order."""
+    return pair[1], pair[0]
+
+
 def _write_pairs(conn: Any, sql: str, pairs: Collection[tuple[int, int]]) -> None:
     """executemany of ``sql`` (parameters :t, :i) over pairs: the driver gets plain
     tuples on SQLite, named parameters through SQLAlchemy elsewhere."""
@@ -761,10 +766,10 @@ class Store:
                     batch_ids = set(ids)
                     current = {pair for pair in current if pair[1] in batch_ids}
                 # Write only the difference: after a rule change most memberships stand.
-                # Sorted in primary-key order, the B-tree is written page after page.
-                # (The driver wants real tuples, not rows.)
-                _write_pairs(conn, _DELETE_MEMBERSHIP, sorted((t, i) for t, i in current - wanted))
-                _write_pairs(conn, _INSERT_MEMBERSHIP, sorted(wanted - current))
+                # Sorted in primary-key order (item, topic), the B-tree is written page
+                # after page. (The driver wants real tuples, not rows.)
+                _write_pairs(conn, _DELETE_MEMBERSHIP, sorted(((t, i) for t, i in current - wanted), key=_by_item))
+                _write_pairs(conn, _INSERT_MEMBERSHIP, sorted(wanted - current, key=_by_item))
                 changed = [r[0] for r in rows if not r[2]]
                 if changed:
                     # Items added or updated since the last run: memberships that stand

@@ -182,6 +182,34 @@ def test_upgrade_to_0003_turns_stored_text_hashes_into_keys_that_still_dedup(tmp
     store.close()
 
 
+def test_upgrade_to_0004_keeps_memberships(tmp_path: Path) -> None:
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES (1, 'one', 'feed', 0, 0)"))
+        conn.execute(text("INSERT INTO topics (id, slug, title) VALUES (1, 'baltic', 'Baltic'), (2, 'air', 'Air')"))
+        for n in (1, 2):
+            conn.execute(text(
+                "INSERT INTO items (id, uid, source_id, title, content_type, truncated, first_seen, published, "
+                "updated, classified) VALUES (:n, :u, 1, 't', 'html', 0, '2025-01-01 00:00:00.000000', "
+                "'2025-01-01 00:00:00.000000', :upd, 1)"), {"n": n, "u": f"urn:uuid:{n}",
+                                                           "upd": f"2025-01-0{n} 00:00:00.000000"})
+        conn.execute(text("INSERT INTO item_topics (topic_id, item_id, updated) VALUES "
+                          "(1, 1, '2025-01-01 00:00:00.000000'), (1, 2, '2025-01-02 00:00:00.000000'), "
+                          "(2, 2, '2025-01-02 00:00:00.000000')"))
+        conn.commit()
+    migrate(engine)
+    assert inspect(engine).get_pk_constraint("item_topics")["constrained_columns"] == ["item_id", "topic_id"]
+    store = Store(engine)
+    assert store.topic_counts() == {"baltic": 2, "air": 1}
+    assert [i.id for i in store.newest_items("baltic", 5)] == ["urn:uuid:2", "urn:uuid:1"]
+    store.close()
+
+
 def test_schema_revision_constant_is_alembics_head() -> None:
     from alembic.script import ScriptDirectory
 
