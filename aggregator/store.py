@@ -110,8 +110,7 @@ def _insert_items(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
         return []
     table: Any = Item.__table__
     if conn.dialect.name != "sqlite":
-        return list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True),
-                                 rows).scalars())
+        return _insert_returning_ids(conn, rows)
     _bulk_insert(conn, table, rows)
     last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
     ids = list(range(last - len(rows) + 1, last + 1))
@@ -119,6 +118,12 @@ def _insert_items(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
     if ends.get(ids[0]) != rows[0]["uid"] or ends.get(ids[-1]) != rows[-1]["uid"]:
         raise StoreError("inserted items did not get consecutive ids")
     return ids
+
+
+def _insert_returning_ids(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert item rows with ``INSERT … RETURNING id``, ids in the order of ``rows``."""
+    table: Any = Item.__table__
+    return list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
 
 
 def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:

@@ -278,3 +278,20 @@ def test_one_of_matches_64_bit_keys_and_unicode_exactly(store: Store) -> None:
         day2 = datetime(2025, 1, 2, tzinfo=UTC).astimezone(timezone(timedelta(hours=3)))
         found = conn.execute(select(Item.updated).where(_one_of(conn, Item.updated, [day2, T0]))).scalars()
         assert list(found) == [datetime(2025, 1, 2, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize("how", ["sqlite", "returning"])
+def test_inserted_item_ids_are_those_of_the_rows_in_order(store: Store, how: str) -> None:
+    # SQLite derives ids from last_insert_rowid(); other databases use INSERT … RETURNING
+    # (exercised here on SQLite, which supports it too). Both must pair each row with its id.
+    from aggregator.store import _insert_items, _insert_returning_ids
+
+    store.ingest("one", [EntryData(key="before", title="an earlier item")], now=T0)
+    rows = [dict(uid=f"urn:uuid:row-{n}", source_id=1, title=f"t{n}", link=None, canonical_link=None,
+                 text_key=None, summary=None, content=None, content_type="html", author=None, truncated=False,
+                 first_seen=T0, published=T0, updated=T0 + timedelta(seconds=n + 1), classified=False,
+                 match_text="t") for n in range(7)]
+    with store.engine.begin() as conn:
+        ids = (_insert_items if how == "sqlite" else _insert_returning_ids)(conn, rows)
+        by_uid = dict(conn.execute(select(Item.uid, Item.id)).all())
+    assert ids == [by_uid[r["uid"]] for r in rows] and len(set(ids)) == 7
