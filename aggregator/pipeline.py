@@ -6,11 +6,12 @@ Configuration is read by the caller (CLI, service) and passed in explicitly.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -206,15 +207,18 @@ async def _fetch_and_store(
     waiting = 0  # entries in `pending`
     async with Fetcher(max_connections=settings.max_connections, max_per_host=settings.max_per_host,
                        **FETCH_OPTIONS) as fetcher:
-
-        async for req, res in _fetch_bounded(fetcher, requests, IN_FLIGHT * settings.max_connections):
-            pending.append(decide_fetch(by_name[req.key], states[req.key], res, started))
-            if progress:
-                progress(req.key)
-            waiting += len(pending[-1][1] or ())
-            if len(pending) >= BATCH or waiting >= BATCH_ENTRIES:
-                flush()
-                waiting = 0
+        answers = _fetch_bounded(fetcher, requests, IN_FLIGHT * settings.max_connections)
+        # aclosing: if storing fails mid-way, the fetches still running are cancelled
+        # here, while their session is open, not at interpreter shutdown.
+        async with contextlib.aclosing(answers):
+            async for req, res in answers:
+                pending.append(decide_fetch(by_name[req.key], states[req.key], res, started))
+                if progress:
+                    progress(req.key)
+                waiting += len(pending[-1][1] or ())
+                if len(pending) >= BATCH or waiting >= BATCH_ENTRIES:
+                    flush()
+                    waiting = 0
     if pending:
         flush()
     return outcomes
@@ -222,7 +226,7 @@ async def _fetch_and_store(
 
 async def _fetch_bounded(
     fetcher: Fetcher, requests: Sequence[FetchRequest], limit: int
-) -> AsyncIterator[tuple[FetchRequest, FetchResult | FetchError]]:
+) -> AsyncGenerator[tuple[FetchRequest, FetchResult | FetchError], None]:
     """Each request's answer as it arrives, with at most ``limit`` requests started and
     not yet handed out: a task and its body exist only for those, not for every source
     of a 1,000-feed refresh at once. Requests go out interleaved by host, so a host

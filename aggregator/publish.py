@@ -257,12 +257,14 @@ def publish(
     removed: list[str] = []
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
+        feeds = [doc for doc in documents.items() if doc[0] not in (OPML_NAME, HTML_NAME)]
         with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="publish") as pool:
             # map() yields in document order and re-raises the first failure; every
             # other file is still replaced whole or not at all.
-            changed = list(pool.map(lambda doc: _write_if_changed(output_dir / doc[0], doc[1]),
-                                    documents.items()))
-        for name, was_written in zip(documents, changed):
+            changed = list(pool.map(lambda doc: _write_if_changed(output_dir / doc[0], doc[1]), feeds))
+        # The index files last: they never link a feed that is not there yet.
+        changed += [_write_if_changed(output_dir / name, documents[name]) for name in (OPML_NAME, HTML_NAME)]
+        for name, was_written in zip([*(name for name, _ in feeds), OPML_NAME, HTML_NAME], changed):
             (written if was_written else unchanged).append(name)
         for stale in _stale_feeds(output_dir, set(documents)):
             stale.unlink(missing_ok=True)

@@ -551,19 +551,26 @@ class Store:
             return []
         used: set[datetime] = set()
         distinct = sorted(set(wanted))
+        conn = s.connection()
         for part in _chunks(distinct):
-            conn = s.connection()
             used.update(conn.execute(select(Item.updated).where(_one_of(conn, Item.updated, part))).scalars())
+        checked = set(distinct)  # times known to be taken (in `used`) or free in the database
         # Earlier nudges sit just above a taken time: continue above the highest of them.
         resume: dict[datetime, datetime] = {}  # many items wanting one time: don't rescan
-        for t in sorted(used & set(distinct)):
+        for t in sorted(used & checked):
             top = s.scalar(select(func.max(Item.updated)).where(
                 Item.updated >= t, Item.updated < t + timedelta(seconds=1)))
             resume[t] = (top or t) + ONE_US
         out = []
         for t in wanted:
             c = resume.get(t, t)
-            while c in used:
+            while True:
+                if c not in checked:  # a nudged time: it may be stored although t was free
+                    checked.add(c)
+                    if s.scalar(select(Item.id).where(Item.updated == c)) is not None:
+                        used.add(c)
+                if c not in used:
+                    break
                 c += ONE_US
             used.add(c)
             resume[t] = c + ONE_US

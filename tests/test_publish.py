@@ -317,3 +317,24 @@ def test_published_file_is_never_partial(out: Path, monkeypatch: pytest.MonkeyPa
         _publish(out, _views(items=(newer, *ITEMS)))
     assert (out / "all.xml").read_bytes() == original
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_index_files_are_written_after_every_feed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Feeds are written by several threads; index.opml/index.html link them all and must
+    # never be replaced before a new feed exists (a reader would get a 404).
+    import aggregator.publish as publish_module
+
+    order: list[str] = []
+    real = publish_module._write_if_changed
+
+    def recording(path: Path, data: bytes) -> bool:
+        written = real(path, data)
+        order.append(path.name)
+        return written
+
+    monkeypatch.setattr(publish_module, "_write_if_changed", recording)
+    report = _publish(tmp_path / "feeds")
+    indexes = [order.index("index.opml"), order.index("index.html")]
+    feeds = [n for n, name in enumerate(order) if name.endswith(".xml")]
+    assert len(feeds) == len(_views()) and max(feeds) < min(indexes)
+    assert list(report.written[-2:]) == ["index.opml", "index.html"]

@@ -104,6 +104,22 @@ def test_same_story_from_two_sources_is_one_item(store: Store) -> None:
     assert statuses["two"].items == 2  # both attachments count for the second source
 
 
+def test_a_freed_time_below_a_stored_nudge_is_not_handed_out_twice(store: Store) -> None:
+    # Two entries dated T0 are stored at T0 and T0+1us. One is edited upstream and moves
+    # to its update time, freeing T0 but not T0+1us; two new entries dated T0 must then
+    # get T0 and a time above T0+1us, not T0+1us again (which the database refuses).
+    store.ingest("one", [EntryData(key=f"k{n}", title=f"item {n}", updated=T0) for n in range(2)], now=T0)
+    later = T0 + timedelta(days=1)
+    assert store.ingest("one", [EntryData(key="k0", title="item 0 corrected", updated=T0)], now=later).updated == 1
+    r = store.ingest("one", [EntryData(key=f"n{n}", title=f"new {n}", updated=T0) for n in range(2)],
+                     now=later + timedelta(hours=1))
+    assert r.new == 2
+    with store.session() as s:
+        times = sorted(s.scalars(select(Item.updated)))
+    assert len(times) == len(set(times)) == 4
+    assert times[:3] == [T0, T0 + timedelta(microseconds=1), T0 + timedelta(microseconds=2)]
+
+
 def test_distinct_updated_times(store: Store) -> None:
     entries = [EntryData(key=f"k{i}", title=f"t{i}", updated=T0) for i in range(5)]
     store.ingest("one", entries, now=T0)
@@ -295,3 +311,35 @@ def test_inserted_item_ids_are_those_of_the_rows_in_order(store: Store, how: str
         ids = (_insert_items if how == "sqlite" else _insert_returning_ids)(conn, rows)
         by_uid = dict(conn.execute(select(Item.uid, Item.id)).all())
     assert ids == [by_uid[r["uid"]] for r in rows] and len(set(ids)) == 7
+
+
+def test_downgrade_to_0002_restores_the_old_text_hashes_and_schema(tmp_path: Path) -> None:
+    import hashlib
+
+    from alembic import command
+
+    from aggregator.db import alembic_config
+    from aggregator.identity import dedup_text
+
+    body = "<p>A long enough paragraph about the Baltic Sea cables and NATO patrols.</p>"
+    url = f"sqlite:///{tmp_path / 'down.db'}"
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
+    store.ingest("one", [EntryData(key="titled", title="Cables", summary=body),
+                         EntryData(key="untitled", summary=body.replace("Baltic", "North"))], now=T0)
+    store.close()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # as db.migrate runs them: batch mode recreates tables
+        conn.commit()
+        command.downgrade(alembic_config(conn), "0002")
+        conn.commit()
+        hashes = dict(conn.execute(text(
+            "SELECT s.key, i.text_hash FROM items i JOIN item_sources s ON s.item_id = i.id")).all())
+    # What the 0002 code stored: the dedup text of the entry as sent (no title when untitled).
+    assert hashes == {
+        "titled": hashlib.sha256(dedup_text("Cables", body).encode()).hexdigest(),
+        "untitled": hashlib.sha256(dedup_text(None, body.replace("Baltic", "North")).encode()).hexdigest(),
+    }
+    assert "text_key" not in {c["name"] for c in inspect(engine).get_columns("items")}
+    assert inspect(engine).get_pk_constraint("item_topics")["constrained_columns"] == ["topic_id", "item_id"]

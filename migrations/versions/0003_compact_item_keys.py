@@ -56,6 +56,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     from aggregator.identity import dedup_text
+    from aggregator.store import fallback_title
+    from aggregator.types import EntryData
 
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.add_column(sa.Column('text_hash', sa.String(length=64), nullable=True))
@@ -63,7 +65,9 @@ def downgrade() -> None:
                                            _items.c.content_type)).all()
     hashes = []
     for item_id, title, summary, content, ctype in rows:
-        text = dedup_text(title, content or summary, ctype)
+        # An untitled entry was stored under its fallback title, but hashed without one.
+        untitled = title == fallback_title(EntryData(key="", summary=summary, content=content, content_type=ctype))
+        text = dedup_text(None if untitled else title, content or summary, ctype)
         if text:
             hashes.append((item_id, hashlib.sha256(text.encode('utf-8')).hexdigest()))
     _copy(hashes, 'text_hash')
