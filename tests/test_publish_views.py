@@ -6,28 +6,17 @@ item at a time would: order, categories, via links, source details.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from aggregator import store as store_module
-from aggregator.store import SourceSpec, Store
+from aggregator.store import Store
 from aggregator.types import EntryData
 
 UTC = timezone.utc
 T0 = datetime(2025, 3, 4, 5, 6, 7, 89, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path / 'views.db'}")
-    s.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"),
-                    SourceSpec("two", "feed", "http://two.test/feed"),
-                    SourceSpec("seeds", "seeds")])
-    yield s
-    s.close()
 
 
 def _topics_by_digit(text: str, names: object) -> tuple[str, ...]:

@@ -17,16 +17,6 @@ UTC = timezone.utc
 T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store.open(f"sqlite:///{tmp_path / 'a.db'}")
-    s.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"),
-                    SourceSpec("two", "feed", "http://two.test/feed"),
-                    SourceSpec("seeds", "seeds")])
-    yield s
-    s.close()
-
-
 def test_migrations_produce_exactly_the_models_schema(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate(engine)
