@@ -101,7 +101,7 @@ def migrate(engine: Engine) -> None:
 def create_fresh(engine: Engine) -> bool:
     """Create the newest schema in a database that holds none of our tables, stamped
     ``SCHEMA_REVISION``; False (nothing done) when any of them is already there."""
-    from .models import Base  # the store imports it anyway; db stays importable without it
+    from .models import metadata  # the store imports it anyway; db stays importable without it
 
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
@@ -109,10 +109,10 @@ def create_fresh(engine: Engine) -> bool:
             # write lock now, so a second process opening the same new file waits and
             # then finds the finished schema instead of half of it.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        if _holds_our_tables(connection, Base.metadata):
+        if _holds_our_tables(connection, metadata):
             connection.rollback()
             return False
-        Base.metadata.create_all(connection)
+        metadata.create_all(connection)
         VERSION_TABLE.create(connection)
         connection.execute(VERSION_TABLE.insert().values(version_num=SCHEMA_REVISION))
         connection.commit()

@@ -1,6 +1,9 @@
-"""The database schema: SQLAlchemy 2.x typed models.
+"""The database schema: SQLAlchemy Core tables.
 
 Alembic migrations in ``migrations/`` create exactly this schema (a test checks it).
+Core, not ORM classes: the store reads and writes rows in bulk and hands frozen
+dataclasses out, so mapped objects would buy nothing, and not importing
+``sqlalchemy.orm`` saves a long-running service about 6 MiB of resident memory.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     DateTime,
     ForeignKey,
     Index,
@@ -18,11 +22,11 @@ from sqlalchemy import (
     MetaData,
     PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -70,126 +74,112 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=timezone.utc)
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+sources = Table(
+    "sources", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("type", String(20), nullable=False),
+    Column("url", Text),  # current URL (updated by permanent redirects)
+    Column("config_url", Text),  # the URL as configured, to notice edits
+    Column("title", Text),
+    Column("site_link", Text),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("body_hash", String(64)),
+    Column("pending_redirect", Text),
+    Column("last_fetch", UTCDateTime),
+    Column("last_success", UTCDateTime),
+    Column("http_status", Integer),
+    Column("error", Text),
+    Column("warning", Text),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("next_run", UTCDateTime),
+    Column("retired", Boolean, nullable=False, default=False),
+)
 
-class Source(Base):
-    __tablename__ = "sources"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    type: Mapped[str] = mapped_column(String(20))
-    url: Mapped[str | None] = mapped_column(Text)  # current URL (updated by permanent redirects)
-    config_url: Mapped[str | None] = mapped_column(Text)  # the URL as configured, to notice edits
-    title: Mapped[str | None] = mapped_column(Text)
-    site_link: Mapped[str | None] = mapped_column(Text)
-    etag: Mapped[str | None] = mapped_column(Text)
-    last_modified: Mapped[str | None] = mapped_column(Text)
-    body_hash: Mapped[str | None] = mapped_column(String(64))
-    pending_redirect: Mapped[str | None] = mapped_column(Text)
-    last_fetch: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    last_success: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    http_status: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
-    warning: Mapped[str | None] = mapped_column(Text)
-    failures: Mapped[int] = mapped_column(Integer, default=0)
-    next_run: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    retired: Mapped[bool] = mapped_column(Boolean, default=False)
-
-
-class Item(Base):
-    __tablename__ = "items"
-    # (source, updated) serves lookups by source and each source's newest item time
-    # (atom:source/updated) without reading the source's rows.
-    __table_args__ = (Index("ix_items_source_updated", "source_id", "updated"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+items = Table(
+    "items", metadata,
+    Column("id", Integer, primary_key=True),
     # The published entry id, fixed for ever. Unique without an index: it derives from
     # (source name, key), which item_sources keeps unique, and nothing looks items up by
     # it (a unique index on random uuids cost a quarter of every insert).
-    uid: Mapped[str] = mapped_column(String(100))
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
-    title: Mapped[str] = mapped_column(Text)
-    link: Mapped[str | None] = mapped_column(Text)
-    canonical_link: Mapped[str | None] = mapped_column(Text, index=True)
+    Column("uid", String(100), nullable=False),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("link", Text),
+    Column("canonical_link", Text, index=True),
     # identity.text_key of the dedup text: a 64-bit key indexes at a fraction of the
     # cost of a 64-character hash.
-    text_key: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    summary: Mapped[str | None] = mapped_column(Text)
-    content: Mapped[str | None] = mapped_column(Text)
-    content_type: Mapped[str] = mapped_column(String(10), default="html")
-    author: Mapped[str | None] = mapped_column(Text)
-    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
-    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
-    published: Mapped[datetime] = mapped_column(UTCDateTime)
-    updated: Mapped[datetime] = mapped_column(UTCDateTime, unique=True)  # distinct: Atom readers key on it
-    classified: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    Column("text_key", BigInteger, index=True),
+    Column("summary", Text),
+    Column("content", Text),
+    Column("content_type", String(10), nullable=False, default="html"),
+    Column("author", Text),
+    Column("truncated", Boolean, nullable=False, default=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False, unique=True),  # distinct: Atom readers key on it
+    Column("classified", Boolean, nullable=False, default=False, index=True),
     # What topic rules match against (text.rule_text), kept so a reclassify after a rule
     # change reads it instead of stripping every item's HTML again.
-    match_text: Mapped[str | None] = mapped_column(Text)
+    Column("match_text", Text),
+    # (source, updated) serves lookups by source and each source's newest item time
+    # (atom:source/updated) without reading the source's rows.
+    Index("ix_items_source_updated", "source_id", "updated"),
+)
 
+# Every source that carried an item, the first one included.
+item_sources = Table(
+    "item_sources", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("key", Text, nullable=False),  # the entry's identity within that source
+    Column("link", Text),  # that source's own link to the story
+    Column("fingerprint", String(64), nullable=False),  # hash of what the source last sent
+    Column("first_seen", UTCDateTime, nullable=False),
+    UniqueConstraint("source_id", "key"),
+)
 
-class ItemSource(Base):
-    """Every source that carried an item, the first one included."""
+topics = Table(
+    "topics", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("title", Text, nullable=False),
+)
 
-    __tablename__ = "item_sources"
-    __table_args__ = (UniqueConstraint("source_id", "key"),)
+# Membership; ``updated`` is copied from the item so a topic's newest entries come from
+# one index range scan instead of a join and sort. Keyed item first: classify reads and
+# writes memberships item by item, in id order, and the key also serves lookups by item
+# without an index of their own.
+item_topics = Table(
+    "item_topics", metadata,
+    Column("topic_id", Integer, ForeignKey("topics.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("item_id", "topic_id"),
+    Index("ix_item_topics_topic_updated", "topic_id", "updated"),
+)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
-    key: Mapped[str] = mapped_column(Text)  # the entry's identity within that source
-    link: Mapped[str | None] = mapped_column(Text)  # that source's own link to the story
-    fingerprint: Mapped[str] = mapped_column(String(64))  # hash of what the source last sent
-    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+# Refresh history, one row per attempt.
+fetches = Table(
+    "fetches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("started", UTCDateTime, nullable=False),
+    Column("finished", UTCDateTime, nullable=False),
+    Column("http_status", Integer),
+    Column("error", Text),
+    Column("warning", Text),
+    Column("new_items", Integer, nullable=False, default=0),
+    Column("updated_items", Integer, nullable=False, default=0),
+)
 
-
-class Topic(Base):
-    __tablename__ = "topics"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    slug: Mapped[str] = mapped_column(String(200), unique=True)
-    title: Mapped[str] = mapped_column(Text)
-
-
-class ItemTopic(Base):
-    """Membership; ``updated`` is copied from the item so a topic's newest entries
-    come from one index range scan instead of a join and sort."""
-
-    __tablename__ = "item_topics"
-    # Keyed item first: classify reads and writes memberships item by item, in id order,
-    # and the key also serves lookups by item without an index of their own.
-    __table_args__ = (
-        PrimaryKeyConstraint("item_id", "topic_id"),
-        Index("ix_item_topics_topic_updated", "topic_id", "updated"),
-    )
-
-    topic_id: Mapped[int] = mapped_column(ForeignKey("topics.id", ondelete="CASCADE"))
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
-    updated: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class Fetch(Base):
-    """Refresh history, one row per attempt."""
-
-    __tablename__ = "fetches"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
-    started: Mapped[datetime] = mapped_column(UTCDateTime)
-    finished: Mapped[datetime] = mapped_column(UTCDateTime)
-    http_status: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
-    warning: Mapped[str | None] = mapped_column(Text)
-    new_items: Mapped[int] = mapped_column(Integer, default=0)
-    updated_items: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class Meta(Base):
-    """Small key/value state: the rules hash, data and publish versions."""
-
-    __tablename__ = "meta"
-
-    key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
+# Small key/value state: the rules hash, data and publish versions.
+meta = Table(
+    "meta", metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -1,7 +1,7 @@
 """Storage: every item, its sources, topics and refresh history, through SQLAlchemy.
 
 Parsed data comes in as frozen dataclasses (``EntryData``) and goes out as
-``PublishedItem`` views; ORM rows never leave this module. Writes are batched
+``PublishedItem`` views; database rows never leave this module. Writes are batched
 (one transaction per ingest, Core ``executemany`` inserts).
 """
 
@@ -16,13 +16,12 @@ from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
 
 from .db import make_engine, migrate
 from .errors import StoreError
 from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
-from .models import Fetch, Item, ItemSource, ItemTopic, Meta, Source, Topic
+from .models import fetches, item_sources, item_topics, items, meta, sources, topics
 from .seeds import first_sentence, make_title
 from .text import rule_text, strip_html
 from .types import EntryData, PublishedItem, SourceInfo
@@ -108,7 +107,7 @@ def _insert_items(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
     last_insert_rowid() (checked at both ends). Elsewhere, INSERT … RETURNING."""
     if not rows:
         return []
-    table: Any = Item.__table__
+    table: Any = items
     if conn.dialect.name != "sqlite":
         return _insert_returning_ids(conn, rows)
     _bulk_insert(conn, table, rows)
@@ -122,7 +121,7 @@ def _insert_items(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
 
 def _insert_returning_ids(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
     """Insert item rows with ``INSERT … RETURNING id``, ids in the order of ``rows``."""
-    table: Any = Item.__table__
+    table: Any = items
     return list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
 
 
@@ -134,6 +133,20 @@ def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
     if not entry.title:
         dedup = dedup_text(None, entry.content or entry.summary, entry.content_type)
     return title, match_text, dedup
+
+
+def _get_meta(conn: Connection, key: str) -> str | None:
+    value: str | None = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+    return value
+
+
+def _set_meta(conn: Connection, key: str, value: str) -> None:
+    if conn.execute(update(meta).where(meta.c.key == key).values(value=value)).rowcount == 0:
+        conn.execute(insert(meta).values(key=key, value=value))
+
+
+def _bump_data_version(conn: Connection) -> None:
+    _set_meta(conn, "data_version", str(int(_get_meta(conn, "data_version") or 0) + 1))
 
 
 def utcnow() -> datetime:
@@ -305,9 +318,9 @@ def _newest_first(items: list[PublishedItem]) -> list[PublishedItem]:
     return items
 
 
-def source_iri(source: Source) -> str:
+def source_iri(name: str) -> str:
     # From the name, "the key of a source for ever": a URL would change with a 301 or an edit.
-    return f"tag:aggregator,2026:source/{source.name}"
+    return f"tag:aggregator,2026:source/{name}"
 
 
 class Store:
@@ -326,32 +339,22 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    def session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    def reading(self) -> Connection:
+        """A connection for reads (``with store.reading() as conn``); rolled back on close."""
+        return self.engine.connect()
+
+    def writing(self) -> Any:
+        """A connection in a transaction, committed at the end of the ``with`` block."""
+        return self.engine.begin()
 
     # -- meta ---------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
-        with self.session() as s:
-            row = s.get(Meta, key)
-            return row.value if row else None
-
-    def _set_meta(self, s: Session, key: str, value: str) -> None:
-        row = s.get(Meta, key)
-        if row is None:
-            s.add(Meta(key=key, value=value))
-        else:
-            row.value = value
+        with self.reading() as conn:
+            return _get_meta(conn, key)
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.session() as s, s.begin():
-            self._set_meta(s, key, value)
-
-    def _bump_data_version(self, s: Session) -> None:
-        row = s.get(Meta, "data_version")
-        if row is None:
-            s.add(Meta(key="data_version", value="1"))
-        else:
-            row.value = str(int(row.value) + 1)
+        with self.writing() as conn:
+            _set_meta(conn, key, value)
 
     def data_version(self) -> int:
         return int(self.get_meta("data_version") or 0)
@@ -359,36 +362,41 @@ class Store:
     # -- sources ------------------------------------------------------------
     def sync_sources(self, specs: Iterable[SourceSpec]) -> None:
         """Create rows for new sources; follow URL edits in the config."""
-        with self.session() as s, s.begin():
-            existing = {src.name: src for src in s.scalars(select(Source))}
+        with self.writing() as conn:
+            existing = {src.name: src for src in conn.execute(
+                select(sources.c.id, sources.c.name, sources.c.type, sources.c.title, sources.c.config_url))}
+            new: list[dict[str, Any]] = []
             for spec in specs:
                 src = existing.get(spec.name)
                 if src is None:
-                    s.add(Source(name=spec.name, type=spec.type, url=spec.url, config_url=spec.url,
-                                 title=spec.title, failures=0, retired=False))
+                    new.append(dict(name=spec.name, type=spec.type, url=spec.url, config_url=spec.url,
+                                    title=spec.title, failures=0, retired=False))
                     continue
-                src.type = spec.type
-                if spec.title:
-                    src.title = spec.title
+                changes: dict[str, Any] = {}
+                if spec.type != src.type:
+                    changes["type"] = spec.type
+                if spec.title and spec.title != src.title:
+                    changes["title"] = spec.title
                 if spec.url != src.config_url:
                     # The user edited the URL: start afresh with it.
-                    src.url = spec.url
-                    src.config_url = spec.url
-                    src.etag = src.last_modified = src.body_hash = src.pending_redirect = None
-                    src.retired = False
-                    src.failures = 0
+                    changes.update(url=spec.url, config_url=spec.url, etag=None, last_modified=None,
+                                   body_hash=None, pending_redirect=None, retired=False, failures=0)
+                if changes:
+                    conn.execute(update(sources).where(sources.c.id == src.id).values(changes))
+            if new:
+                conn.execute(insert(sources), new)
 
     def source_state(self, name: str) -> SourceState:
-        with self.session() as s:
-            src = s.scalars(select(Source).where(Source.name == name)).one()
+        with self.reading() as conn:
+            src = conn.execute(select(sources).where(sources.c.name == name)).one()
             return self._state(src)
 
     def source_states(self) -> dict[str, SourceState]:
-        with self.session() as s:
-            return {src.name: self._state(src) for src in s.scalars(select(Source))}
+        with self.reading() as conn:
+            return {src.name: self._state(src) for src in conn.execute(select(sources))}
 
     @staticmethod
-    def _state(src: Source) -> SourceState:
+    def _state(src: Any) -> SourceState:
         return SourceState(
             id=src.id, name=src.name, type=src.type, url=src.url, etag=src.etag,
             last_modified=src.last_modified, body_hash=src.body_hash,
@@ -406,9 +414,8 @@ class Store:
         and append them to the history."""
         if not records:
             return
-        table: Any = Source.__table__
-        with self.session() as s, s.begin():
-            conn = s.connection()
+        table: Any = sources
+        with self.writing() as conn:
             names = sorted({r.name for r in records})
             rows: dict[str, dict[str, Any]] = {}
             for part in _chunks(names):
@@ -428,25 +435,25 @@ class Store:
                 .values({c: bindparam(f"b_{c}") for c in _REFRESH_COLUMNS if c != "id"}),
                 [{f"b_{c}": row[c] for c in _REFRESH_COLUMNS} for row in rows.values()],
             )
-            conn.execute(insert(Fetch), history)
+            conn.execute(insert(fetches), history)
 
     def sources_fingerprint(self) -> str:
         """A hash of what published feeds say about sources (their atom:source)."""
-        with self.session() as s:
-            rows = s.execute(select(Source.name, Source.type, Source.title, Source.url, Source.site_link)
-                             .order_by(Source.name)).all()
+        with self.reading() as conn:
+            rows = conn.execute(select(sources.c.name, sources.c.type, sources.c.title, sources.c.url, sources.c.site_link)
+                             .order_by(sources.c.name)).all()
         return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
 
     def set_next_run(self, name: str, when: datetime | None) -> None:
-        with self.session() as s, s.begin():
-            s.execute(update(Source).where(Source.name == name).values(next_run=when))
+        with self.writing() as conn:
+            conn.execute(update(sources).where(sources.c.name == name).values(next_run=when))
 
     def newest_item_time(self, name: str) -> datetime | None:
         """The newest first-seen time of the items first stored from this source."""
-        with self.session() as s:
-            return s.scalar(
-                select(func.max(Item.first_seen)).join(Source, Item.source_id == Source.id)
-                .where(Source.name == name)
+        with self.reading() as conn:
+            return conn.scalar(
+                select(func.max(items.c.first_seen)).join(sources, items.c.source_id == sources.c.id)
+                .where(sources.c.name == name)
             )
 
     # -- ingest -------------------------------------------------------------
@@ -471,15 +478,15 @@ class Store:
         source. Lookups run once per batch, inserts are ``executemany``.
         """
         now = now or utcnow()
-        with self.session() as s, s.begin():
-            results = self._ingest(s, jobs, now)
+        with self.writing() as conn:
+            results = self._ingest(conn, jobs, now)
             if any(r.changed for r in results):
-                self._bump_data_version(s)
+                _bump_data_version(conn)
             return results
 
-    def _ingest(self, s: Session, jobs: Sequence[IngestJob], now: datetime) -> list[IngestResult]:
+    def _ingest(self, conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[IngestResult]:
         names = sorted({j.source_name for j in jobs})
-        source_ids = dict(s.execute(select(Source.name, Source.id).where(Source.name.in_(names))).all())
+        source_ids = dict(conn.execute(select(sources.c.name, sources.c.id).where(sources.c.name.in_(names))).all())
         per_job: list[dict[str, EntryData]] = []
         for job in jobs:
             unique: dict[str, EntryData] = {}
@@ -492,11 +499,11 @@ class Store:
         all_keys = sorted({k for unique in per_job for k in unique})
         wanted_sources = [source_ids[j.source_name] for j in jobs]
         for part in _chunks(all_keys):
-            for key, link_id, item_id, fp, origin, sid in s.execute(
-                select(ItemSource.key, ItemSource.id, ItemSource.item_id, ItemSource.fingerprint,
-                       Item.source_id, ItemSource.source_id)
-                .join(Item, Item.id == ItemSource.item_id)
-                .where(ItemSource.key.in_(part), ItemSource.source_id.in_(wanted_sources))
+            for key, link_id, item_id, fp, origin, sid in conn.execute(
+                select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
+                       items.c.source_id, item_sources.c.source_id)
+                .join(items, items.c.id == item_sources.c.item_id)
+                .where(item_sources.c.key.in_(part), item_sources.c.source_id.in_(wanted_sources))
             ):
                 known[(sid, key)] = (link_id, item_id, fp, origin)
 
@@ -513,53 +520,47 @@ class Store:
                 link_id, item_id, old_fp, origin = hit
                 if old_fp == fp:
                     continue
-                s.execute(update(ItemSource).where(ItemSource.id == link_id)
+                conn.execute(update(item_sources).where(item_sources.c.id == link_id)
                           .values(fingerprint=fp, link=entry.link))
                 if origin == sid:
-                    self._update_item(s, item_id, entry, now)
+                    self._update_item(conn, item_id, entry, now)
                     counts[j][1] += 1
         if fresh:
-            self._insert_fresh(s, jobs, fresh, counts, now)
+            self._insert_fresh(conn, jobs, fresh, counts, now)
         return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
 
-    def _update_item(self, s: Session, item_id: int, entry: EntryData, now: datetime) -> None:
-        item = s.get(Item, item_id)
-        assert item is not None
-        new_updated = entry.updated if entry.updated and entry.updated > item.updated else now
-        if new_updated <= item.updated:
-            new_updated = item.updated + ONE_US
-        item.title, item.match_text, text = _derived_texts(entry)
-        item.link = entry.link
-        item.canonical_link = canonical_link(entry.link)
-        item.text_key = text_key(text) if text else None
-        item.summary = entry.summary
-        item.content = entry.content
-        item.content_type = entry.content_type
-        item.author = entry.author
-        item.truncated = entry.truncated
+    def _update_item(self, conn: Connection, item_id: int, entry: EntryData, now: datetime) -> None:
+        old = conn.execute(select(items.c.updated).where(items.c.id == item_id)).scalar_one()
+        new_updated = entry.updated if entry.updated and entry.updated > old else now
+        if new_updated <= old:
+            new_updated = old + ONE_US
+        title, match_text, dedup = _derived_texts(entry)
+        values: dict[str, Any] = dict(
+            title=title, match_text=match_text, link=entry.link, canonical_link=canonical_link(entry.link),
+            text_key=text_key(dedup) if dedup else None, summary=entry.summary, content=entry.content,
+            content_type=entry.content_type, author=entry.author, truncated=entry.truncated,
+            updated=self._free_times(conn, [new_updated])[0], classified=False,
+        )
         if entry.published:
-            item.published = entry.published
-        item.updated = self._free_times(s, [new_updated])[0]
-        item.classified = False
-        s.flush()
+            values["published"] = entry.published
+        conn.execute(update(items).where(items.c.id == item_id).values(values))
 
     @staticmethod
-    def _free_times(s: Session, wanted: list[datetime]) -> list[datetime]:
+    def _free_times(conn: Connection, wanted: list[datetime]) -> list[datetime]:
         """Nudge times by microseconds so no two items share ``updated``
         (feed readers and the W3C validator treat equal times as one change)."""
         if not wanted:
             return []
         used: set[datetime] = set()
         distinct = sorted(set(wanted))
-        conn = s.connection()
         for part in _chunks(distinct):
-            used.update(conn.execute(select(Item.updated).where(_one_of(conn, Item.updated, part))).scalars())
+            used.update(conn.execute(select(items.c.updated).where(_one_of(conn, items.c.updated, part))).scalars())
         checked = set(distinct)  # times known to be taken (in `used`) or free in the database
         # Earlier nudges sit just above a taken time: continue above the highest of them.
         resume: dict[datetime, datetime] = {}  # many items wanting one time: don't rescan
         for t in sorted(used & checked):
-            top = s.scalar(select(func.max(Item.updated)).where(
-                Item.updated >= t, Item.updated < t + timedelta(seconds=1)))
+            top = conn.scalar(select(func.max(items.c.updated)).where(
+                items.c.updated >= t, items.c.updated < t + timedelta(seconds=1)))
             resume[t] = (top or t) + ONE_US
         out = []
         for t in wanted:
@@ -567,7 +568,7 @@ class Store:
             while True:
                 if c not in checked:  # a nudged time: it may be stored although t was free
                     checked.add(c)
-                    if s.scalar(select(Item.id).where(Item.updated == c)) is not None:
+                    if conn.scalar(select(items.c.id).where(items.c.updated == c)) is not None:
                         used.add(c)
                 if c not in used:
                     break
@@ -579,7 +580,7 @@ class Store:
 
     def _insert_fresh(
         self,
-        s: Session,
+        conn: Connection,
         jobs: Sequence[IngestJob],
         fresh: list[tuple[int, str, int, EntryData, str]],
         counts: list[list[int]],
@@ -597,17 +598,16 @@ class Store:
         # source that already carries each of them.
         by_link: dict[str, list[int]] = defaultdict(list)
         by_text: dict[int, list[int]] = defaultdict(list)
-        conn = s.connection()
         for part in _chunks(sorted({v for v in links if v})):
             for item_id, canon in conn.execute(
-                select(Item.id, Item.canonical_link).where(_one_of(conn, Item.canonical_link, part))
-                .order_by(Item.id)
+                select(items.c.id, items.c.canonical_link).where(_one_of(conn, items.c.canonical_link, part))
+                .order_by(items.c.id)
             ):
                 if canon is not None:
                     by_link[canon].append(item_id)
         for part in _chunks(sorted({v for v in texts if v is not None})):
             for item_id, key in conn.execute(
-                select(Item.id, Item.text_key).where(_one_of(conn, Item.text_key, part)).order_by(Item.id)
+                select(items.c.id, items.c.text_key).where(_one_of(conn, items.c.text_key, part)).order_by(items.c.id)
             ):
                 if key is not None:
                     by_text[key].append(item_id)
@@ -615,7 +615,7 @@ class Store:
         candidates = sorted({i for ids in (*by_link.values(), *by_text.values()) for i in ids})
         for part in _chunks(candidates):
             for item_id, source_id in conn.execute(
-                select(ItemSource.item_id, ItemSource.source_id).where(_one_of(conn, ItemSource.item_id, part))
+                select(item_sources.c.item_id, item_sources.c.source_id).where(_one_of(conn, item_sources.c.item_id, part))
             ):
                 carriers[item_id].add(source_id)
 
@@ -675,7 +675,7 @@ class Store:
             times = cb(len(idxs)) if cb else [now] * len(idxs)
             first_seen.update(zip(idxs, times))
         wanted = [fresh[i][3].updated or fresh[i][3].published or first_seen[i] for i in new]
-        free = self._free_times(s, wanted)
+        free = self._free_times(conn, wanted)
         rows: list[dict[str, Any]] = []
         for i, upd in zip(new, free):
             _, name, sid, e, _ = fresh[i]
@@ -695,25 +695,24 @@ class Store:
             item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
             link_rows.append(dict(item_id=item_id, source_id=sid, key=e.key, link=e.link,
                                   fingerprint=fp, first_seen=now))
-        _bulk_insert(s.connection(), ItemSource.__table__, link_rows)
+        _bulk_insert(conn, item_sources, link_rows)
 
     # -- topics and membership ----------------------------------------------
-    def sync_topics(self, topics: Sequence[tuple[str, str]]) -> dict[str, int]:
+    def sync_topics(self, wanted_topics: Sequence[tuple[str, str]]) -> dict[str, int]:
         """Make the topics table match the config (slug, title); returns slug -> id."""
-        with self.session() as s, s.begin():
-            existing = {t.slug: t for t in s.scalars(select(Topic))}
-            wanted = dict(topics)
+        with self.writing() as conn:
+            existing = {t.slug: t for t in conn.execute(select(topics))}
+            wanted = dict(wanted_topics)
             for slug, topic in existing.items():
                 if slug not in wanted:
-                    s.execute(delete(ItemTopic).where(ItemTopic.topic_id == topic.id))
-                    s.delete(topic)
+                    conn.execute(delete(item_topics).where(item_topics.c.topic_id == topic.id))
+                    conn.execute(delete(topics).where(topics.c.id == topic.id))
             for slug, title in wanted.items():
-                if slug in existing:
-                    existing[slug].title = title
-                else:
-                    s.add(Topic(slug=slug, title=title))
-            s.flush()
-            return {t.slug: t.id for t in s.scalars(select(Topic))}
+                if slug not in existing:
+                    conn.execute(insert(topics).values(slug=slug, title=title))
+                elif existing[slug].title != title:
+                    conn.execute(update(topics).where(topics.c.id == existing[slug].id).values(title=title))
+            return {t.slug: t.id for t in conn.execute(select(topics.c.slug, topics.c.id))}
 
     def classify(
         self,
@@ -733,17 +732,16 @@ class Store:
         done = 0
         last_id = 0
         while True:
-            with self.session() as s, s.begin():
+            with self.writing() as conn:
                 # Core rows, not ORM ones: this reads every stored item.
-                conn = s.connection()
-                q = select(Item.id, Item.match_text, Item.classified).where(Item.id > last_id)
+                q = select(items.c.id, items.c.match_text, items.c.classified).where(items.c.id > last_id)
                 if not full:
-                    q = q.where(Item.classified.is_(False))
-                rows = conn.execute(q.order_by(Item.id).limit(batch)).all()
+                    q = q.where(items.c.classified.is_(False))
+                rows = conn.execute(q.order_by(items.c.id).limit(batch)).all()
                 if not rows:
                     if full:
-                        self._set_meta(s, "rules_hash", rules_hash)
-                        self._bump_data_version(s)
+                        _set_meta(conn, "rules_hash", rules_hash)
+                        _bump_data_version(conn)
                     break
                 ids = [r[0] for r in rows]
                 # The batch's id range selects its sources and memberships through the
@@ -752,16 +750,16 @@ class Store:
                 carriers: dict[int, list[str]] = defaultdict(list)
                 if by_source:
                     for item_id, source_id in conn.execute(
-                        select(ItemSource.item_id, ItemSource.source_id)
-                        .where(ItemSource.item_id.between(first, last))
+                        select(item_sources.c.item_id, item_sources.c.source_id)
+                        .where(item_sources.c.item_id.between(first, last))
                     ).all():
                         carriers[item_id].append(names[source_id])
                 missing = [r[0] for r in rows if r[1] is None]  # stored before match_text existed
                 legacy = {
                     item_id: rule_text(title, summary, content, ctype)
                     for item_id, title, summary, content, ctype in conn.execute(
-                        select(Item.id, Item.title, Item.summary, Item.content, Item.content_type)
-                        .where(Item.id.in_(missing))
+                        select(items.c.id, items.c.title, items.c.summary, items.c.content, items.c.content_type)
+                        .where(items.c.id.in_(missing))
                     )
                 } if missing else {}
                 wanted = {
@@ -772,8 +770,8 @@ class Store:
                 # all(): one fetch, where iterating the result fetches row by row. Rows
                 # hash and compare as the plain (topic_id, item_id) tuples of ``wanted``.
                 current = set(conn.execute(
-                    select(ItemTopic.topic_id, ItemTopic.item_id)
-                    .where(ItemTopic.item_id.between(first, last))).all())
+                    select(item_topics.c.topic_id, item_topics.c.item_id)
+                    .where(item_topics.c.item_id.between(first, last))).all())
                 if not full:  # the range also holds items that were not reread
                     batch_ids = set(ids)
                     current = {pair for pair in current if pair[1] in batch_ids}
@@ -790,58 +788,57 @@ class Store:
                     standing = sorted({i for _, i in current & wanted if i in changed_ids})
                     if standing:
                         conn.execute(
-                            update(ItemTopic).where(ItemTopic.item_id.in_(standing))
-                            .values(updated=select(Item.updated).where(Item.id == ItemTopic.item_id)
+                            update(item_topics).where(item_topics.c.item_id.in_(standing))
+                            .values(updated=select(items.c.updated).where(items.c.id == item_topics.c.item_id)
                                     .scalar_subquery())
                         )
-                    conn.execute(update(Item).where(Item.id.in_(changed)).values(classified=True))
+                    conn.execute(update(items).where(items.c.id.in_(changed)).values(classified=True))
                 if not full:
-                    self._bump_data_version(s)
+                    _bump_data_version(conn)
                 last_id = last
                 done += len(ids)
         return done
 
     def _source_names(self) -> list[tuple[int, str]]:
-        with self.session() as s:
-            return list(s.execute(select(Source.id, Source.name)).all())
+        with self.reading() as conn:
+            return list(conn.execute(select(sources.c.id, sources.c.name)).all())
 
     # -- reading --------------------------------------------------------------
     def topic_counts(self) -> dict[str, int]:
-        with self.session() as s:
-            rows = s.execute(
+        with self.reading() as conn:
+            rows = conn.execute(
                 # count(topic_id): answered from the (topic_id, updated) index alone.
-                select(Topic.slug, func.count(ItemTopic.topic_id))
-                .outerjoin(ItemTopic, ItemTopic.topic_id == Topic.id).group_by(Topic.slug)
+                select(topics.c.slug, func.count(item_topics.c.topic_id))
+                .outerjoin(item_topics, item_topics.c.topic_id == topics.c.id).group_by(topics.c.slug)
             )
             return {slug: n for slug, n in rows}
 
     def item_count(self) -> int:
-        with self.session() as s:
-            return s.scalar(select(func.count(Item.id))) or 0
+        with self.reading() as conn:
+            return conn.scalar(select(func.count(items.c.id))) or 0
 
     def newest_items(self, topic: str | None, limit: int) -> list[PublishedItem]:
         """Newest first (updated desc, then entry id), at most ``limit``."""
         return self.feed_items([topic], limit)[topic]
 
     def feed_items(
-        self, topics: Sequence[str | None], limit: int
+        self, feeds: Sequence[str | None], limit: int
     ) -> dict[str | None, list[PublishedItem]]:
         """The newest ``limit`` items of each topic (None: of all items), newest first.
 
         An item in several feeds is loaded once, and the sources once for all feeds,
         so publishing fifty topics costs a handful of queries, not fifty times as many.
         """
-        with self.session() as s:
-            conn = s.connection()
+        with self.reading() as conn:
             ids_by_feed: dict[str | None, list[int]] = {}
-            topic_ids: dict[str, int] = dict(conn.execute(select(Topic.slug, Topic.id)).all())
+            topic_ids: dict[str, int] = dict(conn.execute(select(topics.c.slug, topics.c.id)).all())
             # One range scan of the (topic, updated) index per topic; one statement for
             # all of them, so it is built and compiled once.
-            newest_of_topic = (select(ItemTopic.item_id).where(ItemTopic.topic_id == bindparam("topic"))
-                               .order_by(ItemTopic.updated.desc()).limit(limit))
-            for topic in topics:
+            newest_of_topic = (select(item_topics.c.item_id).where(item_topics.c.topic_id == bindparam("topic"))
+                               .order_by(item_topics.c.updated.desc()).limit(limit))
+            for topic in feeds:
                 if topic is None:
-                    q = select(Item.id).order_by(Item.updated.desc(), Item.uid).limit(limit)
+                    q = select(items.c.id).order_by(items.c.updated.desc(), items.c.uid).limit(limit)
                     ids_by_feed[topic] = list(conn.execute(q).scalars().all())
                 elif topic in topic_ids:
                     ids_by_feed[topic] = list(
@@ -849,10 +846,10 @@ class Store:
                 else:
                     ids_by_feed[topic] = []
             slugs = {topic_id: slug for slug, topic_id in topic_ids.items()}
-            views = self._views(s, sorted({i for ids in ids_by_feed.values() for i in ids}), slugs)
+            views = self._views(conn, sorted({i for ids in ids_by_feed.values() for i in ids}), slugs)
             return {topic: _newest_first([views[i] for i in ids]) for topic, ids in ids_by_feed.items()}
 
-    def _views(self, s: Session, ids: list[int], topic_slugs: dict[int, str]) -> dict[int, PublishedItem]:
+    def _views(self, conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dict[int, PublishedItem]:
         """PublishedItems of ``ids``; ``topic_slugs`` maps every topic id to its slug.
 
         Three statements built once (an expanding IN per chunk of ids), rows fetched
@@ -861,25 +858,24 @@ class Store:
         """
         if not ids:
             return {}
-        conn = s.connection()
-        it = Item.__table__.c
+        it = items.c
         wanted: Any = bindparam("ids", expanding=True)
         items_q = select(
             it.id, it.uid, it.source_id, it.title, it.link, it.summary, it.content, it.content_type,
             it.author, it.published, it.updated,
         ).where(it.id.in_(wanted))
-        topics_q = select(ItemTopic.item_id, ItemTopic.topic_id).where(ItemTopic.item_id.in_(wanted))
-        sources_q = (select(ItemSource.item_id, ItemSource.source_id, ItemSource.link)
-                     .where(ItemSource.item_id.in_(wanted)).order_by(ItemSource.id))
+        topics_q = select(item_topics.c.item_id, item_topics.c.topic_id).where(item_topics.c.item_id.in_(wanted))
+        sources_q = (select(item_sources.c.item_id, item_sources.c.source_id, item_sources.c.link)
+                     .where(item_sources.c.item_id.in_(wanted)).order_by(item_sources.c.id))
         rows: list[Any] = []
-        topics: dict[int, list[str]] = defaultdict(list)
+        slugs_of: dict[int, list[str]] = defaultdict(list)
         carried: list[Any] = []
         for part in _chunks(ids):
             params = {"ids": list(part)}
             rows += conn.execute(items_q, params).all()
             for item_id, topic_id in conn.execute(topics_q, params).all():
-                topics[item_id].append(topic_slugs[topic_id])
-            # Every row of one item is in its item's chunk, so ItemSource.id order holds per item.
+                slugs_of[item_id].append(topic_slugs[topic_id])
+            # Every row of one item is in its item's chunk, so item_sources.c.id order holds per item.
             carried += conn.execute(sources_q, params).all()
         first = {row[0]: (row[2], row[4]) for row in rows}  # item id -> (its source, its link)
         via: dict[int, list[str]] = defaultdict(list)
@@ -887,40 +883,40 @@ class Store:
             item_source, item_link = first[item_id]
             if source_id != item_source and link and link != item_link and link not in via[item_id]:
                 via[item_id].append(link)
-        infos = self._source_infos(s, {row[2] for row in rows})
+        infos = self._source_infos(conn, {row[2] for row in rows})
         no_topics: list[str] = []
         return {
             item_id: PublishedItem(
                 id=uid, title=title, updated=updated, published=published, source=infos[source_id],
                 link=link, content=content, content_type=content_type, summary=summary, author=author,
                 # Slug order, as the category elements have always been written.
-                topics=tuple(sorted(topics.get(item_id, no_topics))), via=tuple(via.get(item_id, ())),
+                topics=tuple(sorted(slugs_of.get(item_id, no_topics))), via=tuple(via.get(item_id, ())),
             )
             for (item_id, uid, source_id, title, link, summary, content, content_type, author, published,
                  updated) in rows
         }
 
     @staticmethod
-    def _source_infos(s: Session, source_ids: set[int]) -> dict[int, SourceInfo]:
+    def _source_infos(conn: Connection, source_ids: set[int]) -> dict[int, SourceInfo]:
         wanted = sorted(source_ids)
-        sources = {src.id: src for src in s.scalars(select(Source).where(Source.id.in_(wanted)))}
+        rows = {src.id: src for src in conn.execute(select(sources).where(sources.c.id.in_(wanted)))}
         # One max() per source: each is a single seek of the (source_id, updated) index,
         # where a GROUP BY would read every index entry of every source.
-        newest_of = (select(func.max(Item.updated)).where(Item.source_id == Source.id)
-                     .correlate(Source).scalar_subquery())
-        newest = dict(s.execute(select(Source.id, newest_of).where(Source.id.in_(wanted))).all())
+        newest_of = (select(func.max(items.c.updated)).where(items.c.source_id == sources.c.id)
+                     .correlate(sources).scalar_subquery())
+        newest = dict(conn.execute(select(sources.c.id, newest_of).where(sources.c.id.in_(wanted))).all())
         return {
             sid: SourceInfo(
-                id=source_iri(src), title=src.title or src.name, updated=newest[sid],
+                id=source_iri(src.name), title=src.title or src.name, updated=newest[sid],
                 self_link=src.url if src.type == "feed" else None, link=src.site_link,
             )
-            for sid, src in sources.items()
+            for sid, src in rows.items()
         }
 
     def statuses(self) -> dict[str, SourceStatus]:
-        with self.session() as s:
-            counts = dict(s.execute(
-                select(ItemSource.source_id, func.count(ItemSource.id)).group_by(ItemSource.source_id)
+        with self.reading() as conn:
+            counts: dict[int, int] = dict(conn.execute(
+                select(item_sources.c.source_id, func.count(item_sources.c.id)).group_by(item_sources.c.source_id)
             ).all())
             return {
                 src.name: SourceStatus(
@@ -929,5 +925,5 @@ class Store:
                     warning=src.warning, items=counts.get(src.id, 0), failures=src.failures or 0,
                     next_run=src.next_run, retired=bool(src.retired),
                 )
-                for src in s.scalars(select(Source))
+                for src in conn.execute(select(sources))
             }

@@ -5,10 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from aggregator.models import Base
+from aggregator.models import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def include_name(name, type_, parent_names):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from aggregator.db import SCHEMA_REVISION, alembic_config, create_fresh, current_revision, make_engine, migrate
-from aggregator.models import Base
+from aggregator.models import metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,7 +51,7 @@ def test_a_fresh_database_gets_exactly_the_schema_the_migrations_make(tmp_path: 
     assert schema(fresh) == schema(migrated)
     assert current_revision(fresh) == current_revision(migrated) == SCHEMA_REVISION
     with fresh.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
+        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
     migrate(fresh)  # stamped: nothing left to do
     assert current_revision(fresh) == SCHEMA_REVISION
 
@@ -74,7 +74,7 @@ def test_a_database_with_only_someone_elses_tables_counts_as_fresh(tmp_path: Pat
         conn.execute(text("CREATE TABLE apscheduler_jobs (id VARCHAR(191) PRIMARY KEY, job_state BLOB)"))
     assert create_fresh(engine)
     names = set(inspect(engine).get_table_names())
-    assert set(Base.metadata.tables) | {"alembic_version", "apscheduler_jobs"} == names
+    assert set(metadata.tables) | {"alembic_version", "apscheduler_jobs"} == names
     assert current_revision(engine) == SCHEMA_REVISION
 
 

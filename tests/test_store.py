@@ -9,7 +9,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, select, text
 
 from aggregator.db import make_engine, migrate
-from aggregator.models import Base, Item
+from aggregator.models import items, metadata
 from aggregator.store import SourceSpec, Store
 from aggregator.types import EntryData
 
@@ -21,10 +21,10 @@ def test_migrations_produce_exactly_the_models_schema(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
     assert diff == []
     names = set(inspect(engine).get_table_names())
-    assert set(Base.metadata.tables) <= names
+    assert set(metadata.tables) <= names
     migrate(engine)  # idempotent
 
 
@@ -104,8 +104,8 @@ def test_a_freed_time_below_a_stored_nudge_is_not_handed_out_twice(store: Store)
     r = store.ingest("one", [EntryData(key=f"n{n}", title=f"new {n}", updated=T0) for n in range(2)],
                      now=later + timedelta(hours=1))
     assert r.new == 2
-    with store.session() as s:
-        times = sorted(s.scalars(select(Item.updated)))
+    with store.reading() as conn:
+        times = sorted(conn.scalars(select(items.c.updated)))
     assert len(times) == len(set(times)) == 4
     assert times[:3] == [T0, T0 + timedelta(microseconds=1), T0 + timedelta(microseconds=2)]
 
@@ -113,8 +113,8 @@ def test_a_freed_time_below_a_stored_nudge_is_not_handed_out_twice(store: Store)
 def test_distinct_updated_times(store: Store) -> None:
     entries = [EntryData(key=f"k{i}", title=f"t{i}", updated=T0) for i in range(5)]
     store.ingest("one", entries, now=T0)
-    with store.session() as s:
-        times = list(s.scalars(select(Item.updated)))
+    with store.reading() as conn:
+        times = list(conn.scalars(select(items.c.updated)))
     assert len(set(times)) == 5
 
 
@@ -276,13 +276,13 @@ def test_one_of_matches_64_bit_keys_and_unicode_exactly(store: Store) -> None:
                 "updated, classified, text_key, canonical_link) VALUES (:u, 9, 't', 'html', 0, '2025-01-01', "
                 "'2025-01-01', :upd, 0, :k, :l)"), {"u": f"u{n}", "upd": f"2025-01-0{n + 1} 00:00:00.000000", "k": key,
                                                    "l": link})
-        found = conn.execute(select(Item.text_key).where(_one_of(conn, Item.text_key, keys + [2**53]))).scalars()
+        found = conn.execute(select(items.c.text_key).where(_one_of(conn, items.c.text_key, keys + [2**53]))).scalars()
         assert sorted(found) == sorted(keys)
-        found = conn.execute(select(Item.canonical_link).where(_one_of(conn, Item.canonical_link, links))).scalars()
+        found = conn.execute(select(items.c.canonical_link).where(_one_of(conn, items.c.canonical_link, links))).scalars()
         assert sorted(found) == sorted(links)
         # Times are compared as the text they are stored as, whatever their offset.
         day2 = datetime(2025, 1, 2, tzinfo=UTC).astimezone(timezone(timedelta(hours=3)))
-        found = conn.execute(select(Item.updated).where(_one_of(conn, Item.updated, [day2, T0]))).scalars()
+        found = conn.execute(select(items.c.updated).where(_one_of(conn, items.c.updated, [day2, T0]))).scalars()
         assert list(found) == [datetime(2025, 1, 2, tzinfo=UTC)]
 
 
@@ -299,7 +299,7 @@ def test_inserted_item_ids_are_those_of_the_rows_in_order(store: Store, how: str
                  match_text="t") for n in range(7)]
     with store.engine.begin() as conn:
         ids = (_insert_items if how == "sqlite" else _insert_returning_ids)(conn, rows)
-        by_uid = dict(conn.execute(select(Item.uid, Item.id)).all())
+        by_uid = dict(conn.execute(select(items.c.uid, items.c.id)).all())
     assert ids == [by_uid[r["uid"]] for r in rows] and len(set(ids)) == 7
 
 
