@@ -24,6 +24,11 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # already there needs no Alembic at all, which spares every command its import.
 SCHEMA_REVISION = "0004"
 
+# The advisory lock that serialises schema creation in one PostgreSQL database (advisory
+# locks are per database). Any fixed 64-bit number: this one is the first 8 bytes of
+# sha256("aggregator:create_fresh"); `aggregator run` locks another (aggregator.lock).
+CREATE_LOCK_KEY = int.from_bytes(bytes.fromhex("ddbdef94c942f1da"), "big", signed=True)
+
 # Alembic's own bookkeeping table, as its MigrationContext creates it.
 VERSION_TABLE = Table(
     "alembic_version", MetaData(),
@@ -109,6 +114,11 @@ def create_fresh(engine: Engine) -> bool:
             # write lock now, so a second process opening the same new file waits and
             # then finds the finished schema instead of half of it.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+        elif engine.dialect.name == "postgresql":
+            # The same on PostgreSQL: a second opener waits here until the first commits
+            # (the lock goes with the transaction), then sees its tables, where it would
+            # otherwise fail creating the same tables at once.
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CREATE_LOCK_KEY})
         if _holds_our_tables(connection, metadata):
             connection.rollback()
             return False

@@ -11,12 +11,14 @@ overridden to a PostgreSQL store (pytest collects imported test functions as thi
 from __future__ import annotations
 
 from collections.abc import Iterator
+import threading
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
 from aggregator.db import SCHEMA_REVISION, alembic_config, current_revision, make_engine, migrate
 from aggregator.models import metadata
@@ -80,3 +82,34 @@ def test_a_fresh_database_gets_exactly_the_schema_the_migrations_make(pg_server)
     finally:
         fresh.dispose()
         migrated.dispose()
+
+
+def test_concurrent_openers_of_one_empty_database_all_end_with_one_schema(pg_url: str) -> None:
+    # Without a lock, both see no tables and the slower CREATE TABLE fails on the
+    # catalog's unique index; create_fresh serialises them with an advisory lock.
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_it() -> None:
+        engine = make_engine(pg_url)
+        try:
+            start.wait()
+            migrate(engine)
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+        assert current_revision(engine) == SCHEMA_REVISION
+    finally:
+        engine.dispose()
