@@ -10,7 +10,10 @@ overridden to a PostgreSQL store (pytest collects imported test functions as thi
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 import threading
 from pathlib import Path
 
@@ -18,12 +21,18 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
+from aggregator import pipeline
+from aggregator.config import Config, load_config
 from aggregator.db import SCHEMA_REVISION, alembic_config, current_revision, make_engine, migrate
 from aggregator.models import metadata
+from aggregator.identity import dedup_text
 from aggregator.store import SourceSpec, Store
+from aggregator.types import EntryData
 
+from atomcheck import validate_atom
+from feedserver import Entry, FeedServer, atom10, feed_server, rss20  # noqa: F401 - feed_server: a fixture
 from pgserver import pg_server, pg_url  # noqa: F401 - fixtures
 from test_db import schema
 from test_publish_views import (  # noqa: F401 - collected again, on PostgreSQL
@@ -40,6 +49,9 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_reingest_adds_nothing_and_change_updates_in_place,
     test_same_story_from_two_sources_is_one_item,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -113,3 +125,140 @@ def test_concurrent_openers_of_one_empty_database_all_end_with_one_schema(pg_url
         assert current_revision(engine) == SCHEMA_REVISION
     finally:
         engine.dispose()
+
+
+def test_migrations_with_data_up_from_the_first_revision_down_to_0002_and_up_again(pg_url: str) -> None:
+    # What test_store checks revision by revision on SQLite, through every migration at once.
+    body = "A long enough paragraph about the Baltic Sea cables and NATO patrols."
+    old_hash = hashlib.sha256(dedup_text("Cables", body, "text").encode()).hexdigest()
+    engine = make_engine(pg_url)
+    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES "
+                          "(1, 'one', 'feed', 0, false), (2, 'two', 'feed', 0, false)"))
+        conn.execute(text("INSERT INTO topics (id, slug, title) VALUES (1, 'baltic', 'Baltic'), (2, 'air', 'Air')"))
+        conn.execute(text(
+            "INSERT INTO items (id, uid, source_id, title, content, content_type, truncated, first_seen, published, "
+            "updated, classified, text_hash) VALUES "
+            "(1, 'urn:uuid:1', 1, 'Cables', :body, 'text', false, '2025-01-01', '2025-01-01', '2025-01-01', true, :h), "
+            "(2, 'urn:uuid:2', 1, 'Air policing', 'Jets', 'text', false, '2025-01-02', '2025-01-02', '2025-01-02', "
+            "true, NULL)"), {"body": body, "h": old_hash})
+        conn.execute(text("INSERT INTO item_sources (item_id, source_id, key, fingerprint, first_seen) VALUES "
+                          "(1, 1, 'k1', 'f', '2025-01-01'), (2, 1, 'k2', 'f', '2025-01-02')"))
+        conn.execute(text("INSERT INTO item_topics (topic_id, item_id, updated) VALUES "
+                          "(1, 1, '2025-01-01'), (1, 2, '2025-01-02'), (2, 2, '2025-01-02')"))
+        # Sequences did not see the explicit ids: move them on, as real inserts would have.
+        for table in ("sources", "topics", "items", "item_sources"):
+            conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+        conn.commit()
+    try:
+        migrate(engine)  # a database with our tables: Alembic, 0002 to 0004
+        assert current_revision(engine) == SCHEMA_REVISION
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, metadata) == []
+        assert inspect(engine).get_pk_constraint("item_topics")["constrained_columns"] == ["item_id", "topic_id"]
+        store = Store(engine)
+        assert store.topic_counts() == {"baltic": 2, "air": 1}
+        assert [i.id for i in store.newest_items("baltic", 5)] == ["urn:uuid:2", "urn:uuid:1"]
+        # The converted text key equals today's: the same text from another source attaches.
+        r = store.ingest("two", [EntryData(key="k9", title="Cables", content=body, content_type="text")], now=T0)
+        assert (r.new, r.attached) == (0, 1)
+        # Items stored before match_text existed still classify (from their stored text).
+        ids = store.sync_topics([("baltic", "Baltic"), ("air", "Air")])
+        decide = lambda t, names: ("baltic",) if "baltic" in t else ()  # noqa: E731
+        assert store.classify(decide, "new rules", ids) == 2
+        assert store.topic_counts() == {"baltic": 1, "air": 0}
+
+        with engine.connect() as conn:
+            command.downgrade(alembic_config(conn), "0002")
+            conn.commit()
+            hashes = dict(conn.execute(text("SELECT id, text_hash FROM items")).all())
+        assert hashes[1] == old_hash
+        assert "text_key" not in {c["name"] for c in inspect(engine).get_columns("items")}
+        assert inspect(engine).get_pk_constraint("item_topics")["constrained_columns"] == ["topic_id", "item_id"]
+        migrate(engine)
+        assert current_revision(engine) == SCHEMA_REVISION
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, metadata) == []
+    finally:
+        engine.dispose()
+
+
+# -- the whole pipeline --------------------------------------------------------------------
+
+WIRE_T = datetime(2025, 2, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def _wire(n: int, **kw: object) -> Entry:
+    fields: dict[str, object] = dict(
+        id=f"urn:wire:{n}", title=f"Wire story {n} on Baltic cables", link=f"https://wire.example/{n}",
+        content=f"<p>Story {n}: allies deploy frigates to guard undersea cables in the Baltic.</p>",
+        updated=WIRE_T)  # one time for all: the store must nudge them apart
+    fields.update(kw)
+    return Entry(**fields)  # type: ignore[arg-type]
+
+
+def _project(root: Path, database: str, feeds: dict[str, str]) -> Config:
+    """The shipped config and topics, two seed documents, ``feeds``, and a topic limited to one source."""
+    (root / "seeds").mkdir(parents=True)
+    for seed in sorted((ROOT / "seeds").glob("*.txt"))[:2]:
+        shutil.copy(seed, root / "seeds" / seed.name)
+    config = (ROOT / "aggregator.toml").read_text(encoding="utf-8").replace(
+        'database = "sqlite:///aggregator.db"', f'database = "{database}"')
+    assert database in config
+    for name, url in feeds.items():
+        config += f'\n[[sources]]\nname = "{name}"\nurl = "{url}"\ninterval = "10m"\n'
+    config += '\n[[topics]]\nslug = "wire-only"\ntitle = "Wire only"\nany = ["Baltic"]\nsources = ["wire"]\n'
+    (root / "aggregator.toml").write_text(config, encoding="utf-8")
+    return load_config(root / "aggregator.toml")
+
+
+def _published(config: Config) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(config.settings.output_dir.iterdir())}
+
+
+def test_refresh_and_publish_write_the_same_bytes_as_on_sqlite(
+    pg_url: str, feed_server: FeedServer, tmp_path: Path  # noqa: F811
+) -> None:
+    wire = feed_server.route("/wire", rss20("Wire", [_wire(n) for n in range(4)]))
+    # The same stories from a second source (by link, and by text): attached, not stored twice.
+    feed_server.route("/echo", atom10("Echo", [
+        _wire(1, id="urn:echo:1", link="https://WIRE.example/1?utm_source=echo", title="Echoed"),
+        _wire(2, id="urn:echo:2", link="https://echo.example/2"),
+        _wire(9, id="urn:echo:9", link=None, title="Echo only", content="<p>Nothing about the sea.</p>"),
+    ]))
+    feeds = {"wire": feed_server.url("/wire"), "echo": feed_server.url("/echo")}
+    configs = {"sqlite": _project(tmp_path / "sqlite", "sqlite:///agg.db", feeds),
+               "postgresql": _project(tmp_path / "postgresql", pg_url, feeds)}
+    stores = {name: pipeline.open_store(config) for name, config in configs.items()}
+    assert stores["postgresql"].engine.dialect.name == "postgresql"
+    first = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+    try:
+        for step, now in enumerate((first, first + timedelta(hours=1))):
+            if step == 1:  # upstream edits one story and adds one; the seeds are read again unchanged
+                wire.body = rss20("Wire", [_wire(0, title="Wire story 0, corrected", updated=WIRE_T + timedelta(hours=2)),
+                                           *(_wire(n) for n in range(1, 5))])
+            for name, config in configs.items():
+                report = pipeline.refresh(config, stores[name], now=now)
+                assert all(o.ok for o in report.outcomes), (name, report.outcomes)
+                pipeline.publish(config, stores[name])
+            sqlite_files, pg_files = (_published(c) for c in configs.values())
+            assert sorted(pg_files) == sorted(sqlite_files)
+            for file, data in pg_files.items():
+                assert data == sqlite_files[file], (step, file)
+        pg = stores["postgresql"]
+        # Not equal by being empty: seeds and feeds are in, merged, classified, updated in place.
+        assert pg.item_count() == 10 + 20 + 5 + 1  # two seed documents (seeds_expected.json), wire, echo
+        counts = pg.topic_counts()
+        assert counts["wire-only"] == 5 and counts["baltic-security"] >= 6
+        statuses = pg.statuses()
+        assert (statuses["wire"].items, statuses["echo"].items, statuses["echo"].error) == (5, 3, None)
+        titles = [i.title for i in pg.newest_items("wire-only", 10)]
+        assert titles[0] == "Wire story 0, corrected"
+        for xml in configs["postgresql"].settings.output_dir.glob("*.xml"):
+            assert validate_atom(xml, self_url=f"{configs['postgresql'].settings.base_url}/{xml.name}") == []
+    finally:
+        for s in stores.values():
+            s.close()
