@@ -11,8 +11,11 @@ overridden to a PostgreSQL store (pytest collects imported test functions as thi
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 import threading
 from pathlib import Path
@@ -21,14 +24,17 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import func, inspect, select, text
 
 from aggregator import pipeline
 from aggregator.config import Config, load_config
 from aggregator.db import SCHEMA_REVISION, alembic_config, current_revision, make_engine, migrate
-from aggregator.models import metadata
+from aggregator.errors import LockedError
 from aggregator.identity import dedup_text
-from aggregator.store import SourceSpec, Store
+from aggregator.lock import PostgresLock, database_lock
+from aggregator.models import fetches, item_topics, metadata
+from aggregator.rules import Classifier, TopicRule
+from aggregator.store import IngestResult, RefreshRecord, SourceSpec, Store
 from aggregator.types import EntryData
 
 from atomcheck import validate_atom
@@ -262,3 +268,79 @@ def test_refresh_and_publish_write_the_same_bytes_as_on_sqlite(
     finally:
         for s in stores.values():
             s.close()
+
+
+# -- sources, refresh history, topics ---------------------------------------------------------
+
+
+def test_record_refreshes_and_source_edits(store: Store) -> None:
+    ok = RefreshRecord("one", started=T0, finished=T0 + timedelta(seconds=2), ok=True, http_status=200,
+                       etag='"v1"', last_modified="Thu, 02 Jan 2025 03:04:05 GMT", body_hash="b" * 64,
+                       next_run=T0 + timedelta(minutes=10), result=IngestResult(new=3, updated=1, attached=2),
+                       title="One's feed", site_link="https://one.test/", warning="recovered")
+    failed = RefreshRecord("two", started=T0, finished=T0 + timedelta(seconds=1), ok=False, http_status=503,
+                           error="HTTP 503", next_run=T0 + timedelta(minutes=20))
+    store.record_refreshes([ok, failed])
+    store.record_refreshes([replace(failed, started=T0 + timedelta(hours=1), finished=T0 + timedelta(hours=1))])
+    one, two = store.source_state("one"), store.source_state("two")
+    assert (one.etag, one.body_hash, one.failures, one.last_success) == ('"v1"', "b" * 64, 0, T0 + timedelta(seconds=2))
+    assert one.next_run == T0 + timedelta(minutes=10) and one.next_run.tzinfo is not None
+    assert (two.failures, two.last_success, two.etag) == (2, None, None)
+    status = store.statuses()
+    assert (status["one"].warning, status["one"].http_status, status["one"].error) == ("recovered", 200, None)
+    assert (status["two"].error, status["two"].failures, status["two"].last_fetch) == (
+        "HTTP 503", 2, T0 + timedelta(hours=1))
+    with store.reading() as conn:
+        history = conn.execute(select(fetches.c.new_items, fetches.c.updated_items, fetches.c.error)
+                               .order_by(fetches.c.id)).all()
+    assert [tuple(h) for h in history] == [(3, 3, None), (0, 0, "HTTP 503"), (0, 0, "HTTP 503")]
+    # An edited URL starts the source afresh; a new source is added; a title is taken from the config.
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/moved", title="Configured"),
+                        SourceSpec("two", "feed", "http://two.test/feed"), SourceSpec("three", "feed", "http://3.test/")])
+    one = store.source_state("one")
+    assert (one.url, one.etag, one.last_modified, one.body_hash, one.failures) == ("http://one.test/moved", None, None,
+                                                                                   None, 0)
+    assert store.statuses()["three"].items == 0
+    assert store.source_states()["two"].failures == 2  # not edited: kept
+
+
+def test_classify_with_the_rules_then_reclassify_after_a_rule_change(store: Store) -> None:
+    texts = ["Undersea cables cut in the Baltic", "Patriot batteries for Ukraine", "Baltic air policing jets"]
+    store.ingest("one", [EntryData(key=f"k{n}", title=t, updated=T0 + timedelta(minutes=n))
+                         for n, t in enumerate(texts)], now=T0)
+    store.ingest("two", [EntryData(key="x", title="Ukraine asks for more Patriot systems",
+                                   updated=T0 + timedelta(minutes=5))], now=T0)
+
+    def classify(rules: list[TopicRule]) -> int:
+        ids = store.sync_topics([(r.slug, r.slug.title()) for r in rules])
+        return store.classify(Classifier(rules).topics_for, pipeline.rules_fingerprint(rules), ids,
+                              by_source=any(r.sources for r in rules))
+
+    rules = [TopicRule("baltic", any=("Baltic",)), TopicRule("air", any=("Patriot", "air policing"), sources=("one",))]
+    assert classify(rules) == 4
+    assert store.topic_counts() == {"baltic": 2, "air": 2}
+    assert [i.title for i in store.newest_items("air", 5)] == [texts[2], texts[1]]
+    assert classify(rules) == 0  # nothing new, rules unchanged: nothing reread
+    # A rule change rereads every item; a dropped topic loses its memberships; "two" now counts.
+    rules = [TopicRule("air", any=("Patriot",)), TopicRule("ukraine", any=("Ukrain*",), none=("asks",))]
+    assert classify(rules) == 4
+    assert store.topic_counts() == {"air": 2, "ukraine": 1}
+    assert [i.topics for i in store.newest_items("air", 5)] == [("air",), ("air", "ukraine")]
+    with store.reading() as conn:
+        assert conn.execute(select(func.count()).select_from(item_topics)).scalar() == 3
+
+
+def test_the_service_lock_on_postgresql_names_its_holder(pg_url: str) -> None:
+    first = database_lock(pg_url)
+    assert isinstance(first, PostgresLock)
+    first.acquire()
+    try:
+        with pytest.raises(LockedError, match=rf"is in use by pid {os.getpid()} on {socket.gethostname()} "
+                                              r"\(aggregator run\)"):
+            database_lock(pg_url).acquire()
+        # Creating the schema meanwhile is not held up: its lock is another one.
+        Store.open(pg_url).close()
+    finally:
+        first.release()
+    with database_lock(pg_url):  # released: free for the next service
+        pass
