@@ -16,6 +16,7 @@ import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 from datetime import datetime, timedelta, timezone
 import threading
 from pathlib import Path
@@ -26,8 +27,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
-from aggregator import pipeline
-from aggregator.config import Config, load_config
+from aggregator import jobs, pipeline
+from aggregator.config import Config, SourceConfig, load_config
 from aggregator.db import SCHEMA_REVISION, alembic_config, current_revision, make_engine, migrate
 from aggregator.errors import LockedError
 from aggregator.identity import dedup_text
@@ -44,6 +45,7 @@ from test_db import schema
 from test_publish_views import (  # noqa: F401 - collected again, on PostgreSQL
     test_feed_items_order_topics_and_sources,
 )
+from test_service import _source, _state
 from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_freed_time_below_a_stored_nudge_is_not_handed_out_twice,
     test_an_untitled_entry_is_titled_by_its_first_sentence,
@@ -344,3 +346,28 @@ def test_the_service_lock_on_postgresql_names_its_holder(pg_url: str) -> None:
         first.release()
     with database_lock(pg_url):  # released: free for the next service
         pass
+
+
+def test_the_job_store_shares_the_database_and_a_store_opened_after_it_is_fresh(pg_url: str) -> None:
+    far = datetime.now(timezone.utc) + timedelta(days=3650)  # nothing fires during the test
+
+    def scheduled(sources: list[SourceConfig]) -> dict[str, Any]:
+        scheduler = jobs.make_scheduler(pg_url, workers=1)
+        scheduler.start(paused=True)
+        try:
+            jobs.sync_jobs(scheduler, sources, {"b": _state("b", next_run=far)}, datetime.now(timezone.utc))
+            return {j.id: j for j in scheduler.get_jobs()}
+        finally:
+            scheduler.shutdown(wait=False)
+
+    assert set(scheduled([_source("a", 60), _source("b", 3600)])) == {"source:a", "source:b"}
+    # APScheduler's table came first; it is not ours, so the store still gets the fresh path.
+    store = Store.open(pg_url)
+    try:
+        assert set(inspect(store.engine).get_table_names()) == set(metadata.tables) | {
+            "alembic_version", jobs.JOB_TABLE}
+        assert current_revision(store.engine) == SCHEMA_REVISION
+    finally:
+        store.close()
+    again = scheduled([_source("b", 3600)])  # persisted across schedulers, on PostgreSQL
+    assert set(again) == {"source:b"} and again["source:b"].next_run_time == far
