@@ -28,6 +28,10 @@ from .types import EntryData, PublishedItem, SourceInfo
 
 CHUNK = 500  # bound for IN (...) lists: SQLite allows 32k variables, PostgreSQL more
 ONE_US = timedelta(microseconds=1)
+# PostgreSQL refuses a B-tree index entry over 2,704 bytes, so one very long GUID or link
+# would fail every refresh of its source there (SQLite has no such limit). Indexed text
+# past this many UTF-8 bytes is stored as its hash instead: equal values stay equal.
+INDEXED_MAX = 1000
 
 
 # Membership writes, as (topic id, item id) pairs. The sort key is copied inside the
@@ -123,6 +127,26 @@ def _insert_returning_ids(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
     """Insert item rows with ``INSERT … RETURNING id``, ids in the order of ``rows``."""
     table: Any = items
     return list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+
+
+def _indexed(value: str) -> str:
+    """``value`` as the indexed columns item_sources.key and items.canonical_link store it."""
+    if len(value) <= INDEXED_MAX // 4 or len(value.encode()) <= INDEXED_MAX:  # 4: most bytes per char
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def _indexed_link(link: str | None) -> str | None:
+    canon = canonical_link(link)
+    return _indexed(canon) if canon else None
+
+
+def _with_legacy(values: Iterable[str]) -> list[str]:
+    """Stored forms of ``values`` to look up: also each long one whole, as rows written
+    before ``_indexed`` existed hold it (SQLite only: PostgreSQL could not store them)."""
+    forms = set(values)
+    forms.update([_indexed(v) for v in forms])
+    return sorted(forms)
 
 
 def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
@@ -496,16 +520,17 @@ class Store:
 
         # What each source already sent: (source_id, key) -> (link row, item, fingerprint, origin).
         known: dict[tuple[int, str], tuple[int, int, str, int]] = {}
-        all_keys = sorted({k for unique in per_job for k in unique})
+        all_keys = {k for unique in per_job for k in unique}
+        raw_key = {_indexed(k): k for k in all_keys}  # stored form -> the entry's key
         wanted_sources = [source_ids[j.source_name] for j in jobs]
-        for part in _chunks(all_keys):
+        for part in _chunks(sorted(raw_key.keys() | all_keys)):  # all_keys: see _with_legacy
             for key, link_id, item_id, fp, origin, sid in conn.execute(
                 select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
                        items.c.source_id, item_sources.c.source_id)
                 .join(items, items.c.id == item_sources.c.item_id)
                 .where(item_sources.c.key.in_(part), item_sources.c.source_id.in_(wanted_sources))
             ):
-                known[(sid, key)] = (link_id, item_id, fp, origin)
+                known[(sid, raw_key.get(key, key))] = (link_id, item_id, fp, origin)
 
         counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
         fresh: list[tuple[int, str, int, EntryData, str]] = []  # (job, name, source id, entry, fp)
@@ -536,7 +561,7 @@ class Store:
             new_updated = old + ONE_US
         title, match_text, dedup = _derived_texts(entry)
         values: dict[str, Any] = dict(
-            title=title, match_text=match_text, link=entry.link, canonical_link=canonical_link(entry.link),
+            title=title, match_text=match_text, link=entry.link, canonical_link=_indexed_link(entry.link),
             text_key=text_key(dedup) if dedup else None, summary=entry.summary, content=entry.content,
             content_type=entry.content_type, author=entry.author, truncated=entry.truncated,
             updated=self._free_times(conn, [new_updated])[0], classified=False,
@@ -586,11 +611,15 @@ class Store:
         counts: list[list[int]],
         now: datetime,
     ) -> None:
-        links: list[str | None] = []
+        links: list[str | None] = []  # as stored
+        raw_links: list[str] = []
         texts: list[int | None] = []
         derived: list[tuple[str, str]] = []  # (title, match text)
         for _, _, _, e, _ in fresh:
-            links.append(canonical_link(e.link))
+            canon = canonical_link(e.link)
+            links.append(_indexed(canon) if canon else None)
+            if canon:
+                raw_links.append(canon)
             title, match_text, dedup = _derived_texts(e)
             derived.append((title, match_text))
             texts.append(text_key(dedup) if dedup else None)
@@ -598,13 +627,13 @@ class Store:
         # source that already carries each of them.
         by_link: dict[str, list[int]] = defaultdict(list)
         by_text: dict[int, list[int]] = defaultdict(list)
-        for part in _chunks(sorted({v for v in links if v})):
+        for part in _chunks(_with_legacy(raw_links)):
             for item_id, canon in conn.execute(
                 select(items.c.id, items.c.canonical_link).where(_one_of(conn, items.c.canonical_link, part))
                 .order_by(items.c.id)
             ):
                 if canon is not None:
-                    by_link[canon].append(item_id)
+                    by_link[_indexed(canon)].append(item_id)
         for part in _chunks(sorted({v for v in texts if v is not None})):
             for item_id, key in conn.execute(
                 select(items.c.id, items.c.text_key).where(_one_of(conn, items.c.text_key, part)).order_by(items.c.id)
@@ -693,7 +722,7 @@ class Store:
         link_rows = []
         for i, (_, _, sid, e, fp) in enumerate(fresh):
             item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
-            link_rows.append(dict(item_id=item_id, source_id=sid, key=e.key, link=e.link,
+            link_rows.append(dict(item_id=item_id, source_id=sid, key=_indexed(e.key), link=e.link,
                                   fingerprint=fp, first_seen=now))
         _bulk_insert(conn, item_sources, link_rows)
 

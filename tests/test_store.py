@@ -333,3 +333,27 @@ def test_downgrade_to_0002_restores_the_old_text_hashes_and_schema(tmp_path: Pat
     }
     assert "text_key" not in {c["name"] for c in inspect(engine).get_columns("items")}
     assert inspect(engine).get_pk_constraint("item_topics")["constrained_columns"] == ["topic_id", "item_id"]
+
+
+def test_long_keys_and_links_stored_whole_before_they_were_hashed_still_match(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Indexed text past INDEXED_MAX bytes is stored as its hash (PostgreSQL's B-tree limit);
+    # a SQLite database written before holds such values whole, and must still recognise them.
+    import aggregator.store as store_module
+
+    key, link = "tag:one.test," + "k" * 3000, "https://one.test/story?ref=" + "l" * 3000
+    entry = EntryData(key=key, title="A long one", link=link, updated=T0)
+    with monkeypatch.context() as m:
+        m.setattr(store_module, "INDEXED_MAX", 10**9)  # as the store was before
+        assert store.ingest("one", [entry], now=T0).new == 1
+    with store.reading() as conn:
+        assert conn.execute(text("SELECT key FROM item_sources")).scalar() == key
+    assert not store.ingest("one", [entry], now=T0 + timedelta(hours=1)).changed
+    r = store.ingest("two", [EntryData(key=key, title="Echo", link=link + "#top")], now=T0)  # by the whole link
+    assert (r.new, r.attached) == (0, 1)
+    r = store.ingest("one", [EntryData(key=key, title="Corrected", link=link, updated=T0)], now=T0)
+    assert (r.new, r.updated) == (0, 1)
+    assert store.item_count() == 1
+    with store.reading() as conn:  # the new row of source two: hashed
+        assert conn.execute(text("SELECT key FROM item_sources WHERE source_id = 2")).scalar().startswith("sha256:")
