@@ -24,10 +24,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # already there needs no Alembic at all, which spares every command its import.
 SCHEMA_REVISION = "0004"
 
-# The advisory lock that serialises schema creation in one PostgreSQL database (advisory
+# The advisory lock that serialises schema changes in one PostgreSQL database (advisory
 # locks are per database). Any fixed 64-bit number: this one is the first 8 bytes of
 # sha256("aggregator:create_fresh"); `aggregator run` locks another (aggregator.lock).
-CREATE_LOCK_KEY = int.from_bytes(bytes.fromhex("ddbdef94c942f1da"), "big", signed=True)
+SCHEMA_LOCK_KEY = int.from_bytes(bytes.fromhex("ddbdef94c942f1da"), "big", signed=True)
 
 # Alembic's own bookkeeping table, as its MigrationContext creates it.
 VERSION_TABLE = Table(
@@ -94,6 +94,8 @@ def migrate(engine: Engine) -> None:
         if is_sqlite:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
+        else:
+            _lock_schema(connection)  # Alembic then reads the revision another opener left
         command.upgrade(alembic_config(connection), "head")
         connection.commit()
         if is_sqlite:
@@ -114,11 +116,8 @@ def create_fresh(engine: Engine) -> bool:
             # write lock now, so a second process opening the same new file waits and
             # then finds the finished schema instead of half of it.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-        elif engine.dialect.name == "postgresql":
-            # The same on PostgreSQL: a second opener waits here until the first commits
-            # (the lock goes with the transaction), then sees its tables, where it would
-            # otherwise fail creating the same tables at once.
-            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CREATE_LOCK_KEY})
+        else:
+            _lock_schema(connection)
         if _holds_our_tables(connection, metadata):
             connection.rollback()
             return False
@@ -128,6 +127,14 @@ def create_fresh(engine: Engine) -> bool:
         connection.commit()
     log.info("created a fresh database schema at revision %s", SCHEMA_REVISION)
     return True
+
+
+def _lock_schema(connection: Connection) -> None:
+    """On PostgreSQL, wait until no other opener is creating or upgrading the schema: the
+    lock goes with the transaction, so a second opener then sees the first one's work
+    instead of failing on the same tables or columns at once."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
 
 
 def _holds_our_tables(connection: Connection, metadata: MetaData) -> bool:

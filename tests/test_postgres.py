@@ -394,3 +394,37 @@ def test_an_entry_with_a_guid_and_link_past_the_index_limit_is_stored(store: Sto
     assert item.id == entry_uid("one", long_key) and item.title == "A long one, corrected"
     assert item.link == long_link  # stored whole where it is not indexed
     assert store.statuses()["two"].items == 1
+
+
+def test_concurrent_openers_of_one_old_database_upgrade_it_once(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0001")
+        conn.commit()
+    engine.dispose()
+    errors: list[BaseException] = []
+    start = threading.Barrier(3)
+
+    def open_it() -> None:
+        engine = make_engine(pg_url)
+        try:
+            start.wait()
+            migrate(engine)
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=open_it) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    engine = make_engine(pg_url)
+    try:
+        assert current_revision(engine) == SCHEMA_REVISION
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
+    finally:
+        engine.dispose()
