@@ -16,12 +16,12 @@ import random
 import shutil
 import socket
 import string
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from typing import Any
 from datetime import datetime, timedelta, timezone
-import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -35,7 +35,7 @@ from aggregator.db import SCHEMA_REVISION, alembic_config, current_revision, mak
 from aggregator.errors import LockedError
 from aggregator.identity import dedup_text, entry_uid
 from aggregator.lock import PostgresLock, database_lock
-from aggregator.models import fetches, item_topics, metadata
+from aggregator.models import fetches, item_topics, items, metadata
 from aggregator.rules import Classifier, TopicRule
 from aggregator.store import IngestResult, RefreshRecord, SourceSpec, Store
 from aggregator.types import EntryData
@@ -428,3 +428,24 @@ def test_concurrent_openers_of_one_old_database_upgrade_it_once(pg_url: str) -> 
             assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
     finally:
         engine.dispose()
+
+
+def test_64_bit_text_keys_and_unicode_links_match_exactly(store: Store) -> None:
+    from aggregator.store import _one_of
+
+    keys = [-(2**63), 2**63 - 1, 2**53 + 1, -(2**53) - 1, 0]
+    links = ["https://ex.test/ü?q=\"x\"", "https://ex.test/a\\b", "https://ex.test/🙂", None, None]
+    with store.writing() as conn:
+        conn.execute(items.insert(), [
+            dict(uid=f"u{n}", source_id=store.source_state("one").id, title="t", content_type="html", truncated=False,
+                 first_seen=T0, published=T0, updated=T0 + timedelta(days=n), classified=False, text_key=key,
+                 canonical_link=link)
+            for n, (key, link) in enumerate(zip(keys, links))])
+        found = conn.execute(select(items.c.text_key).where(_one_of(conn, items.c.text_key, keys + [2**53]))).scalars()
+        assert sorted(found) == sorted(keys)
+        wanted = [link for link in links if link]
+        found = conn.execute(select(items.c.canonical_link).where(_one_of(conn, items.c.canonical_link, wanted)))
+        assert sorted(found.scalars()) == sorted(wanted)
+        day2 = (T0 + timedelta(days=2)).astimezone(timezone(timedelta(hours=3)))
+        found = conn.execute(select(items.c.updated).where(_one_of(conn, items.c.updated, [day2])))
+        assert list(found.scalars()) == [T0 + timedelta(days=2)]
