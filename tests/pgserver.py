@@ -109,6 +109,8 @@ class PostgresServer:
                     # Nothing here outlives the session: durability is pure cost.
                     "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
                     "-c shared_buffers=32MB", "-c max_connections=50",
+                    # Not UTC, and not a whole hour: a time the server shifted would show.
+                    "-c TimeZone=Asia/Kathmandu",
                 ])
                 started = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
                                     "-w", "-t", "30", "-o", options, "start", check=False)

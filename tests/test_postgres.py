@@ -80,6 +80,7 @@ def test_the_server_is_postgresql(store: Store) -> None:
     assert store.engine.dialect.name == "postgresql"
     with store.reading() as conn:
         assert conn.exec_driver_sql("SHOW server_version_num").scalar() >= "150000"
+        assert conn.exec_driver_sql("SHOW TimeZone").scalar() == "Asia/Kathmandu"  # see pgserver
 
 
 # -- schema and migrations ---------------------------------------------------------------
