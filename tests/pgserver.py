@@ -92,7 +92,10 @@ class PostgresServer:
         if self.run_as:
             cmd = ["runuser", "-u", self.run_as, "--", *cmd]
         # cwd: the server user may not be allowed into the tests' current folder.
-        return subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, check=check, timeout=60)
+        done = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, timeout=60)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr.strip()}")
+        return done
 
     def start(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="aggregator-pg-", dir=_memory_dir()))
@@ -102,7 +105,7 @@ class PostgresServer:
                 os.chown(self.root, entry.pw_uid, entry.pw_gid)
             self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                       "--locale=C", "--no-sync", "--no-instructions")
-            for attempt in range(3):  # a free port can be taken between the probe and the start
+            for _ in range(3):  # a free port can be taken between the probe and the start
                 self.port = _free_port()
                 options = " ".join([
                     "-c listen_addresses=127.0.0.1", f"-p {self.port}", f"-c unix_socket_directories={self.root}",
