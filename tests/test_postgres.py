@@ -45,6 +45,7 @@ from feedserver import Entry, FeedServer, atom10, feed_server, rss20  # noqa: F4
 from pgserver import pg_server, pg_url  # noqa: F401 - fixtures
 from test_db import schema
 from test_publish_views import (  # noqa: F401 - collected again, on PostgreSQL
+    test_feed_items_across_chunks_matches_one_by_one,
     test_feed_items_order_topics_and_sources,
 )
 from test_service import _source, _state
