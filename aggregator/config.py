@@ -31,6 +31,7 @@ MIN_INTERVAL = 10  # seconds; anything faster is hammering someone's server
 # a year: longer is surely a typo, and huge values overflow datetime arithmetic in the scheduler
 MAX_INTERVAL_DAYS = 365
 MAX_INTERVAL = MAX_INTERVAL_DAYS * 86400
+MAX_NAME = 200  # source names and topic slugs: the database columns hold this many
 RESERVED_SLUGS = frozenset({"all", "index"})  # output file names: all.xml, index.html/.opml
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -149,6 +150,9 @@ def _nonempty(value: str) -> str:
 
 
 def _slug(value: str) -> str:
+    if len(value) > MAX_NAME:
+        # PostgreSQL would refuse it at the first refresh; SQLite would quietly store it.
+        raise ValueError(f"is {len(value)} characters long; at most {MAX_NAME} are allowed")
     if not _SLUG_RE.fullmatch(value):
         raise ValueError(
             f"{value!r} is not a valid name: use lower-case letters, digits, '-' and '_', "

@@ -268,6 +268,10 @@ SOURCE_OK = '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\n'
         ('[[sources]]\nname = "Big News"\nurl = "https://a.example/feed"\n',
          "aggregator.toml: sources[0].name: 'Big News' is not a valid name: use lower-case "
          "letters, digits, '-' and '_', starting with a letter or digit"),
+        ('[[sources]]\nname = "' + "n" * 201 + '"\nurl = "https://a.example/feed"\n',
+         "aggregator.toml: sources[0].name: is 201 characters long; at most 200 are allowed"),
+        (MINIMAL + '[[topics]]\nslug = "' + "t" * 300 + '"\nany = ["x"]\n',
+         "aggregator.toml: topics[0].slug: is 300 characters long; at most 200 are allowed"),
         (MINIMAL + SOURCE_OK + SOURCE_OK,
          "aggregator.toml: sources[2].name: duplicate name 'a' (already used by sources[1])"),
         ('[aggregator]\nlisten = "8080"\n' + MINIMAL,
