@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from aggregator.errors import ConfigError
 from aggregator.opml import canonical_url, new_feeds, read_opml, url_problem
+from aggregator.text import NOT_XML
 
 ENV_VAR = "AGGREGATOR_CONFIG"
 DEFAULT_FILE = "aggregator.toml"
@@ -143,10 +144,18 @@ def find_config(explicit: str | Path | None) -> Path:
 # --- field checks, used as pydantic AfterValidators --------------------------------
 
 
+def _xml_text(value: str) -> str:
+    # Titles end up in published XML, which cannot hold these (a TOML "\u0000" can).
+    bad = NOT_XML.search(value)
+    if bad:
+        raise ValueError(f"contains the control character U+{ord(bad.group()):04X}, which XML cannot hold")
+    return value
+
+
 def _nonempty(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
-    return value
+    return _xml_text(value)
 
 
 def _slug(value: str) -> str:
@@ -283,7 +292,7 @@ class _SourceTable(_Table):
     path: NonEmpty | None = None
     interval: Interval | None = None
     enabled: bool = True
-    title: str | None = None
+    title: Annotated[str, AfterValidator(_xml_text)] | None = None
 
 
 class _TopicTable(_Table):

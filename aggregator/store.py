@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Any
@@ -23,7 +23,7 @@ from .errors import StoreError
 from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
 from .models import fetches, item_sources, item_topics, items, meta, sources, topics
 from .seeds import first_sentence, make_title
-from .text import rule_text, strip_html
+from .text import NOT_XML, rule_text, strip_html
 from .types import EntryData, PublishedItem, SourceInfo
 
 CHUNK = 500  # bound for IN (...) lists: SQLite allows 32k variables, PostgreSQL more
@@ -147,6 +147,24 @@ def _with_legacy(values: Iterable[str]) -> list[str]:
     forms = set(values)
     forms.update([_indexed(v) for v in forms])
     return sorted(forms)
+
+
+# A feed can carry characters XML cannot hold (a JSON "\u0000", a "&#1;" in recovered XML);
+# stored, one would break every publish after it (and PostgreSQL refuses NUL): they stop here.
+_ENTRY_TEXTS = ("key", "title", "link", "summary", "content", "author")
+
+
+def _xml_text(value: str | None) -> str | None:
+    return NOT_XML.sub("", value) if value and NOT_XML.search(value) else value
+
+
+def _storable(entry: EntryData) -> EntryData:
+    """``entry`` without characters XML cannot hold (the same object when it has none)."""
+    bad = [name for name in _ENTRY_TEXTS if (value := getattr(entry, name)) and NOT_XML.search(value)]
+    if not bad:
+        return entry
+    cleaned: dict[str, Any] = {name: NOT_XML.sub("", getattr(entry, name)) for name in bad}
+    return replace(entry, **cleaned)
 
 
 def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
@@ -449,6 +467,11 @@ class Store:
             history = []
             for rec in records:
                 row = rows[rec.name]
+                # Feed titles and links reach published XML; messages may quote a server.
+                texts = (rec.title, rec.site_link, rec.warning, rec.error)
+                if any(value and NOT_XML.search(value) for value in texts):
+                    rec = replace(rec, title=_xml_text(rec.title), site_link=_xml_text(rec.site_link),
+                                  warning=_xml_text(rec.warning), error=_xml_text(rec.error))
                 _apply_refresh(row, rec)
                 r = rec.result or IngestResult()
                 history.append(dict(source_id=row["id"], started=rec.started, finished=rec.finished,
@@ -515,6 +538,7 @@ class Store:
         for job in jobs:
             unique: dict[str, EntryData] = {}
             for e in job.entries:
+                e = _storable(e)
                 unique.setdefault(e.key, e)
             per_job.append(unique)
 

@@ -14,7 +14,11 @@ from html.parser import HTMLParser
 
 from lxml import etree
 
-__all__ = ["collapse_ws", "normalize", "rule_text", "strip_html", "WORD_CLASS"]
+__all__ = ["collapse_ws", "normalize", "rule_text", "strip_html", "NOT_XML", "WORD_CLASS"]
+
+# Characters XML 1.0 cannot hold: C0 controls but tab, LF and CR; lone surrogates; U+FFFE
+# and U+FFFF. Text bound for published feeds must not carry them.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _mark_ranges() -> str:

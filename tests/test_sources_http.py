@@ -511,3 +511,24 @@ def test_a_source_whose_entries_cannot_be_stored_costs_the_others_nothing(
     assert "good: ok, 1 new" in out
     status = p.status()
     assert "could not store its entries" in status["bad"]["error"] and status["good"]["items"] == 1
+
+
+def test_characters_xml_cannot_hold_are_dropped_and_publishing_goes_on(feed_server: FeedServer, make_project) -> None:
+    # A JSON Feed may carry any code point ("\u0000"); RSS recovered from bad XML may too.
+    # Stored as they came, one of them would break every publish of every topic after it.
+    item = {"id": "nul\u0000-1", "url": "http://example.org/nul/1", "title": "Bad\u0000 title\u0001",
+            "content_html": "<p>Body\u0000 with\u000b controls\ufffe.</p>", "date_published": "2024-05-01T10:00:00Z",
+            "authors": [{"name": "A\u0008uthor"}]}
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Feed\u0000 title", "home_page_url":
+           "http://example.org/\u0000home", "items": [item]}
+    feed_server.route("/nul.json", json.dumps(doc).encode(), content_type="application/feed+json")
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"nul": feed_server.url("/nul.json"), "fine": feed_server.url("/fine")})
+    assert "2 new items" in p.update()  # check_published: every file valid Atom
+    by_title = {e.title: e for e in p.entries()}
+    assert set(by_title) == {"Bad title", "fine story 1"}
+    bad = by_title["Bad title"]
+    assert "Body with controls." in bad.content[0].value and bad.author == "Author"
+    assert bad.source.title == "Feed title"
+    assert p.status()["nul"]["items"] == 1
+    assert "0 new items, 0 updated" in p.update()  # the cleaned entry is the same entry next time
