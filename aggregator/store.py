@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
@@ -28,6 +29,9 @@ from .types import EntryData, PublishedItem, SourceInfo
 
 CHUNK = 500  # bound for IN (...) lists: SQLite allows 32k variables, PostgreSQL more
 ONE_US = timedelta(microseconds=1)
+# PostgreSQL advisory lock held by every write transaction (see Store.writing): any fixed
+# 64-bit number other than db.SCHEMA_LOCK_KEY and the service's lock.
+WRITE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"aggregator:write").digest()[:8], "big", signed=True)
 # PostgreSQL refuses a B-tree index entry over 2,704 bytes, so one very long GUID or link
 # would fail every refresh of its source there (SQLite has no such limit). Indexed text
 # past this many UTF-8 bytes is stored as its hash instead: equal values stay equal.
@@ -385,9 +389,22 @@ class Store:
         """A connection for reads (``with store.reading() as conn``); rolled back on close."""
         return self.engine.connect()
 
-    def writing(self) -> Any:
-        """A connection in a transaction, committed at the end of the ``with`` block."""
-        return self.engine.begin()
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A connection in a transaction, committed at the end of the ``with`` block.
+
+        The transaction holds the database's write lock from its start, so what it reads
+        is still true when it writes: two processes on one database (``update`` beside
+        ``run``) would otherwise both decide "new" from the same reads and store a story
+        twice or fail on a unique key. The other one waits (SQLite's busy timeout)."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # A write statement takes the lock (RESERVED) before it reads anything;
+                # this one changes no row. pysqlite has already begun the transaction.
+                conn.exec_driver_sql("UPDATE meta SET value = value WHERE 0")
+            elif conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+            yield conn
 
     # -- meta ---------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:

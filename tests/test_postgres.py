@@ -53,6 +53,7 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_freed_time_below_a_stored_nudge_is_not_handed_out_twice,
     test_an_untitled_entry_is_titled_by_its_first_sentence,
     test_an_updated_item_moves_to_the_top_of_its_topic,
+    concurrent_writers_case,
     test_aware_utc_round_trip,
     test_distinct_updated_times,
     test_entries_of_one_source_sharing_a_link_or_text_stay_separate,
@@ -451,3 +452,7 @@ def test_64_bit_text_keys_and_unicode_links_match_exactly(store: Store) -> None:
         day2 = (T0 + timedelta(days=2)).astimezone(timezone(timedelta(hours=3)))
         found = conn.execute(select(items.c.updated).where(_one_of(conn, items.c.updated, [day2])))
         assert list(found.scalars()) == [T0 + timedelta(days=2)]
+
+
+def test_concurrent_writers_store_each_story_once_on_postgresql(store: Store, pg_url: str) -> None:
+    concurrent_writers_case(store, pg_url)

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 
 from aggregator.db import make_engine, migrate
-from aggregator.models import items, metadata
+from aggregator.models import item_sources, items, metadata
 from aggregator.store import SourceSpec, Store
 from aggregator.types import EntryData
 
@@ -357,3 +358,43 @@ def test_long_keys_and_links_stored_whole_before_they_were_hashed_still_match(
     assert store.item_count() == 1
     with store.reading() as conn:  # the new row of source two: hashed
         assert conn.execute(text("SELECT key FROM item_sources WHERE source_id = 2")).scalar().startswith("sha256:")
+
+
+def _ingest_at_once(url: str, jobs: list[tuple[str, list[EntryData]]]) -> list[BaseException | None]:
+    """Each job ingested by its own Store (as two processes would), released together."""
+    stores = [Store.open(url) for _ in jobs]
+    barrier = threading.Barrier(len(jobs))
+    errors: list[BaseException | None] = [None] * len(jobs)
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            stores[n].ingest(jobs[n][0], jobs[n][1], now=T0)
+        except BaseException as e:  # noqa: BLE001 - reported by the test
+            errors[n] = e
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(jobs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in stores:
+        s.close()
+    return errors
+
+
+def concurrent_writers_case(store: Store, url: str) -> None:
+    # `aggregator update` beside `aggregator run`: two processes storing the same entries
+    # (one source) and the same stories (another source) at the same moment.
+    entries = [EntryData(key=f"k{n}", title=f"Story {n}", link=f"http://x.test/{n}", updated=T0,
+                         summary="<p>" + "words " * 200 + f"{n}</p>") for n in range(300)]
+    for _ in range(3):
+        errors = _ingest_at_once(url, [("one", entries), ("one", entries), ("two", entries)])
+        assert errors == [None, None, None]
+    with store.reading() as conn:
+        assert conn.execute(select(func.count()).select_from(items)).scalar() == 300
+        assert conn.execute(select(func.count()).select_from(item_sources)).scalar() == 600
+
+
+def test_concurrent_writers_store_each_story_once(store: Store, tmp_path: Path) -> None:
+    concurrent_writers_case(store, f"sqlite:///{tmp_path / 'store.db'}")
