@@ -124,6 +124,23 @@ def strip_html(html: str) -> str:
 
 def collapse_ws(s: str) -> str:
     """Runs of whitespace (any Unicode whitespace, NBSP included) become one space; stripped."""
+    # Most texts (stripped HTML of clean feeds) are ASCII and already collapsed. Proving
+    # that with one C scan per whitespace character (str.split's ASCII set: \t\n\v\f\r,
+    # \x1c-\x1f, space) is ~5x cheaper than splitting a 1.5 KB text into words and joining.
+    if (
+        s.isascii()
+        and "  " not in s
+        and "\n" not in s
+        and "\t" not in s
+        and "\r" not in s
+        and "\f" not in s
+        and "\v" not in s
+        and "\x1c" not in s
+        and "\x1d" not in s
+        and "\x1e" not in s
+        and "\x1f" not in s
+    ):
+        return s.strip(" ")
     return " ".join(s.split())
 
 

@@ -70,6 +70,16 @@ def test_collapse_ws(raw: str, expected: str) -> None:
     assert collapse_ws(raw) == expected
 
 
+def test_collapse_ws_equals_split_join_for_every_whitespace_character() -> None:
+    # The already-collapsed shortcut must agree with str.split() on every character
+    # it treats as whitespace, alone, doubled, leading and trailing, ASCII or not.
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    assert "\x1c" in spaces and "\x85" in spaces
+    for ws in spaces:
+        for text in (f"a{ws}b", f"a {ws}b", f"{ws}a b{ws}", f"a{ws}{ws}b", f" a b ", f"é{ws}b", ws):
+            assert collapse_ws(text) == " ".join(text.split()), repr(text)
+
+
 def test_normalize_folds_case_and_composes() -> None:
     assert normalize("STRAßE") == normalize("strasse") == "strasse"
     assert normalize("Ü") == normalize("u\u0308") == "ü"  # decomposed input composes
