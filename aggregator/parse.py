@@ -258,9 +258,12 @@ def clamp_date(value: datetime | None, now: datetime) -> datetime | None:
     return min(value, now)
 
 
-def _struct_date(value: time.struct_time | None, now: datetime) -> datetime | None:
+def _struct_date(value: datetime | time.struct_time | None, now: datetime) -> datetime | None:
+    """A ``*_parsed`` value as an aware UTC datetime; the fast path already gives one."""
     if not value:
         return None
+    if isinstance(value, datetime):
+        return value if value <= now else now  # aware UTC already: clamp_date in short
     try:
         return clamp_date(datetime.fromtimestamp(calendar.timegm(value), timezone.utc), now)
     except (OverflowError, ValueError, OSError):
