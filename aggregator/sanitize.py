@@ -105,12 +105,27 @@ def sanitize_html(html_fragment: str, base_url: str | None) -> str:
     """
     if not html_fragment:
         return ""
-    try:
-        cleaner = _cleaner(_usable_base(base_url))
-    except ValueError:
-        # nh3 refused the base (a URL the url crate cannot parse): drop relative refs.
+    lowered = html_fragment.lower()
+    if "href" in lowered or "src" in lowered:
+        cleaner = _cleaner_for(base_url)
+    else:
+        # The base only ever rewrites URL attributes, and the only ones our allow-list
+        # keeps are href and src (ammonia's others - action, data, ping, poster... - sit
+        # on tags or attributes we drop). Attribute names are ASCII, never written as
+        # character references: without these letters the base cannot change the
+        # output, and one shared cleaner saves building one per feed.
         cleaner = _cleaner(None)
     return cleaner.clean(html_fragment).strip()
+
+
+@lru_cache(maxsize=64)
+def _cleaner_for(base_url: str | None) -> nh3.Cleaner:
+    """The cleaner for a fragment's base as given (every fragment of a feed shares it)."""
+    try:
+        return _cleaner(_usable_base(base_url))
+    except ValueError:
+        # nh3 refused the base (a URL the url crate cannot parse): drop relative refs.
+        return _cleaner(None)
 
 
 _STRIP_ALL = nh3.Cleaner(tags=set(), clean_content_tags=set(_CLEAN_CONTENT_TAGS), attributes={})

@@ -391,6 +391,23 @@ def test_sanitize_is_deterministic_and_idempotent() -> None:
     assert sanitize_html(once, "https://site.example/") == once
 
 
+@pytest.mark.parametrize(
+    "fragment",
+    ['<p>plain <b>bold</b></p>', '<a href="rel/x">x</a>', '<a HREF="rel">x</a>', '<img SrC="i.png">',
+     '<a href>empty</a>', '<img src>', '<blockquote cite="q/x">q</blockquote>', '<q cite="/a">x</q>',
+     '<form action="f"><input formaction="g"></form>', '<object data="o"></object>', '<a ping="p">p</a>',
+     '<video poster="v.png"></video>', '<img srcset="a.png 1x">', '<svg><a xlink:href="s">s</a></svg>',
+     '<p>data, action, ping and poster in prose</p>', '<a title="x" lang="en">t</a>'],
+)
+def test_sanitize_skips_the_base_only_when_it_cannot_matter(fragment: str) -> None:
+    # sanitize_html uses one shared cleaner for fragments without href/src; the output
+    # must equal the one from the cleaner built for the base.
+    from aggregator.sanitize import _cleaner
+
+    base = "https://site.example/a/b"
+    assert sanitize_html(fragment, base) == _cleaner(base).clean(fragment).strip()
+
+
 def test_html_to_text() -> None:
     assert html_to_text("A &amp; <b>b</b>\n <script>x()</script> c") == "A & b c"
 
