@@ -444,3 +444,25 @@ def test_doctype_without_entities_is_accepted() -> None:
 def test_xml_served_as_json_is_still_parsed_as_xml() -> None:
     feed = parse("rss091.xml", "application/json")
     assert feed.title == "Old School News"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://a.example/x", "HTTPS://A.example", "https://a.example?q=1", "http://a.example#f", "http://u:p@h:81/",
+     "http://[::1]/", "http://[::1/", "http://a]b/", "http://a[b/", "http:///path", "http://", "https://?q",
+     "http://ex\u00e4mple.org/", "http://a\tb/", "http://a b/", "javascript://x/%0aalert(1)", "ftp://a.example/",
+     "http:/a.example/", "//a.example/x", "  http://a.example/  ", "http://a.example/\u00e4?\u00fc#\u00f6",
+     "http://%41.example/", "http://a.example:99999/", "http://\uff21.example/", "http://a.example/ b"],
+)
+def test_http_url_shortcut_agrees_with_urlsplit(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from aggregator.parse import _http_url
+
+    value = url.strip()
+    try:
+        parts = urlsplit(value)
+        expected = value if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+    except ValueError:
+        expected = None
+    assert _http_url(url) == expected
