@@ -290,7 +290,7 @@ def _check_leaf_or_simple(element: Any) -> None:
 
 def _link(element: Any, context: dict[str, Any], *, atom: bool, in_entry: bool) -> None:
     """RSS <link>text</link> or Atom <link rel href type/>, as feedparser stores them."""
-    attrs = {k.lower(): v for k, v in element.attrib.items()}
+    attrs = {k.lower(): v for k, v in element.items()} if element.keys() else {}
     if not attrs and not atom:
         value = _resolve(_text(element))
         value = value.replace("&amp;", "&") if in_entry else value
