@@ -119,3 +119,26 @@ def test_rule_text_removes_soft_hyphens() -> None:
 
 def test_rule_text_strips_the_ends() -> None:
     assert rule_text("  <p> Baltic </p> ", None, None) == "baltic"
+
+
+def test_strip_html_paragraph_shortcut_equals_the_tag_split() -> None:
+    # Fragments whose only markup is <p> and </p> take plain string splits; the result
+    # must be the one the general tag split gives (each tag a space, entities decoded).
+    import html
+    import random
+
+    from aggregator.text import _TAG
+
+    rng = random.Random(7)
+    parts = ["<p>", "</p>", "<p>", "</p>", "a", " ", "&amp;", "<", ">", "<b>", "x\n", "&lt;", "<P>", "<p >", "é"]
+    checked = 0
+    for _ in range(20000):
+        fragment = "".join(rng.choice(parts) for _ in range(rng.randint(1, 8)))
+        tags = fragment.count("<p>") + fragment.count("</p>")
+        if fragment.count("<") != tags or fragment.count(">") != tags or ("<" not in fragment and "&" not in fragment):
+            continue
+        checked += 1
+        expected = html.unescape(" ".join(piece for piece in _TAG.split(fragment) if piece))
+        assert strip_html(fragment) == expected, repr(fragment)
+    assert checked > 1000
+    assert strip_html("<p>Baltic</p><p>Sea &amp; more</p>") == "Baltic Sea & more"
