@@ -31,7 +31,7 @@ import feedparser.mixin
 from feedparser.datetimes import _parse_date
 from lxml import etree
 
-__all__ = ["fast_feed", "fast_path_count"]
+__all__ = ["fast_feed", "fast_path_count", "parse_date"]
 
 # How many documents took the fast path (tests assert on it; cheap to keep).
 fast_path_count = 0
