@@ -44,6 +44,9 @@ _EBCDIC_SIGNATURE = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC, as feedparser detec
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _HTML_ROOT = re.compile(rb"<(?:html|head|body)\b", re.IGNORECASE)
 _HTML_DOCTYPE = re.compile(rb"<!DOCTYPE\s+html", re.IGNORECASE)
+# An http(s) URL whose authority urlsplit takes as is (ASCII, no brackets, no spaces
+# or controls, ended by "/", "?", "#" or the end): it has a scheme and a netloc.
+_PLAIN_HTTP_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:[/?#]|\Z)")
 
 
 def parse_feed(
@@ -60,7 +63,7 @@ def parse_feed(
     now = now or datetime.now(timezone.utc)
     content_type = headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
-    if not body or not body.strip():
+    if not body or body.isspace():  # isspace stops at the first non-space: no copy
         raise ParseError("not a feed: empty body")
     if looks_like_json(body, media_type):
         return parse_json_feed(url, body, now=now)
@@ -258,9 +261,12 @@ def clamp_date(value: datetime | None, now: datetime) -> datetime | None:
     return min(value, now)
 
 
-def _struct_date(value: time.struct_time | None, now: datetime) -> datetime | None:
+def _struct_date(value: datetime | time.struct_time | None, now: datetime) -> datetime | None:
+    """A ``*_parsed`` value as an aware UTC datetime; the fast path already gives one."""
     if not value:
         return None
+    if isinstance(value, datetime):
+        return value if value <= now else now  # aware UTC already: clamp_date in short
     try:
         return clamp_date(datetime.fromtimestamp(calendar.timegm(value), timezone.utc), now)
     except (OverflowError, ValueError, OSError):
@@ -272,6 +278,8 @@ def _http_url(value: str | None) -> str | None:
     if not value:
         return None
     value = value.strip()
+    if _PLAIN_HTTP_URL.match(value):
+        return value  # the common case, without urlsplit's object churn
     try:
         parts = urlsplit(value)
     except ValueError:
@@ -295,6 +303,8 @@ def _absolute_link(base: str, value: str | None) -> str | None:
 def _content_base(feed_url: str, detail: Mapping[str, Any] | None) -> str:
     """The xml:base in effect for a fragment (feedparser records it), else the feed URL."""
     base = str((detail or {}).get("base") or "")
+    if not base:
+        return feed_url  # what urljoin(feed_url, "") answers
     try:
         return urljoin(feed_url, base)
     except ValueError:

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import itertools
 import json
 import logging
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -154,11 +155,26 @@ def refresh_feeds(
         requests.append(FetchRequest(key=src.name, url=state.url or src.url or "",
                                      etag=state.etag, last_modified=state.last_modified))
     if requests:
-        outcomes.extend(asyncio.run(_fetch_and_store(config, store, requests, by_name, states, started,
-                                                     progress)))
+        with _old_objects_frozen():
+            outcomes.extend(asyncio.run(_fetch_and_store(config, store, requests, by_name, states, started,
+                                                         progress)))
     order = {s.name: i for i, s in enumerate(sources)}
     outcomes.sort(key=lambda o: order[o.name])
     return outcomes
+
+
+@contextlib.contextmanager
+def _old_objects_frozen() -> Iterator[None]:
+    """Keep the objects alive before a refresh (imported code, config, caches: ~80k)
+    out of the cyclic collector's way while it runs. A refresh allocates enough to
+    trigger full collections, and each walked all of them (~50 ms, ~5 % of a cold
+    1,000-feed refresh); frozen, a full collection walks only what the refresh made.
+    Nothing is lost: unfreezing hands them back to the oldest generation."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 async def _fetch_and_store(

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 from lxml import etree
 
-__all__ = ["collapse_ws", "normalize", "rule_text", "strip_html", "NOT_XML", "WORD_CLASS"]
+__all__ = ["bare_paragraphs", "collapse_ws", "normalize", "rule_text", "strip_html", "NOT_XML", "WORD_CLASS"]
 
 # Characters XML 1.0 cannot hold: C0 controls but tab, LF and CR; lone surrogates; U+FFFE
 # and U+FFFF. Text bound for published feeds must not carry them.
@@ -93,6 +93,26 @@ def _strip_with_stdlib(html: str) -> str:
     return "".join(parser.parts)
 
 
+def bare_paragraphs(html: str) -> list[str] | None:
+    """The texts around the tags when ``html``'s only markup is unnested ``<p>…</p>``
+    pairs (text may sit between them), in order; None for anything else.
+
+    String splits and ``in`` scans (memchr) only: a regex over the whole fragment costs
+    several times more.
+    """
+    chunks = html.split("<p>")
+    pieces = [chunks[0]]
+    for chunk in chunks[1:]:
+        inner, closed, tail = chunk.partition("</p>")
+        if not closed:
+            return None
+        pieces += (inner, tail)
+    for piece in pieces:
+        if "<" in piece or ">" in piece:
+            return None
+    return pieces
+
+
 @lru_cache(maxsize=256)  # ingest strips the same content for dedup and for rules
 def strip_html(html: str) -> str:
     """Visible text of an HTML fragment: each tag becomes a space, entities decoded.
@@ -103,6 +123,11 @@ def strip_html(html: str) -> str:
     """
     if "<" not in html and "&" not in html:
         return html  # nothing to parse: the common case for titles and plain text
+    pieces = bare_paragraphs(html)
+    if pieces is not None:
+        # Only bare paragraphs (the commonest sanitized summary): the tag split below
+        # gives these same pieces.
+        return unescape(" ".join(piece for piece in pieces if piece))
     if "<!" not in html and not _HIDDEN_TAG.search(html):
         # Plain, well-formed markup (what the sanitizer emits): each tag becomes a space
         # by a regex, at a fifth of a parse. Anything left that looks like markup (a
@@ -128,6 +153,23 @@ def strip_html(html: str) -> str:
 
 def collapse_ws(s: str) -> str:
     """Runs of whitespace (any Unicode whitespace, NBSP included) become one space; stripped."""
+    # Most texts (stripped HTML of clean feeds) are ASCII and already collapsed. Proving
+    # that with one C scan per whitespace character (str.split's ASCII set: \t\n\v\f\r,
+    # \x1c-\x1f, space) is ~5x cheaper than splitting a 1.5 KB text into words and joining.
+    if (
+        s.isascii()
+        and "  " not in s
+        and "\n" not in s
+        and "\t" not in s
+        and "\r" not in s
+        and "\f" not in s
+        and "\v" not in s
+        and "\x1c" not in s
+        and "\x1d" not in s
+        and "\x1e" not in s
+        and "\x1f" not in s
+    ):
+        return s.strip(" ")
     return " ".join(s.split())
 
 

@@ -184,3 +184,40 @@ def test_non_ascii_text_xml_is_left_to_feedparser_but_ascii_is_fast() -> None:
     assert took_fast and result == _reference(ascii_body, "text/xml")
     _, took_fast = _fast(rss("<title>café</title>"), "text/xml")
     assert not took_fast
+
+
+def _as_instant(value: object) -> datetime | None:
+    """A parsed date as parse.py reads it, whichever form the parser gave it in."""
+    from aggregator.parse import _struct_date
+
+    return _struct_date(value, datetime.max.replace(tzinfo=timezone.utc))  # type: ignore[arg-type]
+
+
+DATE_SAMPLES = [
+    f"{day}{d} {mon} {year} {hh}:{mm}:{ss} {zone}"
+    for day in ("", "Mon, ", "Sat, ", "Thu, ", "Tue, ")
+    for d in ("1", "01", "29", "30", "31", "00")
+    for mon in ("Jan", "Feb", "Oct", "Dec")
+    for year in ("2024", "2023", "0001", "9999", "1900")
+    for hh, mm, ss in (("00", "00", "00"), ("23", "59", "59"), ("24", "00", "00"), ("12", "60", "61"))
+    for zone in ("GMT", "UT", "UTC", "Z", "+0000", "-0800", "+0530", "-0130", "+9959")
+] + [
+    f"{year}-{mon}-{d}T{hh}:{mm}:{ss}{frac}{zone}"
+    for year in ("2024", "2023", "0001", "9999")
+    for mon in ("01", "02", "12", "13", "00")
+    for d in ("01", "29", "31", "00")
+    for hh, mm, ss in (("00", "00", "00"), ("23", "59", "59"), ("24", "00", "00"), ("10", "60", "60"))
+    for frac in ("", ".5", ".999999", ".123")
+    for zone in ("Z", "+00:00", "-05:00", "+05:30", "-01:30", "+99:59")
+]
+
+
+def test_fast_dates_are_feedparsers_dates() -> None:
+    from feedparser.datetimes import _parse_date
+
+    fast_forms = 0
+    for sample in DATE_SAMPLES:
+        ours = fastparse.parse_date(sample)
+        fast_forms += isinstance(ours, datetime)
+        assert _as_instant(ours) == _as_instant(_parse_date(sample)), sample
+    assert fast_forms > len(DATE_SAMPLES) // 4  # the shortcut really ran (on the valid ones)

@@ -391,6 +391,51 @@ def test_sanitize_is_deterministic_and_idempotent() -> None:
     assert sanitize_html(once, "https://site.example/") == once
 
 
+@pytest.mark.parametrize(
+    "fragment",
+    ['<p>plain <b>bold</b></p>', '<a href="rel/x">x</a>', '<a HREF="rel">x</a>', '<img SrC="i.png">',
+     '<a href>empty</a>', '<img src>', '<blockquote cite="q/x">q</blockquote>', '<q cite="/a">x</q>',
+     '<form action="f"><input formaction="g"></form>', '<object data="o"></object>', '<a ping="p">p</a>',
+     '<video poster="v.png"></video>', '<img srcset="a.png 1x">', '<svg><a xlink:href="s">s</a></svg>',
+     '<p>data, action, ping and poster in prose</p>', '<a title="x" lang="en">t</a>'],
+)
+def test_sanitize_skips_the_base_only_when_it_cannot_matter(fragment: str) -> None:
+    # sanitize_html uses one shared cleaner for fragments without href/src; the output
+    # must equal the one from the cleaner built for the base.
+    from aggregator.sanitize import _cleaner
+
+    base = "https://site.example/a/b"
+    assert sanitize_html(fragment, base) == _cleaner(base).clean(fragment).strip()
+
+
+def test_sanitize_shortcut_for_unchanged_fragments_agrees_with_the_cleaner() -> None:
+    # ASCII text and bare <p> paragraphs skip the cleaner; random fragments from those parts
+    # and the characters and tags it does rewrite must come out as the cleaner has them.
+    import random
+
+    from aggregator.sanitize import _cleaner, _unchanged_by_cleaner
+
+    base = "https://site.example/a/b"
+    rng = random.Random(5)
+    chars = [chr(c) for c in [*range(1, 0x3000), *range(0x3000, 0x110000, 97)] if not 0xD800 <= c <= 0xDFFF]
+    parts = ["<p>", "</p>", "<p>", "</p>", "<P>", "<br>", "<b>", "&amp;", "&", "<", ">", "\r\n", "\x00", "\xa0",
+             " ", "\n", "text", "é", "<p >", "</p >", "<!-- c -->", "<a href='x'>"]
+
+    def piece() -> str:
+        draw = rng.random()
+        return rng.choice(parts) if draw < 0.4 else rng.choice(chars[:126] if draw < 0.9 else chars)
+
+    shortcut = 0
+    for _ in range(5000):
+        fragment = "".join(piece() for _ in range(rng.randint(1, 12)))
+        shortcut += _unchanged_by_cleaner(fragment)
+        assert sanitize_html(fragment, base) == _cleaner(base).clean(fragment).strip(), repr(fragment)
+    for ch in chars:
+        fragment = f"<p>a{ch}b</p> {ch}"
+        assert sanitize_html(fragment, base) == _cleaner(base).clean(fragment).strip(), repr(fragment)
+    assert shortcut > 300  # the shortcut was really exercised
+
+
 def test_html_to_text() -> None:
     assert html_to_text("A &amp; <b>b</b>\n <script>x()</script> c") == "A & b c"
 
@@ -427,3 +472,25 @@ def test_doctype_without_entities_is_accepted() -> None:
 def test_xml_served_as_json_is_still_parsed_as_xml() -> None:
     feed = parse("rss091.xml", "application/json")
     assert feed.title == "Old School News"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://a.example/x", "HTTPS://A.example", "https://a.example?q=1", "http://a.example#f", "http://u:p@h:81/",
+     "http://[::1]/", "http://[::1/", "http://a]b/", "http://a[b/", "http:///path", "http://", "https://?q",
+     "http://ex\u00e4mple.org/", "http://a\tb/", "http://a b/", "javascript://x/%0aalert(1)", "ftp://a.example/",
+     "http:/a.example/", "//a.example/x", "  http://a.example/  ", "http://a.example/\u00e4?\u00fc#\u00f6",
+     "http://%41.example/", "http://a.example:99999/", "http://\uff21.example/", "http://a.example/ b"],
+)
+def test_http_url_shortcut_agrees_with_urlsplit(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from aggregator.parse import _http_url
+
+    value = url.strip()
+    try:
+        parts = urlsplit(value)
+        expected = value if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+    except ValueError:
+        expected = None
+    assert _http_url(url) == expected

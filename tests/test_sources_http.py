@@ -532,3 +532,24 @@ def test_characters_xml_cannot_hold_are_dropped_and_publishing_goes_on(feed_serv
     assert bad.source.title == "Feed title"
     assert p.status()["nul"]["items"] == 1
     assert "0 new items, 0 updated" in p.update()  # the cleaned entry is the same entry next time
+
+
+def test_objects_older_than_a_refresh_are_frozen_only_while_it_runs(
+    feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    frozen_while_parsing: list[int] = []
+    real = aggregator.pipeline.parse_feed
+
+    def watching(url: str, body: bytes, headers: Any, **kw: Any) -> Any:
+        frozen_while_parsing.append(gc.get_freeze_count())
+        return real(url, body, headers, **kw)
+
+    monkeypatch.setattr(aggregator.pipeline, "parse_feed", watching)
+    feed_server.route("/f", rss20("feed", [story(1, "f")]))
+    p = make_project({"feed": feed_server.url("/f")})
+    assert gc.get_freeze_count() == 0
+    assert "1 new item" in p.update()
+    assert frozen_while_parsing and frozen_while_parsing[0] > 1000  # the imported world
+    assert gc.get_freeze_count() == 0  # handed back to the collector

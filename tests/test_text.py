@@ -70,6 +70,16 @@ def test_collapse_ws(raw: str, expected: str) -> None:
     assert collapse_ws(raw) == expected
 
 
+def test_collapse_ws_equals_split_join_for_every_whitespace_character() -> None:
+    # The already-collapsed shortcut must agree with str.split() on every character
+    # it treats as whitespace, alone, doubled, leading and trailing, ASCII or not.
+    spaces = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    assert "\x1c" in spaces and "\x85" in spaces
+    for ws in spaces:
+        for text in (f"a{ws}b", f"a {ws}b", f"{ws}a b{ws}", f"a{ws}{ws}b", f" a b ", f"é{ws}b", ws):
+            assert collapse_ws(text) == " ".join(text.split()), repr(text)
+
+
 def test_normalize_folds_case_and_composes() -> None:
     assert normalize("STRAßE") == normalize("strasse") == "strasse"
     assert normalize("Ü") == normalize("u\u0308") == "ü"  # decomposed input composes
@@ -109,3 +119,26 @@ def test_rule_text_removes_soft_hyphens() -> None:
 
 def test_rule_text_strips_the_ends() -> None:
     assert rule_text("  <p> Baltic </p> ", None, None) == "baltic"
+
+
+def test_strip_html_paragraph_shortcut_equals_the_tag_split() -> None:
+    # Fragments whose only markup is <p> and </p> take plain string splits; the result
+    # must be the one the general tag split gives (each tag a space, entities decoded).
+    import html
+    import random
+
+    from aggregator.text import _TAG
+
+    rng = random.Random(7)
+    parts = ["<p>", "</p>", "<p>", "</p>", "a", " ", "&amp;", "<", ">", "<b>", "x\n", "&lt;", "<P>", "<p >", "é"]
+    checked = 0
+    for _ in range(20000):
+        fragment = "".join(rng.choice(parts) for _ in range(rng.randint(1, 8)))
+        tags = fragment.count("<p>") + fragment.count("</p>")
+        if fragment.count("<") != tags or fragment.count(">") != tags or ("<" not in fragment and "&" not in fragment):
+            continue
+        checked += 1
+        expected = html.unescape(" ".join(piece for piece in _TAG.split(fragment) if piece))
+        assert strip_html(fragment) == expected, repr(fragment)
+    assert checked > 1000
+    assert strip_html("<p>Baltic</p><p>Sea &amp; more</p>") == "Baltic Sea & more"
