@@ -305,9 +305,9 @@ def _newest_first(items: list[PublishedItem]) -> list[PublishedItem]:
     return items
 
 
-def source_iri(source: Source) -> str:
+def source_iri(name: str) -> str:
     # From the name, "the key of a source for ever": a URL would change with a 301 or an edit.
-    return f"tag:aggregator,2026:source/{source.name}"
+    return f"tag:aggregator,2026:source/{name}"
 
 
 class Store:
@@ -808,16 +808,15 @@ class Store:
     # -- reading --------------------------------------------------------------
     def topic_counts(self) -> dict[str, int]:
         with self.session() as s:
-            rows = s.execute(
-                # count(topic_id): answered from the (topic_id, updated) index alone.
-                select(Topic.slug, func.count(ItemTopic.topic_id))
-                .outerjoin(ItemTopic, ItemTopic.topic_id == Topic.id).group_by(Topic.slug)
-            )
-            return {slug: n for slug, n in rows}
+            # One scan of the (topic_id, updated) index, grouped in its order; count(*)
+            # decodes no column. Half the cost of counting through a join with topics.
+            counts = dict(s.execute(select(ItemTopic.topic_id, func.count()).group_by(ItemTopic.topic_id)).all())
+            return {slug: counts.get(topic_id, 0) for topic_id, slug in s.execute(select(Topic.id, Topic.slug))}
 
     def item_count(self) -> int:
         with self.session() as s:
-            return s.scalar(select(func.count(Item.id))) or 0
+            # count(*), not count(id): SQLite then counts B-tree cells without reading rows.
+            return s.scalar(select(func.count()).select_from(Item)) or 0
 
     def newest_items(self, topic: str | None, limit: int) -> list[PublishedItem]:
         """Newest first (updated desc, then entry id), at most ``limit``."""
@@ -855,32 +854,31 @@ class Store:
     def _views(self, s: Session, ids: list[int], topic_slugs: dict[int, str]) -> dict[int, PublishedItem]:
         """PublishedItems of ``ids``; ``topic_slugs`` maps every topic id to its slug.
 
-        Three statements built once (an expanding IN per chunk of ids), rows fetched
-        whole and unpacked by position: per-row fetches, attribute access and per-chunk
-        statement building were most of the cost of loading a publish's 3,000 items.
+        Three statements per chunk of ids, the ids passed as ``_one_of`` lists (on
+        SQLite one JSON array: the statement compiles once, where an expanding IN
+        rendered 500 placeholders per chunk); rows fetched whole and unpacked by position.
         """
         if not ids:
             return {}
         conn = s.connection()
         it = Item.__table__.c
-        wanted: Any = bindparam("ids", expanding=True)
-        items_q = select(
-            it.id, it.uid, it.source_id, it.title, it.link, it.summary, it.content, it.content_type,
-            it.author, it.published, it.updated,
-        ).where(it.id.in_(wanted))
-        topics_q = select(ItemTopic.item_id, ItemTopic.topic_id).where(ItemTopic.item_id.in_(wanted))
-        sources_q = (select(ItemSource.item_id, ItemSource.source_id, ItemSource.link)
-                     .where(ItemSource.item_id.in_(wanted)).order_by(ItemSource.id))
         rows: list[Any] = []
         topics: dict[int, list[str]] = defaultdict(list)
         carried: list[Any] = []
         for part in _chunks(ids):
-            params = {"ids": list(part)}
-            rows += conn.execute(items_q, params).all()
-            for item_id, topic_id in conn.execute(topics_q, params).all():
+            rows += conn.execute(select(
+                it.id, it.uid, it.source_id, it.title, it.link, it.summary, it.content, it.content_type,
+                it.author, it.published, it.updated,
+            ).where(_one_of(conn, it.id, part))).all()
+            for item_id, topic_id in conn.execute(
+                select(ItemTopic.item_id, ItemTopic.topic_id).where(_one_of(conn, ItemTopic.item_id, part))
+            ).all():
                 topics[item_id].append(topic_slugs[topic_id])
             # Every row of one item is in its item's chunk, so ItemSource.id order holds per item.
-            carried += conn.execute(sources_q, params).all()
+            carried += conn.execute(
+                select(ItemSource.item_id, ItemSource.source_id, ItemSource.link)
+                .where(_one_of(conn, ItemSource.item_id, part)).order_by(ItemSource.id)
+            ).all()
         first = {row[0]: (row[2], row[4]) for row in rows}  # item id -> (its source, its link)
         via: dict[int, list[str]] = defaultdict(list)
         for item_id, source_id, link in carried:
@@ -903,18 +901,22 @@ class Store:
     @staticmethod
     def _source_infos(s: Session, source_ids: set[int]) -> dict[int, SourceInfo]:
         wanted = sorted(source_ids)
-        sources = {src.id: src for src in s.scalars(select(Source).where(Source.id.in_(wanted)))}
         # One max() per source: each is a single seek of the (source_id, updated) index,
         # where a GROUP BY would read every index entry of every source.
         newest_of = (select(func.max(Item.updated)).where(Item.source_id == Source.id)
                      .correlate(Source).scalar_subquery())
-        newest = dict(s.execute(select(Source.id, newest_of).where(Source.id.in_(wanted))).all())
+        # Core rows of the columns used, with the newest time in the same statement:
+        # loading ORM Source objects cost more than the query.
+        rows = s.connection().execute(
+            select(Source.id, Source.name, Source.type, Source.url, Source.title, Source.site_link, newest_of)
+            .where(Source.id.in_(wanted))
+        ).all()
         return {
             sid: SourceInfo(
-                id=source_iri(src), title=src.title or src.name, updated=newest[sid],
-                self_link=src.url if src.type == "feed" else None, link=src.site_link,
+                id=source_iri(name), title=title or name, updated=newest,
+                self_link=url if kind == "feed" else None, link=site_link,
             )
-            for sid, src in sources.items()
+            for sid, name, kind, url, title, site_link, newest in rows
         }
 
     def statuses(self) -> dict[str, SourceStatus]:
