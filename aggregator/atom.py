@@ -6,8 +6,9 @@ gives it, and serialized once per publish: an item appears in up to fifty feeds,
 building each one through feedgen's ``FeedEntry`` cost more than the rest of a
 publish together. Writing entries ourselves also lets ``atom:source`` carry the
 ``id``, ``title`` and ``updated`` that the W3C validator wants (feedgen writes a
-title and a link only) and keeps each link's ``rel`` (feedgen 1.0 drops it). Every
-date comes from the data, never from the clock, so the same view always renders to
+title and a link only) and keeps each link's ``rel`` (feedgen 1.0 drops it). The
+``<source>`` of a source and a ``<category>`` repeat in thousands of entries: lxml
+serializes each once and the bytes are spliced in. Every date comes from the data, never from the clock, so the same view always renders to
 the same bytes; tests/data/publish_golden_*.xml pin them.
 """
 
