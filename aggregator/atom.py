@@ -6,15 +6,17 @@ gives it, and serialized once per publish: an item appears in up to fifty feeds,
 building each one through feedgen's ``FeedEntry`` cost more than the rest of a
 publish together. Writing entries ourselves also lets ``atom:source`` carry the
 ``id``, ``title`` and ``updated`` that the W3C validator wants (feedgen writes a
-title and a link only) and keeps each link's ``rel`` (feedgen 1.0 drops it). Every
-date comes from the data, never from the clock, so the same view always renders to
+title and a link only) and keeps each link's ``rel`` (feedgen 1.0 drops it). The
+``<source>`` of a source and a ``<category>`` repeat in thousands of entries: lxml
+serializes each once and the bytes are spliced in. Every date comes from the data, never from the clock, so the same view always renders to
 the same bytes; tests/data/publish_golden_*.xml pin them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -23,6 +25,10 @@ from aggregator.types import FeedView, PublishedItem, SourceInfo
 
 GENERATOR_NAME = "aggregator"
 _FEED_END = b"</feed>\n"
+_ENTRY_START = b"<entry>\n"
+_ENTRY_END = b"</entry>\n"
+_CATEGORIES_TAG = "categories"  # a placeholder, never published: no Atom element has this name
+_CATEGORIES_MARK = b"  <categories/>\n"
 _UTC = timezone.utc
 _SubElement = etree.SubElement
 
@@ -52,6 +58,17 @@ def _text(parent: etree._Element, tag: str, text: str) -> None:
     _SubElement(parent, tag).text = text
 
 
+def _children_xml(build: Callable[[etree._Element], None]) -> bytes:
+    """The serialized children of an ``<entry>`` that ``build`` fills, indented as they
+    are inside any entry (lxml writes them; we only cut off the wrapper's own tags)."""
+    wrapper = etree.Element("entry")
+    build(wrapper)
+    xml = etree.tostring(wrapper, pretty_print=True, encoding="UTF-8")
+    if not (xml.startswith(_ENTRY_START) and xml.endswith(_ENTRY_END)):
+        raise AssertionError("unexpected lxml output")  # an lxml upgrade changed its format
+    return xml[len(_ENTRY_START):-len(_ENTRY_END)]
+
+
 def _source_element(entry: etree._Element, src: SourceInfo) -> None:
     elem = _SubElement(entry, "source")
     _text(elem, "id", src.id)
@@ -63,6 +80,25 @@ def _source_element(entry: etree._Element, src: SourceInfo) -> None:
         _SubElement(elem, "link", href=src.link, rel="alternate")
 
 
+# A hundred sources and fifty topics recur across thousands of entries: their
+# elements are serialized once (pure functions of their arguments, so the caches
+# may outlive a publish) and spliced into each entry's bytes.
+@lru_cache(maxsize=4096)
+def _source_xml(src: SourceInfo) -> bytes:
+    return _children_xml(lambda entry: _source_element(entry, src))
+
+
+@lru_cache(maxsize=4096)
+def _category_xml(slug: str, label: str) -> bytes:
+    def build(entry: etree._Element) -> None:
+        if label:
+            _SubElement(entry, "category", term=slug, label=label)
+        else:
+            _SubElement(entry, "category", term=slug)
+
+    return _children_xml(build)
+
+
 def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
     """One ``<entry>``, serialized on its own (pretty-printed, as feedgen would)."""
     if not (item.id and item.title):
@@ -70,9 +106,9 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
     # Element order is feedgen's: id, title, updated, author, content, summary,
     # categories, published, links, source.
     entry = etree.Element("entry")
-    _text(entry, "id", item.id)
-    _text(entry, "title", item.title)
-    _text(entry, "updated", as_utc(item.updated, f"updated of {item.id}").isoformat())
+    _SubElement(entry, "id").text = item.id
+    _SubElement(entry, "title").text = item.title
+    _SubElement(entry, "updated").text = as_utc(item.updated, f"updated of {item.id}").isoformat()
     published = as_utc(item.published, f"published of {item.id}").isoformat()
     if item.author:
         _text(_SubElement(entry, "author"), "name", item.author)
@@ -89,20 +125,20 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
         _SubElement(entry, "content", type="text")
     if summary and summary != content:
         _SubElement(entry, "summary", type="html").text = summary
-
-    for slug in item.topics:
-        label = topic_titles.get(slug, slug)
-        if label:
-            _SubElement(entry, "category", term=slug, label=label)
-        else:
-            _SubElement(entry, "category", term=slug)
-    _text(entry, "published", published)
+    if item.topics:
+        _SubElement(entry, _CATEGORIES_TAG)  # where the categories' bytes go
+    _SubElement(entry, "published").text = published
     if item.link:
         _SubElement(entry, "link", href=item.link, rel="alternate", type="text/html")
     for via in item.via:
         _SubElement(entry, "link", href=via, rel="via")
-    _source_element(entry, item.source)
-    return etree.tostring(entry, pretty_print=True, encoding="UTF-8")
+    xml = etree.tostring(entry, pretty_print=True, encoding="UTF-8")
+    if item.topics:
+        # lxml escapes every "<" of text and attribute values, so this empty element
+        # is the only "<categories/>" in the bytes.
+        categories = b"".join(_category_xml(slug, topic_titles.get(slug, slug)) for slug in item.topics)
+        xml = xml.replace(_CATEGORIES_MARK, categories, 1)
+    return xml[: -len(_ENTRY_END)] + _source_xml(item.source) + _ENTRY_END
 
 
 def render_atom(

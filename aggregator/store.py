@@ -876,16 +876,17 @@ class Store:
     # -- reading --------------------------------------------------------------
     def topic_counts(self) -> dict[str, int]:
         with self.reading() as conn:
-            rows = conn.execute(
-                # count(topic_id): answered from the (topic_id, updated) index alone.
-                select(topics.c.slug, func.count(item_topics.c.topic_id))
-                .outerjoin(item_topics, item_topics.c.topic_id == topics.c.id).group_by(topics.c.slug)
-            )
-            return {slug: n for slug, n in rows}
+            # One scan of the (topic_id, updated) index, grouped in its order; count(*)
+            # decodes no column. Half the cost of counting through a join with topics.
+            counts: dict[int, int] = dict(conn.execute(
+                select(item_topics.c.topic_id, func.count()).group_by(item_topics.c.topic_id)).all())
+            return {slug: counts.get(topic_id, 0)
+                    for topic_id, slug in conn.execute(select(topics.c.id, topics.c.slug))}
 
     def item_count(self) -> int:
         with self.reading() as conn:
-            return conn.scalar(select(func.count(items.c.id))) or 0
+            # count(*), not count(id): SQLite then counts B-tree cells without reading rows.
+            return conn.scalar(select(func.count()).select_from(items)) or 0
 
     def newest_items(self, topic: str | None, limit: int) -> list[PublishedItem]:
         """Newest first (updated desc, then entry id), at most ``limit``."""
@@ -922,31 +923,30 @@ class Store:
     def _views(self, conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dict[int, PublishedItem]:
         """PublishedItems of ``ids``; ``topic_slugs`` maps every topic id to its slug.
 
-        Three statements built once (an expanding IN per chunk of ids), rows fetched
-        whole and unpacked by position: per-row fetches, attribute access and per-chunk
-        statement building were most of the cost of loading a publish's 3,000 items.
+        Three statements per chunk of ids, the ids passed as ``_one_of`` lists (on
+        SQLite one JSON array: the statement compiles once, where an expanding IN
+        rendered 500 placeholders per chunk); rows fetched whole and unpacked by position.
         """
         if not ids:
             return {}
         it = items.c
-        wanted: Any = bindparam("ids", expanding=True)
-        items_q = select(
-            it.id, it.uid, it.source_id, it.title, it.link, it.summary, it.content, it.content_type,
-            it.author, it.published, it.updated,
-        ).where(it.id.in_(wanted))
-        topics_q = select(item_topics.c.item_id, item_topics.c.topic_id).where(item_topics.c.item_id.in_(wanted))
-        sources_q = (select(item_sources.c.item_id, item_sources.c.source_id, item_sources.c.link)
-                     .where(item_sources.c.item_id.in_(wanted)).order_by(item_sources.c.id))
         rows: list[Any] = []
         slugs_of: dict[int, list[str]] = defaultdict(list)
         carried: list[Any] = []
         for part in _chunks(ids):
-            params = {"ids": list(part)}
-            rows += conn.execute(items_q, params).all()
-            for item_id, topic_id in conn.execute(topics_q, params).all():
+            rows += conn.execute(select(
+                it.id, it.uid, it.source_id, it.title, it.link, it.summary, it.content, it.content_type,
+                it.author, it.published, it.updated,
+            ).where(_one_of(conn, it.id, part))).all()
+            for item_id, topic_id in conn.execute(
+                select(item_topics.c.item_id, item_topics.c.topic_id).where(_one_of(conn, item_topics.c.item_id, part))
+            ).all():
                 slugs_of[item_id].append(topic_slugs[topic_id])
-            # Every row of one item is in its item's chunk, so item_sources.c.id order holds per item.
-            carried += conn.execute(sources_q, params).all()
+            # Every row of one item is in its item's chunk, so item_sources.id order holds per item.
+            carried += conn.execute(
+                select(item_sources.c.item_id, item_sources.c.source_id, item_sources.c.link)
+                .where(_one_of(conn, item_sources.c.item_id, part)).order_by(item_sources.c.id)
+            ).all()
         first = {row[0]: (row[2], row[4]) for row in rows}  # item id -> (its source, its link)
         via: dict[int, list[str]] = defaultdict(list)
         for item_id, source_id, link in carried:
@@ -969,18 +969,22 @@ class Store:
     @staticmethod
     def _source_infos(conn: Connection, source_ids: set[int]) -> dict[int, SourceInfo]:
         wanted = sorted(source_ids)
-        rows = {src.id: src for src in conn.execute(select(sources).where(sources.c.id.in_(wanted)))}
         # One max() per source: each is a single seek of the (source_id, updated) index,
         # where a GROUP BY would read every index entry of every source.
         newest_of = (select(func.max(items.c.updated)).where(items.c.source_id == sources.c.id)
                      .correlate(sources).scalar_subquery())
-        newest = dict(conn.execute(select(sources.c.id, newest_of).where(sources.c.id.in_(wanted))).all())
+        # The columns used, with the newest time in the same statement.
+        rows = conn.execute(
+            select(sources.c.id, sources.c.name, sources.c.type, sources.c.url, sources.c.title,
+                   sources.c.site_link, newest_of)
+            .where(sources.c.id.in_(wanted))
+        ).all()
         return {
             sid: SourceInfo(
-                id=source_iri(src.name), title=src.title or src.name, updated=newest[sid],
-                self_link=src.url if src.type == "feed" else None, link=src.site_link,
+                id=source_iri(name), title=title or name, updated=newest,
+                self_link=url if kind == "feed" else None, link=site_link,
             )
-            for sid, src in rows.items()
+            for sid, name, kind, url, title, site_link, newest in rows
         }
 
     def statuses(self) -> dict[str, SourceStatus]:
