@@ -44,6 +44,10 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # 1 MiB of page cache per connection, not SQLite's 2: the OS caches the file anyway,
+    # and the bench's ingest, classify and publish figures did not move; a refresh's
+    # peak memory went down by 1 MiB.
+    cursor.execute("PRAGMA cache_size=-1024")
     cursor.close()
 
 

@@ -33,6 +33,7 @@ def test_sqlite_pragmas_wal_and_foreign_keys(store: Store) -> None:
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA cache_size")).scalar() == -1024  # KiB
 
 
 def test_aware_utc_round_trip(store: Store) -> None:
