@@ -35,19 +35,19 @@ ALLOWED_TAGS: frozenset[str] = frozenset(
 )
 
 # No "style" or "class" anywhere (CSS can hide or overlay content), no "srcset"
-# (a list of URLs the relative-URL rewrite would not cover).
+# (a list of URLs the relative-URL rewrite would not cover), no "cite" (ammonia treats
+# it as text, not a URL: a relative one would pass unresolved, and so would a
+# javascript: one; readers do not show it anyway).
 ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "*": {"title", "lang", "dir"},
     "a": {"href", "hreflang"},
     "abbr": {"title"},
-    "blockquote": {"cite"},
     "col": {"span"},
     "colgroup": {"span"},
-    "del": {"cite", "datetime"},
+    "del": {"datetime"},
     "img": {"src", "alt", "width", "height"},
-    "ins": {"cite", "datetime"},
+    "ins": {"datetime"},
     "ol": {"start", "reversed", "type"},
-    "q": {"cite"},
     "td": {"colspan", "rowspan", "headers"},
     "th": {"colspan", "rowspan", "headers", "scope"},
     "time": {"datetime"},
@@ -113,7 +113,7 @@ def sanitize_html(html_fragment: str, base_url: str | None) -> str:
 
     Removes scripts, styles, frames, objects, embeds, forms, event handlers and
     URLs of any scheme other than http/https/mailto; keeps common formatting,
-    links and images. Relative ``href``/``src``/``cite`` values are resolved
+    links and images. Relative ``href``/``src`` values are resolved
     against ``base_url``; without a usable absolute http(s) base they are dropped,
     so the output never holds a relative reference. Deterministic: the same input
     always gives the same output.

@@ -373,6 +373,14 @@ def test_sanitize_without_base_drops_relative_refs() -> None:
     assert 'href="https://ok.example/"' in out
 
 
+def test_sanitize_drops_cite_which_the_cleaner_would_pass_unresolved() -> None:
+    # nh3 treats cite as text: kept, a relative cite would stay relative in published
+    # content (ContainsRelRef) and a javascript: one would pass. The quote itself stays.
+    out = sanitize_html('<blockquote cite="q/x">said</blockquote><q cite="javascript:alert(1)">x</q>'
+                        '<del cite="/why" datetime="2024-01-01">old</del>', "https://site.example/a/")
+    assert out == '<blockquote>said</blockquote><q>x</q><del datetime="2024-01-01">old</del>'
+
+
 @pytest.mark.parametrize(
     "payload",
     ['<a href="java&#x09;script:alert(1)">x</a>', '<a href=" JaVaScRiPt:alert(1)">x</a>',
