@@ -62,37 +62,52 @@ def _write_pairs(conn: Any, sql: str, pairs: Collection[tuple[int, int]]) -> Non
         conn.execute(text(sql), [{"t": t, "i": i} for t, i in pairs])
 
 
-def _bulk_insert(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
-    """``INSERT`` many rows. On SQLite the driver's executemany gets plain tuples (each
-    value through its column's own bind processor), which skips SQLAlchemy's per-row
-    parameter handling: a third of the cost of storing a large refresh. Other
-    databases take the ordinary Core path."""
+# Columns of the two tables every new entry writes, in the order ``_insert_rows`` takes.
+_ITEM_COLUMNS = ("uid", "source_id", "title", "link", "canonical_link", "text_key", "summary", "content",
+                 "content_type", "author", "truncated", "first_seen", "published", "updated", "classified",
+                 "match_text")
+_LINK_COLUMNS = ("item_id", "source_id", "key", "link", "fingerprint", "first_seen")
+# (table name, columns) -> (SQLite INSERT, [(column index, bind processor)]): built once.
+_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, list[tuple[int, Any]]]] = {}
+
+
+def _sqlite_insert(conn: Any, table: Any, columns: tuple[str, ...]) -> tuple[str, list[tuple[int, Any]]]:
+    """The driver-level INSERT of ``columns`` (placeholders in that order) and the bind
+    processor of each column that has one."""
+    found = _SQLITE_INSERTS.get((table.name, columns))
+    if found is None:
+        dialect = conn.dialect
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+        if tuple(compiled.positiontup) != columns:  # Core adds a column we left to a default
+            raise StoreError(f"{table.name}: insert columns {columns} are not all of its columns")
+        procs = [(n, p) for n, k in enumerate(columns)
+                 if (p := table.c[k].type.dialect_impl(dialect).bind_processor(dialect))]
+        found = _SQLITE_INSERTS[(table.name, columns)] = (str(compiled), procs)
+    return found
+
+
+def _insert_rows(conn: Any, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """``INSERT`` many rows, each a tuple of ``columns``' values.
+
+    On SQLite the driver's executemany gets plain tuples, each value through its
+    column's own bind processor, column by column and once per distinct value (a batch
+    repeats its first-seen time and flags): this skips SQLAlchemy's per-row parameter
+    handling, a third of the cost of storing a large refresh. Other databases take the
+    ordinary Core path."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        conn.execute(table.insert(), rows)
+        conn.execute(table.insert(), [dict(zip(columns, row)) for row in rows])
         return
-    keys = list(rows[0])
-    compiled = table.insert().compile(dialect=conn.dialect, column_keys=keys)
-    order = list(compiled.positiontup)
-    if set(order) != set(keys):  # a column with a default we don't supply: let Core fill it
-        conn.execute(table.insert(), rows)
-        return
-    procs = [(n, p) for n, k in enumerate(order)
-             if (p := table.c[k].type.dialect_impl(conn.dialect).bind_processor(conn.dialect))]
-    pick = itemgetter(*order)
-    memo: list[dict[Any, Any]] = [{} for _ in procs]  # a batch repeats its times and flags
-    values: list[Any] = []
-    for row in rows:
-        v = list(pick(row))
-        for (n, proc), seen in zip(procs, memo):
-            raw = v[n]
-            done = seen.get(raw, seen)
-            if done is seen:
-                done = seen[raw] = proc(raw)
-            v[n] = done
-        values.append(tuple(v))
-    conn.exec_driver_sql(str(compiled), values)
+    sql, procs = _sqlite_insert(conn, table, columns)
+    if procs:
+        cols: list[Any] = list(zip(*rows))
+        for n, proc in procs:
+            col = cols[n]
+            done = {value: proc(value) for value in set(col)}
+            cols[n] = map(done.__getitem__, col)
+        rows = list(zip(*cols))
+    conn.exec_driver_sql(sql, rows)
 
 
 def _one_of(conn: Any, column: Any, values: Sequence[Any]) -> Any:
@@ -107,8 +122,8 @@ def _one_of(conn: Any, column: Any, values: Sequence[Any]) -> Any:
     return column.in_(values)
 
 
-def _insert_items(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert item rows; returns their ids, in order.
+def _insert_items(conn: Any, rows: list[tuple[Any, ...]]) -> list[int]:
+    """Insert item rows (tuples of _ITEM_COLUMNS); returns their ids, in order.
 
     SQLite gives a row without an id one more than the largest id, and the transaction
     holds the write lock, so one executemany inserts consecutive ids ending at
@@ -117,12 +132,12 @@ def _insert_items(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
         return []
     table: Any = items
     if conn.dialect.name != "sqlite":
-        return _insert_returning_ids(conn, rows)
-    _bulk_insert(conn, table, rows)
+        return _insert_returning_ids(conn, [dict(zip(_ITEM_COLUMNS, row)) for row in rows])
+    _insert_rows(conn, table, _ITEM_COLUMNS, rows)
     last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
     ids = list(range(last - len(rows) + 1, last + 1))
     ends = dict(conn.execute(select(table.c.id, table.c.uid).where(table.c.id.in_((ids[0], ids[-1])))).all())
-    if ends.get(ids[0]) != rows[0]["uid"] or ends.get(ids[-1]) != rows[-1]["uid"]:
+    if ends.get(ids[0]) != rows[0][0] or ends.get(ids[-1]) != rows[-1][0]:  # [0]: uid
         raise StoreError("inserted items did not get consecutive ids")
     return ids
 
@@ -164,6 +179,11 @@ def _xml_text(value: str | None) -> str | None:
 
 def _storable(entry: EntryData) -> EntryData:
     """``entry`` without characters XML cannot hold (the same object when it has none)."""
+    # One scan of all six texts (None reads "None": harmless) for the common clean entry.
+    if not NOT_XML.search(
+        f"{entry.key}\n{entry.title}\n{entry.link}\n{entry.summary}\n{entry.content}\n{entry.author}"
+    ):
+        return entry
     bad = [name for name in _ENTRY_TEXTS if (value := getattr(entry, name)) and NOT_XML.search(value)]
     if not bad:
         return entry
@@ -210,17 +230,29 @@ def fingerprint(entry: EntryData, clamped_at: datetime | None = None) -> str:
     The parser clamps a future date to the fetch time (``clamped_at``), which differs on
     every refresh: such a date counts as "future", or an unchanged entry would update each time.
     """
-
-    def date(value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        return "future" if clamped_at is not None and value >= clamped_at else value.isoformat()
-
-    parts = (
-        entry.title, entry.link, entry.summary, entry.content, entry.content_type, entry.author,
-        date(entry.published), date(entry.updated), str(entry.truncated),
-    )
-    return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
+    # sha256 of title, link, summary, content, content type, author, published, updated
+    # and str(truncated), each None as "", joined by U+001F; a date is its isoformat() or
+    # "future". Written out (no helper, no generator): it runs for every entry fetched.
+    published, updated = entry.published, entry.updated
+    if published is None:
+        pub = ""
+    elif clamped_at is not None and published >= clamped_at:
+        pub = "future"
+    else:
+        pub = published.isoformat()
+    if updated is None:
+        upd = ""
+    elif updated is published:  # a feed with one date per entry gives it twice
+        upd = pub
+    elif clamped_at is not None and updated >= clamped_at:
+        upd = "future"
+    else:
+        upd = updated.isoformat()
+    joined = "\x1f".join((
+        entry.title or "", entry.link or "", entry.summary or "", entry.content or "", entry.content_type or "",
+        entry.author or "", pub, upd, str(entry.truncated),
+    ))
+    return hashlib.sha256(joined.encode()).hexdigest()
 
 
 def fallback_title(entry: EntryData) -> str:
@@ -621,6 +653,8 @@ class Store:
         distinct = sorted(set(wanted))
         for part in _chunks(distinct):
             used.update(conn.execute(select(items.c.updated).where(_one_of(conn, items.c.updated, part))).scalars())
+        if not used and len(distinct) == len(wanted):
+            return list(wanted)  # every time free and wanted once: the loop below keeps each
         checked = set(distinct)  # times known to be taken (in `used`) or free in the database
         # Earlier nudges sit just above a taken time: continue above the highest of them.
         resume: dict[datetime, datetime] = {}  # many items wanting one time: don't rescan
@@ -656,11 +690,15 @@ class Store:
         raw_links: list[str] = []
         texts: list[int | None] = []
         derived: list[tuple[str, str]] = []  # (title, match text)
+        stored_keys: list[str] = []  # item_sources.key
         for _, _, _, e, _ in fresh:
             canon = canonical_link(e.link)
-            links.append(_indexed(canon) if canon else None)
             if canon:
+                links.append(_indexed(canon))
                 raw_links.append(canon)
+            else:
+                links.append(None)
+            stored_keys.append(_indexed(e.key))
             title, match_text, dedup = _derived_texts(e)
             derived.append((title, match_text))
             texts.append(text_key(dedup) if dedup else None)
@@ -746,26 +784,21 @@ class Store:
             first_seen.update(zip(idxs, times))
         wanted = [fresh[i][3].updated or fresh[i][3].published or first_seen[i] for i in new]
         free = self._free_times(conn, wanted)
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         for i, upd in zip(new, free):
             _, name, sid, e, _ = fresh[i]
             t = first_seen[i]
             title, match_text = derived[i]
-            rows.append(dict(
-                uid=entry_uid(name, e.key), source_id=sid,
-                title=title, link=e.link, canonical_link=links[i],
-                text_key=texts[i], summary=e.summary, content=e.content,
-                content_type=e.content_type, author=e.author, truncated=e.truncated,
-                first_seen=t, published=e.published or e.updated or t, updated=upd, classified=False,
-                match_text=match_text,
+            rows.append((  # _ITEM_COLUMNS
+                entry_uid(name, e.key), sid, title, e.link, links[i], texts[i], e.summary, e.content,
+                e.content_type, e.author, e.truncated, t, e.published or e.updated or t, upd, False, match_text,
             ))
         new_ids = dict(zip(new, _insert_items(conn, rows)))
         link_rows = []
         for i, (_, _, sid, e, fp) in enumerate(fresh):
             item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
-            link_rows.append(dict(item_id=item_id, source_id=sid, key=_indexed(e.key), link=e.link,
-                                  fingerprint=fp, first_seen=now))
-        _bulk_insert(conn, item_sources, link_rows)
+            link_rows.append((item_id, sid, stored_keys[i], e.link, fp, now))  # _LINK_COLUMNS
+        _insert_rows(conn, item_sources, _LINK_COLUMNS, link_rows)
 
     # -- topics and membership ----------------------------------------------
     def sync_topics(self, wanted_topics: Sequence[tuple[str, str]]) -> dict[str, int]:

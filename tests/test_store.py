@@ -292,7 +292,7 @@ def test_one_of_matches_64_bit_keys_and_unicode_exactly(store: Store) -> None:
 def test_inserted_item_ids_are_those_of_the_rows_in_order(store: Store, how: str) -> None:
     # SQLite derives ids from last_insert_rowid(); other databases use INSERT … RETURNING
     # (exercised here on SQLite, which supports it too). Both must pair each row with its id.
-    from aggregator.store import _insert_items, _insert_returning_ids
+    from aggregator.store import _ITEM_COLUMNS, _insert_items, _insert_returning_ids
 
     store.ingest("one", [EntryData(key="before", title="an earlier item")], now=T0)
     rows = [dict(uid=f"urn:uuid:row-{n}", source_id=1, title=f"t{n}", link=None, canonical_link=None,
@@ -300,7 +300,10 @@ def test_inserted_item_ids_are_those_of_the_rows_in_order(store: Store, how: str
                  first_seen=T0, published=T0, updated=T0 + timedelta(seconds=n + 1), classified=False,
                  match_text="t") for n in range(7)]
     with store.engine.begin() as conn:
-        ids = (_insert_items if how == "sqlite" else _insert_returning_ids)(conn, rows)
+        if how == "sqlite":  # _insert_items takes tuples of _ITEM_COLUMNS
+            ids = _insert_items(conn, [tuple(r[c] for c in _ITEM_COLUMNS) for r in rows])
+        else:
+            ids = _insert_returning_ids(conn, rows)
         by_uid = dict(conn.execute(select(items.c.uid, items.c.id)).all())
     assert ids == [by_uid[r["uid"]] for r in rows] and len(set(ids)) == 7
 
