@@ -24,7 +24,7 @@ from .errors import StoreError
 from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
 from .models import fetches, item_sources, item_topics, items, meta, sources, topics
 from .seeds import first_sentence, make_title
-from .text import NOT_XML, rule_text, strip_html
+from .text import NOT_XML, has_not_xml, rule_text, strip_html
 from .types import EntryData, PublishedItem, SourceInfo
 
 CHUNK = 500  # bound for IN (...) lists: SQLite allows 32k variables, PostgreSQL more
@@ -179,8 +179,9 @@ def _xml_text(value: str | None) -> str | None:
 
 def _storable(entry: EntryData) -> EntryData:
     """``entry`` without characters XML cannot hold (the same object when it has none)."""
-    # One scan of all six texts (None reads "None": harmless) for the common clean entry.
-    if not NOT_XML.search(
+    # One scan of the six texts of _ENTRY_TEXTS (None reads "None": harmless) for the
+    # common clean entry.
+    if not has_not_xml(
         f"{entry.key}\n{entry.title}\n{entry.link}\n{entry.summary}\n{entry.content}\n{entry.author}"
     ):
         return entry

@@ -402,3 +402,62 @@ def concurrent_writers_case(store: Store, url: str) -> None:
 
 def test_concurrent_writers_store_each_story_once(store: Store, tmp_path: Path) -> None:
     concurrent_writers_case(store, f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def _old_fingerprint(entry: EntryData, clamped_at: datetime | None = None) -> str:
+    """store.fingerprint as first written: stored fingerprints compare against it."""
+    import hashlib
+
+    def date(value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        return "future" if clamped_at is not None and value >= clamped_at else value.isoformat()
+
+    parts = (
+        entry.title, entry.link, entry.summary, entry.content, entry.content_type, entry.author,
+        date(entry.published), date(entry.updated), str(entry.truncated),
+    )
+    return hashlib.sha256("\x1f".join(p or "" for p in parts).encode()).hexdigest()
+
+
+def _old_storable(entry: EntryData) -> EntryData:
+    """store._storable before its one-scan fast path."""
+    from dataclasses import replace
+
+    from aggregator.text import NOT_XML
+
+    names = ("key", "title", "link", "summary", "content", "author")
+    bad = [name for name in names if (value := getattr(entry, name)) and NOT_XML.search(value)]
+    return replace(entry, **{name: NOT_XML.sub("", getattr(entry, name)) for name in bad}) if bad else entry
+
+
+def _random_entries(seed: int, n: int) -> list[EntryData]:
+    import random
+
+    rng = random.Random(seed)
+    texts = [None, "", "Baltic cables", "<p>Straße &amp; NATO</p>", "a\x00b", "x\x1fy", "\ufffe", "\ud800z",
+             "tab\there\nnew\rline", "é\u0301", "\U0001f600 emoji", "None", "http://example.com/a?b=1"]
+    local = timezone(timedelta(hours=-4))
+    times = [None, T0, T0 + timedelta(days=1), T0.astimezone(local), T0 - timedelta(microseconds=T0.microsecond)]
+    out = []
+    for k in range(n):
+        published = rng.choice(times)
+        out.append(EntryData(
+            key=rng.choice(["k", f"key-{k}", "bad\x01key"]), title=rng.choice(texts), link=rng.choice(texts),
+            summary=rng.choice(texts), content=rng.choice(texts), content_type=rng.choice(["html", "text"]),
+            published=published, updated=rng.choice([published, *times]), author=rng.choice(texts),
+            truncated=rng.random() < 0.3,
+        ))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_fingerprint_and_storable_equal_their_first_versions(seed: int) -> None:
+    from aggregator.store import _storable, fingerprint
+
+    for entry in _random_entries(seed, 200):
+        cleaned = _storable(entry)
+        assert cleaned == _old_storable(entry)
+        assert (cleaned is entry) == (_old_storable(entry) is entry)
+        for clamped in (None, T0, T0 + timedelta(hours=12)):  # the store fingerprints cleaned entries
+            assert fingerprint(cleaned, clamped) == _old_fingerprint(cleaned, clamped)

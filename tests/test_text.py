@@ -142,3 +142,14 @@ def test_strip_html_paragraph_shortcut_equals_the_tag_split() -> None:
         assert strip_html(fragment) == expected, repr(fragment)
     assert checked > 1000
     assert strip_html("<p>Baltic</p><p>Sea &amp; more</p>") == "Baltic Sea & more"
+
+
+def test_has_not_xml_agrees_with_the_regex_on_every_bmp_character() -> None:
+    from aggregator.text import NOT_XML, has_not_xml
+
+    for cp in range(0x10000):
+        c = chr(cp)
+        for s in (c, f"ab{c}", f"é{c}x", f"\U0001f600{c}\n"):
+            assert has_not_xml(s) == (NOT_XML.search(s) is not None), hex(cp)
+    for s in ("", "plain", "\t\n\r", "a\x1fb", "\ud83d", "\ud83d\ude00", "x\ufffe", "\U0010ffff", "\uffef\uffbf"):
+        assert has_not_xml(s) == (NOT_XML.search(s) is not None), repr(s)
