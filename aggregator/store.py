@@ -67,20 +67,20 @@ _ITEM_COLUMNS = ("uid", "source_id", "title", "link", "canonical_link", "text_ke
                  "content_type", "author", "truncated", "first_seen", "published", "updated", "classified",
                  "match_text")
 _LINK_COLUMNS = ("item_id", "source_id", "key", "link", "fingerprint", "first_seen")
-# (table name, columns) -> (SQLite INSERT, [(column index, bind processor)]): built once.
-_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, list[tuple[int, Any]]]] = {}
+# (table name, columns) -> (SQLite INSERT, [(column index, its type's repr, bind processor)]).
+_SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, list[tuple[int, str, Any]]]] = {}
 
 
-def _sqlite_insert(conn: Any, table: Any, columns: tuple[str, ...]) -> tuple[str, list[tuple[int, Any]]]:
+def _sqlite_insert(conn: Any, table: Any, columns: tuple[str, ...]) -> tuple[str, list[tuple[int, str, Any]]]:
     """The driver-level INSERT of ``columns`` (placeholders in that order) and the bind
-    processor of each column that has one."""
+    processor of each column that has one; built once per table and columns."""
     found = _SQLITE_INSERTS.get((table.name, columns))
     if found is None:
         dialect = conn.dialect
         compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
         if tuple(compiled.positiontup) != columns:  # Core adds a column we left to a default
             raise StoreError(f"{table.name}: insert columns {columns} are not all of its columns")
-        procs = [(n, p) for n, k in enumerate(columns)
+        procs = [(n, repr(table.c[k].type), p) for n, k in enumerate(columns)
                  if (p := table.c[k].type.dialect_impl(dialect).bind_processor(dialect))]
         found = _SQLITE_INSERTS[(table.name, columns)] = (str(compiled), procs)
     return found
@@ -102,9 +102,14 @@ def _insert_rows(conn: Any, table: Any, columns: tuple[str, ...], rows: list[tup
     sql, procs = _sqlite_insert(conn, table, columns)
     if procs:
         cols: list[Any] = list(zip(*rows))
-        for n, proc in procs:
+        # Columns of one type share their converted values (an entry's published and
+        # updated times are often one time).
+        by_type: dict[str, dict[Any, Any]] = {}
+        for n, kind, proc in procs:
             col = cols[n]
-            done = {value: proc(value) for value in set(col)}
+            done = by_type.setdefault(kind, {})
+            for value in set(col).difference(done):
+                done[value] = proc(value)
             cols[n] = map(done.__getitem__, col)
         rows = list(zip(*cols))
     conn.exec_driver_sql(sql, rows)

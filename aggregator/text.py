@@ -34,8 +34,9 @@ def has_not_xml(s: str) -> bool:
         data = s.encode()
     except UnicodeEncodeError:  # only a lone surrogate cannot be encoded in UTF-8
         return True
-    return (len(data.translate(None, _NOT_XML_BYTES)) != len(data)
-            or _NONCHARACTERS[0] in data or _NONCHARACTERS[1] in data)
+    if len(data.translate(None, _NOT_XML_BYTES)) != len(data):
+        return True
+    return len(data) != len(s) and (_NONCHARACTERS[0] in data or _NONCHARACTERS[1] in data)  # not ASCII
 
 
 def _mark_ranges() -> str:
