@@ -588,7 +588,7 @@ class Store:
 
     def _ingest(self, conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[IngestResult]:
         names = sorted({j.source_name for j in jobs})
-        source_ids = dict(conn.execute(select(sources.c.name, sources.c.id).where(sources.c.name.in_(names))).all())
+        source_ids = dict(conn.execute(select(sources.c.name, sources.c.id).where(_one_of(conn, sources.c.name, names))).all())
         per_job: list[dict[str, EntryData]] = []
         for job in jobs:
             unique: dict[str, EntryData] = {}
@@ -607,7 +607,7 @@ class Store:
                 select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
                        items.c.source_id, item_sources.c.source_id)
                 .join(items, items.c.id == item_sources.c.item_id)
-                .where(item_sources.c.key.in_(part), item_sources.c.source_id.in_(wanted_sources))
+                .where(_one_of(conn, item_sources.c.key, part), item_sources.c.source_id.in_(wanted_sources))
             ):
                 known[(sid, raw_key.get(key, key))] = (link_id, item_id, fp, origin)
 
