@@ -86,8 +86,12 @@ def _sqlite_insert(conn: Any, table: Any, columns: tuple[str, ...]) -> tuple[str
     return found
 
 
-def _insert_rows(conn: Any, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """``INSERT`` many rows, each a tuple of ``columns``' values.
+def _insert_rows(
+    conn: Any, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]],
+    converted: dict[str, dict[Any, Any]] | None = None,
+) -> None:
+    """``INSERT`` many rows, each a tuple of ``columns``' values. ``converted`` holds
+    values already converted on SQLite, by ``repr`` of their type (see ``_one_of``).
 
     On SQLite the driver's executemany gets plain tuples, each value through its
     column's own bind processor, column by column and once per distinct value (a batch
@@ -104,7 +108,7 @@ def _insert_rows(conn: Any, table: Any, columns: tuple[str, ...], rows: list[tup
         cols: list[Any] = list(zip(*rows))
         # Columns of one type share their converted values (an entry's published and
         # updated times are often one time).
-        by_type: dict[str, dict[Any, Any]] = {}
+        by_type: dict[str, dict[Any, Any]] = {} if converted is None else converted
         for n, kind, proc in procs:
             col = cols[n]
             done = by_type.setdefault(kind, {})
@@ -115,20 +119,27 @@ def _insert_rows(conn: Any, table: Any, columns: tuple[str, ...], rows: list[tup
     conn.exec_driver_sql(sql, rows)
 
 
-def _one_of(conn: Any, column: Any, values: Sequence[Any]) -> Any:
+def _one_of(conn: Any, column: Any, values: Sequence[Any], converted: dict[Any, Any] | None = None) -> Any:
     """``column IN (values)``. On SQLite the values travel as one JSON array (json_each),
     so the statement compiles once: an expanding ``IN`` renders a placeholder per value
-    on every call, a tenth of the cost of storing a refresh."""
+    on every call, a tenth of the cost of storing a refresh. ``converted`` (SQLite)
+    keeps each value's bound form for a later insert of the same values."""
     if conn.dialect.name == "sqlite":
         # Values go in as the column stores them (a time as its text), compared as such.
         proc = column.type.bind_processor(conn.dialect)
-        listed = [proc(v) for v in values] if proc else list(values)
+        if proc and converted is not None:
+            listed = [converted[v] if v in converted else converted.setdefault(v, proc(v)) for v in values]
+        else:
+            listed = [proc(v) for v in values] if proc else list(values)
         return column.in_(select(func.json_each(json.dumps(listed)).table_valued("value").c.value))
     return column.in_(values)
 
 
-def _insert_items(conn: Any, rows: list[tuple[Any, ...]]) -> list[int]:
-    """Insert item rows (tuples of _ITEM_COLUMNS); returns their ids, in order.
+def _insert_items(
+    conn: Any, rows: list[tuple[Any, ...]], converted: dict[str, dict[Any, Any]] | None = None
+) -> list[int]:
+    """Insert item rows (tuples of _ITEM_COLUMNS; ``converted``: see _insert_rows);
+    returns their ids, in order.
 
     SQLite gives a row without an id one more than the largest id, and the transaction
     holds the write lock, so one executemany inserts consecutive ids ending at
@@ -138,7 +149,7 @@ def _insert_items(conn: Any, rows: list[tuple[Any, ...]]) -> list[int]:
     table: Any = items
     if conn.dialect.name != "sqlite":
         return _insert_returning_ids(conn, [dict(zip(_ITEM_COLUMNS, row)) for row in rows])
-    _insert_rows(conn, table, _ITEM_COLUMNS, rows)
+    _insert_rows(conn, table, _ITEM_COLUMNS, rows, converted)
     last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
     ids = list(range(last - len(rows) + 1, last + 1))
     ends = dict(conn.execute(select(table.c.id, table.c.uid).where(table.c.id.in_((ids[0], ids[-1])))).all())
@@ -588,7 +599,8 @@ class Store:
 
     def _ingest(self, conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[IngestResult]:
         names = sorted({j.source_name for j in jobs})
-        source_ids = dict(conn.execute(select(sources.c.name, sources.c.id).where(_one_of(conn, sources.c.name, names))).all())
+        source_ids = dict(conn.execute(
+            select(sources.c.name, sources.c.id).where(_one_of(conn, sources.c.name, names))).all())
         per_job: list[dict[str, EntryData]] = []
         for job in jobs:
             unique: dict[str, EntryData] = {}
@@ -650,15 +662,18 @@ class Store:
         conn.execute(update(items).where(items.c.id == item_id).values(values))
 
     @staticmethod
-    def _free_times(conn: Connection, wanted: list[datetime]) -> list[datetime]:
+    def _free_times(
+        conn: Connection, wanted: list[datetime], converted: dict[Any, Any] | None = None
+    ) -> list[datetime]:
         """Nudge times by microseconds so no two items share ``updated``
-        (feed readers and the W3C validator treat equal times as one change)."""
+        (feed readers and the W3C validator treat equal times as one change).
+        ``converted``: see ``_one_of``."""
         if not wanted:
             return []
         used: set[datetime] = set()
         distinct = sorted(set(wanted))
         for part in _chunks(distinct):
-            used.update(conn.execute(select(items.c.updated).where(_one_of(conn, items.c.updated, part))).scalars())
+            used.update(conn.execute(select(items.c.updated).where(_one_of(conn, items.c.updated, part, converted))).scalars())
         if not used and len(distinct) == len(wanted):
             return list(wanted)  # every time free and wanted once: the loop below keeps each
         checked = set(distinct)  # times known to be taken (in `used`) or free in the database
@@ -789,7 +804,10 @@ class Store:
             times = cb(len(idxs)) if cb else [now] * len(idxs)
             first_seen.update(zip(idxs, times))
         wanted = [fresh[i][3].updated or fresh[i][3].published or first_seen[i] for i in new]
-        free = self._free_times(conn, wanted)
+        # Times bound once for the lookup and the inserts (their text costs a C isoformat each).
+        time_texts: dict[Any, Any] = {}
+        converted = {repr(items.c.updated.type): time_texts}
+        free = self._free_times(conn, wanted, time_texts)
         rows: list[tuple[Any, ...]] = []
         for i, upd in zip(new, free):
             _, name, sid, e, _ = fresh[i]
@@ -799,12 +817,12 @@ class Store:
                 entry_uid(name, e.key), sid, title, e.link, links[i], texts[i], e.summary, e.content,
                 e.content_type, e.author, e.truncated, t, e.published or e.updated or t, upd, False, match_text,
             ))
-        new_ids = dict(zip(new, _insert_items(conn, rows)))
+        new_ids = dict(zip(new, _insert_items(conn, rows, converted)))
         link_rows = []
         for i, (_, _, sid, e, fp) in enumerate(fresh):
             item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
             link_rows.append((item_id, sid, stored_keys[i], e.link, fp, now))  # _LINK_COLUMNS
-        _insert_rows(conn, item_sources, _LINK_COLUMNS, link_rows)
+        _insert_rows(conn, item_sources, _LINK_COLUMNS, link_rows, converted)
 
     # -- topics and membership ----------------------------------------------
     def sync_topics(self, wanted_topics: Sequence[tuple[str, str]]) -> dict[str, int]:
