@@ -461,3 +461,32 @@ def test_fingerprint_and_storable_equal_their_first_versions(seed: int) -> None:
         assert (cleaned is entry) == (_old_storable(entry) is entry)
         for clamped in (None, T0, T0 + timedelta(hours=12)):  # the store fingerprints cleaned entries
             assert fingerprint(cleaned, clamped) == _old_fingerprint(cleaned, clamped)
+
+
+def test_store_time_texts_equal_isoformat_and_the_sqlite_bind_processor() -> None:
+    from sqlalchemy.dialects import sqlite
+
+    from aggregator.models import UTCDateTime
+    from aggregator.store import _isoformat, _sqlite_utc_text
+
+    proc = UTCDateTime().bind_processor(sqlite.dialect())
+    zones = [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8)), timezone.min]
+    import random
+
+    rng = random.Random(5)
+    values = [T0, T0.replace(microsecond=0), datetime(1, 1, 1, tzinfo=UTC),
+              datetime(999, 12, 31, 23, 59, 59, 5, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+              datetime(2024, 2, 29, 0, 0, 0, 1, tzinfo=UTC)]
+    values += [datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=rng.randrange(2**62) // 1000 * rng.choice([0, 1]))
+               + timedelta(seconds=rng.randrange(10**10)) for _ in range(500)]
+    for value in values:
+        for zone in zones:
+            try:
+                local = value.astimezone(zone)
+            except OverflowError:
+                continue
+            assert _isoformat(local) == local.isoformat()
+            assert _sqlite_utc_text(local) == proc(local)
+    assert _sqlite_utc_text(None) is proc(None) is None
+    with pytest.raises(ValueError):
+        _sqlite_utc_text(datetime(2025, 1, 1))
