@@ -37,6 +37,20 @@ NAMING_CONVENTION = {
 }
 
 
+def sqlite_utc_text(value: datetime | None) -> str | None:
+    """The text SQLAlchemy's SQLite DATETIME writes ("2025-01-02 03:04:05.000006") for an
+    aware time, in UTC. One %-format instead of two Python layers (a fifth of the cost of
+    storing a row), and not ``isoformat``, which formats through vfprintf twice."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} cannot be stored; use aware UTC")
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (
+        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes. SQLite's DateTime(timezone=True) silently drops the offset,
     so values are normalised to UTC on the way in and marked UTC on the way out."""
@@ -54,19 +68,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def bind_processor(self, dialect: Any) -> Any:
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
-
-        def process(value: datetime | None) -> str | None:
-            # The same text SQLAlchemy's SQLite DATETIME writes ("2025-01-02 03:04:05.000006")
-            # from one C call instead of two Python layers: a fifth of the cost of storing a row.
-            if value is None:
-                return None
-            if value.tzinfo is None:
-                raise ValueError(f"naive datetime {value!r} cannot be stored; use aware UTC")
-            if value.tzinfo is not timezone.utc:
-                value = value.astimezone(timezone.utc)
-            return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
-
-        return process
+        return sqlite_utc_text
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         if value is None:

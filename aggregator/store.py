@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from .db import make_engine, migrate
 from .errors import StoreError
 from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
-from .models import UTCDateTime, fetches, item_sources, item_topics, items, meta, sources, topics
+from .models import fetches, item_sources, item_topics, items, meta, sources, topics
 from .seeds import first_sentence, make_title
 from .text import NOT_XML, has_not_xml, rule_text, strip_html
 from .types import EntryData, PublishedItem, SourceInfo
@@ -75,23 +75,8 @@ def _isoformat(value: datetime) -> str:
         value.year, value.month, value.day, value.hour, value.minute, value.second)
 
 
-def _sqlite_utc_text(value: datetime | None) -> str | None:
-    """The text UTCDateTime's SQLite bind processor gives (a test holds them equal),
-    %-formatted: see ``_isoformat``."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r} cannot be stored; use aware UTC")
-    if value.tzinfo is not timezone.utc:
-        value = value.astimezone(timezone.utc)
-    return "%04d-%02d-%02d %02d:%02d:%02d.%06d" % (
-        value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond)
-
-
 def _bind_processor(dialect: Any, column: Any) -> Any:
-    """``column``'s bind processor on ``dialect``; on SQLite a time's is ``_sqlite_utc_text``."""
-    if dialect.name == "sqlite" and isinstance(column.type, UTCDateTime):
-        return _sqlite_utc_text
+    """``column``'s bind processor on ``dialect`` (on SQLite a time's is models.sqlite_utc_text)."""
     return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
