@@ -46,9 +46,8 @@ _INSERT_MEMBERSHIP = (
 )
 
 
-def _by_item(pair: tuple[int, int]) -> tuple[int, int]:
-    """Sort key of a (topic id, item id) pair in item_topics' primary-key order."""
-    return pair[1], pair[0]
+# Sort key of a (topic id, item id) pair in item_topics' primary-key order (C-level).
+_by_item = itemgetter(1, 0)
 
 
 def _write_pairs(conn: Any, sql: str, pairs: Collection[tuple[int, int]]) -> None:
@@ -912,18 +911,19 @@ class Store:
                     for item_id, match_text, _ in rows
                     for slug in decide(match_text or legacy[item_id], carriers.get(item_id, ()))
                 }
-                # all(): one fetch, where iterating the result fetches row by row. Rows
-                # hash and compare as the plain (topic_id, item_id) tuples of ``wanted``.
-                current = set(conn.execute(
+                # all(): one fetch, where iterating the result fetches row by row. Plain
+                # tuples, not rows: a row compared with a tuple of ``wanted`` goes through
+                # a Python __eq__, a fifth of a reclassify's time.
+                current: set[tuple[int, int]] = set(map(tuple, conn.execute(
                     select(item_topics.c.topic_id, item_topics.c.item_id)
-                    .where(item_topics.c.item_id.between(first, last))).all())
+                    .where(item_topics.c.item_id.between(first, last))).all()))
                 if not full:  # the range also holds items that were not reread
                     batch_ids = set(ids)
                     current = {pair for pair in current if pair[1] in batch_ids}
                 # Write only the difference: after a rule change most memberships stand.
                 # Sorted in primary-key order (item, topic), the B-tree is written page
-                # after page. (The driver wants real tuples, not rows.)
-                _write_pairs(conn, _DELETE_MEMBERSHIP, sorted(((t, i) for t, i in current - wanted), key=_by_item))
+                # after page.
+                _write_pairs(conn, _DELETE_MEMBERSHIP, sorted(current - wanted, key=_by_item))
                 _write_pairs(conn, _INSERT_MEMBERSHIP, sorted(wanted - current, key=_by_item))
                 changed = [r[0] for r in rows if not r[2]]
                 if changed:
