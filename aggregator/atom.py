@@ -15,12 +15,14 @@ the same bytes; tests/data/publish_golden_*.xml pin them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from functools import lru_cache
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from aggregator.text import NOT_XML
 from aggregator.types import FeedView, PublishedItem, SourceInfo
 
 GENERATOR_NAME = "aggregator"
@@ -141,6 +143,23 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
     return xml[: -len(_ENTRY_END)] + _source_xml(item.source) + _ENTRY_END
 
 
+def _xml_safe(item: PublishedItem) -> PublishedItem:
+    """``item`` without characters XML cannot hold. The store drops them on the way in;
+    a database written before it did may still hold some, and one such item would
+    otherwise fail every publish."""
+
+    def clean(value: str | None) -> str | None:
+        return NOT_XML.sub("", value) if value else value
+
+    src = item.source
+    return replace(
+        item, id=NOT_XML.sub("", item.id), title=NOT_XML.sub("", item.title), link=clean(item.link),
+        content=clean(item.content), summary=clean(item.summary), author=clean(item.author),
+        via=tuple(NOT_XML.sub("", v) for v in item.via),
+        source=replace(src, title=NOT_XML.sub("", src.title), link=clean(src.link), self_link=clean(src.self_link)),
+    )
+
+
 def render_atom(
     view: FeedView,
     *,
@@ -153,8 +172,8 @@ def render_atom(
     """Serialize ``view`` as Atom 1.0 bytes (UTF-8, with XML declaration).
 
     The feed id and its rel=self link are ``{base_url}/{slug}.xml``; entries keep
-    the given order (newest first). Raises ValueError on naive datetimes, an entry
-    without id or title, or text XML cannot hold (control characters).
+    the given order (newest first). Raises ValueError on naive datetimes or an entry
+    without id or title; text XML cannot hold (control characters) is dropped.
     ``entry_cache`` (item id -> entry XML) lets the feeds of one publish share the
     entries they have in common; pass the same dict to every call of one publish.
     """
@@ -181,7 +200,14 @@ def render_atom(
     for item in view.items:
         xml = cache.get(item.id)
         if xml is None:
-            xml = cache[item.id] = _entry_xml(item, titles)
+            try:
+                xml = _entry_xml(item, titles)
+            except ValueError:
+                safe = _xml_safe(item)
+                if safe == item:
+                    raise
+                xml = _entry_xml(safe, titles)
+            cache[item.id] = xml
         parts.append(xml)
     parts.append(_FEED_END)
     return b"".join(parts)
