@@ -109,28 +109,34 @@ def test_a_fresh_database_gets_exactly_the_schema_the_migrations_make(pg_server)
         migrated.dispose()
 
 
-def test_concurrent_openers_of_one_empty_database_all_end_with_one_schema(pg_url: str) -> None:
-    # Without a lock, both see no tables and the slower CREATE TABLE fails on the
-    # catalog's unique index; create_fresh serialises them with an advisory lock.
+def _migrate_at_once(url: str, openers: int) -> list[BaseException]:
+    """``migrate`` by ``openers`` engines released together (as processes starting at
+    once would); returns what they raised."""
     errors: list[BaseException] = []
-    start = threading.Barrier(4)
+    start = threading.Barrier(openers)
 
     def open_it() -> None:
-        engine = make_engine(pg_url)
+        engine = make_engine(url)
         try:
             start.wait()
             migrate(engine)
-        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as e:  # noqa: BLE001 - reported by the caller's assertion
             errors.append(e)
         finally:
             engine.dispose()
 
-    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    threads = [threading.Thread(target=open_it) for _ in range(openers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
+    return errors
+
+
+def test_concurrent_openers_of_one_empty_database_all_end_with_one_schema(pg_url: str) -> None:
+    # Without a lock, both see no tables and the slower CREATE TABLE fails on the
+    # catalog's unique index; create_fresh serialises them with an advisory lock.
+    assert _migrate_at_once(pg_url, 4) == []
     engine = make_engine(pg_url)
     try:
         with engine.connect() as conn:
@@ -405,25 +411,7 @@ def test_concurrent_openers_of_one_old_database_upgrade_it_once(pg_url: str) -> 
         command.upgrade(alembic_config(conn), "0001")
         conn.commit()
     engine.dispose()
-    errors: list[BaseException] = []
-    start = threading.Barrier(3)
-
-    def open_it() -> None:
-        engine = make_engine(pg_url)
-        try:
-            start.wait()
-            migrate(engine)
-        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
-            errors.append(e)
-        finally:
-            engine.dispose()
-
-    threads = [threading.Thread(target=open_it) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert _migrate_at_once(pg_url, 3) == []
     engine = make_engine(pg_url)
     try:
         assert current_revision(engine) == SCHEMA_REVISION
