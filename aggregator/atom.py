@@ -22,7 +22,7 @@ from functools import lru_cache
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
-from aggregator.text import NOT_XML
+from aggregator.text import drop_not_xml
 from aggregator.types import FeedView, PublishedItem, SourceInfo
 
 GENERATOR_NAME = "aggregator"
@@ -147,16 +147,13 @@ def _xml_safe(item: PublishedItem) -> PublishedItem:
     """``item`` without characters XML cannot hold. The store drops them on the way in;
     a database written before it did may still hold some, and one such item would
     otherwise fail every publish."""
-
-    def clean(value: str | None) -> str | None:
-        return NOT_XML.sub("", value) if value else value
-
     src = item.source
     return replace(
-        item, id=NOT_XML.sub("", item.id), title=NOT_XML.sub("", item.title), link=clean(item.link),
-        content=clean(item.content), summary=clean(item.summary), author=clean(item.author),
-        via=tuple(NOT_XML.sub("", v) for v in item.via),
-        source=replace(src, title=NOT_XML.sub("", src.title), link=clean(src.link), self_link=clean(src.self_link)),
+        item, id=drop_not_xml(item.id), title=drop_not_xml(item.title), link=drop_not_xml(item.link),
+        content=drop_not_xml(item.content), summary=drop_not_xml(item.summary), author=drop_not_xml(item.author),
+        via=tuple(drop_not_xml(v) for v in item.via),
+        source=replace(src, title=drop_not_xml(src.title), link=drop_not_xml(src.link),
+                       self_link=drop_not_xml(src.self_link)),
     )
 
 

@@ -24,7 +24,7 @@ from .errors import StoreError
 from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
 from .models import fetches, item_sources, item_topics, items, meta, sources, topics
 from .seeds import first_sentence, make_title
-from .text import NOT_XML, has_not_xml, rule_text, strip_html
+from .text import drop_not_xml, has_not_xml, rule_text, strip_html
 from .types import EntryData, PublishedItem, SourceInfo
 
 CHUNK = 500  # bound for IN (...) lists: SQLite allows 32k variables, PostgreSQL more
@@ -206,10 +206,6 @@ def _with_legacy(values: Iterable[str]) -> list[str]:
 _ENTRY_TEXTS = ("key", "title", "link", "summary", "content", "author")
 
 
-def _xml_text(value: str | None) -> str | None:
-    return NOT_XML.sub("", value) if value and NOT_XML.search(value) else value
-
-
 def _storable(entry: EntryData) -> EntryData:
     """``entry`` without characters XML cannot hold (the same object when it has none)."""
     # One scan of the six texts of _ENTRY_TEXTS (None reads "None": harmless) for the
@@ -218,10 +214,7 @@ def _storable(entry: EntryData) -> EntryData:
         f"{entry.key}\n{entry.title}\n{entry.link}\n{entry.summary}\n{entry.content}\n{entry.author}"
     ):
         return entry
-    bad = [name for name in _ENTRY_TEXTS if (value := getattr(entry, name)) and NOT_XML.search(value)]
-    if not bad:
-        return entry
-    cleaned: dict[str, Any] = {name: NOT_XML.sub("", getattr(entry, name)) for name in bad}
+    cleaned: dict[str, Any] = {name: drop_not_xml(getattr(entry, name)) for name in _ENTRY_TEXTS}
     return replace(entry, **cleaned)
 
 
@@ -552,9 +545,9 @@ class Store:
                 row = rows[rec.name]
                 # Feed titles and links reach published XML; messages may quote a server.
                 texts = (rec.title, rec.site_link, rec.warning, rec.error)
-                if any(value and NOT_XML.search(value) for value in texts):
-                    rec = replace(rec, title=_xml_text(rec.title), site_link=_xml_text(rec.site_link),
-                                  warning=_xml_text(rec.warning), error=_xml_text(rec.error))
+                if any(value and has_not_xml(value) for value in texts):
+                    rec = replace(rec, title=drop_not_xml(rec.title), site_link=drop_not_xml(rec.site_link),
+                                  warning=drop_not_xml(rec.warning), error=drop_not_xml(rec.error))
                 _apply_refresh(row, rec)
                 r = rec.result or IngestResult()
                 history.append(dict(source_id=row["id"], started=rec.started, finished=rec.finished,

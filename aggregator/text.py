@@ -11,10 +11,11 @@ import unicodedata
 from functools import lru_cache
 from html import unescape
 from html.parser import HTMLParser
+from typing import overload
 
 from lxml import etree
 
-__all__ = ["bare_paragraphs", "collapse_ws", "has_not_xml", "normalize", "rule_text", "strip_html", "NOT_XML",
+__all__ = ["bare_paragraphs", "collapse_ws", "drop_not_xml", "has_not_xml", "normalize", "rule_text", "strip_html", "NOT_XML",
            "WORD_CLASS"]
 
 # Characters XML 1.0 cannot hold: C0 controls but tab, LF and CR; lone surrogates; U+FFFE
@@ -37,6 +38,15 @@ def has_not_xml(s: str) -> bool:
     if len(data.translate(None, _NOT_XML_BYTES)) != len(data):
         return True
     return len(data) != len(s) and (_NONCHARACTERS[0] in data or _NONCHARACTERS[1] in data)  # not ASCII
+
+
+@overload
+def drop_not_xml(value: str) -> str: ...
+@overload
+def drop_not_xml(value: None) -> None: ...
+def drop_not_xml(value: str | None) -> str | None:
+    """``value`` without NOT_XML's characters (the same object when it has none)."""
+    return NOT_XML.sub("", value) if value and has_not_xml(value) else value
 
 
 def _mark_ranges() -> str:
