@@ -138,7 +138,12 @@ def _lock_schema(connection: Connection) -> None:
     lock goes with the transaction, so a second opener then sees the first one's work
     instead of failing on the same tables or columns at once."""
     if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+        advisory_xact_lock(connection, SCHEMA_LOCK_KEY)
+
+
+def advisory_xact_lock(connection: Connection, key: int) -> None:
+    """PostgreSQL: wait for the advisory lock ``key``, held until the transaction ends."""
+    connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def _holds_our_tables(connection: Connection, metadata: MetaData) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
 
-from .db import make_engine, migrate
+from .db import advisory_xact_lock, make_engine, migrate
 from .errors import StoreError
 from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
 from .models import fetches, item_sources, item_topics, items, meta, sources, topics
@@ -462,7 +462,7 @@ class Store:
                 # this one changes no row. pysqlite has already begun the transaction.
                 conn.exec_driver_sql("UPDATE meta SET value = value WHERE 0")
             elif conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": WRITE_LOCK_KEY})
+                advisory_xact_lock(conn, WRITE_LOCK_KEY)
             yield conn
 
     # -- meta ---------------------------------------------------------------
