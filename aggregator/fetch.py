@@ -13,13 +13,12 @@ import errno
 import http
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -112,7 +111,10 @@ def _lower_headers(raw: CIMultiDictProxy[str]) -> dict[str, str]:
 
 def host_key(url: str) -> tuple[str, str, int]:
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+    return _host_key(parts.scheme.lower(), parts)
+
+
+def _host_key(scheme: str, parts: SplitResult) -> tuple[str, str, int]:
     port = parts.port or (443 if scheme == "https" else 80)
     return scheme, (parts.hostname or "").lower(), port
 
@@ -218,26 +220,23 @@ class Fetcher:
             await self._session.close()
             self._session = None
 
-    @asynccontextmanager
-    async def _slot(self, url: str) -> AsyncIterator[None]:
-        key = host_key(url)
+    def _host_gate(self, key: tuple[str, str, int]) -> asyncio.Semaphore:
         host = self._hosts.get(key)
         if host is None:
             host = self._hosts[key] = asyncio.Semaphore(self.max_per_host)
-        # Always per-host first, then global: a consistent order cannot deadlock, and a request
-        # waiting for a busy host does not hold one of the global slots.
-        async with host, self._all:
-            yield
+        return host
 
     async def fetch(self, req: FetchRequest) -> FetchResult:
         """GET ``req.url``; return the final 2xx/304 answer or raise a ``FetchError`` subclass."""
         if self._session is None:
             raise RuntimeError("Fetcher must be used as an async context manager")
-        headers: dict[str, str] = {}
-        if req.etag:
-            headers["If-None-Match"] = req.etag
-        if req.last_modified:
-            headers["If-Modified-Since"] = req.last_modified
+        headers: dict[str, str] | None = None  # None: aiohttp then merges no per-request headers
+        if req.etag or req.last_modified:
+            headers = {}
+            if req.etag:
+                headers["If-None-Match"] = req.etag
+            if req.last_modified:
+                headers["If-Modified-Since"] = req.last_modified
         state = {"phase": "response"}  # "body" once headers are in: says which wait timed out
         deadline = asyncio.timeout(None)
         try:
@@ -261,58 +260,73 @@ class Fetcher:
             raise NetworkError(f"{type(e).__name__}: {e}") from e
 
     async def _follow(
-        self, req: FetchRequest, headers: dict[str, str], state: dict[str, str], deadline: asyncio.Timeout
+        self, req: FetchRequest, headers: dict[str, str] | None, state: dict[str, str], deadline: asyncio.Timeout
     ) -> FetchResult:
         url = req.url
         seen = {url}
         permanent = True
         hops = 0
         loop = asyncio.get_running_loop()
+        session = self._session
+        assert session is not None
         while True:
-            if urlsplit(url).scheme.lower() not in ("http", "https"):
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            if scheme not in ("http", "https"):
                 cls = RedirectError if hops else FetchError
                 raise cls(f"cannot fetch {url!r}: not an http(s) URL")
             state["url"] = url
-            async with self._slot(url):
-                if deadline.when() is None:  # the total budget starts once we hold a connection slot
-                    deadline.reschedule(loop.time() + self.total_timeout)
-                state["phase"] = "response"
-                async with self._session.get(url, headers=headers, allow_redirects=False) as resp:  # type: ignore[union-attr]
-                    status = resp.status
-                    if status in _REDIRECTS:
-                        location = resp.headers.get("Location")
-                        if not location:
-                            raise HTTPStatusError(f"HTTP {status} redirect without a Location", status=status)
-                    elif status == 304:
-                        hdrs = _lower_headers(resp.headers)
-                        return FetchResult(
-                            url=url,
-                            status=304,
-                            headers=hdrs,
-                            body=None,
-                            etag=hdrs.get("etag") or req.etag,
-                            last_modified=hdrs.get("last-modified") or req.last_modified,
-                            permanent_redirect=url if hops and permanent else None,
-                        )
-                    elif 200 <= status < 300:
-                        state["phase"] = "body"
-                        body = await self._read_body(resp)
-                        hdrs = _lower_headers(resp.headers)
-                        if "content-encoding" in hdrs:  # the body we return is decoded
-                            hdrs.pop("content-encoding")
-                            hdrs.pop("content-length", None)
-                        return FetchResult(
-                            url=url,
-                            status=status,
-                            headers=hdrs,
-                            body=body,
-                            etag=hdrs.get("etag"),
-                            last_modified=hdrs.get("last-modified"),
-                            permanent_redirect=url if hops and permanent else None,
-                        )
-                    else:
-                        raise _status_error(status, resp.reason, resp.headers.get("Retry-After"))
-            # A redirect: resolve it outside the slot so the next hop queues like any request.
+            # Per-host gate first, then the global one: a consistent order cannot deadlock,
+            # and a request waiting for a busy host does not hold one of the global slots.
+            # Plain acquire/release, not a context manager: this runs for every request.
+            host = self._host_gate(_host_key(scheme, parts))
+            await host.acquire()
+            try:
+                await self._all.acquire()
+                try:
+                    if deadline.when() is None:  # the total budget starts once we hold a connection slot
+                        deadline.reschedule(loop.time() + self.total_timeout)
+                    state["phase"] = "response"
+                    async with session.get(url, headers=headers, allow_redirects=False) as resp:
+                        status = resp.status
+                        if status in _REDIRECTS:
+                            location = resp.headers.get("Location")
+                            if not location:
+                                raise HTTPStatusError(f"HTTP {status} redirect without a Location", status=status)
+                        elif status == 304:
+                            hdrs = _lower_headers(resp.headers)
+                            return FetchResult(
+                                url=url,
+                                status=304,
+                                headers=hdrs,
+                                body=None,
+                                etag=hdrs.get("etag") or req.etag,
+                                last_modified=hdrs.get("last-modified") or req.last_modified,
+                                permanent_redirect=url if hops and permanent else None,
+                            )
+                        elif 200 <= status < 300:
+                            state["phase"] = "body"
+                            body = await self._read_body(resp)
+                            hdrs = _lower_headers(resp.headers)
+                            if "content-encoding" in hdrs:  # the body we return is decoded
+                                hdrs.pop("content-encoding")
+                                hdrs.pop("content-length", None)
+                            return FetchResult(
+                                url=url,
+                                status=status,
+                                headers=hdrs,
+                                body=body,
+                                etag=hdrs.get("etag"),
+                                last_modified=hdrs.get("last-modified"),
+                                permanent_redirect=url if hops and permanent else None,
+                            )
+                        else:
+                            raise _status_error(status, resp.reason, resp.headers.get("Retry-After"))
+                finally:
+                    self._all.release()
+            finally:
+                host.release()
+            # A redirect: resolve it outside the slots so the next hop queues like any request.
             hops += 1
             permanent = permanent and status in _PERMANENT
             target = urljoin(url, location.strip())
@@ -329,8 +343,13 @@ class Fetcher:
         encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding in ("identity", ""):
             decoder = None
-            if resp.content_length is not None and resp.content_length > cap:
-                raise TooLargeError(too_large)  # no need to read what we would refuse
+            length = resp.content_length
+            if length is not None:
+                if length > cap:
+                    raise TooLargeError(too_large)  # no need to read what we would refuse
+                # aiohttp's parser stops at the declared length: within the cap, one read
+                # is cheaper than a loop of chunks (most feeds say how long they are).
+                return await resp.content.read()
         elif encoding in ("gzip", "x-gzip", "deflate"):
             decoder = _Decoder(encoding)
         else:
