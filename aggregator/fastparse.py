@@ -84,7 +84,9 @@ def fast_feed(body: bytes, content_type: str) -> tuple[dict[str, Any], list[dict
     Never raises for bad input: anything unexpected means "not fast".
     """
     global fast_path_count
-    if b"xml:base" in body or b"<!DOCTYPE" in body or b"<!doctype" in body:
+    # A one-byte search runs on memchr, many times faster than a multi-byte one: a
+    # body without "!" (no DOCTYPE, CDATA or comment) skips two full scans.
+    if b"xml:base" in body or (b"!" in body and (b"<!DOCTYPE" in body or b"<!doctype" in body)):
         return None
     if not _plain_utf8(body, content_type):
         return None

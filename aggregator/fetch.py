@@ -101,7 +101,10 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def _lower_headers(raw: CIMultiDictProxy[str]) -> dict[str, str]:
-    headers: dict[str, str] = {}
+    headers = {name.lower(): value for name, value in raw.items()}
+    if len(headers) == len(raw):
+        return headers  # no field repeated: the usual answer, in one pass
+    headers = {}
     for name, value in raw.items():
         name = name.lower()
         # Repeated fields combine into one comma-separated value (RFC 9110 §5.3).

@@ -505,3 +505,14 @@ def test_fetch_outside_the_context_manager_is_a_programming_error() -> None:
 
     with pytest.raises(RuntimeError):
         asyncio.run(go())
+
+
+def test_response_headers_are_lower_cased_and_repeated_fields_combined() -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from aggregator.fetch import _lower_headers
+
+    single = CIMultiDictProxy(CIMultiDict([("Content-Type", "application/rss+xml"), ("ETag", '"x"')]))
+    assert _lower_headers(single) == {"content-type": "application/rss+xml", "etag": '"x"'}
+    repeated = CIMultiDictProxy(CIMultiDict([("Vary", "Accept"), ("ETag", '"x"'), ("vary", "Accept-Encoding")]))
+    assert _lower_headers(repeated) == {"vary": "Accept, Accept-Encoding", "etag": '"x"'}
