@@ -342,20 +342,24 @@ def decide_fetch(
         return record, None, SourceOutcome(src.name, ok=False, error=str(res), http_status=res.status)
 
     pending, move = redirect_decision(state.pending_redirect, res.permanent_redirect)
-    ok = RefreshRecord(
-        src.name, started, finished, ok=True, http_status=res.status, etag=res.etag,
-        last_modified=res.last_modified, pending_redirect=pending,
-        new_url=res.permanent_redirect if move else None,
-        next_run=finished + timedelta(seconds=src.interval),
-    )
+
+    def ok(**more: Any) -> RefreshRecord:
+        # Built once with everything known (dataclasses.replace would build it twice).
+        return RefreshRecord(
+            src.name, started, finished, ok=True, http_status=res.status, etag=res.etag,
+            last_modified=res.last_modified, pending_redirect=pending,
+            new_url=res.permanent_redirect if move else None,
+            next_run=finished + timedelta(seconds=src.interval), **more,
+        )
+
     if res.not_modified:
-        return replace(ok, keep_warning=True), None, SourceOutcome(src.name, ok=True, http_status=304)
+        return ok(keep_warning=True), None, SourceOutcome(src.name, ok=True, http_status=304)
 
     body = res.body or b""
     body_hash = hashlib.sha256(body).hexdigest()
     if body_hash == state.body_hash:
         # Same bytes as last time: nothing to parse.
-        return (replace(ok, keep_warning=True, body_hash=body_hash), None,
+        return (ok(keep_warning=True, body_hash=body_hash), None,
                 SourceOutcome(src.name, ok=True, http_status=res.status))
     try:
         feed = parse_feed(res.url, body, res.headers, now=started)
@@ -367,7 +371,7 @@ def decide_fetch(
         return record, None, SourceOutcome(src.name, ok=False, error=str(e), http_status=res.status)
     if feed.warning:
         log.warning("source %s: %s", src.name, feed.warning)
-    record = replace(ok, warning=feed.warning, body_hash=body_hash, title=feed.title, site_link=feed.link)
+    record = ok(warning=feed.warning, body_hash=body_hash, title=feed.title, site_link=feed.link)
     return record, feed.entries, SourceOutcome(src.name, ok=True, warning=feed.warning, http_status=res.status)
 
 
