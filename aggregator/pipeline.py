@@ -22,13 +22,12 @@ from .errors import FetchError, ParseError, SeedError
 from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError, host_key
 from .parse import parse_feed
 from .policy import next_delay, redirect_decision
-from .rules import Classifier, TopicRule
-from .seeds import read_seed_path, seed_entries, seed_times
 from .store import IngestJob, IngestResult, RefreshRecord, SourceSpec, SourceState, Store
 from .types import EntryData, FeedView, FetchResult
 
 if TYPE_CHECKING:  # the publisher (feedgen) is imported only by the commands that publish
     from .publish import PublishReport
+    from .rules import Classifier, TopicRule
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +95,8 @@ def refresh(
 
 
 def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = None) -> SourceOutcome:
+    from .seeds import read_seed_path, seed_entries, seed_times  # a feeds-only refresh never needs it
+
     started = now or utcnow()
     assert src.path is not None
     try:
@@ -377,6 +378,8 @@ def decide_fetch(
 
 # -- classify and publish ------------------------------------------------------
 def topic_rules(config: Config) -> list[TopicRule]:
+    from .rules import TopicRule  # the rule engine is for classify; a refresh never loads it
+
     return [TopicRule(slug=t.slug, any=t.any, all=t.all, none=t.none, sources=t.sources)
             for t in config.topics]
 
@@ -397,6 +400,8 @@ def classify(config: Config, store: Store) -> int:
         # fifty topics' rules was a tenth of such a publish.
         nonlocal classifier
         if classifier is None:
+            from .rules import Classifier
+
             classifier = Classifier(rules)
         return classifier.topics_for(text, sources)
 

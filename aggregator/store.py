@@ -23,7 +23,6 @@ from .db import advisory_xact_lock, make_engine, migrate
 from .errors import StoreError
 from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
 from .models import fetches, item_sources, item_topics, items, meta, sources, topics
-from .seeds import first_sentence, make_title
 from .text import drop_not_xml, has_not_xml, rule_text, strip_html
 from .types import EntryData, PublishedItem, SourceInfo
 
@@ -285,6 +284,8 @@ def fingerprint(entry: EntryData, clamped_at: datetime | None = None) -> str:
 def fallback_title(entry: EntryData) -> str:
     """A title for an entry that has none, by the seeds' rule: its first sentence, at most
     100 characters with a closing "…" when cut."""
+    from .seeds import first_sentence, make_title  # rare: only untitled entries pay for the import
+
     raw = entry.content or entry.summary or ""
     text = strip_html(raw) if entry.content_type == "html" else raw
     if not text.strip():
