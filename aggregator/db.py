@@ -24,9 +24,6 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # already there needs no Alembic at all, which spares every command its import.
 SCHEMA_REVISION = "0004"
 
-# Page size of a new SQLite database (see _sqlite_pragmas).
-SQLITE_PAGE_SIZE = 8192
-
 # The advisory lock that serialises schema changes in one PostgreSQL database (advisory
 # locks are per database). Any fixed 64-bit number: this one is the first 8 bytes of
 # sha256("aggregator:create_fresh"); `aggregator run` locks another (aggregator.lock).
@@ -44,11 +41,6 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     # A plain cursor: Python 3.11's sqlite3 has no .autocommit attribute.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    # Before WAL: it only takes effect on a database not yet written (an existing one
-    # keeps its page size). An item row (its text, summary and rule text) is ~2 KB, so
-    # 4 KiB pages held one or two rows and a refresh wrote and read back far more pages
-    # (and syscalls) than with SQLITE_PAGE_SIZE. The cache below is in KiB: same memory.
-    cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-import sqlite3
 import threading
-from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select, text
 
-from aggregator.db import SQLITE_PAGE_SIZE, make_engine, migrate
+from aggregator.db import make_engine, migrate
 from aggregator.models import item_sources, items, metadata
 from aggregator.store import SourceSpec, Store
 from aggregator.types import EntryData
@@ -37,25 +35,6 @@ def test_sqlite_pragmas_wal_and_foreign_keys(store: Store) -> None:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA cache_size")).scalar() == -1024  # KiB
-        assert conn.execute(text("PRAGMA page_size")).scalar() == SQLITE_PAGE_SIZE  # a new database
-
-
-def test_an_existing_database_keeps_its_page_size(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    with closing(sqlite3.connect(path)) as old:  # as SQLite created databases before: 4 KiB pages
-        old.execute("PRAGMA page_size=4096")
-        old.execute("CREATE TABLE unrelated (x)")
-        old.commit()
-    store = Store.open(f"sqlite:///{path}")
-    try:
-        store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
-        store.ingest("one", [EntryData(key="a", title="A", updated=T0, published=T0)], now=T0)
-        with store.engine.connect() as conn:
-            assert conn.execute(text("PRAGMA page_size")).scalar() == 4096
-            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert [i.title for i in store.newest_items(None, 10)] == ["A"]
-    finally:
-        store.close()
 
 
 def test_aware_utc_round_trip(store: Store) -> None:
