@@ -200,26 +200,37 @@ async def _fetch_and_store(
         pending.sort(key=lambda p: order[p[0].name])
         jobs = [IngestJob(rec.name, entries, clamped_at=started)  # parse_feed clamped to `started`
                 for rec, entries, _ in pending if entries is not None]
-        results = iter(_ingest_jobs(store, jobs, started))
-        records = []
-        for rec, entries, outcome in pending:
-            if entries is not None:
-                r = next(results)
-                if isinstance(r, Exception):
-                    error = f"could not store its entries: {r}"
-                    log.error("source %s: %s", rec.name, error)
-                    records.append(RefreshRecord(rec.name, rec.started, rec.finished, ok=False, error=error,
-                                                 http_status=rec.http_status, next_run=rec.next_run))
-                    outcomes.append(SourceOutcome(rec.name, ok=False, error=error))
-                    continue
-                rec = replace(rec, result=r)
-                outcome = replace(outcome, new=r.new, updated=r.updated, merged=r.attached)
-                if r.changed:
-                    log.info("source %s: %d new, %d updated, %d merged", rec.name, r.new, r.updated,
-                             r.attached)
-            records.append(rec)
-            outcomes.append(outcome)
-        store.record_refreshes(records)
+
+        def settle(results: Sequence[IngestResult | Exception]) -> tuple[list[RefreshRecord], list[SourceOutcome]]:
+            """The records to store and the outcomes to report, given the ingest results
+            (pure: it may run twice when the batch falls back to one source at a time)."""
+            found = iter(results)
+            records, settled = [], []
+            for rec, entries, outcome in pending:
+                if entries is not None:
+                    r = next(found)
+                    if isinstance(r, Exception):
+                        error = f"could not store its entries: {r}"
+                        records.append(RefreshRecord(rec.name, rec.started, rec.finished, ok=False, error=error,
+                                                     http_status=rec.http_status, next_run=rec.next_run))
+                        settled.append(SourceOutcome(rec.name, ok=False, error=error))
+                        continue
+                    rec = replace(rec, result=r)
+                    outcome = replace(outcome, new=r.new, updated=r.updated, merged=r.attached)
+                records.append(rec)
+                settled.append(outcome)
+            return records, settled
+
+        stored = _ingest_jobs(store, jobs, started, settle)
+        for (_, entries, _), outcome in zip(pending, stored):
+            if entries is None:
+                continue
+            if outcome.error is not None:
+                log.error("source %s: %s", outcome.name, outcome.error)
+            elif outcome.new or outcome.updated or outcome.merged:
+                log.info("source %s: %d new, %d updated, %d merged", outcome.name, outcome.new, outcome.updated,
+                         outcome.merged)
+        outcomes.extend(stored)
         pending.clear()
 
     settings = config.settings
@@ -304,13 +315,29 @@ def interleave_by_host(requests: Sequence[FetchRequest]) -> list[FetchRequest]:
     return [req for group in itertools.zip_longest(*lanes) for req in group if req is not None]
 
 
-def _ingest_jobs(store: Store, jobs: list[IngestJob], now: datetime) -> list[IngestResult | Exception]:
-    """One transaction for the batch; if it fails, each source alone, so one source
-    whose entries the database refuses never costs the others theirs."""
+Settle = Callable[[Sequence[IngestResult | Exception]], tuple[list[RefreshRecord], list[SourceOutcome]]]
+
+
+def _ingest_jobs(store: Store, jobs: list[IngestJob], now: datetime, settle: Settle) -> list[SourceOutcome]:
+    """Store the batch's entries and, in the same transaction, its refresh records
+    (``settle`` makes them from the ingest results); returns the outcomes. If that
+    fails, each source alone, so one source whose entries the database refuses never
+    costs the others theirs."""
     if not jobs:
-        return []
+        records, outcomes = settle([])
+        store.record_refreshes(records)
+        return outcomes
+    settled: tuple[list[RefreshRecord], list[SourceOutcome]] | None = None
+
+    def then(results: list[IngestResult]) -> list[RefreshRecord]:
+        nonlocal settled
+        settled = settle(results)
+        return settled[0]
+
     try:
-        return list(store.ingest_batch(jobs, now=now))
+        store.ingest_batch(jobs, now=now, then=then)
+        assert settled is not None  # set inside the transaction, which committed
+        return settled[1]
     except Exception:  # noqa: BLE001 - whatever it was, the other sources must still be stored
         log.exception("batch of %d sources failed to store; retrying one by one", len(jobs))
     results: list[IngestResult | Exception] = []
@@ -320,7 +347,9 @@ def _ingest_jobs(store: Store, jobs: list[IngestJob], now: datetime) -> list[Ing
         except Exception as e:  # noqa: BLE001
             log.exception("source %s: its entries could not be stored", job.source_name)
             results.append(e)
-    return results
+    records, outcomes = settle(results)
+    store.record_refreshes(records)
+    return outcomes
 
 
 def decide_fetch(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -493,3 +494,30 @@ def test_store_time_texts_equal_isoformat_and_the_sqlite_bind_processor() -> Non
     assert proc(None) is None
     with pytest.raises(ValueError):
         proc(datetime(2025, 1, 1))
+
+
+def test_ingest_batch_stores_refresh_records_in_its_own_transaction(store: Store) -> None:
+    from aggregator.store import IngestJob, RefreshRecord
+
+    entry = EntryData(key="a", title="A", updated=T0, published=T0)
+    seen: list[list[int]] = []
+
+    def records(results: list[Any]) -> list[RefreshRecord]:
+        seen.append([r.new for r in results])
+        return [RefreshRecord("one", T0, T0 + timedelta(seconds=1), ok=True, http_status=200, etag='"v1"',
+                              result=results[0])]
+
+    [result] = store.ingest_batch([IngestJob("one", [entry])], now=T0, then=records)
+    assert result.new == 1 and seen == [[1]]
+    status = store.statuses()["one"]
+    assert status.http_status == 200 and status.items == 1 and status.last_fetch == T0 + timedelta(seconds=1)
+    assert store.source_state("one").etag == '"v1"'
+
+    def refuse(results: list[Any]) -> list[RefreshRecord]:
+        raise RuntimeError("records could not be made")
+
+    later = EntryData(key="b", title="B", updated=T0 + timedelta(hours=1), published=T0)
+    with pytest.raises(RuntimeError):
+        store.ingest_batch([IngestJob("two", [later])], now=T0, then=refuse)
+    # One transaction: the entries went with the records that failed.
+    assert store.statuses()["two"].items == 0 and store.item_count() == 1
