@@ -167,14 +167,14 @@ def _in_list(column: Any, name: str, sqlite: bool) -> Any:
     return column.in_(bindparam(name, expanding=True))
 
 
-_STATEMENTS: dict[tuple[str, str], Any] = {}
+_STATEMENTS: dict[tuple[str, Callable[[bool], Any]], Any] = {}
 
 
 def _statement(conn: Any, build: Callable[[bool], Any]) -> Any:
     """``build(on_sqlite)``, built once per dialect. A statement an ingest runs once per
     batch is then neither constructed nor given a cache key again: doing both cost more
     than SQLite's work for the lookups of a 250-entry refresh batch."""
-    key = (conn.dialect.name, build.__name__)
+    key = (conn.dialect.name, build)
     found = _STATEMENTS.get(key)
     if found is None:
         found = _STATEMENTS[key] = build(conn.dialect.name == "sqlite")
@@ -303,7 +303,7 @@ def _set_meta(conn: Connection, key: str, value: str) -> None:
 
 # One statement, built once: every ingest batch that changed anything runs it.
 _BUMP_DATA_VERSION = text(
-    "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS VARCHAR(20)) WHERE key = 'data_version'")
+    "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS VARCHAR(20)) WHERE key = 'data_version'")
 
 
 def _bump_data_version(conn: Connection) -> None:
@@ -708,7 +708,7 @@ class Store:
         source. Lookups run once per batch, inserts are ``executemany``.
         """
         now = now or utcnow()
-        with _collector_paused(), self.writing() as conn:
+        with self.writing() as conn, _collector_paused():
             results = self._ingest(conn, jobs, now)
             if any(r.changed for r in results):
                 _bump_data_version(conn)

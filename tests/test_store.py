@@ -521,3 +521,18 @@ def test_ingest_batch_stores_refresh_records_in_its_own_transaction(store: Store
         store.ingest_batch([IngestJob("two", [later])], now=T0, then=refuse)
     # One transaction: the entries went with the records that failed.
     assert store.statuses()["two"].items == 0 and store.item_count() == 1
+
+
+def test_data_version_counts_changing_ingests_past_32_bits(store: Store) -> None:
+    from aggregator.store import IngestJob
+
+    v0 = store.data_version()
+    store.ingest_batch([IngestJob("one", [EntryData(key="a", title="A", updated=T0, published=T0)])], now=T0)
+    assert store.data_version() == v0 + 1
+    store.ingest_batch([IngestJob("one", [EntryData(key="a", title="A", updated=T0, published=T0)])], now=T0)
+    assert store.data_version() == v0 + 1  # nothing changed: no new version
+    # The bump is done in SQL: on PostgreSQL an INTEGER cast would overflow here.
+    store.set_meta("data_version", "2147483647")
+    later = EntryData(key="b", title="B", updated=T0 + timedelta(hours=1), published=T0)
+    store.ingest_batch([IngestJob("two", [later])], now=T0)
+    assert store.data_version() == 2147483648
