@@ -323,11 +323,14 @@ def _title_text(value: str | None, detail: Mapping[str, Any] | None) -> str | No
 
 
 def _entry(raw: Any, feed_url: str, now: datetime) -> EntryData | None:
-    title = _title_text(raw.get("title"), raw.get("title_detail"))
+    get = raw.get  # one bound method for the dozen look-ups below (the per-entry hot path)
+    raw_title = get("title")
+    title = _title_text(raw_title, get("title_detail")) if raw_title else None
 
-    content_detail = _best_content(raw.get("content") or [])
-    summary_detail = raw.get("summary_detail")
-    raw_summary: str | None = raw.get("summary") or None
+    contents = get("content")
+    content_detail = _best_content(contents) if contents else None
+    summary_detail = get("summary_detail")
+    raw_summary: str | None = get("summary") or None
     raw_content: str | None = content_detail.get("value") if content_detail else None
 
     content: str | None = None
@@ -347,32 +350,33 @@ def _entry(raw: Any, feed_url: str, now: datetime) -> EntryData | None:
             summary = html.escape(raw_summary.strip(), quote=False)
         summary = summary or None
 
-    raw_link = raw.get("link")
-    if raw.get("guidislink") and raw_link == raw.get("id") and _http_url(raw_link) is None:
+    raw_link = get("link")
+    if get("guidislink") and raw_link == get("id") and _http_url(raw_link) is None:
         # feedparser copies a permalink GUID into the link; an id like "post-17" is
         # no URL, and resolving it against the feed URL would invent a dead link.
         raw_link = None
     link = _absolute_link(feed_url, raw_link)
-    key = entry_key(raw.get("id"), link, title, raw_content or raw_summary)
+    key = entry_key(get("id"), link, title, raw_content or raw_summary)
     if key is None:
         return None
 
     # feedparser answers updated_parsed with published_parsed when the entry has no
     # updated element of its own; dict.__contains__ sees only what the feed said.
-    updated_struct = raw.get("updated_parsed") if dict.__contains__(raw, "updated_parsed") else None
-    author_detail = raw.get("author_detail") or {}
-    author = (author_detail.get("name") or raw.get("author") or "").strip() or None
+    updated_struct = get("updated_parsed") if dict.__contains__(raw, "updated_parsed") else None
+    published_struct = get("published_parsed")
+    author_detail = get("author_detail")
+    author = ((author_detail and author_detail.get("name")) or get("author") or "").strip() or None
 
     return EntryData(
-        key=key,
-        title=title,
-        link=link,
-        summary=summary,
-        content=content or None,
-        content_type=content_type,
-        published=_struct_date(raw.get("published_parsed"), now),
-        updated=_struct_date(updated_struct, now),
-        author=author,
+        key,
+        title,
+        link,
+        summary,
+        content or None,
+        content_type,
+        _struct_date(published_struct, now) if published_struct else None,
+        _struct_date(updated_struct, now) if updated_struct else None,
+        author,
     )
 
 
