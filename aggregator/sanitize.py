@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import nh3
 
+from aggregator.text import bare_paragraphs
+
 __all__ = ["sanitize_html", "html_to_text", "ALLOWED_TAGS", "URL_SCHEMES"]
 
 # Formatting, structure, links and images; nothing that runs code, embeds other
@@ -97,25 +99,13 @@ def _unchanged_by_cleaner(fragment: str) -> bool:
     """True for fragments the cleaner gives back as they are: ASCII text and bare <p>
     paragraphs, with nothing it rewrites ("&", "<" and ">" in text come back escaped,
     CR as LF, NUL dropped). Tests compare this with the cleaner on random fragments."""
-    if not fragment.isascii() or "&" in fragment or "\r" in fragment or "\x00" in fragment:
-        return False
-    # Counting (fast searches, no lists) in place of text.bare_paragraphs: when every "<"
-    # and ">" belongs to a "<p>" or "</p>" (the two tokens cannot overlap), what is left
-    # to check is that they alternate, starting with "<p>".
-    opened = fragment.count("<p>")
-    if fragment.count("<") != 2 * opened or fragment.count(">") != 2 * opened or fragment.count("</p>") != opened:
-        return False
-    find = fragment.find
-    pos = 0
-    for _ in range(opened):
-        start = find("<p>", pos)
-        pos = find("</p>", start)
-        if pos == -1:
-            return False
-        next_start = find("<p>", start + 3)
-        if next_start != -1 and next_start < pos:
-            return False  # a second "<p>" before this one closed: nested
-    return True
+    return (
+        fragment.isascii()
+        and "&" not in fragment
+        and "\r" not in fragment
+        and "\x00" not in fragment
+        and bare_paragraphs(fragment) is not None
+    )
 
 
 def sanitize_html(html_fragment: str, base_url: str | None) -> str:
