@@ -259,7 +259,9 @@ def _walk_feed(container: Any, *, atom: bool) -> tuple[dict[str, Any], list[dict
                 kind = "text/html"
             feed["title"], feed["title_detail"] = value, {"type": kind}
         elif name == "link":
-            _link(child, feed, atom=atom, in_entry=False)
+            link = _link(child, atom=atom, in_entry=False)
+            if link is not None:
+                feed["link"] = link
         elif name == "id" and atom:
             if child.attrib:
                 raise _NotFast("attributes on id")
@@ -290,15 +292,15 @@ def _check_leaf_or_simple(element: Any) -> None:
             raise _NotFast("unexpected nested element")
 
 
-def _link(element: Any, context: dict[str, Any], *, atom: bool, in_entry: bool) -> None:
-    """RSS <link>text</link> or Atom <link rel href type/>, as feedparser stores them."""
-    attrs = {k.lower(): v for k, v in element.items()} if element.keys() else {}
-    if not attrs and not atom:
+def _link(element: Any, *, atom: bool, in_entry: bool) -> str | None:
+    """RSS <link>text</link> or Atom <link rel href type/>: the link feedparser stores
+    from it (which also counts as an explicit link), or None when it stores none."""
+    keys = element.keys()  # a plain list: cheaper than the attrib proxy
+    if not keys and not atom:
         value = _resolve(_text(element))
         value = value.replace("&amp;", "&") if in_entry else value
-        context["link"] = _ENTITY_IN_LINK.sub(r"&\g<1>", value) if "&" in value else value
-        context["_explicit_link"] = True
-        return
+        return _ENTITY_IN_LINK.sub(r"&\g<1>", value) if "&" in value else value
+    attrs = {k.lower(): v for k, v in element.items()}
     if len(element) or (element.text or "").strip() or set(attrs) - {"rel", "type", "href", "hreflang",
                                                                        "title", "length"}:
         raise _NotFast("unusual link element")
@@ -309,8 +311,8 @@ def _link(element: Any, context: dict[str, Any], *, atom: bool, in_entry: bool) 
     kind = {"text": "text/plain", "plain": "text/plain", "html": "text/html",
             "xhtml": "application/xhtml+xml"}.get(kind, kind)
     if rel == "alternate" and kind in ("text/html", "application/xhtml+xml"):
-        context["link"] = _resolve(attrs["href"])
-        context["_explicit_link"] = True
+        return _resolve(attrs["href"])
+    return None
 
 
 # Entry field name -> the entry key it sets: a second element that would set a key
@@ -339,8 +341,10 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
     for child in item:
         name = _NAMES.get(child.tag) or _fp_name(child)
         if name == "link":
-            _link(child, entry, atom=atom, in_entry=True)
-            explicit_link = entry.pop("_explicit_link", explicit_link)
+            link = _link(child, atom=atom, in_entry=True)
+            if link is not None:
+                entry["link"] = link
+                explicit_link = True
             continue
         key = keys.get(name)
         if key is None:
