@@ -413,6 +413,7 @@ _RFC822 = re.compile(
 _W3DTF = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
 _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
                                        "Nov", "Dec"), 1)}
+_MONTH_DIGITS = {name: f"{number:02d}" for name, number in _MONTHS.items()}
 
 
 def parse_date(value: str) -> datetime | time.struct_time | None:
@@ -421,6 +422,15 @@ def parse_date(value: str) -> datetime | time.struct_time | None:
     match = _RFC822.fullmatch(value)
     if match is not None:
         day, month, year, hour, minute, second, zone = match.groups()
+        if zone[0] not in "+-" and hour < "24":
+            # UTC written as a name: one C call reads it, at half the cost of six int()s
+            # and the constructor. Anything it refuses (non-ASCII digits, which int() and
+            # the regex take; an impossible date) goes the long way below, as before.
+            # Hour 24 never gets here: newer Pythons read "24:00:00" as the next midnight.
+            try:
+                return datetime.fromisoformat(f"{year}-{_MONTH_DIGITS[month]}-{day:0>2}T{hour}:{minute}:{second}+00:00")
+            except ValueError:
+                pass
         month_number = _MONTHS[month]
     else:
         match = _W3DTF.fullmatch(value)
