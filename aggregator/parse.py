@@ -243,8 +243,10 @@ def _warning(parsed: Any) -> str | None:
 def entry_key(guid: str | None, link: str | None, title: str | None, content: str | None) -> str | None:
     """An entry's identity in its source: GUID, else link, else a hash of title and content."""
     for candidate in (guid, link):
-        if candidate and candidate.strip():
-            return candidate.strip()
+        if candidate:
+            candidate = candidate.strip()
+            if candidate:
+                return candidate
     if not title and not content:
         return None
     digest = hashlib.sha256(f"{title or ''}\0{content or ''}".encode("utf-8")).hexdigest()
@@ -289,9 +291,11 @@ def _http_url(value: str | None) -> str | None:
 
 def _absolute_link(base: str, value: str | None) -> str | None:
     """``value`` resolved against ``base``, kept only if it is an http(s) URL."""
-    if not value or not value.strip():
+    if not value:
         return None
     value = value.strip()
+    if not value:
+        return None
     if value[:8].lower().startswith(("http://", "https://")):
         return _http_url(value)  # already absolute: urljoin is the slowest step here
     try:
