@@ -428,7 +428,8 @@ def parse_date(value: str) -> datetime | time.struct_time | None:
             # the regex take; an impossible date) goes the long way below, as before.
             # Hour 24 never gets here: newer Pythons read "24:00:00" as the next midnight.
             try:
-                return datetime.fromisoformat(f"{year}-{_MONTH_DIGITS[month]}-{day:0>2}T{hour}:{minute}:{second}+00:00")
+                iso = f"{year}-{_MONTH_DIGITS[month]}-{day:0>2}T{hour}:{minute}:{second}+00:00"
+                return datetime.fromisoformat(iso)
             except ValueError:
                 pass
         month_number = _MONTHS[month]
