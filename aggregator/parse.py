@@ -243,8 +243,10 @@ def _warning(parsed: Any) -> str | None:
 def entry_key(guid: str | None, link: str | None, title: str | None, content: str | None) -> str | None:
     """An entry's identity in its source: GUID, else link, else a hash of title and content."""
     for candidate in (guid, link):
-        if candidate and candidate.strip():
-            return candidate.strip()
+        if candidate:
+            candidate = candidate.strip()
+            if candidate:
+                return candidate
     if not title and not content:
         return None
     digest = hashlib.sha256(f"{title or ''}\0{content or ''}".encode("utf-8")).hexdigest()
@@ -289,9 +291,11 @@ def _http_url(value: str | None) -> str | None:
 
 def _absolute_link(base: str, value: str | None) -> str | None:
     """``value`` resolved against ``base``, kept only if it is an http(s) URL."""
-    if not value or not value.strip():
+    if not value:
         return None
     value = value.strip()
+    if not value:
+        return None
     if value[:8].lower().startswith(("http://", "https://")):
         return _http_url(value)  # already absolute: urljoin is the slowest step here
     try:
@@ -323,11 +327,14 @@ def _title_text(value: str | None, detail: Mapping[str, Any] | None) -> str | No
 
 
 def _entry(raw: Any, feed_url: str, now: datetime) -> EntryData | None:
-    title = _title_text(raw.get("title"), raw.get("title_detail"))
+    get = raw.get  # one bound method for the dozen look-ups below (the per-entry hot path)
+    raw_title = get("title")
+    title = _title_text(raw_title, get("title_detail")) if raw_title else None
 
-    content_detail = _best_content(raw.get("content") or [])
-    summary_detail = raw.get("summary_detail")
-    raw_summary: str | None = raw.get("summary") or None
+    contents = get("content")
+    content_detail = _best_content(contents) if contents else None
+    summary_detail = get("summary_detail")
+    raw_summary: str | None = get("summary") or None
     raw_content: str | None = content_detail.get("value") if content_detail else None
 
     content: str | None = None
@@ -347,32 +354,33 @@ def _entry(raw: Any, feed_url: str, now: datetime) -> EntryData | None:
             summary = html.escape(raw_summary.strip(), quote=False)
         summary = summary or None
 
-    raw_link = raw.get("link")
-    if raw.get("guidislink") and raw_link == raw.get("id") and _http_url(raw_link) is None:
+    raw_link = get("link")
+    if get("guidislink") and raw_link == get("id") and _http_url(raw_link) is None:
         # feedparser copies a permalink GUID into the link; an id like "post-17" is
         # no URL, and resolving it against the feed URL would invent a dead link.
         raw_link = None
     link = _absolute_link(feed_url, raw_link)
-    key = entry_key(raw.get("id"), link, title, raw_content or raw_summary)
+    key = entry_key(get("id"), link, title, raw_content or raw_summary)
     if key is None:
         return None
 
     # feedparser answers updated_parsed with published_parsed when the entry has no
     # updated element of its own; dict.__contains__ sees only what the feed said.
-    updated_struct = raw.get("updated_parsed") if dict.__contains__(raw, "updated_parsed") else None
-    author_detail = raw.get("author_detail") or {}
-    author = (author_detail.get("name") or raw.get("author") or "").strip() or None
+    updated_struct = get("updated_parsed") if dict.__contains__(raw, "updated_parsed") else None
+    published_struct = get("published_parsed")
+    author_detail = get("author_detail")
+    author = ((author_detail and author_detail.get("name")) or get("author") or "").strip() or None
 
     return EntryData(
-        key=key,
-        title=title,
-        link=link,
-        summary=summary,
-        content=content or None,
-        content_type=content_type,
-        published=_struct_date(raw.get("published_parsed"), now),
-        updated=_struct_date(updated_struct, now),
-        author=author,
+        key,
+        title,
+        link,
+        summary,
+        content or None,
+        content_type,
+        _struct_date(published_struct, now) if published_struct else None,
+        _struct_date(updated_struct, now) if updated_struct else None,
+        author,
     )
 
 
