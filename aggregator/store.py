@@ -976,7 +976,9 @@ class Store:
         done = 0
         last_id = 0
         while True:
-            with self.writing() as conn:
+            # The collector paused as for an ingest: a batch holds a few tuples per item
+            # until it commits (≈ 4 % of a reclassify's instructions).
+            with self.writing() as conn, _collector_paused():
                 # Core rows, not ORM ones: this reads every stored item.
                 q = select(items.c.id, items.c.match_text, items.c.classified).where(items.c.id > last_id)
                 if not full:
