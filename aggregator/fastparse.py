@@ -253,11 +253,7 @@ def _walk_feed(container: Any, *, atom: bool) -> tuple[dict[str, Any], list[dict
                 raise _NotFast(f"repeated feed {name}")
             seen.add(name)
         if name == "title":
-            kind = _content_type(child, "text/plain")
-            value = _text(child)
-            if not atom and kind == "text/plain" and _looks_like_html(value):
-                kind = "text/html"
-            feed["title"], feed["title_detail"] = value, {"type": kind}
+            feed["title"], feed["title_detail"] = _title(child, atom=atom)
         elif name == "link":
             link = _link(child, atom=atom, in_entry=False)
             if link is not None:
@@ -358,11 +354,7 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
         if key in entry:
             raise _NotFast(f"repeated entry field {name}")
         if key == "title":
-            kind = _content_type(child, "text/plain")
-            value = _text(child)
-            if not atom and kind == "text/plain" and _looks_like_html(value):
-                kind = "text/html"
-            entry["title"], entry["title_detail"] = value, {"type": kind}
+            entry["title"], entry["title_detail"] = _title(child, atom=atom)
         elif key == "id":
             attrs = child.keys()
             if attrs and attrs != ["isPermaLink"]:
@@ -448,6 +440,16 @@ def parse_date(value: str) -> datetime | time.struct_time | None:
     except (ValueError, OverflowError):
         return _parse_date(value)  # an impossible date: feedparser's other handlers get a turn
     return stamp
+
+
+def _title(element: Any, *, atom: bool) -> tuple[str, dict[str, str]]:
+    """A feed's or entry's title and its detail; an RSS title that looks like HTML is
+    typed HTML, as feedparser types it."""
+    kind = _content_type(element, "text/plain")
+    value = _text(element)
+    if not atom and kind == "text/plain" and _looks_like_html(value):
+        kind = "text/html"
+    return value, {"type": kind}
 
 
 def _author(element: Any, *, atom: bool) -> Mapping[str, Any]:
