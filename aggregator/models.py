@@ -124,12 +124,21 @@ items = Table(
     Column("published", UTCDateTime, nullable=False),
     Column("updated", UTCDateTime, nullable=False, unique=True),  # distinct: Atom readers key on it
     Column("classified", Boolean, nullable=False, default=False, index=True),
-    # What topic rules match against (text.rule_text), kept so a reclassify after a rule
-    # change reads it instead of stripping every item's HTML again.
-    Column("match_text", Text),
     # (source, updated) serves lookups by source and each source's newest item time
     # (atom:source/updated) without reading the source's rows.
     Index("ix_items_source_updated", "source_id", "updated"),
+)
+
+# What topic rules match against (text.rule_text), one row per item, kept so a
+# reclassify after a rule change reads it instead of stripping every item's HTML again.
+# A table of its own, not a column of items: classify reads nothing else, so it reads
+# many texts a page instead of a page or more an item; and behind an item's summary and
+# content, SQLite read the content's overflow pages to reach it.
+rule_texts = Table(
+    "rule_texts", metadata,
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("text", Text),  # NULL for items stored before rule texts were kept
 )
 
 # Every source that carried an item, the first one included.

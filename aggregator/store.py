@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, sele
 from .db import advisory_xact_lock, make_engine, migrate
 from .errors import StoreError
 from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
-from .models import fetches, item_sources, item_topics, items, meta, sources, topics
+from .models import fetches, item_sources, item_topics, items, meta, rule_texts, sources, topics
 from .text import drop_not_xml, has_not_xml, rule_text, strip_html
 from .types import EntryData, PublishedItem, SourceInfo
 
@@ -81,9 +81,9 @@ def _bind_processor(dialect: Any, column: Any) -> Any:
 
 # Columns of the two tables every new entry writes, in the order ``_insert_rows`` takes.
 _ITEM_COLUMNS = ("uid", "source_id", "title", "link", "canonical_link", "text_key", "summary", "content",
-                 "content_type", "author", "truncated", "first_seen", "published", "updated", "classified",
-                 "match_text")
+                 "content_type", "author", "truncated", "first_seen", "published", "updated", "classified")
 _LINK_COLUMNS = ("item_id", "source_id", "key", "link", "fingerprint", "first_seen")
+_TEXT_COLUMNS = ("item_id", "text")
 # (table name, columns) -> (SQLite INSERT, [(column index, its type's repr, bind processor)]).
 _SQLITE_INSERTS: dict[tuple[str, tuple[str, ...]], tuple[str, list[tuple[int, str, Any]]]] = {}
 
@@ -769,7 +769,7 @@ class Store:
             new_updated = old + ONE_US
         title, match_text, dedup = _derived_texts(entry)
         values: dict[str, Any] = dict(
-            title=title, match_text=match_text, link=entry.link, canonical_link=_indexed_link(entry.link),
+            title=title, link=entry.link, canonical_link=_indexed_link(entry.link),
             text_key=text_key(dedup) if dedup else None, summary=entry.summary, content=entry.content,
             content_type=entry.content_type, author=entry.author, truncated=entry.truncated,
             updated=self._free_times(conn, [new_updated])[0], classified=False,
@@ -777,6 +777,8 @@ class Store:
         if entry.published:
             values["published"] = entry.published
         conn.execute(update(items).where(items.c.id == item_id).values(values))
+        if not conn.execute(update(rule_texts).where(rule_texts.c.item_id == item_id).values(text=match_text)).rowcount:
+            conn.execute(insert(rule_texts).values(item_id=item_id, text=match_text))
 
     @staticmethod
     def _free_times(
@@ -929,12 +931,13 @@ class Store:
         for i, upd in zip(new, free):
             _, name, sid, e, _ = fresh[i]
             t = first_seen[i]
-            title, match_text = derived[i]
+            title = derived[i][0]
             rows.append((  # _ITEM_COLUMNS
                 entry_uid(name, e.key), sid, title, e.link, links[i], texts[i], e.summary, e.content,
-                e.content_type, e.author, e.truncated, t, e.published or e.updated or t, upd, False, match_text,
+                e.content_type, e.author, e.truncated, t, e.published or e.updated or t, upd, False,
             ))
         new_ids = dict(zip(new, _insert_items(conn, rows, converted)))
+        _insert_rows(conn, rule_texts, _TEXT_COLUMNS, [(new_ids[i], derived[i][1]) for i in new])
         link_rows = []
         for i, (_, _, sid, e, fp) in enumerate(fresh):
             item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
@@ -979,11 +982,17 @@ class Store:
             # The collector paused as for an ingest: a batch holds a few tuples per item
             # until it commits (≈ 4 % of a reclassify's instructions).
             with self.writing() as conn, _collector_paused():
-                # Core rows, not ORM ones: this reads every stored item.
-                q = select(items.c.id, items.c.match_text, items.c.classified).where(items.c.id > last_id)
-                if not full:
-                    q = q.where(items.c.classified.is_(False))
-                rows = conn.execute(q.order_by(items.c.id).limit(batch)).all()
+                # (id, rule text) of the next items, from rule_texts (every item has its
+                # row) and not from the wide items table; only unclassified ones, found
+                # through the classified index, unless the rules changed.
+                if full:
+                    q = (select(rule_texts.c.item_id, rule_texts.c.text).where(rule_texts.c.item_id > last_id)
+                         .order_by(rule_texts.c.item_id))
+                else:
+                    q = (select(items.c.id, rule_texts.c.text)
+                         .join_from(items, rule_texts, rule_texts.c.item_id == items.c.id, isouter=True)
+                         .where(items.c.classified.is_(False), items.c.id > last_id).order_by(items.c.id))
+                rows = conn.execute(q.limit(batch)).all()
                 if not rows:
                     if full:
                         _set_meta(conn, "rules_hash", rules_hash)
@@ -1000,7 +1009,7 @@ class Store:
                         .where(item_sources.c.item_id.between(first, last))
                     ).all():
                         carriers[item_id].append(names[source_id])
-                missing = [r[0] for r in rows if r[1] is None]  # stored before match_text existed
+                missing = [r[0] for r in rows if r[1] is None]  # stored before rule texts were kept
                 legacy = {
                     item_id: rule_text(title, summary, content, ctype)
                     for item_id, title, summary, content, ctype in conn.execute(
@@ -1010,7 +1019,7 @@ class Store:
                 } if missing else {}
                 wanted = {
                     (topic_ids[slug], item_id)
-                    for item_id, match_text, _ in rows
+                    for item_id, match_text in rows
                     for slug in decide(match_text or legacy[item_id], carriers.get(item_id, ()))
                 }
                 # all(): one fetch, where iterating the result fetches row by row. Plain
@@ -1027,7 +1036,11 @@ class Store:
                 # after page.
                 _write_pairs(conn, _DELETE_MEMBERSHIP, sorted(current - wanted, key=_by_item))
                 _write_pairs(conn, _INSERT_MEMBERSHIP, sorted(wanted - current, key=_by_item))
-                changed = [r[0] for r in rows if not r[2]]
+                # Which of them are unclassified: all, unless the rules changed (then
+                # found through the classified index, not by reading the items' rows).
+                changed = ids if not full else list(conn.execute(
+                    select(items.c.id).where(items.c.classified.is_(False), items.c.id.between(first, last))
+                    .order_by(items.c.id)).scalars())
                 if changed:
                     # Items added or updated since the last run: memberships that stand
                     # still carry the old sort key (new ones were written with the new).

@@ -65,7 +65,8 @@ def test_a_database_that_already_holds_our_tables_is_left_to_alembic(tmp_path: P
     assert current_revision(engine) == "0001"
     migrate(engine)
     assert current_revision(engine) == SCHEMA_REVISION
-    assert "match_text" in {c["name"] for c in inspect(engine).get_columns("items")}
+    assert "match_text" not in {c["name"] for c in inspect(engine).get_columns("items")}
+    assert "rule_texts" in inspect(engine).get_table_names()
 
 
 def test_a_database_with_only_someone_elses_tables_counts_as_fresh(tmp_path: Path) -> None:

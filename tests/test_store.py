@@ -219,6 +219,53 @@ def test_upgrade_to_0004_keeps_memberships(tmp_path: Path) -> None:
     store.close()
 
 
+def test_upgrade_to_0005_moves_rule_texts_to_their_table_and_down_again(tmp_path: Path) -> None:
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0004")
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES (1, 'one', 'feed', 0, 0)"))
+        # Item 1's stored rule text says "baltic" where its title does not: classify must
+        # read the stored text. Item 2 was stored before rule texts were kept (NULL).
+        for n, title, match in ((1, "Cables", "cables under the baltic"), (2, "Baltic cables", None)):
+            conn.execute(text(
+                "INSERT INTO items (id, uid, source_id, title, content_type, truncated, first_seen, published, "
+                "updated, classified, match_text) VALUES (:n, :u, 1, :t, 'html', 0, '2025-01-01 00:00:00.000000', "
+                "'2025-01-01 00:00:00.000000', :upd, 0, :m)"),
+                {"n": n, "u": f"urn:uuid:{n}", "t": title, "upd": f"2025-01-0{n} 00:00:00.000000", "m": match})
+            conn.execute(text("INSERT INTO item_sources (item_id, source_id, key, fingerprint, first_seen) "
+                              "VALUES (:n, 1, :k, 'f', '2025-01-01 00:00:00')"), {"n": n, "k": f"k{n}"})
+        conn.commit()
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT item_id, text FROM rule_texts ORDER BY item_id")).all() == [
+            (1, "cables under the baltic"), (2, None)]
+    assert "match_text" not in {c["name"] for c in inspect(engine).get_columns("items")}
+    store = Store(engine)
+    ids = store.sync_topics([("baltic", "Baltic")])
+    assert store.classify(lambda t, names: ("baltic",) if "baltic" in t else (), "h", ids) == 2
+    assert store.topic_counts() == {"baltic": 2}
+    # A new item gets its row; deleting an item deletes it (foreign key, cascade).
+    store.ingest("one", [EntryData(key="k3", title="Baltic patrols")], now=T0)
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT text FROM rule_texts WHERE item_id = 3")).scalar() == "baltic patrols"
+        conn.execute(text("DELETE FROM items WHERE id = 3"))
+        assert conn.execute(text("SELECT count(*) FROM rule_texts")).scalar() == 2
+    store.close()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")  # as db.migrate runs them: batch mode recreates tables
+        conn.commit()
+        command.downgrade(alembic_config(conn), "0004")
+        conn.commit()
+        assert conn.execute(text("SELECT id, match_text FROM items ORDER BY id")).all() == [
+            (1, "cables under the baltic"), (2, None)]
+    assert "rule_texts" not in inspect(engine).get_table_names()
+    engine.dispose()
+
+
 def test_schema_revision_constant_is_alembics_head() -> None:
     from alembic.script import ScriptDirectory
 
@@ -298,8 +345,8 @@ def test_inserted_item_ids_are_those_of_the_rows_in_order(store: Store, how: str
     store.ingest("one", [EntryData(key="before", title="an earlier item")], now=T0)
     rows = [dict(uid=f"urn:uuid:row-{n}", source_id=1, title=f"t{n}", link=None, canonical_link=None,
                  text_key=None, summary=None, content=None, content_type="html", author=None, truncated=False,
-                 first_seen=T0, published=T0, updated=T0 + timedelta(seconds=n + 1), classified=False,
-                 match_text="t") for n in range(7)]
+                 first_seen=T0, published=T0, updated=T0 + timedelta(seconds=n + 1), classified=False)
+            for n in range(7)]
     with store.engine.begin() as conn:
         if how == "sqlite":  # _insert_items takes tuples of _ITEM_COLUMNS
             ids = _insert_items(conn, [tuple(r[c] for c in _ITEM_COLUMNS) for r in rows])
