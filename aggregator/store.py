@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, exists, func, insert, null, select, text, update
 
 from .db import advisory_xact_lock, make_engine, migrate
 from .errors import StoreError
@@ -982,9 +982,17 @@ class Store:
             # The collector paused as for an ingest: a batch holds a few tuples per item
             # until it commits (≈ 4 % of a reclassify's instructions).
             with self.writing() as conn, _collector_paused():
-                # (id, rule text) of the next items, from rule_texts (every item has its
-                # row) and not from the wide items table; only unclassified ones, found
-                # through the classified index, unless the rules changed.
+                if full and not last_id:
+                    # Every item has its rule_texts row (an ingest writes both). Should
+                    # one be missing, it comes back empty, so the scan below reaches its
+                    # item and derives the text (one pass over an index, ~0.07 s for
+                    # 100,000 items).
+                    conn.execute(insert(rule_texts).from_select(
+                        ["item_id", "text"],
+                        select(items.c.id, null()).where(~exists().where(rule_texts.c.item_id == items.c.id))))
+                # (id, rule text) of the next items, from rule_texts and not from the wide
+                # items table; only unclassified ones, found through the classified
+                # index, unless the rules changed.
                 if full:
                     q = (select(rule_texts.c.item_id, rule_texts.c.text).where(rule_texts.c.item_id > last_id)
                          .order_by(rule_texts.c.item_id))
@@ -1020,7 +1028,8 @@ class Store:
                 wanted = {
                     (topic_ids[slug], item_id)
                     for item_id, match_text in rows
-                    for slug in decide(match_text or legacy[item_id], carriers.get(item_id, ()))
+                    for slug in decide(legacy[item_id] if match_text is None else match_text,
+                                       carriers.get(item_id, ()))
                 }
                 # all(): one fetch, where iterating the result fetches row by row. Plain
                 # tuples, not rows: a row compared with a tuple of ``wanted`` goes through
@@ -1028,8 +1037,11 @@ class Store:
                 current: set[tuple[int, int]] = set(map(tuple, conn.execute(
                     select(item_topics.c.topic_id, item_topics.c.item_id)
                     .where(item_topics.c.item_id.between(first, last))).all()))
-                if not full:  # the range also holds items that were not reread
-                    batch_ids = set(ids)
+                # Unless the rules changed, the range also holds classified items,
+                # which were not read.
+                whole = len(ids) == last - first + 1
+                batch_ids = set(ids)
+                if not whole:
                     current = {pair for pair in current if pair[1] in batch_ids}
                 # Write only the difference: after a rule change most memberships stand.
                 # Sorted in primary-key order (item, topic), the B-tree is written page
@@ -1038,9 +1050,9 @@ class Store:
                 _write_pairs(conn, _INSERT_MEMBERSHIP, sorted(wanted - current, key=_by_item))
                 # Which of them are unclassified: all, unless the rules changed (then
                 # found through the classified index, not by reading the items' rows).
-                changed = ids if not full else list(conn.execute(
+                changed = ids if not full else [i for i in conn.execute(
                     select(items.c.id).where(items.c.classified.is_(False), items.c.id.between(first, last))
-                    .order_by(items.c.id)).scalars())
+                    .order_by(items.c.id)).scalars() if whole or i in batch_ids]
                 if changed:
                     # Items added or updated since the last run: memberships that stand
                     # still carry the old sort key (new ones were written with the new).

@@ -239,6 +239,9 @@ def test_upgrade_to_0005_moves_rule_texts_to_their_table_and_down_again(tmp_path
             conn.execute(text("INSERT INTO item_sources (item_id, source_id, key, fingerprint, first_seen) "
                               "VALUES (:n, 1, :k, 'f', '2025-01-01 00:00:00')"), {"n": n, "k": f"k{n}"})
         conn.commit()
+    with engine.connect() as conn:  # make_engine's connections have foreign keys on
+        with pytest.raises(RuntimeError, match="foreign_keys off"):
+            command.upgrade(alembic_config(conn), "0005")
     migrate(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT item_id, text FROM rule_texts ORDER BY item_id")).all() == [
@@ -272,6 +275,29 @@ def test_schema_revision_constant_is_alembics_head() -> None:
     from aggregator.db import SCHEMA_REVISION, alembic_config
 
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_REVISION
+
+
+def test_a_missing_rule_text_row_comes_back_at_the_next_full_pass(store: Store) -> None:
+    # Every item has its rule_texts row; should one ever lack it, a full reclassify (which
+    # reads rule_texts) restores it empty and derives the item's text from the item.
+    ids = store.sync_topics([("baltic", "Baltic"), ("news", "News")])
+    store.ingest("one", [EntryData(key=f"k{n}", title=f"Baltic news {n}") for n in range(3)], now=T0)
+    assert store.classify(lambda text, names: ("baltic",) if "baltic" in text else (), "h1", ids) == 3
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM rule_texts WHERE item_id = 2"))
+    assert store.classify(lambda text, names: ("news",) if "news" in text else (), "h2", ids) == 3
+    assert store.topic_counts() == {"baltic": 0, "news": 3}
+    with store.engine.begin() as conn:
+        assert conn.execute(text("SELECT item_id, text FROM rule_texts ORDER BY item_id")).all() == [
+            (1, "baltic news 0"), (2, None), (3, "baltic news 2")]
+
+
+def test_an_item_whose_rule_text_is_empty_classifies(store: Store) -> None:
+    ids = store.sync_topics([("baltic", "Baltic")])
+    store.ingest("one", [EntryData(key="blank", title="<b></b>"), EntryData(key="k", title="Baltic news")], now=T0)
+    decide = lambda text, names: ("baltic",) if "baltic" in text else ()  # noqa: E731
+    assert store.classify(decide, "h", ids) == 2
+    assert store.topic_counts() == {"baltic": 1}
 
 
 def test_an_updated_item_moves_to_the_top_of_its_topic(store: Store) -> None:

@@ -13,8 +13,12 @@ kept (NULL) still get their text derived by classify.
 
 from __future__ import annotations
 
+import logging
+
 import sqlalchemy as sa
 from alembic import op
+
+log = logging.getLogger("aggregator.db")
 
 revision = '0005'
 down_revision = '0004'
@@ -23,6 +27,12 @@ depends_on = None
 
 
 def upgrade() -> None:
+    bind = op.get_bind()
+    sqlite = bind.dialect.name == "sqlite"
+    if sqlite and bind.exec_driver_sql("PRAGMA foreign_keys").scalar():
+        # Dropping the old items table would cascade to every row that references an item.
+        raise RuntimeError("migration 0005 rebuilds the items table and must run with SQLite's "
+                           "foreign_keys off, as `aggregator migrate` runs it")
     op.create_table(
         'rule_texts',
         sa.Column('item_id', sa.Integer(), autoincrement=False, nullable=False),
@@ -34,6 +44,9 @@ def upgrade() -> None:
     op.execute("INSERT INTO rule_texts (item_id, text) SELECT id, match_text FROM items")
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_column('match_text')
+    if sqlite:
+        log.warning("the items table was rebuilt without its rule texts; the database file keeps "
+                    "the old pages as free space until VACUUM (sqlite3 FILE 'VACUUM')")
 
 
 def downgrade() -> None:
