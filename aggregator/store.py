@@ -79,7 +79,7 @@ def _bind_processor(dialect: Any, column: Any) -> Any:
     return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
-# Columns of the two tables every new entry writes, in the order ``_insert_rows`` takes.
+# Columns of the tables every new entry writes, in the order ``_insert_rows`` takes.
 _ITEM_COLUMNS = ("uid", "source_id", "title", "link", "canonical_link", "text_key", "summary", "content",
                  "content_type", "author", "truncated", "first_seen", "published", "updated", "classified")
 _LINK_COLUMNS = ("item_id", "source_id", "key", "link", "fingerprint", "first_seen")
@@ -1037,11 +1037,8 @@ class Store:
                 current: set[tuple[int, int]] = set(map(tuple, conn.execute(
                     select(item_topics.c.topic_id, item_topics.c.item_id)
                     .where(item_topics.c.item_id.between(first, last))).all()))
-                # Unless the rules changed, the range also holds classified items,
-                # which were not read.
-                whole = len(ids) == last - first + 1
-                batch_ids = set(ids)
-                if not whole:
+                if not full:  # the range also holds classified items, which were not read
+                    batch_ids = set(ids)
                     current = {pair for pair in current if pair[1] in batch_ids}
                 # Write only the difference: after a rule change most memberships stand.
                 # Sorted in primary-key order (item, topic), the B-tree is written page
@@ -1050,9 +1047,9 @@ class Store:
                 _write_pairs(conn, _INSERT_MEMBERSHIP, sorted(wanted - current, key=_by_item))
                 # Which of them are unclassified: all, unless the rules changed (then
                 # found through the classified index, not by reading the items' rows).
-                changed = ids if not full else [i for i in conn.execute(
+                changed = ids if not full else list(conn.execute(
                     select(items.c.id).where(items.c.classified.is_(False), items.c.id.between(first, last))
-                    .order_by(items.c.id)).scalars() if whole or i in batch_ids]
+                    .order_by(items.c.id)).scalars())
                 if changed:
                     # Items added or updated since the last run: memberships that stand
                     # still carry the old sort key (new ones were written with the new).
