@@ -777,8 +777,9 @@ class Store:
         if entry.published:
             values["published"] = entry.published
         conn.execute(update(items).where(items.c.id == item_id).values(values))
-        if not conn.execute(update(rule_texts).where(rule_texts.c.item_id == item_id).values(text=match_text)).rowcount:
-            conn.execute(insert(rule_texts).values(item_id=item_id, text=match_text))
+        # (A missing row stays missing until the next full classify restores it; until
+        # then classify derives the text from the item.)
+        conn.execute(update(rule_texts).where(rule_texts.c.item_id == item_id).values(text=match_text))
 
     @staticmethod
     def _free_times(

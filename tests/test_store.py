@@ -292,6 +292,18 @@ def test_a_missing_rule_text_row_comes_back_at_the_next_full_pass(store: Store) 
             (1, "baltic news 0"), (2, None), (3, "baltic news 2")]
 
 
+def test_an_updated_item_without_its_rule_text_row_classifies_from_the_item(store: Store) -> None:
+    ids = store.sync_topics([("baltic", "Baltic")])
+    decide = lambda text, names: ("baltic",) if "baltic" in text else ()  # noqa: E731
+    store.ingest("one", [EntryData(key="k", title="Cables")], now=T0)
+    assert store.classify(decide, "h", ids) == 1 and store.topic_counts() == {"baltic": 0}
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM rule_texts"))
+    store.ingest("one", [EntryData(key="k", title="Baltic cables")], now=T0 + timedelta(hours=1))
+    assert store.classify(decide, "h", ids) == 1  # incremental: the text comes from the item
+    assert store.topic_counts() == {"baltic": 1}
+
+
 def test_an_item_whose_rule_text_is_empty_classifies(store: Store) -> None:
     ids = store.sync_topics([("baltic", "Baltic")])
     store.ingest("one", [EntryData(key="blank", title="<b></b>"), EntryData(key="k", title="Baltic news")], now=T0)
@@ -312,6 +324,8 @@ def test_an_updated_item_moves_to_the_top_of_its_topic(store: Store) -> None:
                  now=T0 + timedelta(days=1))
     store.classify(decide, "h", ids)
     assert [i.title for i in store.newest_items("baltic", 5)][0] == "Baltic news 0, corrected"
+    with store.engine.connect() as conn:  # the stored rule text follows the update
+        assert conn.execute(text("SELECT text FROM rule_texts WHERE item_id = 1")).scalar() == "baltic news 0, corrected"
     store.classify(decide, "h2", ids)  # a full reclassify keeps the order
     assert [i.title for i in store.newest_items("baltic", 5)][0] == "Baltic news 0, corrected"
 
