@@ -22,7 +22,7 @@ from .errors import FetchError, ParseError, SeedError
 from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError, host_key
 from .parse import parse_feed
 from .policy import next_delay, redirect_decision
-from .store import IngestJob, IngestResult, RefreshRecord, SourceSpec, SourceState, Store
+from .store import IngestJob, IngestResult, PendingCommit, RefreshRecord, SourceSpec, SourceState, Store
 from .types import EntryData, FeedView, FetchResult
 
 if TYPE_CHECKING:  # the publisher (feedgen) is imported only by the commands that publish
@@ -190,23 +190,19 @@ async def _fetch_and_store(
     progress: Progress | None,
 ) -> list[SourceOutcome]:
     outcomes: list[SourceOutcome] = []
-    pending: list[tuple[RefreshRecord, tuple[EntryData, ...] | None, SourceOutcome]] = []
+    pending: list[_Fetched] = []
+    # The batch whose COMMIT runs behind the fetching and parsing of the next one.
+    behind: tuple[PendingCommit, list[_Fetched], list[IngestJob], Settle, list[SourceOutcome]] | None = None
 
     order = {name: i for i, name in enumerate(by_name)}
 
-    def flush() -> None:
-        # Config order within a batch: when two sources carry the same story, the
-        # one listed first is its origin (as far as arrival order allows).
-        pending.sort(key=lambda p: order[p[0].name])
-        jobs = [IngestJob(rec.name, entries, clamped_at=started)  # parse_feed clamped to `started`
-                for rec, entries, _ in pending if entries is not None]
-
+    def settler(batch: list[_Fetched]) -> Settle:
         def settle(results: Sequence[IngestResult | Exception]) -> tuple[list[RefreshRecord], list[SourceOutcome]]:
             """The records to store and the outcomes to report, given the ingest results
             (pure: it may run twice when the batch falls back to one source at a time)."""
             found = iter(results)
             records, settled = [], []
-            for rec, entries, outcome in pending:
+            for rec, entries, outcome in batch:
                 if entries is not None:
                     r = next(found)
                     if isinstance(r, Exception):
@@ -221,8 +217,10 @@ async def _fetch_and_store(
                 settled.append(outcome)
             return records, settled
 
-        stored = _ingest_jobs(store, jobs, started, settle)
-        for (_, entries, _), outcome in zip(pending, stored):
+        return settle
+
+    def report(batch: list[_Fetched], stored: list[SourceOutcome]) -> None:
+        for (_, entries, _), outcome in zip(batch, stored):
             if entries is None:
                 continue
             if outcome.error is not None:
@@ -231,26 +229,74 @@ async def _fetch_and_store(
                 log.info("source %s: %d new, %d updated, %d merged", outcome.name, outcome.new, outcome.updated,
                          outcome.merged)
         outcomes.extend(stored)
+
+    def land() -> None:
+        """Wait for the commit running behind; report its batch, or, if the commit
+        failed (nothing of the batch is then stored), store it again one source at a time."""
+        nonlocal behind
+        if behind is None:
+            return
+        commit, batch, jobs, settle, stored = behind
+        behind = None
+        try:
+            commit.wait()
+        except Exception:  # noqa: BLE001 - whatever it was, the other sources must still be stored
+            log.exception("batch of %d sources failed to commit; retrying one by one", len(jobs))
+            stored = _ingest_one_by_one(store, jobs, started, settle)
+        report(batch, stored)
+
+    def flush() -> None:
+        nonlocal behind
+        land()
+        # Config order within a batch: when two sources carry the same story, the
+        # one listed first is its origin (as far as arrival order allows).
+        batch = sorted(pending, key=lambda p: order[p[0].name])
         pending.clear()
+        jobs = [IngestJob(rec.name, entries, clamped_at=started)  # parse_feed clamped to `started`
+                for rec, entries, _ in batch if entries is not None]
+        settle = settler(batch)
+        if not jobs:
+            records, stored = settle([])
+            store.record_refreshes(records)
+            report(batch, stored)
+            return
+        settled: list[SourceOutcome] = []
+
+        def then(results: list[IngestResult]) -> list[RefreshRecord]:
+            records, stored = settle(results)
+            settled[:] = stored
+            return records
+
+        try:
+            commit = store.ingest_batch_behind(jobs, now=started, then=then)
+        except Exception:  # noqa: BLE001 - whatever it was, the other sources must still be stored
+            log.exception("batch of %d sources failed to store; retrying one by one", len(jobs))
+            report(batch, _ingest_one_by_one(store, jobs, started, settle))
+            return
+        behind = (commit, batch, jobs, settle, settled)
 
     settings = config.settings
     waiting = 0  # entries in `pending`
-    async with Fetcher(max_connections=settings.max_connections, max_per_host=settings.max_per_host,
-                       **FETCH_OPTIONS) as fetcher:
-        answers = _fetch_bounded(fetcher, requests, IN_FLIGHT * settings.max_connections)
-        # aclosing: if storing fails mid-way, the fetches still running are cancelled
-        # here, while their session is open, not at interpreter shutdown.
-        async with contextlib.aclosing(answers):
-            async for req, res in answers:
-                pending.append(decide_fetch(by_name[req.key], states[req.key], res, started))
-                if progress:
-                    progress(req.key)
-                waiting += len(pending[-1][1] or ())
-                if len(pending) >= BATCH or waiting >= BATCH_ENTRIES:
-                    flush()
-                    waiting = 0
-    if pending:
-        flush()
+    try:
+        async with Fetcher(max_connections=settings.max_connections, max_per_host=settings.max_per_host,
+                           **FETCH_OPTIONS) as fetcher:
+            answers = _fetch_bounded(fetcher, requests, IN_FLIGHT * settings.max_connections)
+            # aclosing: if storing fails mid-way, the fetches still running are cancelled
+            # here, while their session is open, not at interpreter shutdown.
+            async with contextlib.aclosing(answers):
+                async for req, res in answers:
+                    pending.append(decide_fetch(by_name[req.key], states[req.key], res, started))
+                    if progress:
+                        progress(req.key)
+                    waiting += len(pending[-1][1] or ())
+                    if len(pending) >= BATCH or waiting >= BATCH_ENTRIES:
+                        flush()
+                        waiting = 0
+        if pending:
+            flush()
+        land()
+    finally:
+        store.wait_for_commit()  # a refresh that fails still leaves no commit running
     return outcomes
 
 
@@ -316,30 +362,14 @@ def interleave_by_host(requests: Sequence[FetchRequest]) -> list[FetchRequest]:
 
 
 Settle = Callable[[Sequence[IngestResult | Exception]], tuple[list[RefreshRecord], list[SourceOutcome]]]
+# One fetched source: its record, its entries to store (None: nothing to parse), its outcome.
+_Fetched = tuple[RefreshRecord, tuple[EntryData, ...] | None, SourceOutcome]
 
 
-def _ingest_jobs(store: Store, jobs: list[IngestJob], now: datetime, settle: Settle) -> list[SourceOutcome]:
-    """Store the batch's entries and, in the same transaction, its refresh records
-    (``settle`` makes them from the ingest results); returns the outcomes. If that
-    fails, each source alone, so one source whose entries the database refuses never
-    costs the others theirs."""
-    if not jobs:
-        records, outcomes = settle([])
-        store.record_refreshes(records)
-        return outcomes
-    settled: tuple[list[RefreshRecord], list[SourceOutcome]] | None = None
-
-    def then(results: list[IngestResult]) -> list[RefreshRecord]:
-        nonlocal settled
-        settled = settle(results)
-        return settled[0]
-
-    try:
-        store.ingest_batch(jobs, now=now, then=then)
-        assert settled is not None  # set inside the transaction, which committed
-        return settled[1]
-    except Exception:  # noqa: BLE001 - whatever it was, the other sources must still be stored
-        log.exception("batch of %d sources failed to store; retrying one by one", len(jobs))
+def _ingest_one_by_one(store: Store, jobs: list[IngestJob], now: datetime, settle: Settle) -> list[SourceOutcome]:
+    """Store each source's entries in a transaction of its own, after a batch of them
+    failed, so one source whose entries the database refuses never costs the others
+    theirs; then the refresh records of all. Returns the outcomes."""
     results: list[IngestResult | Exception] = []
     for job in jobs:
         try:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
@@ -19,6 +21,7 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, exists, func, insert, null, select, text, update
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from .db import advisory_xact_lock, make_engine, migrate
 from .errors import StoreError
@@ -291,6 +294,25 @@ def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
     return title, match_text, dedup
 
 
+def _lock_for_writing(conn: Connection) -> None:
+    """Take the database's write lock at the start of ``conn``'s transaction (see ``Store.writing``)."""
+    if conn.dialect.name == "sqlite":
+        # A write statement takes the lock (RESERVED) before it reads anything; this one
+        # changes no row. pysqlite has already begun the transaction.
+        conn.exec_driver_sql("UPDATE meta SET value = value WHERE 0")
+    elif conn.dialect.name == "postgresql":
+        advisory_xact_lock(conn, WRITE_LOCK_KEY)
+
+
+def _commit_and_close(conn: Connection) -> None:
+    """The commit thread's work: commit ``conn``'s transaction (rolled back if that
+    fails) and hand the connection back to the pool."""
+    try:
+        conn.commit()
+    finally:
+        conn.close()
+
+
 def _get_meta(conn: Connection, key: str) -> str | None:
     value: str | None = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
     return value
@@ -426,6 +448,21 @@ class IngestResult:
         return bool(self.new or self.updated or self.attached)
 
 
+class PendingCommit:
+    """An ingest whose transaction is written and is being committed by the store's
+    commit thread (``Store.ingest_batch_behind``)."""
+
+    def __init__(self, results: list[IngestResult], done: Future[None]):
+        self.results = results
+        self._done = done
+
+    def wait(self) -> list[IngestResult]:
+        """The results once the batch is committed; or what the commit raised, in which
+        case nothing of the batch was stored (its transaction was rolled back)."""
+        self._done.result()
+        return self.results
+
+
 @dataclass(frozen=True)
 class RefreshRecord:
     """The outcome of one refresh attempt of one source."""
@@ -533,6 +570,13 @@ class Store:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        # Commit-behind (ingest_batch_behind): one thread that commits, and the commit it
+        # is running. A connection is used by one thread at a time; an in-memory SQLite
+        # database lives in its creating thread's connection, so it commits in place.
+        self._behind_ok = not isinstance(engine.pool, (SingletonThreadPool, StaticPool))
+        self._committer: ThreadPoolExecutor | None = None
+        self._committing: Future[None] | None = None
+        self._committing_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str, *, run_migrations: bool = True) -> Store:
@@ -542,7 +586,22 @@ class Store:
         return cls(engine)
 
     def close(self) -> None:
+        self.wait_for_commit()
+        if self._committer is not None:
+            self._committer.shutdown()
+            self._committer = None
         self.engine.dispose()
+
+    def wait_for_commit(self) -> None:
+        """Until the commit that ``ingest_batch_behind`` left running has ended (its
+        outcome is for whoever holds its ``PendingCommit``)."""
+        with self._committing_lock:
+            running, self._committing = self._committing, None
+        if running is not None:
+            try:
+                running.result()
+            except Exception:  # noqa: BLE001 - reported to the PendingCommit's holder
+                pass
 
     def reading(self) -> Connection:
         """A connection for reads (``with store.reading() as conn``); rolled back on close."""
@@ -555,14 +614,11 @@ class Store:
         The transaction holds the database's write lock from its start, so what it reads
         is still true when it writes: two processes on one database (``update`` beside
         ``run``) would otherwise both decide "new" from the same reads and store a story
-        twice or fail on a unique key. The other one waits (SQLite's busy timeout)."""
+        twice or fail on a unique key. The other one waits (SQLite's busy timeout).
+        A commit still running behind an earlier ingest ends first."""
+        self.wait_for_commit()
         with self.engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                # A write statement takes the lock (RESERVED) before it reads anything;
-                # this one changes no row. pysqlite has already begun the transaction.
-                conn.exec_driver_sql("UPDATE meta SET value = value WHERE 0")
-            elif conn.dialect.name == "postgresql":
-                advisory_xact_lock(conn, WRITE_LOCK_KEY)
+            _lock_for_writing(conn)
             yield conn
 
     # -- meta ---------------------------------------------------------------
@@ -707,8 +763,56 @@ class Store:
         canonical link, or same normalised text) is attached to that item as an extra
         source. Lookups run once per batch, inserts are ``executemany``.
         """
-        now = now or utcnow()
-        with self.writing() as conn, _collector_paused():
+        with self.writing() as conn:
+            return self._ingest_batch(conn, jobs, now or utcnow(), then)
+
+    def ingest_batch_behind(
+        self,
+        jobs: Sequence[IngestJob],
+        *,
+        now: datetime | None = None,
+        then: Callable[[list[IngestResult]], Sequence[RefreshRecord]] | None = None,
+    ) -> PendingCommit:
+        """``ingest_batch`` that returns once the batch is written, before its COMMIT,
+        which the store's commit thread runs meanwhile. A refresh goes on fetching and
+        parsing while the database writes its log and checkpoints: that COMMIT is one
+        call that releases the GIL for all its work (≈ 9 % of a cold refresh's wall time).
+
+        Nothing is stored until ``wait()`` returns. The next write (``writing``, an ingest)
+        and ``close`` first wait for the commit to end; its outcome is ``wait()``'s."""
+        self.wait_for_commit()
+        conn = self.engine.connect()
+        try:
+            conn.begin()
+            _lock_for_writing(conn)
+            results = self._ingest_batch(conn, jobs, now or utcnow(), then)
+        except BaseException:
+            conn.close()  # rolls the transaction back
+            raise
+        done: Future[None] = Future()
+        if not self._behind_ok:
+            try:
+                _commit_and_close(conn)
+            except Exception as e:  # noqa: BLE001 - the holder's wait() raises it
+                done.set_exception(e)
+            else:
+                done.set_result(None)
+            return PendingCommit(results, done)
+        if self._committer is None:
+            self._committer = ThreadPoolExecutor(1, thread_name_prefix="aggregator-commit")
+        done = self._committer.submit(_commit_and_close, conn)
+        with self._committing_lock:
+            self._committing = done
+        return PendingCommit(results, done)
+
+    def _ingest_batch(
+        self,
+        conn: Connection,
+        jobs: Sequence[IngestJob],
+        now: datetime,
+        then: Callable[[list[IngestResult]], Sequence[RefreshRecord]] | None,
+    ) -> list[IngestResult]:
+        with _collector_paused():
             results = self._ingest(conn, jobs, now)
             if any(r.changed for r in results):
                 _bump_data_version(conn)

@@ -52,6 +52,7 @@ from test_service import _source, _state
 from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_freed_time_below_a_stored_nudge_is_not_handed_out_twice,
     test_an_untitled_entry_is_titled_by_its_first_sentence,
+    test_a_failed_commit_behind_stores_nothing_and_the_next_write_goes_on,
     test_an_updated_item_moves_to_the_top_of_its_topic,
     concurrent_writers_case,
     test_aware_utc_round_trip,
@@ -59,6 +60,7 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_distinct_updated_times,
     test_entries_of_one_source_sharing_a_link_or_text_stay_separate,
     test_ingest_batch_stores_refresh_records_in_its_own_transaction,
+    test_ingest_batch_behind_commits_on_the_commit_thread,
     test_inserted_item_ids_are_those_of_the_rows_in_order,
     test_reingest_adds_nothing_and_change_updates_in_place,
     test_same_story_from_two_sources_is_one_item,

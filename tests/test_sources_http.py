@@ -8,6 +8,7 @@ published ``all.xml``) and what ``status`` says. Every published file must pass 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -499,18 +500,51 @@ def test_a_source_whose_entries_cannot_be_stored_costs_the_others_nothing(
     feed_server.route("/bad", rss20("bad", [story(1, "bad")]))
     feed_server.route("/good", rss20("good", [story(1, "good")]))
     p = make_project({"bad": feed_server.url("/bad"), "good": feed_server.url("/good")})
-    real = aggregator.store.Store.ingest_batch
+    real = aggregator.store.Store._ingest_batch  # under ingest_batch and ingest_batch_behind
 
-    def refuse_bad(self: Any, jobs: Any, **kw: Any) -> Any:
+    def refuse_bad(self: Any, conn: Any, jobs: Any, *args: Any) -> Any:
         if any(j.source_name == "bad" for j in jobs):
             raise ValueError("simulated storage bug")
-        return real(self, jobs, **kw)
+        return real(self, conn, jobs, *args)
 
-    monkeypatch.setattr(aggregator.store.Store, "ingest_batch", refuse_bad)
+    monkeypatch.setattr(aggregator.store.Store, "_ingest_batch", refuse_bad)
     out = p.update(code=1)
     assert "good: ok, 1 new" in out
     status = p.status()
     assert "could not store its entries" in status["bad"]["error"] and status["good"]["items"] == 1
+
+
+def test_a_batch_whose_commit_fails_is_stored_again_source_by_source(
+    feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The refresh commits each batch on the store's commit thread while it fetches the
+    # next; when that COMMIT fails, nothing of the batch is stored, and the refresh
+    # stores it again one source at a time.
+    feed_server.route("/a", rss20("a", [story(1, "a"), story(2, "a")]))
+    feed_server.route("/b", rss20("b", [story(1, "b")]))
+    p = make_project({"a": feed_server.url("/a"), "b": feed_server.url("/b")})
+    real = aggregator.store._commit_and_close
+    failed: list[str] = []
+
+    def fail_first(conn: Any) -> None:
+        if failed:
+            return real(conn)
+        failed.append(threading.current_thread().name)
+        try:
+            conn.rollback()
+        finally:
+            conn.close()
+        raise OSError("simulated disk I/O error")
+
+    monkeypatch.setattr(aggregator.store, "_commit_and_close", fail_first)
+    out = p.update()
+    assert failed and failed[0].startswith("aggregator-commit")
+    assert "failed to commit; retrying one by one" in out, out
+    assert "a: ok, 2 new" in out and "b: ok, 1 new" in out
+    status = p.status()
+    assert status["a"]["items"] == 2 and status["b"]["items"] == 1
+    assert status["a"]["error"] is None and status["b"]["error"] is None
+    assert "0 new items" in p.update()  # stored once, not twice
 
 
 def test_characters_xml_cannot_hold_are_dropped_and_publishing_goes_on(feed_server: FeedServer, make_project) -> None:

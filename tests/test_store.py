@@ -610,6 +610,112 @@ def test_ingest_batch_stores_refresh_records_in_its_own_transaction(store: Store
     assert store.statuses()["two"].items == 0 and store.item_count() == 1
 
 
+def test_ingest_batch_behind_commits_on_the_commit_thread(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aggregator.store as st
+    from aggregator.store import IngestJob, RefreshRecord
+
+    gate = threading.Event()
+    committed_by: list[str] = []
+    real = st._commit_and_close
+
+    def gated(conn: Any) -> None:
+        committed_by.append(threading.current_thread().name)
+        assert gate.wait(10)
+        real(conn)
+
+    monkeypatch.setattr(st, "_commit_and_close", gated)
+
+    def records(results: list[Any]) -> list[RefreshRecord]:
+        return [RefreshRecord("one", T0, T0 + timedelta(seconds=1), ok=True, http_status=200, result=results[0])]
+
+    entry = EntryData(key="a", title="A", updated=T0, published=T0)
+    pending = store.ingest_batch_behind([IngestJob("one", [entry])], now=T0, then=records)
+    assert [r.new for r in pending.results] == [1]
+    # Written, not committed: no reader sees the item or the record yet.
+    assert store.item_count() == 0 and store.statuses()["one"].last_fetch is None
+    releaser = threading.Timer(0.3, gate.set)
+    releaser.start()
+    store.set_meta("after", "1")  # a write first waits for the commit running behind
+    assert gate.is_set()
+    assert [r.new for r in pending.wait()] == [1]
+    assert committed_by and committed_by[0].startswith("aggregator-commit")
+    assert committed_by[0] != threading.current_thread().name
+    assert store.item_count() == 1 and store.statuses()["one"].last_fetch == T0 + timedelta(seconds=1)
+    # The same entry again is no news: both paths store alike.
+    assert [r.new for r in store.ingest_batch_behind([IngestJob("one", [entry])], now=T0).wait()] == [0]
+
+
+def test_a_failed_commit_behind_stores_nothing_and_the_next_write_goes_on(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aggregator.store as st
+    from aggregator.store import IngestJob
+
+    real = st._commit_and_close
+
+    def fail(conn: Any) -> None:
+        try:
+            conn.rollback()
+        finally:
+            conn.close()
+        raise OSError("simulated disk I/O error")
+
+    monkeypatch.setattr(st, "_commit_and_close", fail)
+    entry = EntryData(key="a", title="A", updated=T0, published=T0)
+    pending = store.ingest_batch_behind([IngestJob("one", [entry])], now=T0)
+    with pytest.raises(OSError, match="simulated"):
+        pending.wait()
+    assert store.item_count() == 0
+    monkeypatch.setattr(st, "_commit_and_close", real)
+    # The failure belongs to the holder of the pending commit, not to the next write.
+    failing = store.ingest_batch_behind([IngestJob("one", [entry])], now=T0)
+    assert [r.new for r in store.ingest_batch([IngestJob("two", [replace_key(entry, "b")])], now=T0)] == [1]
+    assert [r.new for r in failing.wait()] == [1]
+    assert store.item_count() == 2
+
+
+def test_closing_the_store_waits_for_the_commit_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aggregator.store as st
+    from aggregator.store import IngestJob
+
+    url = f"sqlite:///{tmp_path / 'close.db'}"
+    s = Store.open(url)
+    s.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
+    real = st._commit_and_close
+
+    def slow(conn: Any) -> None:
+        threading.Event().wait(0.3)
+        real(conn)
+
+    monkeypatch.setattr(st, "_commit_and_close", slow)
+    s.ingest_batch_behind([IngestJob("one", [EntryData(key="a", title="A", updated=T0, published=T0)])], now=T0)
+    s.close()
+    again = Store.open(url)
+    try:
+        assert again.item_count() == 1
+    finally:
+        again.close()
+
+
+def test_an_in_memory_database_commits_behind_in_place() -> None:
+    from aggregator.store import IngestJob
+
+    s = Store.open("sqlite://")
+    try:
+        s.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
+        pending = s.ingest_batch_behind([IngestJob("one", [EntryData(key="a", title="A", updated=T0,
+                                                                          published=T0)])], now=T0)
+        assert [r.new for r in pending.wait()] == [1] and s.item_count() == 1
+    finally:
+        s.close()
+
+
+def replace_key(entry: EntryData, key: str) -> EntryData:
+    from dataclasses import replace
+
+    return replace(entry, key=key, updated=entry.updated + timedelta(hours=1) if entry.updated else None)
+
+
 def test_data_version_counts_changing_ingests_past_32_bits(store: Store) -> None:
     from aggregator.store import IngestJob
 
