@@ -296,7 +296,12 @@ async def _fetch_and_store(
             flush()
         land()
     finally:
-        store.wait_for_commit()  # a refresh that fails still leaves no commit running
+        if behind is not None:  # the refresh failed: still leave no commit running, and say how it ended
+            commit, _, jobs, _, _ = behind
+            try:
+                commit.wait()
+            except Exception:  # noqa: BLE001 - the refresh's own error is on its way up
+                log.exception("batch of %d sources failed to commit", len(jobs))
     return outcomes
 
 

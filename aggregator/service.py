@@ -2,8 +2,10 @@
 
 Threads and loops: the asyncio loop of the main thread serves HTTP and runs the publisher task;
 APScheduler's background thread decides when jobs are due; a pool of worker threads runs the
-blocking refreshes; one more thread publishes. A refresh that changed items asks for a publish;
-requests that arrive within ``PUBLISH_DEBOUNCE`` seconds of each other become one publish.
+blocking refreshes; one more thread publishes; the store's own thread commits each refresh
+batch while the next is fetched (``Store.ingest_batch_behind``). A refresh that changed items
+asks for a publish; requests that arrive within ``PUBLISH_DEBOUNCE`` seconds of each other
+become one publish.
 """
 
 from __future__ import annotations
@@ -324,6 +326,7 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
     lock = database_lock(config.settings.database)
     # The lock comes before migrating: a second service must not touch a database in use.
     lock.acquire()
+    abandoned = False
     try:
         store = open_store(config)
         try:
@@ -335,7 +338,7 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
             asyncio.run(service.serve(out))
             abandoned = service.abandoned
         finally:
-            store.close()
+            store.close(wait=not abandoned)  # a commit stuck with that refresh must not hold the stop
     finally:
         lock.release()
     if abandoned:

@@ -62,6 +62,7 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_ingest_batch_stores_refresh_records_in_its_own_transaction,
     test_ingest_batch_behind_commits_on_the_commit_thread,
     test_inserted_item_ids_are_those_of_the_rows_in_order,
+    test_waiting_for_the_commit_behind_holds_every_waiter,
     test_reingest_adds_nothing_and_change_updates_in_place,
     test_same_story_from_two_sources_is_one_item,
 )

@@ -518,33 +518,59 @@ def test_a_batch_whose_commit_fails_is_stored_again_source_by_source(
     feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The refresh commits each batch on the store's commit thread while it fetches the
-    # next; when that COMMIT fails, nothing of the batch is stored, and the refresh
-    # stores it again one source at a time.
+    # next. A COMMIT that fails (a real one: a deferred foreign key) stored nothing of
+    # the batch, which the refresh then stores again one source at a time.
+    from test_store import commit_fails_once
+
     feed_server.route("/a", rss20("a", [story(1, "a"), story(2, "a")]))
     feed_server.route("/b", rss20("b", [story(1, "b")]))
     p = make_project({"a": feed_server.url("/a"), "b": feed_server.url("/b")})
-    real = aggregator.store._commit_and_close
-    failed: list[str] = []
-
-    def fail_first(conn: Any) -> None:
-        if failed:
-            return real(conn)
-        failed.append(threading.current_thread().name)
-        try:
-            conn.rollback()
-        finally:
-            conn.close()
-        raise OSError("simulated disk I/O error")
-
-    monkeypatch.setattr(aggregator.store, "_commit_and_close", fail_first)
+    calls = commit_fails_once(monkeypatch)
     out = p.update()
-    assert failed and failed[0].startswith("aggregator-commit")
+    assert len(calls) == 3  # the batch, then each source alone
     assert "failed to commit; retrying one by one" in out, out
+    assert "FOREIGN KEY constraint failed" in out
     assert "a: ok, 2 new" in out and "b: ok, 1 new" in out
     status = p.status()
     assert status["a"]["items"] == 2 and status["b"]["items"] == 1
     assert status["a"]["error"] is None and status["b"]["error"] is None
+    assert status["a"]["failures"] == 0 and status["b"]["failures"] == 0
     assert "0 new items" in p.update()  # stored once, not twice
+
+
+def test_a_refresh_that_fails_with_a_commit_running_waits_for_it_and_logs_its_end(
+    feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from test_store import commit_fails_once
+
+    from aggregator.config import load_config
+    from aggregator.pipeline import open_store, refresh
+
+    feed_server.route("/a", rss20("a", [story(1, "a")]))
+    feed_server.route("/b", rss20("b", [story(1, "b")]))
+    p = make_project({"a": feed_server.url("/a"), "b": feed_server.url("/b")})
+    monkeypatch.setattr(aggregator.pipeline, "BATCH", 1)
+    commit_fails_once(monkeypatch)
+    real = aggregator.pipeline.decide_fetch
+    decided: list[str] = []
+
+    def crash_second(src: Any, *args: Any) -> Any:
+        decided.append(src.name)
+        if len(decided) == 2:
+            raise RuntimeError("simulated bug")
+        return real(src, *args)
+
+    monkeypatch.setattr(aggregator.pipeline, "decide_fetch", crash_second)
+    config = load_config(p.config)
+    store = open_store(config)
+    try:
+        with pytest.raises(RuntimeError, match="simulated bug"):
+            refresh(config, store)
+        assert "batch of 1 sources failed to commit" in caplog.text
+        assert "FOREIGN KEY" in caplog.text
+        assert store.item_count() == 0
+    finally:
+        store.close()
 
 
 def test_characters_xml_cannot_hold_are_dropped_and_publishing_goes_on(feed_server: FeedServer, make_project) -> None:

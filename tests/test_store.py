@@ -648,30 +648,119 @@ def test_ingest_batch_behind_commits_on_the_commit_thread(store: Store, monkeypa
 def test_a_failed_commit_behind_stores_nothing_and_the_next_write_goes_on(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import aggregator.store as st
+    from sqlalchemy.engine import Connection
+
     from aggregator.store import IngestJob
 
-    real = st._commit_and_close
-
-    def fail(conn: Any) -> None:
-        try:
-            conn.rollback()
-        finally:
-            conn.close()
+    def refuse(self: Any) -> None:
         raise OSError("simulated disk I/O error")
 
-    monkeypatch.setattr(st, "_commit_and_close", fail)
+    monkeypatch.setattr(Connection, "commit", refuse)
     entry = EntryData(key="a", title="A", updated=T0, published=T0)
     pending = store.ingest_batch_behind([IngestJob("one", [entry])], now=T0)
     with pytest.raises(OSError, match="simulated"):
         pending.wait()
+    monkeypatch.undo()
     assert store.item_count() == 0
-    monkeypatch.setattr(st, "_commit_and_close", real)
     # The failure belongs to the holder of the pending commit, not to the next write.
     failing = store.ingest_batch_behind([IngestJob("one", [entry])], now=T0)
     assert [r.new for r in store.ingest_batch([IngestJob("two", [replace_key(entry, "b")])], now=T0)] == [1]
     assert [r.new for r in failing.wait()] == [1]
     assert store.item_count() == 2
+
+
+def commit_fails_once(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make the next ingest's real COMMIT fail on SQLite: a deferred foreign key (an
+    orphan rule text) is only checked at COMMIT, which then fails and, as SQLite does
+    after such a failure, leaves the transaction open. Returns the calls seen."""
+    real = Store._ingest_batch
+    calls: list[int] = []
+
+    def orphan(self: Store, conn: Any, *args: Any) -> Any:
+        results = real(self, conn, *args)
+        calls.append(len(calls))
+        if len(calls) == 1:
+            conn.exec_driver_sql("PRAGMA defer_foreign_keys=ON")
+            conn.exec_driver_sql("INSERT INTO rule_texts (item_id, text) VALUES (999999999, 'orphan')")
+        return results
+
+    monkeypatch.setattr(Store, "_ingest_batch", orphan)
+    return calls
+
+
+def test_a_commit_that_fails_is_rolled_back_and_leaves_the_database_free(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from aggregator.store import IngestJob
+
+    commit_fails_once(monkeypatch)
+    entry = EntryData(key="a", title="A", updated=T0, published=T0)
+    pending = store.ingest_batch_behind([IngestJob("one", [entry])], now=T0)
+    with pytest.raises(Exception, match="FOREIGN KEY"):
+        pending.wait()
+    # Rolled back: another connection can write at once, and nothing was stored.
+    with sqlite3.connect(tmp_path / "store.db", timeout=0.5) as db:
+        db.execute("UPDATE meta SET value = value")
+    assert store.item_count() == 0
+    assert [r.new for r in store.ingest_batch_behind([IngestJob("one", [entry])], now=T0).wait()] == [1]
+    assert store.item_count() == 1
+
+
+def test_waiting_for_the_commit_behind_holds_every_waiter(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Another thread's wait (a write of the service's) must not let this one through early.
+    import aggregator.store as st
+    from aggregator.store import IngestJob
+
+    gate = threading.Event()
+    real = st._commit_and_close
+
+    def gated(conn: Any) -> None:
+        assert gate.wait(10)
+        real(conn)
+
+    monkeypatch.setattr(st, "_commit_and_close", gated)
+    store.ingest_batch_behind([IngestJob("one", [EntryData(key="a", title="A", updated=T0, published=T0)])], now=T0)
+    waiters = [threading.Thread(target=store.wait_for_commit) for _ in range(2)]
+    for w in waiters:
+        w.start()
+    for w in waiters:
+        w.join(0.3)
+    assert all(w.is_alive() for w in waiters)
+    gate.set()
+    for w in waiters:
+        w.join(10)
+    assert not any(w.is_alive() for w in waiters) and store.item_count() == 1
+
+
+def test_a_stop_that_cannot_wait_closes_without_the_stuck_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import aggregator.store as st
+    from aggregator.errors import StoreError
+    from aggregator.store import IngestJob
+
+    s = Store.open(f"sqlite:///{tmp_path / 'stuck.db'}")
+    s.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
+    gate = threading.Event()
+    real = st._commit_and_close
+
+    def stuck(conn: Any) -> None:
+        gate.wait(10)
+        real(conn)
+
+    monkeypatch.setattr(st, "_commit_and_close", stuck)
+    entry = EntryData(key="a", title="A", updated=T0, published=T0)
+    s.ingest_batch_behind([IngestJob("one", [entry])], now=T0)
+    started = time.monotonic()
+    s.close(wait=False)
+    assert time.monotonic() - started < 2
+    with pytest.raises(StoreError, match="closed"):
+        s.ingest_batch_behind([IngestJob("one", [entry])], now=T0)
+    gate.set()
 
 
 def test_closing_the_store_waits_for_the_commit_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
