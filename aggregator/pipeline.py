@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import logging
+import threading
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -166,18 +167,41 @@ def refresh_feeds(
     return outcomes
 
 
+# While any refresh runs (the service runs several at once, in threads): the collector's
+# youngest generation is collected every REFRESH_GC_THRESHOLD allocations, not 700.
+REFRESH_GC_THRESHOLD = 10_000
+_refreshes_lock = threading.Lock()
+_refreshes_running = 0
+_gc_threshold_before: tuple[int, ...] = ()
+
+
 @contextlib.contextmanager
 def _old_objects_frozen() -> Iterator[None]:
     """Keep the objects alive before a refresh (imported code, config, caches: ~80k)
     out of the cyclic collector's way while it runs. A refresh allocates enough to
     trigger full collections, and each walked all of them (~50 ms, ~5 % of a cold
     1,000-feed refresh); frozen, a full collection walks only what the refresh made.
-    Nothing is lost: unfreezing hands them back to the oldest generation."""
-    gc.freeze()
+    Nothing is lost: unfreezing hands them back to the oldest generation.
+
+    The youngest generation is also collected less often: a cold 1,000-feed refresh
+    made ~55 collections of it, ≈ 45 ms (≈ 2 %), and what a refresh allocates is
+    freed by reference counting, not by the collector. The first refresh to start
+    raises the threshold and the last to end restores it (and unfreezes)."""
+    global _refreshes_running, _gc_threshold_before
+    with _refreshes_lock:
+        if _refreshes_running == 0:
+            _gc_threshold_before = gc.get_threshold()
+            gc.set_threshold(max(REFRESH_GC_THRESHOLD, _gc_threshold_before[0]), *_gc_threshold_before[1:])
+        _refreshes_running += 1
+        gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        with _refreshes_lock:
+            _refreshes_running -= 1
+            if _refreshes_running == 0:
+                gc.unfreeze()
+                gc.set_threshold(*_gc_threshold_before)
 
 
 async def _fetch_and_store(

@@ -89,3 +89,39 @@ def test_fetch_bounded_raises_a_bug_and_cancels_the_rest() -> None:
 
     asyncio.run(main())
     assert fetcher.started < len(reqs)  # nothing new was started after the failure
+
+
+def test_overlapping_refreshes_share_the_collector_settings_and_the_last_restores_them() -> None:
+    # The service runs refreshes in several threads: the first to start raises the
+    # youngest generation's threshold and freezes, the last to end restores both.
+    import gc
+    import threading
+
+    from aggregator import pipeline
+
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, tuple[int, ...]] = {}
+
+    def a() -> None:
+        with pipeline._old_objects_frozen():
+            a_in.set()
+            assert b_in.wait(10)
+        a_out.set()
+
+    def b() -> None:
+        assert a_in.wait(10)
+        with pipeline._old_objects_frozen():
+            b_in.set()
+            assert a_out.wait(10)
+            seen["after a"] = gc.get_threshold()
+            seen["frozen after a"] = (gc.get_freeze_count(),)
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen["after a"] == (pipeline.REFRESH_GC_THRESHOLD, *threshold[1:])
+    assert seen["frozen after a"][0] > frozen  # a's end did not unfreeze b's objects
+    assert gc.get_threshold() == threshold and gc.get_freeze_count() == frozen
