@@ -27,7 +27,7 @@ from sqlalchemy.pool import SingletonThreadPool, StaticPool
 from .db import advisory_xact_lock, make_engine, migrate
 from .errors import StoreError
 from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
-from .models import fetches, item_sources, item_topics, items, meta, rule_texts, sources, topics
+from .models import fetches, item_sources, item_topics, items, meta, rule_texts, sources, sqlite_utc_text, topics
 from .text import drop_not_xml, has_not_xml, rule_text, strip_html
 from .types import EntryData, PublishedItem, SourceInfo
 
@@ -183,6 +183,26 @@ def _statement(conn: Any, build: Callable[[bool], Any]) -> Any:
     if found is None:
         found = _STATEMENTS[key] = build(conn.dialect.name == "sqlite")
     return found
+
+
+_DRIVER_SQL: dict[Callable[[bool], Any], tuple[str, tuple[str, ...]]] = {}
+
+
+def _driver_sql(conn: Any, build: Callable[[bool], Any]) -> tuple[str, tuple[str, ...]]:
+    """SQLite: ``build(True)`` compiled once, as (SQL with ``?`` placeholders, the
+    parameter names in placeholder order), for ``exec_driver_sql``. Its results and
+    parameters skip SQLAlchemy's type processing: values travel in their stored form."""
+    found = _DRIVER_SQL.get(build)
+    if found is None:
+        compiled = build(True).compile(dialect=conn.dialect)
+        found = _DRIVER_SQL[build] = (str(compiled), tuple(compiled.positiontup or ()))
+    return found
+
+
+def _stored_form(value: Any) -> Any:
+    """A value for a driver-level statement on SQLite: a time as the text UTCDateTime
+    stores; anything else (text read back as stored, numbers, flags) as it is."""
+    return sqlite_utc_text(value) if isinstance(value, datetime) else value
 
 
 # The ingest's statements, for _statement. Parameters are lists bound with _listed.
@@ -707,9 +727,15 @@ class Store:
         for all records (executemany), and is built once per process (``_statement``)."""
         if not records:
             return
+        sqlite = conn.dialect.name == "sqlite"
         rows: dict[str, dict[str, Any]] = {}
         for part in _chunks(sorted({r.name for r in records})):
-            for found in conn.execute(_statement(conn, _refresh_rows_of), {"names": _listed(conn, sources.c.name, part)}):
+            names = _listed(conn, sources.c.name, part)
+            if sqlite:  # the stored values as they are: only those a refresh sets are converted
+                found_rows: Any = conn.exec_driver_sql(_driver_sql(conn, _refresh_rows_of)[0], (names,))
+            else:
+                found_rows = conn.execute(_statement(conn, _refresh_rows_of), {"names": names})
+            for found in found_rows:
                 rows[found[0]] = dict(zip(_REFRESH_COLUMNS, found[1:]))
         history = []
         for rec in records:
@@ -723,8 +749,13 @@ class Store:
             r = rec.result or IngestResult()
             history.append((row["id"], rec.started, rec.finished, rec.http_status, None if rec.ok else rec.error,
                             rec.warning, r.new, r.updated + r.attached))  # _FETCH_COLUMNS
-        conn.execute(_statement(conn, _update_refreshed),
-                     [{f"b_{c}": row[c] for c in _REFRESH_COLUMNS} for row in rows.values()])
+        if sqlite:
+            sql, params = _driver_sql(conn, _update_refreshed)
+            columns = [p[2:] for p in params]  # b_<column>
+            conn.exec_driver_sql(sql, [tuple(map(_stored_form, map(row.__getitem__, columns))) for row in rows.values()])
+        else:
+            conn.execute(_statement(conn, _update_refreshed),
+                         [{f"b_{c}": row[c] for c in _REFRESH_COLUMNS} for row in rows.values()])
         _insert_rows(conn, fetches, _FETCH_COLUMNS, history)
 
     def sources_fingerprint(self) -> str:

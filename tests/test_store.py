@@ -610,6 +610,42 @@ def test_ingest_batch_stores_refresh_records_in_its_own_transaction(store: Store
     assert store.statuses()["two"].items == 0 and store.item_count() == 1
 
 
+
+def test_refresh_records_on_sqlite_store_what_core_would_store(store: Store) -> None:
+    """On SQLite the records skip SQLAlchemy's type processing (values stay in their
+    stored form): the rows must be byte for byte those of Core's own UPDATE."""
+    from sqlalchemy import update
+
+    from aggregator.models import sources
+    from aggregator.store import IngestResult, RefreshRecord
+
+    def at(s: int) -> datetime:
+        return T0 + timedelta(seconds=s, microseconds=7)
+
+    store.record_refreshes([
+        RefreshRecord("one", at(0), at(1), ok=True, http_status=200, etag='"e"', last_modified="Mon", body_hash="h",
+                      title="One", site_link="http://one.test/", next_run=at(3600), result=IngestResult(new=2)),
+        RefreshRecord("two", at(0), at(1), ok=False, http_status=410, error="HTTP 410 Gone", retired=True),
+        RefreshRecord("seeds", at(0), at(1), ok=True, warning="bad \x01 byte", keep_validators=True),
+    ])
+    # A failure keeps what the success stored (last_success, validators) as it was stored.
+    store.record_refreshes([RefreshRecord("one", at(5), at(6), ok=False, http_status=None, error="timeout")])
+
+    columns = [c for c in sources.c if c.name not in ("name", "type", "url", "config_url")]
+    with store.reading() as conn:
+        ours = conn.exec_driver_sql(f"SELECT {', '.join(c.name for c in columns)} FROM sources ORDER BY id").all()
+        typed = conn.execute(select(*columns).order_by(sources.c.id)).all()
+    with store.writing() as conn:  # the same values written back through Core's types
+        for row in typed:
+            conn.execute(update(sources).where(sources.c.id == row.id).values(dict(row._mapping)))
+    with store.reading() as conn:
+        core = conn.exec_driver_sql(f"SELECT {', '.join(c.name for c in columns)} FROM sources ORDER BY id").all()
+    assert ours == core
+    one = {c.name: v for c, v in zip(columns, ours[0])}
+    assert one["last_fetch"] == "2025-01-02 03:04:11.123463" and one["last_success"] == "2025-01-02 03:04:06.123463"
+    assert (one["etag"], one["failures"], one["error"], one["retired"]) == ('"e"', 1, "timeout", 0)
+    assert ours[1][columns.index(sources.c.retired)] == 1 and ours[2][columns.index(sources.c.warning)] == "bad  byte"
+
 def test_ingest_batch_behind_commits_on_the_commit_thread(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     import aggregator.store as st
     from aggregator.store import IngestJob, RefreshRecord
