@@ -610,7 +610,6 @@ def test_ingest_batch_stores_refresh_records_in_its_own_transaction(store: Store
     assert store.statuses()["two"].items == 0 and store.item_count() == 1
 
 
-
 def test_refresh_records_on_sqlite_store_what_core_would_store(store: Store) -> None:
     """On SQLite the records skip SQLAlchemy's type processing (values stay in their
     stored form): the rows must be byte for byte those of Core's own UPDATE."""
@@ -645,6 +644,7 @@ def test_refresh_records_on_sqlite_store_what_core_would_store(store: Store) -> 
     assert one["last_fetch"] == "2025-01-02 03:04:11.123463" and one["last_success"] == "2025-01-02 03:04:06.123463"
     assert (one["etag"], one["failures"], one["error"], one["retired"]) == ('"e"', 1, "timeout", 0)
     assert ours[1][columns.index(sources.c.retired)] == 1 and ours[2][columns.index(sources.c.warning)] == "bad  byte"
+
 
 def test_ingest_batch_behind_commits_on_the_commit_thread(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     import aggregator.store as st
