@@ -19,7 +19,13 @@ from .errors import StoreError
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# An installed wheel carries the migrations inside the package (pyproject.toml maps
+# them there); a checkout, editable installs included, keeps them at its top.
+MIGRATIONS_DIR = next(
+    (d for d in (_PACKAGE_DIR / "migrations", _PACKAGE_DIR.parent / "migrations") if (d / "env.py").is_file()),
+    _PACKAGE_DIR.parent / "migrations",
+)
 # The newest revision in migrations/versions (a test keeps the two in step). A database
 # already there needs no Alembic at all, which spares every command its import.
 SCHEMA_REVISION = "0005"

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +116,44 @@ def test_opening_a_new_database_does_not_import_alembic(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert current_revision(make_engine(url)) == SCHEMA_REVISION
+
+
+def test_an_installed_wheel_carries_the_migrations_and_upgrades_an_old_database(tmp_path: Path) -> None:
+    # A plain `pip install .` (no -e) must upgrade a database from an older release: the
+    # wheel ships migrations/ as aggregator/migrations. Built from a copy of the sources
+    # (no network: the test extra installs setuptools), then imported from where it unpacks.
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for folder in ("aggregator", "migrations"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "dist").glob("aggregator-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        zf.extractall(site)
+    expected = {f"aggregator/migrations/versions/{p.name}" for p in (ROOT / "migrations" / "versions").glob("*.py")}
+    assert expected and expected <= names
+    assert {"aggregator/migrations/env.py", "aggregator/migrations/script.py.mako"} <= names
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = make_engine(url)
+    with old.connect() as conn:  # a database left by a release at revision 0004
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        command.upgrade(alembic_config(conn), "0004")
+        conn.commit()
+    assert current_revision(old) == "0004"
+    code = (
+        "import aggregator.db as db\n"
+        "print(db.__file__)\nprint(db.MIGRATIONS_DIR)\n"
+        f"db.migrate(db.make_engine({url!r}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(site)})
+    module, migrations = out.stdout.split()
+    assert Path(module) == site / "aggregator" / "db.py"  # the unpacked wheel, not this checkout
+    assert Path(migrations) == site / "aggregator" / "migrations"
+    assert current_revision(old) == SCHEMA_REVISION
