@@ -19,6 +19,10 @@ __all__ = ["DEDUP_MIN_CHARS", "ENTRY_NAMESPACE", "canonical_link", "dedup_text",
 # Never change: every published entry id derives from it.
 ENTRY_NAMESPACE = uuid.UUID("6f1c3b52-8a0e-5d47-9b8e-3c2a41d7e905")
 
+# item_texts strips each part of every entry once, and each is a new string: the cache
+# of strip_html would only miss, at the cost of hashing the whole fragment first.
+_strip_uncached = strip_html.__wrapped__
+
 # Shorter normalized texts ("Read more", "Video") are too common to mean "same story".
 DEDUP_MIN_CHARS = 40
 
@@ -118,7 +122,7 @@ def item_texts(
         """(stripped, normalised) of a part, None when the part is empty."""
         if not value:
             return None
-        stripped = strip_html(value) if html else value
+        stripped = _strip_uncached(value) if html else value
         return stripped, normalize(stripped) if stripped else ""
 
     parts = (norm(title, is_html), norm(summary, True), norm(content, is_html))

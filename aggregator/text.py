@@ -141,7 +141,7 @@ def bare_paragraphs(html: str) -> list[str] | None:
     return pieces
 
 
-@lru_cache(maxsize=256)  # ingest strips the same content for dedup and for rules
+@lru_cache(maxsize=256)  # an untitled entry's fallback title and dedup text strip the same HTML
 def strip_html(html: str) -> str:
     """Visible text of an HTML fragment: each tag becomes a space, entities decoded.
 
@@ -155,7 +155,7 @@ def strip_html(html: str) -> str:
     if pieces is not None:
         # Only bare paragraphs (the commonest sanitized summary): the tag split below
         # gives these same pieces.
-        return unescape(" ".join(piece for piece in pieces if piece))
+        return unescape(" ".join(filter(None, pieces)))
     if "<!" not in html and not _HIDDEN_TAG.search(html):
         # Plain, well-formed markup (what the sanitizer emits): each tag becomes a space
         # by a regex, at a fifth of a parse. Anything left that looks like markup (a
@@ -163,7 +163,7 @@ def strip_html(html: str) -> str:
         pieces = _TAG.split(html)
         if not any("<" in piece or ">" in piece for piece in pieces):
             # Joined like lxml's itertext(): one space between the texts around a tag.
-            return unescape(" ".join(piece for piece in pieces if piece))
+            return unescape(" ".join(filter(None, pieces)))
     try:
         root = etree.fromstring(html, _LXML_PARSER)
     except (etree.LxmlError, ValueError):
