@@ -83,6 +83,12 @@ def _bind_processor(dialect: Any, column: Any) -> Any:
     return column.type.dialect_impl(dialect).bind_processor(dialect)
 
 
+def _result_processor(dialect: Any, column: Any) -> Any:
+    """``column``'s result processor on ``dialect``: what turns its stored form into the
+    value Core reads (on SQLite, a time's text into an aware UTC datetime)."""
+    return column.type.dialect_impl(dialect).result_processor(dialect, None)
+
+
 # Columns of the tables every new entry writes, in the order ``_insert_rows`` takes.
 _ITEM_COLUMNS = ("uid", "source_id", "title", "link", "canonical_link", "text_key", "summary", "content",
                  "content_type", "author", "truncated", "first_seen", "published", "updated", "classified")
@@ -233,6 +239,15 @@ def _items_by_text(sqlite: bool) -> Any:  # :keys (text keys), oldest item first
 def _carriers_of(sqlite: bool) -> Any:  # :ids -> (item, source) pairs
     return (select(item_sources.c.item_id, item_sources.c.source_id)
             .where(_in_list(item_sources.c.item_id, "ids", sqlite)))
+
+
+# SourceState's fields, in order, as sources columns.
+_STATE_COLUMNS = ("id", "name", "type", "url", "etag", "last_modified", "body_hash", "pending_redirect",
+                  "failures", "retired", "next_run", "last_success")
+
+
+def _states_of(sqlite: bool) -> Any:  # for _statement or _driver_sql: every source's state
+    return select(*(sources.c[name] for name in _STATE_COLUMNS))
 
 
 def _uids_at(sqlite: bool) -> Any:  # items :first and :last
@@ -699,7 +714,19 @@ class Store:
 
     def source_states(self) -> dict[str, SourceState]:
         with self.reading() as conn:
-            return {src.name: self._state(src) for src in conn.execute(select(sources))}
+            if conn.dialect.name != "sqlite":
+                return {src.name: self._state(src) for src in conn.execute(_statement(conn, _states_of))}
+            # A refresh sends no request before it has these: read at the driver, only
+            # the two times converted, by their column type's own processor (both are
+            # UTCDateTime). A third of the time Core takes for 1,000 sources.
+            time_of = _result_processor(conn.dialect, sources.c.next_run)
+            return {
+                name: SourceState(id_, name, type_, url, etag, modified, body_hash, pending, failures or 0,
+                                  bool(retired), next_run if next_run is None else time_of(next_run),
+                                  success if success is None else time_of(success))
+                for (id_, name, type_, url, etag, modified, body_hash, pending, failures, retired, next_run, success)
+                in conn.exec_driver_sql(_driver_sql(conn, _states_of)[0])
+            }
 
     @staticmethod
     def _state(src: Any) -> SourceState:

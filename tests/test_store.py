@@ -646,6 +646,30 @@ def test_refresh_records_on_sqlite_store_what_core_would_store(store: Store) -> 
     assert ours[1][columns.index(sources.c.retired)] == 1 and ours[2][columns.index(sources.c.warning)] == "bad  byte"
 
 
+def test_source_states_on_sqlite_read_what_core_reads(store: Store) -> None:
+    """On SQLite source_states reads at the driver: every state must equal the one built
+    from Core's typed row (times aware UTC, failures and retired as Core gives them)."""
+    from aggregator.models import sources
+    from aggregator.store import RefreshRecord
+
+    later = T0 + timedelta(hours=1, microseconds=5)
+    store.record_refreshes([
+        RefreshRecord("one", T0, T0, ok=True, http_status=200, etag='"e"', last_modified="Mon", body_hash="h",
+                      next_run=later),
+        RefreshRecord("two", T0, T0, ok=False, http_status=410, error="HTTP 410 Gone", retired=True),
+        RefreshRecord("seeds", T0, T0, ok=False, http_status=None, error="timeout", next_run=later),
+    ])
+    store.record_refreshes([RefreshRecord("seeds", later, later, ok=False, http_status=None, error="timeout")])
+    with store.reading() as conn:
+        core = {row.name: Store._state(row) for row in conn.execute(select(sources))}
+    states = store.source_states()
+    assert states == core
+    assert set(states) == {"one", "two", "seeds"}
+    one, two, seeds = states["one"], states["two"], states["seeds"]
+    assert one.next_run == later and one.next_run.tzinfo is timezone.utc and one.last_success == T0
+    assert (one.etag, one.last_modified, one.body_hash, one.failures, one.retired) == ('"e"', "Mon", "h", 0, False)
+    assert two.retired is True and two.last_success is None and seeds.failures == 2
+
 def test_ingest_batch_behind_commits_on_the_commit_thread(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     import aggregator.store as st
     from aggregator.store import IngestJob, RefreshRecord
