@@ -12,7 +12,7 @@ import pytest
 
 from bench.feedserver import FeedState
 from bench.gen import feed_document, topic_phrases
-from bench.run import table
+from bench.run import Figure, table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,6 +64,7 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
             assert isinstance(f["reference"]["value"], float), f
         elif data["reader_compared"]:
             assert math.isfinite(f["reference"]["median"]) and math.isfinite(f["ratio"]), f
+            assert len(f["pair_ratios"]) == len(f["ours"]["samples"]), f
         assert f["met"] in (True, False, None)
     assert figures["publish_unchanged_rewrites"]["ours"]["median"] >= 0
     assert data["machine"]["cpu_count"] and data["params"]["feeds"] == 20
@@ -79,3 +80,18 @@ def test_table_marks_missed_targets() -> None:
              "reference": {"value": 0.5}, "ratio": 4.0, "target": "<= 1x bound", "met": False}]
     text = table(rows)
     assert "MISSED" in text and "2.000 (1.000-3.000)" in text and "bound 0.500" in text
+
+
+def test_ratio_to_reader_is_the_median_of_each_runs_own_ratio() -> None:
+    # A real run's cold refreshes (seconds), rounded: the machine slowed during reader's
+    # later runs. The ratio of the two medians would say 16.8 / 1.6 = 10.5x, "met"; run
+    # by run it was 8.3-10.5x, and their median is run 2's 13.3 / 1.5 = 8.9x.
+    fig = Figure("cold", "cold", "s", [1.4, 1.5, 2.2, 1.6, 1.9], [11.6, 13.3, 19.1, 16.8, 18.7], "reader",
+                 lambda o, r: r / o, ">= 10x faster", lambda x: x >= 10)
+    s = fig.summary()
+    assert s["ratio"] == pytest.approx(13.3 / 1.5) and s["met"] is False
+    assert len(s["pair_ratios"]) == 5 and max(s["pair_ratios"]) == pytest.approx(10.5)
+    assert "8.867x (8.286-10.5)" in table([s])
+    # Samples that do not pair up run for run: the ratio of the medians.
+    uneven = Figure("cold", "cold", "s", [1.0, 2.0], [4.0, 8.0, 12.0], "reader", lambda o, r: r / o, "", bool)
+    assert uneven.summary()["ratio"] == 8.0 / 1.5 and uneven.summary()["pair_ratios"] is None
