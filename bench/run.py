@@ -89,7 +89,7 @@ class Figure:
             if isinstance(self.reference, list) and len(self.reference) == len(self.ours):
                 # Run n of each side ran back to back: each run's own ratio cancels the
                 # machine's drift between runs, which a ratio of the two medians does not
-                # (one slow minute can make it flatter either side).
+                # (one slow minute on either side can tip it).
                 pair_ratios = [self.ratio(o, r) for o, r in zip(self.ours, self.reference)]
                 ratio = statistics.median(pair_ratios)
             else:
