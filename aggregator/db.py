@@ -75,9 +75,9 @@ def make_engine(url: str) -> Engine:
         # float or bytearray. For None, with no adapter registered, it asks its protocol
         # type for __adapt__, which formats an AttributeError and clears it: ≈ 2,000
         # instructions for each NULL bound (every stored entry binds some). Registered,
-        # it is one dictionary hit. None binds as NULL either way; the registry is
-        # process-wide, and the same for every other user of sqlite3 in it.
-        sqlite3.register_adapter(type(None), _NONE_ADAPTER)
+        # it is one dictionary hit, and None binds as NULL as before. The registry is
+        # process-wide: an adapter for None that other code registered first stays.
+        sqlite3.adapters.setdefault((type(None), sqlite3.PrepareProtocol), _NONE_ADAPTER)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -278,10 +278,11 @@ def main(argv: list[str] | None = None) -> int:
         + (" (QUICK sizes)" if p.quick else ""),
         f"local figures: {p.items} items in batches of <= 1000, {p.topics} topics of 5-20 phrases",
         "ratio: reader time / ours for speed; ours / reader for RSS; ours / bound for bounds",
-        "ratio to reader: the median of each run's own ratio (run n of each side runs back to back), "
-        "with their range",
     ]
-    if not with_reader:
+    if with_reader:
+        notes.append("ratio to reader: the median of each run's own ratio (run n of each side runs back to "
+                     "back), with their range")
+    else:
         notes.append("reader comparison skipped (lemon24/reader not importable or --no-reader)")
     if failed:
         notes.append(f"WARNING: {failed} feed fetches failed during the runs; figures are suspect")

@@ -128,8 +128,9 @@ def test_an_installed_wheel_carries_the_migrations_and_upgrades_an_old_database(
         shutil.copy(ROOT / name, source / name)
     for folder in ("aggregator", "migrations"):
         shutil.copytree(ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(tmp_path / "dist"), str(source)], check=True, capture_output=True)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--wheel-dir", str(tmp_path / "dist"), str(source)], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("aggregator-*.whl")
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as zf:
@@ -138,6 +139,9 @@ def test_an_installed_wheel_carries_the_migrations_and_upgrades_an_old_database(
     expected = {f"aggregator/migrations/versions/{p.name}" for p in (ROOT / "migrations" / "versions").glob("*.py")}
     assert expected and expected <= names
     assert {"aggregator/migrations/env.py", "aggregator/migrations/script.py.mako"} <= names
+    # pyproject lists the packages by name: a new subpackage must be listed there too.
+    code = {p.relative_to(ROOT).as_posix() for p in (ROOT / "aggregator").rglob("*.py")}
+    assert code <= names, sorted(code - names)
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = make_engine(url)

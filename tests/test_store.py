@@ -670,6 +670,7 @@ def test_source_states_on_sqlite_read_what_core_reads(store: Store) -> None:
     assert (one.etag, one.last_modified, one.body_hash, one.failures, one.retired) == ('"e"', "Mon", "h", 0, False)
     assert two.retired is True and two.last_success is None and seeds.failures == 2
 
+
 def test_ingest_batch_behind_commits_on_the_commit_thread(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     import aggregator.store as st
     from aggregator.store import IngestJob, RefreshRecord
