@@ -3,25 +3,33 @@
 The fetcher returns bytes, headers and caching information; it never parses. Every failure
 leaves ``Fetcher.fetch`` as a ``FetchError`` subclass, so one broken source can be recorded and
 skipped without disturbing the others.
+
+The transfers run on libcurl (pycurl) in a thread of their own, with the GIL released while
+libcurl works: a refresh's network goes on while the event loop's thread parses and stores.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import email.utils
 import errno
 import http
+import os
+import queue
+import select
 import ssl
+import threading
+import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
-from urllib.parse import SplitResult, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, urljoin, urlsplit, urlunsplit
 
-import aiohttp
-from multidict import CIMultiDictProxy
+import pycurl
 
 import aggregator
 from aggregator.errors import FetchError
@@ -100,14 +108,23 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - now).total_seconds())
 
 
-def _lower_headers(raw: CIMultiDictProxy[str]) -> dict[str, str]:
-    headers = {name.lower(): value for name, value in raw.items()}
-    if len(headers) == len(raw):
-        return headers  # no field repeated: the usual answer, in one pass
-    headers = {}
-    for name, value in raw.items():
-        name = name.lower()
-        # Repeated fields combine into one comma-separated value (RFC 9110 §5.3).
+def _lower_headers(lines: Sequence[bytes]) -> dict[str, str]:
+    """Header lines (``Name: value\r\n``, as received) as a dict of lower-cased names.
+    Repeated fields combine into one comma-separated value (RFC 9110 §5.3); a folded
+    line continues the field before it."""
+    headers: dict[str, str] = {}
+    name = ""
+    for raw in lines:
+        line = raw.decode("latin-1").rstrip("\r\n")
+        if line[:1] in (" ", "\t"):
+            if name:
+                headers[name] = f"{headers[name]} {line.strip()}".strip()
+            continue
+        field, sep, value = line.partition(":")
+        if not sep:
+            continue
+        name = field.strip().lower()
+        value = value.strip()
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
 
@@ -171,8 +188,353 @@ class _Decoder:
         return b""
 
 
+# -- the transfer thread ------------------------------------------------------------------
+# libcurl's codes for failures of the TLS layer (handshake, certificates, ciphers).
+_TLS_CODES = frozenset({35, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98})
+_CONSTANT_OPTIONS: list[tuple[int, Any]] = [
+    (pycurl.NOSIGNAL, 1),  # a thread may not take signals for its DNS timeouts
+    (pycurl.PROXY, ""),  # never a proxy from the environment: every source is fetched directly
+    (pycurl.FOLLOWLOCATION, 0),  # Fetcher follows redirects itself (permanent ones move a source)
+    (pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS),
+    (pycurl.NOPROGRESS, 1),
+]
+
+
+def _tls_options() -> list[tuple[int, Any]]:
+    """Where libcurl finds the trusted certificates: the same place as Python's ssl module
+    (which honours SSL_CERT_FILE and SSL_CERT_DIR). The libcurl inside the pycurl wheel was
+    built elsewhere, and its own default path may not exist on this system."""
+    paths = ssl.get_default_verify_paths()
+    options: list[tuple[int, Any]] = []
+    if paths.cafile and os.path.isfile(paths.cafile):
+        options.append((pycurl.CAINFO, paths.cafile))
+    if paths.capath and os.path.isdir(paths.capath):
+        options.append((pycurl.CAPATH, paths.capath))
+    return options
+
+
+class _Transfer:
+    """One GET on the transfer thread: what it sends, what came back so far, its future."""
+
+    __slots__ = ("url", "headers", "host", "future", "deadline", "head", "body", "handle", "last", "seen")
+
+    def __init__(self, url: bytes, headers: list[bytes], host: tuple[str, str, int],
+                 future: asyncio.Future[Any], deadline: float | None):
+        self.url = url
+        self.headers = headers
+        self.host = host
+        self.future = future
+        self.deadline = deadline  # monotonic end of the total budget; set when the first hop starts
+        self.head: list[bytes] = []  # header lines as libcurl hands them over
+        self.body: list[bytes] = []  # body chunks, still content-encoded
+        self.handle: Any = None  # the curl handle while the transfer runs
+        self.last = 0.0  # monotonic time of the last bytes received
+        self.seen = 0  # pieces received at `last`
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A finished exchange: the final response's status, reason and header lines, its
+    body as sent (content-encoded), and the end of the total budget (for the next hop)."""
+
+    status: int
+    reason: str
+    head: list[bytes]
+    body: bytes
+    deadline: float
+
+
+class _Failed:
+    """A transfer that ended without an answer: libcurl's error code and message and the
+    socket's errno, or our own timeout (``phase``: "total", "read:response", "read:body")."""
+
+    __slots__ = ("code", "message", "os_errno", "phase")
+
+    def __init__(self, code: int, message: str, os_errno: int, phase: str):
+        self.code = code
+        self.message = message
+        self.os_errno = os_errno
+        self.phase = phase
+
+
+def _phase(t: _Transfer) -> str:
+    """What a transfer waits for: its response's headers, or its body once they are in."""
+    return "body" if t.body or (t.head and t.head[-1] == b"\r\n") else "response"
+
+
+def _final_response(head: list[bytes]) -> tuple[str, list[bytes]]:
+    """The reason phrase and the header lines of the last response among ``head`` (an
+    interim 1xx answer comes before it)."""
+    start = 0
+    for n, line in enumerate(head):
+        if line.startswith(b"HTTP/"):
+            start = n
+    status_line = head[start].decode("latin-1").split(None, 2) if head else []
+    reason = status_line[2].strip() if len(status_line) > 2 else ""
+    return reason, head[start + 1:]
+
+
+class _CurlThread:
+    """One libcurl multi handle, driven by a thread of its own.
+
+    libcurl does the sockets, the HTTP parsing and the waiting in C with the GIL released,
+    so the network goes on while the event loop's thread parses and stores. Transfers come
+    in through a queue (and a pipe that wakes the thread when it sleeps); each one's outcome
+    goes back to the event loop as the result of its future. The thread also holds the
+    connection slots (overall and per host): when a transfer ends, the next one waiting
+    starts at once, even while the event loop's thread is busy. Only this thread touches
+    the curl handles.
+    """
+
+    # The longest the thread sleeps while transfers run: it checks their timeouts then.
+    TICK = 0.05
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, max_connections: int, max_per_host: int,
+                 connect_timeout: float, read_timeout: float, total_timeout: float, max_bytes: int):
+        self._loop = loop
+        self._max_connections = max_connections
+        self._max_per_host = max_per_host
+        self._read_timeout = read_timeout
+        self._total_timeout = total_timeout
+        self._options = [
+            *_CONSTANT_OPTIONS,
+            *_tls_options(),
+            (pycurl.CONNECTTIMEOUT_MS, max(1, round(connect_timeout * 1000))),
+            (pycurl.MAXFILESIZE_LARGE, max_bytes),  # a declared or received body past the cap
+        ]
+        self._queue: queue.SimpleQueue[_Transfer | tuple[str, _Transfer] | None] = queue.SimpleQueue()
+        self._asleep = False  # the thread waits in poll(): a new item must wake it
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self.stopped: asyncio.Future[None] = loop.create_future()
+        self._thread = threading.Thread(target=self._run, name="aggregator-fetch", daemon=True)
+        self._thread.start()
+
+    # -- the event loop's side --------------------------------------------------------
+    def get(self, url: str, headers: list[bytes], host: tuple[str, str, int],
+            deadline: float | None) -> asyncio.Future[_Answer | _Failed]:
+        """GET ``url`` once a slot is free; the future ends with the answer or the failure.
+        ``deadline``: the total budget's end, from an earlier hop. Cancelling the future
+        aborts the transfer."""
+        future: asyncio.Future[_Answer | _Failed] = self._loop.create_future()
+        t = _Transfer(_wire_url(url), headers, host, future, deadline)
+
+        def cancelled(f: asyncio.Future[Any]) -> None:
+            if f.cancelled():
+                self._send(("cancel", t))
+
+        future.add_done_callback(cancelled)
+        self._send(t)
+        return future
+
+    def stop(self) -> None:
+        """Abort what still runs and end the thread; ``stopped`` completes then."""
+        self._send(None)
+
+    def close(self) -> None:
+        self._thread.join()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _send(self, item: _Transfer | tuple[str, _Transfer] | None) -> None:
+        self._queue.put(item)
+        # The thread sets _asleep before it looks at the queue a last time, so an item
+        # put here is either seen by that look or followed by a wake-up.
+        if self._asleep:
+            try:
+                os.write(self._wake_w, b"\0")
+            except BlockingIOError:  # the pipe is full of wake-ups already
+                pass
+
+    # -- the transfer thread ----------------------------------------------------------
+    def _post(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed: nobody waits for these any more
+            pass
+
+    def _run(self) -> None:
+        multi = pycurl.CurlMulti()
+        try:
+            self._drive(multi)
+        finally:
+            multi.close()
+            self._post(_settle, [(self.stopped, None)])
+
+    def _drive(self, multi: Any) -> None:
+        active: dict[Any, _Transfer] = {}  # curl handle -> its transfer
+        waiting: collections.deque[_Transfer] = collections.deque()  # for a slot, in arrival order
+        per_host: dict[tuple[str, str, int], int] = {}  # running transfers by host
+        idle: list[Any] = []  # handles to reuse
+        get = self._queue.get_nowait
+        monotonic = time.monotonic
+        done: list[tuple[asyncio.Future[Any], Any]] = []
+
+        def finish(c: Any, outcome: _Answer | _Failed | None) -> None:
+            t = active.pop(c)
+            multi.remove_handle(c)
+            t.handle = None
+            per_host[t.host] -= 1
+            idle.append(c)
+            if outcome is not None:
+                done.append((t.future, outcome))
+
+        def start(t: _Transfer, now: float) -> None:
+            c = idle.pop() if idle else self._new_handle()
+            c.setopt(pycurl.URL, t.url)
+            c.setopt(pycurl.HTTPHEADER, t.headers)
+            c.setopt(pycurl.HEADERFUNCTION, t.head.append)
+            c.setopt(pycurl.WRITEFUNCTION, t.body.append)
+            t.handle = c
+            t.last = now
+            if t.deadline is None:  # the total budget starts with the first hop's slot
+                t.deadline = now + self._total_timeout
+            per_host[t.host] = per_host.get(t.host, 0) + 1
+            active[c] = t
+            multi.add_handle(c)
+
+        def start_waiting() -> None:
+            nonlocal waiting
+            if not waiting or len(active) >= self._max_connections:
+                return
+            now = monotonic()
+            held: collections.deque[_Transfer] = collections.deque()  # their host is busy
+            while waiting and len(active) < self._max_connections:
+                t = waiting.popleft()
+                if t.future.cancelled():
+                    continue
+                if per_host.get(t.host, 0) >= self._max_per_host:
+                    held.append(t)
+                else:
+                    start(t, now)
+            held.extend(waiting)
+            waiting = held
+
+        while True:
+            # New transfers, cancellations, the stop.
+            while True:
+                try:
+                    item = get()
+                except queue.Empty:
+                    break
+                if item is None:
+                    for c in list(active):
+                        finish(c, None)
+                    for c in idle:
+                        c.close()
+                    return
+                if isinstance(item, tuple):
+                    if item[1].handle is not None:
+                        finish(item[1].handle, None)
+                else:
+                    waiting.append(item)
+            start_waiting()
+
+            while multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+                pass
+            while True:
+                left, ok, failed = multi.info_read()
+                for c in ok:
+                    t = active[c]
+                    reason, head = _final_response(t.head)
+                    finish(c, _Answer(c.getinfo(pycurl.RESPONSE_CODE), reason, head, b"".join(t.body),
+                                      t.deadline or 0.0))
+                for c, code, message in failed:
+                    t = active[c]
+                    finish(c, _Failed(code, message, c.getinfo(pycurl.OS_ERRNO), _phase(t)))
+                if not left:
+                    break
+
+            if active:  # our timeouts: the total budget, and no bytes for read_timeout once connected
+                now = monotonic()
+                for c, t in list(active.items()):
+                    got = len(t.head) + len(t.body)
+                    if t.deadline is not None and now >= t.deadline:
+                        finish(c, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "total"))
+                    elif got != t.seen:
+                        t.seen, t.last = got, now
+                    elif now - t.last > self._read_timeout and c.getinfo(pycurl.CONNECT_TIME) > 0:
+                        finish(c, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "read:" + _phase(t)))
+            if done:
+                self._post(_settle, done)
+                done = []
+                start_waiting()  # the slots just freed
+                if active:
+                    continue  # drive the new transfers before sleeping
+
+            self._wait(multi, bool(active))
+
+    def _new_handle(self) -> Any:
+        c = pycurl.Curl()
+        for option, value in self._options:
+            c.setopt(option, value)
+        return c
+
+    def _wait(self, multi: Any, busy: bool) -> None:
+        """Sleep until a socket of libcurl's or the wake-up pipe is ready, or libcurl's
+        own next timeout (at most TICK while transfers run)."""
+        poller = select.poll()
+        poller.register(self._wake_r, select.POLLIN)
+        wait = -1  # nothing runs: wait for work
+        if busy:
+            readers, writers, _ = multi.fdset()
+            for fd in readers:
+                poller.register(fd, select.POLLIN | select.POLLOUT if fd in writers else select.POLLIN)
+            for fd in writers:
+                if fd not in readers:
+                    poller.register(fd, select.POLLOUT)
+            wait = multi.timeout()  # ms; -1: libcurl has none
+            limit = round(self.TICK * 1000)
+            wait = limit if wait < 0 else min(wait, limit)
+        self._asleep = True
+        if self._queue.empty():
+            poller.poll(wait)
+        self._asleep = False
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+
+def _settle(done: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, outcome in done:
+        if not future.done():
+            future.set_result(outcome)
+
+
+def _wire_url(url: str) -> bytes:
+    """``url`` as libcurl takes it: ASCII, an international host name in IDNA, other
+    characters of the path and query percent-encoded, no fragment (never sent)."""
+    url = url.partition("#")[0]
+    if url.isascii() and " " not in url:
+        return url.encode("ascii")
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if not netloc.isascii():
+        host = parts.hostname or ""
+        userinfo, at, _ = netloc.rpartition("@")
+        netloc = f"{userinfo}{at}{host.encode('idna').decode('ascii')}"
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=~")
+    query = quote(parts.query, safe="/%:@!$&'()*+,;=?~")
+    return urlunsplit((parts.scheme, netloc, path, query, "")).encode("ascii")
+
+
+def _header(name: str, value: str) -> bytes:
+    try:
+        return f"{name}: {value}".encode("latin-1")
+    except UnicodeEncodeError:
+        return f"{name}: {value}".encode()
+
+
 class Fetcher:
-    """Fetch feeds over one aiohttp session; use as ``async with Fetcher(...) as f``."""
+    """Fetch feeds; use as ``async with Fetcher(...) as f`` inside an event loop.
+
+    The transfers run on libcurl in a thread of their own (``_CurlThread``); ``fetch``
+    awaits one exchange at a time and follows redirects itself."""
 
     def __init__(
         self,
@@ -196,82 +558,58 @@ class Fetcher:
         self.max_bytes = max_bytes
         self.user_agent = user_agent
         self.max_redirects = max_redirects
-        self._session: aiohttp.ClientSession | None = None
-        # Our own gates mirror the connector's limits so that time spent queueing for a slot is
-        # not counted against a request's total timeout (aiohttp's `total` includes pool waits,
-        # which would time out the tail of a 1,000-feed refresh).
-        self._all = asyncio.Semaphore(max_connections)
-        self._hosts: dict[tuple[str, str, int], asyncio.Semaphore] = {}
+        self._headers = [_header("User-Agent", user_agent), _header("Accept", ACCEPT),
+                         b"Accept-Encoding: gzip, deflate"]
+        self._curl: _CurlThread | None = None
 
     async def __aenter__(self) -> Fetcher:
-        connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=self.max_per_host)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=self.connect_timeout, sock_read=self.read_timeout
-            ),
-            auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(),  # one feed's cookies must not leak to another
-            headers={"User-Agent": self.user_agent, "Accept": ACCEPT, "Accept-Encoding": "gzip, deflate"},
-        )
+        # The transfer thread holds the connection slots. Time spent waiting for one is
+        # not counted against a request's total timeout (the tail of a 1,000-feed refresh
+        # waits for a slot).
+        self._curl = _CurlThread(
+            asyncio.get_running_loop(), max_connections=self.max_connections, max_per_host=self.max_per_host,
+            connect_timeout=self.connect_timeout, read_timeout=self.read_timeout,
+            total_timeout=self.total_timeout, max_bytes=self.max_bytes)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _host_gate(self, key: tuple[str, str, int]) -> asyncio.Semaphore:
-        host = self._hosts.get(key)
-        if host is None:
-            host = self._hosts[key] = asyncio.Semaphore(self.max_per_host)
-        return host
+        curl, self._curl = self._curl, None
+        if curl is not None:
+            curl.stop()
+            try:
+                await asyncio.shield(curl.stopped)
+            finally:
+                curl.close()
 
     async def fetch(self, req: FetchRequest) -> FetchResult:
         """GET ``req.url``; return the final 2xx/304 answer or raise a ``FetchError`` subclass."""
-        if self._session is None:
+        if self._curl is None:
             raise RuntimeError("Fetcher must be used as an async context manager")
-        headers: dict[str, str] | None = None  # None: aiohttp then merges no per-request headers
+        headers = self._headers
         if req.etag or req.last_modified:
-            headers = {}
+            headers = list(headers)
             if req.etag:
-                headers["If-None-Match"] = req.etag
+                headers.append(_header("If-None-Match", req.etag))
             if req.last_modified:
-                headers["If-Modified-Since"] = req.last_modified
-        state = {"phase": "response"}  # "body" once headers are in: says which wait timed out
-        deadline = asyncio.timeout(None)
+                headers.append(_header("If-Modified-Since", req.last_modified))
+        state = {"url": req.url}
         try:
-            async with deadline:
-                return await self._follow(req, headers, state, deadline)
+            return await self._follow(req, headers, state)
         except FetchError:
             raise
-        except TimeoutError as e:
-            if deadline.expired():
-                raise TimeoutFetchError(f"timed out after {_seconds(self.total_timeout)} in total") from e
-            if isinstance(e, aiohttp.ConnectionTimeoutError):
-                where = urlsplit(state.get("url", req.url)).netloc
-                raise TimeoutFetchError(f"timed out after {_seconds(self.connect_timeout)} connecting to {where}") from e
-            what = "reading the body" if state["phase"] == "body" else "waiting for the response"
-            raise TimeoutFetchError(f"timed out after {_seconds(self.read_timeout)} {what}") from e
-        except aiohttp.ClientError as e:
-            raise _network_error(e) from e
-        except ValueError as e:  # yarl/urllib reject some URLs only when they are used
-            raise FetchError(f"invalid URL {state.get('url', req.url)}: {e}") from e
-        except OSError as e:
-            raise NetworkError(f"{type(e).__name__}: {e}") from e
+        except ValueError as e:  # urllib rejects some URLs only when they are used
+            raise FetchError(f"invalid URL {state['url']}: {e}") from e
 
-    async def _follow(
-        self, req: FetchRequest, headers: dict[str, str] | None, state: dict[str, str], deadline: asyncio.Timeout
-    ) -> FetchResult:
+    async def _follow(self, req: FetchRequest, headers: list[bytes], state: dict[str, str]) -> FetchResult:
         url = req.url
         seen = {url}
         permanent = True
         hops = 0
-        loop = asyncio.get_running_loop()
-        session = self._session
-        assert session is not None
+        deadline: float | None = None  # the total budget's end, once the first hop started
+        curl = self._curl
+        assert curl is not None
         while True:
             parts = urlsplit(url)
             scheme = parts.scheme.lower()
@@ -279,57 +617,44 @@ class Fetcher:
                 cls = RedirectError if hops else FetchError
                 raise cls(f"cannot fetch {url!r}: not an http(s) URL")
             state["url"] = url
-            # Per-host gate first, then the global one: a consistent order cannot deadlock,
-            # and a request waiting for a busy host does not hold one of the global slots.
-            # Plain acquire/release, not a context manager: this runs for every request.
-            host = self._host_gate(_host_key(scheme, parts))
-            await host.acquire()
-            try:
-                await self._all.acquire()
-                try:
-                    if deadline.when() is None:  # the total budget starts once we hold a connection slot
-                        deadline.reschedule(loop.time() + self.total_timeout)
-                    state["phase"] = "response"
-                    async with session.get(url, headers=headers, allow_redirects=False) as resp:
-                        status = resp.status
-                        if status in _REDIRECTS:
-                            location = resp.headers.get("Location")
-                            if not location:
-                                raise HTTPStatusError(f"HTTP {status} redirect without a Location", status=status)
-                        elif status == 304:
-                            hdrs = _lower_headers(resp.headers)
-                            return FetchResult(
-                                url=url,
-                                status=304,
-                                headers=hdrs,
-                                body=None,
-                                etag=hdrs.get("etag") or req.etag,
-                                last_modified=hdrs.get("last-modified") or req.last_modified,
-                                permanent_redirect=url if hops and permanent else None,
-                            )
-                        elif 200 <= status < 300:
-                            state["phase"] = "body"
-                            body = await self._read_body(resp)
-                            hdrs = _lower_headers(resp.headers)
-                            if "content-encoding" in hdrs:  # the body we return is decoded
-                                hdrs.pop("content-encoding")
-                                hdrs.pop("content-length", None)
-                            return FetchResult(
-                                url=url,
-                                status=status,
-                                headers=hdrs,
-                                body=body,
-                                etag=hdrs.get("etag"),
-                                last_modified=hdrs.get("last-modified"),
-                                permanent_redirect=url if hops and permanent else None,
-                            )
-                        else:
-                            raise _status_error(status, resp.reason, resp.headers.get("Retry-After"))
-                finally:
-                    self._all.release()
-            finally:
-                host.release()
-            # A redirect: resolve it outside the slots so the next hop queues like any request.
+            if not parts.hostname:
+                raise FetchError(f"invalid URL {url}: no host")
+            outcome = await curl.get(url, headers, _host_key(scheme, parts), deadline)
+            if isinstance(outcome, _Failed):
+                raise self._error(outcome, parts)
+            deadline = outcome.deadline
+            status = outcome.status
+            if status in _REDIRECTS:
+                location = _lower_headers(outcome.head).get("location")
+                if not location:
+                    raise HTTPStatusError(f"HTTP {status} redirect without a Location", status=status)
+            elif status == 304:
+                hdrs = _lower_headers(outcome.head)
+                return FetchResult(
+                    url=url,
+                    status=304,
+                    headers=hdrs,
+                    body=None,
+                    etag=hdrs.get("etag") or req.etag,
+                    last_modified=hdrs.get("last-modified") or req.last_modified,
+                    permanent_redirect=url if hops and permanent else None,
+                )
+            elif 200 <= status < 300:
+                hdrs = _lower_headers(outcome.head)
+                body = self._decoded(outcome.body, hdrs)
+                return FetchResult(
+                    url=url,
+                    status=status,
+                    headers=hdrs,
+                    body=body,
+                    etag=hdrs.get("etag"),
+                    last_modified=hdrs.get("last-modified"),
+                    permanent_redirect=url if hops and permanent else None,
+                )
+            else:
+                hdrs = _lower_headers(outcome.head)
+                raise _status_error(status, outcome.reason, hdrs.get("retry-after"))
+            # A redirect: the next hop waits for its slots like any request.
             hops += 1
             permanent = permanent and status in _PERMANENT
             target = urljoin(url, location.strip())
@@ -340,37 +665,57 @@ class Fetcher:
             seen.add(target)
             url = target
 
-    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
-        cap = self.max_bytes
-        too_large = f"body larger than {_size(cap)}"
-        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+    def _decoded(self, body: bytes, hdrs: dict[str, str]) -> bytes:
+        """The body without its Content-Encoding (those headers are then dropped), decoded
+        no further than one byte past the cap: a 100 kB gzip bomb can inflate to 100 MB."""
+        encoding = hdrs.get("content-encoding", "identity").strip().lower()
         if encoding in ("identity", ""):
-            decoder = None
-            length = resp.content_length
-            if length is not None:
-                if length > cap:
-                    raise TooLargeError(too_large)  # no need to read what we would refuse
-                # aiohttp's parser stops at the declared length: within the cap, one read
-                # is cheaper than a loop of chunks (most feeds say how long they are).
-                return await resp.content.read()
-        elif encoding in ("gzip", "x-gzip", "deflate"):
-            decoder = _Decoder(encoding)
-        else:
+            return body
+        if encoding not in ("gzip", "x-gzip", "deflate"):
             raise NetworkError(f"unsupported Content-Encoding {encoding!r}")
-        body = bytearray()
+        cap = self.max_bytes
+        decoder = _Decoder(encoding)
         try:
-            async for chunk in resp.content.iter_chunked(_CHUNK):
-                # Ask for one byte beyond the cap: getting it proves the body is too large.
-                body += decoder.feed(chunk, cap + 1 - len(body)) if decoder else chunk
-                if len(body) > cap:
-                    raise TooLargeError(too_large)
-            if decoder:
-                body += decoder.finish()
+            out = decoder.feed(body, cap + 1)
+            if len(out) > cap:
+                raise TooLargeError(f"body larger than {_size(cap)}")
+            decoder.finish()
         except zlib.error as e:
             raise NetworkError(f"broken {encoding} body: {e}") from e
-        if len(body) > cap:
-            raise TooLargeError(too_large)
-        return bytes(body)
+        del hdrs["content-encoding"]
+        hdrs.pop("content-length", None)
+        return out
+
+    def _error(self, failed: _Failed, parts: SplitResult) -> FetchError:
+        code, message = failed.code, failed.message
+        where = f"{parts.hostname}:{_host_key(parts.scheme.lower(), parts)[2]}"
+        if code == pycurl.E_OPERATION_TIMEDOUT:
+            if failed.phase == "total":
+                return TimeoutFetchError(f"timed out after {_seconds(self.total_timeout)} in total")
+            if failed.phase.startswith("read:"):
+                what = "reading the body" if failed.phase == "read:body" else "waiting for the response"
+                return TimeoutFetchError(f"timed out after {_seconds(self.read_timeout)} {what}")
+            return TimeoutFetchError(f"timed out after {_seconds(self.connect_timeout)} connecting to {parts.netloc}")
+        if code == pycurl.E_FILESIZE_EXCEEDED:
+            return TooLargeError(f"body larger than {_size(self.max_bytes)}")
+        if code == pycurl.E_COULDNT_RESOLVE_HOST:
+            return NetworkError(f"could not resolve host {parts.hostname}")
+        if code == pycurl.E_COULDNT_CONNECT:
+            if failed.os_errno == errno.ECONNREFUSED:
+                return NetworkError(f"connection refused ({where})")
+            reason = os.strerror(failed.os_errno) if failed.os_errno else message
+            return NetworkError(f"cannot connect to {where}: {reason}")
+        if code in _TLS_CODES:
+            return NetworkError(f"TLS error: {message}")
+        if code == pycurl.E_GOT_NOTHING:
+            return NetworkError("server closed the connection without answering")
+        if code in (pycurl.E_RECV_ERROR, pycurl.E_SEND_ERROR) and failed.os_errno == errno.ECONNRESET:
+            return NetworkError("connection reset")
+        if code == pycurl.E_PARTIAL_FILE or (code == pycurl.E_RECV_ERROR and failed.phase == "body"):
+            return NetworkError(f"body transfer broken: {message}")
+        if code == pycurl.E_URL_MALFORMAT:
+            return FetchError(f"invalid URL {urlunsplit(parts)}: {message}")
+        return NetworkError(message or f"libcurl error {code}")
 
 
 def _status_error(status: int, reason: str | None, retry_after: str | None) -> HTTPStatusError:
@@ -380,30 +725,6 @@ def _status_error(status: int, reason: str | None, retry_after: str | None) -> H
         phrase = ""
     cls = GoneError if status == 410 else HTTPStatusError
     return cls(f"HTTP {status} {phrase}".rstrip(), status=status, retry_after=parse_retry_after(retry_after))
-
-
-def _network_error(e: aiohttp.ClientError) -> FetchError:
-    if isinstance(e, aiohttp.ClientConnectorDNSError):
-        return NetworkError(f"could not resolve host {e.host}")
-    if isinstance(e, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)) or isinstance(
-        getattr(e, "os_error", None), ssl.SSLError
-    ):
-        return NetworkError(f"TLS error: {e}")
-    if isinstance(e, aiohttp.ClientConnectorError):
-        where = f"{e.host}:{e.port}"
-        code = e.os_error.errno
-        if isinstance(e.os_error, ConnectionRefusedError) or code == errno.ECONNREFUSED:
-            return NetworkError(f"connection refused ({where})")
-        return NetworkError(f"cannot connect to {where}: {e.os_error.strerror or e.os_error}")
-    if isinstance(e, aiohttp.ServerDisconnectedError):
-        return NetworkError("server closed the connection without answering")
-    if isinstance(e, aiohttp.ClientPayloadError):
-        return NetworkError(f"body transfer broken: {e}")
-    if isinstance(e, aiohttp.ClientOSError) and isinstance(e.__cause__ or e, ConnectionResetError):
-        return NetworkError("connection reset")
-    if isinstance(e, aiohttp.InvalidURL):
-        return FetchError(f"invalid URL {e.url}")
-    return NetworkError(f"{type(e).__name__}: {e}")
 
 
 async def fetch_many(reqs: Sequence[FetchRequest], **fetcher_kwargs: Any) -> dict[str, FetchResult | FetchError]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import socket
+import ssl
 import threading
 import time
 import tracemalloc
@@ -13,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,29 +187,41 @@ def make_app(rec: Recorder) -> web.Application:
     async def ok(request: web.Request) -> web.StreamResponse:
         return web.Response(body=b"feed " + request.match_info["n"].encode())
 
+    @routes.get("/iri/{name}")
+    async def iri(request: web.Request) -> web.StreamResponse:
+        return web.Response(body=f"{request.raw_path} {request.match_info['name']}".encode())
+
+    @routes.get("/sleep/{seconds}/{n}")
+    async def sleep(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(float(request.match_info["seconds"]))
+        return web.Response(body=FEED)
+
     app = web.Application()
     app.add_routes(routes)
     return app
 
 
 class ServerThread:
-    """An aiohttp.web app served from its own event loop on two 127.0.0.1 ports."""
+    """An aiohttp.web app served from its own event loop on two 127.0.0.1 ports (https
+    with the test certificate when ``tls`` is given)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.rec = Recorder()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.runner, self.ports = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        self.url = f"http://127.0.0.1:{self.ports[0]}"
-        self.url2 = f"http://127.0.0.1:{self.ports[1]}"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.ports[0]}"
+        self.url2 = f"{scheme}://127.0.0.1:{self.ports[1]}"
 
     async def _start(self) -> tuple[web.AppRunner, list[int]]:
         runner = web.AppRunner(make_app(self.rec), handler_cancellation=True, shutdown_timeout=0.5)
         await runner.setup()
         ports = []
         for _ in range(2):
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=self.tls)
             await site.start()
             ports.append(runner.addresses[-1][1])
         return runner, ports
@@ -508,11 +522,64 @@ def test_fetch_outside_the_context_manager_is_a_programming_error() -> None:
 
 
 def test_response_headers_are_lower_cased_and_repeated_fields_combined() -> None:
-    from multidict import CIMultiDict, CIMultiDictProxy
-
     from aggregator.fetch import _lower_headers
 
-    single = CIMultiDictProxy(CIMultiDict([("Content-Type", "application/rss+xml"), ("ETag", '"x"')]))
+    single = [b"Content-Type: application/rss+xml\r\n", b"ETag:   \"x\"  \r\n", b"\r\n"]
     assert _lower_headers(single) == {"content-type": "application/rss+xml", "etag": '"x"'}
-    repeated = CIMultiDictProxy(CIMultiDict([("Vary", "Accept"), ("ETag", '"x"'), ("vary", "Accept-Encoding")]))
+    repeated = [b"Vary: Accept\r\n", b'ETag: "x"\r\n', b"vary: Accept-Encoding\r\n", b"\r\n"]
     assert _lower_headers(repeated) == {"vary": "Accept, Accept-Encoding", "etag": '"x"'}
+    folded = [b"X-Long: one\r\n", b"  two\r\n", b"Caf\xe9: ol\xe9\r\n", b"no colon here\r\n"]
+    assert _lower_headers(folded) == {"x-long": "one two", "caf\xe9": "ol\xe9"}
+
+
+# --- what the transfer thread adds ---------------------------------------------------------------
+
+
+def test_time_waiting_for_a_slot_is_not_counted_against_the_total_timeout(server: ServerThread) -> None:
+    # One connection, eight answers of 0.1 s each: the last one waits 0.7 s for the slot.
+    reqs = [FetchRequest(f"q{i}", f"{server.url}/sleep/0.1/{i}") for i in range(8)]
+    results = fetch_many_sync(reqs, max_connections=1, total_timeout=0.5)
+    assert all(isinstance(r, FetchResult) and r.body == FEED for r in results.values()), results
+
+
+def test_a_cancelled_fetch_aborts_its_transfer_and_the_others_go_on(server: ServerThread) -> None:
+    async def go() -> tuple[float, FetchResult]:
+        async with Fetcher(max_connections=1) as f:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(f.fetch(FetchRequest("slow", f"{server.url}/slow-head")), 0.2)
+            # The only slot is free again at once: the slow transfer was aborted.
+            start = time.monotonic()
+            res = await f.fetch(FetchRequest("next", f"{server.url}/ok/7"))
+            return time.monotonic() - start, res
+
+    took, res = asyncio.run(go())
+    assert res.body == b"feed 7" and took < 1
+
+
+def test_international_urls_are_sent_percent_encoded(server: ServerThread) -> None:
+    res = fetch(f"{server.url}/iri/café feed#part")
+    assert res.body == "/iri/caf%C3%A9%20feed café feed".encode()
+
+
+TLS_DIR = Path(__file__).parent / "data" / "tls"  # a self-signed certificate for 127.0.0.1, valid to 2126
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[ServerThread]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(TLS_DIR / "cert.pem", TLS_DIR / "key.pem")
+    srv = ServerThread(tls=context)
+    yield srv
+    srv.stop()
+
+
+def test_https_with_an_untrusted_certificate_is_a_tls_error(tls_server: ServerThread) -> None:
+    with pytest.raises(NetworkError, match=r"^TLS error: .*certificate"):
+        fetch(f"{tls_server.url}/feed")
+
+
+def test_https_trusts_what_pythons_ssl_module_trusts(tls_server: ServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SSL_CERT_FILE is the ssl module's own way to name trusted certificates; libcurl follows it.
+    monkeypatch.setenv("SSL_CERT_FILE", str(TLS_DIR / "cert.pem"))
+    res = fetch(f"{tls_server.url}/feed")
+    assert res.status == 200 and res.body == FEED and res.etag == ETAG
