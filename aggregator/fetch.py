@@ -15,6 +15,7 @@ import collections
 import email.utils
 import errno
 import http
+import logging
 import os
 import queue
 import select
@@ -34,6 +35,8 @@ import pycurl
 import aggregator
 from aggregator.errors import FetchError
 from aggregator.types import FetchResult
+
+log = logging.getLogger(__name__)
 
 ACCEPT = (
     "application/atom+xml, application/rss+xml, application/feed+json, "
@@ -232,16 +235,18 @@ class _Transfer:
         self.seen = 0  # pieces received at `last`
 
 
-@dataclass(frozen=True)
 class _Answer:
-    """A finished exchange: the final response's status, reason and header lines, its
-    body as sent (content-encoded), and the end of the total budget (for the next hop)."""
+    """A finished exchange: its status, every header line received (an interim 1xx
+    answer's too), the body as sent (content-encoded), and the end of the total budget
+    (for the next hop). Made on the transfer thread, so it does no more than keep them."""
 
-    status: int
-    reason: str
-    head: list[bytes]
-    body: bytes
-    deadline: float
+    __slots__ = ("status", "head", "body", "deadline")
+
+    def __init__(self, status: int, head: list[bytes], body: bytes, deadline: float):
+        self.status = status
+        self.head = head
+        self.body = body
+        self.deadline = deadline
 
 
 class _Failed:
@@ -286,8 +291,9 @@ class _CurlThread:
     the curl handles.
     """
 
-    # The longest the thread sleeps while transfers run: it checks their timeouts then.
+    # The longest the thread sleeps while transfers run, and how often it checks their timeouts.
     TICK = 0.05
+    CHECK = 0.01
 
     def __init__(self, loop: asyncio.AbstractEventLoop, *, max_connections: int, max_per_host: int,
                  connect_timeout: float, read_timeout: float, total_timeout: float, max_bytes: int):
@@ -304,6 +310,11 @@ class _CurlThread:
         ]
         self._queue: queue.SimpleQueue[_Transfer | tuple[str, _Transfer] | None] = queue.SimpleQueue()
         self._asleep = False  # the thread waits in poll(): a new item must wake it
+        # Should the thread die of a bug, every transfer fails at once instead of hanging.
+        self._broken: _Failed | None = None
+        self._broken_lock = threading.Lock()
+        self._active: dict[Any, _Transfer] = {}  # curl handle -> its running transfer
+        self._waiting: collections.deque[_Transfer] = collections.deque()  # for a slot, in arrival order
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -325,7 +336,11 @@ class _CurlThread:
                 self._send(("cancel", t))
 
         future.add_done_callback(cancelled)
-        self._send(t)
+        with self._broken_lock:
+            if self._broken is not None:
+                future.set_result(self._broken)
+            else:
+                self._send(t)
         return future
 
     def stop(self) -> None:
@@ -358,32 +373,56 @@ class _CurlThread:
         multi = pycurl.CurlMulti()
         try:
             self._drive(multi)
+        except BaseException as e:  # a bug: say so, and fail every transfer, now and later
+            log.exception("the fetch thread stopped")
+            with self._broken_lock:
+                self._broken = broken = _Failed(-1, f"the fetch thread stopped: {e!r}", 0, "broken")
+                futures = [t.future for t in (*self._active.values(), *self._waiting)]
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if isinstance(item, _Transfer):
+                        futures.append(item.future)
+            self._post(_settle, [(f, broken) for f in futures])
         finally:
             multi.close()
             self._post(_settle, [(self.stopped, None)])
 
     def _drive(self, multi: Any) -> None:
-        active: dict[Any, _Transfer] = {}  # curl handle -> its transfer
-        waiting: collections.deque[_Transfer] = collections.deque()  # for a slot, in arrival order
+        active = self._active
+        waiting = self._waiting
         per_host: dict[tuple[str, str, int], int] = {}  # running transfers by host
         idle: list[Any] = []  # handles to reuse
         get = self._queue.get_nowait
         monotonic = time.monotonic
         done: list[tuple[asyncio.Future[Any], Any]] = []
+        next_check = 0.0
 
         def finish(c: Any, outcome: _Answer | _Failed | None) -> None:
             t = active.pop(c)
             multi.remove_handle(c)
             t.handle = None
+            t.body.clear()  # (joined by now) the handle holds on to its append until its next transfer
             per_host[t.host] -= 1
             idle.append(c)
             if outcome is not None:
                 done.append((t.future, outcome))
 
         def start(t: _Transfer, now: float) -> None:
-            c = idle.pop() if idle else self._new_handle()
-            c.setopt(pycurl.URL, t.url)
-            c.setopt(pycurl.HTTPHEADER, t.headers)
+            try:
+                c = idle.pop() if idle else self._new_handle()
+            except BaseException:
+                waiting.appendleft(t)  # failed with the others by _run
+                raise
+            try:
+                c.setopt(pycurl.URL, t.url)
+                c.setopt(pycurl.HTTPHEADER, t.headers)
+            except (pycurl.error, ValueError, TypeError) as e:  # say a NUL in a stored ETag
+                idle.append(c)
+                done.append((t.future, _Failed(-1, str(e), 0, "request")))
+                return
             c.setopt(pycurl.HEADERFUNCTION, t.head.append)
             c.setopt(pycurl.WRITEFUNCTION, t.body.append)
             t.handle = c
@@ -395,11 +434,10 @@ class _CurlThread:
             multi.add_handle(c)
 
         def start_waiting() -> None:
-            nonlocal waiting
             if not waiting or len(active) >= self._max_connections:
                 return
             now = monotonic()
-            held: collections.deque[_Transfer] = collections.deque()  # their host is busy
+            held: list[_Transfer] = []  # their host is busy
             while waiting and len(active) < self._max_connections:
                 t = waiting.popleft()
                 if t.future.cancelled():
@@ -408,8 +446,7 @@ class _CurlThread:
                     held.append(t)
                 else:
                     start(t, now)
-            held.extend(waiting)
-            waiting = held
+            waiting.extendleft(reversed(held))  # back in front, in their order
 
         while True:
             # New transfers, cancellations, the stop.
@@ -437,31 +474,33 @@ class _CurlThread:
                 left, ok, failed = multi.info_read()
                 for c in ok:
                     t = active[c]
-                    reason, head = _final_response(t.head)
-                    finish(c, _Answer(c.getinfo(pycurl.RESPONSE_CODE), reason, head, b"".join(t.body),
-                                      t.deadline or 0.0))
+                    finish(c, _Answer(c.getinfo(pycurl.RESPONSE_CODE), t.head, b"".join(t.body), t.deadline or 0.0))
                 for c, code, message in failed:
                     t = active[c]
                     finish(c, _Failed(code, message, c.getinfo(pycurl.OS_ERRNO), _phase(t)))
                 if not left:
                     break
 
-            if active:  # our timeouts: the total budget, and no bytes for read_timeout once connected
-                now = monotonic()
+            # Our timeouts: the total budget, and no bytes for read_timeout once connected
+            # (looked at every CHECK, not after every socket event).
+            if active and (now := monotonic()) >= next_check:
+                next_check = now + self.CHECK
                 for c, t in list(active.items()):
                     got = len(t.head) + len(t.body)
                     if t.deadline is not None and now >= t.deadline:
                         finish(c, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "total"))
                     elif got != t.seen:
                         t.seen, t.last = got, now
-                    elif now - t.last > self._read_timeout and c.getinfo(pycurl.CONNECT_TIME) > 0:
+                    elif now - t.last > self._read_timeout and c.getinfo(pycurl.PRETRANSFER_TIME) > 0:
+                        # (PRETRANSFER_TIME: connected, TLS included, on a new or a reused
+                        # connection; until then CONNECTTIMEOUT_MS is what applies.)
                         finish(c, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "read:" + _phase(t)))
             if done:
                 self._post(_settle, done)
                 done = []
                 start_waiting()  # the slots just freed
-                if active:
-                    continue  # drive the new transfers before sleeping
+                if active or done:
+                    continue  # drive the new transfers (or report those that could not start)
 
             self._wait(multi, bool(active))
 
@@ -624,12 +663,13 @@ class Fetcher:
                 raise self._error(outcome, parts)
             deadline = outcome.deadline
             status = outcome.status
+            reason, head = _final_response(outcome.head)
             if status in _REDIRECTS:
-                location = _lower_headers(outcome.head).get("location")
+                location = _lower_headers(head).get("location")
                 if not location:
                     raise HTTPStatusError(f"HTTP {status} redirect without a Location", status=status)
             elif status == 304:
-                hdrs = _lower_headers(outcome.head)
+                hdrs = _lower_headers(head)
                 return FetchResult(
                     url=url,
                     status=304,
@@ -640,7 +680,7 @@ class Fetcher:
                     permanent_redirect=url if hops and permanent else None,
                 )
             elif 200 <= status < 300:
-                hdrs = _lower_headers(outcome.head)
+                hdrs = _lower_headers(head)
                 body = self._decoded(outcome.body, hdrs)
                 return FetchResult(
                     url=url,
@@ -652,8 +692,8 @@ class Fetcher:
                     permanent_redirect=url if hops and permanent else None,
                 )
             else:
-                hdrs = _lower_headers(outcome.head)
-                raise _status_error(status, outcome.reason, hdrs.get("retry-after"))
+                hdrs = _lower_headers(head)
+                raise _status_error(status, reason, hdrs.get("retry-after"))
             # A redirect: the next hop waits for its slots like any request.
             hops += 1
             permanent = permanent and status in _PERMANENT
@@ -689,6 +729,8 @@ class Fetcher:
     def _error(self, failed: _Failed, parts: SplitResult) -> FetchError:
         code, message = failed.code, failed.message
         where = f"{parts.hostname}:{_host_key(parts.scheme.lower(), parts)[2]}"
+        if failed.phase == "request":
+            return FetchError(f"cannot send the request: {message}")
         if code == pycurl.E_OPERATION_TIMEDOUT:
             if failed.phase == "total":
                 return TimeoutFetchError(f"timed out after {_seconds(self.total_timeout)} in total")

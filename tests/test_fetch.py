@@ -561,6 +561,36 @@ def test_international_urls_are_sent_percent_encoded(server: ServerThread) -> No
     assert res.body == "/iri/caf%C3%A9%20feed café feed".encode()
 
 
+def test_a_request_libcurl_cannot_send_is_an_error_of_its_own(server: ServerThread) -> None:
+    with pytest.raises(FetchError, match="^cannot send the request: embedded null byte"):
+        fetch(f"{server.url}/feed", etag='"a\x00b"')
+    assert fetch(f"{server.url}/ok/3").body == b"feed 3"
+
+
+def test_a_broken_transfer_thread_fails_its_fetches_instead_of_hanging(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from aggregator import fetch as fetch_module
+
+    def broken(self: Any) -> Any:
+        raise RuntimeError("no handle today")
+
+    monkeypatch.setattr(fetch_module._CurlThread, "_new_handle", broken)
+
+    async def go() -> list[FetchResult | FetchError]:
+        async with Fetcher() as f:
+            first = await asyncio.gather(*(f.fetch(FetchRequest(f"k{i}", f"{server.url}/ok/{i}"))
+                                           for i in range(3)), return_exceptions=True)
+            later = await asyncio.gather(f.fetch(FetchRequest("later", f"{server.url}/ok/9")),
+                                         return_exceptions=True)
+            return [*first, *later]
+
+    results = asyncio.run(asyncio.wait_for(go(), 10))
+    assert all(isinstance(r, NetworkError) and "the fetch thread stopped: RuntimeError('no handle today')" in str(r)
+               for r in results), results
+    assert "the fetch thread stopped" in caplog.text
+
+
 TLS_DIR = Path(__file__).parent / "data" / "tls"  # a self-signed certificate for 127.0.0.1, valid to 2126
 
 
@@ -583,3 +613,15 @@ def test_https_trusts_what_pythons_ssl_module_trusts(tls_server: ServerThread, m
     monkeypatch.setenv("SSL_CERT_FILE", str(TLS_DIR / "cert.pem"))
     res = fetch(f"{tls_server.url}/feed")
     assert res.status == 200 and res.body == FEED and res.etag == ETAG
+
+
+def test_read_timeout_on_a_reused_connection(server: ServerThread) -> None:
+    async def go() -> None:
+        async with Fetcher(read_timeout=0.3, max_connections=1) as f:
+            assert (await f.fetch(FetchRequest("warm", f"{server.url}/ok/1"))).body == b"feed 1"
+            start = time.monotonic()
+            with pytest.raises(TimeoutFetchError, match=r"^timed out after 0.3 s waiting for the response$"):
+                await f.fetch(FetchRequest("slow", f"{server.url}/slow-head"))
+            assert time.monotonic() - start < 2
+
+    asyncio.run(go())
