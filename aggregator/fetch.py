@@ -14,6 +14,7 @@ import asyncio
 import collections
 import email.utils
 import errno
+import hashlib
 import http
 import logging
 import os
@@ -237,15 +238,19 @@ class _Transfer:
 
 class _Answer:
     """A finished exchange: its status, every header line received (an interim 1xx
-    answer's too), the body as sent (content-encoded), and the end of the total budget
-    (for the next hop). Made on the transfer thread, so it does no more than keep them."""
+    answer's too), the body as sent (content-encoded) and its SHA-256 (of a 2xx body), and
+    the end of the total budget (for the next hop). Made on the transfer thread, so it
+    does little more than keep them."""
 
-    __slots__ = ("status", "head", "body", "deadline")
+    __slots__ = ("status", "head", "body", "sha256", "deadline")
 
     def __init__(self, status: int, head: list[bytes], body: bytes, deadline: float):
         self.status = status
         self.head = head
         self.body = body
+        # Hashed here, where its GIL-free work costs the event loop's thread nothing: a
+        # refresh tells an unchanged body by this hash (pipeline.decide_fetch).
+        self.sha256 = hashlib.sha256(body).hexdigest() if body and 200 <= status < 300 else None
         self.deadline = deadline
 
 
@@ -690,6 +695,7 @@ class Fetcher:
                     etag=hdrs.get("etag"),
                     last_modified=hdrs.get("last-modified"),
                     permanent_redirect=url if hops and permanent else None,
+                    body_sha256=outcome.sha256 if body is outcome.body else None,  # else decoded here
                 )
             else:
                 hdrs = _lower_headers(head)

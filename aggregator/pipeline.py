@@ -445,7 +445,7 @@ def decide_fetch(
         return ok(keep_warning=True), None, SourceOutcome(src.name, ok=True, http_status=304)
 
     body = res.body or b""
-    body_hash = hashlib.sha256(body).hexdigest()
+    body_hash = res.body_sha256 or hashlib.sha256(body).hexdigest()
     if body_hash == state.body_hash:
         # Same bytes as last time: nothing to parse.
         return (ok(keep_warning=True, body_hash=body_hash), None,

@@ -50,6 +50,7 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     permanent_redirect: str | None = None  # target of a 301/308 chain, if every hop was permanent
+    body_sha256: str | None = None  # hex SHA-256 of ``body``, when the fetcher already took it
 
     @property
     def not_modified(self) -> bool:

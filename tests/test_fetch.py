@@ -625,3 +625,13 @@ def test_read_timeout_on_a_reused_connection(server: ServerThread) -> None:
             assert time.monotonic() - start < 2
 
     asyncio.run(go())
+
+
+def test_a_body_comes_with_its_sha256_when_it_is_the_body_as_sent(server: ServerThread) -> None:
+    import hashlib
+
+    plain = fetch(f"{server.url}/feed")
+    assert plain.body_sha256 == hashlib.sha256(FEED).hexdigest()
+    # Decoded here, not as sent: the hash of the decoded body is for the caller to take.
+    assert fetch(f"{server.url}/enc/gzip").body_sha256 is None
+    assert fetch(f"{server.url}/feed", etag=ETAG).body_sha256 is None  # a 304 has no body
