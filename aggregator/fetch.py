@@ -220,7 +220,8 @@ def _tls_options() -> list[tuple[int, Any]]:
 class _Transfer:
     """One GET on the transfer thread: what it sends, what came back so far, its future."""
 
-    __slots__ = ("url", "headers", "host", "future", "deadline", "head", "body", "handle", "last", "seen")
+    __slots__ = ("url", "headers", "host", "future", "deadline", "head", "body", "handle", "last", "seen",
+                 "started", "over_cap")
 
     def __init__(self, url: bytes, headers: list[bytes], host: tuple[str, str, int],
                  future: asyncio.Future[Any], deadline: float | None):
@@ -234,6 +235,8 @@ class _Transfer:
         self.handle: Any = None  # the curl handle while the transfer runs
         self.last = 0.0  # monotonic time of the last bytes received
         self.seen = 0  # pieces received at `last`
+        self.started = 0.0  # monotonic time the transfer was handed to libcurl
+        self.over_cap = False  # the body grew past the cap (see _writer)
 
 
 class _Answer:
@@ -272,6 +275,44 @@ def _phase(t: _Transfer) -> str:
     return "body" if t.body or (t.head and t.head[-1] == b"\r\n") else "response"
 
 
+def _final_status(head: list[bytes]) -> int:
+    for line in reversed(head):
+        if line.startswith(b"HTTP/"):
+            parts = line.split(None, 2)
+            return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+    return 0
+
+
+def _writer(t: _Transfer, cap: int) -> Callable[[bytes], int | None]:
+    """The body callback. A non-2xx answer's body is not read (its status is the answer);
+    a body that grows past ``cap`` stops the transfer (``t.over_cap``), also where libcurl
+    checks MAXFILESIZE against a declared length only (before 8.4)."""
+    body = t.body
+    size = 0
+
+    def write(data: bytes) -> int | None:
+        nonlocal size
+        if not body and not 200 <= _final_status(t.head) < 300:
+            return 0  # CURLE_WRITE_ERROR; _status_only makes it the status answer
+        size += len(data)
+        if size > cap:
+            t.over_cap = True
+            return 0
+        body.append(data)
+        return None
+
+    return write
+
+
+def _status_only(c: Any, t: _Transfer) -> _Answer | None:
+    """A transfer that failed once the headers of a final non-2xx answer were in: that answer."""
+    if _phase(t) == "body":
+        status = c.getinfo(pycurl.RESPONSE_CODE)
+        if status >= 300:
+            return _Answer(status, t.head, b"", t.deadline or 0.0)
+    return None
+
+
 def _final_response(head: list[bytes]) -> tuple[str, list[bytes]]:
     """The reason phrase and the header lines of the last response among ``head`` (an
     interim 1xx answer comes before it)."""
@@ -281,7 +322,10 @@ def _final_response(head: list[bytes]) -> tuple[str, list[bytes]]:
             start = n
     status_line = head[start].decode("latin-1").split(None, 2) if head else []
     reason = status_line[2].strip() if len(status_line) > 2 else ""
-    return reason, head[start + 1:]
+    end = start + 1
+    while end < len(head) and head[end].strip():  # trailers come after the blank line
+        end += 1
+    return reason, head[start + 1:end]
 
 
 class _CurlThread:
@@ -313,13 +357,16 @@ class _CurlThread:
             (pycurl.CONNECTTIMEOUT_MS, max(1, round(connect_timeout * 1000))),
             (pycurl.MAXFILESIZE_LARGE, max_bytes),  # a declared or received body past the cap
         ]
+        self._max_bytes = max_bytes
         self._queue: queue.SimpleQueue[_Transfer | tuple[str, _Transfer] | None] = queue.SimpleQueue()
-        self._asleep = False  # the thread waits in poll(): a new item must wake it
+        self._asleep = False  # the thread waits in poll() ...
+        self._hungry = True  # ... with a connection slot free: a new transfer must wake it
         # Should the thread die of a bug, every transfer fails at once instead of hanging.
         self._broken: _Failed | None = None
         self._broken_lock = threading.Lock()
         self._active: dict[Any, _Transfer] = {}  # curl handle -> its running transfer
         self._waiting: collections.deque[_Transfer] = collections.deque()  # for a slot, in arrival order
+        self._done: list[tuple[asyncio.Future[Any], Any]] = []  # outcomes not yet posted
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -350,6 +397,9 @@ class _CurlThread:
 
     def stop(self) -> None:
         """Abort what still runs and end the thread; ``stopped`` completes then."""
+        with self._broken_lock:
+            if self._broken is None:  # a fetch still on its way fails, not hangs
+                self._broken = _Failed(-1, "the fetcher was closed", 0, "broken")
         self._send(None)
 
     def close(self) -> None:
@@ -359,9 +409,12 @@ class _CurlThread:
 
     def _send(self, item: _Transfer | tuple[str, _Transfer] | None) -> None:
         self._queue.put(item)
-        # The thread sets _asleep before it looks at the queue a last time, so an item
-        # put here is either seen by that look or followed by a wake-up.
-        if self._asleep:
+        # The thread sets _asleep (and _hungry) before it looks at the queue a last time,
+        # so an item put here is either seen by that look or followed by a wake-up. A new
+        # transfer wakes it only if a slot is free: otherwise it waits for a slot anyway,
+        # and the thread, woken by the transfer that frees one, takes it from the queue
+        # then. (A wake-up costs this thread a write and often the CPU for a while.)
+        if self._asleep and (self._hungry or not isinstance(item, _Transfer)):
             try:
                 os.write(self._wake_w, b"\0")
             except BlockingIOError:  # the pipe is full of wake-ups already
@@ -390,7 +443,7 @@ class _CurlThread:
                         break
                     if isinstance(item, _Transfer):
                         futures.append(item.future)
-            self._post(_settle, [(f, broken) for f in futures])
+            self._post(_settle, [*self._done, *((f, broken) for f in futures)])
         finally:
             multi.close()
             self._post(_settle, [(self.stopped, None)])
@@ -402,7 +455,7 @@ class _CurlThread:
         idle: list[Any] = []  # handles to reuse
         get = self._queue.get_nowait
         monotonic = time.monotonic
-        done: list[tuple[asyncio.Future[Any], Any]] = []
+        done = self._done
         next_check = 0.0
 
         def finish(c: Any, outcome: _Answer | _Failed | None) -> None:
@@ -429,9 +482,9 @@ class _CurlThread:
                 done.append((t.future, _Failed(-1, str(e), 0, "request")))
                 return
             c.setopt(pycurl.HEADERFUNCTION, t.head.append)
-            c.setopt(pycurl.WRITEFUNCTION, t.body.append)
+            c.setopt(pycurl.WRITEFUNCTION, _writer(t, self._max_bytes))
             t.handle = c
-            t.last = now
+            t.last = t.started = now
             if t.deadline is None:  # the total budget starts with the first hop's slot
                 t.deadline = now + self._total_timeout
             per_host[t.host] = per_host.get(t.host, 0) + 1
@@ -447,6 +500,9 @@ class _CurlThread:
                 t = waiting.popleft()
                 if t.future.cancelled():
                     continue
+                if t.deadline is not None and now >= t.deadline:  # a later hop, out of time while it waited
+                    done.append((t.future, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "total")))
+                    continue
                 if per_host.get(t.host, 0) >= self._max_per_host:
                     held.append(t)
                 else:
@@ -461,8 +517,12 @@ class _CurlThread:
                 except queue.Empty:
                     break
                 if item is None:
+                    closed = self._broken or _Failed(-1, "the fetcher was closed", 0, "broken")
                     for c in list(active):
-                        finish(c, None)
+                        finish(c, closed)
+                    done.extend((t.future, closed) for t in waiting)
+                    waiting.clear()
+                    self._post(_settle, done)
                     for c in idle:
                         c.close()
                     return
@@ -482,7 +542,9 @@ class _CurlThread:
                     finish(c, _Answer(c.getinfo(pycurl.RESPONSE_CODE), t.head, b"".join(t.body), t.deadline or 0.0))
                 for c, code, message in failed:
                     t = active[c]
-                    finish(c, _Failed(code, message, c.getinfo(pycurl.OS_ERRNO), _phase(t)))
+                    if t.over_cap:
+                        code = pycurl.E_FILESIZE_EXCEEDED
+                    finish(c, _status_only(c, t) or _Failed(code, message, c.getinfo(pycurl.OS_ERRNO), _phase(t)))
                 if not left:
                     break
 
@@ -496,18 +558,26 @@ class _CurlThread:
                         finish(c, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "total"))
                     elif got != t.seen:
                         t.seen, t.last = got, now
-                    elif now - t.last > self._read_timeout and c.getinfo(pycurl.PRETRANSFER_TIME) > 0:
+                    elif (now - t.last > self._read_timeout
+                          and (pre := c.getinfo(pycurl.PRETRANSFER_TIME)) > 0
+                          and now - max(t.last, t.started + pre) > self._read_timeout):
                         # (PRETRANSFER_TIME: connected, TLS included, on a new or a reused
                         # connection; until then CONNECTTIMEOUT_MS is what applies.)
-                        finish(c, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "read:" + _phase(t)))
+                        finish(c, _status_only(c, t) or _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "read:" + _phase(t)))
+                # A later hop that ran out of time while it waited for a slot fails now.
+                if any(t.deadline is not None and now >= t.deadline for t in waiting):
+                    late = [t for t in waiting if t.deadline is not None and now >= t.deadline]
+                    for t in late:
+                        waiting.remove(t)
+                        done.append((t.future, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "total")))
             if done:
-                self._post(_settle, done)
-                done = []
+                self._post(_settle, done[:])
+                done.clear()
                 start_waiting()  # the slots just freed
                 if active or done:
                     continue  # drive the new transfers (or report those that could not start)
 
-            self._wait(multi, bool(active))
+            self._wait(multi, len(active))
 
     def _new_handle(self) -> Any:
         c = pycurl.Curl()
@@ -515,13 +585,13 @@ class _CurlThread:
             c.setopt(option, value)
         return c
 
-    def _wait(self, multi: Any, busy: bool) -> None:
+    def _wait(self, multi: Any, running: int) -> None:
         """Sleep until a socket of libcurl's or the wake-up pipe is ready, or libcurl's
         own next timeout (at most TICK while transfers run)."""
         poller = select.poll()
         poller.register(self._wake_r, select.POLLIN)
         wait = -1  # nothing runs: wait for work
-        if busy:
+        if running:
             readers, writers, _ = multi.fdset()
             for fd in readers:
                 poller.register(fd, select.POLLIN | select.POLLOUT if fd in writers else select.POLLIN)
@@ -531,15 +601,16 @@ class _CurlThread:
             wait = multi.timeout()  # ms; -1: libcurl has none
             limit = round(self.TICK * 1000)
             wait = limit if wait < 0 else min(wait, limit)
+        self._hungry = running < self._max_connections
         self._asleep = True
-        if self._queue.empty():
-            poller.poll(wait)
+        ready = poller.poll(wait) if self._queue.empty() else ()
         self._asleep = False
-        try:
-            while os.read(self._wake_r, 512):
+        if any(fd == self._wake_r for fd, _ in ready):
+            try:
+                while os.read(self._wake_r, 512):
+                    pass
+            except BlockingIOError:
                 pass
-        except BlockingIOError:
-            pass
 
 
 def _settle(done: list[tuple[asyncio.Future[Any], Any]]) -> None:
@@ -548,23 +619,51 @@ def _settle(done: list[tuple[asyncio.Future[Any], Any]]) -> None:
             future.set_result(outcome)
 
 
+def _idna(host: str) -> str:
+    """IDNA 2008 with UTS #46 mapping, as yarl (and browsers) do; IDNA 2003 maps ß and ς away."""
+    import idna  # its tables take ≈ 1 MiB: only for the rare international host name
+
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except UnicodeError:
+        return host.encode("idna").decode("ascii")
+
+
+_URL_DROPPED = dict.fromkeys(map(ord, "\t\n\r"))
+
+
 def _wire_url(url: str) -> bytes:
     """``url`` as libcurl takes it: ASCII, an international host name in IDNA, other
     characters of the path and query percent-encoded, no fragment (never sent)."""
     url = url.partition("#")[0]
-    if url.isascii() and " " not in url:
+    if url.isascii() and url.isprintable() and " " not in url:
         return url.encode("ascii")
+    if not url.isprintable():  # tabs and line breaks are dropped, as browsers (and yarl) do
+        url = url.translate(_URL_DROPPED)
     parts = urlsplit(url)
     netloc = parts.netloc
     if not netloc.isascii():
         host = parts.hostname or ""
         userinfo, at, _ = netloc.rpartition("@")
-        netloc = f"{userinfo}{at}{host.encode('idna').decode('ascii')}"
+        netloc = f"{userinfo}{at}{_idna(host)}"
         if parts.port is not None:
             netloc += f":{parts.port}"
     path = quote(parts.path, safe="/%:@!$&'()*+,;=~")
     query = quote(parts.query, safe="/%:@!$&'()*+,;=?~")
     return urlunsplit((parts.scheme, netloc, path, query, "")).encode("ascii")
+
+
+def _first_location(head: list[bytes]) -> str | None:
+    """The first Location field, its bytes read as UTF-8 when they are (as aiohttp did)."""
+    for raw in head:
+        name, sep, value = raw.partition(b":")
+        if sep and name.strip().lower() == b"location":
+            value = value.strip()
+            try:
+                return value.decode("utf-8")
+            except UnicodeDecodeError:
+                return value.decode("latin-1")
+    return None
 
 
 def _header(name: str, value: str) -> bytes:
@@ -670,7 +769,7 @@ class Fetcher:
             status = outcome.status
             reason, head = _final_response(outcome.head)
             if status in _REDIRECTS:
-                location = _lower_headers(head).get("location")
+                location = _first_location(head)
                 if not location:
                     raise HTTPStatusError(f"HTTP {status} redirect without a Location", status=status)
             elif status == 304:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 from aggregator import PROJECT_URL
 from aggregator.errors import FetchError
@@ -191,10 +192,42 @@ def make_app(rec: Recorder) -> web.Application:
     async def iri(request: web.Request) -> web.StreamResponse:
         return web.Response(body=f"{request.raw_path} {request.match_info['name']}".encode())
 
+    @routes.get("/slow-redirect")
+    async def slow_redirect(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.3)
+        return web.Response(status=302, headers={"Location": "/ok/1"})
+
     @routes.get("/sleep/{seconds}/{n}")
     async def sleep(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(float(request.match_info["seconds"]))
         return web.Response(body=FEED)
+
+    @routes.get("/big404")
+    async def big404(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=404, body=b"x" * (2 << 20))
+
+    @routes.get("/endless503")
+    async def endless503(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(status=503, headers={"Retry-After": "120"})
+        await resp.prepare(request)
+        while True:
+            await resp.write(b"<p>busy</p>" * 4000)
+
+    @routes.get("/slow404")
+    async def slow404(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(status=404)
+        await resp.prepare(request)
+        await resp.write(b"<html>")
+        await asyncio.sleep(3)
+        return resp
+
+    @routes.get("/utf8-location")
+    async def utf8_location(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=302, headers={"Location": "/iri/café"})  # sent as UTF-8
+
+    @routes.get("/two-locations")
+    async def two_locations(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=302, headers=CIMultiDict([("Location", "/ok/1"), ("Location", "/ok/1")]))
 
     app = web.Application()
     app.add_routes(routes)
@@ -635,3 +668,166 @@ def test_a_body_comes_with_its_sha256_when_it_is_the_body_as_sent(server: Server
     # Decoded here, not as sent: the hash of the decoded body is for the caller to take.
     assert fetch(f"{server.url}/enc/gzip").body_sha256 is None
     assert fetch(f"{server.url}/feed", etag=ETAG).body_sha256 is None  # a 304 has no body
+
+
+# --- review ----------------------------------------------------------------------------------------
+
+
+def test_leaving_the_context_fails_the_fetches_still_running(server: ServerThread) -> None:
+    async def go() -> list[BaseException | None]:
+        async with Fetcher(max_connections=1) as f:
+            running = asyncio.create_task(f.fetch(FetchRequest("a", f"{server.url}/slow-head")))
+            queued = asyncio.create_task(f.fetch(FetchRequest("b", f"{server.url}/ok/1")))
+            await asyncio.sleep(0.2)
+        done, pending = await asyncio.wait([running, queued], timeout=2)
+        for t in pending:
+            t.cancel()
+        assert not pending, "a fetch still running when the Fetcher closed never ends"
+        return [t.exception() for t in (running, queued)]
+
+    assert all(isinstance(e, FetchError) for e in asyncio.run(go()))
+
+
+@pytest.mark.parametrize(("path", "kw"), [
+    ("/big404", {"max_bytes": 1 << 20}),  # not TooLargeError
+    ("/endless503", {"max_bytes": 256 * 1024}),  # not TooLargeError: Retry-After is kept
+    ("/slow404", {"read_timeout": 0.5}),  # not TimeoutFetchError
+])
+def test_an_error_status_is_not_lost_to_its_body(server: ServerThread, path: str, kw: dict[str, Any]) -> None:
+    start = time.monotonic()
+    with pytest.raises(HTTPStatusError) as info:
+        fetch(f"{server.url}{path}", **kw)
+    assert info.value.status in (404, 503) and time.monotonic() - start < 0.5
+    if info.value.status == 503:
+        assert info.value.retry_after == 120
+
+
+def test_a_utf8_location_is_followed_as_sent(server: ServerThread) -> None:
+    res = fetch(f"{server.url}/utf8-location")
+    assert res.body == "/iri/caf%C3%A9 café".encode()
+
+
+def test_a_repeated_location_takes_the_first(server: ServerThread) -> None:
+    assert fetch(f"{server.url}/two-locations").body == b"feed 1"
+
+
+def test_international_host_names_are_idna_2008() -> None:
+    from aggregator.fetch import _wire_url
+
+    assert _wire_url("http://faß.de/") == b"http://xn--fa-hia.de/"  # IDNA 2003: fass.de, another host
+    assert _wire_url("http://βόλος.com/") == b"http://xn--nxasmm1c.com/"
+
+
+def _raw_server(answer: bytes, *, tls: ssl.SSLContext | None = None, handshake_delay: float = 0.0,
+                answer_delay: float = 0.0) -> int:
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(8)
+
+    def one(s: socket.socket) -> None:
+        time.sleep(handshake_delay)
+        conn = tls.wrap_socket(s, server_side=True) if tls else s
+        with conn:
+            conn.recv(65536)
+            time.sleep(answer_delay)
+            try:
+                conn.sendall(answer)
+            except OSError:
+                pass  # the client gave up
+
+    def serve() -> None:
+        while True:
+            s, _ = ls.accept()
+            threading.Thread(target=one, args=(s,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return ls.getsockname()[1]
+
+
+def test_read_timeout_counts_from_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The TLS handshake starts 0.6 s late (connecting, within connect_timeout); the answer
+    # comes 0.1 s after the request: never 0.3 s without bytes once connected.
+    monkeypatch.setenv("SSL_CERT_FILE", str(TLS_DIR / "cert.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(TLS_DIR / "cert.pem", TLS_DIR / "key.pem")
+    port = _raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                       tls=context, handshake_delay=0.6, answer_delay=0.1)
+    assert fetch(f"https://127.0.0.1:{port}/", read_timeout=0.3, connect_timeout=5).body == b"ok"
+
+
+def test_trailers_are_not_response_headers() -> None:
+    port = _raw_server(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: \"a\"\r\n\r\n"
+                       b"2\r\nok\r\n0\r\nETag: \"b\"\r\nX-T: t\r\n\r\n")
+    res = fetch(f"http://127.0.0.1:{port}/")
+    assert res.body == b"ok" and res.etag == '"a"' and "x-t" not in res.headers
+
+
+def test_a_dying_thread_still_delivers_what_it_had_finished(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aggregator import fetch as fetch_module
+
+    made = fetch_module._CurlThread._new_handle
+    calls: list[int] = []
+
+    def second_fails(self: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("no second handle")
+        return made(self)
+
+    monkeypatch.setattr(fetch_module._CurlThread, "_new_handle", second_fails)
+
+    async def go() -> Any:
+        async with Fetcher() as f:
+            # One batch: a's request is refused (its outcome waits in the thread's list),
+            # b reuses that handle, c needs a second one and the thread dies.
+            return await asyncio.wait_for(asyncio.gather(
+                f.fetch(FetchRequest("a", f"{server.url}/ok/1", etag='"a\x00b"')),
+                f.fetch(FetchRequest("b", f"{server.url}/ok/2")),
+                f.fetch(FetchRequest("c", f"{server.url}/ok/3")), return_exceptions=True), 2)
+
+    a, b, c = asyncio.run(go())
+    assert "cannot send the request" in str(a)
+
+
+def test_a_later_hop_out_of_time_while_waiting_for_a_slot_fails_at_its_deadline(server: ServerThread) -> None:
+    # One slot. The redirect's first hop takes 0.3 s of a 0.8 s budget; its second hop
+    # then waits behind a 3 s answer, and fails when the budget ends, not when the slot frees.
+    async def go() -> tuple[BaseException | FetchResult, float]:
+        async with Fetcher(max_connections=1, total_timeout=0.8) as f:
+            start = time.monotonic()
+            redirected = asyncio.create_task(f.fetch(FetchRequest("r", f"{server.url}/slow-redirect")))
+            await asyncio.sleep(0.05)
+            blocker = asyncio.create_task(f.fetch(FetchRequest("b", f"{server.url}/sleep/3/1")))
+            try:
+                res: BaseException | FetchResult = await redirected
+            except FetchError as e:
+                res = e
+            took = time.monotonic() - start
+            blocker.cancel()
+            return res, took
+
+    res, took = asyncio.run(go())
+    assert isinstance(res, TimeoutFetchError) and str(res) == "timed out after 0.8 s in total"
+    assert took < 1.05, took
+
+
+def test_tabs_and_line_breaks_in_a_url_are_dropped(server: ServerThread) -> None:
+    assert fetch(f"{server.url}/ok/\t5\n").body == b"feed 5"
+
+
+def test_the_cap_holds_where_libcurl_checks_only_a_declared_length(server: ServerThread) -> None:
+    # libcurl before 8.4 applies MAXFILESIZE to Content-Length alone: the body callback caps too.
+    import pycurl
+
+    async def go() -> None:
+        async with Fetcher(max_bytes=256 * 1024) as f:
+            assert f._curl is not None
+            f._curl._options = [(o, v) for o, v in f._curl._options if o != pycurl.MAXFILESIZE_LARGE]
+            await f.fetch(FetchRequest("endless", f"{server.url}/endless"))
+
+    start = time.monotonic()
+    with pytest.raises(TooLargeError, match=r"^body larger than 256 KiB$"):
+        asyncio.run(go())
+    assert time.monotonic() - start < 2
