@@ -463,7 +463,10 @@ class _CurlThread:
             multi.remove_handle(c)
             t.handle = None
             t.body.clear()  # (joined by now) the handle holds on to its append until its next transfer
-            per_host[t.host] -= 1
+            if per_host[t.host] == 1:
+                del per_host[t.host]  # a long-lived fetcher sees many hosts
+            else:
+                per_host[t.host] -= 1
             idle.append(c)
             if outcome is not None:
                 done.append((t.future, outcome))
