@@ -239,6 +239,11 @@ class _Transfer:
         self.over_cap = False  # the body grew past the cap (see _writer)
 
 
+def _names_encoding(line: bytes) -> bool:
+    """Whether a header line is a Content-Encoding field."""
+    return line[:17].lower() == b"content-encoding:"
+
+
 class _Answer:
     """A finished exchange: its status, every header line received (an interim 1xx
     answer's too), the body as sent (content-encoded) and its SHA-256 (of a 2xx body), and
@@ -252,8 +257,10 @@ class _Answer:
         self.head = head
         self.body = body
         # Hashed here, where its GIL-free work costs the event loop's thread nothing: a
-        # refresh tells an unchanged body by this hash (pipeline.decide_fetch).
-        self.sha256 = hashlib.sha256(body).hexdigest() if body and 200 <= status < 300 else None
+        # refresh tells an unchanged body by this hash (pipeline.decide_fetch). Not a
+        # content-encoded body: the hash is of the decoded one, taken once it is decoded.
+        self.sha256 = (hashlib.sha256(body).hexdigest()
+                       if body and 200 <= status < 300 and not any(map(_names_encoding, head)) else None)
         self.deadline = deadline
 
 

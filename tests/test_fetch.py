@@ -659,8 +659,13 @@ def test_a_body_comes_with_its_sha256_when_it_is_the_body_as_sent(server: Server
 
     plain = fetch(f"{server.url}/feed")
     assert plain.body_sha256 == hashlib.sha256(FEED).hexdigest()
-    # Decoded here, not as sent: the hash of the decoded body is for the caller to take.
+    # Decoded here, not as sent: the hash of the decoded body is for the caller to take,
+    # and the transfer thread does not hash the encoded one for nothing.
     assert fetch(f"{server.url}/enc/gzip").body_sha256 is None
+    from aggregator.fetch import _Answer
+
+    assert _Answer(200, [b"HTTP/1.1 200 OK\r\n", b"content-Encoding: gzip\r\n"], b"x", 0.0).sha256 is None
+    assert _Answer(200, [b"HTTP/1.1 200 OK\r\n"], b"x", 0.0).sha256 == hashlib.sha256(b"x").hexdigest()
     assert fetch(f"{server.url}/feed", etag=ETAG).body_sha256 is None  # a 304 has no body
 
 
