@@ -314,8 +314,12 @@ async def _fetch_and_store(
                         progress(req.key)
                     waiting += len(pending[-1][1] or ())
                     if len(pending) >= BATCH or waiting >= BATCH_ENTRIES:
-                        flush()
-                        waiting = 0
+                        # While the last batch still commits, parse on rather than wait
+                        # for it, up to twice the batch: the commit needs no GIL.
+                        if (behind is None or behind[0].done() or len(pending) >= 2 * BATCH
+                                or waiting >= 2 * BATCH_ENTRIES):
+                            flush()
+                            waiting = 0
         if pending:
             flush()
         land()
