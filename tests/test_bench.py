@@ -95,3 +95,34 @@ def test_ratio_to_reader_is_the_median_of_each_runs_own_ratio() -> None:
     # Samples that do not pair up run for run: the ratio of the medians.
     uneven = Figure("cold", "cold", "s", [1.0, 2.0], [4.0, 8.0, 12.0], "reader", lambda o, r: r / o, "", bool)
     assert uneven.summary()["ratio"] == 8.0 / 1.5 and uneven.summary()["pair_ratios"] is None
+
+
+def test_feed_server_answers_validators_control_and_unknown_paths() -> None:
+    import urllib.error
+    import urllib.request
+
+    proc = subprocess.Popen([sys.executable, "-m", "bench.feedserver", "--feeds", "2", "--latency", "0.01",
+                             "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        base = f"http://127.0.0.1:{int(proc.stdout.readline().split()[1])}"
+        with urllib.request.urlopen(f"{base}/feed/1.xml", timeout=10) as resp:
+            body, etag = resp.read(), resp.headers["ETag"]
+            assert resp.status == 200 and resp.headers["Content-Type"].startswith("application/rss+xml")
+        assert body == feed_document(base, 1, 0)
+        req = urllib.request.Request(f"{base}/feed/1.xml", headers={"If-None-Match": etag})
+        with pytest.raises(urllib.error.HTTPError) as not_modified:
+            urllib.request.urlopen(req, timeout=10)
+        assert not_modified.value.code == 304
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{base}/feed/2.xml", timeout=10)
+        assert missing.value.code == 404
+        control = urllib.request.Request(f"{base}/_control?ignore_validators=1&generation=1", data=b"", method="POST")
+        with urllib.request.urlopen(control, timeout=10) as resp:
+            assert json.loads(resp.read()) == {"ignore_validators": True, "generation": 1, "latency": 0.01,
+                                               "requests": 2}
+        with urllib.request.urlopen(req, timeout=10) as resp:  # validators ignored: 200, the next generation
+            assert resp.status == 200 and b"bench-1-10" in resp.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
