@@ -506,10 +506,6 @@ class PendingCommit:
         self._done.result()
         return self.results
 
-    def done(self) -> bool:
-        """True once the commit has ended (``wait`` then returns or raises at once)."""
-        return self._done.done()
-
 
 @dataclass(frozen=True)
 class RefreshRecord:

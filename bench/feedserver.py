@@ -22,6 +22,7 @@ import asyncio
 import json
 import signal
 import sys
+from collections import deque
 from datetime import timedelta
 from email.utils import format_datetime
 from urllib.parse import parse_qsl
@@ -82,51 +83,65 @@ def _response(status: int, headers: dict[str, str], body: bytes = b"") -> bytes:
 
 
 class FeedProtocol(asyncio.Protocol):
-    """HTTP/1.1 with keep-alive, just what the bench's clients send (GET with optional
-    If-None-Match / If-Modified-Since; POST /_control with a query and no body).
+    """HTTP/1.1 with keep-alive, just what the bench's clients send (GET or HEAD with
+    optional If-None-Match / If-Modified-Since; POST /_control with a query and no body).
 
-    Each answer is written ``latency`` after its request ARRIVED (``loop.call_at``),
-    however many requests arrived with it. The clients' 64 connections ask in
-    lockstep, and a server that did each request's work in turn before sleeping
-    (as an aiohttp app did, ≈ 150 µs of Python a request) added that queue to the
-    latency of every round: 1,000 requests at 64 took ≈ 0.93 s instead of 0.78."""
+    Each answer is written ``latency`` after its request ARRIVED, however many requests
+    arrived with it. The clients' 64 connections ask in lockstep, and a server that did
+    each request's work in turn before sleeping (as an aiohttp app did, ≈ 150 µs of
+    Python a request) added that queue to the latency of every round: 1,000 requests
+    at 64 took ≈ 0.93 s instead of 0.78. A connection's answers leave in the order of
+    its requests (a pipelining client gets them in order)."""
 
     def __init__(self, state: FeedState):
         self.state = state
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
         self.loop = asyncio.get_running_loop()
+        self.outbox: deque[tuple[float, bytes, bool]] = deque()  # (when, answer, then close)
+        self.timer: asyncio.TimerHandle | None = None
+        self.eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.outbox.clear()
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def eof_received(self) -> bool:
+        self.eof = True  # the client is done asking: answer what it asked, then close
+        if not self.outbox and self.transport is not None:
+            self.transport.close()
+        return True
 
     def data_received(self, data: bytes) -> None:
         arrived = self.loop.time()
         self.buffer += data
         while True:
-            head, sep, rest = self.buffer.partition(b"\r\n\r\n")
+            head, sep, rest = self.buffer.lstrip(b"\r\n").partition(b"\r\n\r\n")
             if not sep:
                 if len(self.buffer) > 65536:
-                    self._send(_response(400, {"Connection": "close"}), close=True)
+                    self._queue(arrived, _response(400, {"Connection": "close"}), close=True)
                 return
             lines = head.decode("latin-1").split("\r\n")
-            try:
-                method, target, _version = lines[0].split(" ", 2)
-            except ValueError:
-                self._send(_response(400, {"Connection": "close"}), close=True)
-                return
+            request = lines[0].split(" ")
             headers = {}
             for line in lines[1:]:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
-            length = int(headers.get("content-length") or 0)
-            if len(rest) < length:
+            length = headers.get("content-length") or "0"
+            if len(request) != 3 or not length.isdigit():
+                self.buffer = b""
+                self._queue(arrived, _response(400, {"Connection": "close"}), close=True)
+                return
+            if len(rest) < int(length):
                 return  # the body is still on its way
-            self.buffer = rest[length:]
-            close = headers.get("connection", "").lower() == "close"
+            self.buffer = rest[int(length):]
+            method, target, version = request
+            close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"
             self._answer(method, target, headers, arrived, close)
 
     def _answer(self, method: str, target: str, headers: dict[str, str], arrived: float, close: bool) -> None:
@@ -135,14 +150,15 @@ class FeedProtocol(asyncio.Protocol):
         extra = {"Connection": "close"} if close else {}
         if path == "/_control":
             if method != "POST":
-                self._send(_response(405, extra), close)
+                self._queue(arrived, _response(405, extra), close)
                 return
             body = json.dumps(state.control(dict(parse_qsl(query)))).encode()
-            self._send(_response(200, {"Content-Type": "application/json", **extra}, body), close)
+            self._queue(arrived, _response(200, {"Content-Type": "application/json", **extra}, body), close)
             return
         i = _feed_number(path)
-        if i is None or not 0 <= i < state.feeds or method != "GET":
-            self._send(_response(404, {"Content-Type": "text/plain", **extra}, b"not found"), close)
+        if i is None or not 0 <= i < state.feeds or method not in ("GET", "HEAD"):
+            answer = _response(404, {"Content-Type": "text/plain", **extra}, b"not found")
+            self._queue(arrived, _headers_only(answer) if method == "HEAD" else answer, close)
             return
         state.requests += 1
         etag, modified = state.etag(i), state.last_modified()
@@ -152,17 +168,34 @@ class FeedProtocol(asyncio.Protocol):
             answer = _response(304, out)
         else:
             answer = _response(200, {"Content-Type": "application/rss+xml; charset=utf-8", **out}, state.body(i))
-        if state.latency:
-            self.loop.call_at(arrived + state.latency, self._send, answer, close)
-        else:
-            self._send(answer, close)
+        self._queue(arrived + state.latency, _headers_only(answer) if method == "HEAD" else answer, close)
 
-    def _send(self, data: bytes, close: bool = False) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return
-        self.transport.write(data)
-        if close:
+    def _queue(self, when: float, answer: bytes, close: bool) -> None:
+        if self.outbox:
+            when = max(when, self.outbox[-1][0])  # never before an earlier request's answer
+        self.outbox.append((when, answer, close))
+        if self.timer is None:
+            self._arm()
+
+    def _arm(self) -> None:
+        self.timer = self.loop.call_at(self.outbox[0][0], self._write_due) if self.outbox else None
+
+    def _write_due(self) -> None:
+        now = self.loop.time()
+        while self.outbox and self.outbox[0][0] <= now and self.transport is not None:
+            _, answer, close = self.outbox.popleft()
+            self.transport.write(answer)
+            if close:
+                self.transport.close()
+                self.outbox.clear()
+        if self.eof and not self.outbox and self.transport is not None:
             self.transport.close()
+        self._arm()
+
+
+def _headers_only(answer: bytes) -> bytes:
+    """A HEAD request's answer: the GET answer's head, Content-Length included."""
+    return answer.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
 
 
 def _feed_number(path: str) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -123,6 +124,43 @@ def test_feed_server_answers_validators_control_and_unknown_paths() -> None:
                                                "requests": 2}
         with urllib.request.urlopen(req, timeout=10) as resp:  # validators ignored: 200, the next generation
             assert resp.status == 200 and b"bench-1-10" in resp.read()
+        check_keep_alive_and_pipelining(base)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def check_keep_alive_and_pipelining(base: str) -> None:
+    """What the bench's clients do (one connection, request after request), plus HEAD and
+    pipelined requests, whose answers must leave in order."""
+    import http.client
+    import socket
+    import time
+
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        started = time.monotonic()
+        conn.request("GET", "/feed/0.xml")
+        first = conn.getresponse()
+        etag, body = first.headers["ETag"], first.read()
+        assert first.status == 200 and body and time.monotonic() - started >= 0.01  # the latency
+        conn.request("HEAD", "/feed/0.xml")
+        head = conn.getresponse()
+        assert head.status == 200 and head.read() == b"" and int(head.headers["Content-Length"]) == len(body)
+        conn.request("GET", "/feed/0.xml", headers={"If-None-Match": etag})  # same connection
+        assert conn.getresponse().status == 200  # validators are still ignored here
+    finally:
+        conn.close()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        paths = [f"/feed/{n % 2}.xml" for n in range(6)] + ["/_control", "/nope"]
+        sock.sendall(b"".join(f"GET {p} HTTP/1.1\r\nHost: x\r\n\r\n".encode() for p in paths))
+        got = b""
+        while got.count(b"HTTP/1.1 ") < len(paths) or not got.endswith(b"not found"):
+            chunk = sock.recv(65536)
+            assert chunk, got[-200:]
+            got += chunk
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", got)
+    assert statuses == [b"200"] * 6 + [b"405", b"404"]
+    feeds = [part.split(b"<title>Bench feed ")[1][:1] for part in got.split(b"HTTP/1.1 200")[1:]]
+    assert feeds == [b"0", b"1", b"0", b"1", b"0", b"1"]

@@ -573,51 +573,6 @@ def test_a_refresh_that_fails_with_a_commit_running_waits_for_it_and_logs_its_en
         store.close()
 
 
-def test_answers_are_parsed_on_while_the_last_batch_still_commits(
-    feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import threading
-
-    import aggregator.store as st
-    from aggregator.config import load_config
-    from aggregator.pipeline import open_store, refresh
-
-    names = [f"f{n}" for n in range(5)]
-    for name in names:
-        feed_server.route(f"/{name}", rss20(name, [story(1, name)]))
-    p = make_project({name: feed_server.url(f"/{name}") for name in names})
-    monkeypatch.setattr(aggregator.pipeline, "BATCH", 2)
-    real_decide, real_commit = aggregator.pipeline.decide_fetch, st._commit_and_close
-    decided: list[str] = []
-    all_decided = threading.Event()
-    parsed_before_commit: list[int] = []
-
-    def decide(src: Any, *args: Any) -> Any:
-        decided.append(src.name)
-        if len(decided) == len(names):
-            all_decided.set()
-        return real_decide(src, *args)
-
-    def slow_first_commit(conn: Any) -> None:
-        if not parsed_before_commit:  # the first batch's COMMIT ends only once every answer is parsed (or 10 s)
-            all_decided.wait(10)
-            parsed_before_commit.append(len(decided))
-        real_commit(conn)
-
-    monkeypatch.setattr(aggregator.pipeline, "decide_fetch", decide)
-    monkeypatch.setattr(st, "_commit_and_close", slow_first_commit)
-    config = load_config(p.config)
-    store = open_store(config)
-    try:
-        report = refresh(config, store)
-        # Batches of 2: while the first committed, the next answers were parsed, up to
-        # twice the batch, instead of waiting for it.
-        assert parsed_before_commit == [len(names)]
-        assert not report.failed and store.item_count() == len(names)
-    finally:
-        store.close()
-
-
 def test_characters_xml_cannot_hold_are_dropped_and_publishing_goes_on(feed_server: FeedServer, make_project) -> None:
     # A JSON Feed may carry any code point ("\u0000"); RSS recovered from bad XML may too.
     # Stored as they came, one of them would break every publish of every topic after it.
