@@ -27,7 +27,6 @@ from datetime import timedelta
 from email.utils import format_datetime
 from urllib.parse import parse_qsl
 
-
 from bench.gen import EPOCH, feed_document
 
 
