@@ -575,11 +575,9 @@ class _CurlThread:
                         # connection; until then CONNECTTIMEOUT_MS is what applies.)
                         finish(c, _status_only(c, t) or _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "read:" + _phase(t)))
                 # A later hop that ran out of time while it waited for a slot fails now.
-                if any(t.deadline is not None and now >= t.deadline for t in waiting):
-                    late = [t for t in waiting if t.deadline is not None and now >= t.deadline]
-                    for t in late:
-                        waiting.remove(t)
-                        done.append((t.future, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "total")))
+                for t in [t for t in waiting if t.deadline is not None and now >= t.deadline]:
+                    waiting.remove(t)
+                    done.append((t.future, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "total")))
             if done:
                 self._post(_settle, done[:])
                 done.clear()
