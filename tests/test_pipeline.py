@@ -23,6 +23,25 @@ def test_interleave_takes_one_request_per_host_in_turn() -> None:
     assert [r.key for r in interleave_by_host(reqs)] == ["a1", "b1", "c1", "a4", "a2", "b2", "a3"]
 
 
+def test_interleave_groups_every_url_by_its_own_host_key() -> None:
+    """Host keys are looked up by origin; each URL must still land with its host_key."""
+    from aggregator.fetch import host_key
+
+    urls = ["http://a.test", "http://a.test?x=1", "http://a.test#top", "HTTP://A.TEST/p", "http://a.test:80/q",
+            "http://u:p@a.test/r", "http://a.test:8080", "https://a.test/s", "http://b.test/t?u=http://a.test/",
+            "http://[::1]:8080/v", "http://[::1]/w", "relative/path", "http:/a.test/x"]
+    reqs = [req(str(i), u) for i, u in enumerate(urls * 2)]
+    lanes: dict[tuple[str, str, int], list[str]] = {}
+    for r in interleave_by_host(reqs):
+        lanes.setdefault(host_key(r.url), []).append(r.key)
+    expected: dict[tuple[str, str, int], list[str]] = {}
+    for r in reqs:
+        expected.setdefault(host_key(r.url), []).append(r.key)
+    assert lanes == expected  # same hosts, each host's requests in their order
+    firsts = [keys[0] for keys in expected.values()]
+    assert [r.key for r in interleave_by_host(reqs)][:len(firsts)] == firsts  # one per host in turn
+
+
 def test_interleave_of_one_host_keeps_the_order() -> None:
     reqs = [req(str(i), f"http://one.test/{i}") for i in range(5)]
     assert interleave_by_host(reqs) == reqs
