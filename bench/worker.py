@@ -6,7 +6,7 @@ own temporary database. It prints one JSON object on its last stdout line.
 Scenarios:
 - ``refresh --side ours|reader``: cold refresh of every feed (timed, then peak RSS),
   an all-304 refresh, and an all-200-unchanged refresh (server told to ignore
-  validators, same bytes).
+  validators, same bytes); ours then times every feed's GET alone (``fetch_only``).
 - ``memory``: ours only; 10 consecutive refreshes of a live feed set (one new entry
   per feed each time), RSS after each.
 - ``local``: ours only; bulk ingest, classify, publish, unchanged publish and a
@@ -128,7 +128,25 @@ def run_refresh(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     finally:
         control(args.server, ignore_validators=False)
     side.close()
+    if args.side == "ours":
+        out["fetch_s"] = fetch_only(args)
     return out
+
+
+def fetch_only(args: argparse.Namespace) -> float:
+    """The floor of a refresh on this server, at these connections: every feed's GET with
+    the product's fetcher (the same libcurl thread and slots), its body neither parsed
+    nor stored. A refresh ratio to reader whose target asks for a time under this floor
+    is out of every client's reach in that run."""
+    from aggregator.fetch import FetchRequest, fetch_many_sync
+
+    requests = [FetchRequest(key=url, url=url) for url in feed_urls(args.server, args.feeds)]
+    t, results = timed(lambda: fetch_many_sync(requests, max_connections=args.workers,
+                                                max_per_host=args.workers))
+    failed = [key for key, res in results.items() if isinstance(res, Exception)]
+    if failed:
+        raise RuntimeError(f"fetch-only run: {len(failed)} GETs failed, first {failed[0]}: {results[failed[0]]}")
+    return t
 
 
 def run_memory(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
