@@ -128,8 +128,10 @@ def build_figures(p: argparse.Namespace, ours: list[dict], reader: list[dict],
                col(reader, "cold_s"), "reader", faster, ">= 10x faster", lambda x: x >= 10),
         Figure("cold_refresh_network", "cold refresh vs network bound", "s", col(ours, "cold_s"),
                network_bound, "bound", share, "<= 2.5x bound", lambda x: x <= 2.5),
-        Figure("fetch_only", f"fetch only: {p.feeds} GETs, no parse/store", "s", col(ours, "fetch_s"),
-               network_bound, "bound", share, "(the floor)", None),
+        Figure("fetch_only", f"fetch only: {p.feeds} GETs -> 200, no parse/store", "s", col(ours, "fetch_s"),
+               network_bound, "bound", share, "(a floor)", None),
+        Figure("fetch_only_304", f"fetch only: {p.feeds} GETs -> 304", "s", col(ours, "fetch304_s"),
+               network_bound, "bound", share, "(a floor)", None),
         Figure("refresh_304", "all-304 refresh", "s", col(ours, "r304_s"), col(reader, "r304_s"),
                "reader", faster, ">= 2.5x faster", lambda x: x >= 2.5),
         Figure("refresh_200_unchanged", "all-200-unchanged refresh", "s", col(ours, "r200_s"),
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         server.close()
 
     summaries = [f.summary() for f in build_figures(p, ours, reader, memory, local)]
-    failed = sum(r[k] for r in ours + reader for k in ("cold_failed", "r304_failed", "r200_failed"))
+    failed = sum(r.get(k, 0) for r in ours + reader for k in ("cold_failed", "r304_failed", "r200_failed", "fetch_failed"))
     failed += sum(r["failed"] for r in memory)
     notes = [
         f"{p.feeds} feeds x 10 entries (~13 KB) on one loopback host, {p.latency * 1000:.0f} ms latency, "
@@ -291,15 +293,15 @@ def main(argv: list[str] | None = None) -> int:
     else:
         notes.append("reader comparison skipped (lemon24/reader not importable or --no-reader)")
     if with_reader and ours and reader:
-        # What each ratio target asks of ours in this run, against what the GETs alone take.
-        floor = statistics.median(col_of(ours, "fetch_s"))
+        # What each ratio target asks of ours in this run, against what its GETs alone take.
         asks = []
-        for name, key, times in (("cold", "cold_s", 10), ("all-304", "r304_s", 2.5),
-                                 ("all-200-unchanged", "r200_s", 10)):
+        for name, key, times, floor_key in (("cold", "cold_s", 10, "fetch_s"), ("all-304", "r304_s", 2.5, "fetch304_s"),
+                                            ("all-200-unchanged", "r200_s", 10, "fetch_s")):
             wanted = statistics.median(col_of(reader, key)) / times
-            asks.append(f"{name} <= {_num(wanted)} s (reader / {times:g})"
-                        + (", under the floor" if wanted < floor else ""))
-        notes.append(f"the ratio targets ask, against the fetch-only floor of {_num(floor)} s: " + "; ".join(asks))
+            floor = statistics.median(col_of(ours, floor_key))
+            asks.append(f"{name} <= {_num(wanted)} s (reader / {times:g}; GETs alone {_num(floor)} s"
+                        + (", more than asked)" if wanted < floor else ")"))
+        notes.append("what the ratio targets ask: " + "; ".join(asks))
     if failed:
         notes.append(f"WARNING: {failed} feed fetches failed during the runs; figures are suspect")
     result = {"machine": machine_info(), "params": {k: (str(v) if isinstance(v, Path) else v)

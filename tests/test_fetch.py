@@ -17,6 +17,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import pycurl
 import pytest
 from aiohttp import web
 from multidict import CIMultiDict
@@ -788,6 +789,44 @@ def test_a_dying_thread_still_delivers_what_it_had_finished(
 
     a, b, c = asyncio.run(go())
     assert "cannot send the request" in str(a)
+
+
+def test_an_answer_reaped_before_the_thread_dies_is_still_delivered(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished transfer leaves the running set as it is reaped, before its answer is
+    made (the next requests leave first): a fault in between must not lose its answer."""
+    from aggregator import fetch as fetch_module
+
+    real = pycurl.CurlMulti
+
+    class FaultAfterReporting:
+        """libcurl's multi handle, whose info_read fails on the call after one reporting a
+        finished transfer (that one claims more messages are queued, so the loop asks again)."""
+
+        def __init__(self) -> None:
+            self._multi = real()
+            self._armed = False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._multi, name)
+
+        def info_read(self, *args: Any) -> Any:
+            if self._armed:
+                raise pycurl.error(-1, "injected fault")
+            left, ok, failed = self._multi.info_read(*args)
+            if ok:
+                self._armed = True
+                return 1, ok, failed
+            return left, ok, failed
+
+    monkeypatch.setattr(fetch_module.pycurl, "CurlMulti", FaultAfterReporting)
+
+    async def go() -> FetchResult:
+        async with Fetcher() as f:
+            return await asyncio.wait_for(f.fetch(FetchRequest("a", f"{server.url}/ok/1")), 5)
+
+    assert asyncio.run(go()).body == b"feed 1"
 
 
 def test_a_later_hop_out_of_time_while_waiting_for_a_slot_fails_at_its_deadline(server: ServerThread) -> None:
