@@ -6,7 +6,8 @@ own temporary database. It prints one JSON object on its last stdout line.
 Scenarios:
 - ``refresh --side ours|reader``: cold refresh of every feed (timed, then peak RSS),
   an all-304 refresh, and an all-200-unchanged refresh (server told to ignore
-  validators, same bytes); ours then times every feed's GET alone (``fetch_only``).
+  validators, same bytes); ours then times every feed's GET alone, answered 200 and
+  then 304 (``fetch_only``).
 - ``memory``: ours only; 10 consecutive refreshes of a live feed set (one new entry
   per feed each time), RSS after each.
 - ``local``: ours only; bulk ingest, classify, publish, unchanged publish and a
@@ -138,7 +139,8 @@ def fetch_only(args: argparse.Namespace) -> dict[str, Any]:
     the product's fetcher (the same libcurl thread and slots), nothing parsed or stored;
     first unconditional (200s with bodies, as a cold or an all-200 refresh gets), then with
     each answer's ETag (304s, as an all-304 refresh gets). A ratio to reader whose target
-    asks for less than its floor is out of every client's reach in that run."""
+    asks for less than its floor is out of our fetcher's reach in that run (and of curl's
+    command line, which took as long on this server)."""
     from aggregator.fetch import FetchRequest, fetch_many_sync
 
     def round_of(requests: list[FetchRequest]) -> tuple[float, dict[str, Any]]:
