@@ -576,7 +576,8 @@ class _CurlThread:
                               and now - max(t.last, t.started + pre) > self._read_timeout):
                             # (PRETRANSFER_TIME: connected, TLS included, on a new or a reused
                             # connection; until then CONNECTTIMEOUT_MS is what applies.)
-                            finish(c, _status_only(c, t) or _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "read:" + _phase(t)))
+                            finish(c, _status_only(c, t)
+                                   or _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "read:" + _phase(t)))
                     # A later hop that ran out of time while it waited for a slot fails now.
                     for t in [t for t in waiting if t.deadline is not None and now >= t.deadline]:
                         waiting.remove(t)

@@ -276,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         server.close()
 
     summaries = [f.summary() for f in build_figures(p, ours, reader, memory, local)]
-    failed = sum(r.get(k, 0) for r in ours + reader for k in ("cold_failed", "r304_failed", "r200_failed", "fetch_failed"))
+    failed = sum(r.get(k, 0) for r in ours + reader
+                 for k in ("cold_failed", "r304_failed", "r200_failed", "fetch_failed"))
     failed += sum(r["failed"] for r in memory)
     notes = [
         f"{p.feeds} feeds x 10 entries (~13 KB) on one loopback host, {p.latency * 1000:.0f} ms latency, "
