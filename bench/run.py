@@ -93,7 +93,7 @@ class Figure:
                 pair_ratios = [self.ratio(o, r) for o, r in zip(self.ours, self.reference)]
                 ratio = statistics.median(pair_ratios)
             else:
-                ratio = self.ratio(ours["median"], ref.get("median", ref.get("value")))
+                ratio = self.ratio(ours["median"], ref["median"] if "median" in ref else ref["value"])
         return {"key": self.key, "label": self.label, "unit": self.unit, "ours": ours,
                 "reference_kind": self.reference_kind, "reference": ref, "ratio": ratio,
                 "pair_ratios": pair_ratios,

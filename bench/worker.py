@@ -30,7 +30,7 @@ import time
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.gen import entry_batches, write_config
 
@@ -107,7 +107,13 @@ class Reader:
         self.reader.close()
 
 
-SIDES = {"ours": Ours, "reader": Reader}
+class Side(Protocol):
+    def __init__(self, workdir: Path, urls: list[str], workers: int) -> None: ...
+    def refresh(self) -> int: ...
+    def close(self) -> None: ...
+
+
+SIDES: dict[str, type[Side]] = {"ours": Ours, "reader": Reader}
 
 
 def timed(fn: Any) -> tuple[float, Any]:
