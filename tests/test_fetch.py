@@ -869,3 +869,38 @@ def test_the_cap_holds_where_libcurl_checks_only_a_declared_length(server: Serve
     with pytest.raises(TooLargeError, match=r"^body larger than 256 KiB$"):
         asyncio.run(go())
     assert time.monotonic() - start < 2
+def test_sockets_numbered_past_1024_are_waited_on_like_any_other(server: ServerThread) -> None:
+    """select()'s fd sets stop at 1,023 (libcurl's fdset skips the rest); a process with
+    many files open (a service with many readers connected) still fetches at full speed."""
+    import os
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1200
+    if soft < wanted:
+        if hard != resource.RLIM_INFINITY and hard < wanted:
+            pytest.skip(f"the open-file limit ({hard}) is too low")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    held = []
+    try:
+        while True:  # every free number up to 1,100 taken: the fetcher's sockets come after
+            fd = os.open(os.devnull, os.O_RDONLY)
+            held.append(fd)
+            if fd >= 1100:
+                break
+
+        async def go() -> tuple[list[FetchResult], float]:
+            async with Fetcher(max_connections=1) as f:
+                start = time.monotonic()
+                got = [await f.fetch(FetchRequest(str(i), f"{server.url}/ok/{i}")) for i in range(20)]
+                return got, time.monotonic() - start
+
+        results, took = asyncio.run(asyncio.wait_for(go(), 30))
+        assert [r.body for r in results] == [f"feed {i}".encode() for i in range(20)]
+        # 20 answers one after another on one connection: milliseconds each, not the 50 ms
+        # the transfer thread sleeps when it cannot see a socket.
+        assert took < 0.6, took
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
