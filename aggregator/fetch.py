@@ -626,17 +626,15 @@ class _CurlThread:
             for fd in writers:
                 if fd not in readers:
                     poller.register(fd, select.POLLOUT)
-            named = {*readers, *writers}
-            if len(named) < running:
-                # fdset names no socket numbered from FD_SETSIZE (1,024) on, so a process
-                # with that many files open would see such a transfer only on the TICK:
-                # its socket (ACTIVESOCKET) is waited on for reading, its answer. (libcurl's
-                # socket API would name them all, but pycurl retakes the GIL once per
-                # socket there: a cold refresh took ≈ 9 % longer, see bench/README.)
-                for c in self._active:
-                    fd = c.getinfo(pycurl.ACTIVESOCKET)
-                    if fd >= _FD_SETSIZE and fd not in named:
-                        poller.register(fd, select.POLLIN)
+            # fdset names no socket numbered from FD_SETSIZE (1,024) on, so a process with
+            # that many files open would see such a transfer only on the TICK: once
+            # connected, its socket (ACTIVESOCKET, -1 before) is waited on for reading,
+            # its answer. Its connect still waits for the TICK. (libcurl's socket API
+            # would name every socket in every phase, but pycurl retakes the GIL once per
+            # socket there: a cold refresh took ≈ 9 % longer, see bench/README.)
+            for c in self._active:
+                if (fd := c.getinfo(pycurl.ACTIVESOCKET)) >= _FD_SETSIZE:
+                    poller.register(fd, select.POLLIN)
             wait = multi.timeout()  # ms; -1: libcurl has none
             limit = round(self.TICK * 1000)
             wait = limit if wait < 0 else min(wait, limit)

@@ -39,10 +39,15 @@ class _Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.server.open.add(self)
         self.server.connections += 1
         self.server.protocols.append(transport.get_extra_info("ssl_object").selected_alpn_protocol())
         self.conn.initiate_connection()
         self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.open.discard(self)
+        self.transport = None
 
     def data_received(self, data: bytes) -> None:
         for event in self.conn.receive_data(data):
@@ -90,31 +95,45 @@ class H2Server:
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.connections = 0
+        self.open: set[_Protocol] = set()  # connections not yet closed
         self.protocols: list[str | None] = []  # what each connection negotiated (ALPN)
         self.running = 0
         self.most_running = 0
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._server: Any = None
+        self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
-        self._ready.wait(10)
+        if not self._ready.wait(10):
+            raise RuntimeError("the HTTP/2 test server did not start in 10 s")
+        if self._failed is not None:
+            raise RuntimeError("the HTTP/2 test server could not start") from self._failed
         self.url = f"https://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
     def _run(self) -> None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(TLS_DIR / "cert.pem", TLS_DIR / "key.pem")
-        context.set_alpn_protocols(["h2"])
-        asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(
-            self._loop.create_server(lambda: _Protocol(self), "127.0.0.1", 0, ssl=context))
+        try:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(TLS_DIR / "cert.pem", TLS_DIR / "key.pem")
+            context.set_alpn_protocols(["h2"])
+            asyncio.set_event_loop(self._loop)
+            self._server = self._loop.run_until_complete(
+                self._loop.create_server(lambda: _Protocol(self), "127.0.0.1", 0, ssl=context))
+        except BaseException as e:  # the constructor raises it
+            self._failed = e
+            self._ready.set()
+            return
         self._ready.set()
         self._loop.run_forever()
 
     def stop(self) -> None:
         def close() -> None:
             self._server.close()
-            self._loop.stop()
+            for protocol in list(self.open):
+                if protocol.transport is not None:
+                    protocol.transport.abort()  # its socket closes on the next turn
+            self._loop.call_soon(self._loop.stop)
 
         self._loop.call_soon_threadsafe(close)
         self._thread.join(10)
+        self._loop.close()
