@@ -860,6 +860,94 @@ def test_an_in_memory_database_commits_behind_in_place() -> None:
         s.close()
 
 
+def _main_file_items(db: Path, tmp_path: Path) -> list[str]:
+    """Item titles in the database file alone, as a copy without its write-ahead log
+    reads it: what checkpoints have copied there."""
+    import shutil
+    import sqlite3
+
+    copy = tmp_path / f"copy-of-{db.name}"
+    shutil.copyfile(db, copy)
+    with sqlite3.connect(copy) as c:
+        return [t for (t,) in c.execute("SELECT title FROM items ORDER BY title")]
+
+
+@pytest.mark.parametrize("behind", [False, True])
+def test_each_commit_is_checkpointed_into_the_database_file_on_a_thread_of_its_own(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, behind: bool
+) -> None:
+    from aggregator.store import IngestJob
+
+    ran_on: list[str] = []
+    real = Store._checkpoint
+
+    def recording(self: Store) -> None:
+        ran_on.append(threading.current_thread().name)
+        real(self)
+
+    monkeypatch.setattr(Store, "_checkpoint", recording)
+    # One small commit: far below the log size at which a writer checkpoints in place.
+    job = IngestJob("one", [EntryData(key="a", title="Alpha", updated=T0, published=T0)])
+    if behind:
+        store.ingest_batch_behind([job], now=T0).wait()
+    else:
+        store.ingest_batch([job], now=T0)
+    store.wait_for_checkpoint()
+    assert ran_on and all(name.startswith("aggregator-checkpoint") for name in ran_on)
+    assert _main_file_items(tmp_path / "store.db", tmp_path) == ["Alpha"]
+
+
+def test_commits_made_while_a_checkpoint_runs_get_one_more_not_one_each(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = threading.Event()
+    started = threading.Event()
+    calls: list[int] = []
+    real = Store._checkpoint
+
+    def gated(self: Store) -> None:
+        calls.append(len(calls))
+        started.set()
+        assert gate.wait(10)
+        real(self)
+
+    monkeypatch.setattr(Store, "_checkpoint", gated)
+    store.set_meta("k", "0")
+    assert started.wait(10)  # the first checkpoint runs, and waits
+    for n in range(1, 6):
+        store.set_meta("k", str(n))  # each queues behind it; one queued covers them all
+    gate.set()
+    store.wait_for_checkpoint()
+    assert calls == [0, 1]
+
+
+def test_a_failing_checkpoint_is_logged_and_the_writes_go_on(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy.engine import Connection
+
+    from aggregator.store import IngestJob
+
+    real = Connection.exec_driver_sql
+
+    def failing(self: Any, statement: str, *args: Any, **kw: Any) -> Any:
+        if "wal_checkpoint" in statement:
+            raise OSError("simulated disk I/O error")
+        return real(self, statement, *args, **kw)
+
+    monkeypatch.setattr(Connection, "exec_driver_sql", failing)
+    entry = EntryData(key="a", title="Alpha", updated=T0, published=T0)
+    assert [r.new for r in store.ingest_batch([IngestJob("one", [entry])], now=T0)] == [1]
+    store.wait_for_checkpoint()
+    assert "checkpoint of the database's write-ahead log failed: simulated disk I/O error" in caplog.text
+    assert _main_file_items(tmp_path / "store.db", tmp_path) == []  # still only in the log
+    monkeypatch.undo()
+    assert [r.new for r in store.ingest_batch([IngestJob("two", [replace_key(entry, "b")])], now=T0)] == [1]
+    store.wait_for_checkpoint()
+    assert store.item_count() == 2
+    assert _main_file_items(tmp_path / "store.db", tmp_path) == ["Alpha", "Alpha"]
+
+
 def replace_key(entry: EntryData, key: str) -> EntryData:
     from dataclasses import replace
 
