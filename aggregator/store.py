@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, exists, func, insert, null, select, text, update
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
-from .db import advisory_xact_lock, make_engine, migrate
+from .db import advisory_xact_lock, make_engine, migrate, widen_cache_for
 from .errors import StoreError
 from .identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
 from .models import fetches, item_sources, item_topics, items, meta, rule_texts, sources, sqlite_utc_text, topics
@@ -937,6 +937,8 @@ class Store:
         now: datetime,
         then: Callable[[list[IngestResult]], Sequence[RefreshRecord]] | None,
     ) -> list[IngestResult]:
+        # About a page of cache per entry: a batch's pages stay in it until its COMMIT.
+        widen_cache_for(conn, sum(len(job.entries) for job in jobs))
         with _collector_paused():
             results = self._ingest(conn, jobs, now)
             if any(r.changed for r in results):

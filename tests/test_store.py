@@ -34,7 +34,10 @@ def test_sqlite_pragmas_wal_and_foreign_keys(store: Store) -> None:
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA cache_size")).scalar() == -1024  # KiB
+        assert conn.execute(text("PRAGMA cache_size")).scalar() == 256  # pages of 4 KiB: 1 MiB
+        assert conn.execute(text("PRAGMA page_size")).scalar() == 4096
+        # The store checkpoints behind its commits; a writer does it in place only past this.
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 10000
 
 
 def test_aware_utc_round_trip(store: Store) -> None:
@@ -946,6 +949,34 @@ def test_a_failing_checkpoint_is_logged_and_the_writes_go_on(
     store.wait_for_checkpoint()
     assert store.item_count() == 2
     assert _main_file_items(tmp_path / "store.db", tmp_path) == ["Alpha", "Alpha"]
+
+
+@pytest.mark.parametrize(("entries", "wanted"), [(10, 256), (300, 300), (5000, 2048)])
+def test_a_large_ingest_gets_a_page_of_cache_per_entry_until_its_connection_is_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch, entries: int, wanted: int
+) -> None:
+    from aggregator.store import IngestJob
+
+    seen: list[int] = []
+    real = Store._ingest
+
+    def looking(self: Store, conn: Any, *args: Any) -> Any:
+        seen.append(conn.exec_driver_sql("PRAGMA cache_size").scalar())
+        return real(self, conn, *args)
+
+    monkeypatch.setattr(Store, "_ingest", looking)
+    job = IngestJob("one", [EntryData(key=f"k{n}", title=f"Story {n}", updated=T0 + timedelta(seconds=n),
+                                      published=T0) for n in range(entries)])
+    assert [r.new for r in store.ingest_batch([job], now=T0)] == [entries]
+    assert store.ingest_batch_behind([IngestJob("two", job.entries)], now=T0).wait()[0].new == entries
+    assert seen == [wanted, wanted]
+    # Every pooled connection is back at 1 MiB, whichever of them wrote.
+    conns = [store.engine.connect() for _ in range(5)]  # the whole pool
+    try:
+        assert {c.exec_driver_sql("PRAGMA cache_size").scalar() for c in conns} == {256}
+    finally:
+        for c in conns:
+            c.close()
 
 
 def replace_key(entry: EntryData, key: str) -> EntryData:
