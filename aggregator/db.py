@@ -66,10 +66,15 @@ def widen_cache_for(conn: Connection, pages: int) -> None:
 def _narrow_cache(dbapi_connection: Any, connection_record: Any) -> None:
     # The pool's "checkin": the connection is back, its transaction ended; SQLite frees
     # the cache pages past the limit.
-    if connection_record.info.pop("wide_cache", False) and dbapi_connection is not None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA cache_size={CACHE_PAGES}")
-        cursor.close()
+    if connection_record.info.get("wide_cache") and dbapi_connection is not None:
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA cache_size={CACHE_PAGES}")
+            cursor.close()
+        except Exception as e:  # noqa: BLE001 - a raise here would keep the connection from the pool
+            log.warning("could not narrow a database connection's page cache again: %s", e)
+        else:
+            del connection_record.info["wide_cache"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:

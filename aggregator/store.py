@@ -651,7 +651,7 @@ class Store:
         with self._committing_lock:
             checkpointer, self._checkpointer = self._checkpointer, None
         if checkpointer is not None:
-            checkpointer.shutdown(wait=wait)
+            checkpointer.shutdown(wait=wait, cancel_futures=True)
         self.engine.dispose()  # the last connection closed checkpoints what is left
 
     def checkpoint_soon(self) -> None:
@@ -667,9 +667,14 @@ class Store:
             queued = self._checkpoint_queued
             if queued is not None and not queued.running() and not queued.done():
                 return  # not started yet: it will see this commit too
-            if self._checkpointer is None:
-                self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="aggregator-checkpoint")
-            self._checkpoint_queued = self._checkpointer.submit(self._checkpoint)
+            try:
+                if self._checkpointer is None:
+                    self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="aggregator-checkpoint")
+                self._checkpoint_queued = self._checkpointer.submit(self._checkpoint)
+            except RuntimeError as e:
+                # The interpreter is shutting down: no thread starts any more. The commit
+                # has happened; the writers' own checkpoint, or the last close, copies it.
+                log.debug("no checkpoint queued: %s", e)
 
     def wait_for_checkpoint(self) -> None:
         """Until the checkpoint queued last has ended (tests, benchmarks)."""
@@ -679,6 +684,8 @@ class Store:
             wait_for_futures([queued])
 
     def _checkpoint(self) -> None:
+        if self._closed:  # close(wait=False) did not wait: don't open the database again
+            return
         try:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").close()
@@ -896,6 +903,8 @@ class Store:
         The batch is not known to be stored until ``wait()`` returns. The next write
         (``writing``, an ingest) and ``close`` first wait for the commit to end; its
         outcome is ``wait()``'s."""
+        if self._closed:  # at once: a commit stuck behind would hold this call until it ends
+            raise StoreError("the store is closed")
         self.wait_for_commit()
         conn = self.engine.connect()
         done: Future[None] | None = None

@@ -900,9 +900,8 @@ def test_each_commit_is_checkpointed_into_the_database_file_on_a_thread_of_its_o
     assert _main_file_items(tmp_path / "store.db", tmp_path) == ["Alpha"]
 
 
-def test_commits_made_while_a_checkpoint_runs_get_one_more_not_one_each(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _gate_checkpoints(monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event, list[int]]:
+    """Make each checkpoint wait for the returned gate: (gate, a checkpoint started, its calls)."""
     gate = threading.Event()
     started = threading.Event()
     calls: list[int] = []
@@ -915,6 +914,13 @@ def test_commits_made_while_a_checkpoint_runs_get_one_more_not_one_each(
         real(self)
 
     monkeypatch.setattr(Store, "_checkpoint", gated)
+    return gate, started, calls
+
+
+def test_commits_made_while_a_checkpoint_runs_get_one_more_not_one_each(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate, started, calls = _gate_checkpoints(monkeypatch)
     store.set_meta("k", "0")
     assert started.wait(10)  # the first checkpoint runs, and waits
     for n in range(1, 6):
@@ -949,6 +955,89 @@ def test_a_failing_checkpoint_is_logged_and_the_writes_go_on(
     store.wait_for_checkpoint()
     assert store.item_count() == 2
     assert _main_file_items(tmp_path / "store.db", tmp_path) == ["Alpha", "Alpha"]
+
+
+def test_a_cache_that_cannot_be_narrowed_again_is_logged_and_the_connection_goes_back(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import aggregator.db as db
+    from aggregator.store import IngestJob
+
+    real = Store._ingest
+
+    def then_break_the_narrowing(self: Store, conn: Any, *args: Any) -> Any:
+        results = real(self, conn, *args)
+        monkeypatch.setattr(db, "CACHE_PAGES", "256; SELECT 1")  # sqlite3 refuses two statements
+        return results
+
+    monkeypatch.setattr(Store, "_ingest", then_break_the_narrowing)
+    job = IngestJob("one", [EntryData(key=f"k{n}", title=f"Story {n}", updated=T0 + timedelta(seconds=n),
+                                      published=T0) for n in range(300)])
+    assert [r.new for r in store.ingest_batch([job], now=T0)] == [300]  # committed, and says so
+    assert "could not narrow a database connection's page cache again" in caplog.text
+    assert store.engine.pool.checkedout() == 0
+    monkeypatch.undo()
+    # The connection stays wide until its next return, which narrows it.
+    for _ in range(2):
+        conns = [store.engine.connect() for _ in range(5)]  # the whole pool
+        sizes = [c.exec_driver_sql("PRAGMA cache_size").scalar() for c in conns]
+        for c in conns:
+            c.close()
+    assert sorted(sizes) == [256] * 5
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("aggregator-checkpoint")]
+
+
+def test_closing_the_store_ends_its_checkpoint_thread(tmp_path: Path) -> None:
+    s = Store.open(f"sqlite:///{tmp_path / 'close.db'}")
+    s.set_meta("k", "v")
+    s.wait_for_checkpoint()
+    assert _checkpoint_threads()
+    s.close()
+    assert not _checkpoint_threads()
+
+
+def test_a_stop_that_cannot_wait_leaves_no_checkpoint_to_reopen_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = Store.open(f"sqlite:///{tmp_path / 'stop.db'}")
+    gate, started, calls = _gate_checkpoints(monkeypatch)
+    s.set_meta("k", "1")
+    assert started.wait(10)  # one checkpoint runs and waits ...
+    s.set_meta("k", "2")  # ... and one is queued behind it
+    threads = _checkpoint_threads()
+    s.close(wait=False)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    # The queued checkpoint never ran, and the running one did not open a connection
+    # in the pool that close() had just emptied.
+    assert calls == [0]
+    assert s.engine.pool.checkedin() == 0 and s.engine.pool.checkedout() == 0
+
+
+def test_a_write_while_the_interpreter_shuts_down_still_succeeds(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aggregator.store import IngestJob
+
+    store.set_meta("k", "0")
+    store.wait_for_checkpoint()
+    assert store._checkpointer is not None
+
+    def refuse(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    # What concurrent.futures does once the main thread has returned.
+    monkeypatch.setattr(store._checkpointer, "submit", refuse)
+    store.set_meta("k", "1")
+    entry = EntryData(key="a", title="A", updated=T0, published=T0)
+    assert [r.new for r in store.ingest_batch([IngestJob("one", [entry])], now=T0)] == [1]
+    pending = store.ingest_batch_behind([IngestJob("two", [replace_key(entry, "b")])], now=T0)
+    assert [r.new for r in pending.wait()] == [1]
+    assert store.get_meta("k") == "1" and store.item_count() == 2
 
 
 @pytest.mark.parametrize(("entries", "wanted"), [(10, 256), (300, 300), (5000, 2048)])
