@@ -27,5 +27,6 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"),
                     SourceSpec("two", "feed", "http://two.test/feed"),
                     SourceSpec("seeds", "seeds")])
+    s.wait_for_checkpoint()  # tests that watch checkpoints start with none queued
     yield s
     s.close()
