@@ -52,6 +52,9 @@ _INSERT_MEMBERSHIP = (
     "INSERT INTO item_topics (topic_id, item_id, updated) SELECT :t, id, updated FROM items WHERE id = :i"
 )
 
+# SQLite (driver level): the stored times of items (a JSON array of ids), and a membership with its time.
+_ITEM_TIMES = "SELECT id, updated FROM items WHERE id IN (SELECT value FROM json_each(?))"
+_INSERT_MEMBERSHIP_TIMED = "INSERT INTO item_topics (topic_id, item_id, updated) VALUES (?, ?, ?)"
 
 # Sort key of a (topic id, item id) pair in item_topics' primary-key order (C-level).
 _by_item = itemgetter(1, 0)
@@ -66,6 +69,23 @@ def _write_pairs(conn: Any, sql: str, pairs: Collection[tuple[int, int]]) -> Non
         conn.exec_driver_sql(sql.replace(":t", "?").replace(":i", "?"), list(pairs))
     else:
         conn.execute(text(sql), [{"t": t, "i": i} for t, i in pairs])
+
+
+def _insert_memberships(conn: Any, pairs: Sequence[tuple[int, int]]) -> None:
+    """Insert (topic id, item id) pairs, each with its item's ``updated``.
+
+    On SQLite the items' times are read first, in one statement, and inserted as stored
+    (text: no datetime round trip). An INSERT … SELECT per pair looked its item up in
+    the middle of the write, which at 16 KiB pages cost 4–5 µs a pair against 1 at
+    4 KiB. Elsewhere the INSERT … SELECT stays."""
+    if not pairs:
+        return
+    if conn.dialect.name != "sqlite":
+        _write_pairs(conn, _INSERT_MEMBERSHIP, pairs)
+        return
+    ids = sorted({i for _, i in pairs})
+    times = dict(conn.exec_driver_sql(_ITEM_TIMES, (json.dumps(ids),)).fetchall())
+    conn.exec_driver_sql(_INSERT_MEMBERSHIP_TIMED, [(t, i, times[i]) for t, i in pairs])
 
 
 def _isoformat(value: datetime) -> str:
@@ -1285,7 +1305,7 @@ class Store:
                 # Sorted in primary-key order (item, topic), the B-tree is written page
                 # after page.
                 _write_pairs(conn, _DELETE_MEMBERSHIP, sorted(current - wanted, key=_by_item))
-                _write_pairs(conn, _INSERT_MEMBERSHIP, sorted(wanted - current, key=_by_item))
+                _insert_memberships(conn, sorted(wanted - current, key=_by_item))
                 # Which of them are unclassified: all, unless the rules changed (then
                 # found through the classified index, not by reading the items' rows).
                 changed = ids if not full else list(conn.execute(

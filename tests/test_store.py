@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,33 @@ def test_sqlite_pragmas_wal_and_foreign_keys(store: Store) -> None:
     with store.engine.connect() as conn:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA cache_size")).scalar() == 256  # pages of 4 KiB: 1 MiB
-        assert conn.execute(text("PRAGMA page_size")).scalar() == 4096
-        # The store checkpoints behind its commits; a writer does it in place only past this.
-        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 10000
+        assert conn.execute(text("PRAGMA cache_size")).scalar() == -1024  # KiB: 1 MiB
+        assert conn.execute(text("PRAGMA page_size")).scalar() == 16384
+        # The store checkpoints behind its commits; a writer does it in place only past
+        # 40 MiB of log.
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 2560
+
+
+def test_a_database_made_with_4_kib_pages_keeps_them(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute("PRAGMA page_size=4096")
+    old.execute("PRAGMA journal_mode=WAL")
+    old.execute("CREATE TABLE kept (n INTEGER)")
+    old.close()
+    s = Store.open(f"sqlite:///{path}")
+    try:
+        s.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
+        s.ingest("one", [EntryData(key="a", title="A", updated=T0, published=T0)], now=T0)
+        with s.engine.connect() as conn:
+            assert conn.execute(text("PRAGMA page_size")).scalar() == 4096
+            assert conn.execute(text("PRAGMA cache_size")).scalar() == -1024
+            assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 10240  # 40 MiB
+        assert s.item_count() == 1
+    finally:
+        s.close()
 
 
 def test_aware_utc_round_trip(store: Store) -> None:
@@ -331,6 +355,41 @@ def test_an_updated_item_moves_to_the_top_of_its_topic(store: Store) -> None:
         assert conn.execute(text("SELECT text FROM rule_texts WHERE item_id = 1")).scalar() == "baltic news 0, corrected"
     store.classify(decide, "h2", ids)  # a full reclassify keeps the order
     assert [i.title for i in store.newest_items("baltic", 5)][0] == "Baltic news 0, corrected"
+
+
+def test_every_membership_carries_its_items_updated_as_stored(store: Store) -> None:
+    # Each (topic, item) row copies its item's updated, the sort key of a topic's feed:
+    # in a first classify, an incremental one after an update, and a full one after a
+    # rule change; with items sharing a time and items in several topics.
+    ids = store.sync_topics([("baltic", "Baltic"), ("news", "News"), ("cables", "Cables")])
+    entries = [EntryData(key=f"k{n}", title=f"Baltic news {n}" + (" cables" if n % 2 else ""),
+                         updated=T0 + timedelta(seconds=n // 3, microseconds=n % 3)) for n in range(40)]
+    store.ingest("one", entries, now=T0)
+    store.ingest("two", [EntryData(key="t", title="News without a time")], now=T0 + timedelta(days=2))
+
+    def decide(text: str, names: Any) -> tuple[str, ...]:
+        return tuple(slug for slug in ("baltic", "news", "cables") if slug in text)
+
+    def memberships() -> list[tuple[int, int, str, str]]:
+        with store.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT t.topic_id, t.item_id, t.updated, i.updated FROM item_topics t "
+                "JOIN items i ON i.id = t.item_id ORDER BY t.item_id, t.topic_id"))]
+
+    assert store.classify(decide, "h1", ids, batch=7) == 41
+    rows = memberships()
+    assert len(rows) == 40 * 2 + 20 + 1
+    assert all(copied == own for _, _, copied, own in rows)
+    store.ingest("one", [replace(entries[5], title="Baltic news 5 cables, corrected",
+                                 updated=T0 + timedelta(hours=1))], now=T0 + timedelta(days=1))
+    assert store.classify(decide, "h1", ids) == 1  # incremental
+    store.ingest("one", [EntryData(key="new", title="Cables news", updated=T0 + timedelta(hours=2))],
+                 now=T0 + timedelta(days=1))
+    assert store.classify(lambda t, n: decide(t, n)[:1], "h2", ids, batch=7) == 42  # full, fewer topics
+    rows = memberships()
+    assert len(rows) == 42
+    assert all(copied == own for _, _, copied, own in rows)
+    assert [i.title for i in store.newest_items("baltic", 1)] == ["Baltic news 5 cables, corrected"]
 
 
 def test_entries_of_one_source_sharing_a_link_or_text_stay_separate(store: Store) -> None:
@@ -967,7 +1026,7 @@ def test_a_cache_that_cannot_be_narrowed_again_is_logged_and_the_connection_goes
 
     def then_break_the_narrowing(self: Store, conn: Any, *args: Any) -> Any:
         results = real(self, conn, *args)
-        monkeypatch.setattr(db, "CACHE_PAGES", "256; SELECT 1")  # sqlite3 refuses two statements
+        monkeypatch.setattr(db, "CACHE_KIB", "1024; SELECT 1")  # sqlite3 refuses two statements
         return results
 
     monkeypatch.setattr(Store, "_ingest", then_break_the_narrowing)
@@ -983,7 +1042,7 @@ def test_a_cache_that_cannot_be_narrowed_again_is_logged_and_the_connection_goes
         sizes = [c.exec_driver_sql("PRAGMA cache_size").scalar() for c in conns]
         for c in conns:
             c.close()
-    assert sorted(sizes) == [256] * 5
+    assert sorted(sizes) == [-1024] * 5
 
 
 def _checkpoint_threads() -> list[threading.Thread]:
@@ -1040,8 +1099,8 @@ def test_a_write_while_the_interpreter_shuts_down_still_succeeds(
     assert store.get_meta("k") == "1" and store.item_count() == 2
 
 
-@pytest.mark.parametrize(("entries", "wanted"), [(10, 256), (300, 300), (5000, 2048)])
-def test_a_large_ingest_gets_a_page_of_cache_per_entry_until_its_connection_is_back(
+@pytest.mark.parametrize(("entries", "wanted"), [(10, -1024), (300, -1200), (5000, -8192)])  # KiB
+def test_a_large_ingest_gets_4_kib_of_cache_per_entry_until_its_connection_is_back(
     store: Store, monkeypatch: pytest.MonkeyPatch, entries: int, wanted: int
 ) -> None:
     from aggregator.store import IngestJob
@@ -1062,7 +1121,7 @@ def test_a_large_ingest_gets_a_page_of_cache_per_entry_until_its_connection_is_b
     # Every pooled connection is back at 1 MiB, whichever of them wrote.
     conns = [store.engine.connect() for _ in range(5)]  # the whole pool
     try:
-        assert {c.exec_driver_sql("PRAGMA cache_size").scalar() for c in conns} == {256}
+        assert {c.exec_driver_sql("PRAGMA cache_size").scalar() for c in conns} == {-1024}
     finally:
         for c in conns:
             c.close()
