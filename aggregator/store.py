@@ -85,7 +85,11 @@ def _insert_memberships(conn: Any, pairs: Sequence[tuple[int, int]]) -> None:
         return
     ids = sorted({i for _, i in pairs})
     times = dict(conn.exec_driver_sql(_ITEM_TIMES, (json.dumps(ids),)).fetchall())
-    conn.exec_driver_sql(_INSERT_MEMBERSHIP_TIMED, [(t, i, times[i]) for t, i in pairs])
+    # An id with no item (a rule_texts row that a delete with foreign keys off left
+    # behind) gets no membership, as the INSERT … SELECT gave it none.
+    rows = [(t, i, times[i]) for t, i in pairs if i in times]
+    if rows:
+        conn.exec_driver_sql(_INSERT_MEMBERSHIP_TIMED, rows)
 
 
 def _isoformat(value: datetime) -> str:
@@ -262,6 +266,29 @@ def _items_by_text(sqlite: bool) -> Any:  # :keys (text keys), oldest item first
 def _carriers_of(sqlite: bool) -> Any:  # :ids -> (item, source) pairs
     return (select(item_sources.c.item_id, item_sources.c.source_id)
             .where(_in_list(item_sources.c.item_id, "ids", sqlite)))
+
+
+def _relink(sqlite: bool) -> Any:  # a source's link row after it sent a change: b_id, b_fingerprint, b_link
+    return (update(item_sources).where(item_sources.c.id == bindparam("b_id"))
+            .values(fingerprint=bindparam("b_fingerprint"), link=bindparam("b_link")))
+
+
+# What an update upstream writes into its item (b_<column>, b_id); classify sees it again.
+_ITEM_UPDATE_COLUMNS = ("title", "link", "canonical_link", "text_key", "summary", "content", "content_type",
+                        "author", "truncated", "updated")
+
+
+def _item_update(sqlite: bool) -> Any:
+    return (update(items).where(items.c.id == bindparam("b_id"))
+            .values({**{c: bindparam(f"b_{c}") for c in _ITEM_UPDATE_COLUMNS}, "classified": False}))
+
+
+def _item_update_dated(sqlite: bool) -> Any:  # _item_update, and the entry's published time
+    return _item_update(sqlite).values(published=bindparam("b_published"))
+
+
+def _rule_text_update(sqlite: bool) -> Any:
+    return update(rule_texts).where(rule_texts.c.item_id == bindparam("b_id")).values(text=bindparam("b_text"))
 
 
 # SourceState's fields, in order, as sources columns.
@@ -966,7 +993,7 @@ class Store:
         now: datetime,
         then: Callable[[list[IngestResult]], Sequence[RefreshRecord]] | None,
     ) -> list[IngestResult]:
-        # About a page of cache per entry: a batch's pages stay in it until its COMMIT.
+        # 4 KiB of cache per entry: a batch's pages stay in it until its COMMIT.
         widen_cache_for(conn, sum(len(job.entries) for job in jobs))
         with _collector_paused():
             results = self._ingest(conn, jobs, now)
@@ -1002,6 +1029,8 @@ class Store:
 
         counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
         fresh: list[tuple[int, str, int, EntryData, str]] = []  # (job, name, source id, entry, fp)
+        relinked: list[dict[str, Any]] = []  # item_sources rows whose source sent a change
+        changed: list[tuple[int, EntryData]] = []  # (item, entry) of items that source made
         for j, (job, unique) in enumerate(zip(jobs, per_job)):
             sid = source_ids[job.source_name]
             for key, entry in unique.items():
@@ -1013,33 +1042,59 @@ class Store:
                 link_id, item_id, old_fp, origin = hit
                 if old_fp == fp:
                     continue
-                conn.execute(update(item_sources).where(item_sources.c.id == link_id)
-                          .values(fingerprint=fp, link=entry.link))
+                relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_link": entry.link})
                 if origin == sid:
-                    self._update_item(conn, item_id, entry, now)
+                    changed.append((item_id, entry))
                     counts[j][1] += 1
+        if relinked:
+            conn.execute(_statement(conn, _relink), relinked)
+        if changed:
+            self._update_items(conn, changed, now)
         if fresh:
             self._insert_fresh(conn, jobs, fresh, counts, now)
         return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
 
-    def _update_item(self, conn: Connection, item_id: int, entry: EntryData, now: datetime) -> None:
-        old = conn.execute(select(items.c.updated).where(items.c.id == item_id)).scalar_one()
-        new_updated = entry.updated if entry.updated and entry.updated > old else now
-        if new_updated <= old:
-            new_updated = old + ONE_US
-        title, match_text, dedup = _derived_texts(entry)
-        values: dict[str, Any] = dict(
-            title=title, link=entry.link, canonical_link=_indexed_link(entry.link),
-            text_key=text_key(dedup) if dedup else None, summary=entry.summary, content=entry.content,
-            content_type=entry.content_type, author=entry.author, truncated=entry.truncated,
-            updated=self._free_times(conn, [new_updated])[0], classified=False,
-        )
-        if entry.published:
-            values["published"] = entry.published
-        conn.execute(update(items).where(items.c.id == item_id).values(values))
-        # (A missing row stays missing until the next full classify restores it; until
-        # then classify derives the text from the item.)
-        conn.execute(update(rule_texts).where(rule_texts.c.item_id == item_id).values(text=match_text))
+    def _update_items(self, conn: Connection, changed: list[tuple[int, EntryData]], now: datetime) -> None:
+        """Write each (item id, entry) into its item, in one statement per table.
+
+        The new ``updated`` is the entry's own time when it is later than the item's,
+        else ``now``, and always past the item's old one; then nudged free of every
+        other item's (``_free_times``)."""
+        ids = [item_id for item_id, _ in changed]
+        if len(set(ids)) < len(ids):
+            # One item twice in a batch (one source sent in two jobs): in order, each
+            # update seeing the one before.
+            for item_id, entry in changed:
+                self._update_items(conn, [(item_id, entry)], now)
+            return
+        old: dict[int, datetime] = {}
+        for part in _chunks(ids):
+            old.update(conn.execute(select(items.c.id, items.c.updated).where(_one_of(conn, items.c.id, part))).all())
+        wanted = []
+        for item_id, entry in changed:
+            was = old[item_id]
+            t = entry.updated if entry.updated and entry.updated > was else now
+            wanted.append(t if t > was else was + ONE_US)
+        rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # by "has a published time"
+        texts = []
+        for (item_id, entry), updated in zip(changed, self._free_times(conn, wanted)):
+            title, match_text, dedup = _derived_texts(entry)
+            row = {
+                "b_id": item_id, "b_title": title, "b_link": entry.link, "b_canonical_link": _indexed_link(entry.link),
+                "b_text_key": text_key(dedup) if dedup else None, "b_summary": entry.summary,
+                "b_content": entry.content, "b_content_type": entry.content_type, "b_author": entry.author,
+                "b_truncated": entry.truncated, "b_updated": updated,
+            }
+            if entry.published:  # an entry without one keeps the item's
+                row["b_published"] = entry.published
+            rows[bool(entry.published)].append(row)
+            texts.append({"b_id": item_id, "b_text": match_text})
+        for dated, group in rows.items():
+            if group:
+                conn.execute(_statement(conn, _item_update_dated if dated else _item_update), group)
+        # (A missing rule_texts row stays missing until the next full classify restores
+        # it; until then classify derives the text from the item.)
+        conn.execute(_statement(conn, _rule_text_update), texts)
 
     @staticmethod
     def _free_times(
