@@ -1059,7 +1059,12 @@ class Store:
 
         The new ``updated`` is the entry's own time when it is later than the item's,
         else ``now``, and always past the item's old one; then nudged free of every
-        other item's (``_free_times``)."""
+        other item's (``_free_times``). The times are read once, before any update: a
+        time an item of this batch is about to leave still counts as taken. That keeps
+        every row of the executemany off every time still stored, in any order and
+        across the two groups (one item at a time, a later entry could be given the
+        freed time, a few microseconds lower; both are unique and never move an item
+        back)."""
         ids = [item_id for item_id, _ in changed]
         if len(set(ids)) < len(ids):
             # One item twice in a batch (one source sent in two jobs): in order, each

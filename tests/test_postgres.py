@@ -51,6 +51,8 @@ from test_publish_views import (  # noqa: F401 - collected again, on PostgreSQL
 from test_service import _source, _state
 from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_freed_time_below_a_stored_nudge_is_not_handed_out_twice,
+    test_many_entries_changed_at_once_update_their_items,
+    test_one_item_changed_twice_in_a_batch_takes_the_second_change,
     test_an_untitled_entry_is_titled_by_its_first_sentence,
     test_a_failed_commit_behind_stores_nothing_and_the_next_write_goes_on,
     test_an_updated_item_moves_to_the_top_of_its_topic,

@@ -109,7 +109,7 @@ def test_reingest_adds_nothing_and_change_updates_in_place(store: Store) -> None
     assert store.item_count() == 1
 
 
-def test_many_entries_changed_at_once_update_their_items_as_one_at_a_time_would(store: Store) -> None:
+def test_many_entries_changed_at_once_update_their_items(store: Store) -> None:
     from aggregator.store import IngestJob
 
     first = [EntryData(key=f"k{n}", title=f"Story {n}", link=f"http://one.test/{n}", summary=f"<p>Text {n}</p>",
