@@ -1004,6 +1004,19 @@ class Store:
             return results
 
     def _ingest(self, conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[IngestResult]:
+        if len({j.source_name for j in jobs}) < len(jobs):
+            # One source in two jobs: stored in rounds with each source once, in order,
+            # so a later job sees what an earlier one stored (a key new to both would
+            # otherwise be inserted twice).
+            results: list[IngestResult] = []
+            start = 0
+            seen: set[str] = set()
+            for k, job in enumerate(jobs):
+                if job.source_name in seen:
+                    results += self._ingest(conn, jobs[start:k], now)
+                    start, seen = k, set()
+                seen.add(job.source_name)
+            return results + self._ingest(conn, jobs[start:], now)
         names = sorted({j.source_name for j in jobs})
         source_ids = dict(conn.execute(
             _statement(conn, _source_ids_of), {"names": _listed(conn, sources.c.name, names)}).all())
@@ -1067,8 +1080,9 @@ class Store:
         back)."""
         ids = [item_id for item_id, _ in changed]
         if len(set(ids)) < len(ids):
-            # One item twice in a batch (one source sent in two jobs): in order, each
-            # update seeing the one before.
+            # One item twice in a batch: in order, each update seeing the one before.
+            # (_ingest gives a source one job a round, and a source carries an item
+            # once, so this is a guard: times read once would be wrong for the second.)
             for item_id, entry in changed:
                 self._update_items(conn, [(item_id, entry)], now)
             return

@@ -164,6 +164,21 @@ def test_one_item_changed_twice_in_a_batch_takes_the_second_change(store: Store)
     assert item.updated == later + timedelta(microseconds=1)  # each update moved it past the one before
 
 
+def test_one_source_in_two_jobs_of_a_batch_is_stored_as_two_ingests_in_order(store: Store) -> None:
+    # A key new to both jobs was inserted twice and the batch failed on item_sources'
+    # unique key (from the thirteenth session's review).
+    from aggregator.store import IngestJob
+
+    jobs = [IngestJob("one", [EntryData(key="k", title="First", updated=T0)]),
+            IngestJob("two", [EntryData(key="x", title="Other", updated=T0)]),
+            IngestJob("one", [EntryData(key="k", title="Second", updated=T0 + timedelta(hours=1)),
+                              EntryData(key="n", title="New", updated=T0)]),
+            IngestJob("one", [EntryData(key="k", title="Second", updated=T0 + timedelta(hours=1))])]
+    results = store.ingest_batch(jobs, now=T0 + timedelta(days=1))
+    assert [(r.new, r.updated) for r in results] == [(1, 0), (1, 0), (1, 1), (0, 0)]
+    assert sorted(i.title for i in store.newest_items(None, 10)) == ["New", "Other", "Second"]
+
+
 def test_same_story_from_two_sources_is_one_item(store: Store) -> None:
     store.ingest("one", [EntryData(key="x", title="Story", link="https://News.test/a?utm_source=rss&id=3#top")],
                  now=T0)
