@@ -46,8 +46,10 @@ VERSION_TABLE = Table(
 
 # Page size of a new SQLite database. At 16 KiB a 1,000-entry ingest writes a quarter of
 # the log frames it wrote at SQLite's default 4 KiB (each frame two write calls, and the
-# checkpoint copies each): a bulk ingest ran ≈ 10 % faster, classify and publish no
-# slower. A database keeps the page size it was created with (see README, `database`).
+# checkpoint copies each): a bulk ingest ran ≈ 10 % faster, classify and publish as fast
+# (a full reclassify perhaps 4 % slower, within the noise; see classify's membership
+# insert, _insert_memberships, for the one statement that was not). A database keeps
+# the page size it was created with (see README, `database`).
 PAGE_SIZE = 16384
 # Page cache per SQLite connection, in KiB whatever the page size (1 MiB), and what a
 # large write widens it to: 4 KiB per entry, at most 8 MiB.
