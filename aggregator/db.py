@@ -44,13 +44,16 @@ VERSION_TABLE = Table(
 )
 
 
-# Page size of a new SQLite database. At 16 KiB a 1,000-entry ingest writes a quarter of
-# the log frames it wrote at SQLite's default 4 KiB (each frame two write calls, and the
-# checkpoint copies each): a bulk ingest ran ≈ 10 % faster, classify and publish as fast
-# (a full reclassify perhaps 4 % slower, within the noise; see classify's membership
-# insert, _insert_memberships, for the one statement that was not). A database keeps
-# the page size it was created with (see README, `database`).
-PAGE_SIZE = 16384
+# Page size of a new SQLite database: SQLite's default, said here because it was weighed.
+# At 16 KiB a 1,000-entry bulk ingest into a new database wrote a quarter of the log
+# frames (each frame is two write calls, and the checkpoint copies each) and ran ≈ 10 %
+# faster. But every insert into an index whose keys arrive in random order (text keys,
+# and the canonical links of real feeds) dirties a whole page once the index is much
+# larger than a batch: with random links, 30,000 items into a database of 400,000 wrote
+# 53 KiB an item at 16 KiB and 21 at 4 KiB, and ran at 11.9–14.5k/s against 13.8–16.8k
+# (3 pairs; 8 KiB: 33 KiB, 15.3k). Nothing is ever deleted, so every database becomes
+# a large one, and on an SD card or a small disk the writes are what costs.
+PAGE_SIZE = 4096
 # Page cache per SQLite connection, in KiB whatever the page size (1 MiB), and what a
 # large write widens it to: 4 KiB per entry, at most 8 MiB.
 CACHE_KIB = 1024
@@ -93,7 +96,8 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     # A plain cursor: Python 3.11's sqlite3 has no .autocommit attribute.
     cursor = dbapi_connection.cursor()
     # Before anything is written: only a new, empty database takes it (in WAL mode the
-    # page size cannot change later), and on any other it does nothing.
+    # page size cannot change later), and on any other it does nothing. The cache and
+    # checkpoint limits below are in bytes, for a database made with any page size.
     cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -36,18 +36,18 @@ def test_sqlite_pragmas_wal_and_foreign_keys(store: Store) -> None:
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA cache_size")).scalar() == -1024  # KiB: 1 MiB
-        assert conn.execute(text("PRAGMA page_size")).scalar() == 16384
+        assert conn.execute(text("PRAGMA page_size")).scalar() == 4096
         # The store checkpoints behind its commits; a writer does it in place only past
         # 40 MiB of log.
-        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 2560
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 10240
 
 
-def test_a_database_made_with_4_kib_pages_keeps_them(tmp_path: Path) -> None:
+def test_a_database_made_with_16_kib_pages_keeps_them_and_the_limits_in_bytes(tmp_path: Path) -> None:
     import sqlite3
 
     path = tmp_path / "old.db"
     old = sqlite3.connect(path)
-    old.execute("PRAGMA page_size=4096")
+    old.execute("PRAGMA page_size=16384")
     old.execute("PRAGMA journal_mode=WAL")
     old.execute("CREATE TABLE kept (n INTEGER)")
     old.close()
@@ -56,9 +56,9 @@ def test_a_database_made_with_4_kib_pages_keeps_them(tmp_path: Path) -> None:
         s.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
         s.ingest("one", [EntryData(key="a", title="A", updated=T0, published=T0)], now=T0)
         with s.engine.connect() as conn:
-            assert conn.execute(text("PRAGMA page_size")).scalar() == 4096
+            assert conn.execute(text("PRAGMA page_size")).scalar() == 16384
             assert conn.execute(text("PRAGMA cache_size")).scalar() == -1024
-            assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 10240  # 40 MiB
+            assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 2560  # 40 MiB
         assert s.item_count() == 1
     finally:
         s.close()
