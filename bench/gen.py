@@ -104,18 +104,27 @@ def feed_document(base_url: str, feed: int, generation: int = 0, entries: int = 
 
 
 # -- stored items for the local figures ------------------------------------------
-def entry_batches(sources: int, per_source: int, seed: int = 7) -> list[tuple[str, list[EntryData]]]:
-    """``sources`` batches of ``per_source`` distinct entries (title + ~500 chars of HTML)."""
+def entry_batches(sources: int, per_source: int, seed: int = 7, *,
+                  key_prefix: str = "bench", random_links: bool = False,
+                  first_second: int = 0) -> list[tuple[str, list[EntryData]]]:
+    """``sources`` batches of ``per_source`` distinct entries (title + ~500 chars of HTML).
+
+    Links are in order within a source (``/post/{source}/{n}``), or with
+    ``random_links`` a random path on one of 500 hosts, as real feeds send them: their
+    index then takes inserts all over, not at one end. Entry n of source s is dated
+    ``first_second + s * per_source + n`` seconds after EPOCH."""
     batches = []
     for s in range(sources):
         rng = random.Random(seed * 7919 + s)
         entries = []
         for n in range(per_source):
-            when = EPOCH + timedelta(seconds=s * per_source + n)
+            when = EPOCH + timedelta(seconds=first_second + s * per_source + n)
+            link = (f"http://site{rng.randrange(500)}.example/{rng.getrandbits(64):016x}" if random_links
+                    else f"http://127.0.0.1/post/{s}/{n}")
             entries.append(EntryData(
-                key=f"bench-{s}-{n}",
+                key=f"{key_prefix}-{s}-{n}",
                 title=_sentence(rng, rng.randint(5, 10))[:-1],
-                link=f"http://127.0.0.1/post/{s}/{n}",
+                link=link,
                 summary=_paragraphs(rng, 480),
                 published=when,
                 updated=when,

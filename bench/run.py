@@ -69,7 +69,7 @@ class Figure:
     unit: str
     ours: list[float]
     reference: list[float] | float | None  # reader samples, a fixed bound, or nothing
-    reference_kind: str  # "reader" or "bound"
+    reference_kind: str  # "reader", "bound" or "none"
     ratio: Callable[[float, float], float]  # (ours, reference) -> ratio, per run or of medians
     target_text: str
     met_if: Callable[[float], bool] | None  # on the ratio; None: a figure with no target
@@ -123,6 +123,9 @@ def build_figures(p: argparse.Namespace, ours: list[dict], reader: list[dict],
         return o / r if r else float("inf")
 
     network_bound = p.feeds * p.latency / p.workers
+    per_source = min(1000, p.items)  # as bench.worker's local scenario
+    stored = max(1, p.items // per_source) * per_source
+    grown = max(1, p.items // per_source // 5) * per_source
     return [
         Figure("cold_refresh", f"cold refresh, {p.feeds} feeds", "s", col(ours, "cold_s"),
                col(reader, "cold_s"), "reader", faster, ">= 10x faster", lambda x: x >= 10),
@@ -148,6 +151,10 @@ def build_figures(p: argparse.Namespace, ours: list[dict], reader: list[dict],
                lambda x: x == 0),
         Figure("ingest", f"bulk ingest {p.items} items", "items/s", col(local, "ingest_items_per_s"),
                30_000.0, "bound", share, ">= 1x bound", lambda x: x >= 1),
+        Figure("ingest_grown", f"then {grown:,} more into {4 * stored:,} (random links)", "items/s",
+               col(local, "grown_items_per_s"), None, "none", share, "(no target)", None),
+        Figure("ingest_grown_written", "bytes written by that ingest, per item", "KiB",
+               col(local, "grown_kib_per_item"), None, "none", share, "(no target)", None),
         Figure("peak_rss", f"peak RSS, {p.feeds}-feed refresh", "MiB", col(ours, "peak_rss_mb"),
                col(reader, "peak_rss_mb"), "reader", share, "<= 1.6x reader", lambda x: x <= 1.6),
         Figure("rss_growth", f"RSS after refresh {p.refreshes} / after 2", "x",

@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 FIGURES = {
     "cold_refresh", "cold_refresh_network", "fetch_only", "fetch_only_304", "refresh_304", "refresh_200_unchanged",
-    "reclassify", "publish", "publish_unchanged", "publish_unchanged_rewrites", "ingest", "peak_rss", "rss_growth",
+    "reclassify", "publish", "publish_unchanged", "publish_unchanged_rewrites", "ingest", "ingest_grown",
+    "ingest_grown_written", "peak_rss", "rss_growth",
 }
 
 
@@ -63,6 +64,8 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
         assert math.isfinite(f["ours"]["median"]) and f["ours"]["min"] <= f["ours"]["max"], f
         if f["reference_kind"] == "bound":
             assert isinstance(f["reference"]["value"], float), f
+        elif f["reference_kind"] == "none":
+            assert f["reference"] is None and f["met"] is None, f
         elif data["reader_compared"]:
             assert math.isfinite(f["reference"]["median"]) and math.isfinite(f["ratio"]), f
             assert len(f["pair_ratios"]) == len(f["ours"]["samples"]), f
