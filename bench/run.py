@@ -102,7 +102,7 @@ class Figure:
 
 
 def col_of(runs: list[dict], key: str) -> list[float]:
-    return [float(r[key]) for r in runs]
+    return [float(r[key]) for r in runs if key in r]  # a figure a system cannot give is absent
 
 
 def stats(samples: list[float]) -> dict[str, Any] | None:
@@ -126,7 +126,7 @@ def build_figures(p: argparse.Namespace, ours: list[dict], reader: list[dict],
     per_source = min(1000, p.items)  # as bench.worker's local scenario
     stored = max(1, p.items // per_source) * per_source
     grown = max(1, p.items // per_source // 5) * per_source
-    return [
+    figures = [
         Figure("cold_refresh", f"cold refresh, {p.feeds} feeds", "s", col(ours, "cold_s"),
                col(reader, "cold_s"), "reader", faster, ">= 10x faster", lambda x: x >= 10),
         Figure("cold_refresh_network", "cold refresh vs network bound", "s", col(ours, "cold_s"),
@@ -160,6 +160,7 @@ def build_figures(p: argparse.Namespace, ours: list[dict], reader: list[dict],
         Figure("rss_growth", f"RSS after refresh {p.refreshes} / after 2", "x",
                col(memory, "rss_growth"), 1.0, "bound", share, "<= 1.10 (flat)", lambda x: x <= 1.10),
     ]
+    return [f for f in figures if f.ours]  # without /proc/self/io, no bytes-written figure
 
 
 # -- output ---------------------------------------------------------------------------

@@ -59,7 +59,8 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     assert data["failed_fetches"] == 0
     figures = {f["key"]: f for f in data["figures"]}
-    assert set(figures) == FIGURES
+    readable = Path("/proc/self/io").is_file()  # the bytes-written figure needs the kernel's I/O accounting
+    assert set(figures) == (FIGURES if readable else FIGURES - {"ingest_grown_written"})
     for f in figures.values():
         assert math.isfinite(f["ours"]["median"]) and f["ours"]["min"] <= f["ours"]["max"], f
         if f["reference_kind"] == "bound":
