@@ -269,6 +269,10 @@ def _carriers_of(sqlite: bool) -> Any:  # :ids -> (item, source) pairs
             .where(_in_list(item_sources.c.item_id, "ids", sqlite)))
 
 
+def _times_of(sqlite: bool) -> Any:  # :ids -> (item, its updated)
+    return select(items.c.id, items.c.updated).where(_in_list(items.c.id, "ids", sqlite))
+
+
 def _relink(sqlite: bool) -> Any:  # a source's link row after it sent a change: b_id, b_fingerprint, b_link
     return (update(item_sources).where(item_sources.c.id == bindparam("b_id"))
             .values(fingerprint=bindparam("b_fingerprint"), link=bindparam("b_link")))
@@ -1089,7 +1093,7 @@ class Store:
             return
         old: dict[int, datetime] = {}
         for part in _chunks(ids):
-            old.update(conn.execute(select(items.c.id, items.c.updated).where(_one_of(conn, items.c.id, part))).all())
+            old.update(conn.execute(_statement(conn, _times_of), {"ids": _listed(conn, items.c.id, part)}).all())
         wanted = []
         for item_id, entry in changed:
             was = old[item_id]
