@@ -27,7 +27,7 @@ FEED = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>h2</title>"
         b"<item><title>one</title></item></channel></rss>")
 ETAG = '"h2-feed"'
 LAST_MODIFIED = "Mon, 02 Mar 2026 10:00:00 GMT"
-TLS_DIR = Path(__file__).parent / "data" / "tls"  # a self-signed certificate for 127.0.0.1
+TLS_DIR = Path(__file__).parent / "data" / "tls"  # a self-signed certificate for 127.0.0.1, valid to 2126
 
 
 class _Protocol(asyncio.Protocol):

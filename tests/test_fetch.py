@@ -14,12 +14,12 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 import pycurl
 import pytest
 from aiohttp import web
+from h2server import TLS_DIR
 from multidict import CIMultiDict
 
 from aggregator import PROJECT_URL
@@ -617,9 +617,6 @@ def test_a_broken_transfer_thread_fails_its_fetches_instead_of_hanging(
     assert all(isinstance(r, NetworkError) and "the fetch thread stopped: RuntimeError('no handle today')" in str(r)
                for r in results), results
     assert "the fetch thread stopped" in caplog.text
-
-
-TLS_DIR = Path(__file__).parent / "data" / "tls"  # a self-signed certificate for 127.0.0.1, valid to 2126
 
 
 @pytest.fixture(scope="module")
