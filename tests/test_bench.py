@@ -72,6 +72,8 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
             assert len(f["pair_ratios"]) == len(f["ours"]["samples"]), f
         assert f["met"] in (True, False, None)
     assert figures["publish_unchanged_rewrites"]["ours"]["median"] >= 0
+    # 1,000 items, then three times as many, then a fifth of the first (at least a batch).
+    assert figures["ingest_grown"]["label"] == "then 1,000 more into 4,000 (random links)"
     # The fetch-only floors are figures without a target; with reader, a note weighs each
     # ratio target against them.
     for key in ("fetch_only", "fetch_only_304"):
