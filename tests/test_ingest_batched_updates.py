@@ -1,4 +1,4 @@
-"""Entries changed upstream, written in one executemany per table (Store._update_items),
+"""Entries changed upstream, written in one executemany per table (store.ingest._update_items),
 against the same entries written one item at a time by the code before 5bd3d61
 (``_update_item_as_before``, kept here as the reference): random
 small batches with adversarial times (many equal, 1 µs apart, `now` among them).
@@ -23,7 +23,9 @@ from sqlalchemy import select, update
 
 from aggregator.identity import text_key
 from aggregator.models import item_sources, item_topics, items, rule_texts, sources
-from aggregator.store import ONE_US, IngestJob, SourceSpec, Store, _derived_texts, _indexed_link, fingerprint
+from aggregator.store import IngestJob, SourceSpec, Store, fingerprint
+from aggregator.store import ingest as ingest_module
+from aggregator.store.ingest import ONE_US, _derived_texts, _indexed_link
 from aggregator.types import EntryData
 
 T0 = datetime(2025, 1, 2, 3, 4, 5, 0, tzinfo=timezone.utc)
@@ -101,7 +103,7 @@ def _update_item_as_before(conn: Any, item_id: int, entry: EntryData, now: datet
         title=title, link=entry.link, canonical_link=_indexed_link(entry.link),
         text_key=text_key(dedup) if dedup else None, summary=entry.summary, content=entry.content,
         content_type=entry.content_type, author=entry.author, truncated=entry.truncated,
-        updated=Store._free_times(conn, [new_updated])[0], classified=False,
+        updated=ingest_module._free_times(conn, [new_updated])[0], classified=False,
     )
     if entry.published:
         values["published"] = entry.published
@@ -141,11 +143,11 @@ def test_batched_updates_store_what_one_at_a_time_stores(
 ) -> None:
     got, got_rows = _play_copy(template, tmp_path / "batched.db", seed)
 
-    def singly(self: Store, conn: Any, changed: list[Any], now: datetime) -> None:
+    def singly(conn: Any, changed: list[Any], now: datetime) -> None:
         for item_id, entry in changed:
             _update_item_as_before(conn, item_id, entry, now)
 
-    monkeypatch.setattr(Store, "_update_items", singly)
+    monkeypatch.setattr(ingest_module, "_update_items", singly)
     want, want_rows = _play_copy(template, tmp_path / "single.db", seed)
 
     assert got[0] == want[0]  # (new, updated, attached) per job

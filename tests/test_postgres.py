@@ -429,7 +429,7 @@ def test_concurrent_openers_of_one_old_database_upgrade_it_once(pg_url: str) -> 
 
 
 def test_64_bit_text_keys_and_unicode_links_match_exactly(store: Store) -> None:
-    from aggregator.store import _one_of
+    from aggregator.store.sql import _one_of
 
     keys = [-(2**63), 2**63 - 1, 2**53 + 1, -(2**53) - 1, 0]
     links = ["https://ex.test/ü?q=\"x\"", "https://ex.test/a\\b", "https://ex.test/🙂", None, None]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import store as store_module
+from aggregator.store import views as views_module
 from aggregator.store import Store
 from aggregator.types import EntryData
 
@@ -60,9 +60,9 @@ def test_feed_items_order_topics_and_sources(store: Store) -> None:
 def test_feed_items_across_chunks_matches_one_by_one(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     _fill(store, 30)
     whole = store.feed_items([None, "zeta", "alpha", "mid"], 30)
-    chunks = store_module._chunks
+    chunks = views_module._chunks
     # Many IN lists of four ids: an item's rows must never be split or lost between them.
-    monkeypatch.setattr(store_module, "_chunks", lambda seq, size=4: chunks(seq, 4))
+    monkeypatch.setattr(views_module, "_chunks", lambda seq, size=4: chunks(seq, 4))
     chunked = store.feed_items([None, "zeta", "alpha", "mid"], 30)
     assert chunked == whole
     assert [i.id for i in whole["zeta"]] == [i.id for i in whole[None]]
@@ -76,4 +76,4 @@ def test_newest_first_breaks_equal_dates_by_entry_id() -> None:
     src = SourceInfo(id="x:s", title="s", updated=T0)
     items = [PublishedItem(id=i, title=i, updated=T0 + timedelta(seconds=s), published=T0, source=src)
              for i, s in (("b", 0), ("c", 1), ("a", 0), ("d", 1))]
-    assert [i.id for i in store_module._newest_first(items)] == ["c", "d", "a", "b"]
+    assert [i.id for i in views_module._newest_first(items)] == ["c", "d", "a", "b"]

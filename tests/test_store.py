@@ -14,6 +14,7 @@ from sqlalchemy import func, inspect, select, text
 from aggregator.db import make_engine, migrate
 from aggregator.models import item_sources, items, metadata
 from aggregator.store import SourceSpec, Store
+from aggregator.store.records import state_of
 from aggregator.types import EntryData
 
 UTC = timezone.utc
@@ -508,7 +509,7 @@ def test_an_untitled_entry_is_titled_by_its_first_sentence(store: Store) -> None
 
 def test_one_of_matches_64_bit_keys_and_unicode_exactly(store: Store) -> None:
     # json_each must keep 64-bit integers exact (beyond a double's 53 bits) and text as is.
-    from aggregator.store import _one_of
+    from aggregator.store.sql import _one_of
 
     keys = [-(2**63), 2**63 - 1, 2**53 + 1, -(2**53) - 1, 0]
     links = ["https://ex.test/ü?q=\"x\"", "https://ex.test/a\\b", "https://ex.test/🙂"]
@@ -534,7 +535,7 @@ def test_one_of_matches_64_bit_keys_and_unicode_exactly(store: Store) -> None:
 def test_inserted_item_ids_are_those_of_the_rows_in_order(store: Store, how: str) -> None:
     # SQLite derives ids from last_insert_rowid(); other databases use INSERT … RETURNING
     # (exercised here on SQLite, which supports it too). Both must pair each row with its id.
-    from aggregator.store import _ITEM_COLUMNS, _insert_items, _insert_returning_ids
+    from aggregator.store.ingest import _ITEM_COLUMNS, _insert_items, _insert_returning_ids
 
     store.ingest("one", [EntryData(key="before", title="an earlier item")], now=T0)
     rows = [dict(uid=f"urn:uuid:row-{n}", source_id=1, title=f"t{n}", link=None, canonical_link=None,
@@ -587,12 +588,12 @@ def test_long_keys_and_links_stored_whole_before_they_were_hashed_still_match(
 ) -> None:
     # Indexed text past INDEXED_MAX bytes is stored as its hash (PostgreSQL's B-tree limit);
     # a SQLite database written before holds such values whole, and must still recognise them.
-    import aggregator.store as store_module
+    import aggregator.store.ingest as ingest_module
 
     key, link = "tag:one.test," + "k" * 3000, "https://one.test/story?ref=" + "l" * 3000
     entry = EntryData(key=key, title="A long one", link=link, updated=T0)
     with monkeypatch.context() as m:
-        m.setattr(store_module, "INDEXED_MAX", 10**9)  # as the store was before
+        m.setattr(ingest_module, "INDEXED_MAX", 10**9)  # as the store was before
         assert store.ingest("one", [entry], now=T0).new == 1
     with store.reading() as conn:
         assert conn.execute(text("SELECT key FROM item_sources")).scalar() == key
@@ -695,7 +696,8 @@ def _random_entries(seed: int, n: int) -> list[EntryData]:
 
 @pytest.mark.parametrize("seed", range(20))
 def test_fingerprint_and_storable_equal_their_first_versions(seed: int) -> None:
-    from aggregator.store import _storable, fingerprint
+    from aggregator.store import fingerprint
+    from aggregator.store.ingest import _storable
 
     for entry in _random_entries(seed, 200):
         cleaned = _storable(entry)
@@ -709,7 +711,7 @@ def test_store_time_texts_equal_isoformat_and_the_sqlite_bind_processor() -> Non
     from sqlalchemy.dialects import sqlite
 
     from aggregator.models import UTCDateTime
-    from aggregator.store import _isoformat
+    from aggregator.store.ingest import _isoformat
 
     proc = UTCDateTime().bind_processor(sqlite.dialect())
 
@@ -815,7 +817,7 @@ def test_source_states_on_sqlite_read_what_core_reads(store: Store) -> None:
     ])
     store.record_refreshes([RefreshRecord("seeds", later, later, ok=False, http_status=None, error="timeout")])
     with store.reading() as conn:
-        core = {row.name: Store._state(row) for row in conn.execute(select(sources))}
+        core = {row.name: state_of(row) for row in conn.execute(select(sources))}
     states = store.source_states()
     assert states == core
     assert set(states) == {"one", "two", "seeds"}
@@ -826,7 +828,7 @@ def test_source_states_on_sqlite_read_what_core_reads(store: Store) -> None:
 
 
 def test_ingest_batch_behind_commits_on_the_commit_thread(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aggregator.store as st
+    import aggregator.store.core as st
     from aggregator.store import IngestJob, RefreshRecord
 
     gate = threading.Event()
@@ -925,7 +927,7 @@ def test_a_commit_that_fails_is_rolled_back_and_leaves_the_database_free(
 
 def test_waiting_for_the_commit_behind_holds_every_waiter(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     # Another thread's wait (a write of the service's) must not let this one through early.
-    import aggregator.store as st
+    import aggregator.store.core as st
     from aggregator.store import IngestJob
 
     gate = threading.Event()
@@ -954,7 +956,7 @@ def test_a_stop_that_cannot_wait_closes_without_the_stuck_commit(
 ) -> None:
     import time
 
-    import aggregator.store as st
+    import aggregator.store.core as st
     from aggregator.errors import StoreError
     from aggregator.store import IngestJob
 
@@ -979,7 +981,7 @@ def test_a_stop_that_cannot_wait_closes_without_the_stuck_commit(
 
 
 def test_closing_the_store_waits_for_the_commit_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aggregator.store as st
+    import aggregator.store.core as st
     from aggregator.store import IngestJob
 
     url = f"sqlite:///{tmp_path / 'close.db'}"
@@ -1114,14 +1116,16 @@ def test_a_cache_that_cannot_be_narrowed_again_is_logged_and_the_connection_goes
     import aggregator.db as db
     from aggregator.store import IngestJob
 
-    real = Store._ingest
+    import aggregator.store.core as core
 
-    def then_break_the_narrowing(self: Store, conn: Any, *args: Any) -> Any:
-        results = real(self, conn, *args)
+    real = core.ingest
+
+    def then_break_the_narrowing(conn: Any, *args: Any) -> Any:
+        results = real(conn, *args)
         monkeypatch.setattr(db, "CACHE_KIB", "1024; SELECT 1")  # sqlite3 refuses two statements
         return results
 
-    monkeypatch.setattr(Store, "_ingest", then_break_the_narrowing)
+    monkeypatch.setattr(core, "ingest", then_break_the_narrowing)
     job = IngestJob("one", [EntryData(key=f"k{n}", title=f"Story {n}", updated=T0 + timedelta(seconds=n),
                                       published=T0) for n in range(300)])
     assert [r.new for r in store.ingest_batch([job], now=T0)] == [300]  # committed, and says so
@@ -1198,13 +1202,15 @@ def test_a_large_ingest_gets_4_kib_of_cache_per_entry_until_its_connection_is_ba
     from aggregator.store import IngestJob
 
     seen: list[int] = []
-    real = Store._ingest
+    import aggregator.store.core as core
 
-    def looking(self: Store, conn: Any, *args: Any) -> Any:
+    real = core.ingest
+
+    def looking(conn: Any, *args: Any) -> Any:
         seen.append(conn.exec_driver_sql("PRAGMA cache_size").scalar())
-        return real(self, conn, *args)
+        return real(conn, *args)
 
-    monkeypatch.setattr(Store, "_ingest", looking)
+    monkeypatch.setattr(core, "ingest", looking)
     job = IngestJob("one", [EntryData(key=f"k{n}", title=f"Story {n}", updated=T0 + timedelta(seconds=n),
                                       published=T0) for n in range(entries)])
     assert [r.new for r in store.ingest_batch([job], now=T0)] == [entries]

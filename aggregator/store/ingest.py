@@ -1,0 +1,548 @@
+"""Ingest: a batch of sources' entries into items, in one transaction.
+
+An entry is new, changed upstream, unchanged, or the same story another source already
+brought (same canonical link or same normalised text): inserted, updated in place,
+skipped, or attached to that item. Lookups run once per batch, writes are executemany.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, select, update
+
+from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
+from ..models import item_sources, items, rule_texts, sources
+from ..errors import StoreError
+from ..text import drop_not_xml, has_not_xml, strip_html
+from ..types import EntryData
+from .sql import _chunks, _in_list, _insert_rows, _listed, _statement
+
+ONE_US = timedelta(microseconds=1)
+# PostgreSQL refuses a B-tree index entry over 2,704 bytes, so one very long GUID or link
+# would fail every refresh of its source there (SQLite has no such limit). Indexed text
+# past this many UTF-8 bytes is stored as its hash instead: equal values stay equal.
+INDEXED_MAX = 1000
+
+
+def _isoformat(value: datetime) -> str:
+    """``value.isoformat()``. A UTC time is %-formatted: the C method formats through
+    vfprintf twice (date and time, then the offset), three times the cost, and every
+    stored entry formats one or two."""
+    if value.tzinfo is not timezone.utc:
+        return value.isoformat()
+    if value.microsecond:
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00" % (
+            value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond)
+    return "%04d-%02d-%02dT%02d:%02d:%02d+00:00" % (
+        value.year, value.month, value.day, value.hour, value.minute, value.second)
+
+
+# Columns of the tables every new entry writes, in the order ``_insert_rows`` takes.
+_ITEM_COLUMNS = ("uid", "source_id", "title", "link", "canonical_link", "text_key", "summary", "content",
+                 "content_type", "author", "truncated", "first_seen", "published", "updated", "classified")
+_LINK_COLUMNS = ("item_id", "source_id", "key", "link", "fingerprint", "first_seen")
+_TEXT_COLUMNS = ("item_id", "text")
+
+
+# The ingest's statements, for _statement. Parameters are lists bound with _listed.
+def _source_ids_of(sqlite: bool) -> Any:  # :names
+    return select(sources.c.name, sources.c.id).where(_in_list(sources.c.name, "names", sqlite))
+
+
+def _links_of(sqlite: bool) -> Any:  # :keys of :sources -> each one's link row, item and origin
+    return (select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
+                   items.c.source_id, item_sources.c.source_id)
+            .join(items, items.c.id == item_sources.c.item_id)
+            .where(_in_list(item_sources.c.key, "keys", sqlite), _in_list(item_sources.c.source_id, "sources", sqlite)))
+
+
+def _taken_times(sqlite: bool) -> Any:  # :times already some item's updated
+    return select(items.c.updated).where(_in_list(items.c.updated, "times", sqlite))
+
+
+def _items_by_link(sqlite: bool) -> Any:  # :links, oldest item first
+    return (select(items.c.id, items.c.canonical_link)
+            .where(_in_list(items.c.canonical_link, "links", sqlite)).order_by(items.c.id))
+
+
+def _items_by_text(sqlite: bool) -> Any:  # :keys (text keys), oldest item first
+    return select(items.c.id, items.c.text_key).where(_in_list(items.c.text_key, "keys", sqlite)).order_by(items.c.id)
+
+
+def _carriers_of(sqlite: bool) -> Any:  # :ids -> (item, source) pairs
+    return (select(item_sources.c.item_id, item_sources.c.source_id)
+            .where(_in_list(item_sources.c.item_id, "ids", sqlite)))
+
+
+def _times_of(sqlite: bool) -> Any:  # :ids -> (item, its updated)
+    return select(items.c.id, items.c.updated).where(_in_list(items.c.id, "ids", sqlite))
+
+
+def _relink(sqlite: bool) -> Any:  # a source's link row after it sent a change: b_id, b_fingerprint, b_link
+    return (update(item_sources).where(item_sources.c.id == bindparam("b_id"))
+            .values(fingerprint=bindparam("b_fingerprint"), link=bindparam("b_link")))
+
+
+# What an update upstream writes into its item (b_<column>, b_id); classify sees it again.
+_ITEM_UPDATE_COLUMNS = ("title", "link", "canonical_link", "text_key", "summary", "content", "content_type",
+                        "author", "truncated", "updated")
+
+
+def _item_update(sqlite: bool) -> Any:
+    return (update(items).where(items.c.id == bindparam("b_id"))
+            .values({**{c: bindparam(f"b_{c}") for c in _ITEM_UPDATE_COLUMNS}, "classified": False}))
+
+
+def _item_update_dated(sqlite: bool) -> Any:  # _item_update, and the entry's published time
+    return _item_update(sqlite).values(published=bindparam("b_published"))
+
+
+def _rule_text_update(sqlite: bool) -> Any:
+    return update(rule_texts).where(rule_texts.c.item_id == bindparam("b_id")).values(text=bindparam("b_text"))
+
+
+def _uids_at(sqlite: bool) -> Any:  # items :first and :last
+    return select(items.c.id, items.c.uid).where(items.c.id.in_([bindparam("first"), bindparam("last")]))
+
+
+def _insert_items(
+    conn: Any, rows: list[tuple[Any, ...]], converted: dict[str, dict[Any, Any]] | None = None
+) -> list[int]:
+    """Insert item rows (tuples of _ITEM_COLUMNS; ``converted``: see _insert_rows);
+    returns their ids, in order.
+
+    SQLite gives a row without an id one more than the largest id, and the transaction
+    holds the write lock, so one executemany inserts consecutive ids ending at
+    last_insert_rowid() (checked at both ends). Elsewhere, INSERT … RETURNING."""
+    if not rows:
+        return []
+    table: Any = items
+    if conn.dialect.name != "sqlite":
+        return _insert_returning_ids(conn, [dict(zip(_ITEM_COLUMNS, row)) for row in rows])
+    _insert_rows(conn, table, _ITEM_COLUMNS, rows, converted)
+    last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
+    ids = list(range(last - len(rows) + 1, last + 1))
+    ends = dict(conn.execute(_statement(conn, _uids_at), {"first": ids[0], "last": ids[-1]}).all())
+    if ends.get(ids[0]) != rows[0][0] or ends.get(ids[-1]) != rows[-1][0]:  # [0]: uid
+        raise StoreError("inserted items did not get consecutive ids")
+    return ids
+
+
+def _insert_returning_ids(conn: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert item rows with ``INSERT … RETURNING id``, ids in the order of ``rows``."""
+    table: Any = items
+    return list(conn.execute(table.insert().returning(table.c.id, sort_by_parameter_order=True), rows).scalars())
+
+
+def _indexed(value: str) -> str:
+    """``value`` as the indexed columns item_sources.key and items.canonical_link store it."""
+    if len(value) <= INDEXED_MAX // 4 or len(value.encode()) <= INDEXED_MAX:  # 4: most bytes per char
+        return value
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def _indexed_link(link: str | None) -> str | None:
+    canon = canonical_link(link)
+    return _indexed(canon) if canon else None
+
+
+def _with_legacy(values: Iterable[str]) -> list[str]:
+    """Stored forms of ``values`` to look up: also each long one whole, as rows written
+    before ``_indexed`` existed hold it (SQLite only: PostgreSQL could not store them)."""
+    forms = set(values)
+    forms.update([_indexed(v) for v in forms])
+    return sorted(forms)
+
+
+# A feed can carry characters XML cannot hold (a JSON "\u0000", a "&#1;" in recovered XML);
+# stored, one would break every publish after it (and PostgreSQL refuses NUL): they stop here.
+_ENTRY_TEXTS = ("key", "title", "link", "summary", "content", "author")
+
+
+def _storable(entry: EntryData) -> EntryData:
+    """``entry`` without characters XML cannot hold (the same object when it has none)."""
+    # One scan of the six texts of _ENTRY_TEXTS (None reads "None": harmless) for the
+    # common clean entry.
+    if not has_not_xml(
+        f"{entry.key}\n{entry.title}\n{entry.link}\n{entry.summary}\n{entry.content}\n{entry.author}"
+    ):
+        return entry
+    cleaned: dict[str, Any] = {name: drop_not_xml(getattr(entry, name)) for name in _ENTRY_TEXTS}
+    return replace(entry, **cleaned)
+
+
+def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
+    """(stored title, rule match text, dedup text) of an entry. An untitled entry's
+    rules see its fallback title; its dedup text has no title, as the source sent none."""
+    title = entry.title or fallback_title(entry)
+    match_text, dedup = item_texts(title, entry.summary, entry.content, entry.content_type)
+    if not entry.title:
+        dedup = dedup_text(None, entry.content or entry.summary, entry.content_type)
+    return title, match_text, dedup
+
+
+def fingerprint(entry: EntryData, clamped_at: datetime | None = None) -> str:
+    """What a source sent for an entry; a different value means it changed upstream.
+
+    The parser clamps a future date to the fetch time (``clamped_at``), which differs on
+    every refresh: such a date counts as "future", or an unchanged entry would update each time.
+    """
+    # sha256 of title, link, summary, content, content type, author, published, updated
+    # and str(truncated), each None as "", joined by U+001F; a date is its isoformat() or
+    # "future". Written out (no helper, no generator): it runs for every entry fetched.
+    published, updated = entry.published, entry.updated
+    if published is None:
+        pub = ""
+    elif clamped_at is not None and published >= clamped_at:
+        pub = "future"
+    else:
+        pub = _isoformat(published)
+    if updated is None:
+        upd = ""
+    elif updated is published:  # a feed with one date per entry gives it twice
+        upd = pub
+    elif clamped_at is not None and updated >= clamped_at:
+        upd = "future"
+    else:
+        upd = _isoformat(updated)
+    joined = "\x1f".join((
+        entry.title or "", entry.link or "", entry.summary or "", entry.content or "", entry.content_type or "",
+        entry.author or "", pub, upd, str(entry.truncated),
+    ))
+    return hashlib.sha256(joined.encode()).hexdigest()
+
+
+def fallback_title(entry: EntryData) -> str:
+    """A title for an entry that has none, by the seeds' rule: its first sentence, at most
+    100 characters with a closing "…" when cut."""
+    from ..seeds import first_sentence, make_title  # rare: only untitled entries pay for the import
+
+    raw = entry.content or entry.summary or ""
+    text = strip_html(raw) if entry.content_type == "html" else raw
+    if not text.strip():
+        return entry.link or "(untitled)"
+    return make_title(first_sentence(text))
+
+
+@dataclass(frozen=True)
+class IngestJob:
+    """One source's entries for ``Store.ingest_batch``."""
+
+    source_name: str
+    entries: Sequence[EntryData]
+    seen_times: Callable[[int], list[datetime]] | None = None  # first-seen times of k new items
+    clamped_at: datetime | None = None  # the time the parser clamped future dates to, if it did
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    new: int = 0
+    updated: int = 0
+    attached: int = 0  # same story already stored from another source
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.updated or self.attached)
+
+
+class PendingCommit:
+    """An ingest whose transaction is written and is being committed by the store's
+    commit thread (``Store.ingest_batch_behind``)."""
+
+    def __init__(self, results: list[IngestResult], done: Future[None]):
+        self.results = results
+        self._done = done
+
+    def wait(self) -> list[IngestResult]:
+        """The results once the batch is committed; or what the commit raised. The
+        transaction is then rolled back, so nothing of the batch is stored, unless the
+        COMMIT itself reached the database before failing (a PostgreSQL connection lost
+        mid-COMMIT): as with any database, its outcome is then unknown."""
+        self._done.result()
+        return self.results
+
+
+def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[IngestResult]:
+    if len({j.source_name for j in jobs}) < len(jobs):
+        # One source in two jobs: stored in rounds with each source once, in order,
+        # so a later job sees what an earlier one stored (a key new to both would
+        # otherwise be inserted twice).
+        results: list[IngestResult] = []
+        start = 0
+        seen: set[str] = set()
+        for k, job in enumerate(jobs):
+            if job.source_name in seen:
+                results += ingest(conn, jobs[start:k], now)
+                start, seen = k, set()
+            seen.add(job.source_name)
+        return results + ingest(conn, jobs[start:], now)
+    names = sorted({j.source_name for j in jobs})
+    source_ids = dict(conn.execute(
+        _statement(conn, _source_ids_of), {"names": _listed(conn, sources.c.name, names)}).all())
+    per_job: list[dict[str, EntryData]] = []
+    for job in jobs:
+        unique: dict[str, EntryData] = {}
+        for e in job.entries:
+            e = _storable(e)
+            unique.setdefault(e.key, e)
+        per_job.append(unique)
+
+    # What each source already sent: (source_id, key) -> (link row, item, fingerprint, origin).
+    known: dict[tuple[int, str], tuple[int, int, str, int]] = {}
+    all_keys = {k for unique in per_job for k in unique}
+    raw_key = {_indexed(k): k for k in all_keys}  # stored form -> the entry's key
+    wanted_sources = _listed(conn, item_sources.c.source_id, [source_ids[j.source_name] for j in jobs])
+    links_of = _statement(conn, _links_of)
+    for part in _chunks(sorted(raw_key.keys() | all_keys)):  # all_keys: see _with_legacy
+        for key, link_id, item_id, fp, origin, sid in conn.execute(
+            links_of, {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
+        ):
+            known[(sid, raw_key.get(key, key))] = (link_id, item_id, fp, origin)
+
+    counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
+    fresh: list[tuple[int, str, int, EntryData, str]] = []  # (job, name, source id, entry, fp)
+    relinked: list[dict[str, Any]] = []  # item_sources rows whose source sent a change
+    changed: list[tuple[int, EntryData]] = []  # (item, entry) of items that source made
+    for j, (job, unique) in enumerate(zip(jobs, per_job)):
+        sid = source_ids[job.source_name]
+        for key, entry in unique.items():
+            fp = fingerprint(entry, job.clamped_at)
+            hit = known.get((sid, key))
+            if hit is None:
+                fresh.append((j, job.source_name, sid, entry, fp))
+                continue
+            link_id, item_id, old_fp, origin = hit
+            if old_fp == fp:
+                continue
+            relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_link": entry.link})
+            if origin == sid:
+                changed.append((item_id, entry))
+                counts[j][1] += 1
+    if relinked:
+        conn.execute(_statement(conn, _relink), relinked)
+    if changed:
+        _update_items(conn, changed, now)
+    if fresh:
+        _insert_fresh(conn, jobs, fresh, counts, now)
+    return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
+
+
+def _update_items(conn: Connection, changed: list[tuple[int, EntryData]], now: datetime) -> None:
+    """Write each (item id, entry) into its item, in one statement per table.
+
+    The new ``updated`` is the entry's own time when it is later than the item's,
+    else ``now``, and always past the item's old one; then nudged free of every
+    other item's (``_free_times``). The times are read once, before any update: a
+    time an item of this batch is about to leave still counts as taken. That keeps
+    every row of the executemany off every time still stored, in any order and
+    across the two groups (one item at a time, a later entry could be given the
+    freed time, a few microseconds lower; both are unique and never move an item
+    back)."""
+    ids = [item_id for item_id, _ in changed]
+    if len(set(ids)) < len(ids):
+        # One item twice in a batch: in order, each update seeing the one before.
+        # (_ingest gives a source one job a round, and a source carries an item
+        # once, so this is a guard: times read once would be wrong for the second.)
+        for item_id, entry in changed:
+            _update_items(conn, [(item_id, entry)], now)
+        return
+    old: dict[int, datetime] = {}
+    for part in _chunks(ids):
+        old.update(conn.execute(_statement(conn, _times_of), {"ids": _listed(conn, items.c.id, part)}).all())
+    wanted = []
+    for item_id, entry in changed:
+        was = old[item_id]
+        t = entry.updated if entry.updated and entry.updated > was else now
+        wanted.append(t if t > was else was + ONE_US)
+    rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # by "has a published time"
+    texts = []
+    for (item_id, entry), updated in zip(changed, _free_times(conn, wanted)):
+        title, match_text, dedup = _derived_texts(entry)
+        row = {
+            "b_id": item_id, "b_title": title, "b_link": entry.link, "b_canonical_link": _indexed_link(entry.link),
+            "b_text_key": text_key(dedup) if dedup else None, "b_summary": entry.summary,
+            "b_content": entry.content, "b_content_type": entry.content_type, "b_author": entry.author,
+            "b_truncated": entry.truncated, "b_updated": updated,
+        }
+        if entry.published:  # an entry without one keeps the item's
+            row["b_published"] = entry.published
+        rows[bool(entry.published)].append(row)
+        texts.append({"b_id": item_id, "b_text": match_text})
+    for dated, group in rows.items():
+        if group:
+            conn.execute(_statement(conn, _item_update_dated if dated else _item_update), group)
+    # (A missing rule_texts row stays missing until the next full classify restores
+    # it; until then classify derives the text from the item.)
+    conn.execute(_statement(conn, _rule_text_update), texts)
+
+
+def _free_times(
+    conn: Connection, wanted: list[datetime], converted: dict[Any, Any] | None = None
+) -> list[datetime]:
+    """Nudge times by microseconds so no two items share ``updated``
+    (feed readers and the W3C validator treat equal times as one change).
+    ``converted``: see ``_one_of``."""
+    if not wanted:
+        return []
+    used: set[datetime] = set()
+    distinct = sorted(set(wanted))
+    for part in _chunks(distinct):
+        used.update(conn.execute(_statement(conn, _taken_times),
+                                 {"times": _listed(conn, items.c.updated, part, converted)}).scalars())
+    if not used and len(distinct) == len(wanted):
+        return list(wanted)  # every time free and wanted once: the loop below keeps each
+    checked = set(distinct)  # times known to be taken (in `used`) or free in the database
+    # Earlier nudges sit just above a taken time: continue above the highest of them.
+    resume: dict[datetime, datetime] = {}  # many items wanting one time: don't rescan
+    for t in sorted(used & checked):
+        top = conn.scalar(select(func.max(items.c.updated)).where(
+            items.c.updated >= t, items.c.updated < t + timedelta(seconds=1)))
+        resume[t] = (top or t) + ONE_US
+    out = []
+    for t in wanted:
+        c = resume.get(t, t)
+        while True:
+            if c not in checked:  # a nudged time: it may be stored although t was free
+                checked.add(c)
+                if conn.scalar(select(items.c.id).where(items.c.updated == c)) is not None:
+                    used.add(c)
+            if c not in used:
+                break
+            c += ONE_US
+        used.add(c)
+        resume[t] = c + ONE_US
+        out.append(c)
+    return out
+
+
+def _insert_fresh(
+    conn: Connection,
+    jobs: Sequence[IngestJob],
+    fresh: list[tuple[int, str, int, EntryData, str]],
+    counts: list[list[int]],
+    now: datetime,
+) -> None:
+    links: list[str | None] = []  # as stored
+    raw_links: list[str] = []
+    texts: list[int | None] = []
+    derived: list[tuple[str, str]] = []  # (title, match text)
+    stored_keys: list[str] = []  # item_sources.key
+    for _, _, _, e, _ in fresh:
+        canon = canonical_link(e.link)
+        if canon:
+            links.append(_indexed(canon))
+            raw_links.append(canon)
+        else:
+            links.append(None)
+        stored_keys.append(_indexed(e.key))
+        title, match_text, dedup = _derived_texts(e)
+        derived.append((title, match_text))
+        texts.append(text_key(dedup) if dedup else None)
+    # Stored items with the same canonical link or text, oldest first, and every
+    # source that already carries each of them.
+    by_link: dict[str, list[int]] = defaultdict(list)
+    by_text: dict[int, list[int]] = defaultdict(list)
+    for part in _chunks(_with_legacy(raw_links)):
+        for item_id, canon in conn.execute(
+            _statement(conn, _items_by_link), {"links": _listed(conn, items.c.canonical_link, part)}
+        ):
+            if canon is not None:
+                by_link[_indexed(canon)].append(item_id)
+    for part in _chunks(sorted({v for v in texts if v is not None})):
+        for item_id, key in conn.execute(
+            _statement(conn, _items_by_text), {"keys": _listed(conn, items.c.text_key, part)}
+        ):
+            if key is not None:
+                by_text[key].append(item_id)
+    carriers: dict[int, set[int]] = defaultdict(set)  # stored item id -> source ids
+    candidates = sorted({i for ids in (*by_link.values(), *by_text.values()) for i in ids})
+    for part in _chunks(candidates):
+        for item_id, source_id in conn.execute(
+            _statement(conn, _carriers_of), {"ids": _listed(conn, item_sources.c.item_id, part)}
+        ):
+            carriers[item_id].add(source_id)
+
+    # Decide, in order: attach to a stored item, to a new item of this batch, or create.
+    # Only the same story from ANOTHER source is merged: two entries of one source
+    # are two items even when they share a link or a text.
+    new: list[int] = []  # indexes into fresh
+    target_item: dict[int, int] = {}  # fresh index -> stored item id
+    target_new: dict[int, int] = {}  # fresh index -> fresh index of the new twin
+    batch_link: dict[str, list[int]] = defaultdict(list)
+    batch_text: dict[int, list[int]] = defaultdict(list)
+    new_carriers: dict[int, set[int]] = {}  # fresh index of a new item -> source ids
+
+    def stored_match(keys: list[int], sid: int) -> int | None:
+        return next((item_id for item_id in keys if sid not in carriers[item_id]), None)
+
+    def batch_match(keys: list[int], sid: int) -> int | None:
+        return next((idx for idx in keys if sid not in new_carriers[idx]), None)
+
+    for i, (j, _, sid, e, _) in enumerate(fresh):
+        canon, th = links[i], texts[i]
+        # .get: most entries match nothing, and a defaultdict lookup would store an
+        # empty list for each of them.
+        found = by_link.get(canon) if canon else None
+        stored = stored_match(found, sid) if found else None
+        if stored is None and th is not None and (found := by_text.get(th)):
+            stored = stored_match(found, sid)
+        if stored is not None:
+            target_item[i] = stored
+            carriers[stored].add(sid)
+            counts[j][2] += 1
+            continue
+        found = batch_link.get(canon) if canon else None
+        twin = batch_match(found, sid) if found else None
+        if twin is None and th is not None and (found := batch_text.get(th)):
+            twin = batch_match(found, sid)
+        if twin is not None:
+            target_new[i] = twin
+            new_carriers[twin].add(sid)
+            counts[j][2] += 1
+            continue
+        new.append(i)
+        new_carriers[i] = {sid}
+        counts[j][0] += 1
+        if canon:
+            batch_link[canon].append(i)
+        if th is not None:
+            batch_text[th].append(i)
+
+    # First-seen times: per job, from its seen_times callback (seeds) or now.
+    first_seen: dict[int, datetime] = {}
+    by_job: dict[int, list[int]] = defaultdict(list)
+    for i in new:
+        by_job[fresh[i][0]].append(i)
+    for j, idxs in by_job.items():
+        cb = jobs[j].seen_times
+        times = cb(len(idxs)) if cb else [now] * len(idxs)
+        first_seen.update(zip(idxs, times))
+    wanted = [fresh[i][3].updated or fresh[i][3].published or first_seen[i] for i in new]
+    # Times bound once for the lookup and the inserts (their text costs a C isoformat each).
+    time_texts: dict[Any, Any] = {}
+    converted = {repr(items.c.updated.type): time_texts}
+    free = _free_times(conn, wanted, time_texts)
+    rows: list[tuple[Any, ...]] = []
+    for i, upd in zip(new, free):
+        _, name, sid, e, _ = fresh[i]
+        t = first_seen[i]
+        title = derived[i][0]
+        rows.append((  # _ITEM_COLUMNS
+            entry_uid(name, e.key), sid, title, e.link, links[i], texts[i], e.summary, e.content,
+            e.content_type, e.author, e.truncated, t, e.published or e.updated or t, upd, False,
+        ))
+    new_ids = dict(zip(new, _insert_items(conn, rows, converted)))
+    _insert_rows(conn, rule_texts, _TEXT_COLUMNS, [(new_ids[i], derived[i][1]) for i in new])
+    link_rows = []
+    for i, (_, _, sid, e, fp) in enumerate(fresh):
+        item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
+        link_rows.append((item_id, sid, stored_keys[i], e.link, fp, now))  # _LINK_COLUMNS
+    _insert_rows(conn, item_sources, _LINK_COLUMNS, link_rows, converted)
+
