@@ -101,7 +101,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return None
     value = value.strip()
     if value.isdigit():
-        return float(value)
+        # str.isdigit() also takes other scripts' digits and superscripts ("²"), which
+        # float() refuses: those are as unusable as any other junk.
+        return float(value) if value.isascii() else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -839,7 +841,12 @@ class Fetcher:
             # A redirect: the next hop waits for its slots like any request.
             hops += 1
             permanent = permanent and status in _PERMANENT
-            target = urljoin(url, location.strip())
+            try:
+                target = urljoin(url, location.strip())
+                urlsplit(target).port  # noqa: B018 - raises on a bad port, as a fetch of it would
+            except ValueError as e:  # the server's Location, not our URL, is at fault
+                raise RedirectError(f"HTTP {status} redirect to an invalid URL {location.strip()!r}: {e}",
+                                    status=status) from e
             if target in seen:
                 raise RedirectError(f"redirect loop: {url} -> {target}", status=status)
             if hops > self.max_redirects:

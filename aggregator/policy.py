@@ -12,6 +12,10 @@ import math
 # the exponent keeps the arithmetic cheap for a source that has failed for years.
 _MAX_DOUBLINGS = 62
 
+# The longest wait a server's Retry-After gets: a week. A server asking for years (or
+# for a date in 9999) would otherwise silently retire a subscription, and overflow the clock.
+RETRY_AFTER_MAX = 7 * 86400
+
 # The spread never exceeds five minutes: a day-long interval should not drift by hours.
 _MAX_JITTER = 300.0
 
@@ -28,19 +32,20 @@ def next_delay(
     ``interval`` when the last refresh succeeded (``failures == 0``); otherwise exponential
     backoff, ``interval * 2**failures`` capped at ``max_delay`` (but never below ``interval``:
     a weekly source does not speed up because it failed). A server's ``Retry-After`` is a
-    floor: we never come back sooner than it asked.
+    floor: we never come back sooner than it asked, up to ``RETRY_AFTER_MAX`` (or the
+    interval, if longer).
     """
     if interval <= 0:
         raise ValueError(f"interval must be positive, not {interval}")
     if failures < 0:
         raise ValueError(f"failures must not be negative, not {failures}")
+    cap = max(max_delay, interval)
     if failures == 0:
         delay = float(interval)
     else:
-        cap = max(max_delay, interval)
         delay = float(min(interval * 2 ** min(failures, _MAX_DOUBLINGS), cap))
     if retry_after is not None and retry_after > delay:
-        delay = float(retry_after)
+        delay = min(float(retry_after), float(max(RETRY_AFTER_MAX, interval)))
     return delay
 
 

@@ -131,6 +131,11 @@ def make_app(rec: Recorder) -> web.Application:
     async def to_ftp(request: web.Request) -> web.StreamResponse:
         return web.Response(status=302, headers={"Location": "ftp://127.0.0.1/feed"})
 
+    @routes.get("/bad-location/{kind}")
+    async def bad_location(request: web.Request) -> web.StreamResponse:
+        target = {"ipv6": "http://[::1", "port": "http://127.0.0.1:99999/feed"}[request.match_info["kind"]]
+        return web.Response(status=302, headers={"Location": target})
+
     @routes.get("/status/{code}")
     async def status(request: web.Request) -> web.StreamResponse:
         headers = {"Retry-After": request.query["ra"]} if "ra" in request.query else {}
@@ -388,6 +393,14 @@ def test_redirect_without_location_or_to_ftp(server: ServerThread) -> None:
         fetch(f"{server.url}/to-ftp")
 
 
+@pytest.mark.parametrize(("kind", "problem"), [("ipv6", "Invalid IPv6 URL"), ("port", "Port out of range")])
+def test_a_redirect_to_an_invalid_url_names_the_location(server: ServerThread, kind: str, problem: str) -> None:
+    # The server's Location is at fault, not the URL fetched: the message says so.
+    with pytest.raises(RedirectError, match=rf"^HTTP 302 redirect to an invalid URL '.+': {problem}") as info:
+        fetch(f"{server.url}/bad-location/{kind}")
+    assert "invalid URL http" not in str(info.value)
+
+
 # --- error statuses ------------------------------------------------------------------------------
 
 
@@ -431,6 +444,10 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Wed, 01 May 2024 09:00:00 GMT", now) == 0.0  # in the past: retry now
     assert parse_retry_after("soon", now) is None
     assert parse_retry_after("-5", now) is None
+    assert parse_retry_after("\xb2", now) is None  # a superscript two: a digit to str.isdigit(), not to float()
+    assert parse_retry_after("\u0663\u0660", now) is None  # Arabic-Indic digits
+    assert parse_retry_after("9" * 400, now) == float("inf")  # policy.next_delay bounds it
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) > 2.5e11  # likewise
     assert parse_retry_after(None, now) is None
 
 

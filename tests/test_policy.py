@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.policy import jitter, next_delay, redirect_decision
+from aggregator.policy import RETRY_AFTER_MAX, jitter, next_delay, redirect_decision
 
 
 def test_next_delay_is_the_interval_without_failures() -> None:
@@ -36,6 +36,11 @@ def test_retry_after_is_a_floor() -> None:
     assert next_delay(60, 2, retry_after=100) == 240.0  # backoff already longer
     assert next_delay(60, 2, retry_after=1000.5) == 1000.5
     assert next_delay(60, 20, retry_after=200_000) == 200_000.0  # above the cap too: the server asked
+    # ... up to a week (or the interval, if longer): a server asking for years, or for a
+    # date in 9999, must not retire the source (nor overflow the clock).
+    assert next_delay(60, 1, retry_after=1e20) == RETRY_AFTER_MAX == 7 * 86400
+    assert next_delay(60, 1, retry_after=float("inf")) == RETRY_AFTER_MAX
+    assert next_delay(30 * 86400, 1, retry_after=1e12) == 30 * 86400  # a monthly source: its interval
     assert next_delay(60, 0, retry_after=None) == 60.0
 
 

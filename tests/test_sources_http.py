@@ -307,6 +307,24 @@ def test_retry_after_is_honoured(feed_server: FeedServer, make_project, code: in
     assert when(st["next_run"]) >= before + timedelta(seconds=7200)
 
 
+@pytest.mark.parametrize("retry_after", ["99999999999999999999", "Fri, 31 Dec 9999 23:59:59 GMT"])
+def test_a_retry_after_of_years_waits_a_week_and_stops_no_other_source(
+    feed_server: FeedServer, make_project, retry_after: str
+) -> None:
+    # A hostile or broken server: the wait overflowed the clock and aborted the whole
+    # update, or parked the source until 9999.
+    feed_server.route("/busy", b"slow down", status=429, content_type="text/plain",
+                      headers={"Retry-After": retry_after})
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"busy": feed_server.url("/busy"), "fine": feed_server.url("/fine")})
+    before = datetime.now(timezone.utc)
+    p.update(code=1)
+    st = p.status()
+    assert st["fine"]["items"] == 1 and st["fine"]["error"] is None
+    assert st["busy"]["http_status"] == 429 and st["busy"]["failures"] == 1
+    assert before + timedelta(days=7) <= when(st["busy"]["next_run"]) <= datetime.now(timezone.utc) + timedelta(days=7)
+
+
 def test_slow_server_times_out_and_the_others_still_ingest(
     feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
