@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
+# An entry's start and end tags, of any prefix (RSS <item>, Atom <entry>; not <items>).
+_ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>]")
+_ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _EBCDIC_SIGNATURE = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC, as feedparser detects it
@@ -108,7 +111,24 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
         reason = _describe(parsed.get("bozo_exception")) if parsed.get("bozo") else "no feed elements"
         raise ParseError(f"not a feed: no RSS, Atom or JSON Feed found ({reason})")
 
-    return _feed_data(url, parsed.feed, parsed.entries, _warning(parsed), now)
+    raw_entries, warning = parsed.entries, _warning(parsed)
+    if parsed.get("bozo") and raw_entries and _cut_short(body):
+        # The document ends inside an entry (a transfer or a server's output cut off):
+        # the last entry recovered has lost text, and stored, it would overwrite that
+        # entry's complete version (or, keyed by its title, be a new item). The next
+        # whole document brings it.
+        raw_entries = raw_entries[:-1]
+        warning = f"{warning}; the document is cut short: its last entry was left out"
+    return _feed_data(url, parsed.feed, raw_entries, warning, now)
+
+
+def _cut_short(body: bytes) -> bool:
+    """Whether ``body`` ends inside an entry: its last ``item`` or ``entry`` start tag has
+    no end tag after it. (A document that only lacks its closing ``</channel></rss>``
+    is a common malformation and loses nothing.)"""
+    view = _ascii_view(body)
+    last_start = max((m.start() for m in _ENTRY_START.finditer(view)), default=-1)
+    return last_start >= 0 and _ENTRY_END.search(view, last_start) is None
 
 
 def _feed_data(

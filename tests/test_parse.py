@@ -234,6 +234,44 @@ def test_malformed_xml_recovered_keeps_entries_and_warns() -> None:
     assert "line 8" in feed.warning
 
 
+RSS_TWO_ITEMS = (
+    '<?xml version="1.0"?>\n<!-- <b>made by hand</b> -->\n<rss version="2.0"><channel><title>t</title>'
+    "<item><guid>one</guid><title>One</title><description>The first, whole.</description></item>"
+    "<item><guid>two</guid><title>Two</title><description>" + "A long text. " * 50 + "</description></item>"
+    "</channel></rss>\n<!-- served in 3 ms -->\n"
+)
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_a_document_cut_short_leaves_its_last_entry_out(bom: bytes) -> None:
+    # Cut inside the second item's description: recovered, that entry has lost text, and
+    # stored it would overwrite its whole version (the next whole document brings it).
+    cut = RSS_TWO_ITEMS[: RSS_TWO_ITEMS.index("A long text. A long") + 8]
+    feed = parse_feed(FETCHED, bom + cut.encode(), {"content-type": "application/rss+xml"}, now=NOW)
+    assert [e.key for e in feed.entries] == ["one"]
+    assert feed.entries[0].summary == "The first, whole."
+    assert feed.warning is not None and feed.warning.startswith("malformed XML recovered:")
+    assert feed.warning.endswith("; the document is cut short: its last entry was left out")
+
+
+def test_an_atom_document_cut_inside_an_entry_leaves_that_entry_out() -> None:
+    body = (b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:t</id>'
+            b"<entry><id>urn:1</id><title>One</title><content>Whole.</content></entry>"
+            b"<entry><id>urn:2</id><title>Two</title><content>Half a sen")
+    feed = parse_feed(FETCHED, body, {"content-type": "application/atom+xml"}, now=NOW)
+    assert [e.key for e in feed.entries] == ["urn:1"]
+    assert feed.warning is not None and "cut short" in feed.warning
+
+
+def test_a_malformed_document_that_ends_whole_keeps_every_entry() -> None:
+    # An undefined entity (malformed, recovered) in a document whose root element closes,
+    # followed by a comment: nothing is cut, nothing left out.
+    body = RSS_TWO_ITEMS.replace("The first, whole.", "The first&nbsp;whole.").encode()
+    feed = parse_feed(FETCHED, body, {"content-type": "application/rss+xml"}, now=NOW)
+    assert [e.key for e in feed.entries] == ["one", "two"]
+    assert feed.warning is not None and "cut short" not in feed.warning
+
+
 @pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/xml", ""])
 def test_html_page_is_not_a_feed(content_type: str) -> None:
     with pytest.raises(ParseError, match=r"not a feed: got an HTML page \(text/html\)|got an HTML page"):

@@ -377,6 +377,21 @@ def test_malformed_but_recovered_feed_is_ingested_with_a_warning(feed_server: Fe
     assert st["error"] is None and st["warning"].startswith("malformed XML recovered")
 
 
+def test_a_feed_cut_short_keeps_the_stored_version_of_its_last_entry(feed_server: FeedServer, make_project) -> None:
+    long = "<p>" + "Every word of the whole story. " * 40 + "</p>"
+    whole = rss20("cut", [story(1, "c"), story(2, "c", content=long)])
+    feed_server.route("/cut", whole)
+    p = make_project({"cut": feed_server.url("/cut")})
+    p.update(code=0)
+    before = {e.id: (e.summary, e.updated) for e in p.entries()}
+    # The server's answer is cut off inside the last item's description (recovered).
+    feed_server.route("/cut", whole[: whole.index(b"Every word of the whole story. Every") + 40])
+    out = p.update(code=0)
+    assert "cut: ok, 0 new, 0 updated, 0 merged" in out, out
+    assert {e.id: (e.summary, e.updated) for e in p.entries()} == before  # nothing lost or moved
+    assert p.status()["cut"]["warning"].endswith("the document is cut short: its last entry was left out")
+
+
 @pytest.mark.parametrize("name, ctype, message", [
     ("http_html_page.html", "text/html; charset=utf-8", "not a feed: got an HTML page"),
     ("http_html_page.html", "application/xml", "not a feed: got an HTML page"),
