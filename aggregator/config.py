@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Callable
+from urllib.parse import quote, unquote
 
 from pydantic_core import CoreConfig, SchemaValidator, ValidationError
 from pydantic_core import core_schema as cs
@@ -666,20 +667,27 @@ def _settings(agg: Checked, base_dir: Path) -> Settings:
 
 
 def _resolve_database(text: str, base_dir: Path) -> str:
-    """Make a relative SQLite file absolute beside the config; leave every other URL as is."""
+    """Make a relative (or ``~``) SQLite file absolute beside the config, a URI filename
+    (``file:…?uri=true``) too; leave every other URL as is."""
     url = make_url(text)
     database = url.database
-    if (
-        url.get_backend_name() != "sqlite"
-        or not database
-        or database == ":memory:"
-        or database.startswith("file:")
-        or Path(database).expanduser().is_absolute()
-    ):
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return text
-    return url.set(database=str(_resolve(base_dir, database))).render_as_string(
-        hide_password=False
-    )
+    if database.startswith("file:"):
+        rest = database[len("file:"):]
+        # Not a URI filename: SQLite opens a file named "file:…" (relative, as any other).
+        if url.query.get("uri") != "true":
+            resolved = str(_resolve(base_dir, database))
+        # An absolute path, or an in-memory database: nothing to resolve.
+        elif rest.startswith("/") or url.query.get("mode") == "memory":
+            return text
+        else:  # SQLite decodes %XX in a URI's path: a folder named "a b" or "x?y" stays whole
+            resolved = "file:" + quote(str(_resolve(base_dir, unquote(rest))), safe="/")
+    elif Path(database).is_absolute():
+        return text
+    else:
+        resolved = str(_resolve(base_dir, database))  # expands "~" as the other paths do
+    return url.set(database=resolved).render_as_string(hide_password=False)
 
 
 def _source(table: Checked, base_dir: Path, default_interval: int) -> SourceConfig:

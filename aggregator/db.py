@@ -12,6 +12,7 @@ import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Column, Engine, MetaData, PrimaryKeyConstraint, String, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
@@ -123,15 +124,28 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 _NONE_ADAPTER: Any = {}.get
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL opens (a URI filename, ``file:…?uri=true``, decoded); None
+    for an in-memory database or another database."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") and parsed.query.get("uri") == "true":
+        if parsed.query.get("mode") == "memory":
+            return None
+        path = urlsplit(database).path  # "file:///x", "file:/x" and "file:x" alike
+        return Path(unquote(path)) if path else None
+    return Path(database)
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database
-        if database and database != ":memory:":
-            folder = Path(database).parent
-            if not folder.is_dir():
-                raise StoreError(f"database folder {folder} does not exist")
+        file = sqlite_file(url)
+        if file is not None and not file.parent.is_dir():
+            raise StoreError(f"database folder {file.parent} does not exist")
         # Python 3.11's sqlite3 adapts each parameter that is not exactly a str, int,
         # float or bytearray. For None, with no adapter registered, it asks its protocol
         # type for __adapt__, which formats an AttributeError and clears it: ≈ 2,000

@@ -24,6 +24,7 @@ import filelock
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from .db import sqlite_file
 from .errors import LockedError, StoreError
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ class SQLiteLock(DatabaseLock):
     def acquire(self) -> None:
         # filelock creates missing parent folders; every other command refuses a database
         # whose folder is missing (db.make_engine), so `run` must too, before creating anything.
-        folder = Path(make_url(self.url).database or "").parent
+        folder = self.database.parent
         if not folder.is_dir():
             raise StoreError(f"database folder {folder} does not exist")
         try:
@@ -191,10 +192,8 @@ def database_lock(url: str) -> DatabaseLock:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        database = parsed.database
-        if not database or database == ":memory:" or database.startswith("file:"):
-            return NoLock(url)
-        return SQLiteLock(url, Path(database).resolve())
+        file = sqlite_file(url)
+        return NoLock(url) if file is None else SQLiteLock(url, file.resolve())
     if backend == "postgresql":
         return PostgresLock(url)
     return NoLock(url)

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from click.testing import CliRunner
+from sqlalchemy import create_engine
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 
 from aggregator.cli import main
@@ -160,6 +161,13 @@ def test_defaults_of_a_minimal_config(tmp_path: Path) -> None:
         ("sqlite:////var/lib/agg.db", "sqlite:////var/lib/agg.db"),
         ("postgresql://u:secret@db.example/agg", "postgresql://u:secret@db.example/agg"),
         ("sqlite:///data/agg.db", "sqlite:///{dir}/data/agg.db"),
+        ("sqlite:///~/agg.db", "sqlite:///{home}/agg.db"),  # as path, output_dir and opml expand it
+        # SQLite URI filenames: a relative one beside the config too; absolute or in memory, as is.
+        ("sqlite:///file:data/agg.db?uri=true&mode=rwc", "sqlite:///file%3A{dir}/data/agg.db?mode=rwc&uri=true"),
+        ("sqlite:///file:/var/lib/agg.db?uri=true", "sqlite:///file:/var/lib/agg.db?uri=true"),
+        ("sqlite:///file:mem1?mode=memory&cache=shared&uri=true",
+         "sqlite:///file:mem1?mode=memory&cache=shared&uri=true"),
+        ("sqlite:///file:agg.db", "sqlite:///{dir}/file%3Aagg.db"),  # no uri=true: a file named so
     ],
 )
 def test_database_urls(
@@ -167,8 +175,40 @@ def test_database_urls(
 ) -> None:
     # validation imports the driver; psycopg is an optional extra, so stand one in
     monkeypatch.setattr(PGDialect_psycopg, "import_dbapi", classmethod(lambda cls: object()))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     path = write(tmp_path, f'[aggregator]\ndatabase = "{database}"\n' + MINIMAL)
-    assert load_config(path).settings.database == expected.format(dir=tmp_path)
+    assert load_config(path).settings.database == expected.format(dir=tmp_path, home=tmp_path / "home")
+
+
+def test_a_relative_sqlite_uri_filename_opens_beside_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf = tmp_path / "my conf"  # a space: the URI's path is percent-encoded
+    conf.mkdir()
+    path = write(conf, '[aggregator]\ndatabase = "sqlite:///file:agg.db?uri=true"\n' + MINIMAL)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    engine = create_engine(load_config(path).settings.database)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (x)")
+    engine.dispose()
+    assert (conf / "agg.db").is_file() and not list(elsewhere.iterdir())
+
+
+@pytest.mark.parametrize("database", ["sqlite:///file:agg.db?uri=true", "sqlite:///~/agg.db"])
+def test_status_opens_a_uri_or_home_database_where_the_config_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str
+) -> None:
+    conf, home, elsewhere = tmp_path / "conf", tmp_path / "home", tmp_path / "elsewhere"
+    for folder in (conf, home, elsewhere):
+        folder.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    path = write(conf, f'[aggregator]\ndatabase = "{database}"\n' + MINIMAL)
+    result = CliRunner().invoke(main, ["--config", str(path), "status"])
+    assert result.exit_code == 0, result.output
+    assert (home if "~" in database else conf).joinpath("agg.db").is_file() and not list(elsewhere.iterdir())
 
 
 @pytest.mark.parametrize(

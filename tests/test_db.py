@@ -9,12 +9,23 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-from aggregator.db import SCHEMA_REVISION, alembic_config, create_fresh, current_revision, make_engine, migrate
+from aggregator.db import (
+    SCHEMA_REVISION,
+    alembic_config,
+    create_fresh,
+    current_revision,
+    make_engine,
+    migrate,
+    sqlite_file,
+)
+from aggregator.errors import LockedError, StoreError
+from aggregator.lock import SQLiteLock, database_lock
 from aggregator.models import metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,3 +172,33 @@ def test_an_installed_wheel_carries_the_migrations_and_upgrades_an_old_database(
     assert Path(module) == site / "aggregator" / "db.py"  # the unpacked wheel, not this checkout
     assert Path(migrations) == site / "aggregator" / "migrations"
     assert current_revision(old) == SCHEMA_REVISION
+
+
+@pytest.mark.parametrize(("url", "file"), [
+    ("sqlite:////var/lib/agg.db", "/var/lib/agg.db"),
+    ("sqlite:///rel/agg.db", "rel/agg.db"),
+    ("sqlite:///file:/var/lib/my%20agg.db?uri=true&mode=rw", "/var/lib/my agg.db"),  # a URI filename, decoded
+    ("sqlite:///file:///var/lib/agg.db?uri=true", "/var/lib/agg.db"),
+    ("sqlite:///file:agg.db", "file:agg.db"),  # without uri=true, a file of that name
+    ("sqlite:///file:mem1?mode=memory&cache=shared&uri=true", None),
+    ("sqlite:///:memory:", None),
+    ("sqlite://", None),
+    ("postgresql://u@db.example/agg", None),
+])
+def test_the_file_a_sqlite_url_opens(url: str, file: str | None) -> None:
+    assert sqlite_file(url) == (None if file is None else Path(file))
+
+
+def test_a_sqlite_uri_filename_is_locked_and_its_folder_checked(tmp_path: Path) -> None:
+    # `run` holds a lock beside the file however the URL names it (a URI filename was not locked).
+    url = f"sqlite:///file:{tmp_path}/agg.db?uri=true"
+    lock = database_lock(url)
+    assert isinstance(lock, SQLiteLock) and lock.database == tmp_path / "agg.db"
+    lock.acquire()
+    try:
+        with pytest.raises(LockedError):
+            database_lock(url).acquire()
+    finally:
+        lock.release()
+    with pytest.raises(StoreError, match=f"^database folder {tmp_path}/missing does not exist$"):
+        make_engine(f"sqlite:///file:{tmp_path}/missing/agg.db?uri=true")
