@@ -45,6 +45,11 @@ _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _EBCDIC_SIGNATURE = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC, as feedparser detects it
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+# A markup declaration's text up to its ">" (or the DOCTYPE's "["), quoted literals whole:
+# possessive, so an unterminated literal fails at once instead of backtracking.
+_DECLARATION_TEXT = re.compile(rb"""(?:[^"'\[>]++|"[^"]*+"|'[^']*+')*+""")
+# What can end an internal subset, open its next part, or (a stray quote) derail a parser there.
+_SUBSET_STOP = re.compile(rb"[\"'\]<]")
 _HTML_ROOT = re.compile(rb"<(?:html|head|body)\b", re.IGNORECASE)
 _HTML_DOCTYPE = re.compile(rb"<!DOCTYPE\s+html", re.IGNORECASE)
 # An http(s) URL whose authority urlsplit takes as is (ASCII, no brackets, no spaces
@@ -195,40 +200,86 @@ def _security_views(body: bytes, content_type: str) -> list[bytes]:
 
 
 def _reject_entity_declarations(sample: bytes) -> None:
-    """Refuse a prolog DOCTYPE that declares entities, before a parser can expand them.
+    """Refuse a document that declares entities, before a parser can expand them.
 
-    Walks the prolog the way an XML parser does (declaration, PIs, comments,
-    whitespace) so a comment such as ``<!-- <a> -->`` cannot hide a later DOCTYPE;
-    expat accepts a DOCTYPE nowhere else.
+    Conservative on purpose: any "<!ENTITY" before the root element's start tag is
+    refused, wherever it sits (internal subset, literal, comment: feedparser lifts
+    declarations even out of prolog comments). Only where the root starts takes care,
+    and ``_root_start`` errs towards later, never earlier.
+    """
+    if _ENTITY_DECL.search(sample, 0, _root_start(sample)):
+        raise ParseError("refused: the document's DOCTYPE declares XML entities (never expanded)")
+
+
+def _root_start(sample: bytes) -> int:
+    """Where the root element's start tag begins, found the way an XML parser finds it.
+
+    Walks the prolog (declaration, PIs, comments, whitespace, the DOCTYPE with its
+    literals and internal subset), so no "<a" or "]>" inside a comment, PI or quoted
+    literal ends it early. Anything the walk cannot place (text, an unterminated
+    construct, a root name feedparser would not see as one) answers the whole body.
     """
     pos, size = 0, len(sample)
     if sample.startswith(b"\xef\xbb\xbf"):
         pos = 3
-    while pos < size:
+    while pos != -1:
         while pos < size and sample[pos] in b" \t\r\n":
             pos += 1
         if sample.startswith(b"<?", pos):
-            end, terminator = sample.find(b"?>", pos + 2), 2
+            pos = _after(sample, b"?>", pos + 2)
         elif sample.startswith(b"<!--", pos):
-            end, terminator = sample.find(b"-->", pos + 4), 3
+            pos = _after(sample, b"-->", pos + 4)
         elif sample[pos : pos + 9].upper() == b"<!DOCTYPE":
-            rest = sample[pos:]
-            close, bracket = rest.find(b">"), rest.find(b"[")
-            # Every declaration of the internal subset precedes its closing "]>", and a
-            # "]>" inside an entity value comes after that entity's own "<!ENTITY".
-            if bracket != -1 and (close == -1 or bracket < close):
-                stop = rest.find(b"]>")
-                region = rest if stop == -1 else rest[: stop + 2]
-            else:
-                region = rest if close == -1 else rest[: close + 1]
-            if _ENTITY_DECL.search(region):
-                raise ParseError("refused: the document's DOCTYPE declares XML entities (never expanded)")
-            return
+            pos = _declaration_end(sample, pos + 9, doctype=True)
+        elif _FIRST_ELEMENT.match(sample, pos):
+            return pos
         else:
-            return  # the root element (or text expat rejects): the prolog is over
-        if end == -1:
-            return
-        pos = end + terminator
+            return size
+    return size
+
+
+def _after(sample: bytes, token: bytes, pos: int) -> int:
+    """The index just past the next ``token`` at or after ``pos``, or -1."""
+    end = sample.find(token, pos)
+    return -1 if end == -1 else end + len(token)
+
+
+def _declaration_end(sample: bytes, pos: int, *, doctype: bool) -> int:
+    """The index just past the ">" closing the markup declaration ``pos`` is in, or -1.
+
+    Quoted literals are skipped whole (a system id or entity value may hold ">" or
+    "]"), and so is the DOCTYPE's internal subset.
+    """
+    while pos != -1:
+        text = _DECLARATION_TEXT.match(sample, pos)  # always matches, if only ""
+        pos = text.end() if text else pos
+        char = sample[pos : pos + 1]
+        if char == b">":
+            return pos + 1
+        if char != b"[":
+            return -1  # the end of the body, or a literal that never closes
+        pos = _subset_end(sample, pos + 1) if doctype else pos + 1
+    return -1
+
+
+def _subset_end(sample: bytes, pos: int) -> int:
+    """The index just past the "]" closing an internal subset that opens before ``pos``, or -1."""
+    while pos != -1:
+        found = _SUBSET_STOP.search(sample, pos)
+        if found is None:
+            return -1
+        char, start = found.group(), found.start()
+        if char == b"]":
+            return start + 1
+        if char != b"<":
+            return -1  # a literal outside any declaration: no parser reads on, so neither do we
+        if sample.startswith(b"<!--", start):
+            pos = _after(sample, b"-->", start + 4)
+        elif sample.startswith(b"<?", start):
+            pos = _after(sample, b"?>", start + 2)
+        else:
+            pos = _declaration_end(sample, start + 1, doctype=False)
+    return -1
 
 
 def _is_html_page(sample: bytes) -> bool:

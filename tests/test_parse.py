@@ -503,11 +503,43 @@ XXE_REST = '<rss version="2.0"><channel><title>&xxe;</title><item><guid>g</guid>
         # UTF-7 declared in the prolog: "+ADw-" is "<".
         (b'<?xml version="1.0" encoding="utf-7"?>+ADw-+ACE-DOCTYPE rss +AFs-+ADw-+ACE-ENTITY xxe SYSTEM'
          b' +ACI-file:///etc/passwd+ACI-+AD4-+AF0-+AD4-' + XXE_REST.encode(), ""),
+        # A "]>" inside the subset's comments, PIs or literals does not end it.
+        (XXE_DOCTYPE.replace("[", "[<!-- ]> -->").encode() + XXE_REST.encode(), ""),
+        (XXE_DOCTYPE.replace("[", "[<?pi ]> ?>").encode() + XXE_REST.encode(), ""),
+        (XXE_DOCTYPE.replace("[", '[<!ATTLIST rss a CDATA "]>">').encode() + XXE_REST.encode(), ""),
+        (XXE_DOCTYPE.replace("[", "[<!NOTATION n SYSTEM ']><a>'>").encode() + XXE_REST.encode(), ""),
+        # Nor does a ">" or "[" in the DOCTYPE's own system id.
+        (XXE_DOCTYPE.replace("rss [", 'rss SYSTEM "a>b[" [').encode() + XXE_REST.encode(), ""),
+        # Declarations after the DOCTYPE, or behind text a parser may skip, are still in the prolog.
+        (('<!DOCTYPE rss>\n<!--\n<!ENTITY xxe "hidden">\n-->' + XXE_REST).encode(), ""),
+        (("junk" + XXE_DOCTYPE.replace("[", "[<!-- ]> -->") + XXE_REST).encode(), ""),
+        (XXE_DOCTYPE.replace("<!ENTITY ", "<!ENTITY\n").encode() + XXE_REST.encode(), ""),
     ],
 )
 def test_hidden_entity_declarations_are_refused(body: bytes, content_type: str) -> None:
     with pytest.raises(ParseError, match="declares XML entities"):
         parse_feed(FETCHED, body, {"content-type": content_type}, now=NOW)
+
+
+def test_entities_behind_a_comment_holding_the_subset_end_are_never_expanded() -> None:
+    laughs = '<!ENTITY l0 "lol">' + "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 7))
+    body = (f'<?xml version="1.0"?><!DOCTYPE rss [<!-- ]> -->{laughs}]>'
+            '<rss version="2.0"><channel><title>T</title><item><guid>g</guid><title>x</title>'
+            "<description>&l6;</description></item></channel></rss>").encode()
+    started = time.perf_counter()
+    with pytest.raises(ParseError, match="declares XML entities"):
+        parse_feed(FETCHED, body, {"content-type": "application/xml"}, now=NOW)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_entity_text_after_the_root_start_is_content() -> None:
+    # A DOCTYPE whose subset holds "]>" in a comment and literals, then "<!ENTITY" in CDATA.
+    body = (b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "x.dtd" [<!-- ]> --><!ATTLIST rss v CDATA "]>">]>'
+            b'<!-- after --><rss version="2.0"><channel><title>sec</title><item><guid>g</guid>'
+            b'<title>XXE</title><description><![CDATA[<p>Write <!ENTITY e "raw"> like so</p>]]></description>'
+            b"</item></channel></rss>")
+    feed = parse_feed(FETCHED, body, {}, now=NOW)
+    assert [(e.title, e.summary) for e in feed.entries] == [("XXE", "<p>Write  like so</p>")]
 
 
 def test_doctype_without_entities_is_accepted() -> None:
