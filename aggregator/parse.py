@@ -484,6 +484,8 @@ def parse_json_feed(url: str, body: bytes, *, now: datetime) -> FeedData:
         doc = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ParseError(f"not a feed: invalid JSON ({exc})") from exc
+    except RecursionError as exc:  # the decoder recurses once per level of nesting
+        raise ParseError("not a feed: invalid JSON (arrays or objects nested too deeply)") from exc
     version = doc.get("version") if isinstance(doc, dict) else None
     if not isinstance(version, str) or not version.startswith(_JSONFEED_VERSION):
         raise ParseError("not a feed: JSON document is not a JSON Feed (no jsonfeed.org version)")

@@ -466,12 +466,17 @@ def decide_fetch(
                 SourceOutcome(src.name, ok=True, http_status=res.status))
     try:
         feed = parse_feed(res.url, body, res.headers, now=started)
-    except ParseError as e:
+    except Exception as e:  # noqa: BLE001 - a parser bug must fail its own source, never the batch
+        if isinstance(e, ParseError):
+            error = str(e)
+            log.error("source %s: %s", src.name, error)
+        else:
+            error = f"internal error while parsing: {type(e).__name__}: {e}"
+            log.exception("source %s: %s", src.name, error)
         delay = next_delay(src.interval, state.failures + 1)
-        log.error("source %s: %s", src.name, e)
-        record = RefreshRecord(src.name, started, finished, ok=False, error=str(e), http_status=res.status,
+        record = RefreshRecord(src.name, started, finished, ok=False, error=error, http_status=res.status,
                                next_run=finished + timedelta(seconds=delay))
-        return record, None, SourceOutcome(src.name, ok=False, error=str(e), http_status=res.status)
+        return record, None, SourceOutcome(src.name, ok=False, error=error, http_status=res.status)
     if feed.warning:
         log.warning("source %s: %s", src.name, feed.warning)
     record = ok(warning=feed.warning, body_hash=body_hash, title=feed.title, site_link=feed.link)

@@ -198,6 +198,12 @@ def test_json_that_is_not_a_json_feed(body: bytes) -> None:
         parse_feed(FETCHED, body, {"content-type": "application/json"}, now=NOW)
 
 
+def test_deeply_nested_json_is_a_parse_error() -> None:
+    body = b'{"version":"https://jsonfeed.org/version/1.1","items":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(ParseError, match="invalid JSON .*nested too deeply"):
+        parse_feed(FETCHED, body, {"content-type": "application/feed+json"}, now=NOW)
+
+
 # --- encodings -----------------------------------------------------------------
 
 

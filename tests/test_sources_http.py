@@ -399,6 +399,8 @@ def test_a_feed_cut_short_keeps_the_stored_version_of_its_last_entry(feed_server
     (b"", "application/rss+xml", "not a feed: empty body"),
     (b'{"status": "ok", "items": []}', "application/json", "not a JSON Feed"),
     (b"just some words", "text/plain", "not a feed"),
+    (b'{"version":"https://jsonfeed.org/version/1.1","items":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+     "application/feed+json", "nested too deeply"),
 ])
 def test_non_feeds_are_errors_and_the_others_still_publish(
     feed_server: FeedServer, make_project, name: str | bytes, ctype: str, message: str
@@ -545,6 +547,33 @@ def test_a_source_whose_entries_cannot_be_stored_costs_the_others_nothing(
     assert "good: ok, 1 new" in out
     status = p.status()
     assert "could not store its entries" in status["bad"]["error"] and status["good"]["items"] == 1
+
+
+def test_a_parser_that_raises_fails_only_its_source(
+    feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    feed_server.route("/buggy", rss20("buggy", [story(1, "buggy")]))
+    feed_server.route("/good", rss20("good", [story(1, "good")]))
+    p = make_project({"buggy": feed_server.url("/buggy"), "good": feed_server.url("/good")})
+    real = aggregator.pipeline.parse_feed
+
+    def parse_with_a_bug(url: str, body: bytes, headers: Any, **kw: Any) -> Any:
+        if url.endswith("/buggy"):
+            raise KeyError("simulated parser bug")
+        return real(url, body, headers, **kw)
+
+    monkeypatch.setattr(aggregator.pipeline, "parse_feed", parse_with_a_bug)
+    out = p.update(code=1)
+    assert "good: ok, 1 new" in out and "buggy: FAILED" in out
+    assert 'raise KeyError("simulated parser bug")' in out  # logged with its traceback
+    status = p.status()
+    assert status["buggy"]["error"] == "internal error while parsing: KeyError: 'simulated parser bug'"
+    assert status["buggy"]["failures"] == 1 and status["buggy"]["items"] == 0
+    assert status["good"]["items"] == 1 and status["good"]["error"] is None
+    # Fixed, the same body is parsed again: an internal error stores no body hash.
+    monkeypatch.setattr(aggregator.pipeline, "parse_feed", real)
+    p.update(code=0)
+    assert p.status()["buggy"]["items"] == 1
 
 
 def test_a_batch_whose_commit_fails_is_stored_again_source_by_source(
