@@ -534,7 +534,7 @@ def _json_date(value: Any, now: datetime) -> datetime | None:
         return None
     try:
         return clamp_date(datetime.fromisoformat(value.strip()), now)
-    except ValueError:
+    except (ValueError, OverflowError):  # an instant outside datetime's range in UTC, as in _struct_date
         return None
 
 

@@ -198,6 +198,23 @@ def test_json_that_is_not_a_json_feed(body: bytes) -> None:
         parse_feed(FETCHED, body, {"content-type": "application/json"}, now=NOW)
 
 
+def test_json_item_with_a_date_beyond_utc_range_is_kept_without_it() -> None:
+    # Both are valid ISO dates whose UTC instant falls outside year 1..9999: the XML
+    # paths drop such a date (fastparse and feedparser alike) and keep the entry.
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": [
+        {"id": "a", "title": "far future", "date_published": "9999-12-31T23:59:59-05:00"},
+        {"id": "b", "title": "year one", "date_modified": "0001-01-01T00:00:00+05:00",
+         "date_published": "2024-05-01T12:00:00Z"}]}).encode()
+    feed = parse_feed(FETCHED, body, {}, now=NOW)
+    assert [(e.key, e.published, e.updated) for e in feed.entries] == [
+        ("a", None, None), ("b", utc(2024, 5, 1, 12), None)]
+    for date in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"):
+        atom = ('<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>urn:f</id><entry><id>urn:a</id>'
+                f"<title>a</title><published>{date}</published></entry></feed>").encode()
+        [entry] = parse_feed(FETCHED, atom, {}, now=NOW).entries
+        assert entry.published is None
+
+
 def test_deeply_nested_json_is_a_parse_error() -> None:
     body = b'{"version":"https://jsonfeed.org/version/1.1","items":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(ParseError, match="invalid JSON .*nested too deeply"):
