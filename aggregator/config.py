@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from aggregator.errors import ConfigError
-from aggregator.opml import canonical_url, new_feeds, read_opml, url_problem
+from aggregator.opml import OpmlFeed, canonical_url, new_feeds, read_opml, source_names, url_problem
 from aggregator.text import NOT_XML
 
 ENV_VAR = "AGGREGATOR_CONFIG"
@@ -584,10 +584,13 @@ def _opml_sources(
     interval: int,
     report: Report,
 ) -> list[SourceConfig]:
-    """Feeds listed in OPML files, minus those already configured (compared canonically)."""
-    taken = set(names)
+    """Feeds listed in OPML files, minus those already configured (compared canonically).
+
+    Named all at once (``source_names``), so that a name depends neither on the order of the
+    outlines nor on which others are listed, and never takes a [[sources]] entry's name.
+    """
     known = set(feed_urls)
-    sources: list[SourceConfig] = []
+    listed: list[tuple[OpmlFeed, Path]] = []
     for j, entry in enumerate(entries):
         key = f"aggregator.opml[{j}]"
         file = _resolve(base_dir, entry)
@@ -597,22 +600,24 @@ def _opml_sources(
             for line in exc.problems:
                 report(key, line)
             continue
-        for feed, name, problem in new_feeds(feeds, known, taken):
+        for feed, problem in new_feeds(feeds, known):
             if problem:
                 report(key, f"{entry}: {problem}")
                 continue
-            sources.append(
-                SourceConfig(
-                    name=name,
-                    type="feed",
-                    url=feed.url,
-                    path=None,
-                    interval=interval,
-                    enabled=True,
-                    title=feed.title,
-                    origin=str(file),
-                )
-            )
+            listed.append((feed, file))
+    sources = [
+        SourceConfig(
+            name=name,
+            type="feed",
+            url=feed.url,
+            path=None,
+            interval=interval,
+            enabled=True,
+            title=feed.title,
+            origin=str(file),
+        )
+        for (feed, file), name in zip(listed, source_names([f for f, _ in listed], names))
+    ]
     names.update(s.name for s in sources)  # topics may name OPML sources too
     return sources
 

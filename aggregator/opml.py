@@ -8,13 +8,15 @@ with ``resolve_entities=False``).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
 import stat
 import tempfile
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence, Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 
 _MAX_NAME = 60  # long titles make unwieldy source keys; cut at a word boundary
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# hex digits of a colliding name's URL suffix; longer ones only break a clash of the short ones
+_SUFFIX_LENGTHS = (0, 6, 8, 12, 16, 64)
 
 
 @dataclass(frozen=True)
@@ -129,40 +133,63 @@ def _slugify(text: str) -> str:
     return slug
 
 
-def source_name_for(feed: OpmlFeed, taken: set[str]) -> str:
-    """A slug from the feed's title, else its host, not in ``taken`` ("bbc-world-2").
-
-    Pure: the caller adds the answer to ``taken``.
-    """
+def _base_name(feed: OpmlFeed) -> str:
+    """A slug from the feed's title, else its host ("bbc-world", "example-org")."""
     base = _slugify(feed.title or "")
     if not base:
         host = (urlsplit(feed.url).hostname or "").lower()
         base = _slugify(host.removeprefix("www.")) or "feed"
-    name, n = base, 2
-    while name in taken:
-        name = f"{base}-{n}"
-        n += 1
-    return name
+    return base
+
+
+def source_names(feeds: Sequence[OpmlFeed], taken: AbstractSet[str]) -> list[str]:
+    """A source name for each feed (their URLs distinct), unique and none of them in ``taken``.
+
+    A feed keeps its bare base name when no other feed here and no name in ``taken`` has it.
+    Otherwise every feed sharing that base gets a suffix from the SHA-256 of its canonical
+    URL ("news-3f2a9c"), never a number by position: a name is a source's key for ever, and
+    a positional "-2" would pass to another URL when an earlier outline goes away.
+    """
+    bases = [_base_name(feed) for feed in feeds]
+    digests = [hashlib.sha256(canonical_url(f.url).encode("utf-8")).hexdigest() for f in feeds]
+    per_base = Counter(bases)
+    levels = [0 if per_base[b] == 1 and b not in taken else 1 for b in bases]
+
+    def name(i: int) -> str:
+        length = _SUFFIX_LENGTHS[levels[i]]
+        return f"{bases[i]}-{digests[i][:length]}" if length else bases[i]
+
+    while True:
+        # A suffixed name can still meet another ("news-3f2a9c" titled so): every feed in the
+        # clash takes a longer suffix, so the outcome does not depend on the order either.
+        names = [name(i) for i in range(len(feeds))]
+        per_name = Counter(names)
+        clashing = [
+            i for i, n in enumerate(names)
+            if (per_name[n] > 1 or n in taken) and levels[i] < len(_SUFFIX_LENGTHS) - 1
+        ]
+        if not clashing:
+            return names
+        for i in clashing:
+            levels[i] += 1
 
 
 def new_feeds(
-    feeds: Iterable[OpmlFeed], known: set[str], taken: set[str]
-) -> Iterator[tuple[OpmlFeed, str, str | None]]:
-    """The feeds whose URL is no source yet, as (feed, new unique source name, None), and
-    those with an unusable URL as (feed, "", problem). ``known`` (canonical URLs) and
-    ``taken`` (source names) are updated as feeds are accepted."""
+    feeds: Iterable[OpmlFeed], known: set[str]
+) -> Iterator[tuple[OpmlFeed, str | None]]:
+    """The feeds whose URL is no source yet, as (feed, None), and those with an unusable URL
+    as (feed, problem). ``known`` (canonical URLs) is updated as feeds are accepted, so a URL
+    listed twice counts once (its first outline)."""
     for feed in feeds:
         problem = url_problem(feed.url)
         if problem:
-            yield feed, "", problem
+            yield feed, problem
             continue
         canonical = canonical_url(feed.url)
         if canonical in known:
             continue
         known.add(canonical)
-        name = source_name_for(feed, taken)
-        taken.add(name)
-        yield feed, name, None
+        yield feed, None
 
 
 def import_opml(config_path: Path, opml_path: Path) -> list[str]:
@@ -191,12 +218,18 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     except TOMLKitError as exc:
         raise ConfigError([f"{config_path}: {exc}"]) from exc
 
-    added: list[str] = []
-    new_tables: list[tomlkit.items.Table] = []
-    for feed, name, problem in new_feeds(feeds, known, taken):
+    fresh: list[OpmlFeed] = []
+    for feed, problem in new_feeds(feeds, known):
         if problem:
             log.warning("%s: skipping a feed: %s", opml_path, problem)
             continue
+        fresh.append(feed)
+    # the existing names are taken, so no [[sources]] entry is ever renamed
+    names = source_names(fresh, taken)
+
+    added: list[str] = []
+    new_tables: list[tomlkit.items.Table] = []
+    for feed, name in zip(fresh, names):
         table = tomlkit.table()
         table.add("name", name)
         table.add("url", feed.url)

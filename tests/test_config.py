@@ -496,6 +496,53 @@ def test_opml_feeds_are_sources_that_topics_can_name(tmp_path: Path) -> None:
     assert config.topics[0].sources == ("bbc-world", "same-as-nato-news")
 
 
+def opml_with(*outlines: str) -> str:
+    return '<?xml version="1.0"?><opml version="2.0"><body>' + "".join(outlines) + "</body></opml>"
+
+
+def test_opml_names_do_not_depend_on_the_other_outlines(tmp_path: Path) -> None:
+    """Removing or adding an outline never hands an existing name to another URL."""
+    three = '<outline xmlUrl="http://127.0.0.1:9/three"/>'
+    four = '<outline xmlUrl="http://127.0.0.1:9/four"/>'
+    news_a = '<outline text="News" xmlUrl="https://a.example/rss"/>'
+    news_b = '<outline text="News" xmlUrl="https://b.example/rss"/>'
+    seeds_like = '<outline text="Seeds" xmlUrl="https://seeds.example/rss"/>'
+    path = write(tmp_path, '[aggregator]\nopml = ["subs.opml", "more.opml"]\n' + MINIMAL)
+
+    def names(subs: tuple[str, ...], more: tuple[str, ...] = ()) -> dict[str, str | None]:
+        write(tmp_path, opml_with(*subs), "subs.opml")
+        write(tmp_path, opml_with(*more), "more.opml")
+        return {s.name: s.url for s in load_config(path).sources}
+
+    both = names((three, four, news_a), (news_b, seeds_like))
+    assert len(both) == 6 and both["seeds"] is None
+    assert {n for n in both if n.startswith("127-0-0-1-")} and "127-0-0-1" not in both
+    assert {n for n in both if n.startswith("news-")} and "news" not in both
+    # never the name of a [[sources]] entry, even one that is no feed
+    assert [n for n, url in both.items() if url == "https://seeds.example/rss"][0].startswith("seeds-")
+    # the order of the outlines, or of the files, changes no name
+    assert names((news_b, seeds_like, four), (news_a, three)) == both
+    # unsubscribed: the others keep a name of their own, none another URL's
+    for subs, more in [((four,), (news_b,)), ((three, four), ()), ((four, news_a), (news_b,))]:
+        after = names(subs, more)
+        for name, url in after.items():
+            assert both.get(name, url) == url, name
+    assert names((four,), (news_b,)) == {"seeds": None, "127-0-0-1": "http://127.0.0.1:9/four",
+                                         "news": "https://b.example/rss"}
+
+
+def test_a_url_listed_twice_is_one_source(tmp_path: Path) -> None:
+    write(tmp_path, opml_with('<outline text="News" xmlUrl="https://a.example/rss"/>',
+                              '<outline text="Again" xmlUrl="HTTPS://A.example/rss#x"/>'), "subs.opml")
+    write(tmp_path, opml_with('<outline text="More" xmlUrl="https://a.example/rss"/>',
+                              '<outline text="Mine" xmlUrl="https://mine.example/rss"/>'), "more.opml")
+    text = ('[aggregator]\nopml = ["subs.opml", "more.opml"]\n' + MINIMAL
+            + '[[sources]]\nname = "mine"\nurl = "https://mine.example/rss"\n')
+    config = load_config(write(tmp_path, text))
+    assert [(s.name, s.url) for s in config.sources] == [
+        ("seeds", None), ("mine", "https://mine.example/rss"), ("news", "https://a.example/rss")]
+
+
 def test_a_bad_url_in_an_opml_file_is_a_config_problem(tmp_path: Path) -> None:
     write(tmp_path, SUBSCRIPTIONS.replace("https://feeds", "gopher://feeds"), "subs.opml")
     assert problems_of(write(tmp_path, '[aggregator]\nopml = ["subs.opml"]\n' + MINIMAL)) == [

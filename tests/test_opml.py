@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from lxml import etree
 import aggregator.opml as opml_module
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.opml import OpmlFeed, canonical_url, import_opml, read_opml, source_name_for
+from aggregator.opml import OpmlFeed, canonical_url, import_opml, read_opml, source_names
 
 NESTED = """\
 <?xml version="1.0" encoding="UTF-8"?>
@@ -115,17 +116,58 @@ def test_missing_opml_names_the_file(tmp_path: Path) -> None:
         read_opml(tmp_path / "gone.opml")
 
 
+def tag(url: str) -> str:
+    """The suffix a colliding name takes: the start of its canonical URL's SHA-256."""
+    return hashlib.sha256(canonical_url(url).encode()).hexdigest()[:6]
+
+
 def test_source_names() -> None:
-    bbc = OpmlFeed("https://feeds.bbci.co.uk/news/world/rss.xml", "BBC World", None)
-    assert source_name_for(bbc, set()) == "bbc-world"
-    assert source_name_for(bbc, {"bbc-world"}) == "bbc-world-2"
-    assert source_name_for(bbc, {"bbc-world", "bbc-world-2"}) == "bbc-world-3"
-    untitled = OpmlFeed("https://www.Example.org/feed", None, None)
-    assert source_name_for(untitled, set()) == "example-org"
-    assert source_name_for(OpmlFeed("https://kyiv.example/", "Новини", None), set()) == "kyiv-example"
-    assert source_name_for(OpmlFeed("https://x.example/", "Défense & Sécurité!", None), set()) == "defense-securite"
-    long_name = source_name_for(OpmlFeed("https://x.example/", "word " * 40, None), set())
+    def name(feed: OpmlFeed) -> str:
+        (only,) = source_names([feed], set())
+        return only
+
+    assert name(OpmlFeed("https://feeds.bbci.co.uk/news/world/rss.xml", "BBC World", None)) == "bbc-world"
+    assert name(OpmlFeed("https://www.Example.org/feed", None, None)) == "example-org"
+    assert name(OpmlFeed("https://kyiv.example/", "Новини", None)) == "kyiv-example"
+    assert name(OpmlFeed("https://x.example/", "Défense & Sécurité!", None)) == "defense-securite"
+    long_name = name(OpmlFeed("https://x.example/", "word " * 40, None))
     assert len(long_name) <= 60 and not long_name.endswith("-")
+
+
+def test_colliding_names_all_take_a_suffix_from_their_url() -> None:
+    three = OpmlFeed("http://127.0.0.1:8000/three", None, None)
+    four = OpmlFeed("http://127.0.0.1:8000/four", None, None)
+    news = OpmlFeed("https://a.example/rss", "News", None)
+    other_news = OpmlFeed("https://b.example/rss", "News", None)
+    expected = {
+        three: f"127-0-0-1-{tag(three.url)}",
+        four: f"127-0-0-1-{tag(four.url)}",
+        news: f"news-{tag(news.url)}",
+        other_news: f"news-{tag(other_news.url)}",
+    }
+    assert len(set(expected.values())) == 4
+    feeds = [three, four, news, other_news]
+    for order in (feeds, feeds[::-1], [news, three, other_news, four]):
+        assert dict(zip(order, source_names(order, set()))) == expected
+    # alone again, each has its bare name back: never another URL's name
+    assert source_names([four], set()) == ["127-0-0-1"]
+    assert source_names([other_news], set()) == ["news"]
+    # the suffix is the canonical URL's, so spelling the URL otherwise keeps the name
+    assert source_names([OpmlFeed("HTTP://127.0.0.1:8000/four#x", None, None), three], set())[0] == expected[four]
+
+
+def test_a_name_never_takes_a_taken_one() -> None:
+    news = OpmlFeed("https://a.example/rss", "News", None)
+    assert source_names([news], {"news"}) == [f"news-{tag(news.url)}"]
+    # a name taken by a suffixed one too: everyone in the clash takes a longer suffix
+    clash = OpmlFeed("https://c.example/rss", f"News {tag(news.url)}", None)
+    other = OpmlFeed("https://b.example/rss", "News", None)
+    names = source_names([news, clash, other], set())
+    assert len(set(names)) == 3
+    long_tag = hashlib.sha256(canonical_url(news.url).encode()).hexdigest()[:8]
+    assert names[0] == f"news-{long_tag}" and names[1].startswith(f"news-{tag(news.url)}-")
+    assert names == source_names([other, clash, news], set())[::-1]
+    assert source_names([news], {"news", f"news-{tag(news.url)}"}) == [f"news-{long_tag}"]
 
 
 def test_canonical_urls() -> None:
@@ -153,7 +195,9 @@ def test_import_appends_keeps_comments_and_skips_duplicates(tmp_path: Path) -> N
 
     added = import_opml(config_path, subs)
 
-    assert added == ["nato-news", "other-example", "bbc-world-2"]
+    # "bbc-world" is a configured source's: the new feed's name takes its URL's suffix
+    bbc2 = f"bbc-world-{tag('https://bbc2.example/rss')}"
+    assert added == ["nato-news", "other-example", bbc2]
     text = config_path.read_text(encoding="utf-8")
     assert text.startswith(CONFIG.split("[[topics]]")[0])  # the original text is kept as it was
     assert "# The aggregator's configuration. Keep this comment!" in text
@@ -162,7 +206,7 @@ def test_import_appends_keeps_comments_and_skips_duplicates(tmp_path: Path) -> N
     assert [(s.name, s.url, s.title, s.origin) for s in config.sources[2:]] == [
         ("nato-news", "https://nato.example/feed", "NATO News", "config"),
         ("other-example", "https://www.other.example/rss", None, "config"),
-        ("bbc-world-2", "https://bbc2.example/rss", "BBC World", "config"),
+        (bbc2, "https://bbc2.example/rss", "BBC World", "config"),
     ]
     assert [t.slug for t in config.topics] == ["world"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator.toml", "subs.opml"]
@@ -178,12 +222,14 @@ def test_import_into_a_config_without_sources_or_final_newline(tmp_path: Path) -
     load_config(config_path)  # valid: the OPML file provides the sources
     other = write(tmp_path / "more.opml", NESTED.replace("last.example", "more.example"))
 
-    # "last" is the name of the OPML-listed source already, so the new one gets "last-2"
-    assert import_opml(config_path, other) == ["last-2"]
+    # "last" is the name of the OPML-listed source already: the new one is suffixed, and the
+    # listed one keeps its name
+    last2 = f"last-{tag('https://more.example/rss')}"
+    assert import_opml(config_path, other) == [last2]
     text = config_path.read_text(encoding="utf-8")
     assert text.startswith('[aggregator]\ntitle = "x"  # keep\nopml = ["subs.opml"]\n')
     names = [s.name for s in load_config(config_path).sources]
-    assert names == ["last-2", "bbc-world", "deep-one", "untitled-example", "last"]
+    assert names == [last2, "bbc-world", "deep-one", "untitled-example", "last"]
     assert subs.exists()
 
 
@@ -200,7 +246,7 @@ def test_import_never_writes_an_invalid_result(tmp_path: Path, monkeypatch: pyte
     config_path = write(tmp_path / "aggregator.toml", CONFIG)
     subs = write(tmp_path / "subs.opml", NESTED)
     # force a name the validator rejects, to prove the result is checked before the rename
-    monkeypatch.setattr(opml_module, "source_name_for", lambda feed, taken: f"Bad {len(taken)}")
+    monkeypatch.setattr(opml_module, "source_names", lambda feeds, taken: [f"Bad {len(taken)}"] * len(feeds))
     with pytest.raises(ConfigError) as info:
         import_opml(config_path, subs)
     assert info.value.problems[0].startswith(f"{config_path}: sources[2].name: 'Bad 2' is not a valid name")

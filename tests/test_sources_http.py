@@ -129,6 +129,37 @@ def test_opml_sources_import_and_listed_opml_files(feed_server: FeedServer, tmp_
     assert status["feed-b"]["url"] == feed_server.url("/b.xml")
 
 
+def test_unsubscribing_an_opml_outline_leaves_the_others_items_where_they_are(
+    feed_server: FeedServer, make_project: Callable[[dict[str, str]], Project]
+) -> None:
+    """Two untitled outlines on one host: removing the first must not hand its source (name,
+    state, stored items) to the second. The second, alone, takes its bare name: a new source
+    whose entries attach to the items it stored under its suffixed name."""
+    for tag in ("three", "four"):
+        feed_server.route(f"/{tag}", rss20(f"Feed {tag}", [story(1, tag)], site=f"http://{tag}.example/"))
+    p = make_project({})
+    opml = p.root / "subs.opml"
+
+    def listing(*tags: str) -> None:
+        opml.write_text('<?xml version="1.0"?><opml version="2.0"><body>' + "".join(
+            f'<outline xmlUrl="{feed_server.url("/" + tag)}"/>' for tag in tags) + "</body></opml>")
+
+    listing("three", "four")
+    p.config.write_text(p.config.read_text().replace("[aggregator]", '[aggregator]\nopml = ["subs.opml"]'))
+    assert "2 new items, 0 updated, 0 merged" in p.update()
+    listing("four")
+    assert "0 new items, 0 updated, 1 merged" in p.update()
+    self_links = {}
+    for el in p.entry_elements():
+        source = el.find(f"{ATOM}source")
+        assert source is not None
+        self_links[el.findtext(f"{ATOM}title")] = [
+            link.get("href") for link in source.findall(f"{ATOM}link") if link.get("rel") == "self"]
+    assert self_links == {"three story 1": [feed_server.url("/three")], "four story 1": [feed_server.url("/four")]}
+    assert {name: (s["url"], s["items"]) for name, s in p.status().items()} == {
+        "127-0-0-1": (feed_server.url("/four"), 1)}
+
+
 def when(text: str | None) -> datetime:
     assert text
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
