@@ -9,6 +9,7 @@ raw data for the same reason. Loading never creates or changes a file.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -25,8 +26,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from aggregator.errors import ConfigError
-from aggregator.opml import OpmlFeed, canonical_url, new_feeds, read_opml, source_names, url_problem
+from aggregator.opml import (
+    OpmlFeed,
+    canonical_url,
+    new_feeds,
+    read_opml,
+    skipped_outline,
+    source_names,
+    url_problem,
+)
 from aggregator.text import NOT_XML
+
+log = logging.getLogger(__name__)
 
 ENV_VAR = "AGGREGATOR_CONFIG"
 DEFAULT_FILE = "aggregator.toml"
@@ -90,6 +101,8 @@ class Config:
     settings: Settings
     sources: tuple[SourceConfig, ...]  # config sources first, then OPML ones
     topics: tuple[TopicConfig, ...]
+    # what was left out but stops nothing (an unusable outline of an OPML file), one line each
+    warnings: tuple[str, ...] = ()
 
 
 def parse_interval(text: str) -> int:
@@ -421,17 +434,26 @@ def _validate(table: _Table, data: object, prefix: str, report: Report) -> Check
 def load_config(path: Path) -> Config:
     """Read, validate and resolve a config file.
 
-    Raises ConfigError whose ``problems`` hold every problem found, one line each.
+    Raises ConfigError whose ``problems`` hold every problem found, one line each;
+    logs the config's warnings.
     """
-    return load_config_as(Path(path), str(path))
+    config = load_config_as(Path(path), str(path))
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    return config
 
 
 def load_config_as(path: Path, shown: str) -> Config:
-    """``load_config``, naming the file ``shown`` in problems (import validates a temp copy)."""
+    """``load_config``, naming the file ``shown`` in problems (import validates a temp copy),
+    without logging the warnings."""
     problems: list[str] = []
+    warnings: list[str] = []
 
     def report(key: str, message: str) -> None:
         problems.append(f"{shown}: {key}: {message}")
+
+    def warn(key: str, message: str) -> None:
+        warnings.append(f"{shown}: {key}: {message}")
 
     data = _read_toml(path, shown)
     base_dir = Path(os.path.abspath(path)).parent
@@ -451,7 +473,7 @@ def load_config_as(path: Path, shown: str) -> Config:
     default_interval = parse_interval(agg["default_interval"]) if agg else 1800
     opml_entries = agg["opml"] if agg else _strings(raw_agg.get("opml"))
     opml_sources = _opml_sources(
-        opml_entries, base_dir, names, feed_urls, default_interval, report
+        opml_entries, base_dir, names, feed_urls, default_interval, report, warn
     )
     if not data.get("sources") and not opml_sources:  # a wrong type is reported already
         report("sources", "no [[sources]] defined; add at least one source")
@@ -480,6 +502,7 @@ def load_config_as(path: Path, shown: str) -> Config:
         settings=settings,
         sources=tuple(sources + opml_sources),
         topics=tuple(topics),
+        warnings=tuple(warnings),
     )
 
 
@@ -583,8 +606,12 @@ def _opml_sources(
     feed_urls: set[str],
     interval: int,
     report: Report,
+    warn: Report,
 ) -> list[SourceConfig]:
     """Feeds listed in OPML files, minus those already configured (compared canonically).
+
+    A file that cannot be read is a problem; an outline whose URL is unusable is only
+    left out with a warning, as ``sources import`` does, so that it stops no other source.
 
     Named all at once (``source_names``), so that a name depends neither on the order of the
     outlines nor on which others are listed, and never takes a [[sources]] entry's name.
@@ -602,7 +629,7 @@ def _opml_sources(
             continue
         for feed, problem in new_feeds(feeds, known):
             if problem:
-                report(key, f"{entry}: {problem}")
+                warn(key, skipped_outline(entry, feed, problem))
                 continue
             listed.append((feed, file))
     sources = [

@@ -17,7 +17,7 @@ import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence, Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -43,6 +43,28 @@ class OpmlFeed:
     url: str
     title: str | None
     html_url: str | None
+    line: int | None = field(default=None, compare=False)  # of its outline, for messages
+
+
+def feed_url(url: str) -> str:
+    """The http(s) URL a ``feed:`` URL stands for, as browsers and readers read it
+    (``feed://host/path`` is ``http://host/path``, ``feed:https://host/path`` is
+    ``https://host/path``); any other URL as it is."""
+    if url[:5].lower() != "feed:":
+        return url
+    rest = url[5:]
+    if rest.startswith("//"):
+        return "http:" + rest
+    if rest[:7].lower() == "http://" or rest[:8].lower() == "https://":
+        return rest
+    return url
+
+
+def skipped_outline(shown: str, feed: OpmlFeed, problem: str) -> str:
+    """The warning for an outline left out: its file and line, its title, the problem."""
+    where = f"{shown}:{feed.line}" if feed.line else shown
+    what = f"the outline {feed.title!r}" if feed.title else "an untitled outline"
+    return f"{where}: skipping {what}: {problem}"
 
 
 def url_problem(url: str) -> str | None:
@@ -84,7 +106,8 @@ def canonical_url(url: str) -> str:
 
 
 def read_opml(path: Path, *, display: str | None = None) -> list[OpmlFeed]:
-    """Every outline with an ``xmlUrl``, nested categories flattened, in document order.
+    """Every outline with an ``xmlUrl``, nested categories flattened, in document order;
+    ``feed:`` URLs are given as the http(s) URLs they stand for.
 
     Raises ConfigError naming the file (as ``display``, else the path) when it cannot
     be read or is not OPML.
@@ -120,7 +143,14 @@ def read_opml(path: Path, *, display: str | None = None) -> list[OpmlFeed]:
         if not url:
             continue
         title = attrs.get("title") or attrs.get("text") or None
-        feeds.append(OpmlFeed(url=url, title=title, html_url=attrs.get("htmlurl") or None))
+        feeds.append(
+            OpmlFeed(
+                url=feed_url(url),
+                title=title,
+                html_url=attrs.get("htmlurl") or None,
+                line=outline.sourceline,
+            )
+        )
     return feeds
 
 
@@ -221,7 +251,7 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     fresh: list[OpmlFeed] = []
     for feed, problem in new_feeds(feeds, known):
         if problem:
-            log.warning("%s: skipping a feed: %s", opml_path, problem)
+            log.warning("%s", skipped_outline(str(opml_path), feed, problem))
             continue
         fresh.append(feed)
     # the existing names are taken, so no [[sources]] entry is ever renamed

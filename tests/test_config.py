@@ -543,9 +543,42 @@ def test_a_url_listed_twice_is_one_source(tmp_path: Path) -> None:
         ("seeds", None), ("mine", "https://mine.example/rss"), ("news", "https://a.example/rss")]
 
 
-def test_a_bad_url_in_an_opml_file_is_a_config_problem(tmp_path: Path) -> None:
+def test_an_unusable_opml_outline_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     write(tmp_path, SUBSCRIPTIONS.replace("https://feeds", "gopher://feeds"), "subs.opml")
-    assert problems_of(write(tmp_path, '[aggregator]\nopml = ["subs.opml"]\n' + MINIMAL)) == [
-        "aggregator.toml: aggregator.opml[0]: subs.opml: "
-        "'gopher://feeds.bbci.co.uk/news/world/rss.xml' is not an http:// or https:// URL"
+    write(tmp_path, '[aggregator]\nopml = ["subs.opml"]\n' + MINIMAL)
+    config = load_config(Path("aggregator.toml"))  # as a user names it
+    warning = ("aggregator.toml: aggregator.opml[0]: subs.opml:6: skipping the outline 'BBC World': "
+               "'gopher://feeds.bbci.co.uk/news/world/rss.xml' is not an http:// or https:// URL")
+    assert config.warnings == (warning,)
+    assert [s.name for s in config.sources] == ["seeds", "same-as-nato-news"]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [warning]
+
+
+def test_feed_scheme_urls_in_opml_are_http_urls(tmp_path: Path) -> None:
+    write(tmp_path, opml_with(
+        '<outline text="Podcast" xmlUrl="feed://example.com/rss"/>',
+        '<outline text="Secure" xmlUrl="feed:https://secure.example/atom?x=1"/>',
+        '<outline text="Plain" xmlUrl="FEED:http://plain.example/rss"/>',
+        '<outline text="Mine" xmlUrl="feed://mine.example/rss"/>',  # configured already
+        '<outline xmlUrl="feed:ftp://old.example/rss"/>',
+    ), "subs.opml")
+    text = ('[aggregator]\nopml = ["subs.opml"]\n'
+            '[[sources]]\nname = "mine"\nurl = "http://MINE.example/rss"\n')
+    write(tmp_path, text)
+    config = load_config(Path("aggregator.toml"))  # as a user names it
+    assert [(s.name, s.url) for s in config.sources] == [
+        ("mine", "http://MINE.example/rss"),
+        ("podcast", "http://example.com/rss"),
+        ("secure", "https://secure.example/atom?x=1"),
+        ("plain", "http://plain.example/rss"),
     ]
+    assert config.warnings == ("aggregator.toml: aggregator.opml[0]: subs.opml:1: skipping an untitled "
+                               "outline: 'feed:ftp://old.example/rss' is not an http:// or https:// URL",)
+
+
+def test_only_unusable_outlines_and_no_sources_is_still_a_config_problem(tmp_path: Path) -> None:
+    write(tmp_path, opml_with('<outline text="Old" xmlUrl="ftp://old.example/rss"/>'), "subs.opml")
+    assert problems_of(write(tmp_path, '[aggregator]\nopml = ["subs.opml"]\n')) == [
+        "aggregator.toml: sources: no [[sources]] defined; add at least one source"]

@@ -272,3 +272,33 @@ def test_reading_an_opml_list_from_the_config_does_not_import_tomlkit(tmp_path: 
     out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_feed_scheme_urls_are_read_as_http_urls(tmp_path: Path) -> None:
+    path = write(tmp_path / "subs.opml", (
+        '<opml version="2.0"><body>\n'
+        '<outline text="Podcast" xmlUrl="feed://example.com/rss"/>\n'
+        '<outline text="S" xmlUrl="feed:https://secure.example/a"/>\n'
+        '<outline text="P" xmlUrl="Feed:HTTP://plain.example/a"/>\n'
+        '<outline text="F" xmlUrl="feed:ftp://old.example/a"/>\n'
+        "</body></opml>"))
+    feeds = read_opml(path)
+    assert [(f.url, f.line) for f in feeds] == [
+        ("http://example.com/rss", 2), ("https://secure.example/a", 3),
+        ("HTTP://plain.example/a", 4), ("feed:ftp://old.example/a", 5)]
+
+
+def test_import_takes_feed_urls_and_skips_unusable_outlines_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config_path = write(tmp_path / "aggregator.toml", CONFIG)
+    subs = write(tmp_path / "subs.opml", (
+        '<opml version="2.0"><body>\n'
+        '<outline text="Podcast" xmlUrl="feed://example.com/rss"/>\n'
+        '<outline text="Old" xmlUrl="gopher://old.example/rss"/>\n'
+        '<outline xmlUrl="feed:https://feeds.bbci.co.uk/news/world/rss.xml"/>\n'  # configured
+        "</body></opml>"))
+    assert import_opml(config_path, subs) == ["podcast"]
+    assert [(s.name, s.url) for s in load_config(config_path).sources][-1] == ("podcast", "http://example.com/rss")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{subs}:3: skipping the outline 'Old': 'gopher://old.example/rss' is not an http:// or https:// URL"]

@@ -160,6 +160,30 @@ def test_unsubscribing_an_opml_outline_leaves_the_others_items_where_they_are(
         "127-0-0-1": (feed_server.url("/four"), 1)}
 
 
+def test_a_listed_opml_file_with_feed_urls_and_an_unusable_outline(
+    feed_server: FeedServer, make_project: Callable[[dict[str, str]], Project]
+) -> None:
+    """`feed://` outlines are fetched over http; an outline with an unusable URL is skipped
+    with a warning on stderr and stops no other source (it used to fail every command)."""
+    feed_server.route("/a.xml", rss20("Feed A", [story(1, "a")]))
+    feed_server.route("/good", rss20("Good", [story(1, "good")]))
+    p = make_project({"good": feed_server.url("/good")})
+    host = feed_server.url("").removeprefix("http://")
+    (p.root / "subs.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><body>\n'
+        f'<outline text="Podcast" xmlUrl="feed://{host}/a.xml"/>\n'
+        '<outline text="Gopher" xmlUrl="gopher://old.example/rss"/>\n</body></opml>')
+    p.config.write_text(p.config.read_text().replace("[aggregator]", '[aggregator]\nopml = ["subs.opml"]'))
+    result = CliRunner().invoke(main, ["--config", str(p.config), "-q", "update"])
+    assert result.exit_code == 0, result.output
+    assert ("aggregator.opml[0]: subs.opml:3: skipping the outline 'Gopher': "
+            "'gopher://old.example/rss' is not an http:// or https:// URL") in result.stderr
+    status = CliRunner().invoke(main, ["--config", str(p.config), "-q", "status", "--json"])
+    assert "skipping the outline 'Gopher'" in status.stderr  # on every load of the config
+    assert {s["name"]: (s["url"], s["items"]) for s in json.loads(status.stdout)} == {
+        "good": (feed_server.url("/good"), 1), "podcast": (feed_server.url("/a.xml"), 1)}
+
+
 def when(text: str | None) -> datetime:
     assert text
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
