@@ -104,6 +104,15 @@ class _FileCache:
         return version
 
 
+def _origin_form(target: str) -> str:
+    """The path of a request target: an absolute-form one (``http://host/all.xml``, which
+    RFC 9112 §3.2.2 says a server must accept, as proxies send) loses its scheme and host."""
+    scheme, sep, rest = target.partition("://")
+    if sep and scheme.lower() in ("http", "https"):
+        return "/" + rest.partition("/")[2]
+    return target
+
+
 def _safe_name(raw_path: str) -> str | None:
     """The file name a request path asks for, or None when it is not a plain served name.
 
@@ -172,7 +181,7 @@ def make_app(output_dir: Path, *, health: Callable[[], Mapping[str, Any]] | None
         if request.method not in ALLOWED_METHODS:
             return web.Response(status=405, text="405 Method Not Allowed\n",
                                 headers={hdrs.ALLOW: ", ".join(ALLOWED_METHODS)})
-        raw = request.raw_path.split("?", 1)[0]
+        raw = _origin_form(request.raw_path.split("?", 1)[0])
         if raw == "/healthz":
             return _healthz()
         try:

@@ -245,6 +245,16 @@ def test_only_plain_served_names_are_reachable(server: Server, raw: str) -> None
     assert SECRET not in r.body and ALL not in r.body
 
 
+def test_an_absolute_form_request_target_is_served(server: Server) -> None:
+    # RFC 9112 §3.2.2: a server must accept "GET http://host/all.xml" (as proxies send).
+    for target in (f"http://127.0.0.1:{server.port}/all.xml", f"HTTP://127.0.0.1:{server.port}/all.xml?x=1"):
+        r = server.get(target)
+        assert r.status == 200 and r.body == ALL, target
+    assert server.get(f"http://127.0.0.1:{server.port}/").body == HTML
+    for bad in ("http://127.0.0.1/../secret.xml", "http://127.0.0.1/%2e%2e/secret.xml", "ftp://h/all.xml"):
+        assert server.get(bad).status == 404, bad
+
+
 def test_symlinks_and_directories(server: Server) -> None:
     (server.root / "leak.xml").symlink_to(server.root.parent / "secret.xml")
     (server.root / "alias.xml").symlink_to("all.xml")  # stays inside: fine to follow
