@@ -67,10 +67,16 @@ def utcnow() -> datetime:
 
 def open_store(config: Config) -> Store:
     store = Store.open(config.settings.database)
+    sync_sources(config, store)
+    return store
+
+
+def sync_sources(config: Config, store: Store) -> None:
+    """Give every configured source its row (and follow URL edits): at start, and when
+    the service reloads its config."""
     store.sync_sources(
         SourceSpec(name=s.name, type=s.type, url=s.url, title=s.title) for s in config.sources
     )
-    return store
 
 
 # -- refresh -----------------------------------------------------------------

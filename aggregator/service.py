@@ -5,15 +5,19 @@ APScheduler's background thread decides when jobs are due; a pool of worker thre
 blocking refreshes; one more thread publishes; the store's own thread commits each refresh
 batch while the next is fetched (``Store.ingest_batch_behind``). A refresh that changed items
 asks for a publish; requests that arrive within ``PUBLISH_DEBOUNCE`` seconds of each other
-become one publish.
+become one publish. Every ``WATCH_INTERVAL`` seconds (and on SIGHUP) a watcher reloads the
+config file if it changed, and follows refreshes that another process (``aggregator update``)
+stored: their schedule and health.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import logging
 import os
+import random
 import signal
 import sys
 import threading
@@ -21,16 +25,18 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
 
 from . import jobs
-from .config import Config, SourceConfig
-from .errors import AggregatorError
+from .config import Config, SourceConfig, load_config
+from .errors import AggregatorError, ConfigError
 from .lock import database_lock
-from .pipeline import open_store, publish, refresh
+from .pipeline import open_store, publish, refresh, sync_sources
 from .policy import next_delay
 from .store import SourceStatus, Store
 
@@ -39,6 +45,14 @@ log = logging.getLogger(__name__)
 PUBLISH_DEBOUNCE = 1.5  # seconds: a burst of refreshes publishes once
 STOP_GRACE = 6.0  # seconds running refreshes get to finish; the whole stop stays well under 10 s
 MAX_AGE_MIN, MAX_AGE_MAX = 60, 3600
+# Refreshes at once, at most (and never more than max_connections). Each holds a worker
+# thread for its whole fetch: a host's own bound is kept by the service (_enter_host), so
+# sources hanging on one host take at most max_per_host of them and never stall the others.
+MAX_WORKERS = 32
+HOST_RETRY = 2.0  # seconds (up to twice that): when a job's host is at max_per_host, it comes back
+WATCH_INTERVAL = 2.0  # seconds between looks at the config file and at other processes' refreshes
+# What a reload cannot change in a running service: it keeps them until a restart.
+RESTART_SETTINGS = ("database", "listen_host", "listen_port", "output_dir")
 
 
 def utcnow() -> datetime:
@@ -91,15 +105,44 @@ def health_document(entries: Mapping[str, Mapping[str, Any]], enabled: Iterable[
             "failing": failing, "retired": retired}
 
 
+def host_key(src: SourceConfig) -> str | None:
+    """The host:port a feed source is fetched from (None for seeds): max_per_host's unit."""
+    if src.type != "feed" or not src.url:
+        return None
+    parts = urlsplit(src.url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    scheme = parts.scheme.lower()
+    return f"{scheme}://{(parts.hostname or '').lower()}:{port or (443 if scheme == 'https' else 80)}"
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells that a file changed (mtime, size, inode); None when it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 class Service:
     def __init__(self, config: Config, store: Store):
         self.config = config
         self.store = store
         self.sources: dict[str, SourceConfig] = {s.name: s for s in config.sources}
         settings = config.settings
-        # Never more refreshes at once than one host may see, nor than the connection budget.
-        workers = max(1, min(settings.max_per_host, settings.max_connections, 16))
+        workers = max(1, min(settings.max_connections, MAX_WORKERS))
         self.scheduler = jobs.make_scheduler(settings.database, workers=workers)
+        self._hosts_lock = threading.Lock()
+        self._host_busy: dict[str, int] = {}  # host key -> refreshes running on it
+        self._running: set[str] = set()  # sources refreshing now (under _health_lock)
+        # Each source's last refresh as the service last saw it stored: a different one was
+        # stored by another process (under _health_lock).
+        self._seen_fetch: dict[str, datetime | None] = {}
+        self._config_stamp = _file_stamp(config.path)
+        self._watch_wake: asyncio.Event | None = None
         self.stopping = threading.Event()
         self._busy = 0
         self._busy_cond = threading.Condition()
@@ -155,24 +198,66 @@ class Service:
     def refresh_job(self, name: str) -> None:
         if self.stopping.is_set():
             return
+        config = self.config  # a reload swaps it: this run keeps the one it started with
         src = self.sources.get(name)
         if src is None or not src.enabled:
             # A stale job that escaped the start-up sync: drop it rather than guess.
             self._unschedule(name, "no longer in the config")
             return
-        with self._working():
-            try:
-                report = refresh(self.config, self.store, [name])
-                outcome = report.outcomes[0] if report.outcomes else None
-                changed = bool(outcome and (outcome.new or outcome.updated or outcome.merged))
-                ok = bool(outcome and outcome.ok)
-            except Exception as e:  # a bug or a database error must not kill the job for ever
-                log.exception("source %s: refresh crashed", name)
-                self._record_crash(src, e)
-                changed, ok = False, False
-            self._after_refresh(src, ok)
-            if changed:
-                self.request_publish()
+        host = host_key(src)
+        if host is not None and not self._enter_host(host, config.settings.max_per_host):
+            self._retry_soon(name)
+            return
+        try:
+            with self._working():
+                with self._health_lock:
+                    self._running.add(name)
+                try:
+                    try:
+                        report = refresh(config, self.store, [name])
+                        outcome = report.outcomes[0] if report.outcomes else None
+                        changed = bool(outcome and (outcome.new or outcome.updated or outcome.merged))
+                        ok = bool(outcome and outcome.ok)
+                    except Exception as e:  # a bug or a database error must not kill the job for ever
+                        log.exception("source %s: refresh crashed", name)
+                        self._record_crash(src, e)
+                        changed, ok = False, False
+                    self._after_refresh(src, ok)
+                finally:
+                    with self._health_lock:
+                        self._running.discard(name)
+                if changed:
+                    self.request_publish()
+        finally:
+            if host is not None:
+                self._leave_host(host)
+
+    def _enter_host(self, host: str, limit: int) -> bool:
+        """Take one of ``host``'s refresh slots (max_per_host), if one is free."""
+        with self._hosts_lock:
+            busy = self._host_busy.get(host, 0)
+            if busy >= limit:
+                return False
+            self._host_busy[host] = busy + 1
+            return True
+
+    def _leave_host(self, host: str) -> None:
+        with self._hosts_lock:
+            busy = self._host_busy.get(host, 1) - 1
+            if busy > 0:
+                self._host_busy[host] = busy
+            else:
+                self._host_busy.pop(host, None)
+
+    def _retry_soon(self, name: str) -> None:
+        """Its host is at max_per_host: run the job again in a few seconds (spread, so the
+        waiting jobs of one host do not all come back at once), freeing this thread."""
+        when = utcnow() + timedelta(seconds=HOST_RETRY * (1 + random.random()))
+        try:
+            self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=when)
+        except (JobLookupError, SchedulerNotRunningError):
+            return
+        self._set_next_run(name, when)
 
     def _record_crash(self, src: SourceConfig, error: Exception) -> None:
         try:
@@ -202,7 +287,10 @@ class Service:
                     # The store's next_run (shown by `status`) follows the scheduler's truth.
                     self.store.set_next_run(name, job.next_run_time)
                     self._set_next_run(name, job.next_run_time)
-            self._note_status(self.store.statuses(), [name])
+            statuses = self.store.statuses(count_items=False)
+            self._note_status(statuses, [name])
+            with self._health_lock:
+                self._seen_fetch[name] = statuses[name].last_fetch if name in statuses else None
         except (JobLookupError, SchedulerNotRunningError):
             pass  # shutting down: the persisted job keeps its schedule
         except Exception:
@@ -252,6 +340,115 @@ class Service:
             self._publish_wanted.clear()
             await self._loop.run_in_executor(self._publish_pool, self._publish_now)
 
+    # -- the watcher: config edits, and refreshes stored by another process ----------------
+    def watch_once(self) -> None:
+        """One look (a thread of its own, never the event loop): reload the config if its file
+        changed; follow the sources that another process refreshed."""
+        if self.stopping.is_set():
+            return
+        with self._working():
+            try:
+                self._reload_if_changed()
+            except Exception:  # noqa: BLE001 - the next look tries again; the service goes on
+                log.exception("config reload failed")
+            try:
+                self._follow_other_refreshes()
+            except Exception:  # noqa: BLE001
+                log.exception("cannot follow refreshes stored by another process")
+
+    def _reload_if_changed(self) -> None:
+        stamp = _file_stamp(self.config.path)
+        if stamp == self._config_stamp:
+            return
+        self._config_stamp = stamp
+        try:
+            new = load_config(self.config.path)
+        except ConfigError as e:
+            for line in e.problems:
+                log.error("%s", line)
+            log.error("config not reloaded: the service goes on with the config it had")
+            return
+        self.apply_config(new)
+
+    def apply_config(self, new: Config) -> None:
+        """Take a changed config: new, removed and edited sources and their jobs, topics
+        and feed settings (the next publish follows them). The database, listen address
+        and output folder stay until a restart."""
+        old = self.config.settings
+        kept = {name: getattr(old, name) for name in RESTART_SETTINGS if getattr(new.settings, name) != getattr(old, name)}
+        if kept:
+            log.warning("config: %s changed: restart the service to apply that; the rest of the change is applied",
+                        ", ".join(kept))
+            new = dataclasses.replace(new, settings=dataclasses.replace(new.settings, **kept))
+        sync_sources(new, self.store)
+        self.config = new
+        self.sources = {s.name: s for s in new.sources}
+        planned = jobs.sync_jobs(self.scheduler, new.sources, self.store.source_states(), utcnow())
+        with self._health_lock:
+            for name in set(self._health) - set(self.sources):
+                del self._health[name]
+            before = dict(self._next_runs)
+        for src in new.sources:
+            when = planned.get(src.name)
+            if when != before.get(src.name):
+                self._set_next_run(src.name, when)
+                self.store.set_next_run(src.name, when)
+        for name in set(before) - set(self.sources):
+            self._set_next_run(name, None)
+        self._note_status(self.store.statuses(count_items=False), list(self.sources))
+        log.info("config reloaded: %d sources (%d scheduled), %d topics", len(new.sources), len(planned),
+                 len(new.topics))
+        self.request_publish()  # topics, titles or the feed settings may have changed
+
+    def _follow_other_refreshes(self) -> None:
+        """Sources whose stored last refresh is not the one the service last saw were
+        refreshed by another process (``aggregator update`` beside ``run``): their health is
+        what it stored, and their job runs when it said (a source it fixed leaves backoff)."""
+        statuses = self.store.statuses(count_items=False)
+        moved: list[str] = []
+        with self._health_lock:
+            for name, st in statuses.items():
+                if name not in self.sources or name in self._running:
+                    continue
+                if name not in self._seen_fetch:  # new since the last look (a reload)
+                    self._seen_fetch[name] = st.last_fetch
+                elif self._seen_fetch[name] != st.last_fetch:
+                    self._seen_fetch[name] = st.last_fetch
+                    moved.append(name)
+        for name in moved:
+            st = statuses[name]
+            log.info("source %s was refreshed by another process", name)
+            if st.retired:
+                self._unschedule(name, "retired (410 Gone)")
+            elif st.next_run is not None:
+                when = max(st.next_run, utcnow())
+                try:
+                    self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=when)
+                except JobLookupError:  # disabled in the config: no job to move
+                    continue
+                self._set_next_run(name, when)
+        if moved:
+            self._note_status(statuses, moved)
+
+    def request_watch(self) -> None:
+        """Thread-safe (SIGHUP): look at the config file and the store now."""
+        loop, wake = self._loop, self._watch_wake
+        if loop is not None and wake is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:
+                pass
+
+    async def _watcher(self) -> None:
+        assert self._watch_wake is not None
+        while True:
+            try:
+                await asyncio.wait_for(self._watch_wake.wait(), WATCH_INTERVAL)
+            except asyncio.TimeoutError:
+                pass
+            self._watch_wake.clear()
+            await asyncio.to_thread(self.watch_once)
+
     # -- lifecycle -----------------------------------------------------------------------
     def start_scheduler(self) -> None:
         self.scheduler.start(paused=True)
@@ -261,7 +458,10 @@ class Service:
             when = planned.get(src.name)
             self._set_next_run(src.name, when)
             self.store.set_next_run(src.name, when)
-        self._note_status(self.store.statuses(), [s.name for s in self.config.sources])
+        statuses = self.store.statuses(count_items=False)
+        self._note_status(statuses, [s.name for s in self.config.sources])
+        with self._health_lock:
+            self._seen_fetch = {name: st.last_fetch for name, st in statuses.items()}
         self.scheduler.resume()
         due = sum(1 for t in planned.values() if t <= now + timedelta(seconds=300))
         log.info("scheduler started: %d sources scheduled, %d due within 5 minutes", len(planned), due)
@@ -272,9 +472,11 @@ class Service:
 
         self._loop = asyncio.get_running_loop()
         self._publish_wanted = asyncio.Event()
+        self._watch_wake = asyncio.Event()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._loop.add_signal_handler(sig, stop.set)
+        self._loop.add_signal_handler(signal.SIGHUP, self._watch_wake.set)  # systemctl reload
         settings = self.config.settings
         app = make_app(settings.output_dir, health=self.health, max_age=self.max_age)
         try:
@@ -284,19 +486,23 @@ class Service:
                 raise AggregatorError(
                     f"cannot listen on {settings.listen_host}:{settings.listen_port}: {e}") from e
             publisher = asyncio.create_task(self._publisher())
+            watcher: asyncio.Task[None] | None = None
             try:
                 log.info("listening on %s:%d, serving %s", settings.listen_host,
                          settings.listen_port, settings.output_dir)
                 print("\n".join(subscribe_lines(self.config)), file=out, flush=True)
                 jobs.register(self)
                 self.start_scheduler()
+                watcher = asyncio.create_task(self._watcher())
                 await stop.wait()
                 log.info("stopping")
             finally:
                 self.stopping.set()
+                if watcher is not None:
+                    watcher.cancel()  # a look in progress finishes in its thread; _stop waits for it
                 await self._stop(runner, publisher)
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 self._loop.remove_signal_handler(sig)
 
     async def _stop(self, runner: Any, publisher: asyncio.Task[None]) -> None:

@@ -75,7 +75,8 @@ def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict
 class Upstream:
     """A local RSS feed whose entries the test can change."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        self.hits = 0  # answered feed requests
         self.entries: list[tuple[str, str]] = [
             ("upstream-1", "Ukraine receives new air defence systems"),
             ("upstream-2", "Allies meet in Brussels"),
@@ -94,6 +95,8 @@ class Upstream:
                     upstream.closing.wait(60)
                     return
                 body = upstream.render()
+                with upstream.lock:
+                    upstream.hits += 1
                 self.send_response(200)
                 self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -103,7 +106,7 @@ class Upstream:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -335,6 +338,90 @@ def test_serves_refreshes_publishes_and_stops(site: Site) -> None:
     assert "stopped with a refresh still running" in err
     assert "source upstream: 1 new, 0 updated" in err and "publish: " in err
     assert not (site.root / "data" / "agg.db.lock.owner").exists()
+
+
+def test_sources_hanging_on_one_host_do_not_hold_up_another(site: Site) -> None:
+    # max_per_host = 1: the hanging source takes its host's one slot, and the upstream
+    # source on the same host waits for it; a source on another host refreshes on time.
+    other = Upstream()
+    try:
+        text = site.config.read_text(encoding="utf-8").replace('title = "Test Watch"',
+                                                                'title = "Test Watch"\nmax_per_host = 1')
+        site.config.write_text(text + f'''
+[[sources]]
+name = "hanging"
+url = "http://127.0.0.1:{site.upstream.port}/hang"
+interval = "10s"
+
+[[sources]]
+name = "other"
+url = "http://127.0.0.1:{other.port}/feed.xml"
+interval = "10s"
+''', encoding="utf-8")
+        proc = site.start()
+        wait_for("a refresh stuck in /hang", lambda: site.upstream.hanging >= 1, 15)
+        stuck_at, hits = time.monotonic(), other.hits
+        # Every 10 s (+ up to 1 s of jitter) while the hanging fetch holds its slot for 30 s.
+        wait_for("two refreshes of the other host", lambda: other.hits >= hits + 2, 25)
+        assert time.monotonic() - stuck_at < 25
+        assert stop(proc)[0] == 0
+    finally:
+        other.close()
+
+
+def test_config_edits_and_updates_beside_run_are_followed(site: Site) -> None:
+    proc = site.start()
+    health = wait_for("broken failing", lambda: (h := site.health()) and h["failing"] == ["broken"] and h, 15)
+    assert "extra" not in health["sources"]
+    assert http_get(f"{site.base}/brussels.xml")[0] == 404
+
+    # A new source and a new topic: the service takes them within seconds, refreshes the
+    # source and publishes the topic (and never deletes a feed `aggregator publish` wrote).
+    with site.config.open("a", encoding="utf-8") as f:
+        f.write(f'''
+[[sources]]
+name = "extra"
+url = "http://127.0.0.1:{site.upstream.port}/extra.xml"
+interval = "10s"
+
+[[topics]]
+slug = "brussels"
+title = "Brussels"
+any = ["Brussels"]
+''')
+    assert site.cli("publish").returncode == 0
+    assert http_get(f"{site.base}/brussels.xml")[0] == 200
+    wait_for("extra refreshed", lambda: (h := site.health()) and h["sources"].get("extra", {}).get("last_refresh"), 15)
+    time.sleep(3)  # past a publish of the service's
+    status, _, body = http_get(f"{site.base}/brussels.xml")
+    assert status == 200 and b"Allies meet in Brussels" in body
+
+    # A broken edit is refused with its problems; the service goes on with what it had.
+    good = site.config.read_text(encoding="utf-8")
+    site.config.write_text(good + '\n[[topics]]\nslug = "bad"\n', encoding="utf-8")
+    err = site.root / "err0.txt"
+    wait_for("the refusal", lambda: "config not reloaded" in err.read_text(), 10)
+    assert "agg.toml: topics[3]: " in err.read_text() and proc.poll() is None and site.health()
+
+    # `aggregator update` fixes the broken source beside the service: /healthz and the
+    # job follow it at once, not after the source's backoff.
+    site.config.write_text(good, encoding="utf-8")
+    broken_url = next(line for line in good.splitlines() if "/feed.xml" in line and str(site.upstream.port) not in line)
+    fixed = Upstream(int(broken_url.split(":")[2].split("/")[0]))
+    try:
+        done = site.cli("update", "--source", "broken")
+        assert done.returncode == 0, done.stderr
+        health = wait_for("broken healthy", lambda: (h := site.health()) and h["failing"] == [] and h, 10)
+        stored = json.loads(site.cli("status", "--json").stdout)
+        [broken] = [s for s in stored if s["name"] == "broken"]
+        assert broken["failures"] == 0 and health["sources"]["broken"]["next_run"] == broken["next_run"]
+        job = site.job_runs()["source:broken"]
+        assert abs(job - datetime.fromisoformat(broken["next_run"]).timestamp()) < 0.001
+        assert job < time.time() + 15  # its interval, not a backoff
+    finally:
+        fixed.close()
+    assert stop(proc)[0] == 0
+    assert "Traceback" not in err.read_text()
 
 
 def test_restart_keeps_schedule_and_sigkill_loses_nothing(site: Site) -> None:
