@@ -192,6 +192,12 @@ def migrate(engine: Engine) -> None:
         if is_sqlite:
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
+            # One transaction for the whole upgrade, its CREATE and ALTER statements too:
+            # Python's sqlite3 opens one only before INSERT, UPDATE or DELETE, so each DDL
+            # statement committed on its own, and an upgrade cut short (a crash, Ctrl-C, a
+            # full disk) left a half-changed schema under the old revision, which every
+            # later attempt failed on. SQLite rolls schema changes back like any other.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             _lock_schema(connection)  # Alembic then reads the revision another opener left
         command.upgrade(alembic_config(connection), "head")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -202,3 +203,36 @@ def test_a_sqlite_uri_filename_is_locked_and_its_folder_checked(tmp_path: Path) 
         lock.release()
     with pytest.raises(StoreError, match=f"^database folder {tmp_path}/missing does not exist$"):
         make_engine(f"sqlite:///file:{tmp_path}/missing/agg.db?uri=true")
+
+
+@pytest.mark.parametrize(("start", "fail_at"), [("0001", 1), ("0001", 3), ("0001", 5), ("0004", 1)])
+def test_an_upgrade_cut_short_leaves_the_old_schema_and_can_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, start: str, fail_at: int
+) -> None:
+    # A crash, Ctrl-C or a full disk in the middle of an upgrade: every CREATE and ALTER
+    # before it is rolled back with the rest (each used to commit on its own, and the
+    # half-changed schema under the old revision failed every later attempt).
+    import alembic.op
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        command.upgrade(alembic_config(conn), start)
+        conn.commit()
+    before = schema(engine)
+    real, calls = alembic.op.batch_alter_table, []
+
+    def full_disk_on_call_n(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        if len(calls) == fail_at:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(alembic.op, "batch_alter_table", full_disk_on_call_n)
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        migrate(engine)
+    assert current_revision(engine) == start and schema(engine) == before
+    monkeypatch.setattr(alembic.op, "batch_alter_table", real)
+    migrate(engine)
+    assert current_revision(engine) == SCHEMA_REVISION
