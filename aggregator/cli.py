@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__
 from .config import Config, find_config, load_config
+from .db import sqlite_file
 from .errors import AggregatorError, ConfigError
 from .store import Store
 
@@ -38,6 +41,11 @@ class Context:
     def __init__(self, config_path: str | None):
         self.config_path = config_path
         self._config: Config | None = None
+
+    @property
+    def loaded(self) -> Config | None:
+        """The config, if a command has loaded it (error messages name its database)."""
+        return self._config
 
     @property
     def config(self) -> Config:
@@ -99,6 +107,29 @@ class Main(click.Group):
         except AggregatorError as e:
             click.echo(f"aggregator: {e}", err=True)
             sys.exit(1)
+        except SQLAlchemyError as e:
+            # A database that cannot be used (a full disk, a read-only file, not a database
+            # at all): one line naming it and the problem, not a traceback; nothing of the
+            # transaction it stopped was stored.
+            click.echo(f"aggregator: database {_database_name(ctx)}: {_database_problem(e)}", err=True)
+            sys.exit(1)
+
+
+def _database_name(ctx: click.Context) -> str:
+    obj = ctx.find_object(Context)
+    config = obj.loaded if obj is not None else None
+    url = config.settings.database if config is not None else None
+    if url is None:
+        return "(unknown)"
+    file = sqlite_file(url)
+    return str(file) if file is not None else make_url(url).render_as_string(hide_password=True)
+
+
+def _database_problem(error: SQLAlchemyError) -> str:
+    """The driver's own message (``database or disk is full``), without SQLAlchemy's statement dump."""
+    orig = getattr(error, "orig", None)
+    text = str(orig if orig is not None else error).strip() or type(error).__name__
+    return text.splitlines()[0]
 
 
 @click.group(cls=Main)

@@ -171,6 +171,13 @@ def alembic_config(connection: Any | None = None) -> Any:
     return cfg
 
 
+def _known_revisions() -> set[str]:
+    """Every revision the migrations folder holds (each file's ``revision = "…"``)."""
+    from alembic.script import ScriptDirectory
+
+    return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision.
 
@@ -185,6 +192,11 @@ def migrate(engine: Engine) -> None:
         revision = current_revision(engine)  # another opener may have just created it
     if revision == SCHEMA_REVISION:
         return
+    if revision not in _known_revisions():
+        raise StoreError(
+            f"the database is at schema revision {revision!r}, which this version of aggregator "
+            f"(schema {SCHEMA_REVISION}) does not know: a newer release made it; run that release, "
+            "or restore a backup made before it")
     from alembic import command
 
     is_sqlite = engine.dialect.name == "sqlite"

@@ -158,3 +158,49 @@ def test_config_option_after_the_command_name(project: Path) -> None:
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["status", "--json", "--config", str(project / "aggregator.toml")])
     assert json.loads(result.output)[0]["items"] == 76
+
+
+def test_a_file_that_is_no_database_gives_one_line_naming_it(project: Path) -> None:
+    (project / "aggregator.db").write_text("these are my notes, not a database\n" * 200)
+    for command in ("status", "update", "publish"):
+        out = run(project, command, code=1)
+        assert out.strip().splitlines()[-1] == (
+            f"aggregator: database {project / 'aggregator.db'}: file is not a database"), out
+        assert "Traceback" not in out
+
+
+def test_a_database_from_a_newer_release_is_refused_with_one_line(project: Path) -> None:
+    run(project, "update")
+    import sqlite3
+
+    with sqlite3.connect(project / "aggregator.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    out = run(project, "status", code=1)
+    assert out.strip().splitlines()[-1] == (
+        "aggregator: the database is at schema revision '0099', which this version of aggregator "
+        "(schema 0005) does not know: a newer release made it; run that release, or restore a backup "
+        "made before it"), out
+
+
+def test_a_full_disk_during_an_update_gives_one_line_and_stores_nothing_half(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    import aggregator.store.core as core
+
+    run(project, "update")
+    before = run(project, "items", "--json", "--limit", "1000")
+    (project / "seeds" / "extra.txt").write_text("A new paragraph about the Baltic Sea and its cables.\n")
+
+    def full(*args: object, **kwargs: object) -> None:  # as SQLAlchemy raises what sqlite3 said
+        raise OperationalError("INSERT INTO items …", {}, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(core, "ingest", full)
+    out = run(project, "update", code=1)
+    assert "Traceback" not in out and out.strip().splitlines()[-1].endswith(": database or disk is full"), out
+    monkeypatch.undo()
+    assert run(project, "items", "--json", "--limit", "1000") == before
+    assert "1 new" in run(project, "update")
