@@ -11,6 +11,7 @@ import gc
 import hashlib
 import itertools
 import json
+import os
 import logging
 import re
 import threading
@@ -543,21 +544,41 @@ def expected_files(config: Config) -> list[str]:
     return ["all.xml"] + [f"{t.slug}.xml" for t in config.topics] + ["index.opml", "index.html"]
 
 
+def files_stamp(config: Config) -> str:
+    """Each published file's size and mtime (None when it is missing), as JSON: what tells
+    a file deleted, cut off or edited by hand since the last publish."""
+    out = config.settings.output_dir
+    stamps: dict[str, list[int] | None] = {}
+    for name in expected_files(config):
+        try:
+            st = os.stat(out / name)
+        except OSError:
+            stamps[name] = None
+        else:
+            stamps[name] = [st.st_size, st.st_mtime_ns]
+    return json.dumps(stamps, sort_keys=True)
+
+
+def output_intact(config: Config, store: Store) -> bool:
+    """Whether the last publish's files are all still there as it wrote them (the service
+    looks every few seconds, and publishes again when one went)."""
+    return store.get_meta("published_files") == files_stamp(config)
+
+
 def publish(config: Config, store: Store, *, force: bool = False) -> PublishReport:
     """Reclassify what needs it and write every feed whose bytes changed."""
     classify(config, store)
-    out = config.settings.output_dir
     stamp = _publish_stamp(config, store)
-    names = expected_files(config)
-    if not force and store.get_meta("published_stamp") == stamp and all((out / n).exists() for n in names):
+    if not force and store.get_meta("published_stamp") == stamp and output_intact(config, store):
         from .publish import PublishReport
 
-        return PublishReport(written=(), unchanged=tuple(names))
+        return PublishReport(written=(), unchanged=tuple(expected_files(config)))
     from .publish import publish as write_feeds
 
     report = write_feeds(
-        out, feed_views(config, store), base_url=config.settings.base_url,
+        config.settings.output_dir, feed_views(config, store), base_url=config.settings.base_url,
         site_title=config.settings.title, topic_titles={t.slug: t.title for t in config.topics},
     )
     store.set_meta("published_stamp", stamp)
+    store.set_meta("published_files", files_stamp(config))
     return report

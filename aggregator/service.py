@@ -36,7 +36,7 @@ from . import jobs
 from .config import Config, SourceConfig, load_config
 from .errors import AggregatorError, ConfigError
 from .lock import database_lock
-from .pipeline import open_store, publish, refresh, sync_sources
+from .pipeline import files_stamp, open_store, publish, refresh, sync_sources
 from .policy import next_delay
 from .store import SourceStatus, Store
 
@@ -142,6 +142,7 @@ class Service:
         # stored by another process (under _health_lock).
         self._seen_fetch: dict[str, datetime | None] = {}
         self._config_stamp = _file_stamp(config.path)
+        self._output_seen = ""  # the published files' stamp the watcher last looked at
         self._watch_wake: asyncio.Event | None = None
         self.stopping = threading.Event()
         self._busy = 0
@@ -355,6 +356,10 @@ class Service:
                 self._follow_other_refreshes()
             except Exception:  # noqa: BLE001
                 log.exception("cannot follow refreshes stored by another process")
+            try:
+                self._restore_output()
+            except Exception:  # noqa: BLE001
+                log.exception("cannot check the published files")
 
     def _reload_if_changed(self) -> None:
         stamp = _file_stamp(self.config.path)
@@ -429,6 +434,16 @@ class Service:
                 self._set_next_run(name, when)
         if moved:
             self._note_status(statuses, moved)
+
+    def _restore_output(self) -> None:
+        """A published file deleted or changed since the last publish (the folder removed,
+        a feed edited by hand): publish again. Once per change seen, so a folder that cannot
+        be written is not retried every few seconds."""
+        now = files_stamp(self.config)
+        if now != self._output_seen and self.store.get_meta("published_files") != now:
+            log.warning("published files were deleted or changed: publishing again")
+            self.request_publish()
+        self._output_seen = now
 
     def request_watch(self) -> None:
         """Thread-safe (SIGHUP): look at the config file and the store now."""

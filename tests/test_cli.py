@@ -204,3 +204,16 @@ def test_a_full_disk_during_an_update_gives_one_line_and_stores_nothing_half(
     monkeypatch.undo()
     assert run(project, "items", "--json", "--limit", "1000") == before
     assert "1 new" in run(project, "update")
+
+
+def test_publish_restores_a_feed_cut_off_or_edited_by_hand(project: Path) -> None:
+    run(project, "update")
+    feeds = project / "feeds"
+    good = {p.name: p.read_bytes() for p in feeds.iterdir() if p.is_file() and not p.name.startswith(".")}
+    (feeds / "all.xml").write_bytes(good["all.xml"][:300])
+    out = run(project, "publish")
+    assert "published 1 files (15 unchanged)" in out and "wrote all.xml" in out, out
+    (feeds / "index.html").unlink()
+    assert "published 1 files (15 unchanged)" in run(project, "publish")
+    assert {n: (feeds / n).read_bytes() for n in good} == good
+    assert "published 0 files (16 unchanged)" in run(project, "publish")

@@ -420,6 +420,13 @@ any = ["Brussels"]
         assert job < time.time() + 15  # its interval, not a backoff
     finally:
         fixed.close()
+
+    # The output folder removed under the running service: it publishes it again.
+    time.sleep(3)  # the reload of the good config, and its publish, are over
+    good_all = http_get(f"{site.base}/all.xml")[2]
+    shutil.rmtree(site.root / "feeds")
+    wait_for("all.xml published again", lambda: (site.root / "feeds" / "all.xml").is_file(), 10)
+    assert wait_for("all.xml served again", lambda: (r := http_get(f"{site.base}/all.xml"))[0] == 200 and r, 5)[2] == good_all
     assert stop(proc)[0] == 0
     assert "Traceback" not in err.read_text()
 
