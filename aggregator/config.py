@@ -28,6 +28,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from aggregator.errors import ConfigError
 from aggregator.opml import (
     OpmlFeed,
+    base_name,
     canonical_url,
     new_feeds,
     read_opml,
@@ -477,7 +478,15 @@ def load_config_as(path: Path, shown: str) -> Config:
     )
     if not data.get("sources") and not opml_sources:  # a wrong type is reported already
         report("sources", "no [[sources]] defined; add at least one source")
-    checked_topics = _check_topics(raw_topics, names, report)
+    # A topic may name OPML feeds by the name they share (their titles alike, so each got
+    # a suffix): it then means every one of them, and it goes on meaning the feed it meant
+    # when a second outline of that title comes and suffixes the first.
+    shared: dict[str, list[str]] = {}
+    for src in opml_sources:
+        base = base_name(OpmlFeed(url=src.url or "", title=src.title, html_url=None))
+        if src.name != base and base not in names:
+            shared.setdefault(base, []).append(src.name)
+    checked_topics = _check_topics(raw_topics, names | set(shared), report)
     if problems or agg is None:
         raise ConfigError(problems)
 
@@ -492,7 +501,7 @@ def load_config_as(path: Path, shown: str) -> Config:
             any=tuple(t["any"]),
             all=tuple(t["all"]),
             none=tuple(t["none"]),
-            sources=tuple(t["sources"]),
+            sources=tuple(n for ref in t["sources"] for n in shared.get(ref, [ref])),
         )
         for t in checked_topics
         if t is not None

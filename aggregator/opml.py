@@ -163,7 +163,7 @@ def _slugify(text: str) -> str:
     return slug
 
 
-def _base_name(feed: OpmlFeed) -> str:
+def base_name(feed: OpmlFeed) -> str:
     """A slug from the feed's title, else its host ("bbc-world", "example-org")."""
     base = _slugify(feed.title or "")
     if not base:
@@ -180,7 +180,7 @@ def source_names(feeds: Sequence[OpmlFeed], taken: AbstractSet[str]) -> list[str
     URL ("news-3f2a9c"), never a number by position: a name is a source's key for ever, and
     a positional "-2" would pass to another URL when an earlier outline goes away.
     """
-    bases = [_base_name(feed) for feed in feeds]
+    bases = [base_name(feed) for feed in feeds]
     digests = [hashlib.sha256(canonical_url(f.url).encode("utf-8")).hexdigest() for f in feeds]
     per_base = Counter(bases)
     levels = [0 if per_base[b] == 1 and b not in taken else 1 for b in bases]

@@ -127,6 +127,12 @@ def _file_stamp(path: Path) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+def config_stamp(config: Config) -> tuple[tuple[int, int, int] | None, ...]:
+    """The stamps of the config file and of every OPML file it lists: an edit of any of
+    them is a change of the config."""
+    return tuple(_file_stamp(path) for path in (config.path, *config.settings.opml))
+
+
 class Service:
     def __init__(self, config: Config, store: Store):
         self.config = config
@@ -141,7 +147,9 @@ class Service:
         # Each source's last refresh as the service last saw it stored: a different one was
         # stored by another process (under _health_lock).
         self._seen_fetch: dict[str, datetime | None] = {}
-        self._config_stamp = _file_stamp(config.path)
+        self._config_stamp = config_stamp(config)
+        self._force_reload = False  # SIGHUP: reload even if no file looks changed
+        self._publish_pending = False  # a publish is asked for or running (under _health_lock)
         self._output_seen = ""  # the published files' stamp the watcher last looked at
         self._watch_wake: asyncio.Event | None = None
         self.stopping = threading.Event()
@@ -174,7 +182,18 @@ class Service:
     def _note_status(self, statuses: Mapping[str, SourceStatus], names: list[str]) -> None:
         with self._health_lock:
             for name in names:
-                self._health[name] = health_entry(statuses.get(name), self._next_runs.get(name))
+                if name in self.sources:  # a refresh that ends after a reload removed its source
+                    self._health[name] = health_entry(statuses.get(name), self._next_runs.get(name))
+
+    def _saw_fetch(self, name: str, when: datetime | None) -> bool:
+        """Note ``name``'s stored last refresh; True when it is later than the one last seen.
+        Never moves back: a look that read the store before a refresh wrote must not undo it."""
+        with self._health_lock:
+            seen = self._seen_fetch.get(name)
+            if when is None or (seen is not None and when <= seen):
+                return False
+            self._seen_fetch[name] = when
+            return True
 
     def _set_next_run(self, name: str, when: datetime | None) -> None:
         with self._health_lock:
@@ -290,8 +309,8 @@ class Service:
                     self._set_next_run(name, job.next_run_time)
             statuses = self.store.statuses(count_items=False)
             self._note_status(statuses, [name])
-            with self._health_lock:
-                self._seen_fetch[name] = statuses[name].last_fetch if name in statuses else None
+            if name in statuses:
+                self._saw_fetch(name, statuses[name].last_fetch)
         except (JobLookupError, SchedulerNotRunningError):
             pass  # shutting down: the persisted job keeps its schedule
         except Exception:
@@ -311,6 +330,8 @@ class Service:
         """Thread-safe: ask the publisher task for a publish soon."""
         loop, wanted = self._loop, self._publish_wanted
         if loop is not None and wanted is not None and not loop.is_closed():
+            with self._health_lock:
+                self._publish_pending = True
             try:
                 loop.call_soon_threadsafe(wanted.set)
             except RuntimeError:  # the loop closed between the check and the call
@@ -326,6 +347,9 @@ class Service:
             except Exception:
                 log.exception("publish failed")
                 return
+            finally:
+                with self._health_lock:
+                    self._publish_pending = self._publish_wanted is not None and self._publish_wanted.is_set()
             if report.written:
                 log.info("publish: %d files written (%s) in %.2fs", len(report.written),
                          ", ".join(report.written), time.monotonic() - started)
@@ -362,10 +386,11 @@ class Service:
                 log.exception("cannot check the published files")
 
     def _reload_if_changed(self) -> None:
-        stamp = _file_stamp(self.config.path)
-        if stamp == self._config_stamp:
+        stamp = config_stamp(self.config)
+        forced, self._force_reload = self._force_reload, False
+        if stamp == self._config_stamp and not forced:
             return
-        self._config_stamp = stamp
+        self._config_stamp = stamp  # a config with problems is reported once, not every look
         try:
             new = load_config(self.config.path)
         except ConfigError as e:
@@ -374,6 +399,7 @@ class Service:
             log.error("config not reloaded: the service goes on with the config it had")
             return
         self.apply_config(new)
+        self._config_stamp = config_stamp(new)  # the OPML files it lists now
 
     def apply_config(self, new: Config) -> None:
         """Take a changed config: new, removed and edited sources and their jobs, topics
@@ -404,6 +430,7 @@ class Service:
         log.info("config reloaded: %d sources (%d scheduled), %d topics", len(new.sources), len(planned),
                  len(new.topics))
         self.request_publish()  # topics, titles or the feed settings may have changed
+        self._output_seen = files_stamp(new)  # a new topic's file is not written yet: no alarm
 
     def _follow_other_refreshes(self) -> None:
         """Sources whose stored last refresh is not the one the service last saw were
@@ -411,15 +438,13 @@ class Service:
         what it stored, and their job runs when it said (a source it fixed leaves backoff)."""
         statuses = self.store.statuses(count_items=False)
         moved: list[str] = []
-        with self._health_lock:
-            for name, st in statuses.items():
+        for name, st in statuses.items():
+            with self._health_lock:
                 if name not in self.sources or name in self._running:
                     continue
-                if name not in self._seen_fetch:  # new since the last look (a reload)
-                    self._seen_fetch[name] = st.last_fetch
-                elif self._seen_fetch[name] != st.last_fetch:
-                    self._seen_fetch[name] = st.last_fetch
-                    moved.append(name)
+                new = name not in self._seen_fetch  # added since the last look (a reload)
+            if self._saw_fetch(name, st.last_fetch) and not new:
+                moved.append(name)
         for name in moved:
             st = statuses[name]
             log.info("source %s was refreshed by another process", name)
@@ -440,19 +465,20 @@ class Service:
         a feed edited by hand): publish again. Once per change seen, so a folder that cannot
         be written is not retried every few seconds."""
         now = files_stamp(self.config)
-        if now != self._output_seen and self.store.get_meta("published_files") != now:
-            log.warning("published files were deleted or changed: publishing again")
+        with self._health_lock:
+            pending = self._publish_pending
+        if not pending and now != self._output_seen and self.store.get_meta("published_files") != now:
+            # Deleted or edited by hand, or caught between another command's writes and
+            # its record of them: a publish puts back what the database says.
+            log.info("published files are not as the last publish left them: publishing again")
             self.request_publish()
         self._output_seen = now
 
-    def request_watch(self) -> None:
-        """Thread-safe (SIGHUP): look at the config file and the store now."""
-        loop, wake = self._loop, self._watch_wake
-        if loop is not None and wake is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(wake.set)
-            except RuntimeError:
-                pass
+    def _reload_now(self) -> None:
+        """SIGHUP (on the event loop): reload the config at once, changed or not."""
+        self._force_reload = True
+        if self._watch_wake is not None:
+            self._watch_wake.set()
 
     async def _watcher(self) -> None:
         assert self._watch_wake is not None
@@ -491,7 +517,7 @@ class Service:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             self._loop.add_signal_handler(sig, stop.set)
-        self._loop.add_signal_handler(signal.SIGHUP, self._watch_wake.set)  # systemctl reload
+        self._loop.add_signal_handler(signal.SIGHUP, self._reload_now)  # systemctl reload
         settings = self.config.settings
         app = make_app(settings.output_dir, health=self.health, max_age=self.max_age)
         try:
@@ -519,6 +545,7 @@ class Service:
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 self._loop.remove_signal_handler(sig)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload while stopping must not kill it
 
     async def _stop(self, runner: Any, publisher: asyncio.Task[None]) -> None:
         deadline = time.monotonic() + STOP_GRACE
@@ -544,6 +571,9 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
 
     Raises LockedError when another service holds the database. Returns the exit code.
     """
+    # A reload (SIGHUP) before the service listens for it, while it locks, migrates and
+    # publishes, must not kill it (the default action): the config is read when it starts.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     lock = database_lock(config.settings.database)
     # The lock comes before migrating: a second service must not touch a database in use.
     lock.acquire()
