@@ -11,8 +11,8 @@ import gc
 import hashlib
 import itertools
 import json
-import os
 import logging
+import os
 import re
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence

@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
@@ -35,6 +34,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from . import jobs
 from .config import Config, SourceConfig, load_config
 from .errors import AggregatorError, ConfigError
+from .fetch import host_key
 from .lock import database_lock
 from .pipeline import files_stamp, open_store, publish, refresh, sync_sources
 from .policy import next_delay
@@ -105,17 +105,15 @@ def health_document(entries: Mapping[str, Mapping[str, Any]], enabled: Iterable[
             "failing": failing, "retired": retired}
 
 
-def host_key(src: SourceConfig) -> str | None:
-    """The host:port a feed source is fetched from (None for seeds): max_per_host's unit."""
+def source_host(src: SourceConfig) -> tuple[str, str, int] | None:
+    """The (scheme, host, port) a feed source is fetched from, max_per_host's unit, as the
+    fetcher counts it; None for seeds (or a URL whose port is not a number)."""
     if src.type != "feed" or not src.url:
         return None
-    parts = urlsplit(src.url)
     try:
-        port = parts.port
+        return host_key(src.url)
     except ValueError:
-        port = None
-    scheme = parts.scheme.lower()
-    return f"{scheme}://{(parts.hostname or '').lower()}:{port or (443 if scheme == 'https' else 80)}"
+        return None
 
 
 def _file_stamp(path: Path) -> tuple[int, int, int] | None:
@@ -142,7 +140,7 @@ class Service:
         workers = max(1, min(settings.max_connections, MAX_WORKERS))
         self.scheduler = jobs.make_scheduler(settings.database, workers=workers)
         self._hosts_lock = threading.Lock()
-        self._host_busy: dict[str, int] = {}  # host key -> refreshes running on it
+        self._host_busy: dict[tuple[str, str, int], int] = {}  # host -> refreshes running on it
         self._running: set[str] = set()  # sources refreshing now (under _health_lock)
         # Each source's last refresh as the service last saw it stored: a different one was
         # stored by another process (under _health_lock).
@@ -224,7 +222,7 @@ class Service:
             # A stale job that escaped the start-up sync: drop it rather than guess.
             self._unschedule(name, "no longer in the config")
             return
-        host = host_key(src)
+        host = source_host(src)
         if host is not None and not self._enter_host(host, config.settings.max_per_host):
             self._retry_soon(name)
             return
@@ -252,7 +250,7 @@ class Service:
             if host is not None:
                 self._leave_host(host)
 
-    def _enter_host(self, host: str, limit: int) -> bool:
+    def _enter_host(self, host: tuple[str, str, int], limit: int) -> bool:
         """Take one of ``host``'s refresh slots (max_per_host), if one is free."""
         with self._hosts_lock:
             busy = self._host_busy.get(host, 0)
@@ -261,7 +259,7 @@ class Service:
             self._host_busy[host] = busy + 1
             return True
 
-    def _leave_host(self, host: str) -> None:
+    def _leave_host(self, host: tuple[str, str, int]) -> None:
         with self._hosts_lock:
             busy = self._host_busy.get(host, 1) - 1
             if busy > 0:
