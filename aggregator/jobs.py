@@ -8,6 +8,7 @@ pure function of what the store and the job table hold, tested without a schedul
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_STOPPED
@@ -198,7 +200,10 @@ def sync_jobs(
     existing = {job.id: job for job in scheduler.get_jobs(jobstore="default")}
     for jid in existing:
         if jid.startswith(JOB_PREFIX) and jid[len(JOB_PREFIX):] not in wanted:
-            scheduler.remove_job(jid, jobstore="default")
+            # A worker may have removed it first (a retirement): the service's reload runs
+            # beside the jobs.
+            with contextlib.suppress(JobLookupError):
+                scheduler.remove_job(jid, jobstore="default")
             log.info("unscheduled source %s (removed, disabled or retired)", jid[len(JOB_PREFIX):])
     planned: dict[str, datetime] = {}
     for name, src in wanted.items():
@@ -207,7 +212,8 @@ def sync_jobs(
             next_run: datetime | None = job.next_run_time
             if next_run is None or next_run <= now:
                 next_run = overdue_run_time(name, now)
-                scheduler.modify_job(job.id, jobstore="default", next_run_time=next_run)
+                with contextlib.suppress(JobLookupError):
+                    scheduler.modify_job(job.id, jobstore="default", next_run_time=next_run)
             planned[name] = next_run
             continue
         first = first_run_time(name, src.interval, states.get(name), now)

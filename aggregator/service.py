@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import os
@@ -22,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -32,7 +34,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
 
 from . import jobs
-from .config import Config, SourceConfig, load_config
+from .config import Config, Settings, SourceConfig, load_config
 from .errors import AggregatorError, ConfigError
 from .fetch import host_key
 from .lock import database_lock
@@ -125,10 +127,19 @@ def _file_stamp(path: Path) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-def config_stamp(config: Config) -> tuple[tuple[int, int, int] | None, ...]:
-    """The stamps of the config file and of every OPML file it lists: an edit of any of
-    them is a change of the config."""
-    return tuple(_file_stamp(path) for path in (config.path, *config.settings.opml))
+def _stamps(paths: Iterable[Path]) -> tuple[tuple[int, int, int] | None, ...]:
+    return tuple(_file_stamp(path) for path in paths)
+
+
+def _opml_named(path: Path) -> tuple[Path, ...]:
+    """The OPML files a config file names, read as well as it can be (it may be the one
+    that failed to load: a file it names may appear later, and is then watched too)."""
+    try:
+        with open(path, "rb") as f:
+            listed = tomllib.load(f).get("aggregator", {}).get("opml", [])
+        return tuple((path.parent / Path(p).expanduser()) for p in listed if isinstance(p, str))
+    except (OSError, ValueError, AttributeError):
+        return ()
 
 
 class Service:
@@ -137,15 +148,19 @@ class Service:
         self.store = store
         self.sources: dict[str, SourceConfig] = {s.name: s for s in config.sources}
         settings = config.settings
-        workers = max(1, min(settings.max_connections, MAX_WORKERS))
-        self.scheduler = jobs.make_scheduler(settings.database, workers=workers)
+        # As many workers as a reload may allow: max_connections and max_per_host are kept
+        # by the service (_enter_host) against the config as it is at each job.
+        self.scheduler = jobs.make_scheduler(settings.database, workers=MAX_WORKERS)
         self._hosts_lock = threading.Lock()
         self._host_busy: dict[tuple[str, str, int], int] = {}  # host -> refreshes running on it
+        self._fetching = 0  # feed refreshes running, all hosts
         self._running: set[str] = set()  # sources refreshing now (under _health_lock)
         # Each source's last refresh as the service last saw it stored: a different one was
         # stored by another process (under _health_lock).
         self._seen_fetch: dict[str, datetime | None] = {}
-        self._config_stamp = config_stamp(config)
+        # The config file and the OPML files it lists: an edit of any of them is a change.
+        self._watched: tuple[Path, ...] = (config.path, *config.settings.opml)
+        self._config_stamp = _stamps(self._watched)
         self._force_reload = False  # SIGHUP: reload even if no file looks changed
         self._publish_pending = False  # a publish is asked for or running (under _health_lock)
         self._output_seen = ""  # the published files' stamp the watcher last looked at
@@ -159,6 +174,9 @@ class Service:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._publish_wanted: asyncio.Event | None = None
         self._publish_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="publish")
+        # The watcher's own thread: a look stuck on the database (another process's long
+        # write) must not hold the stop, as asyncio's default executor would at exit.
+        self._watch_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="watch")
         self.abandoned = False  # set when a refresh was still running at the end of the stop grace
 
     # -- bookkeeping shared by threads ---------------------------------------------------
@@ -223,7 +241,7 @@ class Service:
             self._unschedule(name, "no longer in the config")
             return
         host = source_host(src)
-        if host is not None and not self._enter_host(host, config.settings.max_per_host):
+        if host is not None and not self._enter_host(host, config.settings):
             self._retry_soon(name)
             return
         try:
@@ -250,17 +268,20 @@ class Service:
             if host is not None:
                 self._leave_host(host)
 
-    def _enter_host(self, host: tuple[str, str, int], limit: int) -> bool:
-        """Take one of ``host``'s refresh slots (max_per_host), if one is free."""
+    def _enter_host(self, host: tuple[str, str, int], settings: Settings) -> bool:
+        """Take one of ``host``'s refresh slots, if one is free there (max_per_host) and
+        overall (max_connections): the settings of the config as it is now."""
         with self._hosts_lock:
             busy = self._host_busy.get(host, 0)
-            if busy >= limit:
+            if busy >= settings.max_per_host or self._fetching >= settings.max_connections:
                 return False
             self._host_busy[host] = busy + 1
+            self._fetching += 1
             return True
 
     def _leave_host(self, host: tuple[str, str, int]) -> None:
         with self._hosts_lock:
+            self._fetching -= 1
             busy = self._host_busy.get(host, 1) - 1
             if busy > 0:
                 self._host_busy[host] = busy
@@ -276,6 +297,7 @@ class Service:
         except (JobLookupError, SchedulerNotRunningError):
             return
         self._set_next_run(name, when)
+        self.store.set_next_run(name, when)  # `status` shows when it really runs
 
     def _record_crash(self, src: SourceConfig, error: Exception) -> None:
         try:
@@ -297,8 +319,11 @@ class Service:
             elif not ok and state.next_run is not None and not self.stopping.is_set():
                 # The pipeline wrote the backoff; the interval trigger carries on from there.
                 when = max(state.next_run, utcnow())
-                self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=when)
-                self._set_next_run(name, when)
+                try:
+                    self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=when)
+                    self._set_next_run(name, when)
+                except JobLookupError:
+                    pass  # a reload disabled or removed it meanwhile: no job to move
             else:
                 job = self.scheduler.get_job(jobs.job_id(name), jobstore="default")
                 if job is not None and job.next_run_time is not None:
@@ -384,25 +409,33 @@ class Service:
                 log.exception("cannot check the published files")
 
     def _reload_if_changed(self) -> None:
-        stamp = config_stamp(self.config)
         forced, self._force_reload = self._force_reload, False
-        if stamp == self._config_stamp and not forced:
+        if _stamps(self._watched) == self._config_stamp and not forced:
             return
-        self._config_stamp = stamp  # a config with problems is reported once, not every look
+        path = self.config.path
+        read = _file_stamp(path)  # before reading: an edit during the read is seen next time
         try:
-            new = load_config(self.config.path)
+            new = load_config(path)
         except ConfigError as e:
+            # Reported once, not at every look: watched from now on are the files this
+            # version names (an OPML file it lists may be written next).
+            self._watched = (path, *_opml_named(path))
+            self._config_stamp = (read, *_stamps(self._watched[1:]))
             for line in e.problems:
                 log.error("%s", line)
             log.error("config not reloaded: the service goes on with the config it had")
             return
+        self._watched = (path, *new.settings.opml)
+        self._config_stamp = (read, *_stamps(new.settings.opml))
         self.apply_config(new)
-        self._config_stamp = config_stamp(new)  # the OPML files it lists now
 
     def apply_config(self, new: Config) -> None:
         """Take a changed config: new, removed and edited sources and their jobs, topics
         and feed settings (the next publish follows them). The database, listen address
         and output folder stay until a restart."""
+        if self.stopping.is_set():
+            return  # a stop came while the config was read: the next start reads it
+        old_urls = {s.name: s.url for s in self.config.sources}
         old = self.config.settings
         kept = {name: getattr(old, name) for name in RESTART_SETTINGS if getattr(new.settings, name) != getattr(old, name)}
         if kept:
@@ -412,7 +445,15 @@ class Service:
         sync_sources(new, self.store)
         self.config = new
         self.sources = {s.name: s for s in new.sources}
-        planned = jobs.sync_jobs(self.scheduler, new.sources, self.store.source_states(), utcnow())
+        now = utcnow()
+        planned = jobs.sync_jobs(self.scheduler, new.sources, self.store.source_states(), now)
+        for name in planned:
+            if name in old_urls and old_urls[name] != self.sources[name].url:
+                # A new URL (a failing source fixed, say) starts afresh: soon, not after
+                # the old URL's backoff.
+                planned[name] = jobs.overdue_run_time(name, now)
+                with contextlib.suppress(JobLookupError):  # a worker's retirement came first
+                    self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=planned[name])
         with self._health_lock:
             for name in set(self._health) - set(self.sources):
                 del self._health[name]
@@ -486,7 +527,8 @@ class Service:
             except asyncio.TimeoutError:
                 pass
             self._watch_wake.clear()
-            await asyncio.to_thread(self.watch_once)
+            assert self._loop is not None
+            await self._loop.run_in_executor(self._watch_pool, self.watch_once)
 
     # -- lifecycle -----------------------------------------------------------------------
     def start_scheduler(self) -> None:
@@ -561,6 +603,7 @@ class Service:
         jobs.unregister(self)
         await server_closed
         self._publish_pool.shutdown(wait=idle)
+        self._watch_pool.shutdown(wait=idle, cancel_futures=True)
         self.abandoned = not idle
 
 

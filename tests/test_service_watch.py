@@ -25,18 +25,31 @@ RSS = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>U</title><link>
 
 
 class Gate:
-    """A local feed server; requests to /hold wait until ``release`` is set."""
+    """A local feed server: requests to /hold… wait until ``release`` is set (``now`` of
+    them at once, ``peak`` at most); a path with "bad" in it is answered 500."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
         self.holding = threading.Event()
+        self.lock = threading.Lock()
+        self.now = self.peak = 0
         gate = self
 
         class H(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 if self.path.startswith("/hold"):
+                    with gate.lock:
+                        gate.now += 1
+                        gate.peak = max(gate.peak, gate.now)
                     gate.holding.set()
                     gate.release.wait(30)
+                    with gate.lock:
+                        gate.now -= 1
+                if "bad" in self.path:
+                    self.send_response(500)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/rss+xml")
                 self.send_header("Content-Length", str(len(RSS)))
@@ -102,7 +115,7 @@ def shut(svc: Service) -> None:
     svc.stopping.set()
     svc.scheduler.shutdown(wait=False)
     jobs.unregister(svc)
-    svc.store.close()
+    svc.store.close(wait=False)  # a commit held up by a test's stuck fetch must not hold it
 
 
 def test_a_reload_that_adds_a_topic_does_not_claim_the_files_were_deleted(env, caplog) -> None:
