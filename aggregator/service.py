@@ -18,7 +18,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import random
 import signal
 import sys
 import threading
@@ -51,7 +50,6 @@ MAX_AGE_MIN, MAX_AGE_MAX = 60, 3600
 # thread for its whole fetch: a host's own bound is kept by the service (_enter_host), so
 # sources hanging on one host take at most max_per_host of them and never stall the others.
 MAX_WORKERS = 32
-HOST_RETRY = 2.0  # seconds (up to twice that): when a job's host is at max_per_host, it comes back
 WATCH_INTERVAL = 2.0  # seconds between looks at the config file and at other processes' refreshes
 # What a reload cannot change in a running service: it keeps them until a restart.
 RESTART_SETTINGS = ("database", "listen_host", "listen_port", "output_dir")
@@ -107,13 +105,15 @@ def health_document(entries: Mapping[str, Mapping[str, Any]], enabled: Iterable[
             "failing": failing, "retired": retired}
 
 
-def source_host(src: SourceConfig) -> tuple[str, str, int] | None:
-    """The (scheme, host, port) a feed source is fetched from, max_per_host's unit, as the
-    fetcher counts it; None for seeds (or a URL whose port is not a number)."""
-    if src.type != "feed" or not src.url:
+def source_host(src: SourceConfig, stored_url: str | None) -> tuple[str, str, int] | None:
+    """The (scheme, host, port) a feed source is fetched from (its stored URL, which a
+    permanent redirect moved, else the configured one), max_per_host's unit, as the fetcher
+    counts it; None for seeds (or a URL whose port is not a number)."""
+    url = stored_url or src.url
+    if src.type != "feed" or not url:
         return None
     try:
-        return host_key(src.url)
+        return host_key(url)
     except ValueError:
         return None
 
@@ -154,13 +154,18 @@ class Service:
         self._hosts_lock = threading.Lock()
         self._host_busy: dict[tuple[str, str, int], int] = {}  # host -> refreshes running on it
         self._fetching = 0  # feed refreshes running, all hosts
+        # Jobs that found their host (or every slot) taken, in the order they came: a slot
+        # set free runs the first that fits, at once (under _hosts_lock).
+        self._waiting: list[tuple[str, tuple[str, str, int]]] = []
         self._running: set[str] = set()  # sources refreshing now (under _health_lock)
         # Each source's last refresh as the service last saw it stored: a different one was
         # stored by another process (under _health_lock).
         self._seen_fetch: dict[str, datetime | None] = {}
         # The config file and the OPML files it lists: an edit of any of them is a change.
+        # None: the first look reads the files again (an edit made while the service
+        # locked, migrated and published is taken then; an unchanged config is left alone).
         self._watched: tuple[Path, ...] = (config.path, *config.settings.opml)
-        self._config_stamp = _stamps(self._watched)
+        self._config_stamp: tuple[tuple[int, int, int] | None, ...] | None = None
         self._force_reload = False  # SIGHUP: reload even if no file looks changed
         self._publish_pending = False  # a publish is asked for or running (under _health_lock)
         self._output_seen = ""  # the published files' stamp the watcher last looked at
@@ -177,7 +182,8 @@ class Service:
         # The watcher's own thread: a look stuck on the database (another process's long
         # write) must not hold the stop, as asyncio's default executor would at exit.
         self._watch_pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="watch")
-        self.abandoned = False  # set when a refresh was still running at the end of the stop grace
+        self.abandoned = False  # set when work was still running at the end of the stop grace
+        self.abandoned_refresh = False  # ... and a refresh was among it
 
     # -- bookkeeping shared by threads ---------------------------------------------------
     @contextmanager
@@ -240,10 +246,9 @@ class Service:
             # A stale job that escaped the start-up sync: drop it rather than guess.
             self._unschedule(name, "no longer in the config")
             return
-        host = source_host(src)
-        if host is not None and not self._enter_host(host, config.settings):
-            self._retry_soon(name)
-            return
+        host = source_host(src, self.store.source_state(name).url) if src.type == "feed" else None
+        if host is not None and not self._enter_host(name, host, config.settings):
+            return  # it waits for a slot (_wake_waiting), or for its next run
         try:
             with self._working():
                 with self._health_lock:
@@ -258,7 +263,11 @@ class Service:
                         log.exception("source %s: refresh crashed", name)
                         self._record_crash(src, e)
                         changed, ok = False, False
-                    self._after_refresh(src, ok)
+                    current = self.sources.get(name)
+                    if current is not None and current.url != src.url:
+                        self._start_afresh(name)  # a reload gave it a new URL while the old one was fetched
+                    else:
+                        self._after_refresh(src, ok)
                 finally:
                     with self._health_lock:
                         self._running.discard(name)
@@ -267,17 +276,41 @@ class Service:
         finally:
             if host is not None:
                 self._leave_host(host)
+                self._wake_waiting()
 
-    def _enter_host(self, host: tuple[str, str, int], settings: Settings) -> bool:
+    def _enter_host(self, name: str, host: tuple[str, str, int], settings: Settings) -> bool:
         """Take one of ``host``'s refresh slots, if one is free there (max_per_host) and
-        overall (max_connections): the settings of the config as it is now."""
+        overall (max_connections): the settings of the config as it is now. Else ``name``
+        waits in line for one."""
         with self._hosts_lock:
-            busy = self._host_busy.get(host, 0)
-            if busy >= settings.max_per_host or self._fetching >= settings.max_connections:
+            if not self._fits(host, settings):
+                if all(waiting != name for waiting, _ in self._waiting):
+                    self._waiting.append((name, host))
                 return False
-            self._host_busy[host] = busy + 1
+            self._waiting = [w for w in self._waiting if w[0] != name]
+            self._host_busy[host] = self._host_busy.get(host, 0) + 1
             self._fetching += 1
             return True
+
+    def _fits(self, host: tuple[str, str, int], settings: Settings) -> bool:
+        return self._host_busy.get(host, 0) < settings.max_per_host and self._fetching < settings.max_connections
+
+    def _wake_waiting(self) -> None:
+        """A slot came free: run the first job in line that fits now (one job-table write,
+        where retrying every few seconds wrote it, and the store, dozens of times a second
+        while a host hung)."""
+        settings = self.config.settings
+        while True:
+            with self._hosts_lock:
+                first = next((i for i, (_, host) in enumerate(self._waiting) if self._fits(host, settings)), None)
+                if first is None:
+                    return
+                name, _ = self._waiting.pop(first)
+            try:
+                self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=utcnow())
+                return
+            except (JobLookupError, SchedulerNotRunningError):
+                continue  # removed by a reload meanwhile: the next in line
 
     def _leave_host(self, host: tuple[str, str, int]) -> None:
         with self._hosts_lock:
@@ -288,16 +321,21 @@ class Service:
             else:
                 self._host_busy.pop(host, None)
 
-    def _retry_soon(self, name: str) -> None:
-        """Its host is at max_per_host: run the job again in a few seconds (spread, so the
-        waiting jobs of one host do not all come back at once), freeing this thread."""
-        when = utcnow() + timedelta(seconds=HOST_RETRY * (1 + random.random()))
+    def _start_afresh(self, name: str) -> None:
+        """The refresh that just ended fetched the URL a reload replaced: what it stored (a
+        backoff, a retirement, the old server's validators) is undone, and the new URL runs soon."""
         try:
-            self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=when)
-        except (JobLookupError, SchedulerNotRunningError):
-            return
-        self._set_next_run(name, when)
-        self.store.set_next_run(name, when)  # `status` shows when it really runs
+            self.store.start_afresh(name)
+            when = jobs.overdue_run_time(name, utcnow())
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=when)
+                self._set_next_run(name, when)
+                self.store.set_next_run(name, when)
+            self._note_refreshed(name)
+        except SchedulerNotRunningError:
+            pass
+        except Exception:
+            log.exception("source %s: cannot start its new URL afresh", name)
 
     def _record_crash(self, src: SourceConfig, error: Exception) -> None:
         try:
@@ -330,14 +368,18 @@ class Service:
                     # The store's next_run (shown by `status`) follows the scheduler's truth.
                     self.store.set_next_run(name, job.next_run_time)
                     self._set_next_run(name, job.next_run_time)
-            statuses = self.store.statuses(count_items=False)
-            self._note_status(statuses, [name])
-            if name in statuses:
-                self._saw_fetch(name, statuses[name].last_fetch)
+            self._note_refreshed(name)
         except (JobLookupError, SchedulerNotRunningError):
             pass  # shutting down: the persisted job keeps its schedule
         except Exception:
             log.exception("source %s: cannot update its schedule", name)
+
+    def _note_refreshed(self, name: str) -> None:
+        """Health from what the refresh stored, and its time as one the service saw."""
+        statuses = self.store.statuses(count_items=False)
+        self._note_status(statuses, [name])
+        if name in statuses:
+            self._saw_fetch(name, statuses[name].last_fetch)
 
     def _unschedule(self, name: str, why: str) -> None:
         try:
@@ -427,7 +469,8 @@ class Service:
             return
         self._watched = (path, *new.settings.opml)
         self._config_stamp = (read, *_stamps(new.settings.opml))
-        self.apply_config(new)
+        if new != self.config:  # the first look finds the config it started with, mostly
+            self.apply_config(new)
 
     def apply_config(self, new: Config) -> None:
         """Take a changed config: new, removed and edited sources and their jobs, topics
@@ -605,6 +648,8 @@ class Service:
         self._publish_pool.shutdown(wait=idle)
         self._watch_pool.shutdown(wait=idle, cancel_futures=True)
         self.abandoned = not idle
+        with self._health_lock:
+            self.abandoned_refresh = bool(self._running)
 
 
 def run(config: Config, *, out: TextIO = sys.stdout) -> int:
@@ -613,12 +658,13 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
     Raises LockedError when another service holds the database. Returns the exit code.
     """
     # A reload (SIGHUP) before the service listens for it, while it locks, migrates and
-    # publishes, must not kill it (the default action): the config is read when it starts.
+    # publishes, must not kill it (the default action): the watcher's first look reads the
+    # config again, and takes an edit made meanwhile.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     lock = database_lock(config.settings.database)
     # The lock comes before migrating: a second service must not touch a database in use.
     lock.acquire()
-    abandoned = False
+    abandoned, what = False, "a refresh"
     try:
         store = open_store(config)
         try:
@@ -629,14 +675,15 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
             service = Service(config, store)
             asyncio.run(service.serve(out))
             abandoned = service.abandoned
+            what = "a refresh" if service.abandoned_refresh else "a config reload or a publish"
         finally:
             store.close(wait=not abandoned)  # a commit stuck with that refresh must not hold the stop
     finally:
         lock.release()
     if abandoned:
-        # A refresh stuck in I/O past the grace period: SQLite/PostgreSQL roll its open
+        # Work stuck in I/O past the grace period: SQLite/PostgreSQL roll its open
         # transaction back, so exiting now loses nothing that was committed.
-        log.warning("stopped with a refresh still running; its uncommitted work is discarded")
+        log.warning("stopped with %s still running; its uncommitted work is discarded", what)
         logging.shutdown()
         sys.stdout.flush()
         os._exit(0)

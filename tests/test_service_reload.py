@@ -1,6 +1,7 @@
 """Reloads of a running service, driven step by step (an independent review's reproductions):
 max_connections lowered, an OPML file named before it exists, a failing source's URL fixed,
-a source disabled mid-refresh, the stored next run of a job waiting on its host."""
+a source disabled mid-refresh, a job waiting on its host, a URL fixed mid-refresh, an edit
+made while the service starts, a source moved by redirects to another host."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterator
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Iterator
 
 import pytest
-from test_service_watch import Gate, make_service, shut
+from test_service_watch import Gate, close_local, make_service, serve_local, shut
 
 from aggregator import jobs
-from aggregator.service import utcnow
+from aggregator.config import load_config
+from aggregator.pipeline import open_store, publish
+from aggregator.service import Service, utcnow
 
 HEAD = """
 [aggregator]
@@ -123,7 +127,10 @@ def test_a_source_disabled_during_its_failing_refresh_is_not_another_process(tmp
         shut(svc)
 
 
-def test_the_stored_next_run_follows_a_host_gate_retry(tmp_path: Path, ups: list[Gate]) -> None:
+def test_a_job_waiting_on_its_host_runs_as_soon_as_a_slot_is_free(tmp_path: Path, ups: list[Gate]) -> None:
+    # max_per_host = 1: b waits in line while a holds the host, writing nothing meanwhile
+    # (retries every few seconds wrote the job table and the store dozens of times a
+    # second while a host hung), and runs the moment a's slot is free.
     cfg = tmp_path / "agg.toml"
     body = "".join(SRC.format(name=n, port=ups[0].port, path=f"hold-{n}", enabled="true") for n in ("a", "b"))
     write(cfg, HEAD.format(maxc=4, extra="max_per_host = 1") + body)
@@ -133,14 +140,131 @@ def test_the_stored_next_run_follows_a_host_gate_retry(tmp_path: Path, ups: list
         worker.start()
         while ups[0].now == 0:
             time.sleep(0.05)
-        # b fires an hour late in the store's eyes: as when its job fired at its stored time
-        svc.store.set_next_run("b", utcnow() - timedelta(minutes=1))
-        svc.refresh_job("b")  # host full: back in 2-4 s
-        real = svc.scheduler.get_job(jobs.job_id("b")).next_run_time
-        shown = svc.store.statuses(count_items=False)["b"].next_run  # what `aggregator status` prints
+        planned = svc.scheduler.get_job(jobs.job_id("b")).next_run_time
+        stored = svc.store.statuses(count_items=False)["b"].next_run
+        writes: list[str] = []
+        real_set = svc.store.set_next_run
+        svc.store.set_next_run = lambda name, when: writes.append(name) or real_set(name, when)  # type: ignore[method-assign]
+        svc.refresh_job("b")  # the host is full: b waits, at once
+        assert svc.scheduler.get_job(jobs.job_id("b")).next_run_time == planned
+        assert svc.store.statuses(count_items=False)["b"].next_run == stored and writes == []
         ups[0].release.set()
         worker.join(20)
-        assert shown == real, (shown, real)
+        assert svc.scheduler.get_job(jobs.job_id("b")).next_run_time <= utcnow()  # its turn: now
+        assert ups[0].peak == 1
     finally:
         ups[0].release.set()
+        shut(svc)
+
+
+def _edit_url_mid_refresh(tmp_path: Path, ups, code: int) -> Service:
+    old = Gate()
+    cfg = tmp_path / "agg.toml"
+    head = HEAD.format(maxc=4, extra="")
+    write(cfg, head + f'\n[[sources]]\nname = "up"\nurl = "http://127.0.0.1:{old.port}/hold-{code}"\ninterval = "1h"\n')
+    svc = make_service(cfg)
+    worker = threading.Thread(target=svc.refresh_job, args=("up",))
+    worker.start()
+    while old.now == 0:
+        time.sleep(0.05)
+    # The user fixes the URL while the old one is still being fetched.
+    write(cfg, head + SRC.format(name="up", port=ups[0].port, path="feed.xml", enabled="true"))
+    svc.watch_once()
+    assert svc.sources["up"].url.endswith("/feed.xml")
+    old.release.set()
+    worker.join(20)
+    old.close()
+    return svc
+
+
+def test_a_url_fixed_during_a_failing_refresh_runs_soon_not_after_the_old_urls_backoff(tmp_path: Path, ups) -> None:
+    svc = _edit_url_mid_refresh(tmp_path, ups, 500)
+    try:
+        job = svc.scheduler.get_job(jobs.job_id("up"))
+        st = svc.store.source_state("up")
+        assert job.next_run_time < utcnow() + timedelta(minutes=5), \
+            f"new URL first tried at {job.next_run_time}; failures={st.failures}, failing={svc.health()['failing']}"
+    finally:
+        shut(svc)
+
+
+def test_a_url_fixed_during_a_410_refresh_is_not_retired(tmp_path: Path, ups) -> None:
+    svc = _edit_url_mid_refresh(tmp_path, ups, 410)
+    try:
+        st = svc.store.source_state("up")
+        job = svc.scheduler.get_job(jobs.job_id("up"))
+        assert not st.retired and job is not None, f"new URL {st.url} retired={st.retired}, job={job}"
+    finally:
+        shut(svc)
+
+
+def test_a_config_edit_made_while_run_starts_up_is_applied(tmp_path: Path, ups) -> None:
+    cfg = tmp_path / "agg.toml"
+    write(cfg, HEAD.format(maxc=4, extra=""))
+    config = load_config(cfg)  # cli: the config is read first ...
+    store = open_store(config)  # ... then lock, migrate, publish (seconds on a big database)
+    publish(config, store)
+    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="new", port=ups[0].port, path="f.xml", enabled="true"))
+    svc = Service(config, store)
+    jobs.register(svc)
+    svc.start_scheduler()
+    svc.scheduler.pause()
+    try:
+        for _ in range(3):
+            svc.watch_once()
+        assert "new" in svc.sources, sorted(svc.sources)
+    finally:
+        shut(svc)
+
+
+class Mover:
+    """Every request: 301 to ``target`` + the same path."""
+
+    def __init__(self, target: str) -> None:
+        class H(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(301)
+                self.send_header("Location", target + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a: Any) -> None:
+                pass
+
+        self.server, self.port = serve_local(H)
+
+    def close(self) -> None:
+        close_local(self.server)
+
+
+def test_the_host_gate_counts_the_host_a_source_moved_to(tmp_path: Path, ups) -> None:
+    gate = ups[0]
+    movers = [Mover(f"http://127.0.0.1:{gate.port}") for _ in range(2)]
+    cfg = tmp_path / "agg.toml"
+    body = "".join(f'\n[[sources]]\nname = "{n}"\nurl = "http://127.0.0.1:{m.port}/hold-{n}"\ninterval = "1h"\n'
+                   for n, m in zip("ab", movers))
+    write(cfg, HEAD.format(maxc=8, extra="max_per_host = 1") + body)
+    svc = make_service(cfg)
+    try:
+        gate.release.set()
+        for _ in range(2):  # a 301 on two refreshes in a row moves each source to the gate's host
+            svc.refresh_job("a")
+            svc.refresh_job("b")
+        states = svc.store.source_states()
+        assert all(str(gate.port) in states[n].url for n in "ab"), [states[n].url for n in "ab"]
+        gate.release.clear()
+        gate.peak = 0
+        workers = [threading.Thread(target=svc.refresh_job, args=(n,)) for n in "ab"]
+        for w in workers:
+            w.start()
+        time.sleep(2)
+        peak = gate.peak
+        gate.release.set()
+        for w in workers:
+            w.join(20)
+        assert peak <= 1, f"{peak} fetches at once on 127.0.0.1:{gate.port} with max_per_host = 1"
+    finally:
+        gate.release.set()
+        for m in movers:
+            m.close()
         shut(svc)

@@ -26,7 +26,8 @@ RSS = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>U</title><link>
 
 class Gate:
     """A local feed server: requests to /hold… wait until ``release`` is set (``now`` of
-    them at once, ``peak`` at most); a path with "bad" in it is answered 500."""
+    them at once, ``peak`` at most); a path with "bad" in it is answered 500, one ending
+    in "-<status>" (/hold-410) that status, with no body."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
@@ -45,8 +46,9 @@ class Gate:
                     gate.release.wait(30)
                     with gate.lock:
                         gate.now -= 1
-                if "bad" in self.path:
-                    self.send_response(500)
+                code = self.path.rsplit("-", 1)[-1]
+                if "bad" in self.path or (code.isdigit() and len(code) == 3):
+                    self.send_response(500 if "bad" in self.path else int(code))
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -59,14 +61,23 @@ class Gate:
             def log_message(self, *a: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.port = serve_local(H)
 
     def close(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        close_local(self.server)
+
+
+def serve_local(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, int]:
+    """``handler`` served on 127.0.0.1 (a free port) by a thread of its own."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def close_local(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
 
 
 BASE = """

@@ -44,6 +44,11 @@ from .views import feed_items
 log = logging.getLogger(__name__)
 
 
+# A source's fetch state when its URL is new: nothing known of the new server.
+_AFRESH: dict[str, Any] = dict(etag=None, last_modified=None, body_hash=None, pending_redirect=None,
+                               retired=False, failures=0)
+
+
 class Store:
     """The database, opened (and migrated) once per process."""
 
@@ -184,12 +189,19 @@ class Store:
                     changes["title"] = spec.title
                 if spec.url != src.config_url:
                     # The user edited the URL: start afresh with it.
-                    changes.update(url=spec.url, config_url=spec.url, etag=None, last_modified=None,
-                                   body_hash=None, pending_redirect=None, retired=False, failures=0)
+                    changes.update(url=spec.url, config_url=spec.url, **_AFRESH)
                 if changes:
                     conn.execute(update(sources).where(sources.c.id == src.id).values(changes))
             if new:
                 conn.execute(insert(sources), new)
+
+    def start_afresh(self, name: str) -> None:
+        """What an edit of a source's URL does (``sync_sources``), again: a refresh of the
+        old URL that ended after the edit stored its outcome (a backoff, a retirement,
+        validators) over the new URL's fresh start."""
+        with self.writing() as conn:
+            conn.execute(update(sources).where(sources.c.name == name)
+                         .values(url=sources.c.config_url, error=None, **_AFRESH))
 
     def source_state(self, name: str) -> SourceState:
         with self.reading() as conn:
