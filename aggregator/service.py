@@ -33,7 +33,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
 
 from . import jobs
-from .config import Config, Settings, SourceConfig, load_config
+from .config import Config, Settings, SourceConfig, load_config_as
 from .errors import AggregatorError, ConfigError
 from .fetch import host_key
 from .lock import database_lock
@@ -300,17 +300,28 @@ class Service:
         where retrying every few seconds wrote it, and the store, dozens of times a second
         while a host hung)."""
         settings = self.config.settings
-        while True:
-            with self._hosts_lock:
-                first = next((i for i, (_, host) in enumerate(self._waiting) if self._fits(host, settings)), None)
-                if first is None:
-                    return
-                name, _ = self._waiting.pop(first)
+        with self._hosts_lock:
+            # Every job in line that fits now, counting the slots each takes: a woken job
+            # that finds its slot gone meanwhile comes back in line.
+            busy, fetching = dict(self._host_busy), self._fetching
+            woken: list[tuple[str, tuple[str, str, int]]] = []
+            for entry in self._waiting:
+                host = entry[1]
+                if busy.get(host, 0) < settings.max_per_host and fetching < settings.max_connections:
+                    busy[host] = busy.get(host, 0) + 1
+                    fetching += 1
+                    woken.append(entry)
+            self._waiting = [w for w in self._waiting if w not in woken]
+        for k, (name, host) in enumerate(woken):
             try:
                 self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=utcnow())
-                return
             except (JobLookupError, SchedulerNotRunningError):
-                continue  # removed by a reload meanwhile: the next in line
+                continue  # removed by a reload meanwhile
+            except Exception:  # noqa: BLE001 - the job table busy (another writer): they stay in line
+                log.exception("cannot wake the jobs waiting for a slot")
+                with self._hosts_lock:
+                    self._waiting[:0] = [w for w in woken[k:] if w not in self._waiting]
+                return
 
     def _leave_host(self, host: tuple[str, str, int]) -> None:
         with self._hosts_lock:
@@ -457,7 +468,7 @@ class Service:
         path = self.config.path
         read = _file_stamp(path)  # before reading: an edit during the read is seen next time
         try:
-            new = load_config(path)
+            new = load_config_as(path, str(path))  # its warnings are logged below, if it is taken
         except ConfigError as e:
             # Reported once, not at every look: watched from now on are the files this
             # version names (an OPML file it lists may be written next).
@@ -469,7 +480,11 @@ class Service:
             return
         self._watched = (path, *new.settings.opml)
         self._config_stamp = (read, *_stamps(new.settings.opml))
-        if new != self.config:  # the first look finds the config it started with, mostly
+        # The first look finds the config the service started with, mostly (its warnings
+        # may name the file otherwise: they do not count).
+        if dataclasses.replace(new, warnings=()) != dataclasses.replace(self.config, warnings=()):
+            for warning in new.warnings:
+                log.warning("%s", warning)
             self.apply_config(new)
 
     def apply_config(self, new: Config) -> None:
@@ -485,9 +500,12 @@ class Service:
             log.warning("config: %s changed: restart the service to apply that; the rest of the change is applied",
                         ", ".join(kept))
             new = dataclasses.replace(new, settings=dataclasses.replace(new.settings, **kept))
-        sync_sources(new, self.store)
+        # The new sources first: a refresh of an old URL that ends from here on starts its
+        # source afresh, whether its outcome is stored before the new URL (which then
+        # resets it again) or after.
         self.config = new
         self.sources = {s.name: s for s in new.sources}
+        sync_sources(new, self.store)
         now = utcnow()
         planned = jobs.sync_jobs(self.scheduler, new.sources, self.store.source_states(), now)
         for name in planned:
@@ -513,6 +531,7 @@ class Service:
                  len(new.topics))
         self.request_publish()  # topics, titles or the feed settings may have changed
         self._output_seen = files_stamp(new)  # a new topic's file is not written yet: no alarm
+        self._wake_waiting()  # higher limits: jobs in line may fit now
 
     def _follow_other_refreshes(self) -> None:
         """Sources whose stored last refresh is not the one the service last saw were

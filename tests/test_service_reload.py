@@ -127,19 +127,25 @@ def test_a_source_disabled_during_its_failing_refresh_is_not_another_process(tmp
         shut(svc)
 
 
+def a_holds_its_host(tmp_path: Path, ups: list[Gate], maxc: int) -> tuple[Service, threading.Thread]:
+    """Sources "a" and "b" on one host with max_per_host = 1, "a" refreshing (held)."""
+    cfg = tmp_path / "agg.toml"
+    body = "".join(SRC.format(name=n, port=ups[0].port, path=f"hold-{n}", enabled="true") for n in ("a", "b"))
+    write(cfg, HEAD.format(maxc=maxc, extra="max_per_host = 1") + body)
+    svc = make_service(cfg)
+    worker = threading.Thread(target=svc.refresh_job, args=("a",))
+    worker.start()
+    while ups[0].now == 0:
+        time.sleep(0.05)
+    return svc, worker
+
+
 def test_a_job_waiting_on_its_host_runs_as_soon_as_a_slot_is_free(tmp_path: Path, ups: list[Gate]) -> None:
     # max_per_host = 1: b waits in line while a holds the host, writing nothing meanwhile
     # (retries every few seconds wrote the job table and the store dozens of times a
     # second while a host hung), and runs the moment a's slot is free.
-    cfg = tmp_path / "agg.toml"
-    body = "".join(SRC.format(name=n, port=ups[0].port, path=f"hold-{n}", enabled="true") for n in ("a", "b"))
-    write(cfg, HEAD.format(maxc=4, extra="max_per_host = 1") + body)
-    svc = make_service(cfg)
+    svc, worker = a_holds_its_host(tmp_path, ups, maxc=4)
     try:
-        worker = threading.Thread(target=svc.refresh_job, args=("a",))
-        worker.start()
-        while ups[0].now == 0:
-            time.sleep(0.05)
         planned = svc.scheduler.get_job(jobs.job_id("b")).next_run_time
         stored = svc.store.statuses(count_items=False)["b"].next_run
         writes: list[str] = []
@@ -157,7 +163,9 @@ def test_a_job_waiting_on_its_host_runs_as_soon_as_a_slot_is_free(tmp_path: Path
         shut(svc)
 
 
-def _edit_url_mid_refresh(tmp_path: Path, ups, code: int) -> Service:
+def old_url_refreshing(tmp_path: Path, ups: list[Gate], code: int) -> tuple[Service, Gate, threading.Thread]:
+    """Source "up" fetching an old URL that will answer ``code`` once released, and the
+    config already edited to a new URL (on ``ups[0]``), not yet reloaded."""
     old = Gate()
     cfg = tmp_path / "agg.toml"
     head = HEAD.format(maxc=4, extra="")
@@ -169,6 +177,11 @@ def _edit_url_mid_refresh(tmp_path: Path, ups, code: int) -> Service:
         time.sleep(0.05)
     # The user fixes the URL while the old one is still being fetched.
     write(cfg, head + SRC.format(name="up", port=ups[0].port, path="feed.xml", enabled="true"))
+    return svc, old, worker
+
+
+def _edit_url_mid_refresh(tmp_path: Path, ups, code: int) -> Service:
+    svc, old, worker = old_url_refreshing(tmp_path, ups, code)
     svc.watch_once()
     assert svc.sources["up"].url.endswith("/feed.xml")
     old.release.set()
