@@ -154,6 +154,9 @@ class Service:
         self._hosts_lock = threading.Lock()
         self._host_busy: dict[tuple[str, str, int], int] = {}  # host -> refreshes running on it
         self._fetching = 0  # feed refreshes running, all hosts
+        # Held while a reload takes new sources and stores them (sync_sources), and while a
+        # job reads its source and stored state: a job never sees one without the other.
+        self._sources_lock = threading.Lock()
         # Jobs that found their host (or every slot) taken, in the order they came: a slot
         # set free runs the first that fits, at once (under _hosts_lock).
         self._waiting: list[tuple[str, tuple[str, str, int]]] = []
@@ -240,13 +243,15 @@ class Service:
     def refresh_job(self, name: str) -> None:
         if self.stopping.is_set():
             return
-        config = self.config  # a reload swaps it: this run keeps the one it started with
-        src = self.sources.get(name)
+        with self._sources_lock:
+            config = self.config  # a reload swaps it: this run keeps the one it started with
+            src = self.sources.get(name)
+            stored_url = self.store.source_state(name).url if src is not None and src.type == "feed" else None
         if src is None or not src.enabled:
             # A stale job that escaped the start-up sync: drop it rather than guess.
             self._unschedule(name, "no longer in the config")
             return
-        host = source_host(src, self.store.source_state(name).url) if src.type == "feed" else None
+        host = source_host(src, stored_url) if src.type == "feed" else None
         if host is not None and not self._enter_host(name, host, config.settings):
             return  # it waits for a slot (_wake_waiting), or for its next run
         try:
@@ -486,6 +491,10 @@ class Service:
             for warning in new.warnings:
                 log.warning("%s", warning)
             self.apply_config(new)
+        elif new.warnings != self.config.warnings:  # only an outline newly broken (or mended)
+            for warning in set(new.warnings) - set(self.config.warnings):
+                log.warning("%s", warning)
+            self.config = dataclasses.replace(self.config, warnings=new.warnings)
 
     def apply_config(self, new: Config) -> None:
         """Take a changed config: new, removed and edited sources and their jobs, topics
@@ -502,10 +511,11 @@ class Service:
             new = dataclasses.replace(new, settings=dataclasses.replace(new.settings, **kept))
         # The new sources first: a refresh of an old URL that ends from here on starts its
         # source afresh, whether its outcome is stored before the new URL (which then
-        # resets it again) or after.
-        self.config = new
-        self.sources = {s.name: s for s in new.sources}
-        sync_sources(new, self.store)
+        # resets it again) or after. A job starting meanwhile waits for both.
+        with self._sources_lock:
+            self.config = new
+            self.sources = {s.name: s for s in new.sources}
+            sync_sources(new, self.store)
         now = utcnow()
         planned = jobs.sync_jobs(self.scheduler, new.sources, self.store.source_states(), now)
         for name in planned:

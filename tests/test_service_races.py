@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from test_service_reload import HEAD, SRC, a_holds_its_host, old_url_refreshing, ups, write  # noqa: F401 - ups: a fixture
-from test_service_watch import make_service, shut
+from test_service_watch import Gate, make_service, shut
 
 from aggregator import jobs
 from aggregator import service as service_mod
@@ -122,4 +122,60 @@ def test_url_change_racing_apply_config_does_not_retire_the_new_url(tmp_path: Pa
             f"new URL: stored url={st.url} retired={st.retired} failures={st.failures} job={job}"
     finally:
         old.close()
+        shut(svc)
+
+
+def test_a_job_firing_while_a_reload_stores_new_sources_waits_and_fetches_the_new_url(
+    tmp_path: Path, ups, monkeypatch
+) -> None:
+    # The scheduler fires "up" while the reload's sync_sources waits for the write lock
+    # (another process writing): taking the new source with the old stored URL, it fetched
+    # the old URL, stored its 410 over the new one and retired it.
+    old = Gate()
+    cfg = tmp_path / "agg.toml"
+    head = HEAD.format(maxc=4, extra="")
+    write(cfg, head + f'\n[[sources]]\nname = "up"\nurl = "http://127.0.0.1:{old.port}/hold-410"\ninterval = "1h"\n')
+    svc = make_service(cfg)
+    write(cfg, head + SRC.format(name="up", port=ups[0].port, path="feed.xml", enabled="true"))
+    real_sync = service_mod.sync_sources
+    fired: list[threading.Thread] = []
+
+    def a_job_fires_during_the_sync(new, store):  # type: ignore[no-untyped-def]
+        fired.append(threading.Thread(target=svc.refresh_job, args=("up",)))
+        fired[0].start()
+        time.sleep(0.5)
+        assert old.now == 0  # it waits for the sync, rather than fetch the old URL
+        real_sync(new, store)
+
+    monkeypatch.setattr(service_mod, "sync_sources", a_job_fires_during_the_sync)
+    try:
+        svc.watch_once()
+        old.release.set()
+        fired[0].join(20)
+        st = svc.store.source_state("up")
+        assert st.url.endswith("/feed.xml") and not st.retired and st.failures == 0
+        assert svc.scheduler.get_job(jobs.job_id("up")) is not None and old.peak == 0
+    finally:
+        old.close()
+        shut(svc)
+
+
+def test_a_newly_broken_opml_outline_is_reported_once(tmp_path: Path, caplog, ups) -> None:
+    outline = '<outline text="{0}" xmlUrl="{1}"/>'
+    doc = '<?xml version="1.0"?><opml version="2.0"><head/><body>{}</body></opml>'
+    good = outline.format("ok", "http://127.0.0.1:9/ok.xml")
+    (tmp_path / "subs.opml").write_text(doc.format(good))
+    cfg = tmp_path / "agg.toml"
+    write(cfg, HEAD.format(maxc=4, extra='opml = ["subs.opml"]'))
+    svc = make_service(cfg)
+    try:
+        svc.watch_once()
+        time.sleep(0.02)
+        (tmp_path / "subs.opml").write_text(doc.format(good + outline.format("bad", "ftp://example.invalid/x")))
+        with caplog.at_level(logging.INFO, logger="aggregator"):
+            svc.watch_once()
+            svc.watch_once()
+        assert caplog.text.count("skipping the outline 'bad'") == 1, caplog.text
+        assert "config reloaded" not in caplog.text  # nothing else changed
+    finally:
         shut(svc)
