@@ -579,6 +579,5 @@ def publish(config: Config, store: Store, *, force: bool = False) -> PublishRepo
         config.settings.output_dir, feed_views(config, store), base_url=config.settings.base_url,
         site_title=config.settings.title, topic_titles={t.slug: t.title for t in config.topics},
     )
-    store.set_meta("published_stamp", stamp)
-    store.set_meta("published_files", files_stamp(config))
+    store.set_metas({"published_stamp": stamp, "published_files": files_stamp(config)})
     return report

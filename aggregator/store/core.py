@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from contextlib import contextmanager
@@ -163,8 +163,13 @@ class Store:
             return _get_meta(conn, key)
 
     def set_meta(self, key: str, value: str) -> None:
+        self.set_metas({key: value})
+
+    def set_metas(self, values: Mapping[str, str]) -> None:
+        """Several meta values in one transaction."""
         with self.writing() as conn:
-            _set_meta(conn, key, value)
+            for key, value in values.items():
+                _set_meta(conn, key, value)
 
     def data_version(self) -> int:
         return int(self.get_meta("data_version") or 0)
