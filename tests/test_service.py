@@ -619,7 +619,7 @@ def test_run_refuses_a_missing_database_folder(tmp_path: Path, monkeypatch: pyte
     def no_store(_config: object) -> None:
         raise AssertionError("run went on past the lock")
 
-    monkeypatch.setattr("aggregator.service.open_store", no_store)
+    monkeypatch.setattr("aggregator.service.core.open_store", no_store)
     config = _write_config(tmp_path, "sqlite:///nodir/x.db", ["a"])
     result = CliRunner().invoke(main, ["--config", str(config), "run"])
     assert isinstance(result.exception, SystemExit) and result.exit_code == 1, result.output

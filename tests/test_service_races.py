@@ -13,7 +13,7 @@ from test_service_reload import HEAD, SRC, a_holds_its_host, old_url_refreshing,
 from test_service_watch import Gate, make_service, shut
 
 from aggregator import jobs
-from aggregator import service as service_mod
+from aggregator.service import core as service_mod
 from aggregator.config import load_config
 from aggregator.pipeline import open_store, publish
 from aggregator.service import Service, utcnow
@@ -77,7 +77,7 @@ def test_a_reload_raising_max_per_host_wakes_the_waiting_jobs(tmp_path: Path, up
         ups[0].release.set(); worker.join(20)
         woken_after = [n for n in "bc" if svc.scheduler.get_job(jobs.job_id(n)).next_run_time <= utcnow()]
         assert woken == ["b", "c"] and woken_after == ["b", "c"], \
-            f"after the reload woken={woken}; after a's end woken={woken_after}; waiting={svc._waiting}"
+            f"after the reload woken={woken}; after a's end woken={woken_after}; waiting={svc.gate.waiting}"
     finally:
         ups[0].release.set()
         shut(svc)
@@ -98,7 +98,7 @@ def test_a_failed_wake_does_not_drop_the_waiting_job(tmp_path: Path, ups) -> Non
             return real(*a, **k)
         svc.scheduler.modify_job = flaky
         ups[0].release.set(); worker.join(20)
-        assert svc._waiting or svc.scheduler.get_job(jobs.job_id("b")).next_run_time <= utcnow(), \
+        assert svc.gate.waiting or svc.scheduler.get_job(jobs.job_id("b")).next_run_time <= utcnow(), \
             "b was taken out of the line and never woken"
     finally:
         ups[0].release.set()

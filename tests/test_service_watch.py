@@ -247,7 +247,7 @@ def test_a_reload_before_the_service_listens_does_not_kill_it(env, monkeypatch: 
     import os
     import signal
 
-    import aggregator.service as service
+    import aggregator.service.core as service
 
     root, gate = env
     cfg = root / "agg.toml"

@@ -1,14 +1,4 @@
-"""``aggregator run``: the long-running service (scheduler + HTTP server in one process).
-
-Threads and loops: the asyncio loop of the main thread serves HTTP and runs the publisher task;
-APScheduler's background thread decides when jobs are due; a pool of worker threads runs the
-blocking refreshes; one more thread publishes; the store's own thread commits each refresh
-batch while the next is fetched (``Store.ingest_batch_behind``). A refresh that changed items
-asks for a publish; requests that arrive within ``PUBLISH_DEBOUNCE`` seconds of each other
-become one publish. Every ``WATCH_INTERVAL`` seconds (and on SIGHUP) a watcher reloads the
-config file if it changed, and follows refreshes that another process (``aggregator update``)
-stored: their schedule and health.
-"""
+"""The ``Service``: jobs, the host gate's use, publishing, the watcher's looks, and ``run``."""
 
 from __future__ import annotations
 
@@ -22,45 +12,36 @@ import signal
 import sys
 import threading
 import time
-import tomllib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any, TextIO
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
 
-from . import jobs
-from .config import Config, Settings, SourceConfig, load_config_as
-from .errors import AggregatorError, ConfigError
-from .fetch import host_key
-from .lock import database_lock
-from .pipeline import files_stamp, open_store, publish, refresh, sync_sources
-from .policy import next_delay
-from .store import SourceStatus, Store
+from .. import jobs
+from ..config import Config, SourceConfig
+from ..errors import AggregatorError
+from ..lock import database_lock
+from ..pipeline import files_stamp, open_store, publish, refresh, sync_sources
+from ..policy import next_delay
+from ..store import SourceStatus, Store
+from .gate import HostGate, source_host
+from .health import clamp_max_age, health_document, health_entry, utcnow
+from .watch import ConfigWatch
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("aggregator.service")
 
 PUBLISH_DEBOUNCE = 1.5  # seconds: a burst of refreshes publishes once
 STOP_GRACE = 6.0  # seconds running refreshes get to finish; the whole stop stays well under 10 s
-MAX_AGE_MIN, MAX_AGE_MAX = 60, 3600
 # Refreshes at once, at most (and never more than max_connections). Each holds a worker
-# thread for its whole fetch: a host's own bound is kept by the service (_enter_host), so
+# thread for its whole fetch: a host's own bound is kept by the service (HostGate), so
 # sources hanging on one host take at most max_per_host of them and never stall the others.
 MAX_WORKERS = 32
 WATCH_INTERVAL = 2.0  # seconds between looks at the config file and at other processes' refreshes
 # What a reload cannot change in a running service: it keeps them until a restart.
 RESTART_SETTINGS = ("database", "listen_host", "listen_port", "output_dir")
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if value else None
 
 
 def subscribe_lines(config: Config) -> list[str]:
@@ -71,77 +52,6 @@ def subscribe_lines(config: Config) -> list[str]:
     return lines
 
 
-def clamp_max_age(next_runs: Iterator[datetime] | list[datetime], now: datetime) -> int:
-    """Seconds until the next scheduled refresh, clamped to [60, 3600]."""
-    upcoming = [(t - now).total_seconds() for t in next_runs]
-    if not upcoming:
-        return MAX_AGE_MAX
-    return int(min(MAX_AGE_MAX, max(MAX_AGE_MIN, min(upcoming))))
-
-
-def health_entry(status: SourceStatus | None, next_run: datetime | None) -> dict[str, Any]:
-    """One source's part of /healthz, from its stored status and its scheduled next run."""
-    return {
-        "last_refresh": iso(status.last_fetch) if status else None,
-        "error": status.error if status else None,
-        "next_run": iso(next_run),
-        "retired": bool(status and status.retired),
-    }
-
-
-def health_document(entries: Mapping[str, Mapping[str, Any]], enabled: Iterable[str]) -> dict[str, Any]:
-    """The /healthz document from the per-source entries.
-
-    A source retired by 410 Gone keeps its error (``status`` shows why it stopped) but is not
-    failing: it is done, nothing will ever fix it, so it is listed apart and never makes the
-    service "degraded".
-    """
-    live = set(enabled)
-    sources = {name: dict(entry) for name, entry in entries.items()}
-    retired = sorted(n for n, e in sources.items() if e.get("retired"))
-    failing = sorted(n for n, e in sources.items()
-                     if e["error"] and n in live and not e.get("retired"))
-    return {"status": "degraded" if failing else "ok", "sources": sources,
-            "failing": failing, "retired": retired}
-
-
-def source_host(src: SourceConfig, stored_url: str | None) -> tuple[str, str, int] | None:
-    """The (scheme, host, port) a feed source is fetched from (its stored URL, which a
-    permanent redirect moved, else the configured one), max_per_host's unit, as the fetcher
-    counts it; None for seeds (or a URL whose port is not a number)."""
-    url = stored_url or src.url
-    if src.type != "feed" or not url:
-        return None
-    try:
-        return host_key(url)
-    except ValueError:
-        return None
-
-
-def _file_stamp(path: Path) -> tuple[int, int, int] | None:
-    """What tells that a file changed (mtime, size, inode); None when it cannot be read."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _stamps(paths: Iterable[Path]) -> tuple[tuple[int, int, int] | None, ...]:
-    return tuple(_file_stamp(path) for path in paths)
-
-
-def _opml_named(path: Path) -> tuple[Path, ...]:
-    """The OPML files a config file names, read as well as it can be (it may be the one
-    that failed to load: a file it names may appear later, and is then watched too)."""
-    try:
-        with open(path, "rb") as f:
-            listed = tomllib.load(f).get("aggregator", {}).get("opml", [])
-        return tuple((path.parent / Path(p).expanduser()) for p in listed if isinstance(p, str))
-    except (OSError, ValueError, AttributeError):
-        return ()
-
-
 class Service:
     def __init__(self, config: Config, store: Store):
         self.config = config
@@ -149,27 +59,17 @@ class Service:
         self.sources: dict[str, SourceConfig] = {s.name: s for s in config.sources}
         settings = config.settings
         # As many workers as a reload may allow: max_connections and max_per_host are kept
-        # by the service (_enter_host) against the config as it is at each job.
+        # by the service (HostGate) against the config as it is at each job.
         self.scheduler = jobs.make_scheduler(settings.database, workers=MAX_WORKERS)
-        self._hosts_lock = threading.Lock()
-        self._host_busy: dict[tuple[str, str, int], int] = {}  # host -> refreshes running on it
-        self._fetching = 0  # feed refreshes running, all hosts
+        self.gate = HostGate()
         # Held while a reload takes new sources and stores them (sync_sources), and while a
         # job reads its source and stored state: a job never sees one without the other.
         self._sources_lock = threading.Lock()
-        # Jobs that found their host (or every slot) taken, in the order they came: a slot
-        # set free runs the first that fits, at once (under _hosts_lock).
-        self._waiting: list[tuple[str, tuple[str, str, int]]] = []
         self._running: set[str] = set()  # sources refreshing now (under _health_lock)
         # Each source's last refresh as the service last saw it stored: a different one was
         # stored by another process (under _health_lock).
         self._seen_fetch: dict[str, datetime | None] = {}
-        # The config file and the OPML files it lists: an edit of any of them is a change.
-        # None: the first look reads the files again (an edit made while the service
-        # locked, migrated and published is taken then; an unchanged config is left alone).
-        self._watched: tuple[Path, ...] = (config.path, *config.settings.opml)
-        self._config_stamp: tuple[tuple[int, int, int] | None, ...] | None = None
-        self._force_reload = False  # SIGHUP: reload even if no file looks changed
+        self.config_watch = ConfigWatch(config)
         self._publish_pending = False  # a publish is asked for or running (under _health_lock)
         self._output_seen = ""  # the published files' stamp the watcher last looked at
         self._watch_wake: asyncio.Event | None = None
@@ -252,7 +152,7 @@ class Service:
             self._unschedule(name, "no longer in the config")
             return
         host = source_host(src, stored_url) if src.type == "feed" else None
-        if host is not None and not self._enter_host(name, host, config.settings):
+        if host is not None and not self.gate.enter(name, host, config.settings):
             return  # it waits for a slot (_wake_waiting), or for its next run
         try:
             with self._working():
@@ -280,62 +180,23 @@ class Service:
                     self.request_publish()
         finally:
             if host is not None:
-                self._leave_host(host)
+                self.gate.leave(host)
                 self._wake_waiting()
 
-    def _enter_host(self, name: str, host: tuple[str, str, int], settings: Settings) -> bool:
-        """Take one of ``host``'s refresh slots, if one is free there (max_per_host) and
-        overall (max_connections): the settings of the config as it is now. Else ``name``
-        waits in line for one."""
-        with self._hosts_lock:
-            if not self._fits(host, settings):
-                if all(waiting != name for waiting, _ in self._waiting):
-                    self._waiting.append((name, host))
-                return False
-            self._waiting = [w for w in self._waiting if w[0] != name]
-            self._host_busy[host] = self._host_busy.get(host, 0) + 1
-            self._fetching += 1
-            return True
-
-    def _fits(self, host: tuple[str, str, int], settings: Settings) -> bool:
-        return self._host_busy.get(host, 0) < settings.max_per_host and self._fetching < settings.max_connections
-
     def _wake_waiting(self) -> None:
-        """A slot came free: run the first job in line that fits now (one job-table write,
-        where retrying every few seconds wrote it, and the store, dozens of times a second
-        while a host hung)."""
-        settings = self.config.settings
-        with self._hosts_lock:
-            # Every job in line that fits now, counting the slots each takes: a woken job
-            # that finds its slot gone meanwhile comes back in line.
-            busy, fetching = dict(self._host_busy), self._fetching
-            woken: list[tuple[str, tuple[str, str, int]]] = []
-            for entry in self._waiting:
-                host = entry[1]
-                if busy.get(host, 0) < settings.max_per_host and fetching < settings.max_connections:
-                    busy[host] = busy.get(host, 0) + 1
-                    fetching += 1
-                    woken.append(entry)
-            self._waiting = [w for w in self._waiting if w not in woken]
-        for k, (name, host) in enumerate(woken):
+        """Slots came free (or a reload raised the limits): run every job in line that fits
+        now (one job-table write each, where retrying every few seconds wrote it, and the
+        store, dozens of times a second while a host hung)."""
+        woken = self.gate.take_fitting(self.config.settings)
+        for k, (name, _host) in enumerate(woken):
             try:
                 self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=utcnow())
             except (JobLookupError, SchedulerNotRunningError):
                 continue  # removed by a reload meanwhile
             except Exception:  # noqa: BLE001 - the job table busy (another writer): they stay in line
                 log.exception("cannot wake the jobs waiting for a slot")
-                with self._hosts_lock:
-                    self._waiting[:0] = [w for w in woken[k:] if w not in self._waiting]
+                self.gate.put_back(woken[k:])
                 return
-
-    def _leave_host(self, host: tuple[str, str, int]) -> None:
-        with self._hosts_lock:
-            self._fetching -= 1
-            busy = self._host_busy.get(host, 1) - 1
-            if busy > 0:
-                self._host_busy[host] = busy
-            else:
-                self._host_busy.pop(host, None)
 
     def _start_afresh(self, name: str) -> None:
         """The refresh that just ended fetched the URL a reload replaced: what it stored (a
@@ -467,24 +328,9 @@ class Service:
                 log.exception("cannot check the published files")
 
     def _reload_if_changed(self) -> None:
-        forced, self._force_reload = self._force_reload, False
-        if _stamps(self._watched) == self._config_stamp and not forced:
+        new = self.config_watch.look()
+        if new is None:
             return
-        path = self.config.path
-        read = _file_stamp(path)  # before reading: an edit during the read is seen next time
-        try:
-            new = load_config_as(path, str(path))  # its warnings are logged below, if it is taken
-        except ConfigError as e:
-            # Reported once, not at every look: watched from now on are the files this
-            # version names (an OPML file it lists may be written next).
-            self._watched = (path, *_opml_named(path))
-            self._config_stamp = (read, *_stamps(self._watched[1:]))
-            for line in e.problems:
-                log.error("%s", line)
-            log.error("config not reloaded: the service goes on with the config it had")
-            return
-        self._watched = (path, *new.settings.opml)
-        self._config_stamp = (read, *_stamps(new.settings.opml))
         # The first look finds the config the service started with, mostly (its warnings
         # may name the file otherwise: they do not count).
         if dataclasses.replace(new, warnings=()) != dataclasses.replace(self.config, warnings=()):
@@ -587,7 +433,7 @@ class Service:
 
     def _reload_now(self) -> None:
         """SIGHUP (on the event loop): reload the config at once, changed or not."""
-        self._force_reload = True
+        self.config_watch.forced = True
         if self._watch_wake is not None:
             self._watch_wake.set()
 
@@ -621,7 +467,7 @@ class Service:
 
     async def serve(self, out: TextIO) -> None:
         """Listen, schedule, and return once SIGTERM or SIGINT asked to stop."""
-        from .serve import make_app, start_server
+        from ..serve import make_app, start_server
 
         self._loop = asyncio.get_running_loop()
         self._publish_wanted = asyncio.Event()
