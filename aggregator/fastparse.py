@@ -459,9 +459,11 @@ def _author(element: Any, *, atom: bool) -> Mapping[str, Any]:
         names = {_fp_name(c): c for c in element}
         if len(names) != len(element) or set(names) - {"name", "email", "uri"} or "name" not in names:
             raise _NotFast("unusual atom author")
-        name = _text(names["name"])
         for other in names.values():
             _text(other)  # no markup anywhere inside
+        # feedparser pushes <name> as not expecting text: its pop() returns it stripped,
+        # before the encoding repairs _text() copies (mojibake, C1 controls).
+        name = (names["name"].text or "").strip()
         if not name:
             raise _NotFast("atom author without a name")
         return {"author_detail": {"name": name}, "author": name}

@@ -104,6 +104,10 @@ FAST_CASES: dict[str, bytes] = {
         "<id>tag:a,2024:6</id><summary type='html'>&lt;p&gt;Summary only&lt;/p&gt;</summary>",
         "<id></id><title>empty id</title><link href='http://l.example/empty-id'/>",
     ),
+    # feedparser repairs mojibake and C1 controls in a title but not in an author's name.
+    "atom_author_name_not_repaired": atom(
+        "<id>tag:a,2024:m</id><title>JosÃ© title</title><author><name>JosÃ© \u0093Q\u0094</name></author>",
+    ),
 }
 
 # Generated feeds the fast path must decline (feedparser's rules for them differ or are intricate).
