@@ -116,7 +116,7 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
         reason = _describe(parsed.get("bozo_exception")) if parsed.get("bozo") else "no feed elements"
         raise ParseError(f"not a feed: no RSS, Atom or JSON Feed found ({reason})")
 
-    raw_entries, warning = parsed.entries, _warning(parsed)
+    raw_entries, warning = parsed.entries, _warning(parsed, body, content_type)
     if parsed.get("bozo") and raw_entries and _cut_short(body):
         # The document ends inside an entry (a transfer or a server's output cut off):
         # the last entry recovered has lost text, and stored, it would overwrite that
@@ -300,15 +300,36 @@ def _describe(exc: object) -> str:
     return text.splitlines()[0][:200]
 
 
-def _warning(parsed: Any) -> str | None:
+def _warning(parsed: Any, body: bytes, content_type: str) -> str | None:
     if not parsed.get("bozo"):
         return None
     exc = parsed.get("bozo_exception")
     if isinstance(exc, feedparser.NonXMLContentType):
         return None  # a feed served as text/plain or text/html is common and harmless
     if isinstance(exc, feedparser.CharacterEncodingOverride):
+        if _own_encoding_under_text_type(body, content_type, parsed.get("encoding")):
+            return None
         return f"wrong character encoding: {_describe(exc)}"
     return f"malformed XML recovered: {_describe(exc)}"
+
+
+def _own_encoding_under_text_type(body: bytes, content_type: str, used: str | None) -> bool:
+    """True when a text/* answer without a charset was read in the document's own encoding.
+
+    feedparser follows RFC 3023, under which such an answer is US-ASCII, and flags any
+    other byte as a wrong encoding ("declared as us-ascii"). RFC 7303 dropped that
+    default: the XML declaration (else UTF-8) decides. Countless servers send feeds as
+    text/xml; a feed read as it declares itself is nothing to warn about.
+    """
+    media_type, _, params = content_type.partition(";")
+    if not media_type.strip().lower().startswith("text/") or _CHARSET_PARAM.search(params) or not used:
+        return False
+    declared = _XML_ENCODING.match(body)
+    own = declared.group(1).decode("ascii") if declared else "utf-8"
+    try:
+        return codecs.lookup(own).name == codecs.lookup(used).name
+    except LookupError:
+        return False
 
 
 def entry_key(guid: str | None, link: str | None, title: str | None, content: str | None) -> str | None:

@@ -245,6 +245,32 @@ def test_wrong_charset_is_recovered_with_a_warning() -> None:
     assert feed.warning is not None and "encoding" in feed.warning
 
 
+TEXT_XML_RSS = '<rss version="2.0"><channel><title>t</title><item><guid>one</guid><title>{}</title></item></channel></rss>'
+
+
+@pytest.mark.parametrize("declaration", ['<?xml version="1.0" encoding="utf-8"?>', "", '<?xml version="1.0"?>'])
+def test_utf8_feed_served_as_text_xml_without_charset_draws_no_warning(declaration: str) -> None:
+    # RFC 7303 dropped RFC 3023's US-ASCII default for text/*: the document's own
+    # encoding holds, and "declared as us-ascii" would misstate what the feed says.
+    body = (declaration + TEXT_XML_RSS.format("Première")).encode("utf-8")
+    feed = parse_feed(FETCHED, body, {"content-type": "text/xml"}, now=NOW)
+    assert feed.entries[0].title == "Première"
+    assert feed.warning is None
+
+
+def test_latin1_feed_served_as_text_xml_without_charset_draws_no_warning() -> None:
+    body = ('<?xml version="1.0" encoding="iso-8859-1"?>' + TEXT_XML_RSS.format("Première")).encode("latin-1")
+    feed = parse_feed(FETCHED, body, {"content-type": "text/xml"}, now=NOW)
+    assert feed.entries[0].title == "Première"
+    assert feed.warning is None
+
+
+def test_mislabelled_bytes_under_text_xml_still_warn() -> None:
+    body = TEXT_XML_RSS.format("Новости").encode("cp1251")  # no declaration: UTF-8 by default
+    feed = parse_feed(FETCHED, body, {"content-type": "text/xml"}, now=NOW)
+    assert feed.warning is not None and "encoding" in feed.warning
+
+
 # --- broken and hostile documents ---------------------------------------------------
 
 
