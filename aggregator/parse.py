@@ -515,11 +515,14 @@ def parse_json_feed(url: str, body: bytes, *, now: datetime) -> FeedData:
         raise ParseError("not a feed: JSON Feed without an items array")
 
     entries: list[EntryData] = []
+    # "If not specified in an item, then the top-level authors, if present, are the
+    # authors of the item" (JSON Feed 1.1; 1.0 says the same of author).
+    feed_author = _json_author(doc)
     for index, item in enumerate(items):
         try:
             # JSON has no xml:base, so relative links resolve against the fetch URL
             # (DESIGN.md); home_page_url is the site's front page, not a base.
-            entry = _json_entry(item, url, now) if isinstance(item, dict) else None
+            entry = _json_entry(item, url, now, feed_author) if isinstance(item, dict) else None
         except Exception as exc:  # one bad item must never sink the feed
             log.warning("%s: skipping JSON Feed item %d: %s", url, index, exc)
             continue
@@ -559,7 +562,7 @@ def _json_date(value: Any, now: datetime) -> datetime | None:
         return None
 
 
-def _json_entry(item: Mapping[str, Any], base: str, now: datetime) -> EntryData | None:
+def _json_entry(item: Mapping[str, Any], base: str, now: datetime, feed_author: str | None) -> EntryData | None:
     raw_link = _json_str(item, "url") or _json_str(item, "external_url")
     link = _absolute_link(base, raw_link)
     title = _title_text(_json_str(item, "title"), None)
@@ -586,5 +589,5 @@ def _json_entry(item: Mapping[str, Any], base: str, now: datetime) -> EntryData 
         content_type=content_type if content else "html",
         published=_json_date(item.get("date_published"), now),
         updated=_json_date(item.get("date_modified"), now),
-        author=_json_author(item),
+        author=_json_author(item) or feed_author,
     )

@@ -198,6 +198,18 @@ def test_json_that_is_not_a_json_feed(body: bytes) -> None:
         parse_feed(FETCHED, body, {"content-type": "application/json"}, now=NOW)
 
 
+@pytest.mark.parametrize("top", [{"authors": [{"name": "Feed Writer"}]}, {"author": {"name": "Feed Writer"}}])
+def test_jsonfeed_items_without_an_author_take_the_feeds(top: dict[str, object]) -> None:
+    # JSON Feed 1.1: "If not specified in an item, then the top-level authors, if
+    # present, are the authors of the item" (1.0 says it of author).
+    doc = {"version": "https://jsonfeed.org/version/1.1", **top, "items": [
+        {"id": "1", "content_text": "mine"},
+        {"id": "2", "content_text": "theirs", "authors": [{"name": "Guest"}]},
+    ]}
+    feed = parse_feed(FETCHED, json.dumps(doc).encode(), {"content-type": "application/feed+json"}, now=NOW)
+    assert [e.author for e in feed.entries] == ["Feed Writer", "Guest"]
+
+
 def test_json_item_with_a_date_beyond_utc_range_is_kept_without_it() -> None:
     # Both are valid ISO dates whose UTC instant falls outside year 1..9999: the XML
     # paths drop such a date (fastparse and feedparser alike) and keep the entry.
