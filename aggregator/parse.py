@@ -26,6 +26,8 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+import lxml.html
+from lxml import etree
 
 from aggregator.errors import ParseError
 from aggregator.fastparse import fast_feed
@@ -83,7 +85,7 @@ def parse_feed(
             kind = media_type
         else:
             kind = f"text/html, served as {media_type}" if media_type else "text/html"
-        raise ParseError(f"not a feed: got an HTML page ({kind})")
+        raise ParseError(_html_page_message(url, body, kind))
 
     fast = fast_feed(body, content_type)
     if fast is not None:
@@ -112,7 +114,7 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
         raise ParseError(f"not a feed: the parser failed ({type(exc).__name__}: {exc})") from exc
     if not parsed.get("version") and not parsed.entries:
         if media_type in _HTML_TYPES:
-            raise ParseError(f"not a feed: got an HTML page ({media_type})")
+            raise ParseError(_html_page_message(url, body, media_type))
         reason = _describe(parsed.get("bozo_exception")) if parsed.get("bozo") else "no feed elements"
         raise ParseError(f"not a feed: no RSS, Atom or JSON Feed found ({reason})")
 
@@ -291,6 +293,48 @@ def _is_html_page(sample: bytes) -> bool:
     if _HTML_DOCTYPE.search(sample, 0, prolog_end + 1):
         return True
     return _HTML_ROOT.match(sample, prolog_end) is not None
+
+
+def _html_page_message(url: str, body: bytes, kind: str) -> str:
+    """The error for an HTML page, naming the feeds it advertises: a site's home page
+    pasted as a source is the usual cause, and its <link rel="alternate"> the fix."""
+    feeds = advertised_feeds(url, body)
+    if not feeds:
+        return f"not a feed: got an HTML page ({kind})"
+    if len(feeds) == 1:
+        return f"not a feed: got an HTML page ({kind}); the page names its feed: {feeds[0]} (make that the url)"
+    listed = ", ".join(feeds[:3]) + (", ..." if len(feeds) > 3 else "")
+    return f"not a feed: got an HTML page ({kind}); the page names its feeds: {listed} (make one the url)"
+
+
+_FEED_LINK_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json",
+                              "application/json", "application/rdf+xml", "application/xml", "text/xml"})
+
+
+def advertised_feeds(url: str, body: bytes) -> list[str]:
+    """The http(s) URLs of the feeds an HTML page announces with ``<link rel="alternate"
+    type="application/rss+xml" href="...">`` (and Atom, JSON Feed), in document order,
+    resolved against its ``<base href>`` or ``url``."""
+    try:
+        doc = lxml.html.document_fromstring(body)
+    except (etree.LxmlError, ValueError):
+        return []
+    base = url
+    for element in doc.iter("base"):
+        href = element.get("href")
+        if href:
+            base = _absolute_link(url, href) or url
+            break
+    found: list[str] = []
+    for element in doc.iter("link"):
+        rel = (element.get("rel") or "").lower().split()
+        kind = (element.get("type") or "").split(";", 1)[0].strip().lower()
+        if "alternate" not in rel or kind not in _FEED_LINK_TYPES:
+            continue
+        link = _absolute_link(base, element.get("href"))
+        if link and link not in found:
+            found.append(link)
+    return found
 
 
 def _describe(exc: object) -> str:

@@ -339,10 +339,28 @@ def test_html_page_is_not_a_feed(content_type: str) -> None:
         parse("html_page.html", content_type)
 
 
-def test_html_page_message_names_the_type() -> None:
+def test_html_page_message_names_the_type_and_the_feed_the_page_advertises() -> None:
+    # A site's home page pasted as a source: its <link rel="alternate"> is the fix.
     with pytest.raises(ParseError) as info:
         parse("html_page.html", "text/html; charset=utf-8")
+    assert str(info.value) == ("not a feed: got an HTML page (text/html); the page names its feed: "
+                               "http://fetched.example.org/feed.xml (make that the url)")
+    bare = b"<!DOCTYPE html><html><head><title>No feed here</title></head><body>x</body></html>"
+    with pytest.raises(ParseError) as info:
+        parse_feed(FETCHED, bare, {"content-type": "text/html"}, now=NOW)
     assert str(info.value) == "not a feed: got an HTML page (text/html)"
+
+
+def test_html_page_advertising_several_feeds_names_them_resolved_against_its_base() -> None:
+    page = (b'<html><head><base href="https://cdn.example/b/">'
+            b'<link rel="Alternate home" type="application/atom+xml; charset=utf-8" href="atom.xml">'
+            b'<link rel="alternate" type="application/rss+xml" href="javascript:x">'
+            b'<link rel="alternate" type="text/html" href="/fr/">'
+            b'<link rel="alternate" type="application/feed+json" href="//j.example/f.json"></head></html>')
+    with pytest.raises(ParseError) as info:
+        parse_feed(FETCHED, page, {"content-type": "text/html"}, now=NOW)
+    assert str(info.value) == ("not a feed: got an HTML page (text/html); the page names its feeds: "
+                               "https://cdn.example/b/atom.xml, https://j.example/f.json (make one the url)")
 
 
 @pytest.mark.parametrize("name", ["billion_laughs.xml", "xxe.xml"])

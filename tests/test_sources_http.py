@@ -448,7 +448,8 @@ def test_a_feed_cut_short_keeps_the_stored_version_of_its_last_entry(feed_server
 
 
 @pytest.mark.parametrize("name, ctype, message", [
-    ("http_html_page.html", "text/html; charset=utf-8", "not a feed: got an HTML page"),
+    ("http_html_page.html", "text/html; charset=utf-8", "not a feed: got an HTML page (text/html); the page "
+     "names its feed: http://127.0.0.1:{port}/feed.xml (make that the url)"),
     ("http_html_page.html", "application/xml", "not a feed: got an HTML page"),
     ("http_billion_laughs.xml", "application/xml", "declares XML entities"),
     (b"", "application/rss+xml", "not a feed: empty body"),
@@ -467,7 +468,7 @@ def test_non_feeds_are_errors_and_the_others_still_publish(
     out = p.update(code=1)
     assert "doc: FAILED" in out
     status = p.status()
-    assert message in status["doc"]["error"] and status["doc"]["items"] == 0
+    assert message.format(port=feed_server.port) in status["doc"]["error"] and status["doc"]["items"] == 0
     assert status["doc"]["http_status"] == 200 and status["doc"]["failures"] == 1
     assert status["fine"]["items"] == 1 and status["fine"]["error"] is None
     assert [e.title for e in p.entries()] == ["fine story 1"]
