@@ -283,6 +283,21 @@ def test_mislabelled_bytes_under_text_xml_still_warn() -> None:
     assert feed.warning is not None and "encoding" in feed.warning
 
 
+@pytest.mark.parametrize("declaration", ['<?xml version="1.0" encoding="utf-16"?>', '<?xml version="1.0"?>', ""])
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("content_type", ["application/rss+xml", "text/xml", "application/xml; charset=utf-16", ""])
+def test_utf16_with_a_byte_order_mark_is_read_whatever_else_is_said(
+    declaration: str, codec: str, content_type: str
+) -> None:
+    # The mark decides (XML 1.0 appendix F, RFC 7303): feedparser alone read such a
+    # document only with encoding="utf-16" declared and a non-text type.
+    mark = "\ufeff".encode(codec)
+    body = mark + (declaration + TEXT_XML_RSS.format("Новости дня")).encode(codec)
+    feed = parse_feed(FETCHED, body, {"content-type": content_type} if content_type else {}, now=NOW)
+    assert [e.title for e in feed.entries] == ["Новости дня"]
+    assert feed.warning is None
+
+
 # --- broken and hostile documents ---------------------------------------------------
 
 
