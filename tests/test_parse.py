@@ -116,6 +116,23 @@ def test_atom10_xml_base_resolves_links_and_content() -> None:
     assert second.content == '<p>XHTML <a href="https://other.example.net/x/z" rel="noopener noreferrer">link</a></p>'
 
 
+@pytest.mark.parametrize("content_type", ["application/atom+xml", "text/xml", "application/xml; charset=utf-8"])
+def test_nested_relative_xml_base_resolves_through_the_whole_chain(content_type: str) -> None:
+    # XML Base: each relative xml:base resolves against the one above it, the outermost
+    # against the fetch URL. feedparser dropped every relative base under a relative one.
+    body = ('<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/blog/"><title>Bases</title>'
+            '<entry xml:base="2024/"><id>urn:b:1</id><title>Café</title><link href="post.html"/>'
+            '<content type="html" xml:base="img/">&lt;img src="a.png"&gt;</content></entry>'
+            '<entry><id>urn:b:2</id><link href="top.html"/>'
+            '<summary type="html" xml:base="../up/">&lt;a href="x.html"&gt;x&lt;/a&gt;</summary></entry>'
+            "</feed>").encode("utf-8")
+    first, second = parse_feed("http://h.example/dir/feed", body, {"content-type": content_type}, now=NOW).entries
+    assert (first.key, first.title, first.link) == ("urn:b:1", "Café", "http://h.example/blog/2024/post.html")
+    assert first.content == '<img src="http://h.example/blog/2024/img/a.png">'
+    assert (second.key, second.link) == ("urn:b:2", "http://h.example/blog/top.html")
+    assert second.summary == '<a href="http://h.example/up/x.html" rel="noopener noreferrer">x</a>'
+
+
 def test_atom_ids_do_not_depend_on_the_fetch_url() -> None:
     body = (
         b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
