@@ -665,7 +665,8 @@ def _json_date(value: Any, now: datetime) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        return clamp_date(datetime.fromisoformat(value.strip()), now)
+        # RFC 3339 allows a lower-case "z", which fromisoformat refuses.
+        return clamp_date(datetime.fromisoformat(value.strip().upper()), now)
     except (ValueError, OverflowError):  # an instant outside datetime's range in UTC, as in _struct_date
         return None
 

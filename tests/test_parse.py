@@ -227,6 +227,17 @@ def test_jsonfeed_items_without_an_author_take_the_feeds(top: dict[str, object])
     assert [e.author for e in feed.entries] == ["Feed Writer", "Guest"]
 
 
+def test_jsonfeed_dates_in_lower_case_rfc3339_are_read() -> None:
+    # RFC 3339 §5.6: "T" and "Z" may be lower case.
+    doc = {"version": "https://jsonfeed.org/version/1.1", "items": [
+        {"id": "1", "content_text": "x", "date_published": "2024-01-02t03:04:05z",
+         "date_modified": "2024-01-03T00:00:00.5z"},
+    ]}
+    [entry] = parse_feed(FETCHED, json.dumps(doc).encode(), {}, now=NOW).entries
+    assert (entry.published, entry.updated) == (utc(2024, 1, 2, 3, 4, 5), datetime(2024, 1, 3, 0, 0, 0, 500000,
+                                                                                     tzinfo=timezone.utc))
+
+
 def test_json_item_with_a_date_beyond_utc_range_is_kept_without_it() -> None:
     # Both are valid ISO dates whose UTC instant falls outside year 1..9999: the XML
     # paths drop such a date (fastparse and feedparser alike) and keep the entry.
