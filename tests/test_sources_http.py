@@ -559,6 +559,24 @@ def test_the_same_story_from_two_sources_is_one_item(feed_server: FeedServer, ma
     assert len(p.entry_elements()) == 2
 
 
+def test_a_story_a_second_source_brings_later_joins_that_sources_topic(feed_server: FeedServer, make_project) -> None:
+    # DESIGN "Topic rules": an item is in a topic limited to sources when its source is one of
+    # them; a story merged from a source is that source's story too, whenever it arrives.
+    feed_server.route("/one", rss20("Source One", [story(1, "one", link="https://news.example.org/cable")]))
+    two = feed_server.route("/two", rss20("Source Two", []))
+    p = make_project({"one": feed_server.url("/one"), "two": feed_server.url("/two")})
+    with p.config.open("a", encoding="utf-8") as f:
+        f.write('[[topics]]\nslug = "from-two"\nany = ["story"]\nsources = ["two"]\n')
+    p.update()
+    assert json.loads(p.run("items", "--topic", "from-two", "--json")) == []
+    two.body = rss20("Source Two", [story(1, "two", link="https://news.example.org/cable")])
+    assert "0 new items, 0 updated, 1 merged" in p.update()
+    [merged] = json.loads(p.run("items", "--topic", "from-two", "--json"))
+    assert merged["title"] == "one story 1"
+    tree = etree.parse(str(p.root / "feeds" / "from-two.xml"))
+    assert [e.findtext(f"{ATOM}title") for e in tree.getroot().iter(f"{ATOM}entry")] == ["one story 1"]
+
+
 def test_unreachable_server_is_an_error_and_the_others_still_ingest(feed_server: FeedServer, make_project) -> None:
     with FeedServer() as gone_away:
         dead_url = gone_away.url("/feed")  # a port that nothing listens on once it has stopped

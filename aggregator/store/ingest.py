@@ -104,6 +104,10 @@ def _item_update_dated(sqlite: bool) -> Any:  # _item_update, and the entry's pu
     return _item_update(sqlite).values(published=bindparam("b_published"))
 
 
+def _unclassify(sqlite: bool) -> Any:  # :ids, items a further source now carries
+    return update(items).where(_in_list(items.c.id, "ids", sqlite)).values(classified=False)
+
+
 def _rule_text_update(sqlite: bool) -> Any:
     return update(rule_texts).where(rule_texts.c.item_id == bindparam("b_id")).values(text=bindparam("b_text"))
 
@@ -545,4 +549,8 @@ def _insert_fresh(
         item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
         link_rows.append((item_id, sid, stored_keys[i], e.link, fp, now))  # _LINK_COLUMNS
     _insert_rows(conn, item_sources, _LINK_COLUMNS, link_rows, converted)
+    # A stored item that another source now carries may belong to topics limited to
+    # that source: classify sees it again.
+    for part in _chunks(sorted(set(target_item.values()))):
+        conn.execute(_statement(conn, _unclassify), {"ids": _listed(conn, items.c.id, part)})
 
