@@ -523,6 +523,21 @@ def test_resent_old_entries_add_nothing(feed_server: FeedServer, make_project) -
     assert p.status()["again"]["items"] == 2
 
 
+@pytest.mark.parametrize("fmt", ["rss091", "rss20"])
+def test_entries_of_one_time_are_published_in_the_feeds_order(feed_server: FeedServer, make_project, fmt: str) -> None:
+    # RSS 0.91 entries carry no date (each takes the time it was first seen); the RSS 2.0
+    # feed stamps all four alike. A feed lists its newest entry first: nudged apart, it
+    # must stay on top, or the newest entries are the ones max_entries leaves out.
+    stories = [story(n, fmt, updated=T0) for n in range(1, 5)]
+    feed_server.route("/same", build_feed(fmt, "same", stories))
+    p = make_project({"same": feed_server.url("/same")})
+    p.update()
+    titles = [el.findtext(f"{ATOM}title") for el in p.entry_elements()]
+    assert titles == [s.title for s in stories]
+    [newest] = json.loads(p.run("items", "--limit", "1", "--json"))
+    assert newest["title"] == stories[0].title
+
+
 def test_the_same_story_from_two_sources_is_one_item(feed_server: FeedServer, make_project) -> None:
     long_text = "<p>The alliance agreed on a new air policing rotation over the Baltic states today.</p>"
     first = [

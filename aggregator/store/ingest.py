@@ -532,7 +532,9 @@ def _insert_fresh(
     # Times bound once for the lookup and the inserts (their text costs a C isoformat each).
     time_texts: dict[Any, Any] = {}
     converted = {repr(items.c.updated.type): time_texts}
-    free = _free_times(conn, wanted, time_texts)
+    # Nudged last entry first: of entries sharing a time (undated, or a feed stamping a
+    # batch alike) the feed's first, its newest, takes the highest and stays on top.
+    free = _free_times(conn, wanted[::-1], time_texts)[::-1]
     rows: list[tuple[Any, ...]] = []
     for i, upd in zip(new, free):
         _, name, sid, e, _ = fresh[i]
