@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import nh3
 
-from aggregator.text import bare_paragraphs
+from aggregator.text import bare_paragraphs, drop_not_xml
 
 __all__ = ["sanitize_html", "html_to_text", "ALLOWED_TAGS", "URL_SCHEMES"]
 
@@ -132,7 +132,16 @@ def sanitize_html(html_fragment: str, base_url: str | None) -> str:
         # character references: without these letters the base cannot change the
         # output, and one shared cleaner saves building one per feed.
         cleaner = _cleaner(None)
-    return cleaner.clean(html_fragment).strip()
+    return _clean(cleaner, html_fragment).strip()
+
+
+def _clean(cleaner: nh3.Cleaner, html_fragment: str) -> str:
+    try:
+        return cleaner.clean(html_fragment)
+    except UnicodeEncodeError:
+        # A lone surrogate (a JSON Feed's "\ud83d", half of an emoji cut in two) cannot
+        # reach nh3 as UTF-8; no XML we publish could hold it either.
+        return cleaner.clean(drop_not_xml(html_fragment))
 
 
 @lru_cache(maxsize=64)
@@ -152,5 +161,5 @@ def html_to_text(html_fragment: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, spaces collapsed."""
     if not html_fragment:
         return ""
-    text = html.unescape(_STRIP_ALL.clean(html_fragment))
+    text = html.unescape(_clean(_STRIP_ALL, html_fragment))
     return " ".join(text.split())

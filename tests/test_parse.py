@@ -255,6 +255,17 @@ def test_json_item_with_a_date_beyond_utc_range_is_kept_without_it() -> None:
         assert entry.published is None
 
 
+def test_json_item_with_a_lone_surrogate_in_its_html_is_kept_without_it() -> None:
+    # JSON.stringify of a text cut inside an emoji's surrogate pair writes the half it kept
+    # as "\ud83d"; json.loads gives it back as a lone surrogate, which nh3 cannot take.
+    body = (b'{"version":"https://jsonfeed.org/version/1.1","items":[{"id":"a","title":"Cable cut",'
+            b'"content_html":"<p>Baltic cable \\ud83d</p>","url":"http://news.example/a"}]}')
+    [entry] = parse_feed(FETCHED, body, {}, now=NOW).entries
+    assert (entry.key, entry.title, entry.content) == ("a", "Cable cut", "<p>Baltic cable </p>")
+    assert sanitize_html("<b>x\udc00</b>", None) == "<b>x</b>"
+    assert html_to_text("<b>x\ud800</b> y") == "x y"
+
+
 def test_deeply_nested_json_is_a_parse_error() -> None:
     body = b'{"version":"https://jsonfeed.org/version/1.1","items":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(ParseError, match="invalid JSON .*nested too deeply"):
