@@ -43,6 +43,7 @@ _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 # An entry's start and end tags, of any prefix (RSS <item>, Atom <entry>; not <items>).
 _ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>]")
 _ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
 _EBCDIC_SIGNATURE = b"\x4c\x6f\xa7\x94"  # "<?xm" in EBCDIC, as feedparser detects it
@@ -104,10 +105,11 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
     body, content_type = _utf16_as_utf8(body, content_type)
     body, content_type = _absolute_bases(url, body, content_type)
     response_headers = {"content-type": content_type} if content_type else {}
+    repaired, bad_refs = _repair_char_refs(body)
     # A stream, never bytes or str: feedparser would treat a str as a URL or path.
     try:
         parsed = feedparser.parse(
-            io.BytesIO(body),
+            io.BytesIO(repaired),
             response_headers=response_headers,
             sanitize_html=False,
             resolve_relative_uris=False,
@@ -121,13 +123,17 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
         raise ParseError(f"not a feed: no RSS, Atom or JSON Feed found ({reason})")
 
     raw_entries, warning = parsed.entries, _warning(parsed, body, content_type)
+    if bad_refs:
+        refs = f"malformed XML recovered: {bad_refs} character reference(s) to surrogates or beyond U+10FFFF"
+        warning = f"{refs}; {warning}" if warning else refs
     if parsed.get("bozo") and raw_entries and _cut_short(body):
         # The document ends inside an entry (a transfer or a server's output cut off):
         # the last entry recovered has lost text, and stored, it would overwrite that
         # entry's complete version (or, keyed by its title, be a new item). The next
         # whole document brings it.
         raw_entries = raw_entries[:-1]
-        warning = f"{warning}; the document is cut short: its last entry was left out"
+        cut = "the document is cut short: its last entry was left out"
+        warning = f"{warning}; {cut}" if warning else cut
     return _feed_data(url, parsed.feed, raw_entries, warning, now)
 
 
@@ -191,6 +197,49 @@ def _absolute_bases(url: str, body: bytes, content_type: str) -> tuple[bytes, st
     media_type = content_type.split(";", 1)[0].strip()
     rewritten = etree.tostring(root.getroottree(), encoding="utf-8", xml_declaration=True)
     return rewritten, f"{media_type}; charset=utf-8" if media_type else ""
+
+
+def _repair_char_refs(body: bytes) -> tuple[bytes, int]:
+    """``body`` with each numeric character reference to no character replaced, and how many.
+
+    feedparser's loose parser raises on ``&#xD800;`` or ``&#x110000;``
+    (kurtmckee/feedparser#591), failing the whole feed; some servers write an emoji as
+    its UTF-16 pair, ``&#55357;&#56832;``. A high and low surrogate side by side become
+    the character they encode; any other such reference becomes U+FFFD. ASCII-compatible
+    encodings only: in UTF-16 the pattern never matches and the body is left as it is.
+    """
+    if b"&#" not in body:
+        return body, 0
+    bad = []
+    for ref in _CHAR_REF.finditer(body):
+        value = _char_ref_value(ref)
+        if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF:
+            bad.append((ref.start(), ref.end(), value))
+    if not bad:
+        return body, 0
+    out: list[bytes] = []
+    pos = i = 0
+    while i < len(bad):
+        start, end, value = bad[i]
+        if (0xD800 <= value <= 0xDBFF and i + 1 < len(bad) and bad[i + 1][0] == end
+                and 0xDC00 <= bad[i + 1][2] <= 0xDFFF):
+            value = 0x10000 + ((value - 0xD800) << 10) + (bad[i + 1][2] - 0xDC00)
+            end = bad[i + 1][1]
+            i += 1
+        else:
+            value = 0xFFFD
+        out += (body[pos:start], b"&#%d;" % value)
+        pos, i = end, i + 1
+    out.append(body[pos:])
+    return b"".join(out), len(bad)
+
+
+def _char_ref_value(ref: re.Match[bytes]) -> int:
+    hex_digits, digits = ref.groups()
+    text = (hex_digits or digits).lstrip(b"0")
+    if len(text) > 8:
+        return 0x110000  # far beyond Unicode; int() would refuse thousands of digits
+    return int(text or b"0", 16 if hex_digits else 10)
 
 
 def _cut_short(body: bytes) -> bool:

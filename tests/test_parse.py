@@ -266,6 +266,21 @@ def test_json_item_with_a_lone_surrogate_in_its_html_is_kept_without_it() -> Non
     assert html_to_text("<b>x\ud800</b> y") == "x y"
 
 
+def test_character_references_to_no_character_do_not_fail_the_feed() -> None:
+    # Some servers write an emoji as its UTF-16 pair of references; feedparser's loose
+    # parser raised on any reference to a surrogate or beyond U+10FFFF, failing every entry.
+    body = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+            "<item><guid>a</guid><title>Party &#55357;&#56832; &#xd83d;&#xDE00;</title></item>"
+            "<item><guid>b</guid><title>Lone &#xD800; far &#x110000; huge &#99999999999999999999; ok &#233;</title></item>"
+            "<item><guid>c</guid><title>Low first &#56832;&#55357;</title></item>"
+            "</channel></rss>").encode()
+    feed = parse_feed(FETCHED, body, {"content-type": "application/rss+xml"}, now=NOW)
+    assert [(e.key, e.title) for e in feed.entries] == [
+        ("a", "Party \U0001f600 \U0001f600"), ("b", "Lone \ufffd far \ufffd huge \ufffd ok \xe9"),
+        ("c", "Low first \ufffd\ufffd")]
+    assert feed.warning is not None and "character reference" in feed.warning
+
+
 def test_deeply_nested_json_is_a_parse_error() -> None:
     body = b'{"version":"https://jsonfeed.org/version/1.1","items":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(ParseError, match="invalid JSON .*nested too deeply"):
