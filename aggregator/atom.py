@@ -14,10 +14,12 @@ the same bytes; tests/data/publish_golden_*.xml pin them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import lru_cache
+from urllib.parse import quote
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
@@ -33,6 +35,22 @@ _CATEGORIES_TAG = "categories"  # a placeholder, never published: no Atom elemen
 _CATEGORIES_MARK = b"  <categories/>\n"
 _UTC = timezone.utc
 _SubElement = etree.SubElement
+
+
+# ASCII characters no IRI may hold (RFC 3987): controls and spaces, '"<>\^`{|}', and
+# brackets outside an IPv6 host. Feeds do send links with them; an href that kept them
+# would make our feed invalid Atom (the W3C validator's InvalidUriChar).
+_NOT_IRI = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f\[\]]')
+_AUTHORITY = re.compile(r"[^:/?#]*://[^/?#]*")
+
+
+def _iri(url: str) -> str:
+    """``url`` as an href: those characters percent-encoded, the host as it was."""
+    if not _NOT_IRI.search(url):
+        return url
+    authority = _AUTHORITY.match(url)
+    host_end = authority.end() if authority else 0
+    return url[:host_end] + _NOT_IRI.sub(lambda m: quote(m.group(), safe=""), url[host_end:])
 
 
 def as_utc(value: datetime, what: str) -> datetime:
@@ -77,9 +95,9 @@ def _source_element(entry: etree._Element, src: SourceInfo) -> None:
     _text(elem, "title", src.title)
     _text(elem, "updated", as_utc(src.updated, f"updated of source {src.id}").isoformat())
     if src.self_link:
-        _SubElement(elem, "link", href=src.self_link, rel="self")
+        _SubElement(elem, "link", href=_iri(src.self_link), rel="self")
     if src.link:
-        _SubElement(elem, "link", href=src.link, rel="alternate")
+        _SubElement(elem, "link", href=_iri(src.link), rel="alternate")
 
 
 # A hundred sources and fifty topics recur across thousands of entries: their
@@ -131,9 +149,9 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
         _SubElement(entry, _CATEGORIES_TAG)  # where the categories' bytes go
     _SubElement(entry, "published").text = published
     if item.link:
-        _SubElement(entry, "link", href=item.link, rel="alternate", type="text/html")
+        _SubElement(entry, "link", href=_iri(item.link), rel="alternate", type="text/html")
     for via in item.via:
-        _SubElement(entry, "link", href=via, rel="via")
+        _SubElement(entry, "link", href=_iri(via), rel="via")
     xml = etree.tostring(entry, pretty_print=True, encoding="UTF-8")
     if item.topics:
         # lxml escapes every "<" of text and attribute values, so this empty element

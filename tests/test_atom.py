@@ -5,6 +5,7 @@ by the feedgen-only renderer), so a faster path never changes a published feed."
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aggregator.atom import render_atom
+from aggregator.atom import _iri, render_atom
 from aggregator.publish import EPOCH
 from aggregator.types import FeedView, PublishedItem, SourceInfo
 from atomcheck import validate_atom
@@ -103,13 +104,36 @@ def test_entry_fields_and_order() -> None:
         "published", "link", "link", "link", "source"]
     assert [(lk.get("rel"), lk.get("href")) for lk in first.findall("a:link", ns)] == [
         ("alternate", "https://a.example/x?a=1&b=2"), ("via", "https://c.example/1"),
-        ("via", "https://d.example/2?q=<x>")]
+        ("via", "https://d.example/2?q=%3Cx%3E")]
     # A topic the caller gave no title for is labelled with its slug.
     assert [c.get("label") for c in first.findall("a:category", ns)] == ["Baltic & <Sea>", "Cables", "unknown-topic"]
     assert second.find("a:content", ns).get("type") == "text"  # type: ignore[union-attr]
     assert second.find("a:source/a:link", ns) is None  # a local source has no feed to point at
     assert third.find("a:content", ns) is None  # a link stands in for content
     assert third.findtext("a:source/a:updated", namespaces=ns) == "2024-05-01T12:00:00.000250+00:00"
+
+
+def test_links_are_published_as_valid_iris() -> None:
+    # Feeds send links with spaces, quotes, pipes or brackets; RFC 4287 wants an IRI in every
+    # href, and the W3C validator reports each such character (InvalidUriChar).
+    src = replace(FEED_SRC, link="https://a.example/my site/", self_link="https://a.example/feed.xml?x={1}")
+    item = _item(8, link='https://a.example/a b?q=<x>&r="y"|^`[0]#top one', via=("https://c.example/x\ty",),
+                 source=src)
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    entry = etree.fromstring(_render(FeedView("all", "all", (item,), 1))).find("a:entry", ns)
+    assert entry is not None
+    hrefs = [(lk.get("rel"), lk.get("href")) for lk in entry.iter("{http://www.w3.org/2005/Atom}link")]
+    assert hrefs == [
+        ("alternate", "https://a.example/a%20b?q=%3Cx%3E&r=%22y%22%7C%5E%60%5B0%5D#top%20one"),
+        ("via", "https://c.example/x%09y"),
+        ("self", "https://a.example/feed.xml?x=%7B1%7D"), ("alternate", "https://a.example/my%20site/")]
+    # The validator's own test: every ASCII character of an href is one a URI may hold.
+    for _, href in hrefs:
+        assert re.fullmatch(r"[0-9a-zA-Z;/?:@&=+$.\-_!~*'()%,#]+", href or ""), href
+    # An IPv6 host keeps its brackets, and an IRI its non-ASCII letters.
+    ipv6 = _item(9, link="http://[::1]:8080/Ünï côdé")
+    entry = etree.fromstring(_render(FeedView("all", "all", (ipv6,), 1))).find("a:entry", ns)
+    assert entry is not None and entry.find("a:link", ns).get("href") == "http://[::1]:8080/Ünï%20côdé"  # type: ignore[union-attr]
 
 
 def test_entry_without_content_or_link_gets_empty_text_content() -> None:
@@ -166,17 +190,17 @@ def _whole_entry_xml(item: PublishedItem, titles: dict[str, str]) -> bytes:
         etree.SubElement(e, "category", {"term": slug, **({"label": label} if label else {})})
     etree.SubElement(e, "published").text = item.published.astimezone(timezone.utc).isoformat()
     if item.link:
-        etree.SubElement(e, "link", href=item.link, rel="alternate", type="text/html")
+        etree.SubElement(e, "link", href=_iri(item.link), rel="alternate", type="text/html")
     for via in item.via:
-        etree.SubElement(e, "link", href=via, rel="via")
+        etree.SubElement(e, "link", href=_iri(via), rel="via")
     src = etree.SubElement(e, "source")
     etree.SubElement(src, "id").text = item.source.id
     etree.SubElement(src, "title").text = item.source.title
     etree.SubElement(src, "updated").text = item.source.updated.astimezone(timezone.utc).isoformat()
     if item.source.self_link:
-        etree.SubElement(src, "link", href=item.source.self_link, rel="self")
+        etree.SubElement(src, "link", href=_iri(item.source.self_link), rel="self")
     if item.source.link:
-        etree.SubElement(src, "link", href=item.source.link, rel="alternate")
+        etree.SubElement(src, "link", href=_iri(item.source.link), rel="alternate")
     return etree.tostring(e, pretty_print=True, encoding="UTF-8")
 
 
