@@ -10,6 +10,7 @@ them against our feed, not the original site.
 from __future__ import annotations
 
 import html
+import re
 from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
@@ -155,11 +156,18 @@ def _cleaner_for(base_url: str | None) -> nh3.Cleaner:
 
 
 _STRIP_ALL = nh3.Cleaner(tags=set(), clean_content_tags=set(_CLEAN_CONTENT_TAGS), attributes={})
+# Tags that break a line or start a block: the text on either side is two words
+# ("Line one<br>Line two"). Inline ones (<b>, <a>, <span>) join their text as written.
+_BREAKING_TAG = re.compile(
+    r"<(?=/?(?:address|article|blockquote|br|caption|dd|div|dl|dt|figcaption|figure|footer|h[1-6]"
+    r"|header|hr|li|ol|p|pre|section|table|td|th|tr|ul)\b)",
+    re.IGNORECASE,
+)
 
 
 def html_to_text(html_fragment: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, spaces collapsed."""
     if not html_fragment:
         return ""
-    text = html.unescape(_clean(_STRIP_ALL, html_fragment))
+    text = html.unescape(_clean(_STRIP_ALL, _BREAKING_TAG.sub(" <", html_fragment)))
     return " ".join(text.split())

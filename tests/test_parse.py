@@ -634,6 +634,18 @@ def test_html_to_text() -> None:
     assert html_to_text("A &amp; <b>b</b>\n <script>x()</script> c") == "A & b c"
 
 
+def test_html_titles_keep_the_space_a_line_break_or_block_makes() -> None:
+    # "Line one<br>Line two" read "Line oneLine two"; inline markup still joins as written.
+    assert html_to_text("Line one<br>Line two") == "Line one Line two"
+    assert html_to_text("<p>Ships</p><p>collide</p><BR/>x<li>y</li>") == "Ships collide x y"
+    assert html_to_text("X<b>html</b> ti<span>tle</span>, &lt;br&gt; kept") == "Xhtml title, <br> kept"
+    body = ('<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">News&lt;br/&gt;Desk</title>'
+            '<id>urn:f</id><entry><id>urn:a</id><title type="html">Breaking:&lt;br&gt;Cable cut</title>'
+            '<updated>2024-05-01T12:00:00Z</updated></entry></feed>').encode()
+    feed = parse_feed(FETCHED, body, {"content-type": "application/atom+xml"}, now=NOW)
+    assert (feed.title, feed.entries[0].title) == ("News Desk", "Breaking: Cable cut")
+
+
 XXE_DOCTYPE = '<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
 XXE_REST = '<rss version="2.0"><channel><title>&xxe;</title><item><guid>g</guid><title>&xxe;</title></item></channel></rss>'
 
