@@ -104,7 +104,8 @@ def refresh(
 
 
 def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = None) -> SourceOutcome:
-    from .seeds import read_seed_path, seed_entries, seed_times  # a feeds-only refresh never needs it
+    # Imported here: a feeds-only refresh never needs it.
+    from .seeds import legacy_seed_identity, read_seed_path, seed_entries, seed_identity, seed_times
 
     started = now or utcnow()
     assert src.path is not None
@@ -118,6 +119,10 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
     for w in warnings:
         log.warning("source %s: %s", src.name, w)
     warning = "; ".join(warnings) or None
+    # Items stored before seed keys left the cut-off handling out take their new keys.
+    rekeyed = store.rekey(src.name, {legacy_seed_identity(src.name, i): seed_identity(src.name, i) for i in items})
+    if rekeyed:
+        log.info("source %s: %d stored items re-keyed", src.name, rekeyed)
     newest = store.newest_item_time(src.name)
     result = store.ingest(
         src.name, seed_entries(src.name, items), now=started,

@@ -59,6 +59,11 @@ class SeedItem:
     content: str  # the item's text, paragraphs joined by a blank line; Q/A: the answer
     truncated: bool  # the scraper cut the text; content then ends in "…"
     file: str  # the document's file name, e.g. "001_9c457d061644d54f.txt"
+    # What its identity hashes: the text as the document has it (a question, then its
+    # answer), less the scraper's cut marks. Never the content: whether a text counts as
+    # cut at the cap depends on the file's longest text, which a story added elsewhere in
+    # the file can change.
+    key_text: str
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,13 @@ def _finish_cut(text: str, *, at_cap: bool) -> str:
     return body.rstrip(_DANGLING) + ELLIPSIS
 
 
+def _cut_marks_dropped(text: str) -> str:
+    """``text`` less the scraper's cut signs: the dots and what dangles before them. Its
+    last, possibly partial, word stays (whether the text was cut there depends on the
+    file's longest text)."""
+    return text.rstrip(".").rstrip().rstrip(_DANGLING) if text.endswith(_CUT_DOTS) else text.rstrip(_DANGLING)
+
+
 def _resolve_cut(text: str, longest: int) -> tuple[str, bool]:
     if text.endswith(_CUT_DOTS):
         return _finish_cut(text, at_cap=False), True
@@ -222,7 +234,10 @@ def parse_seed_text(text: str, file: str = "") -> list[SeedItem]:
     for raw in raw_items:
         content, truncated = _resolve_cut(raw.text, longest)
         source = raw.question if raw.question is not None else first_sentence(content)
-        items.append(SeedItem(make_title(source), content, truncated, file))
+        key_text = _cut_marks_dropped(raw.text)
+        if raw.question is not None:
+            key_text = f"{raw.question}\n{key_text}"
+        items.append(SeedItem(make_title(source), content, truncated, file, key_text))
     return items
 
 
@@ -290,12 +305,23 @@ def _normalized(text: str) -> str:
 
 
 def seed_identity(source_name: str, item: SeedItem) -> str:
-    """A hex sha256 of the source name and the item's text (title and content).
+    """A hex sha256 of the source name and the item's text as the document has it
+    (``key_text``: whether it was cut at the cap, and so its content, may change when
+    another story of its file does; its identity does not).
 
     NFC-normalized and whitespace-collapsed, so re-encoding or re-wrapping a file keeps
     the key; position, file name and everything else are deliberately left out.
     """
-    # NUL separators keep ("ab", "c") and ("a", "bc") apart.
+    # A NUL separator keeps ("ab", "c") and ("a", "bc") apart; "text" keeps these keys
+    # apart from the earlier ones (legacy_seed_identity).
+    material = "\x00".join((source_name, "text", _normalized(item.key_text)))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def legacy_seed_identity(source_name: str, item: SeedItem) -> str:
+    """The key ``item`` had until November 2026: a hash of its title and content as
+    processed. A refresh re-keys the stored items that still carry it (``Store.rekey``),
+    so an upgrade duplicates none of them."""
     material = "\x00".join((source_name, _normalized(item.title), _normalized(item.content)))
     return hashlib.sha256(material.encode("utf-8")).hexdigest()
 

@@ -75,6 +75,36 @@ def test_editing_one_paragraph_adds_one_item(project: Path) -> None:
     assert "NATO launches a new military mission" in items[0]["title"]  # the new item is the newest
 
 
+def test_a_longer_story_added_to_a_seed_file_adds_one_item(project: Path) -> None:
+    # The scraper's cap is read from the file's longest text: a longer story changes which
+    # texts count as cut at it, and so their content, never their identity.
+    run(project, "update")
+    doc = project / "seeds" / "001_9c457d061644d54f.txt"
+    story = "Baltic allies agreed on a joint patrol plan. " + "The plan covers cables and pipelines. " * 30
+    doc.write_text(story.strip() + "\n" + doc.read_text(encoding="utf-8"), encoding="utf-8")
+    out = run(project, "update")
+    assert "1 new items" in out, out
+    items = json.loads(run(project, "items", "--json", "--limit", "1000"))
+    assert len(items) == 77
+    texts = [" ".join(i["title"].split()) for i in items]
+    assert len(texts) == len(set(texts)), "a story is listed twice"
+
+
+def test_seed_items_stored_under_the_earlier_keys_are_re_keyed_not_duplicated(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aggregator.seeds as seeds
+
+    with monkeypatch.context() as patch:  # a database written by the earlier release
+        patch.setattr(seeds, "seed_identity", seeds.legacy_seed_identity)
+        assert "76 new items" in run(project, "update")
+    before = {i["id"]: i["updated"] for i in json.loads(run(project, "items", "--json", "--limit", "1000"))}
+    out = run(project, "update")
+    assert "0 new items" in out and "published 0 files" in out, out
+    after = {i["id"]: i["updated"] for i in json.loads(run(project, "items", "--json", "--limit", "1000"))}
+    assert after == before
+    assert "0 new items" in run(project, "update")  # and once re-keyed, stay so
+
+
 def test_entry_ids_are_the_same_in_every_feed_and_a_new_database(project: Path, tmp_path: Path) -> None:
     run(project, "update")
     ids_by_title = {}

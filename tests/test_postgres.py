@@ -66,6 +66,7 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_inserted_item_ids_are_those_of_the_rows_in_order,
     test_waiting_for_the_commit_behind_holds_every_waiter,
     test_reingest_adds_nothing_and_change_updates_in_place,
+    test_rekey_moves_stored_keys_and_never_over_a_stored_one,
     test_same_story_from_two_sources_is_one_item,
 )
 

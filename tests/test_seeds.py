@@ -385,12 +385,13 @@ def test_empty_folder_warns(tmp_path: Path) -> None:
 
 
 def test_identity_ignores_whitespace_and_normalization_form() -> None:
-    composed = SeedItem("Sørreisa café", "Troops in Sørreisa café.", False, "a.txt")
+    composed = SeedItem("Sørreisa café", "Troops in Sørreisa café.", False, "a.txt", "Troops in Sørreisa café.")
     decomposed = SeedItem(
         unicodedata.normalize("NFD", "Sørreisa  café "),
         unicodedata.normalize("NFD", "Troops\n in\tSørreisa\n\ncafé."),
         True,
         "other.txt",
+        unicodedata.normalize("NFD", "Troops\n in\tSørreisa\n\ncafé."),
     )
     assert composed.content != decomposed.content
     assert seed_identity("seeds", composed) == seed_identity("seeds", decomposed)
@@ -399,13 +400,32 @@ def test_identity_ignores_whitespace_and_normalization_form() -> None:
 
 
 def test_identity_depends_on_source_and_text() -> None:
-    item = SeedItem("Title.", "Title. Body.", False, "a.txt")
+    item = SeedItem("Title.", "Title. Body.", False, "a.txt", "Title. Body.")
     assert seed_identity("seeds", item) != seed_identity("other-seeds", item)
-    changed = SeedItem("Title.", "Title. Body!", False, "a.txt")
+    changed = SeedItem("Title.", "Title. Body!", False, "a.txt", "Title. Body!")
     assert seed_identity("seeds", item) != seed_identity("seeds", changed)
-    # Title/content split is part of the text: the separator keeps them apart.
-    shifted = SeedItem("Title. Body.", "Title.", False, "a.txt")
-    assert seed_identity("seeds", item) != seed_identity("seeds", shifted)
+    # The text as the document has it decides, not the title and content made from it.
+    retitled = SeedItem("Body.", "Title. Body…", True, "a.txt", "Title. Body.")
+    assert seed_identity("seeds", item) == seed_identity("seeds", retitled)
+    # A question and its answer are the text too.
+    (qa,) = parse_seed_text("Why here?\nBecause.")
+    (plain,) = parse_seed_text("Because.")
+    assert qa.content == plain.content and seed_identity("s", qa) != seed_identity("s", plain)
+
+
+def test_identity_does_not_depend_on_where_the_cap_falls() -> None:
+    # Whether a text without final punctuation was cut at the scraper's cap depends on the
+    # file's longest text: a longer story added elsewhere changes it, and the item's content
+    # (its partial last word, its "…"), never its identity.
+    long, short = "A" * 60 + " story that ends here.", "Troops moved toward the northern bor"
+    before = {i.content: seed_identity("s", i) for i in parse_seed_text(f"{short}\nShort one.")}
+    after = {i.content: seed_identity("s", i) for i in parse_seed_text(f"{long}\n{short}\nShort one.")}
+    assert "Troops moved toward the northern…" in before and short in after
+    assert before["Troops moved toward the northern…"] == after[short]
+    assert before["Short one."] == after["Short one."]
+    # The scraper's own cut marks are no part of it either.
+    dots = {seed_identity("s", i) for t in ("Cut here ...", "Cut here ..", "Cut here .") for i in parse_seed_text(t)}
+    assert len(dots) == 1
 
 
 def test_identity_ignores_position_and_file() -> None:

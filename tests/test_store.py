@@ -94,6 +94,18 @@ def test_sqlite_datetime_binding_writes_sqlalchemys_own_text(value: datetime) ->
         ours(value.replace(tzinfo=None))
 
 
+def test_rekey_moves_stored_keys_and_never_over_a_stored_one(store: Store) -> None:
+    store.ingest("seeds", [EntryData(key=k, title=f"Story {k}") for k in ("old1", "old2", "new2")], now=T0)
+    store.ingest("one", [EntryData(key="old1", title="Elsewhere")], now=T0)
+    assert store.rekey("seeds", {"old1": "new1", "old2": "new2", "gone": "x", "same": "same"}) == 1
+    # old1 took its new key (only in its own source); old2 stays, its new key being stored.
+    again = store.ingest("seeds", [EntryData(key=k, title=f"Story {k}") for k in ("new1", "old2", "new2")],
+                         now=T0 + timedelta(hours=1))
+    assert (again.new, again.updated) == (0, 1), again  # new1 is "Story old1" retitled
+    assert store.ingest("one", [EntryData(key="old1", title="Elsewhere")], now=T0).new == 0
+    assert store.rekey("seeds", {"nothing": "stored"}) == 0 and store.rekey("absent", {"a": "b"}) == 0
+
+
 def test_reingest_adds_nothing_and_change_updates_in_place(store: Store) -> None:
     e = EntryData(key="g1", title="Hello", link="http://one.test/a", content="<p>Body</p>", updated=T0)
     assert store.ingest("one", [e], now=T0 + timedelta(minutes=1)).new == 1

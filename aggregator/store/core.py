@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ..db import make_engine, migrate, widen_cache_for
@@ -29,6 +29,7 @@ from .ingest import IngestJob, IngestResult, PendingCommit, ingest
 from .records import RefreshRecord, SourceSpec, SourceState, SourceStatus, _states_of, record_refreshes_in, state_of
 from .sql import (
     _bump_data_version,
+    _chunks,
     _collector_paused,
     _commit_and_close,
     _driver_sql,
@@ -258,6 +259,32 @@ class Store:
                 select(func.max(items.c.first_seen)).join(sources, items.c.source_id == sources.c.id)
                 .where(sources.c.name == name)
             )
+
+    def rekey(self, name: str, keys: Mapping[str, str]) -> int:
+        """Entries of source ``name`` stored under an old key (``keys``: old to new, for a
+        key whose recipe changed) take their new one, unless it is stored already.
+        Returns how many did; a call with nothing to re-key writes nothing."""
+        moves = {old: new for old, new in keys.items() if old != new}
+        if not moves:
+            return 0
+        with self.reading() as conn:
+            sid = conn.scalar(select(sources.c.id).where(sources.c.name == name))
+            stored = set() if sid is None else {
+                key for part in _chunks(sorted(moves))
+                for key in conn.scalars(select(item_sources.c.key).where(
+                    item_sources.c.source_id == sid, item_sources.c.key.in_(part)))}
+        if not stored:
+            return 0
+        other = item_sources.alias("other")
+        statement = (
+            update(item_sources)
+            .where(item_sources.c.source_id == sid, item_sources.c.key == bindparam("old"),
+                   ~select(other.c.id).where(other.c.source_id == sid, other.c.key == bindparam("new")).exists())
+            .values(key=bindparam("new"))
+        )
+        with self.writing() as conn:
+            done = conn.execute(statement, [{"old": old, "new": moves[old]} for old in sorted(stored)])
+        return done.rowcount
 
     # -- ingest -------------------------------------------------------------
     def ingest(
