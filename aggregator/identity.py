@@ -126,8 +126,11 @@ def item_texts(
         return stripped, normalize(stripped) if stripped else ""
 
     parts = (norm(title, is_html), norm(summary, True), norm(content, is_html))
+    # A title is plain text to the rules (see rule_text); the dedup text strips it as
+    # before, so stored text keys still meet the same story.
+    rule_title = norm(title, False) if is_html and title and ("<" in title or "&" in title) else parts[0]
     rule_parts = []
-    for part in parts:
+    for part in (rule_title, parts[1], parts[2]):
         if part is None or not part[0]:
             continue  # rule_text drops parts that strip to nothing
         stripped, normed = part

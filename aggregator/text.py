@@ -226,9 +226,10 @@ def rule_text(
 ) -> str:
     """The text topic rules match against: title + summary + content, stripped and folded.
 
-    ``summary`` is always HTML (as in ``EntryData``); ``title`` and ``content`` are HTML
-    when ``content_type == "html"`` and plain text otherwise, so a seed item's literal
-    ``<`` or ``&amp;`` survives. Whitespace runs are left alone (phrases match any run,
+    ``title`` is always plain text (the parsers turn an HTML title into text, and it is
+    published escaped, so ``Why <Baltic> matters`` means those words); ``summary`` is
+    always HTML (as in ``EntryData``); ``content`` is HTML when ``content_type == "html"``
+    and plain text otherwise, so a seed item's literal ``<`` or ``&amp;`` survives. Whitespace runs are left alone (phrases match any run,
     and collapsing would cost a third of the time of a reclassify); soft hyphens,
     which are invisible, are removed so ``Bal&shy;tic`` reads as ``baltic``.
     """
@@ -236,7 +237,7 @@ def rule_text(
     joined = "\n".join(
         part
         for part in (
-            _as_text(title, is_html),
+            _as_text(title, False),
             _as_text(summary, True),
             _as_text(content, is_html),
         )

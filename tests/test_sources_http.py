@@ -764,3 +764,18 @@ def test_objects_older_than_a_refresh_are_frozen_only_while_it_runs(
     assert "1 new item" in p.update()
     assert frozen_while_parsing and frozen_while_parsing[0] > 1000  # the imported world
     assert gc.get_freeze_count() == 0  # handed back to the collector
+
+
+def test_a_title_with_angle_brackets_keeps_its_words_for_the_rules(
+        feed_server: FeedServer, make_project: Callable[[dict[str, str]], Project]) -> None:
+    # Titles are stored and published as text: a feed's escaped "<Baltic>" is words a reader
+    # shows, not a tag for the rules to strip.
+    feed_server.route("/f.xml", b"""<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>
+<link>http://example.org/</link><description>d</description>
+<item><title>Why &lt;Baltic&gt; security matters</title><link>http://example.org/1</link><guid>g1</guid>
+<description>nothing else</description></item></channel></rss>""")
+    p = make_project({"f": feed_server.url("/f.xml")})
+    p.config.write_text(p.config.read_text() + '[[topics]]\nslug = "baltic"\nany = ["Baltic"]\n', encoding="utf-8")
+    p.update()
+    [entry] = feedparser.parse((p.root / "feeds" / "baltic.xml").read_bytes()).entries
+    assert entry.title == "Why <Baltic> security matters"

@@ -95,8 +95,15 @@ def test_normalize_ascii_fast_path_equals_the_unicode_path() -> None:
 
 
 def test_rule_text_joins_strips_and_folds() -> None:
-    text = rule_text("NATO <em>summit</em>", "<p>The Baltic&rsquo;s</p>", "<b>Bal</b>tic  &amp;\nMore")
+    text = rule_text("NATO summit", "<p>The Baltic&rsquo;s</p>", "<b>Bal</b>tic  &amp;\nMore")
     assert collapse_ws(text) == "nato summit the baltic’s bal tic & more"
+
+
+def test_rule_text_takes_the_title_as_plain_text() -> None:
+    # Titles are stored as text (a feed's "Why &lt;Baltic&gt; matters" is shown so in a
+    # reader): a "<" in one starts no tag that would hide the words after it.
+    assert collapse_ws(rule_text("Why <Baltic> matters", None, "<p>x</p>")) == "why <baltic> matters x"
+    assert collapse_ws(rule_text("Tom &amp; Jerry", None, None)) == "tom &amp; jerry"
 
 
 def test_rule_text_keeps_parts_apart() -> None:
@@ -118,7 +125,8 @@ def test_rule_text_removes_soft_hyphens() -> None:
 
 
 def test_rule_text_strips_the_ends() -> None:
-    assert rule_text("  <p> Baltic </p> ", None, None) == "baltic"
+    assert rule_text(None, None, "  <p> Baltic </p> ") == "baltic"
+    assert rule_text(" Baltic ", None, None) == "baltic"
 
 
 def test_strip_html_paragraph_shortcut_equals_the_tag_split() -> None:
