@@ -503,8 +503,14 @@ def topic_rules(config: Config) -> list[TopicRule]:
             for t in config.topics]
 
 
+# Bumped when matching itself changes (2: a dotted capital I matches I), so that stored
+# items are reclassified once under the new matching, not only when the rules change.
+MATCHING = 2
+
+
 def rules_fingerprint(rules: Sequence[TopicRule]) -> str:
-    data = [[r.slug, list(r.any), list(r.all), list(r.none), list(r.sources)] for r in rules]
+    data: list[object] = [[r.slug, list(r.any), list(r.all), list(r.none), list(r.sources)] for r in rules]
+    data.append(MATCHING)
     return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()
 
 

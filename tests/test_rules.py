@@ -95,6 +95,20 @@ def test_unicode_case_folding(phrase: str, text: str) -> None:
     assert matches(phrase, text)
 
 
+@pytest.mark.parametrize(
+    ("phrase", "text"),
+    [("Türkiye", "TÜRKİYE backs the plan"), ("Istanbul", "İstanbul talks"), ("İstanbul", "Istanbul talks"),
+     ("istanbul*", "İSTANBUL'DA"), ("Bahçeli", "MHP leader BAHÇELİ said"), ("i̇zmir", "Izmir port"),
+     ("Istanbul talks", "İSTANBUL TALKS"), ("İstanbul talks", "ISTANBUL  talks")],
+)
+def test_dotted_capital_i_matches_i(phrase: str, text: str) -> None:
+    # "İ" case-folds to "i" + U+0307 (a dot the lower-case i has already): a Turkish
+    # upper-case headline must still match the phrase as a reader writes it.
+    c = Classifier([TopicRule("t", any=(phrase,)), TopicRule("other", any=("Kilis",))])
+    assert c.topics_for(rule_text(text, None, None), ["s"]) == ("t",)
+    assert c.topics_for(rule_text("KİLİSE", None, None), ["s"]) == ()  # still whole words
+
+
 def test_unicode_whole_words() -> None:
     assert not matches("übung", "Übungen sind")
     assert not matches("strasse", "Straßenbahn")
