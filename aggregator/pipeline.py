@@ -373,7 +373,7 @@ async def _fetch_bounded(
         task.add_done_callback(finished)
 
     queue = iter(interleave_by_host(requests))
-    for req in itertools.islice(queue, max(1, limit)):
+    for req in itertools.islice(queue, max(1, min(limit, len(requests)))):  # a huge max_connections too
         start(req)
     outstanding = len(running)
     try:

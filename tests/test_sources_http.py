@@ -779,3 +779,14 @@ def test_a_title_with_angle_brackets_keeps_its_words_for_the_rules(
     p.update()
     [entry] = feedparser.parse((p.root / "feeds" / "baltic.xml").read_bytes()).entries
     assert entry.title == "Why <Baltic> security matters"
+
+
+def test_the_largest_max_connections_toml_holds_refreshes(
+        feed_server: FeedServer, make_project: Callable[[dict[str, str]], Project]) -> None:
+    # Any integer TOML holds is a valid max_connections (at least 1): it must bound nothing
+    # rather than crash the refresh.
+    feed_server.route("/f.xml", rss20("F", [Entry(id="1", title="One", link="http://example.org/1")]))
+    p = make_project({"f": feed_server.url("/f.xml")})
+    text = p.config.read_text().replace('title = "Test"', 'title = "Test"\nmax_connections = 9223372036854775807')
+    p.config.write_text(text, encoding="utf-8")
+    assert "1 new items" in p.update()
