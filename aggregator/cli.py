@@ -272,7 +272,8 @@ def topics(obj: Context, as_json: bool) -> None:
 
 @main.command()
 @click.option("--topic", metavar="SLUG", help="Only items of this topic.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+# At most what a SQL LIMIT holds (64 bits): a larger one is a usage error, not a traceback.
+@click.option("--limit", type=click.IntRange(min=1, max=2**63 - 1), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 @config_option

@@ -247,3 +247,10 @@ def test_publish_restores_a_feed_cut_off_or_edited_by_hand(project: Path) -> Non
     assert "published 1 files (15 unchanged)" in run(project, "publish")
     assert {n: (feeds / n).read_bytes() for n in good} == good
     assert "published 0 files (16 unchanged)" in run(project, "publish")
+
+
+def test_items_limit_past_64_bits_is_a_usage_error(project: Path) -> None:
+    run(project, "update")
+    out = run(project, "items", "--limit", str(2**64), code=2)
+    assert "--limit" in out
+    assert len(run(project, "items", "--limit", str(2**63 - 1), "--json")) > 2
