@@ -790,3 +790,18 @@ def test_the_largest_max_connections_toml_holds_refreshes(
     text = p.config.read_text().replace('title = "Test"', 'title = "Test"\nmax_connections = 9223372036854775807')
     p.config.write_text(text, encoding="utf-8")
     assert "1 new items" in p.update()
+
+
+@pytest.mark.xfail(strict=True, reason="the sources table keeps one title: a configured title, once stored, "
+                                       "is taken for the feed's own (needs a column of its own)")
+def test_removing_a_configured_source_title_brings_back_the_feeds_own(
+        feed_server: FeedServer, make_project: Callable[[dict[str, str]], Project]) -> None:
+    feed_server.route("/f.xml", rss20("Feed Title", [Entry(id="1", title="One", link="http://example.org/1")]))
+    p = make_project({"f": feed_server.url("/f.xml")})
+    plain = p.config.read_text()
+    p.config.write_text(plain + 'title = "My Name"\n', encoding="utf-8")  # the [[sources]] table is last
+    p.update()
+    assert p.entries()[0].source.title == "My Name"
+    p.config.write_text(plain, encoding="utf-8")  # README: "optional display title (else the feed's own title)"
+    p.update()
+    assert p.entries()[0].source.title == "Feed Title"
