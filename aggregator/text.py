@@ -229,9 +229,10 @@ def rule_text(
     ``title`` is always plain text (the parsers turn an HTML title into text, and it is
     published escaped, so ``Why <Baltic> matters`` means those words); ``summary`` is
     always HTML (as in ``EntryData``); ``content`` is HTML when ``content_type == "html"``
-    and plain text otherwise, so a seed item's literal ``<`` or ``&amp;`` survives. Whitespace runs are left alone (phrases match any run,
-    and collapsing would cost a third of the time of a reclassify); soft hyphens,
-    which are invisible, are removed so ``Bal&shy;tic`` reads as ``baltic``.
+    and plain text otherwise, so a seed item's literal ``<`` or ``&amp;`` survives.
+    Whitespace runs are left alone (phrases match any run, and collapsing would cost a
+    third of the time of a reclassify); soft hyphens, which are invisible, are removed so
+    ``Bal&shy;tic`` reads as ``baltic``.
     """
     is_html = content_type == "html"
     joined = "\n".join(
