@@ -534,10 +534,12 @@ def classify(config: Config, store: Store) -> int:
 
 
 def _publish_stamp(config: Config, store: Store) -> str:
+    from .atom import RENDERING
+
     s = config.settings
     # Source details (title, URL, site) are written in every entry's atom:source.
     data = [store.data_version(), store.sources_fingerprint(), s.base_url, s.title, s.max_entries,
-            [(t.slug, t.title) for t in config.topics], str(s.output_dir)]
+            [(t.slug, t.title) for t in config.topics], str(s.output_dir), RENDERING]
     return hashlib.sha256(json.dumps(data).encode()).hexdigest()
 
 

@@ -174,8 +174,7 @@ def _whole_entry_xml(item: PublishedItem, titles: dict[str, str]) -> bytes:
     etree.SubElement(e, "id").text = item.id
     etree.SubElement(e, "title").text = item.title
     etree.SubElement(e, "updated").text = item.updated.astimezone(timezone.utc).isoformat()
-    if item.author:
-        etree.SubElement(etree.SubElement(e, "author"), "name").text = item.author
+    etree.SubElement(etree.SubElement(e, "author"), "name").text = item.author or item.source.title
     content, ctype, summary = item.content, item.content_type, item.summary
     if not content and summary:
         content, ctype, summary = summary, "html", None
@@ -242,3 +241,13 @@ def test_category_labels_follow_the_titles_of_each_publish() -> None:
     moved = FeedView("all", "All", (replace(item, source=replace(FEED_SRC, updated=T0 + timedelta(hours=1))),), 1)
     assert b"<updated>2024-05-01T13:00:00+00:00</updated>" in render_atom(
         moved, topic_titles={"baltic": "Baltic"}, **kwargs)  # type: ignore[arg-type]
+
+
+def test_an_entry_without_an_author_is_credited_to_its_source_not_this_site() -> None:
+    import feedparser
+
+    outlet = replace(FEED_SRC, title="Baltic Times")
+    view = FeedView("all", "All", (_item(1, author="Jo Reporter", source=outlet), _item(2, source=outlet)), 2)
+    parsed = feedparser.parse(_render(view))
+    assert parsed.bozo == 0 and parsed.feed.author == SITE
+    assert [e.author for e in parsed.entries] == ["Jo Reporter", "Baltic Times"]

@@ -65,6 +65,24 @@ def test_reingest_adds_nothing_and_publish_rewrites_nothing(project: Path) -> No
     assert before == after
 
 
+def test_a_new_rendering_republishes_every_feed_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An upgrade that writes the same data otherwise (atom.RENDERING bumped) must reach
+    # readers at once, not when each feed's data next changes.
+    import aggregator.atom as atom
+    import aggregator.publish as publish
+
+    run(project, "update")
+    renders: list[int] = []
+    real = publish.publish
+    monkeypatch.setattr(publish, "publish", lambda *a, **k: renders.append(1) or real(*a, **k))
+    run(project, "publish")
+    assert renders == []  # nothing changed: nothing rendered
+    monkeypatch.setattr(atom, "RENDERING", atom.RENDERING + 1)
+    run(project, "publish")
+    run(project, "publish")
+    assert renders == [1]
+
+
 def test_editing_one_paragraph_adds_one_item(project: Path) -> None:
     run(project, "update")
     doc = project / "seeds" / "004_581f4ad9b4baf5b7.txt"
