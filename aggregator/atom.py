@@ -31,13 +31,14 @@ GENERATOR_NAME = "aggregator"
 # Bumped whenever the same stored data renders to other bytes (a fix of how something is
 # written): part of the publish stamp, so an upgrade republishes every feed once rather
 # than when its data next changes. 2: hrefs as valid IRIs; entries without an author
-# credit their source.
+# credit their source; atom:source's updated is the entry's own.
 RENDERING = 2
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
 _ENTRY_END = b"</entry>\n"
 _CATEGORIES_TAG = "categories"  # a placeholder, never published: no Atom element has this name
 _CATEGORIES_MARK = b"  <categories/>\n"
+_SOURCE_UPDATED = b"<updated/>"  # the only one in a source's bytes: lxml escapes every "<" of text
 _UTC = timezone.utc
 _SubElement = etree.SubElement
 
@@ -98,7 +99,9 @@ def _source_element(entry: etree._Element, src: SourceInfo) -> None:
     elem = _SubElement(entry, "source")
     _text(elem, "id", src.id)
     _text(elem, "title", src.title)
-    _text(elem, "updated", as_utc(src.updated, f"updated of source {src.id}").isoformat())
+    # Each entry's own updated goes here (_SOURCE_UPDATED), not the source's newest item
+    # time: a new item of a source would change every feed holding any of its items.
+    _SubElement(elem, "updated")
     if src.self_link:
         _SubElement(elem, "link", href=_iri(src.self_link), rel="self")
     if src.link:
@@ -133,7 +136,8 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
     entry = etree.Element("entry")
     _SubElement(entry, "id").text = item.id
     _SubElement(entry, "title").text = item.title
-    _SubElement(entry, "updated").text = as_utc(item.updated, f"updated of {item.id}").isoformat()
+    updated = as_utc(item.updated, f"updated of {item.id}").isoformat()
+    _SubElement(entry, "updated").text = updated
     published = as_utc(item.published, f"published of {item.id}").isoformat()
     # An entry without an author of its own would take the feed's (RFC 4287 §4.2.1): this
     # site's title. It is credited to the source that brought it instead, as Planet does.
@@ -164,7 +168,10 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
         # is the only "<categories/>" in the bytes.
         categories = b"".join(_category_xml(slug, topic_titles.get(slug, slug)) for slug in item.topics)
         xml = xml.replace(_CATEGORIES_MARK, categories, 1)
-    return xml[: -len(_ENTRY_END)] + _source_xml(item.source) + _ENTRY_END
+    # atom:source's updated: when the source last changed this entry, a snapshot that
+    # stays as long as the entry does (RFC 4287 §4.2.11 lets the copy keep it).
+    source = _source_xml(item.source).replace(_SOURCE_UPDATED, b"<updated>%s</updated>" % updated.encode(), 1)
+    return xml[: -len(_ENTRY_END)] + source + _ENTRY_END
 
 
 def _xml_safe(item: PublishedItem) -> PublishedItem:

@@ -63,7 +63,6 @@ class SourceInfo:
 
     id: str  # an IRI: the feed's URL for feed sources, a tag: URI for local sources
     title: str
-    updated: datetime  # aware UTC: the source's newest item time
     self_link: str | None = None  # the feed's URL (rel=self); None for local sources
     link: str | None = None  # the source's web site (rel=alternate), if known
 

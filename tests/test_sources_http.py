@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -590,6 +591,25 @@ def test_a_story_a_second_source_brings_later_joins_that_sources_topic(feed_serv
     assert merged["title"] == "one story 1"
     tree = etree.parse(str(p.root / "feeds" / "from-two.xml"))
     assert [e.findtext(f"{ATOM}title") for e in tree.getroot().iter(f"{ATOM}entry")] == ["one story 1"]
+
+
+def test_a_topic_feed_is_not_rewritten_when_its_sources_other_items_change(
+        feed_server: FeedServer, make_project) -> None:
+    # A reader's conditional GET of a topic gets 304 unless the topic changed: a new item of
+    # one of its sources outside the topic leaves the topic's bytes as they were.
+    baltic = story(1, "one", link="https://news.example.org/baltic")
+    one = feed_server.route("/one", rss20("Source One", [replace(baltic, title="Baltic cable cut")]))
+    p = make_project({"one": feed_server.url("/one")})
+    with p.config.open("a", encoding="utf-8") as f:
+        f.write('[[topics]]\nslug = "baltic"\nany = ["Baltic"]\n')
+    p.update()
+    topic = p.root / "feeds" / "baltic.xml"
+    before = topic.read_bytes()
+    one.body = rss20("Source One", [story(2, "one", link="https://news.example.org/other", updated=T0),
+                                    replace(baltic, title="Baltic cable cut")])
+    assert "1 new items" in p.update()
+    assert topic.read_bytes() == before
+    assert b"one story 2" in (p.root / "feeds" / "all.xml").read_bytes()
 
 
 def test_unreachable_server_is_an_error_and_the_others_still_ingest(feed_server: FeedServer, make_project) -> None:

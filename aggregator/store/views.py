@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, select
 
 from ..models import item_sources, item_topics, items, sources, topics
 from ..types import PublishedItem, SourceInfo
@@ -103,21 +103,12 @@ def _views(conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dic
 
 
 def _source_infos(conn: Connection, source_ids: set[int]) -> dict[int, SourceInfo]:
-    wanted = sorted(source_ids)
-    # One max() per source: each is a single seek of the (source_id, updated) index,
-    # where a GROUP BY would read every index entry of every source.
-    newest_of = (select(func.max(items.c.updated)).where(items.c.source_id == sources.c.id)
-                 .correlate(sources).scalar_subquery())
-    # The columns used, with the newest time in the same statement.
     rows = conn.execute(
-        select(sources.c.id, sources.c.name, sources.c.type, sources.c.url, sources.c.title,
-               sources.c.site_link, newest_of)
-        .where(sources.c.id.in_(wanted))
+        select(sources.c.id, sources.c.name, sources.c.type, sources.c.url, sources.c.title, sources.c.site_link)
+        .where(sources.c.id.in_(sorted(source_ids)))
     ).all()
     return {
-        sid: SourceInfo(
-            id=source_iri(name), title=title or name, updated=newest,
-            self_link=url if kind == "feed" else None, link=site_link,
-        )
-        for sid, name, kind, url, title, site_link, newest in rows
+        sid: SourceInfo(id=source_iri(name), title=title or name, self_link=url if kind == "feed" else None,
+                        link=site_link)
+        for sid, name, kind, url, title, site_link in rows
     }
