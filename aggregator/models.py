@@ -85,7 +85,8 @@ sources = Table(
     Column("type", String(20), nullable=False),
     Column("url", Text),  # current URL (updated by permanent redirects)
     Column("config_url", Text),  # the URL as configured, to notice edits
-    Column("title", Text),
+    Column("title", Text),  # the feed's own title, as its last parse gave it
+    Column("config_title", Text),  # the title the config gives it, if any: shown before the feed's
     Column("site_link", Text),
     Column("etag", Text),
     Column("last_modified", Text),

@@ -812,8 +812,6 @@ def test_the_largest_max_connections_toml_holds_refreshes(
     assert "1 new items" in p.update()
 
 
-@pytest.mark.xfail(strict=True, reason="the sources table keeps one title: a configured title, once stored, "
-                                       "is taken for the feed's own (needs a column of its own)")
 def test_removing_a_configured_source_title_brings_back_the_feeds_own(
         feed_server: FeedServer, make_project: Callable[[dict[str, str]], Project]) -> None:
     feed_server.route("/f.xml", rss20("Feed Title", [Entry(id="1", title="One", link="http://example.org/1")]))
@@ -825,3 +823,13 @@ def test_removing_a_configured_source_title_brings_back_the_feeds_own(
     p.config.write_text(plain, encoding="utf-8")  # README: "optional display title (else the feed's own title)"
     p.update()
     assert p.entries()[0].source.title == "Feed Title"
+
+
+def test_a_feed_that_renames_itself_is_followed(feed_server: FeedServer, make_project) -> None:
+    feed = feed_server.route("/f.xml", rss20("Old Name", [Entry(id="1", title="One", link="http://example.org/1")]))
+    p = make_project({"f": feed_server.url("/f.xml")})
+    p.update()
+    assert p.entries()[0].source.title == "Old Name"
+    feed.body = rss20("New Name", [Entry(id="1", title="One", link="http://example.org/1")])
+    p.update()
+    assert p.entries()[0].source.title == "New Name"

@@ -329,6 +329,40 @@ def test_upgrade_to_0004_keeps_memberships(tmp_path: Path) -> None:
     store.close()
 
 
+def test_upgrade_to_0006_keeps_the_title_and_parses_titled_feeds_again(tmp_path: Path) -> None:
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        command.upgrade(alembic_config(conn), "0005")
+        conn.execute(text(
+            "INSERT INTO sources (id, name, type, title, etag, last_modified, body_hash, failures, retired) VALUES "
+            "(1, 'titled', 'feed', 'My Name', '\"e\"', 'Mon, 01 Jan 2024 00:00:00 GMT', 'h', 0, 0), "
+            "(2, 'untitled', 'feed', NULL, '\"e\"', NULL, 'h', 0, 0), (3, 'seeds', 'seeds', 'Seeds', NULL, NULL, NULL, 0, 0)"))
+        conn.commit()
+    migrate(engine)
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT name, title, config_title, etag, body_hash FROM sources ORDER BY id")).all()
+    # A stored title may be the config's or the feed's: that feed is parsed again at its next refresh.
+    assert [tuple(r) for r in rows] == [("titled", "My Name", None, None, None), ("untitled", None, None, '"e"', "h"),
+                                        ("seeds", None, None, None, None)]
+    store = Store(engine)
+    store.sync_sources([SourceSpec("titled", "feed", None, title="My Name"), SourceSpec("untitled", "feed", None),
+                        SourceSpec("seeds", "seeds", title="Seeds")])
+    store.record_refresh("untitled", started=T0, finished=T0, ok=True, title="Its Own")
+    store.close()
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+        command.downgrade(alembic_config(conn), "0005")
+        conn.commit()
+        rows = conn.execute(text("SELECT name, title FROM sources ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("titled", "My Name"), ("untitled", "Its Own"), ("seeds", "Seeds")]
+
+
 def test_upgrade_to_0005_moves_rule_texts_to_their_table_and_down_again(tmp_path: Path) -> None:
     from alembic import command
 

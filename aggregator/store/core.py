@@ -180,19 +180,19 @@ class Store:
         """Create rows for new sources; follow URL edits in the config."""
         with self.writing() as conn:
             existing = {src.name: src for src in conn.execute(
-                select(sources.c.id, sources.c.name, sources.c.type, sources.c.title, sources.c.config_url))}
+                select(sources.c.id, sources.c.name, sources.c.type, sources.c.config_title, sources.c.config_url))}
             new: list[dict[str, Any]] = []
             for spec in specs:
                 src = existing.get(spec.name)
                 if src is None:
                     new.append(dict(name=spec.name, type=spec.type, url=spec.url, config_url=spec.url,
-                                    title=spec.title, failures=0, retired=False))
+                                    config_title=spec.title, failures=0, retired=False))
                     continue
                 changes: dict[str, Any] = {}
                 if spec.type != src.type:
                     changes["type"] = spec.type
-                if spec.title and spec.title != src.title:
-                    changes["title"] = spec.title
+                if spec.title != src.config_title:  # set, changed or removed
+                    changes["config_title"] = spec.title
                 if spec.url != src.config_url:
                     # The user edited the URL: start afresh with it.
                     changes.update(url=spec.url, config_url=spec.url, **_AFRESH)
@@ -244,8 +244,8 @@ class Store:
     def sources_fingerprint(self) -> str:
         """A hash of what published feeds say about sources (their atom:source)."""
         with self.reading() as conn:
-            rows = conn.execute(select(sources.c.name, sources.c.type, sources.c.title, sources.c.url, sources.c.site_link)
-                             .order_by(sources.c.name)).all()
+            rows = conn.execute(select(sources.c.name, sources.c.type, sources.c.config_title, sources.c.title,
+                                       sources.c.url, sources.c.site_link).order_by(sources.c.name)).all()
         return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
 
     def set_next_run(self, name: str, when: datetime | None) -> None:

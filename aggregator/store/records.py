@@ -112,7 +112,7 @@ def _apply_refresh(row: dict[str, Any], rec: RefreshRecord) -> None:
         row["pending_redirect"] = rec.pending_redirect
         if rec.new_url:
             row["url"] = rec.new_url
-        if rec.title and not row["title"]:
+        if rec.title:  # the feed's own, as it is now (a configured title is shown before it)
             row["title"] = rec.title
         if rec.site_link:
             row["site_link"] = rec.site_link

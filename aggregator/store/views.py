@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from ..models import item_sources, item_topics, items, sources, topics
 from ..types import PublishedItem, SourceInfo
@@ -104,7 +104,8 @@ def _views(conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dic
 
 def _source_infos(conn: Connection, source_ids: set[int]) -> dict[int, SourceInfo]:
     rows = conn.execute(
-        select(sources.c.id, sources.c.name, sources.c.type, sources.c.url, sources.c.title, sources.c.site_link)
+        select(sources.c.id, sources.c.name, sources.c.type, sources.c.url,
+               func.coalesce(sources.c.config_title, sources.c.title), sources.c.site_link)
         .where(sources.c.id.in_(sorted(source_ids)))
     ).all()
     return {
