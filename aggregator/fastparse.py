@@ -262,6 +262,10 @@ def _walk_feed(container: Any, *, atom: bool) -> tuple[dict[str, Any], list[dict
             if child.attrib:
                 raise _NotFast("attributes on id")
             feed.setdefault("link", _resolve(_text(child)))  # feedparser's guid-is-link rule
+        elif name == "author" and atom:  # the entries' author when they name none (RFC 4287 §4.2.1)
+            if "author" in feed:
+                raise _NotFast("several feed authors")
+            feed["author"] = _author(child, atom=True)["author"]
         elif name in _FEED_IGNORED_ATOM if atom else name in _FEED_IGNORED_RSS:
             _check_leaf_or_simple(child)
         else:

@@ -91,7 +91,7 @@ def parse_feed(
     fast = fast_feed(body, content_type)
     if fast is not None:
         feed_dict, raw_entries = fast
-        return _feed_data(url, feed_dict, raw_entries, None, now)
+        return _feed_data(url, feed_dict, raw_entries, None, now, feed_dict.get("author"))
     return _parse_with_feedparser(url, body, content_type, now)
 
 
@@ -134,7 +134,10 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
         raw_entries = raw_entries[:-1]
         cut = "the document is cut short: its last entry was left out"
         warning = f"{warning}; {cut}" if warning else cut
-    return _feed_data(url, parsed.feed, raw_entries, warning, now)
+    # An Atom feed's author is its entries' when they name none (RFC 4287 §4.2.1).
+    atom = str(parsed.get("version") or "").startswith("atom")
+    feed_author = (parsed.feed.get("author_detail") or {}).get("name") if atom else None
+    return _feed_data(url, parsed.feed, raw_entries, warning, now, (feed_author or "").strip() or None)
 
 
 _DECLARED_ENCODING = re.compile(r"""(<\?xml[^>]*?encoding\s*=\s*["'])[^"']*""")
@@ -252,13 +255,15 @@ def _cut_short(body: bytes) -> bool:
 
 
 def _feed_data(
-    url: str, feed: Mapping[str, Any], raw_entries: list[Any], warning: str | None, now: datetime
+    url: str, feed: Mapping[str, Any], raw_entries: list[Any], warning: str | None, now: datetime,
+    feed_author: str | None = None,
 ) -> FeedData:
-    """Map feedparser-shaped dictionaries (from either path) to ``FeedData``."""
+    """Map feedparser-shaped dictionaries (from either path) to ``FeedData``; ``feed_author``
+    is the author of the entries that name none."""
     entries: list[EntryData] = []
     for index, raw in enumerate(raw_entries):
         try:
-            entry = _entry(raw, url, now)
+            entry = _entry(raw, url, now, feed_author)
         except Exception as exc:  # one bad entry must never sink the feed
             log.warning("%s: skipping entry %d: %s", url, index, exc)
             continue
@@ -575,7 +580,7 @@ def _title_text(value: str | None, detail: Mapping[str, Any] | None) -> str | No
     return text or None
 
 
-def _entry(raw: Any, feed_url: str, now: datetime) -> EntryData | None:
+def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = None) -> EntryData | None:
     get = raw.get  # one bound method for the dozen look-ups below (the per-entry hot path)
     raw_title = get("title")
     title = _title_text(raw_title, get("title_detail")) if raw_title else None
@@ -619,6 +624,11 @@ def _entry(raw: Any, feed_url: str, now: datetime) -> EntryData | None:
     published_struct = get("published_parsed")
     author_detail = get("author_detail")
     author = ((author_detail and author_detail.get("name")) or get("author") or "").strip() or None
+    if author is None:
+        # RFC 4287 §4.2.1: the authors of the entry's atom:source, else the feed's.
+        source = get("source")
+        source_author = source and ((source.get("author_detail") or {}).get("name") or "").strip()
+        author = source_author or feed_author
 
     return EntryData(
         key,

@@ -229,3 +229,27 @@ def test_fast_dates_are_feedparsers_dates() -> None:
         assert not isinstance(ours, datetime) or ours.tzinfo is timezone.utc, sample
         assert _as_instant(ours) == _as_instant(_parse_date(sample)), sample
     assert fast_forms > len(DATE_SAMPLES) // 4  # the shortcut really ran (on the valid ones)
+
+
+def test_an_atom_entry_without_an_author_takes_its_source_s_then_the_feeds() -> None:
+    # RFC 4287 §4.2.1, on both paths (feedparser itself leaves such entries without one).
+    body = atom("<id>urn:1</id><title>own</title><author><name>Jo</name></author>",
+                "<id>urn:2</id><title>none</title>",
+                "<id>urn:3</id><title>sourced</title><source><id>urn:s</id><title>S</title>"
+                "<author><name>Source Author</name></author></source>")
+    result, took_fast = _fast(body, "application/atom+xml")
+    assert not took_fast  # an entry's atom:source is feedparser's to read
+    assert [e.author for e in result.entries] == ["Jo", "Feed Author", "Source Author"]  # type: ignore[attr-defined]
+    fast_body = atom("<id>urn:1</id><title>own</title><author><name>Jo</name></author>", "<id>urn:2</id><title>none</title>")
+    result, took_fast = _fast(fast_body, "application/atom+xml")
+    assert took_fast and result == _reference(fast_body, "application/atom+xml")
+    assert [e.author for e in result.entries] == ["Jo", "Feed Author"]  # type: ignore[attr-defined]
+    # Several feed authors: feedparser's (the last) on both paths.
+    two = fast_body.replace(b"</author>", b"</author><author><name>Second</name></author>", 1)
+    result, took_fast = _fast(two, "application/atom+xml")
+    assert not took_fast and [e.author for e in result.entries] == ["Jo", "Second"]  # type: ignore[attr-defined]
+    # An RSS channel's managingEditor is no author of its items.
+    rss_body = rss("<title>t</title><guid isPermaLink='false'>1</guid>").replace(
+        b"<description>d</description>", b"<description>d</description><managingEditor>ed@x.example (Ed)</managingEditor>")
+    result, _ = _fast(rss_body, "application/rss+xml")
+    assert [e.author for e in result.entries] == [None]  # type: ignore[attr-defined]
