@@ -503,9 +503,9 @@ def topic_rules(config: Config) -> list[TopicRule]:
             for t in config.topics]
 
 
-# Bumped when matching itself changes (2: a dotted capital I matches I), so that stored
-# items are reclassified once under the new matching, not only when the rules change.
-MATCHING = 2
+# Bumped when matching itself changes (2: a dotted capital I matches I; 3: ’ matches '),
+# so that stored items are reclassified once under it, not only when the rules change.
+MATCHING = 3
 
 
 def rules_fingerprint(rules: Sequence[TopicRule]) -> str:

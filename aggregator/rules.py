@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from aggregator.text import WORD_CLASS, normalize
 
-__all__ = ["Classifier", "TopicRule", "compile_phrase", "validate_phrase"]
+__all__ = ["Classifier", "TopicRule", "compile_phrase", "match_fold", "validate_phrase"]
 
 _WORD_CHAR = f"[{WORD_CLASS}]"
 _WORD_RE = re.compile(f"{_WORD_CHAR}+")
@@ -84,17 +84,27 @@ class _Phrase:
         return frozenset(atoms)
 
 
-def _fold_dotted_i(text: str) -> str:
-    """Case folding turns ``İ`` into ``i`` + a combining dot above, which would glue a mark
-    to the ``i`` of ``TÜRKİYE`` or ``İSTANBUL`` and keep them from ``Türkiye`` and
-    ``Istanbul``: a lower-case ``i`` has its dot already, so the mark goes."""
-    return text.replace("i\u0307", "i") if "\u0307" in text else text
+def match_fold(text: str) -> str:
+    """What phrases and texts are matched as, beyond ``normalize``: two spellings of one
+    thing made one.
+
+    Case folding turns ``İ`` into ``i`` + a combining dot above, which would glue a mark to
+    the ``i`` of ``TÜRKİYE`` or ``İSTANBUL`` and keep them from ``Türkiye`` and ``Istanbul``:
+    a lower-case ``i`` has its dot already, so the mark goes. A typographic apostrophe
+    (``’``, in most published text) is the one typed (``'``, in most written phrases), so
+    ``alliance's chief`` finds ``Alliance’s chief``.
+    """
+    if "\u0307" in text:
+        text = text.replace("i\u0307", "i")
+    if "\u2019" in text:
+        text = text.replace("\u2019", "'")
+    return text
 
 
 def _parse_phrase(phrase: str) -> _Phrase:
     if not isinstance(phrase, str):
         raise ValueError(f"phrase must be a string, not {type(phrase).__name__}")
-    text = _SPACE_RE.sub(" ", _fold_dotted_i(normalize(phrase)).strip())
+    text = _SPACE_RE.sub(" ", match_fold(normalize(phrase)).strip())
     if not text:
         raise ValueError("phrase is empty")
     if not text.strip("*"):
@@ -138,8 +148,8 @@ def validate_phrase(phrase: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def compile_phrase(phrase: str) -> re.Pattern[str]:
-    """The regex for one phrase, to search in ``rule_text`` output (casefolded text, with
-    ``Classifier``'s one further fold: ``i`` + U+0307, from ``İ``, is ``i``).
+    """The regex for one phrase, to search in ``match_fold(rule_text(...))``, as
+    ``Classifier`` does.
 
     Raises ValueError for an empty phrase or one made only of ``*``. Compiling costs a few milliseconds (the word class spans every
     combining mark), hence the cache; ``Classifier`` uses a cheaper equivalent.
@@ -353,7 +363,7 @@ class Classifier:
 
     def phrase_hits(self, text: str) -> set[str]:
         """Keys of the phrases (and bare atoms) found in ``text`` (``rule_text`` output)."""
-        text = _fold_dotted_i(text)  # stored rule texts keep the mark: folded here
+        text = match_fold(text)  # stored rule texts are folded here, as they are matched
         found: list[frozenset[str] | None] = []
         if self._scan is not None:
             # surrogatepass: a lone surrogate from a badly decoded feed must not raise.
