@@ -25,13 +25,13 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from aggregator.text import drop_not_xml
-from aggregator.types import FeedView, PublishedItem, SourceInfo
+from aggregator.types import Enclosure, FeedView, PublishedItem, SourceInfo
 
 GENERATOR_NAME = "aggregator"
 # Bumped whenever the same stored data renders to other bytes (a fix of how something is
 # written): part of the publish stamp, so an upgrade republishes every feed once rather
 # than when its data next changes. 2: hrefs as valid IRIs; entries without an author
-# credit their source; atom:source's updated is the entry's own.
+# credit their source; atom:source's updated is the entry's own; enclosures.
 RENDERING = 2
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
@@ -162,6 +162,13 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
         _SubElement(entry, "link", href=_iri(item.link), rel="alternate", type="text/html")
     for via in item.via:
         _SubElement(entry, "link", href=_iri(via), rel="via")
+    for enc in item.enclosures:
+        attrs = {"href": _iri(enc.href), "rel": "enclosure"}
+        if enc.type:
+            attrs["type"] = enc.type
+        if enc.length is not None:
+            attrs["length"] = str(enc.length)
+        _SubElement(entry, "link", attrs)
     xml = etree.tostring(entry, pretty_print=True, encoding="UTF-8")
     if item.topics:
         # lxml escapes every "<" of text and attribute values, so this empty element
@@ -183,6 +190,7 @@ def _xml_safe(item: PublishedItem) -> PublishedItem:
         item, id=drop_not_xml(item.id), title=drop_not_xml(item.title), link=drop_not_xml(item.link),
         content=drop_not_xml(item.content), summary=drop_not_xml(item.summary), author=drop_not_xml(item.author),
         via=tuple(drop_not_xml(v) for v in item.via),
+        enclosures=tuple(Enclosure(drop_not_xml(e.href), drop_not_xml(e.type), e.length) for e in item.enclosures),
         source=replace(src, title=drop_not_xml(src.title), link=drop_not_xml(src.link),
                        self_link=drop_not_xml(src.self_link)),
     )

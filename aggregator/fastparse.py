@@ -292,7 +292,7 @@ def _check_leaf_or_simple(element: Any) -> None:
             raise _NotFast("unexpected nested element")
 
 
-def _link(element: Any, *, atom: bool, in_entry: bool) -> str | None:
+def _link(element: Any, *, atom: bool, in_entry: bool, enclosures: list[dict[str, Any]] | None = None) -> str | None:
     """RSS <link>text</link> or Atom <link rel href type/>: the link feedparser stores
     from it (which also counts as an explicit link), or None when it stores none."""
     keys = element.keys()  # a plain list: cheaper than the attrib proxy
@@ -312,6 +312,9 @@ def _link(element: Any, *, atom: bool, in_entry: bool) -> str | None:
             "xhtml": "application/xhtml+xml"}.get(kind, kind)
     if rel == "alternate" and kind in ("text/html", "application/xhtml+xml"):
         return _resolve(attrs["href"])
+    if rel == "enclosure" and enclosures is not None:
+        # feedparser's enclosure: the link's href resolved, its type as defaulted above.
+        enclosures.append({"href": _resolve(attrs["href"]), "type": kind, "length": attrs.get("length")})
     return None
 
 
@@ -341,14 +344,21 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
     for child in item:
         name = _NAMES.get(child.tag) or _fp_name(child)
         if name == "link":
-            link = _link(child, atom=atom, in_entry=True)
+            link = _link(child, atom=atom, in_entry=True, enclosures=entry.setdefault("enclosures", []))
             if link is not None:
                 entry["link"] = link
                 explicit_link = True
             continue
         key = keys.get(name)
         if key is None:
-            if name in _ENTRY_IGNORED and not (atom and name in ("source", "contributor")):
+            if name == "enclosure" and not atom:
+                # feedparser's enclosure: a link with the attributes as written, url as href.
+                attrs = dict(child.items())
+                if len(child) or "url" not in attrs or set(attrs) - {"url", "type", "length"}:
+                    raise _NotFast("unusual enclosure")
+                attrs["href"] = attrs.pop("url")
+                entry.setdefault("enclosures", []).append(attrs)
+            elif name in _ENTRY_IGNORED and not (atom and name in ("source", "contributor")):
                 if len(child) or (name != "enclosure" and set(child.attrib) - {"domain", "url", "term", "scheme",
                                                                              "label"}):
                     raise _NotFast(f"unusual {name}")

@@ -142,6 +142,18 @@ rule_texts = Table(
     Column("text", Text),  # NULL for items stored before rule texts were kept
 )
 
+# The files an item carries (Enclosure), in the order its source gave them. Only items
+# with any have rows: a refresh of items without writes nothing here.
+item_enclosures = Table(
+    "item_enclosures", metadata,
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("href", Text, nullable=False),
+    Column("type", Text),
+    Column("length", BigInteger),
+)
+
 # Every source that carried an item, the first one included.
 item_sources = Table(
     "item_sources", metadata,

@@ -20,7 +20,7 @@ import logging
 import re
 import time
 import xml.sax
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -32,7 +32,8 @@ from lxml import etree
 from aggregator.errors import ParseError
 from aggregator.fastparse import fast_feed
 from aggregator.sanitize import html_to_text, sanitize_html
-from aggregator.types import EntryData, FeedData
+from aggregator.text import drop_not_xml
+from aggregator.types import Enclosure, EntryData, FeedData
 
 __all__ = ["parse_feed", "entry_key", "clamp_date"]
 
@@ -630,6 +631,7 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         source_author = source and ((source.get("author_detail") or {}).get("name") or "").strip()
         author = source_author or feed_author
 
+    files = get("enclosures")
     return EntryData(
         key,
         title,
@@ -640,7 +642,34 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         _struct_date(published_struct, now) if published_struct else None,
         _struct_date(updated_struct, now) if updated_struct else None,
         author,
+        enclosures=_enclosures(feed_url, [(f.get("href"), f.get("type"), f.get("length")) for f in files])
+        if files else (),
     )
+
+
+MAX_ENCLOSURES = 20  # a feed's item with more is not a podcast episode: the rest are left out
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
+
+
+def _enclosures(base: str, found: Iterable[tuple[Any, Any, Any]]) -> tuple[Enclosure, ...]:
+    """The files an entry carries, from its (href, type, length) triples as the source wrote
+    them: http(s) URLs only (resolved against ``base``), each once; a type only when it is a
+    media type, a length only when it is a byte count."""
+    files: list[Enclosure] = []
+    for href, kind, length in found:
+        url = _absolute_link(base, href) if isinstance(href, str) else None
+        if url is None or any(f.href == url for f in files):
+            continue
+        media_type = kind.split(";", 1)[0].strip().lower() if isinstance(kind, str) else ""
+        size = str(length).strip() if isinstance(length, (str, int)) and not isinstance(length, bool) else ""
+        files.append(Enclosure(
+            drop_not_xml(url),
+            media_type if _MEDIA_TYPE.fullmatch(media_type) else None,
+            int(size) if size.isdigit() and size.isascii() and len(size) < 19 else None,
+        ))
+        if len(files) == MAX_ENCLOSURES:
+            break
+    return tuple(files)
 
 
 def _best_content(contents: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
@@ -758,4 +787,7 @@ def _json_entry(item: Mapping[str, Any], base: str, now: datetime, feed_author: 
         published=_json_date(item.get("date_published"), now),
         updated=_json_date(item.get("date_modified"), now),
         author=_json_author(item) or feed_author,
+        enclosures=_enclosures(base, [(a.get("url"), a.get("mime_type"), a.get("size_in_bytes"))
+                                      for a in attachments if isinstance(a, dict)])
+        if isinstance(attachments := item.get("attachments"), list) else (),
     )

@@ -10,6 +10,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    """A file an entry carries (a podcast's audio, a picture): RSS ``<enclosure>``, Atom
+    ``<link rel="enclosure">``, a JSON Feed attachment. Republished as it came."""
+
+    href: str  # absolute http(s) URL
+    type: str | None = None  # its media type, when the source gave a valid one
+    length: int | None = None  # its size in bytes, when the source gave one
+
+
 # slots: no per-instance __dict__ (a refresh holds tens of thousands of these at once:
 # less memory, fewer objects for the GC to track, cheaper construction).
 @dataclass(frozen=True, slots=True)
@@ -26,6 +36,7 @@ class EntryData:
     updated: datetime | None = None  # aware UTC
     author: str | None = None
     truncated: bool = False
+    enclosures: tuple[Enclosure, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,7 @@ class PublishedItem:
     author: str | None = None
     topics: tuple[str, ...] = ()  # slugs, written as category terms
     via: tuple[str, ...] = ()  # links to the same story at its further sources
+    enclosures: tuple[Enclosure, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,15 @@ FAST_CASES: dict[str, bytes] = {
         "<title>Content first</title><guid isPermaLink=\"false\">both-3</guid>"
         "<content:encoded>&lt;p&gt;Body three&lt;/p&gt;</content:encoded><description>Teaser three</description>",
     ),
+    "rss_enclosures": rss(
+        "<title>Ep 1</title><guid>urn:ep:1</guid><enclosure url='/audio/1.mp3' length='12345' type='audio/mpeg'/>",
+        "<title>Ep 2</title><guid>urn:ep:2</guid><enclosure url='http://p.example/2.mp3' length=' 9x ' type='Audio/MPEG'/>"
+        "<enclosure url='http://p.example/2.mp3'/><enclosure url='javascript:alert(1)' type='x'/>"
+        "<enclosure url='http://p.example/2.ogg' type='audio/ogg' length='7'/>",
+    ),
+    "atom_enclosure": atom("<id>e</id><title>t</title><link rel='enclosure' href='ep.mp3' type='audio/mpeg' length='5'/>"
+                           "<link rel='enclosure' href='http://x.example/b.bin'/>"),
+    "rss_atom_link_enclosure": rss("<title>t</title><guid>urn:x</guid><atom:link rel='enclosure' href='/c.mp3'/>"),
     "rss_guids": rss(
         "<guid>http://g.example/permalink</guid><title>perma</title>",
         "<guid isPermaLink='false'>  opaque-2  </guid><link>http://g.example/2</link>",
@@ -112,6 +121,7 @@ FAST_CASES: dict[str, bytes] = {
 
 # Generated feeds the fast path must decline (feedparser's rules for them differ or are intricate).
 SLOW_CASES: dict[str, tuple[bytes, str]] = {
+    "rss_enclosure_with_more": (rss("<title>t</title><enclosure url='http://x.example/a.mp3' foo='1'/>"), ""),
     "xhtml_content": (atom("<id>x</id><title>t</title><content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'><p>x</p></div></content>"), "application/atom+xml"),
     "xml_base": (ATOM_HEAD.replace("<feed ", "<feed xml:base='http://b.example/' ").encode() + b"</feed>", "application/atom+xml"),
     "repeated_title": (rss("<title>a</title><title>b</title>"), "application/rss+xml"),
@@ -253,3 +263,17 @@ def test_an_atom_entry_without_an_author_takes_its_source_s_then_the_feeds() -> 
         b"<description>d</description>", b"<description>d</description><managingEditor>ed@x.example (Ed)</managingEditor>")
     result, _ = _fast(rss_body, "application/rss+xml")
     assert [e.author for e in result.entries] == [None]  # type: ignore[attr-defined]
+
+
+def test_enclosures_are_kept_on_both_paths() -> None:
+    result, took_fast = _fast(FAST_CASES["rss_enclosures"], "application/rss+xml")
+    assert took_fast
+    one, two = result.entries  # type: ignore[attr-defined]
+    assert [(f.href, f.type, f.length) for f in one.enclosures] == [("http://fetched.example.org/audio/1.mp3", "audio/mpeg", 12345)]
+    # Each URL once, http(s) only, a type only when it is one, a length only when a count.
+    assert [(f.href, f.type, f.length) for f in two.enclosures] == [
+        ("http://p.example/2.mp3", "audio/mpeg", None), ("http://p.example/2.ogg", "audio/ogg", 7)]
+    result, took_fast = _fast(FAST_CASES["atom_enclosure"], "application/atom+xml")
+    [entry] = result.entries  # type: ignore[attr-defined]
+    assert took_fast and [(f.href, f.type, f.length) for f in entry.enclosures] == [
+        ("http://fetched.example.org/path/ep.mp3", "audio/mpeg", 5), ("http://x.example/b.bin", "text/html", None)]

@@ -176,6 +176,21 @@ def test_jsonfeed_11_sniffed_from_body_and_generic_json_type() -> None:
         assert second.link == "https://elsewhere.example.com/story"
 
 
+def test_jsonfeed_attachments_are_the_items_enclosures() -> None:
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Cast", "items": [
+        {"id": "e1", "content_text": "one", "attachments": [
+            {"url": "/a/1.mp3", "mime_type": "audio/mpeg", "size_in_bytes": 4096},
+            {"url": "http://x.example/1.m4a", "mime_type": "not a type", "size_in_bytes": -3},
+            {"url": "ftp://x.example/no"}, "junk", {"mime_type": "audio/mpeg"}]},
+        {"id": "e2", "content_text": "two", "attachments": "junk"}]}
+    feed = parse_feed("http://cast.example/feed.json", json.dumps(doc).encode(),
+                      {"content-type": "application/feed+json"}, now=NOW)
+    e1, e2 = feed.entries
+    assert [(f.href, f.type, f.length) for f in e1.enclosures] == [
+        ("http://cast.example/a/1.mp3", "audio/mpeg", 4096), ("http://x.example/1.m4a", None, None)]
+    assert e2.enclosures == ()
+
+
 def test_jsonfeed_relative_links_resolve_against_the_fetch_url_not_home_page_url() -> None:
     doc = {
         "version": "https://jsonfeed.org/version/1.1",

@@ -833,3 +833,34 @@ def test_a_feed_that_renames_itself_is_followed(feed_server: FeedServer, make_pr
     feed.body = rss20("New Name", [Entry(id="1", title="One", link="http://example.org/1")])
     p.update()
     assert p.entries()[0].source.title == "New Name"
+
+
+PODCAST = ('<?xml version="1.0"?><rss version="2.0"><channel><title>Cast</title><link>http://cast.example/</link>'
+           '<description>d</description>{items}</channel></rss>')
+
+
+def test_enclosures_are_republished_and_follow_their_entry(feed_server: FeedServer, make_project) -> None:
+    # A podcast's audio (any entry's files) reaches the reader: nothing lost.
+    item = ('<item><title>Episode {n}</title><guid>urn:ep:{n}</guid><description>Show notes {n}.</description>'
+            '{files}</item>')
+    audio = '<enclosure url="/audio/{n}.mp3" length="{size}" type="audio/mpeg"/>'
+    cast = feed_server.route("/cast.xml", PODCAST.format(items=item.format(
+        n=1, files=audio.format(n=1, size=1234)) + item.format(n=2, files="")).encode(),
+        content_type="application/rss+xml")
+    p = make_project({"cast": feed_server.url("/cast.xml")})
+    assert "2 new items" in p.update()
+    p.check_published()  # valid Atom, enclosure links included
+    by_title = {e.title: e for e in p.entries()}
+    [enc] = by_title["Episode 1"].enclosures
+    assert (enc.href, enc.type, enc.length) == (feed_server.url("/audio/1.mp3"), "audio/mpeg", "1234")
+    assert by_title["Episode 2"].get("enclosures", []) == []
+    # A new file replaces the old; a file removed upstream leaves the entry.
+    cast.body = PODCAST.format(items=item.format(n=1, files=audio.format(n="1b", size=99))
+                               + item.format(n=2, files=audio.format(n=2, size=5))).encode()
+    assert "2 updated" in p.update()
+    by_title = {e.title: e for e in p.entries()}
+    assert [x.href for x in by_title["Episode 1"].enclosures] == [feed_server.url("/audio/1b.mp3")]
+    assert [x.length for x in by_title["Episode 2"].enclosures] == ["5"]
+    cast.body = PODCAST.format(items=item.format(n=1, files="") + item.format(n=2, files=audio.format(n=2, size=5))).encode()
+    assert "1 updated" in p.update()
+    assert {e.title: e for e in p.entries()}["Episode 1"].get("enclosures", []) == []

@@ -106,6 +106,21 @@ def test_rekey_moves_stored_keys_and_never_over_a_stored_one(store: Store) -> No
     assert store.rekey("seeds", {"nothing": "stored"}) == 0 and store.rekey("absent", {"a": "b"}) == 0
 
 
+def test_enclosures_are_stored_replaced_and_removed_with_their_entry(store: Store) -> None:
+    from aggregator.types import Enclosure
+
+    mp3, ogg = Enclosure("http://one.test/1.mp3", "audio/mpeg", 2**40), Enclosure("http://one.test/1.ogg")
+    store.ingest("one", [EntryData(key="e", title="Ep", enclosures=(mp3, ogg)), EntryData(key="f", title="Plain")],
+                 now=T0)
+    by_title = {i.title: i for i in store.newest_items(None, 10)}
+    assert by_title["Ep"].enclosures == (mp3, ogg) and by_title["Plain"].enclosures == ()
+    r = store.ingest("one", [EntryData(key="e", title="Ep", enclosures=(ogg,))], now=T0 + timedelta(hours=1))
+    assert r.updated == 1
+    assert {i.title: i for i in store.newest_items(None, 10)}["Ep"].enclosures == (ogg,)
+    assert store.ingest("one", [EntryData(key="e", title="Ep")], now=T0 + timedelta(hours=2)).updated == 1
+    assert {i.title: i for i in store.newest_items(None, 10)}["Ep"].enclosures == ()
+
+
 def test_reingest_adds_nothing_and_change_updates_in_place(store: Store) -> None:
     e = EntryData(key="g1", title="Hello", link="http://one.test/a", content="<p>Body</p>", updated=T0)
     assert store.ingest("one", [e], now=T0 + timedelta(minutes=1)).new == 1

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
-from ..models import item_sources, items, rule_texts, sources
+from ..models import item_enclosures, item_sources, items, rule_texts, sources
 from ..errors import StoreError
 from ..text import drop_not_xml, has_not_xml, strip_html
 from ..types import EntryData
@@ -49,6 +49,7 @@ _ITEM_COLUMNS = ("uid", "source_id", "title", "link", "canonical_link", "text_ke
                  "content_type", "author", "truncated", "first_seen", "published", "updated", "classified")
 _LINK_COLUMNS = ("item_id", "source_id", "key", "link", "fingerprint", "first_seen")
 _TEXT_COLUMNS = ("item_id", "text")
+_ENCLOSURE_COLUMNS = ("item_id", "position", "href", "type", "length")
 
 
 # The ingest's statements, for _statement. Parameters are lists bound with _listed.
@@ -106,6 +107,18 @@ def _item_update_dated(sqlite: bool) -> Any:  # _item_update, and the entry's pu
 
 def _unclassify(sqlite: bool) -> Any:  # :ids, items a further source now carries
     return update(items).where(_in_list(items.c.id, "ids", sqlite)).values(classified=False)
+
+
+def _enclosures_of_items(sqlite: bool) -> Any:  # :ids, items whose entry changed
+    return delete(item_enclosures).where(_in_list(item_enclosures.c.item_id, "ids", sqlite))
+
+
+def _insert_enclosures(conn: Connection, carried: Iterable[tuple[int, EntryData]]) -> None:
+    """Rows for the files each (item id, entry) carries; most entries carry none."""
+    rows = [(item_id, n, enc.href, enc.type, enc.length)
+            for item_id, entry in carried for n, enc in enumerate(entry.enclosures)]
+    if rows:
+        _insert_rows(conn, item_enclosures, _ENCLOSURE_COLUMNS, rows)
 
 
 def _rule_text_update(sqlite: bool) -> Any:
@@ -220,6 +233,8 @@ def fingerprint(entry: EntryData, clamped_at: datetime | None = None) -> str:
         entry.title or "", entry.link or "", entry.summary or "", entry.content or "", entry.content_type or "",
         entry.author or "", pub, upd, str(entry.truncated),
     ))
+    if entry.enclosures:  # only then: the fingerprints of entries without stay as they were
+        joined += "\x1f" + repr([(e.href, e.type, e.length) for e in entry.enclosures])
     return hashlib.sha256(joined.encode()).hexdigest()
 
 
@@ -385,6 +400,9 @@ def _update_items(conn: Connection, changed: list[tuple[int, EntryData]], now: d
     # (A missing rule_texts row stays missing until the next full classify restores
     # it; until then classify derives the text from the item.)
     conn.execute(_statement(conn, _rule_text_update), texts)
+    for part in _chunks(ids):  # the files they carry now, in place of those they carried
+        conn.execute(_statement(conn, _enclosures_of_items), {"ids": _listed(conn, item_enclosures.c.item_id, part)})
+    _insert_enclosures(conn, changed)
 
 
 def _free_times(
@@ -546,6 +564,7 @@ def _insert_fresh(
         ))
     new_ids = dict(zip(new, _insert_items(conn, rows, converted)))
     _insert_rows(conn, rule_texts, _TEXT_COLUMNS, [(new_ids[i], derived[i][1]) for i in new])
+    _insert_enclosures(conn, [(new_ids[i], fresh[i][3]) for i in new])
     link_rows = []
     for i, (_, _, sid, e, fp) in enumerate(fresh):
         item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]

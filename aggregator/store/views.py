@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select
 
-from ..models import item_sources, item_topics, items, sources, topics
-from ..types import PublishedItem, SourceInfo
+from ..models import item_enclosures, item_sources, item_topics, items, sources, topics
+from ..types import Enclosure, PublishedItem, SourceInfo
 from .sql import _chunks, _one_of
 
 
@@ -58,7 +58,7 @@ def feed_items(
 def _views(conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dict[int, PublishedItem]:
     """PublishedItems of ``ids``; ``topic_slugs`` maps every topic id to its slug.
 
-    Three statements per chunk of ids, the ids passed as ``_one_of`` lists (on
+    Four statements per chunk of ids, the ids passed as ``_one_of`` lists (on
     SQLite one JSON array: the statement compiles once, where an expanding IN
     rendered 500 placeholders per chunk); rows fetched whole and unpacked by position.
     """
@@ -68,6 +68,8 @@ def _views(conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dic
     rows: list[Any] = []
     slugs_of: dict[int, list[str]] = defaultdict(list)
     carried: list[Any] = []
+    files: dict[int, list[Enclosure]] = defaultdict(list)
+    ie = item_enclosures.c
     for part in _chunks(ids):
         rows += conn.execute(select(
             it.id, it.uid, it.source_id, it.title, it.link, it.summary, it.content, it.content_type,
@@ -82,6 +84,11 @@ def _views(conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dic
             select(item_sources.c.item_id, item_sources.c.source_id, item_sources.c.link)
             .where(_one_of(conn, item_sources.c.item_id, part)).order_by(item_sources.c.id)
         ).all()
+        for item_id, href, kind, length in conn.execute(
+            select(ie.item_id, ie.href, ie.type, ie.length).where(_one_of(conn, ie.item_id, part))
+            .order_by(ie.item_id, ie.position)
+        ):
+            files[item_id].append(Enclosure(href, kind, length))
     first = {row[0]: (row[2], row[4]) for row in rows}  # item id -> (its source, its link)
     via: dict[int, list[str]] = defaultdict(list)
     for item_id, source_id, link in carried:
@@ -96,6 +103,7 @@ def _views(conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dic
             link=link, content=content, content_type=content_type, summary=summary, author=author,
             # Slug order, as the category elements have always been written.
             topics=tuple(sorted(slugs_of.get(item_id, no_topics))), via=tuple(via.get(item_id, ())),
+            enclosures=tuple(files.get(item_id, ())),
         )
         for (item_id, uid, source_id, title, link, summary, content, content_type, author, published,
              updated) in rows
