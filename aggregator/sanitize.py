@@ -124,6 +124,9 @@ def sanitize_html(html_fragment: str, base_url: str | None) -> str:
     if _unchanged_by_cleaner(html_fragment):
         return html_fragment.strip()  # what the cleaner would give back, at a third of its cost
     lowered = html_fragment.lower()
+    if "<img" in lowered and "data-" in lowered:
+        html_fragment = _lazy_images(html_fragment)
+        lowered = html_fragment.lower()
     if "href" in lowered or "src" in lowered:
         cleaner = _cleaner_for(base_url)
     else:
@@ -134,6 +137,33 @@ def sanitize_html(html_fragment: str, base_url: str | None) -> str:
         # output, and one shared cleaner saves building one per feed.
         cleaner = _cleaner(None)
     return _clean(cleaner, html_fragment).strip()
+
+
+_IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_LAZY_SRC = re.compile(r"""\sdata-(?:lazy-src|src|original)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""",
+                       re.IGNORECASE)
+_SRC = re.compile(r"""\ssrc\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
+
+
+def _lazy_images(html_fragment: str) -> str:
+    """Lazy-loaded images with their picture: an ``<img>`` whose real URL is in
+    ``data-src`` (``data-lazy-src``, ``data-original``) and whose ``src`` is missing or a
+    ``data:`` placeholder gets that URL as its ``src`` (the script that would have
+    swapped it in never runs in a reader, and the cleaner drops data: URLs)."""
+    def fix(tag: re.Match[str]) -> str:
+        text = tag.group()
+        lazy = _LAZY_SRC.search(text)
+        if lazy is None:
+            return text
+        url = html.unescape(next(g for g in lazy.groups() if g is not None)).strip()
+        src = _SRC.search(text)
+        if not url or (src and not next(g for g in src.groups() if g is not None).strip().lower().startswith("data:")):
+            return text
+        if src:
+            text = text[:src.start()] + text[src.end():]
+        return f'{text[:4]} src="{html.escape(url)}"{text[4:]}'
+
+    return _IMG_TAG.sub(fix, html_fragment)
 
 
 def _clean(cleaner: nh3.Cleaner, html_fragment: str) -> str:
