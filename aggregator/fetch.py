@@ -824,7 +824,7 @@ class Fetcher:
                 )
             elif 200 <= status < 300:
                 hdrs = _lower_headers(head)
-                body = self._decoded(outcome.body, hdrs)
+                body = self._decoded(outcome.body, hdrs, status)
                 return FetchResult(
                     url=url,
                     status=status,
@@ -854,23 +854,24 @@ class Fetcher:
             seen.add(target)
             url = target
 
-    def _decoded(self, body: bytes, hdrs: dict[str, str]) -> bytes:
+    def _decoded(self, body: bytes, hdrs: dict[str, str], status: int) -> bytes:
         """The body without its Content-Encoding (those headers are then dropped), decoded
-        no further than one byte past the cap: a 100 kB gzip bomb can inflate to 100 MB."""
+        no further than one byte past the cap: a 100 kB gzip bomb can inflate to 100 MB.
+        A failure keeps the server's ``status``: it did answer."""
         encoding = hdrs.get("content-encoding", "identity").strip().lower()
         if encoding in ("identity", ""):
             return body
         if encoding not in ("gzip", "x-gzip", "deflate"):
-            raise NetworkError(f"unsupported Content-Encoding {encoding!r}")
+            raise NetworkError(f"unsupported Content-Encoding {encoding!r}", status=status)
         cap = self.max_bytes
         decoder = _Decoder(encoding)
         try:
             out = decoder.feed(body, cap + 1)
             if len(out) > cap:
-                raise TooLargeError(f"body larger than {_size(cap)}")
+                raise TooLargeError(f"body larger than {_size(cap)}", status=status)
             decoder.finish()
         except zlib.error as e:
-            raise NetworkError(f"broken {encoding} body: {e}") from e
+            raise NetworkError(f"broken {encoding} body: {e}", status=status) from e
         del hdrs["content-encoding"]
         hdrs.pop("content-length", None)
         return out

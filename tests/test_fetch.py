@@ -344,8 +344,9 @@ def test_compressed_bodies_are_decoded(server: ServerThread, kind: str) -> None:
     ("br", "unsupported Content-Encoding 'br'"),
 ])
 def test_broken_or_unknown_encodings_are_errors(server: ServerThread, kind: str, message: str) -> None:
-    with pytest.raises(NetworkError, match=message):
+    with pytest.raises(NetworkError, match=message) as failed:
         fetch(f"{server.url}/enc/{kind}")
+    assert failed.value.status == 200  # the server answered: `status` shows it
 
 
 # --- redirects -----------------------------------------------------------------------------------
