@@ -346,7 +346,7 @@ _SOURCE = _Table(
         "path": _optional(_NONEMPTY),
         "interval": _optional(_INTERVAL),
         "enabled": (cs.bool_schema(), True),
-        "title": _optional(_checked(_xml_text)),
+        "title": _optional(_NONEMPTY),
     }
 )
 _TOPIC = _Table(

@@ -336,6 +336,8 @@ SOURCE_OK = '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\n'
          "aggregator.toml: topics[1].slug: duplicate slug 't' (already used by topics[0])"),
         (MINIMAL + '[[topics]]\nslug = "t"\nany = ["x", " "]\n',
          "aggregator.toml: topics[0].any[1]: must not be empty"),
+        (MINIMAL + 'title = "   "\n',  # a blank source title would be published as one
+         "aggregator.toml: sources[0].title: must not be empty"),
         (MINIMAL + '[[topics]]\nslug = "t"\nall = ["*"]\n',
          "aggregator.toml: topics[0].all[0]: '*' has no letters or digits to match"),
         (MINIMAL + '[[topics]]\nslug = "t"\nany = ["x"]\nnone = ["--"]\n',
