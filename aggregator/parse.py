@@ -444,16 +444,16 @@ def advertised_feeds(url: str, body: bytes) -> list[str]:
         if href:
             base = _absolute_link(url, href) or url
             break
-    found: list[str] = []
+    found: dict[str, None] = {}  # a dict, not a list: a hostile page may hold 100,000 links
     for element in doc.iter("link"):
         rel = (element.get("rel") or "").lower().split()
         kind = (element.get("type") or "").split(";", 1)[0].strip().lower()
         if "alternate" not in rel or kind not in _FEED_LINK_TYPES:
             continue
         link = _absolute_link(base, element.get("href"))
-        if link and link not in found:
-            found.append(link)
-    return found
+        if link:
+            found[link] = None
+    return list(found)
 
 
 def _describe(exc: object) -> str:
