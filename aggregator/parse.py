@@ -173,9 +173,11 @@ def _absolute_bases(url: str, body: bytes, content_type: str) -> tuple[bytes, st
     feedparser only resolves an xml:base against one with a scheme: with no
     content-location given (see above), a relative base on the feed takes, but one
     nested in it (an entry's "2024/" under the feed's "/blog/") is dropped, and links
-    resolve against the wrong folder. lxml resolves the chain as XML Base says. Only a
-    well-formed document with a relative xml:base, whose bytes lxml decodes as feedparser
-    would, is rewritten; any other is returned as it is.
+    resolve against the wrong folder. Each base is resolved against the nearest one above
+    it as XML Base says, by ``urljoin`` as links are (lxml's ``.base`` answers the document
+    URL for a base that is an IRI, not a URI: "/café/"). Only a well-formed document with
+    a relative xml:base, whose bytes lxml decodes as feedparser would, is rewritten; any
+    other is returned as it is.
     """
     if b"xml:base" not in body:
         return body, content_type
@@ -189,15 +191,18 @@ def _absolute_bases(url: str, body: bytes, content_type: str) -> tuple[bytes, st
         except LookupError:
             return body, content_type
     try:
-        root = etree.fromstring(body, _STRICT_XML, base_url=url)
+        root = etree.fromstring(body, _STRICT_XML)
     except (etree.LxmlError, ValueError):
         return body, content_type
     based = [element for element in root.iter() if element.get(_XML_BASE) is not None]
     if all(urlsplit(element.get(_XML_BASE)).scheme for element in based):
         return body, content_type  # feedparser resolves these alike
-    for element in based:
-        if element.base:
-            element.set(_XML_BASE, element.base)
+    for element in based:  # in document order: the bases above it are absolute already
+        above = next((a.get(_XML_BASE) for a in element.iterancestors() if a.get(_XML_BASE) is not None), url)
+        try:
+            element.set(_XML_BASE, urljoin(above, element.get(_XML_BASE)))
+        except ValueError:  # e.g. an unbalanced "[" in a host: left for feedparser
+            continue
     media_type = content_type.split(";", 1)[0].strip()
     rewritten = etree.tostring(root.getroottree(), encoding="utf-8", xml_declaration=True)
     return rewritten, f"{media_type}; charset=utf-8" if media_type else ""

@@ -133,6 +133,22 @@ def test_nested_relative_xml_base_resolves_through_the_whole_chain(content_type:
     assert second.summary == '<a href="http://h.example/up/x.html" rel="noopener noreferrer">x</a>'
 
 
+def test_xml_base_that_is_an_iri_not_a_uri_keeps_its_folder() -> None:
+    # An xml:base is an IRI: "/café/" or "/2024 posts/" as the site writes it. libxml2's
+    # resolver refuses those and answers the document's URL, which made every link of
+    # the feed resolve against the fetch URL's folder.
+    body = ('<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/café/"><title>Bases</title>'
+            '<entry xml:base="2024 posts/"><id>urn:b:1</id><link href="post.html"/>'
+            '<content type="html">&lt;img src="a.png"&gt;</content></entry>'
+            '<entry><id>urn:b:2</id><link href="top.html"/></entry>'
+            "</feed>").encode("utf-8")
+    first, second = parse_feed("http://h.example/dir/feed", body, {"content-type": "application/atom+xml"},
+                               now=NOW).entries
+    assert first.link == "http://h.example/café/2024 posts/post.html"
+    assert first.content == '<img src="http://h.example/caf%C3%A9/2024%20posts/a.png">'
+    assert second.link == "http://h.example/café/top.html"
+
+
 def test_atom_ids_do_not_depend_on_the_fetch_url() -> None:
     body = (
         b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
