@@ -195,8 +195,11 @@ def _absolute_bases(url: str, body: bytes, content_type: str) -> tuple[bytes, st
     except (etree.LxmlError, ValueError):
         return body, content_type
     based = [element for element in root.iter() if element.get(_XML_BASE) is not None]
-    if all(urlsplit(element.get(_XML_BASE)).scheme for element in based):
-        return body, content_type  # feedparser resolves these alike
+    try:
+        if all(urlsplit(element.get(_XML_BASE)).scheme for element in based):
+            return body, content_type  # feedparser resolves these alike
+    except ValueError:  # a base urlsplit refuses ("http://[oops/"): feedparser copes with it
+        return body, content_type
     for element in based:  # in document order: the bases above it are absolute already
         above = next((a.get(_XML_BASE) for a in element.iterancestors() if a.get(_XML_BASE) is not None), url)
         try:

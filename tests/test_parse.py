@@ -149,6 +149,14 @@ def test_xml_base_that_is_an_iri_not_a_uri_keeps_its_folder() -> None:
     assert second.link == "http://h.example/café/top.html"
 
 
+def test_xml_base_that_urlsplit_refuses_leaves_the_feed_readable() -> None:
+    body = (b'<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://[oops/"><title>B</title>'
+            b'<entry><id>urn:b:1</id><title>Kept</title><link href="/p.html"/></entry></feed>')
+    # It raised ValueError out of parse_feed: the source failed with an internal error.
+    [entry] = parse_feed(FETCHED, body, {"content-type": "application/atom+xml"}, now=NOW).entries
+    assert entry.title == "Kept"
+
+
 def test_atom_ids_do_not_depend_on_the_fetch_url() -> None:
     body = (
         b'<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
