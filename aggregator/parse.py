@@ -104,13 +104,14 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
     # We resolve links and content against xml:base (which feedparser tracks) and
     # then the fetch URL ourselves.
     body, content_type = _utf16_as_utf8(body, content_type)
+    # Repaired first: lxml, which makes the bases absolute, refuses such a reference too.
+    body, bad_refs = _repair_char_refs(body)
     body, content_type = _absolute_bases(url, body, content_type)
     response_headers = {"content-type": content_type} if content_type else {}
-    repaired, bad_refs = _repair_char_refs(body)
     # A stream, never bytes or str: feedparser would treat a str as a URL or path.
     try:
         parsed = feedparser.parse(
-            io.BytesIO(repaired),
+            io.BytesIO(body),
             response_headers=response_headers,
             sanitize_html=False,
             resolve_relative_uris=False,

@@ -320,6 +320,15 @@ def test_character_references_to_no_character_do_not_fail_the_feed() -> None:
     assert feed.warning is not None and "character reference" in feed.warning
 
 
+def test_character_references_repaired_leave_nested_xml_bases_resolved() -> None:
+    # lxml, which makes nested bases absolute, refused the document for its references.
+    body = ('<feed xmlns="http://www.w3.org/2005/Atom" xml:base="/blog/"><title>Bases</title>'
+            '<entry xml:base="2024/"><id>urn:b:1</id><title>Party &#55357;&#56832;</title><link href="post.html"/>'
+            "</entry></feed>").encode("utf-8")
+    [entry] = parse_feed("http://h.example/dir/feed", body, {"content-type": "application/atom+xml"}, now=NOW).entries
+    assert (entry.title, entry.link) == ("Party \U0001f600", "http://h.example/blog/2024/post.html")
+
+
 def test_deeply_nested_json_is_a_parse_error() -> None:
     body = b'{"version":"https://jsonfeed.org/version/1.1","items":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(ParseError, match="invalid JSON .*nested too deeply"):
