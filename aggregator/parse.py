@@ -435,6 +435,9 @@ def _html_page_message(url: str, body: bytes, kind: str) -> str:
     return f"not a feed: got an HTML page ({kind}); the page names its feeds: {listed} (make one the url)"
 
 
+# A longer URL is named by no feed in practice, and a hostile page's megabyte href would be
+# kept in the source's error, its fetch history and every /healthz answer.
+_NAMED_URL_MAX = 2048
 _FEED_LINK_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "application/feed+json",
                               "application/json", "application/rdf+xml", "application/xml", "text/xml"})
 
@@ -460,7 +463,7 @@ def advertised_feeds(url: str, body: bytes) -> list[str]:
         if "alternate" not in rel or kind not in _FEED_LINK_TYPES:
             continue
         link = _absolute_link(base, element.get("href"))
-        if link:
+        if link and len(link) <= _NAMED_URL_MAX:
             found[link] = None
     return list(found)
 

@@ -493,6 +493,17 @@ def test_html_page_advertising_thousands_of_feeds_is_named_in_linear_time() -> N
                                     "http://fetched.example.org/f2, ... (make one the url)")
 
 
+def test_html_page_message_leaves_out_an_advertised_url_of_a_megabyte() -> None:
+    # The message is the source's error: stored, kept in its fetch history at every
+    # refresh, shown by status and /healthz. A hostile href made it a megabyte long.
+    page = (b'<html><head><link rel="alternate" type="application/rss+xml" href="/' + b"x" * 1_000_000 + b'">'
+            b'<link rel="alternate" type="application/atom+xml" href="/atom.xml"></head></html>')
+    with pytest.raises(ParseError) as info:
+        parse_feed(FETCHED, page, {"content-type": "text/html"}, now=NOW)
+    assert str(info.value) == ("not a feed: got an HTML page (text/html); the page names its feed: "
+                               "http://fetched.example.org/atom.xml (make that the url)")
+
+
 @pytest.mark.parametrize("name", ["billion_laughs.xml", "xxe.xml"])
 def test_entity_declarations_are_refused_fast_and_never_expanded(name: str) -> None:
     started = time.perf_counter()
