@@ -177,8 +177,8 @@ def _absolute_bases(url: str, body: bytes, content_type: str) -> tuple[bytes, st
     resolve against the wrong folder. Each base is resolved against the nearest one above
     it as XML Base says, by ``urljoin`` as links are (lxml's ``.base`` answers the document
     URL for a base that is an IRI, not a URI: "/café/"). Only a well-formed document with
-    a relative xml:base, whose bytes lxml decodes as feedparser would, is rewritten; any
-    other is returned as it is.
+    a base feedparser drops, whose bytes lxml decodes as feedparser would, is rewritten;
+    any other is returned as it is.
     """
     if b"xml:base" not in body:
         return body, content_type
@@ -197,8 +197,11 @@ def _absolute_bases(url: str, body: bytes, content_type: str) -> tuple[bytes, st
         return body, content_type
     based = [element for element in root.iter() if element.get(_XML_BASE) is not None]
     try:
-        if all(urlsplit(element.get(_XML_BASE)).scheme for element in based):
-            return body, content_type  # feedparser resolves these alike
+        if not any(_dropped_by_feedparser(element) for element in based):
+            # feedparser resolves these alike. Rewritten, the outermost relative base would
+            # be absolute against the fetch URL, and feedparser resolves relative ids and
+            # GUIDs against it too: keys would change with the feed's URL.
+            return body, content_type
     except ValueError:  # a base urlsplit refuses ("http://[oops/"): feedparser copes with it
         return body, content_type
     for element in based:  # in document order: the bases above it are absolute already
@@ -210,6 +213,16 @@ def _absolute_bases(url: str, body: bytes, content_type: str) -> tuple[bytes, st
     media_type = content_type.split(";", 1)[0].strip()
     rewritten = etree.tostring(root.getroottree(), encoding="utf-8", xml_declaration=True)
     return rewritten, f"{media_type}; charset=utf-8" if media_type else ""
+
+
+def _dropped_by_feedparser(element: etree._Element) -> bool:
+    """Whether feedparser drops ``element``'s xml:base: a relative one with only relative
+    ones above it (under an absolute one it resolves, and alone it takes it as it is)."""
+    value = element.get(_XML_BASE)
+    if not value or urlsplit(value).scheme:
+        return False
+    above = [a.get(_XML_BASE) for a in element.iterancestors() if a.get(_XML_BASE) is not None]
+    return bool(above) and not any(urlsplit(base).scheme for base in above)
 
 
 def _repair_char_refs(body: bytes) -> tuple[bytes, int]:

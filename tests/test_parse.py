@@ -133,6 +133,23 @@ def test_nested_relative_xml_base_resolves_through_the_whole_chain(content_type:
     assert second.summary == '<a href="http://h.example/up/x.html" rel="noopener noreferrer">x</a>'
 
 
+@pytest.mark.parametrize("base", ["/", "/blog/", "blog/"])
+def test_ids_under_a_relative_xml_base_do_not_take_the_fetch_url(base: str) -> None:
+    # Keys never depend on where the feed was fetched from (no content-location, above):
+    # a feed that moves keeps its entries. Making a lone relative base absolute against
+    # the fetch URL made feedparser resolve relative ids and GUIDs against it, so every
+    # such entry was stored again after the upgrade and again whenever the feed moved.
+    atom = (f'<feed xmlns="http://www.w3.org/2005/Atom" xml:base="{base}"><title>B</title>'
+            '<entry><id>post-1</id><title>t</title><link href="p.html"/></entry></feed>').encode()
+    rss = (f'<rss version="2.0" xml:base="{base}"><channel><title>B</title>'
+           "<item><guid>/p/2</guid><title>t</title></item></channel></rss>").encode()
+    keys = {url: [e.key for body in (atom, rss)
+                  for e in parse_feed(url, body, {"content-type": "application/xml"}, now=NOW).entries]
+            for url in ("http://h.example/feed", "https://moved.example/new/feed")}
+    assert keys["http://h.example/feed"] == keys["https://moved.example/new/feed"]
+    assert keys["http://h.example/feed"][1] == "/p/2"
+
+
 def test_xml_base_that_is_an_iri_not_a_uri_keeps_its_folder() -> None:
     # An xml:base is an IRI: "/café/" or "/2024 posts/" as the site writes it. libxml2's
     # resolver refuses those and answers the document's URL, which made every link of
