@@ -458,7 +458,7 @@ _FEED_LINK_TYPES = frozenset({"application/rss+xml", "application/atom+xml", "ap
 def advertised_feeds(url: str, body: bytes) -> list[str]:
     """The http(s) URLs of the feeds an HTML page announces with ``<link rel="alternate"
     type="application/rss+xml" href="...">`` (and Atom, JSON Feed), in document order,
-    resolved against its ``<base href>`` or ``url``."""
+    resolved against its ``<base href>`` or ``url``; ``url`` itself is left out."""
     try:
         doc = lxml.html.document_fromstring(body)
     except (etree.LxmlError, ValueError):
@@ -476,7 +476,7 @@ def advertised_feeds(url: str, body: bytes) -> list[str]:
         if "alternate" not in rel or kind not in _FEED_LINK_TYPES:
             continue
         link = _absolute_link(base, element.get("href"))
-        if link and len(link) <= _NAMED_URL_MAX:
+        if link and len(link) <= _NAMED_URL_MAX and link != url:  # not the page itself
             found[link] = None
     return list(found)
 

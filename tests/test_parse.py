@@ -485,6 +485,16 @@ def test_html_page_message_names_the_type_and_the_feed_the_page_advertises() -> 
     assert str(info.value) == "not a feed: got an HTML page (text/html)"
 
 
+def test_html_page_that_names_its_own_url_as_the_feed_gives_no_advice_to_use_it() -> None:
+    # An HTML answer at the feed's own URL (a "browser-friendly" page, a bot wall that
+    # copies the site's head): "make that the url" would name the url it already is.
+    page = (b'<html><head><link rel="alternate" type="application/rss+xml" href="/path/feed">'
+            b'<link rel="alternate" type="application/atom+xml" href="' + FETCHED.encode() + b'"></head></html>')
+    with pytest.raises(ParseError) as info:
+        parse_feed(FETCHED, page, {"content-type": "text/html"}, now=NOW)
+    assert str(info.value) == "not a feed: got an HTML page (text/html)"
+
+
 def test_html_page_advertising_several_feeds_names_them_resolved_against_its_base() -> None:
     page = (b'<html><head><base href="https://cdn.example/b/">'
             b'<link rel="Alternate home" type="application/atom+xml; charset=utf-8" href="atom.xml">'
