@@ -100,7 +100,24 @@ def refresh(
     feeds = [s for s in chosen if s.type == "feed"]
     if feeds:
         report.outcomes.extend(refresh_feeds(config, store, feeds, progress=progress, now=now))
+    prune_history(store, now or utcnow())
     return report
+
+
+HISTORY = timedelta(days=30)  # how long the refresh history (one row per attempt) is kept
+_PRUNED = "fetches_pruned"  # meta: when it was last pruned
+
+
+def prune_history(store: Store, now: datetime) -> None:
+    """Once a day, forget refresh attempts older than HISTORY: a thousand sources refreshed
+    every half hour add 48,000 a day, and nothing reads them past the latest."""
+    last = store.get_meta(_PRUNED)
+    if last is not None and now - datetime.fromisoformat(last) < timedelta(days=1):
+        return
+    removed = store.prune_fetches(now - HISTORY)
+    store.set_meta(_PRUNED, now.isoformat())
+    if removed:
+        log.info("refresh history: %d attempts older than %d days forgotten", removed, HISTORY.days)
 
 
 def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = None) -> SourceOutcome:

@@ -1305,3 +1305,29 @@ def test_data_version_counts_changing_ingests_past_32_bits(store: Store) -> None
     later = EntryData(key="b", title="B", updated=T0 + timedelta(hours=1), published=T0)
     store.ingest_batch([IngestJob("two", [later])], now=T0)
     assert store.data_version() == 2147483648
+
+
+def test_refresh_history_is_pruned_to_a_month_once_a_day(store: Store) -> None:
+    from sqlalchemy import func, select
+
+    from aggregator.models import fetches
+    from aggregator.pipeline import prune_history
+
+    def attempts() -> list[datetime]:
+        with store.reading() as conn:
+            return sorted(conn.execute(select(fetches.c.finished)).scalars())
+
+    for days in (40, 31, 5):
+        at = T0 - timedelta(days=days)
+        store.record_refresh("one", started=at, finished=at, ok=True)
+    prune_history(store, T0)
+    assert attempts() == [T0 - timedelta(days=5)]
+    old = T0 - timedelta(days=90)
+    store.record_refresh("one", started=old, finished=old, ok=False, error="x")
+    prune_history(store, T0 + timedelta(hours=23))  # once a day at most
+    assert len(attempts()) == 2
+    prune_history(store, T0 + timedelta(hours=25))
+    assert attempts() == [T0 - timedelta(days=5)]
+    assert store.source_state("one").failures == 1  # the source's own state is kept
+    with store.reading() as conn:
+        assert conn.execute(select(func.count()).select_from(fetches)).scalar() == 1

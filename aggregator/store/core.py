@@ -22,7 +22,7 @@ from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ..db import make_engine, migrate, widen_cache_for
 from ..errors import StoreError
-from ..models import item_sources, item_topics, items, sources, topics
+from ..models import fetches, item_sources, item_topics, items, sources, topics
 from ..types import EntryData, PublishedItem
 from . import classify as _classify
 from .ingest import IngestJob, IngestResult, PendingCommit, ingest
@@ -247,6 +247,12 @@ class Store:
             rows = conn.execute(select(sources.c.name, sources.c.type, sources.c.config_title, sources.c.title,
                                        sources.c.url, sources.c.site_link).order_by(sources.c.name)).all()
         return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
+
+    def prune_fetches(self, before: datetime) -> int:
+        """Forget the refresh history (``fetches``) older than ``before``; each source's
+        own state (last refresh, error, validators) is kept. Returns the rows removed."""
+        with self.writing() as conn:
+            return conn.execute(delete(fetches).where(fetches.c.finished < before)).rowcount
 
     def set_next_run(self, name: str, when: datetime | None) -> None:
         with self.writing() as conn:
