@@ -307,14 +307,15 @@ def _link(element: Any, *, atom: bool, in_entry: bool, enclosures: list[dict[str
     if "href" not in attrs:
         raise _NotFast("link without href")
     rel = attrs.get("rel", "alternate").lower()
-    kind = attrs.get("type", "application/atom+xml" if rel == "self" else "text/html").lower()
+    written = attrs.get("type", "application/atom+xml" if rel == "self" else "text/html").lower()
     kind = {"text": "text/plain", "plain": "text/plain", "html": "text/html",
-            "xhtml": "application/xhtml+xml"}.get(kind, kind)
+            "xhtml": "application/xhtml+xml"}.get(written, written)
     if rel == "alternate" and kind in ("text/html", "application/xhtml+xml"):
         return _resolve(attrs["href"])
     if rel == "enclosure" and enclosures is not None:
-        # feedparser's enclosure: the link's href resolved, its type as defaulted above.
-        enclosures.append({"href": _resolve(attrs["href"]), "type": kind, "length": attrs.get("length")})
+        # feedparser's enclosure: the link's href resolved, its type as written (lower-cased,
+        # text/html when none was given), not mapped as an alternate link's is.
+        enclosures.append({"href": _resolve(attrs["href"]), "type": written, "length": attrs.get("length")})
     return None
 
 

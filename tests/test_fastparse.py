@@ -63,6 +63,9 @@ FAST_CASES: dict[str, bytes] = {
     ),
     "atom_enclosure": atom("<id>e</id><title>t</title><link rel='enclosure' href='ep.mp3' type='audio/mpeg' length='5'/>"
                            "<link rel='enclosure' href='http://x.example/b.bin'/>"),
+    # An enclosure's type is kept as written, not mapped as an alternate link's ("xhtml").
+    "atom_enclosure_text_types": atom("<id>e</id><title>t</title><link rel='enclosure' href='/1' type='xhtml'/>"
+                                      "<link rel='Enclosure' href='/2' type='text'/><link rel='enclosure' href='/3' type='html'/>"),
     "rss_atom_link_enclosure": rss("<title>t</title><guid>urn:x</guid><atom:link rel='enclosure' href='/c.mp3'/>"),
     "rss_guids": rss(
         "<guid>http://g.example/permalink</guid><title>perma</title>",
@@ -277,3 +280,4 @@ def test_enclosures_are_kept_on_both_paths() -> None:
     [entry] = result.entries  # type: ignore[attr-defined]
     assert took_fast and [(f.href, f.type, f.length) for f in entry.enclosures] == [
         ("http://fetched.example.org/path/ep.mp3", "audio/mpeg", 5), ("http://x.example/b.bin", "text/html", None)]
+
