@@ -667,7 +667,10 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         _struct_date(published_struct, now) if published_struct else None,
         _struct_date(updated_struct, now) if updated_struct else None,
         author,
-        enclosures=_enclosures(feed_url, [(f.get("href"), f.get("type"), f.get("length")) for f in files])
+        # feedparser types an Atom link that names no type text/html: a file with that type is
+        # one whose type is unknown (no enclosure is a web page), so it is published with none.
+        enclosures=_enclosures(feed_url, [(f.get("href"), None if f.get("type") == "text/html" else f.get("type"),
+                                           f.get("length")) for f in files])
         if files else (),
     )
 

@@ -279,5 +279,13 @@ def test_enclosures_are_kept_on_both_paths() -> None:
     result, took_fast = _fast(FAST_CASES["atom_enclosure"], "application/atom+xml")
     [entry] = result.entries  # type: ignore[attr-defined]
     assert took_fast and [(f.href, f.type, f.length) for f in entry.enclosures] == [
-        ("http://fetched.example.org/path/ep.mp3", "audio/mpeg", 5), ("http://x.example/b.bin", "text/html", None)]
+        ("http://fetched.example.org/path/ep.mp3", "audio/mpeg", 5), ("http://x.example/b.bin", None, None)]
 
+
+def test_an_enclosure_without_a_type_is_published_with_none() -> None:
+    # feedparser gives an Atom link with no type "text/html": an audio file is no web page.
+    for body in (FAST_CASES["rss_atom_link_enclosure"],
+                 atom("<id>e</id><title>t</title><link rel='enclosure' href='http://x.example/ep.mp3' length='9'/>")):
+        for result in (_fast(body, "application/xml")[0], _reference(body, "application/xml")):
+            [entry] = result.entries  # type: ignore[attr-defined]
+            assert [f.type for f in entry.enclosures] == [None]
