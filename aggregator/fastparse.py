@@ -331,7 +331,7 @@ _ENTRY_KEYS_ATOM: dict[str, str] = {
     "title": "title", "id": "id", "published": "published_parsed", "summary": "summary", "author": "author",
     "content": "content", "updated": "updated_parsed",
 }
-_ENTRY_IGNORED = frozenset({"category", "comments", "enclosure", "source", "contributor"})
+_ENTRY_IGNORED = frozenset({"category", "comments", "source", "contributor"})
 
 
 def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
@@ -352,16 +352,16 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
             continue
         key = keys.get(name)
         if key is None:
-            if name == "enclosure" and not atom:
-                # feedparser's enclosure: a link with the attributes as written, url as href.
+            if name == "enclosure":
+                # feedparser's enclosure, in RSS and (out of place, but read) in Atom alike: a
+                # link with the attributes as written, url as href.
                 attrs = dict(child.items())
                 if len(child) or "url" not in attrs or set(attrs) - {"url", "type", "length"}:
                     raise _NotFast("unusual enclosure")
                 attrs["href"] = attrs.pop("url")
                 entry.setdefault("enclosures", []).append(attrs)
             elif name in _ENTRY_IGNORED and not (atom and name in ("source", "contributor")):
-                if len(child) or (name != "enclosure" and set(child.attrib) - {"domain", "url", "term", "scheme",
-                                                                             "label"}):
+                if len(child) or set(child.attrib) - {"domain", "url", "term", "scheme", "label"}:
                     raise _NotFast(f"unusual {name}")
             else:
                 _check_ignorable(child)

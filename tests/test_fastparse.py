@@ -66,6 +66,8 @@ FAST_CASES: dict[str, bytes] = {
     # An enclosure's type is kept as written, not mapped as an alternate link's ("xhtml").
     "atom_enclosure_text_types": atom("<id>e</id><title>t</title><link rel='enclosure' href='/1' type='xhtml'/>"
                                       "<link rel='Enclosure' href='/2' type='text'/><link rel='enclosure' href='/3' type='html'/>"),
+    # An RSS <enclosure> in an Atom entry: feedparser reads it as it does in RSS.
+    "atom_rss_style_enclosure": atom("<id>e</id><title>t</title><enclosure url='/a.mp3' type='audio/mpeg' length='3'/>"),
     "rss_atom_link_enclosure": rss("<title>t</title><guid>urn:x</guid><atom:link rel='enclosure' href='/c.mp3'/>"),
     "rss_guids": rss(
         "<guid>http://g.example/permalink</guid><title>perma</title>",
