@@ -669,8 +669,11 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         author,
         # feedparser types an Atom link that names no type text/html: a file with that type is
         # one whose type is unknown (no enclosure is a web page), so it is published with none.
-        enclosures=_enclosures(feed_url, [(f.get("href"), None if f.get("type") == "text/html" else f.get("type"),
-                                           f.get("length")) for f in files])
+        # It leaves an RSS <enclosure>'s url as written: that resolves against the xml:base in
+        # effect in the entry (its title's, else its summary's), as the entry's link does.
+        enclosures=_enclosures(_content_base(feed_url, get("title_detail") or summary_detail),
+                               [(f.get("href"), None if f.get("type") == "text/html" else f.get("type"),
+                                 f.get("length")) for f in files])
         if files else (),
     )
 

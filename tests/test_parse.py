@@ -217,6 +217,16 @@ def test_jsonfeed_11_sniffed_from_body_and_generic_json_type() -> None:
         assert second.link == "https://elsewhere.example.com/story"
 
 
+def test_a_relative_rss_enclosure_resolves_against_xml_base_as_the_items_link_does() -> None:
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel xml:base="http://cdn.example/shows/">
+<title>Cast</title><link>http://cast.example/</link><description>d</description>
+<item><title>Ep</title><guid isPermaLink="false">1</guid><link>ep1.html</link>
+<enclosure url="ep1.mp3" type="audio/mpeg" length="5"/></item></channel></rss>"""
+    [entry] = parse_feed("http://feeds.example/cast.xml", body, {"content-type": "application/rss+xml"}, now=NOW).entries
+    assert entry.link == "http://cdn.example/shows/ep1.html"
+    assert [f.href for f in entry.enclosures] == ["http://cdn.example/shows/ep1.mp3"]
+
+
 def test_jsonfeed_attachments_are_the_items_enclosures() -> None:
     doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Cast", "items": [
         {"id": "e1", "content_text": "one", "attachments": [
