@@ -62,6 +62,7 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_distinct_updated_times,
     test_enclosures_are_stored_replaced_and_removed_with_their_entry,
     test_refresh_history_is_pruned_to_a_month_once_a_day,
+    test_entries_stored_by_the_previous_release_keep_their_time_when_read_with_authors_and_files,
     test_entries_of_one_source_sharing_a_link_or_text_stay_separate,
     test_ingest_batch_stores_refresh_records_in_its_own_transaction,
     test_ingest_batch_behind_commits_on_the_commit_thread,

@@ -121,8 +121,6 @@ def test_enclosures_are_stored_replaced_and_removed_with_their_entry(store: Stor
     assert {i.title: i for i in store.newest_items(None, 10)}["Ep"].enclosures == ()
 
 
-@pytest.mark.xfail(strict=True, reason="needs a design decision: a fingerprint that changed only because the "
-                                       "parser now reads more (a feed's author, enclosures) counts as a change upstream")
 def test_entries_stored_by_the_previous_release_keep_their_time_when_read_with_authors_and_files(
         store: Store) -> None:
     # An Atom blog naming its author once, on the feed, and a podcast episode: the previous
@@ -139,9 +137,14 @@ def test_entries_stored_by_the_previous_release_keep_their_time_when_read_with_a
     entries = parse_feed("http://one.test/feed", body, {"content-type": "application/atom+xml"}, now=T0).entries
     assert [(e.author, len(e.enclosures)) for e in entries] == [("Jo", 1), ("Jo", 0)]
     store.ingest("one", [replace(e, author=None, enclosures=()) for e in entries], now=T0)
-    store.ingest("one", entries, now=T0 + timedelta(days=1))
-    assert [(i.title, i.updated) for i in store.newest_items(None, 10)] == [
-        ("Post 2", datetime(2024, 1, 2, tzinfo=UTC)), ("Post 1", datetime(2024, 1, 1, tzinfo=UTC))]
+    assert store.ingest("one", entries, now=T0 + timedelta(days=1)).updated == 2  # feeds republish
+    assert [(i.title, i.updated, i.author, len(i.enclosures)) for i in store.newest_items(None, 10)] == [
+        ("Post 2", datetime(2024, 1, 2, tzinfo=UTC), "Jo", 1), ("Post 1", datetime(2024, 1, 1, tzinfo=UTC), "Jo", 0)]
+    assert not store.ingest("one", entries, now=T0 + timedelta(days=2)).changed
+    # A change upstream still dates the entry anew, files or not.
+    edited = replace(entries[1], title="Post 1, corrected")
+    store.ingest("one", [edited], now=T0 + timedelta(days=3))
+    assert store.newest_items(None, 1)[0].updated == T0 + timedelta(days=3)
 
 
 def test_reingest_adds_nothing_and_change_updates_in_place(store: Store) -> None:

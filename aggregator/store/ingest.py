@@ -329,6 +329,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     fresh: list[tuple[int, str, int, EntryData, str]] = []  # (job, name, source id, entry, fp)
     relinked: list[dict[str, Any]] = []  # item_sources rows whose source sent a change
     changed: list[tuple[int, EntryData]] = []  # (item, entry) of items that source made
+    enriched: list[tuple[int, EntryData]] = []  # ... whose entry only reads fuller now
     for j, (job, unique) in enumerate(zip(jobs, per_job)):
         sid = source_ids[job.source_name]
         for key, entry in unique.items():
@@ -342,19 +343,35 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 continue
             relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_link": entry.link})
             if origin == sid:
-                changed.append((item_id, entry))
+                read_fuller = (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(entry, job)
+                (enriched if read_fuller else changed).append((item_id, entry))
                 counts[j][1] += 1
     if relinked:
         conn.execute(_statement(conn, _relink), relinked)
     if changed:
         _update_items(conn, changed, now)
+    if enriched:
+        _update_items(conn, enriched, now, keep_times=True)
     if fresh:
         _insert_fresh(conn, jobs, fresh, counts, now)
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
 
 
-def _update_items(conn: Connection, changed: list[tuple[int, EntryData]], now: datetime) -> None:
+def _earlier_fingerprints(entry: EntryData, job: IngestJob) -> set[str]:
+    """The fingerprints earlier releases gave ``entry``, before they read its files and
+    its inherited author (its feed's, in Atom): a stored one of these means the source
+    sent nothing new, our parser only reads more of it now."""
+    bare = replace(entry, enclosures=())
+    return {fingerprint(bare, job.clamped_at), fingerprint(replace(bare, author=None), job.clamped_at)}
+
+
+def _update_items(
+    conn: Connection, changed: list[tuple[int, EntryData]], now: datetime, *, keep_times: bool = False
+) -> None:
     """Write each (item id, entry) into its item, in one statement per table.
+
+    ``keep_times``: the entries changed only as this release reads them (``_earlier_fingerprints``),
+    not upstream: each item keeps its ``updated``, so old entries do not rise to the top.
 
     The new ``updated`` is the entry's own time when it is later than the item's,
     else ``now``, and always past the item's old one; then nudged free of every
@@ -370,19 +387,23 @@ def _update_items(conn: Connection, changed: list[tuple[int, EntryData]], now: d
         # (_ingest gives a source one job a round, and a source carries an item
         # once, so this is a guard: times read once would be wrong for the second.)
         for item_id, entry in changed:
-            _update_items(conn, [(item_id, entry)], now)
+            _update_items(conn, [(item_id, entry)], now, keep_times=keep_times)
         return
     old: dict[int, datetime] = {}
     for part in _chunks(ids):
         old.update(conn.execute(_statement(conn, _times_of), {"ids": _listed(conn, items.c.id, part)}).all())
-    wanted = []
-    for item_id, entry in changed:
-        was = old[item_id]
-        t = entry.updated if entry.updated and entry.updated > was else now
-        wanted.append(t if t > was else was + ONE_US)
+    if keep_times:
+        times = [old[item_id] for item_id in ids]
+    else:
+        wanted = []
+        for item_id, entry in changed:
+            was = old[item_id]
+            t = entry.updated if entry.updated and entry.updated > was else now
+            wanted.append(t if t > was else was + ONE_US)
+        times = _free_times(conn, wanted)
     rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # by "has a published time"
     texts = []
-    for (item_id, entry), updated in zip(changed, _free_times(conn, wanted)):
+    for (item_id, entry), updated in zip(changed, times):
         title, match_text, dedup = _derived_texts(entry)
         row = {
             "b_id": item_id, "b_title": title, "b_link": entry.link, "b_canonical_link": _indexed_link(entry.link),
