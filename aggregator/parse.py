@@ -476,6 +476,8 @@ def advertised_feeds(url: str, body: bytes) -> list[str]:
         if "alternate" not in rel or kind not in _FEED_LINK_TYPES:
             continue
         link = _absolute_link(base, element.get("href"))
+        if kind == "application/json" and link and "/wp-json/" in link:
+            continue  # WordPress's REST API announces each page so: no feed
         if link and len(link) <= _NAMED_URL_MAX and link != url:  # not the page itself
             found[link] = None
     return list(found)

@@ -517,6 +517,16 @@ def test_html_page_advertising_several_feeds_names_them_resolved_against_its_bas
                                "https://cdn.example/b/atom.xml, https://j.example/f.json (make one the url)")
 
 
+def test_html_page_of_wordpress_names_its_feed_not_its_rest_api() -> None:
+    page = (b'<html><head><link rel="alternate" type="application/rss+xml" href="https://blog.example/feed/">'
+            b'<link rel="alternate" type="application/json" href="https://blog.example/wp-json/wp/v2/pages/2">'
+            b'<link rel="alternate" type="application/json" href="https://blog.example/feed.json"></head></html>')
+    with pytest.raises(ParseError) as info:
+        parse_feed(FETCHED, page, {"content-type": "text/html"}, now=NOW)
+    assert str(info.value) == ("not a feed: got an HTML page (text/html); the page names its feeds: "
+                               "https://blog.example/feed/, https://blog.example/feed.json (make one the url)")
+
+
 def test_html_page_advertising_thousands_of_feeds_is_named_in_linear_time() -> None:
     # A hostile or generated page within the 10 MiB body cap: each advertised feed was
     # checked against the list of those found, 60,000 links took 12 s of CPU.
