@@ -241,7 +241,7 @@ def status(obj: Context, as_json: bool) -> None:
             _human_time(st.last_fetch if st else None),
             str(r["http_status"] or "-"), str(r["failures"]),
             "retired" if r["retired"] else (_human_time(st.next_run if st else None) if r["enabled"] else "disabled"),
-            problem[:80],
+            problem,
         ])
     click.echo(_table(["SOURCE", "TYPE", "ITEMS", "LAST FETCH", "HTTP", "FAILURES", "NEXT RUN", "PROBLEM"], rows))
 

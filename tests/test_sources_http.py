@@ -476,6 +476,17 @@ def test_non_feeds_are_errors_and_the_others_still_publish(
     assert b"lollol" not in (p.root / "feeds" / "all.xml").read_bytes()
 
 
+def test_status_shows_the_feeds_an_html_page_names_in_full(feed_server: FeedServer, make_project) -> None:
+    # The README sends the user to `status` for a failing source's error; for a site's page
+    # that error's point is the feed URLs it names, at its end, past any fixed width.
+    feed_server.route("/site/", (DATA / "http_html_page.html").read_bytes(), content_type="text/html")
+    p = make_project({"site": feed_server.url("/site/")})
+    p.update(code=1)
+    error = p.status()["site"]["error"]
+    assert feed_server.url("/feed.xml") in error
+    assert error in p.run("status")
+
+
 def test_published_html_is_sanitized(feed_server: FeedServer, make_project) -> None:
     feed_server.route("/hostile/feed", (DATA / "http_hostile_content.xml").read_bytes())
     p = make_project({"hostile": feed_server.url("/hostile/feed")})
