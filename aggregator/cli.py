@@ -202,6 +202,8 @@ def publish_cmd(obj: Context, force: bool) -> None:
                f"to {config.settings.output_dir}")
     for name in result.written:
         click.echo(f"  wrote {name}")
+    for name in result.removed:  # the feed of a topic taken out of the config
+        click.echo(f"  removed {name}")
 
 
 @main.command()
