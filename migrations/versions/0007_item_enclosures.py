@@ -5,8 +5,8 @@ Revises: 0006
 Create Date: 2026-11-24 02:10:00
 
 The files entries carry (a podcast's audio, a picture) were dropped; they are kept in a table
-of their own, rows only for items that have any. Items stored before keep none until their
-entry changes upstream.
+of their own, rows only for items that have any. Items stored before take theirs when their
+feed is next parsed, and keep their times (ingest's _earlier_fingerprints).
 """
 
 from __future__ import annotations
