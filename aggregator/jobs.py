@@ -122,6 +122,15 @@ def trigger_jitter(interval: int) -> float:
     return max(1.0, min(interval * 0.1, MAX_TRIGGER_JITTER))
 
 
+def cut_short(state: SourceState | None, job_next_run: datetime, now: datetime) -> bool:
+    """Did the service stop (or die) during a run of this source's job, before the refresh
+    stored its outcome? APScheduler moves a job's persisted next run an interval on as the
+    job starts; the refresh's outcome moves the store's next run along with it. A store's
+    next run that is past, and earlier than the job's, is a run that never ended."""
+    return (state is not None and state.next_run is not None
+            and state.next_run <= now and state.next_run < job_next_run)
+
+
 def job_matches(job: Any, name: str, interval: int) -> bool:
     """Is a stored job already the right job for this source (so its next run is kept)?
 
@@ -188,12 +197,15 @@ def sync_jobs(
     sources: Iterable[SourceConfig],
     states: Mapping[str, SourceState],
     now: datetime,
+    *,
+    starting: bool = False,
 ) -> dict[str, datetime]:
     """Make the job table match the config; return each scheduled source's next run.
 
     Runs after ``scheduler.start(paused=True)`` so the stored jobs are visible. Jobs of removed,
     disabled or retired sources are dropped; a job whose interval changed is replaced; an
-    unchanged job keeps its persisted next run (or runs now if that is already past).
+    unchanged job keeps its persisted next run (or runs now if that is already past). At the
+    service's start (``starting``), a job whose last run stored no outcome runs now too.
     """
     wanted = {s.name: s for s in sources
               if s.enabled and not (states.get(s.name) and states[s.name].retired)}
@@ -210,6 +222,8 @@ def sync_jobs(
         job = existing.get(job_id(name))
         if job is not None and job_matches(job, name, src.interval):
             next_run: datetime | None = job.next_run_time
+            if starting and next_run is not None and cut_short(states.get(name), next_run, now):
+                next_run = None
             if next_run is None or next_run <= now:
                 next_run = overdue_run_time(name, now)
                 with contextlib.suppress(JobLookupError):

@@ -464,6 +464,25 @@ def test_restart_keeps_schedule_and_sigkill_loses_nothing(site: Site) -> None:
     assert rc == 0 and elapsed < 10
 
 
+def test_a_refresh_cut_short_by_the_stop_runs_again_at_the_restart(site: Site) -> None:
+    # An hourly source whose server hangs: its first refresh is still running at SIGTERM.
+    with site.config.open("a", encoding="utf-8") as f:
+        f.write(f'\n[[sources]]\nname = "hanging"\n'
+                f'url = "http://127.0.0.1:{site.upstream.port}/hang"\ninterval = "1h"\n')
+    proc = site.start()
+    wait_for("the hanging refresh", lambda: site.upstream.hanging >= 1, 20)
+    assert stop(proc)[0] == 0
+    assert "stopped with a refresh still running" in (site.root / "err0.txt").read_text()
+
+    # Nothing of that refresh was stored: the restart runs it again soon, not an hour later.
+    site.start()
+    health = site.health()
+    assert health is not None and health["sources"]["hanging"]["last_refresh"] is None
+    next_run = datetime.fromisoformat(health["sources"]["hanging"]["next_run"])
+    assert next_run < datetime.now(timezone.utc) + timedelta(seconds=60), next_run
+    wait_for("the refresh run again", lambda: site.upstream.hanging >= 2, 20)
+
+
 # -- the pure parts and the lock, in process -------------------------------------------------
 def _state(name: str, **kw: Any) -> SourceState:
     base: dict[str, Any] = dict(id=1, name=name, type="feed", url=None, etag=None, last_modified=None,

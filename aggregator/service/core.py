@@ -452,7 +452,8 @@ class Service:
     def start_scheduler(self) -> None:
         self.scheduler.start(paused=True)
         now = utcnow()
-        planned = jobs.sync_jobs(self.scheduler, self.config.sources, self.store.source_states(), now)
+        planned = jobs.sync_jobs(self.scheduler, self.config.sources, self.store.source_states(), now,
+                                 starting=True)
         for src in self.config.sources:
             when = planned.get(src.name)
             self._set_next_run(src.name, when)
