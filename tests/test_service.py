@@ -77,6 +77,7 @@ class Upstream:
 
     def __init__(self, port: int = 0) -> None:
         self.hits = 0  # answered feed requests
+        self.title = "Upstream"
         self.entries: list[tuple[str, str]] = [
             ("upstream-1", "Ukraine receives new air defence systems"),
             ("upstream-2", "Allies meet in Brussels"),
@@ -125,7 +126,7 @@ class Upstream:
                 for n, (guid, title) in enumerate(self.entries)
             )
         return (f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
-                f"<title>Upstream</title><link>http://127.0.0.1:{self.port}/</link>"
+                f"<title>{self.title}</title><link>http://127.0.0.1:{self.port}/</link>"
                 f"<description>test</description>{items}</channel></rss>").encode()
 
     def close(self) -> None:
@@ -481,6 +482,22 @@ def test_a_refresh_cut_short_by_the_stop_runs_again_at_the_restart(site: Site) -
     next_run = datetime.fromisoformat(health["sources"]["hanging"]["next_run"])
     assert next_run < datetime.now(timezone.utc) + timedelta(seconds=60), next_run
     wait_for("the refresh run again", lambda: site.upstream.hanging >= 2, 20)
+
+
+def test_a_feed_that_renames_itself_is_republished_under_its_new_title(site: Site) -> None:
+    proc = site.start()
+    wait_for("the upstream refreshed", lambda: site.upstream.hits >= 1, 20)
+    # ukraine.xml: all.xml's newest 50 are the seeds, newer than the upstream's entries.
+    wait_for("its title in ukraine.xml",
+             lambda: b"<title>Upstream</title>" in http_get(f"{site.base}/ukraine.xml")[2], 10)
+    # Only the feed's own title changes: no entry is new or updated.
+    with site.upstream.lock:
+        site.upstream.title = "Upstream Renamed"
+        hits = site.upstream.hits
+    wait_for("a refresh of the renamed feed", lambda: site.upstream.hits > hits, 20)
+    wait_for("the new title in ukraine.xml",
+             lambda: b"<title>Upstream Renamed</title>" in http_get(f"{site.base}/ukraine.xml")[2], 10)
+    assert stop(proc)[0] == 0
 
 
 # -- the pure parts and the lock, in process -------------------------------------------------

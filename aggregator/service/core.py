@@ -160,9 +160,13 @@ class Service:
                     self._running.add(name)
                 try:
                     try:
+                        # What every entry's atom:source says (a feed that renamed itself,
+                        # a permanent redirect's new URL) changes the feeds as new items do.
+                        source_before = self.store.sources_fingerprint([name])
                         report = refresh(config, self.store, [name])
                         outcome = report.outcomes[0] if report.outcomes else None
                         changed = bool(outcome and (outcome.new or outcome.updated or outcome.merged))
+                        changed = changed or self.store.sources_fingerprint([name]) != source_before
                         ok = bool(outcome and outcome.ok)
                     except Exception as e:  # a bug or a database error must not kill the job for ever
                         log.exception("source %s: refresh crashed", name)

@@ -241,11 +241,15 @@ class Store:
             with self.writing() as conn:
                 record_refreshes_in(conn, records)
 
-    def sources_fingerprint(self) -> str:
-        """A hash of what published feeds say about sources (their atom:source)."""
+    def sources_fingerprint(self, names: Sequence[str] | None = None) -> str:
+        """A hash of what published feeds say about sources (their atom:source): of every
+        source, or of the ``names`` given."""
+        query = select(sources.c.name, sources.c.type, sources.c.config_title, sources.c.title,
+                       sources.c.url, sources.c.site_link).order_by(sources.c.name)
+        if names is not None:
+            query = query.where(sources.c.name.in_(names))
         with self.reading() as conn:
-            rows = conn.execute(select(sources.c.name, sources.c.type, sources.c.config_title, sources.c.title,
-                                       sources.c.url, sources.c.site_link).order_by(sources.c.name)).all()
+            rows = conn.execute(query).all()
         return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
 
     def prune_fetches(self, before: datetime) -> int:
