@@ -281,3 +281,20 @@ def test_the_host_gate_counts_the_host_a_source_moved_to(tmp_path: Path, ups) ->
         for m in movers:
             m.close()
         shut(svc)
+
+
+def test_fixing_a_failing_seed_sources_path_runs_it_soon(tmp_path: Path, ups) -> None:
+    # The seeds' path is their URL: a wrong one fixed is tried soon, as a fixed URL is.
+    cfg = tmp_path / "agg.toml"
+    write(cfg, HEAD.format(maxc=4, extra="").replace('path = "seeds.txt"', 'path = "seedz.txt"'))
+    svc = make_service(cfg)
+    try:
+        svc.refresh_job("seeds")  # no such file: failing until its next run, an hour on
+        assert svc.health()["failing"] == ["seeds"]
+        write(cfg, HEAD.format(maxc=4, extra=""))
+        svc.watch_once()
+        job = svc.scheduler.get_job(jobs.job_id("seeds"))
+        assert job.next_run_time < utcnow() + timedelta(minutes=5), \
+            f"fixed path first read at {job.next_run_time} ({svc.health()['failing']} failing until then)"
+    finally:
+        shut(svc)

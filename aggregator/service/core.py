@@ -352,7 +352,8 @@ class Service:
         and output folder stay until a restart."""
         if self.stopping.is_set():
             return  # a stop came while the config was read: the next start reads it
-        old_urls = {s.name: s.url for s in self.config.sources}
+        # Where each source reads from: a feed's URL, the seeds' path.
+        old_places = {s.name: (s.url, s.path) for s in self.config.sources}
         old = self.config.settings
         kept = {name: getattr(old, name) for name in RESTART_SETTINGS if getattr(new.settings, name) != getattr(old, name)}
         if kept:
@@ -369,9 +370,10 @@ class Service:
         now = utcnow()
         planned = jobs.sync_jobs(self.scheduler, new.sources, self.store.source_states(), now)
         for name in planned:
-            if name in old_urls and old_urls[name] != self.sources[name].url:
-                # A new URL (a failing source fixed, say) starts afresh: soon, not after
-                # the old URL's backoff.
+            src = self.sources[name]
+            if name in old_places and old_places[name] != (src.url, src.path):
+                # A new URL or path (a failing source fixed, say) starts afresh: soon, not
+                # after the old one's backoff.
                 planned[name] = jobs.overdue_run_time(name, now)
                 with contextlib.suppress(JobLookupError):  # a worker's retirement came first
                     self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=planned[name])
