@@ -298,3 +298,27 @@ def test_fixing_a_failing_seed_sources_path_runs_it_soon(tmp_path: Path, ups) ->
             f"fixed path first read at {job.next_run_time} ({svc.health()['failing']} failing until then)"
     finally:
         shut(svc)
+
+
+def test_a_refresh_failing_during_the_stop_keeps_its_backoff(tmp_path: Path, ups: list[Gate]) -> None:
+    # A refresh that fails (a 500: back off two intervals) after SIGTERM, within the stop's
+    # grace: the restart must not try the source again before that backoff ends.
+    cfg = tmp_path / "agg.toml"
+    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="hold-bad", enabled="true"))
+    svc = make_service(cfg)
+    try:
+        worker = threading.Thread(target=svc.refresh_job, args=("up",))
+        worker.start()
+        while ups[0].now == 0:
+            time.sleep(0.05)
+        svc.stopping.set()  # what the stop sets before it waits for running refreshes
+        ups[0].release.set()
+        worker.join(20)
+        backoff = utcnow() + timedelta(hours=1, minutes=50)
+        st = svc.store.source_state("up")
+        job = svc.scheduler.get_job(jobs.job_id("up"))
+        assert st.failures == 1
+        assert st.next_run is not None and st.next_run > backoff, f"next run {st.next_run}: the backoff was lost"
+        assert job.next_run_time > backoff, f"the job runs at {job.next_run_time}, before the backoff ends"
+    finally:
+        shut(svc)

@@ -235,8 +235,9 @@ class Service:
             state = self.store.source_state(name)
             if state.retired:
                 self._unschedule(name, "retired (410 Gone)")
-            elif not ok and state.next_run is not None and not self.stopping.is_set():
-                # The pipeline wrote the backoff; the interval trigger carries on from there.
+            elif not ok and state.next_run is not None:
+                # The pipeline wrote the backoff; the interval trigger carries on from there
+                # (a refresh that fails while the service stops keeps it for the restart).
                 when = max(state.next_run, utcnow())
                 try:
                     self.scheduler.modify_job(jobs.job_id(name), jobstore="default", next_run_time=when)
