@@ -20,8 +20,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from .config import Config, SourceConfig
-from .errors import FetchError, ParseError, SeedError
+from .errors import FetchError, ParseError, SeedError, StoreError
 from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError, host_key
 from .parse import parse_feed
 from .policy import next_delay, redirect_decision
@@ -100,7 +102,10 @@ def refresh(
     feeds = [s for s in chosen if s.type == "feed"]
     if feeds:
         report.outcomes.extend(refresh_feeds(config, store, feeds, progress=progress, now=now))
-    prune_history(store, now or utcnow())
+    try:
+        prune_history(store, now or utcnow())
+    except (SQLAlchemyError, StoreError) as e:  # the refreshes are stored; the next one tries again
+        log.warning("cannot prune the refresh history: %s", e)
     return report
 
 

@@ -83,6 +83,20 @@ def test_a_new_rendering_republishes_every_feed_once(project: Path, monkeypatch:
     assert renders == [1]
 
 
+def test_a_history_that_cannot_be_pruned_fails_no_refresh(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from aggregator.store import Store
+
+    def locked(self: Store, before: object, **kw: object) -> int:
+        raise OperationalError("DELETE FROM fetches", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(Store, "prune_fetches", locked)
+    out = run(project, "update")
+    assert "76 new items" in out and "0 failed" in out, out
+    assert "cannot prune the refresh history" in out
+
+
 def test_editing_one_paragraph_adds_one_item(project: Path) -> None:
     run(project, "update")
     doc = project / "seeds" / "004_581f4ad9b4baf5b7.txt"

@@ -1357,3 +1357,9 @@ def test_refresh_history_is_pruned_to_a_month_once_a_day(store: Store) -> None:
     assert store.source_state("one").failures == 1  # the source's own state is kept
     with store.reading() as conn:
         assert conn.execute(select(func.count()).select_from(fetches)).scalar() == 1
+    # A long history goes in chunks, a transaction each, all of it.
+    for days in range(40, 45):
+        at = T0 - timedelta(days=days)
+        store.record_refresh("two", started=at, finished=at, ok=True)
+    assert store.prune_fetches(T0 - timedelta(days=30), chunk=2) == 5
+    assert attempts() == [T0 - timedelta(days=5)]

@@ -252,11 +252,19 @@ class Store:
             rows = conn.execute(query).all()
         return hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
 
-    def prune_fetches(self, before: datetime) -> int:
+    def prune_fetches(self, before: datetime, *, chunk: int = 20_000) -> int:
         """Forget the refresh history (``fetches``) older than ``before``; each source's
-        own state (last refresh, error, validators) is kept. Returns the rows removed."""
-        with self.writing() as conn:
-            return conn.execute(delete(fetches).where(fetches.c.finished < before)).rowcount
+        own state (last refresh, error, validators) is kept. Returns the rows removed.
+        ``chunk`` rows a transaction: the first prune of a long history must not hold the
+        write lock for seconds (a refresh beside it waits for it)."""
+        removed = 0
+        oldest = select(fetches.c.id).where(fetches.c.finished < before).limit(chunk).scalar_subquery()
+        while True:
+            with self.writing() as conn:
+                done = conn.execute(delete(fetches).where(fetches.c.id.in_(oldest))).rowcount
+            removed += done
+            if done < chunk:
+                return removed
 
     def set_next_run(self, name: str, when: datetime | None) -> None:
         with self.writing() as conn:
