@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -143,6 +144,27 @@ def render_index(views: Sequence[FeedView], *, base_url: str, site_title: str) -
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
+TEMPORARY_MAX_AGE = 3600.0  # seconds: a temporary file older than this was abandoned
+
+
+def _remove_abandoned_temporaries(output_dir: Path, names: set[str]) -> None:
+    """Delete the temporary files a publish cut short left (``.<name>.XXXX.tmp`` of one of
+    ``names``, a process killed mid-write): never served, they would pile up. A recent one
+    may be another process's write in progress, and is left alone."""
+    cutoff = time.time() - TEMPORARY_MAX_AGE
+    with os.scandir(output_dir) as found:
+        for entry in found:
+            name = entry.name
+            if not (name.startswith(".") and name.endswith(".tmp")):
+                continue
+            target = name[1:].rsplit(".", 2)[0]
+            try:
+                if target in names and entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except OSError:
+                pass  # gone meanwhile, or not ours to remove: the next publish looks again
+
+
 def _check_views(views: Sequence[FeedView]) -> None:
     seen: set[str] = set()
     for view in views:
@@ -269,6 +291,7 @@ def publish(
         for stale in _stale_feeds(output_dir, set(documents)):
             stale.unlink(missing_ok=True)
             removed.append(stale.name)
+        _remove_abandoned_temporaries(output_dir, set(documents))
         manifest = "".join(f"{name}\n" for name in sorted(documents)).encode()
         _write_if_changed(output_dir / MANIFEST_NAME, manifest)
         if written or removed:

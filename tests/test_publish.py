@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -337,3 +338,18 @@ def test_index_files_are_written_after_every_feed(tmp_path: Path, monkeypatch: p
     feeds = [n for n, name in enumerate(order) if name.endswith(".xml")]
     assert len(feeds) == len(_views()) and max(feeds) < min(indexes)
     assert list(report.written[-2:]) == ["index.opml", "index.html"]
+
+
+def test_temporary_files_a_cut_short_publish_left_are_removed(out: Path) -> None:
+    # A publish killed mid-write (SIGKILL, a stop past its grace) leaves its temporary file.
+    out.mkdir(parents=True, exist_ok=True)
+    old = time.time() - 2 * 3600
+    abandoned = out / ".all.xml.k3j_9x.tmp"
+    in_progress = out / ".baltic.xml.a1b2c3.tmp"  # another process's write, seconds old
+    not_ours = out / ".notes.txt.zz.tmp"
+    for path in (abandoned, in_progress, not_ours):
+        path.write_bytes(b"partial")
+    os.utime(abandoned, (old, old))
+    os.utime(not_ours, (old, old))
+    _publish(out)
+    assert not abandoned.exists() and in_progress.exists() and not_ours.exists()
