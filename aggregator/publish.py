@@ -291,7 +291,10 @@ def publish(
         for stale in _stale_feeds(output_dir, set(documents)):
             stale.unlink(missing_ok=True)
             removed.append(stale.name)
-        _remove_abandoned_temporaries(output_dir, set(documents))
+        # Ours: what this publish writes, what an earlier one wrote (a removed topic's feed),
+        # and the manifest.
+        ours = set(documents) | _previous_files(output_dir) | {MANIFEST_NAME}
+        _remove_abandoned_temporaries(output_dir, ours)
         manifest = "".join(f"{name}\n" for name in sorted(documents)).encode()
         _write_if_changed(output_dir / MANIFEST_NAME, manifest)
         if written or removed:

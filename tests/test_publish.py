@@ -353,3 +353,20 @@ def test_temporary_files_a_cut_short_publish_left_are_removed(out: Path) -> None
     os.utime(not_ours, (old, old))
     _publish(out)
     assert not abandoned.exists() and in_progress.exists() and not_ours.exists()
+
+
+def test_abandoned_temporaries_of_the_manifest_and_of_a_removed_feed_are_removed(out: Path) -> None:
+    # A kill while the manifest was written, or while a topic's feed was, and that topic
+    # taken out of the config since: both temporaries are ours, and must not stay for ever.
+    first = _publish(out)
+    assert "baltic.xml" in first.written
+    old = time.time() - 2 * 3600
+    manifest_tmp = out / "..published.k3j_9xab.tmp"
+    removed_topic_tmp = out / ".baltic.xml.q8w_2zcd.tmp"
+    for path in (manifest_tmp, removed_topic_tmp):
+        path.write_bytes(b"partial")
+        os.utime(path, (old, old))
+    report = _publish(out, [v for v in _views() if v.slug != "baltic"])
+    assert report.removed == ("baltic.xml",)
+    assert not manifest_tmp.exists(), "the manifest's abandoned temporary stayed"
+    assert not removed_topic_tmp.exists(), "a removed feed's abandoned temporary stayed"
