@@ -205,7 +205,8 @@ def sync_jobs(
     Runs after ``scheduler.start(paused=True)`` so the stored jobs are visible. Jobs of removed,
     disabled or retired sources are dropped; a job whose interval changed is replaced; an
     unchanged job keeps its persisted next run (or runs now if that is already past). At the
-    service's start (``starting``), a job whose last run stored no outcome runs now too.
+    service's start (``starting``), a job whose last run stored no outcome runs now too, and
+    one whose store says later (a refresh it never saw) runs then.
     """
     wanted = {s.name: s for s in sources
               if s.enabled and not (states.get(s.name) and states[s.name].retired)}
@@ -222,8 +223,16 @@ def sync_jobs(
         job = existing.get(job_id(name))
         if job is not None and job_matches(job, name, src.interval):
             next_run: datetime | None = job.next_run_time
-            if starting and next_run is not None and cut_short(states.get(name), next_run, now):
+            stored = states.get(name)
+            if starting and next_run is not None and cut_short(stored, next_run, now):
                 next_run = None
+            elif (starting and next_run is not None and stored is not None and stored.next_run is not None
+                  and stored.next_run > max(next_run, now)):
+                # A refresh the job never saw (`aggregator update` while the service was
+                # stopped, one that ended after the stop): its backoff or interval holds.
+                next_run = stored.next_run
+                with contextlib.suppress(JobLookupError):
+                    scheduler.modify_job(job.id, jobstore="default", next_run_time=next_run)
             if next_run is None or next_run <= now:
                 next_run = overdue_run_time(name, now)
                 with contextlib.suppress(JobLookupError):

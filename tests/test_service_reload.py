@@ -18,7 +18,7 @@ from test_service_watch import Gate, close_local, make_service, serve_local, shu
 
 from aggregator import jobs
 from aggregator.config import load_config
-from aggregator.pipeline import open_store, publish
+from aggregator.pipeline import open_store, publish, refresh
 from aggregator.service import Service, utcnow
 
 HEAD = """
@@ -320,5 +320,33 @@ def test_a_refresh_failing_during_the_stop_keeps_its_backoff(tmp_path: Path, ups
         assert st.failures == 1
         assert st.next_run is not None and st.next_run > backoff, f"next run {st.next_run}: the backoff was lost"
         assert job.next_run_time > backoff, f"the job runs at {job.next_run_time}, before the backoff ends"
+    finally:
+        shut(svc)
+
+
+def test_a_backoff_stored_while_the_service_was_stopped_holds_at_the_restart(tmp_path: Path, ups: list[Gate]) -> None:
+    # `aggregator update` while the service is stopped (or a refresh that ended after the
+    # stop's scheduler shut down) stores a failure's backoff the persisted job never saw:
+    # the restart must not try the source at the job's plain interval, before it ends.
+    cfg = tmp_path / "agg.toml"
+    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="bad", enabled="true"))
+    svc = make_service(cfg)
+    job = svc.scheduler.get_job(jobs.job_id("up"))
+    svc.scheduler.modify_job(job.id, next_run_time=utcnow() + timedelta(minutes=30))  # due in half an hour
+    shut(svc)
+    config = load_config(cfg)
+    store = open_store(config)
+    try:
+        report = refresh(config, store, ["up"])  # what `aggregator update --source up` does: a 500
+        assert report.failed
+        backoff = store.source_state("up").next_run
+        assert backoff is not None and backoff > utcnow() + timedelta(hours=1, minutes=50)
+    finally:
+        store.close()
+    svc = make_service(cfg)
+    try:
+        job = svc.scheduler.get_job(jobs.job_id("up"))
+        assert job.next_run_time >= backoff, f"the restart tries it at {job.next_run_time}, before {backoff}"
+        assert svc.store.source_state("up").next_run >= backoff
     finally:
         shut(svc)
