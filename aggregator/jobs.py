@@ -206,7 +206,7 @@ def sync_jobs(
     disabled or retired sources are dropped; a job whose interval changed is replaced; an
     unchanged job keeps its persisted next run (or runs now if that is already past). At the
     service's start (``starting``), a job whose last run stored no outcome runs now too, and
-    one whose store says later (a refresh it never saw) runs then.
+    one whose store says another future time (a refresh it never saw) runs then.
     """
     wanted = {s.name: s for s in sources
               if s.enabled and not (states.get(s.name) and states[s.name].retired)}
@@ -227,9 +227,10 @@ def sync_jobs(
             if starting and next_run is not None and cut_short(stored, next_run, now):
                 next_run = None
             elif (starting and next_run is not None and stored is not None and stored.next_run is not None
-                  and stored.next_run > max(next_run, now)):
+                  and stored.next_run > now and abs(stored.next_run - next_run) > timedelta(seconds=1)):
                 # A refresh the job never saw (`aggregator update` while the service was
-                # stopped, one that ended after the stop): its backoff or interval holds.
+                # stopped, one that ended after the stop): it runs when that one said, its
+                # backoff or, a source it fixed, its interval (as a running service follows it).
                 next_run = stored.next_run
                 with contextlib.suppress(JobLookupError):
                     scheduler.modify_job(job.id, jobstore="default", next_run_time=next_run)

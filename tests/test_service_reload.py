@@ -350,3 +350,31 @@ def test_a_backoff_stored_while_the_service_was_stopped_holds_at_the_restart(tmp
         assert svc.store.source_state("up").next_run >= backoff
     finally:
         shut(svc)
+
+
+def test_a_source_fixed_by_update_while_the_service_was_stopped_leaves_its_backoff(tmp_path: Path, ups: list[Gate]) -> None:
+    # A failing source (its job backed off two hours), its URL fixed and `aggregator update`
+    # run while the service was stopped: the restart runs it when that update said (an
+    # interval on), as a running service follows such an update, not at the old backoff.
+    cfg = tmp_path / "agg.toml"
+    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="bad", enabled="true"))
+    svc = make_service(cfg)
+    svc.refresh_job("up")  # 500: the job backs off two hours
+    backoff = svc.scheduler.get_job(jobs.job_id("up")).next_run_time
+    assert backoff > utcnow() + timedelta(hours=1, minutes=50)
+    shut(svc)
+    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="feed.xml", enabled="true"))
+    config = load_config(cfg)
+    store = open_store(config)
+    try:
+        assert not refresh(config, store, ["up"]).failed  # `aggregator update`: fixed
+        said = store.source_state("up").next_run
+        assert said is not None and said < backoff
+    finally:
+        store.close()
+    svc = make_service(cfg)
+    try:
+        job = svc.scheduler.get_job(jobs.job_id("up"))
+        assert job.next_run_time <= said + timedelta(seconds=1), f"the restart keeps the old backoff: {job.next_run_time}"
+    finally:
+        shut(svc)
