@@ -505,26 +505,25 @@ def test_html_page_that_names_its_own_url_as_the_feed_gives_no_advice_to_use_it(
     assert str(info.value) == "not a feed: got an HTML page (text/html)"
 
 
-def test_html_page_advertising_several_feeds_names_them_resolved_against_its_base() -> None:
-    page = (b'<html><head><base href="https://cdn.example/b/">'
-            b'<link rel="Alternate home" type="application/atom+xml; charset=utf-8" href="atom.xml">'
-            b'<link rel="alternate" type="application/rss+xml" href="javascript:x">'
-            b'<link rel="alternate" type="text/html" href="/fr/">'
-            b'<link rel="alternate" type="application/feed+json" href="//j.example/f.json"></head></html>')
+@pytest.mark.parametrize(("page", "named"), [
+    # Resolved against its <base>; javascript: and text/html links are no feeds.
+    (b'<html><head><base href="https://cdn.example/b/">'
+     b'<link rel="Alternate home" type="application/atom+xml; charset=utf-8" href="atom.xml">'
+     b'<link rel="alternate" type="application/rss+xml" href="javascript:x">'
+     b'<link rel="alternate" type="text/html" href="/fr/">'
+     b'<link rel="alternate" type="application/feed+json" href="//j.example/f.json"></head></html>',
+     "https://cdn.example/b/atom.xml, https://j.example/f.json"),
+    # WordPress announces its REST API as application/json: no feed (a JSON Feed 1.0 is).
+    (b'<html><head><link rel="alternate" type="application/rss+xml" href="https://blog.example/feed/">'
+     b'<link rel="alternate" type="application/json" href="https://blog.example/wp-json/wp/v2/pages/2">'
+     b'<link rel="alternate" type="application/json" href="https://blog.example/feed.json"></head></html>',
+     "https://blog.example/feed/, https://blog.example/feed.json"),
+])
+def test_html_page_advertising_several_feeds_names_them(page: bytes, named: str) -> None:
     with pytest.raises(ParseError) as info:
         parse_feed(FETCHED, page, {"content-type": "text/html"}, now=NOW)
-    assert str(info.value) == ("not a feed: got an HTML page (text/html); the page names its feeds: "
-                               "https://cdn.example/b/atom.xml, https://j.example/f.json (make one the url)")
-
-
-def test_html_page_of_wordpress_names_its_feed_not_its_rest_api() -> None:
-    page = (b'<html><head><link rel="alternate" type="application/rss+xml" href="https://blog.example/feed/">'
-            b'<link rel="alternate" type="application/json" href="https://blog.example/wp-json/wp/v2/pages/2">'
-            b'<link rel="alternate" type="application/json" href="https://blog.example/feed.json"></head></html>')
-    with pytest.raises(ParseError) as info:
-        parse_feed(FETCHED, page, {"content-type": "text/html"}, now=NOW)
-    assert str(info.value) == ("not a feed: got an HTML page (text/html); the page names its feeds: "
-                               "https://blog.example/feed/, https://blog.example/feed.json (make one the url)")
+    assert str(info.value) == (f"not a feed: got an HTML page (text/html); the page names its feeds: {named} "
+                               "(make one the url)")
 
 
 def test_html_page_advertising_thousands_of_feeds_is_named_in_linear_time() -> None:

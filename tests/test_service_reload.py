@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterator
@@ -324,6 +324,18 @@ def test_a_refresh_failing_during_the_stop_keeps_its_backoff(tmp_path: Path, ups
         shut(svc)
 
 
+def update_while_stopped(cfg: Path, name: str) -> tuple[bool, datetime | None]:
+    """What `aggregator update --source NAME` does while the service is stopped: whether
+    it failed, and the next run it stored."""
+    config = load_config(cfg)
+    store = open_store(config)
+    try:
+        failed = bool(refresh(config, store, [name]).failed)
+        return failed, store.source_state(name).next_run
+    finally:
+        store.close()
+
+
 def test_a_backoff_stored_while_the_service_was_stopped_holds_at_the_restart(tmp_path: Path, ups: list[Gate]) -> None:
     # `aggregator update` while the service is stopped (or a refresh that ended after the
     # stop's scheduler shut down) stores a failure's backoff the persisted job never saw:
@@ -334,15 +346,8 @@ def test_a_backoff_stored_while_the_service_was_stopped_holds_at_the_restart(tmp
     job = svc.scheduler.get_job(jobs.job_id("up"))
     svc.scheduler.modify_job(job.id, next_run_time=utcnow() + timedelta(minutes=30))  # due in half an hour
     shut(svc)
-    config = load_config(cfg)
-    store = open_store(config)
-    try:
-        report = refresh(config, store, ["up"])  # what `aggregator update --source up` does: a 500
-        assert report.failed
-        backoff = store.source_state("up").next_run
-        assert backoff is not None and backoff > utcnow() + timedelta(hours=1, minutes=50)
-    finally:
-        store.close()
+    failed, backoff = update_while_stopped(cfg, "up")  # a 500
+    assert failed and backoff is not None and backoff > utcnow() + timedelta(hours=1, minutes=50)
     svc = make_service(cfg)
     try:
         job = svc.scheduler.get_job(jobs.job_id("up"))
@@ -364,14 +369,8 @@ def test_a_source_fixed_by_update_while_the_service_was_stopped_leaves_its_backo
     assert backoff > utcnow() + timedelta(hours=1, minutes=50)
     shut(svc)
     write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="feed.xml", enabled="true"))
-    config = load_config(cfg)
-    store = open_store(config)
-    try:
-        assert not refresh(config, store, ["up"]).failed  # `aggregator update`: fixed
-        said = store.source_state("up").next_run
-        assert said is not None and said < backoff
-    finally:
-        store.close()
+    failed, said = update_while_stopped(cfg, "up")  # fixed
+    assert not failed and said is not None and said < backoff
     svc = make_service(cfg)
     try:
         job = svc.scheduler.get_job(jobs.job_id("up"))
