@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import stat
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
@@ -151,15 +152,16 @@ def _accepts_gzip(header: str) -> bool:
     return bool(star)
 
 
-def _not_modified(request: web.Request, version: _Version) -> bool:
-    """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since."""
+def _not_modified(request: web.Request, version: _Version, dated: bool) -> bool:
+    """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since, if
+    the file's date can be trusted (``dated``)."""
     if hdrs.IF_NONE_MATCH in request.headers:
         tags = request.if_none_match or ()
         ours = {version.etag, version.etag + "-gz"}
         # Weak comparison, as If-None-Match requires; either encoding names the same bytes.
         return any(t.value == "*" or t.value in ours for t in tags)
     since = request.if_modified_since
-    return since is not None and version.mtime_seconds <= since.timestamp()
+    return dated and since is not None and version.mtime_seconds <= since.timestamp()
 
 
 def _json(status: int, data: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> web.Response:
@@ -198,12 +200,17 @@ def make_app(output_dir: Path, *, health: Callable[[], Mapping[str, Any]] | None
         use_gzip = _accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
         headers = {
             hdrs.ETAG: f'"{version.etag}-gz"' if use_gzip else f'"{version.etag}"',
-            hdrs.LAST_MODIFIED: version.last_modified,
             hdrs.CACHE_CONTROL: cache_control(name or ""),
             hdrs.VARY: hdrs.ACCEPT_ENCODING,
             "X-Content-Type-Options": "nosniff",
         }
-        if _not_modified(request, version):
+        # An HTTP date has whole seconds: a file written in the second still running may
+        # be written again within it, under the same date. Its date is sent (and an
+        # If-Modified-Since judged against it) once that second is over; the ETag holds.
+        dated = time.time() >= version.mtime_seconds + 1
+        if dated:
+            headers[hdrs.LAST_MODIFIED] = version.last_modified
+        if _not_modified(request, version, dated):
             return web.Response(status=304, headers=headers)
         headers[hdrs.CONTENT_TYPE] = CONTENT_TYPES[os.path.splitext(name or "")[1]]
         if use_gzip:

@@ -181,10 +181,26 @@ def test_replaced_file_is_served_fresh_with_new_validators(server: Server) -> No
     assert server.get("/all.xml", {"If-Modified-Since": first.headers["Last-Modified"]}).status == 200
     assert server.get("/all.xml", {"If-None-Match": r.headers["ETag"]}).status == 304
     # Same bytes, same size, but a different mtime: the ETag, a hash of the bytes, stays.
-    replace(server.root / "all.xml", new, time.time() + 5)
+    replace(server.root / "all.xml", new, time.time() - 5)
     again = server.get("/all.xml")
     assert again.headers["ETag"] == r.headers["ETag"]
-    assert again.headers["Last-Modified"] != r.headers["Last-Modified"]
+    assert again.headers["Last-Modified"] != first.headers["Last-Modified"]
+
+
+def test_a_file_written_this_second_has_no_date_yet(server: Server) -> None:
+    # Two publishes within one second would carry one HTTP date: a reader sending only
+    # If-Modified-Since after the first would get 304 for the second. While the second
+    # of its mtime runs, a file is served without Last-Modified and If-Modified-Since is
+    # not taken; its ETag answers as ever.
+    now = time.time()
+    replace(server.root / "all.xml", ALL, now + 0.5)  # within the current second, or the next
+    r = server.get("/all.xml")
+    assert r.status == 200 and "Last-Modified" not in r.headers
+    assert server.get("/all.xml", {"If-Modified-Since": formatdate(now + 1, usegmt=True)}).status == 200
+    assert server.get("/all.xml", {"If-None-Match": r.headers["ETag"]}).status == 304
+    replace(server.root / "all.xml", ALL, now - 2)  # that second is over: dated again
+    r = server.get("/all.xml")
+    assert server.get("/all.xml", {"If-Modified-Since": r.headers["Last-Modified"]}).status == 304
 
 
 def test_gzip_answer(server: Server) -> None:
