@@ -90,14 +90,19 @@ def test_an_opml_file_created_after_a_reload_named_it_is_followed(tmp_path: Path
         shut(svc)
 
 
+def write_up(cfg: Path, gate: Gate, path: str) -> None:
+    """A config of one source, "up", fetching ``path`` from ``gate``."""
+    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=gate.port, path=path, enabled="true"))
+
+
 def test_fixing_a_failing_sources_url_leaves_its_backoff(tmp_path: Path, ups: list[Gate]) -> None:
     cfg = tmp_path / "agg.toml"
-    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="bad", enabled="true"))
+    write_up(cfg, ups[0], "bad")
     svc = make_service(cfg)
     try:
         svc.refresh_job("up")  # 500: backoff, 2 h with a 1 h interval
         assert svc.health()["failing"] == ["up"]
-        write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="feed.xml", enabled="true"))
+        write_up(cfg, ups[0], "feed.xml")
         svc.watch_once()  # the URL is fixed; the store "starts afresh" (failures = 0)
         job = svc.scheduler.get_job(jobs.job_id("up"))
         assert job.next_run_time < utcnow() + timedelta(minutes=5), \
@@ -304,7 +309,7 @@ def test_a_refresh_failing_during_the_stop_keeps_its_backoff(tmp_path: Path, ups
     # A refresh that fails (a 500: back off two intervals) after SIGTERM, within the stop's
     # grace: the restart must not try the source again before that backoff ends.
     cfg = tmp_path / "agg.toml"
-    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="hold-bad", enabled="true"))
+    write_up(cfg, ups[0], "hold-bad")
     svc = make_service(cfg)
     try:
         worker = threading.Thread(target=svc.refresh_job, args=("up",))
@@ -341,7 +346,7 @@ def test_a_backoff_stored_while_the_service_was_stopped_holds_at_the_restart(tmp
     # stop's scheduler shut down) stores a failure's backoff the persisted job never saw:
     # the restart must not try the source at the job's plain interval, before it ends.
     cfg = tmp_path / "agg.toml"
-    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="bad", enabled="true"))
+    write_up(cfg, ups[0], "bad")
     svc = make_service(cfg)
     job = svc.scheduler.get_job(jobs.job_id("up"))
     svc.scheduler.modify_job(job.id, next_run_time=utcnow() + timedelta(minutes=30))  # due in half an hour
@@ -362,13 +367,13 @@ def test_a_source_fixed_by_update_while_the_service_was_stopped_leaves_its_backo
     # run while the service was stopped: the restart runs it when that update said (an
     # interval on), as a running service follows such an update, not at the old backoff.
     cfg = tmp_path / "agg.toml"
-    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="bad", enabled="true"))
+    write_up(cfg, ups[0], "bad")
     svc = make_service(cfg)
     svc.refresh_job("up")  # 500: the job backs off two hours
     backoff = svc.scheduler.get_job(jobs.job_id("up")).next_run_time
     assert backoff > utcnow() + timedelta(hours=1, minutes=50)
     shut(svc)
-    write(cfg, HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="feed.xml", enabled="true"))
+    write_up(cfg, ups[0], "feed.xml")
     failed, said = update_while_stopped(cfg, "up")  # fixed
     assert not failed and said is not None and said < backoff
     svc = make_service(cfg)
