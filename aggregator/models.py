@@ -193,7 +193,7 @@ fetches = Table(
     Column("id", Integer, primary_key=True),
     Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("started", UTCDateTime, nullable=False),
-    Column("finished", UTCDateTime, nullable=False),
+    Column("finished", UTCDateTime, nullable=False, index=True),  # the daily prune's
     Column("http_status", Integer),
     Column("error", Text),
     Column("warning", Text),
