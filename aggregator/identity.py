@@ -14,7 +14,8 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from aggregator.text import collapse_ws, normalize, strip_html
 
-__all__ = ["DEDUP_MIN_CHARS", "ENTRY_NAMESPACE", "canonical_link", "dedup_text", "entry_uid", "item_texts", "text_key"]
+__all__ = ["DEDUP_MIN_CHARS", "ENTRY_NAMESPACE", "canonical_link", "dedup_text", "entry_uid", "item_texts", "text_key",
+           "untracked"]
 
 # Never change: every published entry id derives from it.
 ENTRY_NAMESPACE = uuid.UUID("6f1c3b52-8a0e-5d47-9b8e-3c2a41d7e905")
@@ -31,12 +32,34 @@ _NAMESPACE_BYTES = ENTRY_NAMESPACE.bytes
 # Already canonical: lower-case http(s) host, no port, credentials, query or fragment.
 _SIMPLE_URL = re.compile(r"(https?)://[a-z0-9.-]+(?::([1-9][0-9]{0,4}))?(?:/[^?#\s\[\]@]*)?")
 _TRACKING_EXACT = frozenset({"fbclid", "gclid"})
+# Every tracking parameter name holds one of these (case aside): links without are
+# returned as they are, unparsed.
+_TRACKING_HINT = re.compile(r"utm_|clid", re.IGNORECASE)
 
 
 def _is_tracking(param: str) -> bool:
     """True for ``utm_*``, ``fbclid`` and ``gclid`` query parameters (``utm`` alone stays)."""
     name = unquote(param.split("=", 1)[0].replace("+", " ")).lower()
     return name.startswith("utm_") or name in _TRACKING_EXACT
+
+
+def untracked(url: str) -> str:
+    """``url`` less its ``utm_*``, ``fbclid`` and ``gclid`` query parameters; everything
+    else verbatim (the other parameters in order, the fragment). A link that only
+    changes its campaign parameters is the same page: an entry's identity and what
+    counts as a change upstream take its link in this form."""
+    end = url.find("#")
+    if end < 0:
+        end = len(url)
+    start = url.find("?", 0, end)
+    if start < 0 or not _TRACKING_HINT.search(url, start, end):
+        return url
+    params = url[start + 1:end].split("&")
+    kept = [p for p in params if not _is_tracking(p)]
+    if len(kept) == len(params):
+        return url
+    kept = [p for p in kept if p]
+    return url[:start] + ("?" + "&".join(kept) if kept else "") + url[end:]
 
 
 def _canonical_netloc(parts: SplitResult) -> str | None:

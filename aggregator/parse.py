@@ -46,6 +46,7 @@ from aggregator.document import (
 )
 from aggregator.errors import ParseError
 from aggregator.fastparse import fast_feed
+from aggregator.identity import untracked
 from aggregator.sanitize import html_to_text, sanitize_html
 from aggregator.text import drop_not_xml
 from aggregator.types import Enclosure, EntryData, FeedData
@@ -199,12 +200,12 @@ def _own_encoding_under_text_type(body: bytes, content_type: str, used: str | No
 
 
 def entry_key(guid: str | None, link: str | None, title: str | None, content: str | None) -> str | None:
-    """An entry's identity in its source: GUID, else link, else a hash of title and content."""
-    for candidate in (guid, link):
-        if candidate:
-            candidate = candidate.strip()
-            if candidate:
-                return candidate
+    """An entry's identity in its source: GUID, else link (less its tracking parameters,
+    see ``untracked``), else a hash of title and content."""
+    if guid and guid.strip():
+        return guid.strip()
+    if link and link.strip():
+        return untracked(link.strip())
     if not title and not content:
         return None
     digest = hashlib.sha256(f"{title or ''}\0{content or ''}".encode("utf-8")).hexdigest()

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from aggregator.identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
+from aggregator.identity import canonical_link, dedup_text, entry_uid, item_texts, text_key, untracked
 
 
 @pytest.mark.parametrize(
@@ -35,6 +35,23 @@ from aggregator.identity import canonical_link, dedup_text, entry_uid, item_text
 )
 def test_canonical_link(url: str, expected: str) -> None:
     assert canonical_link(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://Example.com/a?id=7&utm_source=rss&UTM_Medium=x#top", "https://Example.com/a?id=7#top"),
+        ("https://example.com/a?utm_source=rss&fbclid=1&gclid=2", "https://example.com/a"),
+        ("https://example.com/a?a&&utm_source=x&b", "https://example.com/a?a&b"),
+        # Unchanged, byte for byte, when it has nothing to drop: its key stays as stored.
+        ("HTTP://Example.com:80/a?b=2&&a=1#f", "HTTP://Example.com:80/a?b=2&&a=1#f"),
+        ("https://example.com/a?client=1&fbclidx=2&utm=3", "https://example.com/a?client=1&fbclidx=2&utm=3"),
+        ("https://example.com/a#x?utm_source=rss", "https://example.com/a#x?utm_source=rss"),  # in the fragment
+        ("https://example.com/a?", "https://example.com/a?"),
+    ],
+)
+def test_untracked_drops_only_tracking_parameters(url: str, expected: str) -> None:
+    assert untracked(url) == expected
 
 
 @pytest.mark.parametrize(

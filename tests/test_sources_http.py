@@ -26,7 +26,7 @@ from aggregator import USER_AGENT
 from aggregator.cli import main
 
 from atomcheck import validate_atom
-from feedserver import FORMATS, Entry, FeedServer, atom10, build_feed, feed_server, http_date, rss20  # noqa: F401
+from feedserver import FORMATS, Entry, FeedServer, atom10, build_feed, feed_server, http_date, rss20, rss091  # noqa: F401
 
 DATA = Path(__file__).parent / "data"
 BASE_URL = "http://127.0.0.1:8080"
@@ -584,6 +584,60 @@ def test_the_same_story_from_two_sources_is_one_item(feed_server: FeedServer, ma
     feed_server.routes["/two"].body = atom10("Source Two!", second)
     p.update()
     assert len(p.entry_elements()) == 2
+
+
+def test_a_link_that_only_moves_its_campaign_is_the_same_entry_unchanged(feed_server: FeedServer, make_project) -> None:
+    # Feeds without GUIDs are keyed by their links, and many tag them with utm_* parameters
+    # that move with each campaign: neither a new item nor an update (re-dated to the top).
+    def links(campaign: str) -> list[Entry]:
+        return [story(1, "bare", link=f"https://news.example.org/a/1?utm_source=rss&utm_campaign={campaign}"),
+                story(2, "bare", link=f"https://news.example.org/a/2?id=5&utm_campaign={campaign}#top")]
+
+    def guided(campaign: str) -> list[Entry]:
+        return [story(3, "guid", link=f"https://news.example.org/a/3?fbclid={campaign}")]
+
+    bare = feed_server.route("/bare", rss091("Bare", links("mon")))
+    guid = feed_server.route("/guid", rss20("Guid", guided("mon")))
+    p = make_project({"bare": feed_server.url("/bare"), "guid": feed_server.url("/guid")})
+    assert "3 new items, 0 updated" in p.update()
+    before = {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()}
+    bare.body = rss091("Bare", links("tue"))
+    guid.body = rss20("Guid", guided("tue"))
+    assert "0 new items, 0 updated" in p.update()
+    assert {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()} == before
+    # A link that changes otherwise is a change (and, keying an entry, a new one).
+    guid.body = rss20("Guid", [replace(guided("tue")[0], link="https://news.example.org/a/3?page=2")])
+    assert "0 new items, 1 updated" in p.update()
+    bare.body = rss091("Bare", [replace(links("tue")[0], link="https://news.example.org/a/1?page=2"), links("tue")[1]])
+    assert "1 new items, 0 updated" in p.update()
+
+
+def test_entries_stored_under_links_with_their_campaign_keep_their_items(feed_server: FeedServer, make_project) -> None:
+    # Before schema 0008 an entry without a GUID was stored under its whole link, and its
+    # fingerprint took the whole link: such entries are found, re-keyed, and not updated.
+    import sqlite3
+
+    from aggregator.parse import parse_feed
+    from aggregator.store.ingest import fingerprint
+
+    links = [f"https://news.example.org/a/{n}?utm_source=rss&utm_campaign=mon" for n in (1, 2)]
+    body = rss091("Bare", [story(n, "bare", link=link) for n, link in enumerate(links, 1)])
+    feed_server.route("/bare", body)
+    p = make_project({"bare": feed_server.url("/bare")})
+    assert "2 new items" in p.update()
+    before = {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()}
+    parsed = {e.link: e for e in parse_feed(feed_server.url("/bare"), body, {}).entries}
+    with sqlite3.connect(p.root / "agg.db") as db:  # as the earlier release left them
+        for link in links:
+            db.execute("UPDATE item_sources SET key = ?, fingerprint = ? WHERE key = ?",
+                       (link, fingerprint(parsed[link], tracked=True), link.split("?")[0]))
+        db.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL")
+    assert "0 new items, 0 updated" in p.update()
+    assert {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()} == before
+    with sqlite3.connect(p.root / "agg.db") as db:
+        keys = sorted(k for (k,) in db.execute("SELECT key FROM item_sources"))
+    assert keys == [link.split("?")[0] for link in links]
+    assert "0 new items, 0 updated" in p.update()
 
 
 def test_a_story_a_second_source_brings_later_joins_that_sources_topic(feed_server: FeedServer, make_project) -> None:

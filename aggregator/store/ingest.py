@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
-from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_key
+from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_key, untracked
 from ..models import item_enclosures, item_sources, items, rule_texts, sources
 from ..errors import StoreError
 from ..text import drop_not_xml, has_not_xml, strip_html
@@ -89,6 +89,10 @@ def _times_of(sqlite: bool) -> Any:  # :ids -> (item, its updated)
 def _relink(sqlite: bool) -> Any:  # a source's link row after it sent a change: b_id, b_fingerprint, b_link
     return (update(item_sources).where(item_sources.c.id == bindparam("b_id"))
             .values(fingerprint=bindparam("b_fingerprint"), link=bindparam("b_link")))
+
+
+def _rekey(sqlite: bool) -> Any:  # a source's link row stored under its entry's legacy key: b_id, b_key
+    return update(item_sources).where(item_sources.c.id == bindparam("b_id")).values(key=bindparam("b_key"))
 
 
 # What an update upstream writes into its item (b_<column>, b_id); classify sees it again.
@@ -205,11 +209,14 @@ def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
     return title, match_text, dedup
 
 
-def fingerprint(entry: EntryData, clamped_at: datetime | None = None) -> str:
+def fingerprint(entry: EntryData, clamped_at: datetime | None = None, *, tracked: bool = False) -> str:
     """What a source sent for an entry; a different value means it changed upstream.
 
     The parser clamps a future date to the fetch time (``clamped_at``), which differs on
     every refresh: such a date counts as "future", or an unchanged entry would update each time.
+    The link counts without its tracking parameters (``untracked``): a feed that moves its
+    campaign on changes no entry. ``tracked``: the link whole, as releases before schema
+    0008 took it (see ``_earlier_fingerprints``).
     """
     # sha256 of title, link, summary, content, content type, author, published, updated
     # and str(truncated), each None as "", joined by U+001F; a date is its isoformat() or
@@ -229,8 +236,9 @@ def fingerprint(entry: EntryData, clamped_at: datetime | None = None) -> str:
         upd = "future"
     else:
         upd = _isoformat(updated)
+    link = entry.link
     joined = "\x1f".join((
-        entry.title or "", entry.link or "", entry.summary or "", entry.content or "", entry.content_type or "",
+        entry.title or "", (link if tracked else untracked(link)) if link else "", entry.summary or "", entry.content or "", entry.content_type or "",
         entry.author or "", pub, upd, str(entry.truncated),
     ))
     if entry.enclosures:  # only then: the fingerprints of entries without stay as they were
@@ -324,6 +332,19 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             links_of, {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
         ):
             known[(sid, raw_key.get(key, key))] = (link_id, item_id, fp, origin)
+    # An entry keyed by its link was stored, before schema 0008, under the link with its
+    # tracking parameters (see ``untracked``): found by that key too, and re-keyed.
+    legacy_of = {raw: key for unique in per_job for key, e in unique.items()
+                 if e.link and "?" in e.link and (raw := e.link.strip()) != key and untracked(raw) == key}
+    legacy: dict[tuple[int, str], tuple[int, int, str, int]] = {}
+    if legacy_of:
+        stored_legacy = {_indexed(raw): raw for raw in legacy_of}
+        for part in _chunks(sorted(stored_legacy.keys() | legacy_of.keys())):
+            for key, link_id, item_id, fp, origin, sid in conn.execute(
+                links_of, {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
+            ):
+                legacy[(sid, legacy_of[stored_legacy.get(key, key)])] = (link_id, item_id, fp, origin)
+    rekeyed: list[dict[str, Any]] = []
 
     counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
     fresh: list[tuple[int, str, int, EntryData, str]] = []  # (job, name, source id, entry, fp)
@@ -335,6 +356,10 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
         for key, entry in unique.items():
             fp = fingerprint(entry, job.clamped_at)
             hit = known.get((sid, key))
+            if hit is None and legacy:
+                hit = legacy.get((sid, key))
+                if hit is not None:
+                    rekeyed.append({"b_id": hit[0], "b_key": _indexed(key)})
             if hit is None:
                 fresh.append((j, job.source_name, sid, entry, fp))
                 continue
@@ -342,10 +367,16 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             if old_fp == fp:
                 continue
             relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_link": entry.link})
-            if origin == sid:
-                read_fuller = (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(entry, job)
-                (enriched if read_fuller else changed).append((item_id, entry))
-                counts[j][1] += 1
+            if origin != sid:
+                continue
+            tracked = entry.link is not None and untracked(entry.link) != entry.link
+            if tracked and old_fp == fingerprint(entry, job.clamped_at, tracked=True):
+                continue  # unchanged, fingerprinted as before schema 0008: the new one is stored
+            read_fuller = (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(entry, job, tracked)
+            (enriched if read_fuller else changed).append((item_id, entry))
+            counts[j][1] += 1
+    if rekeyed:
+        conn.execute(_statement(conn, _rekey), rekeyed)
     if relinked:
         conn.execute(_statement(conn, _relink), relinked)
     if changed:
@@ -357,12 +388,14 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
 
 
-def _earlier_fingerprints(entry: EntryData, job: IngestJob) -> set[str]:
+def _earlier_fingerprints(entry: EntryData, job: IngestJob, tracked: bool) -> set[str]:
     """The fingerprints earlier releases gave ``entry``, before they read its files and
     its inherited author (its feed's, in Atom): a stored one of these means the source
-    sent nothing new, our parser only reads more of it now."""
+    sent nothing new, our parser only reads more of it now. ``tracked``: its link has
+    tracking parameters, which releases before schema 0008 also fingerprinted."""
     bare = replace(entry, enclosures=())
-    return {fingerprint(bare, job.clamped_at), fingerprint(replace(bare, author=None), job.clamped_at)}
+    variants = (bare, replace(bare, author=None))
+    return {fingerprint(v, job.clamped_at, tracked=t) for v in variants for t in {False, tracked}}
 
 
 def _update_items(
