@@ -35,6 +35,7 @@ import pycurl
 
 import aggregator
 from aggregator.errors import FetchError
+from aggregator.identity import without_credentials
 from aggregator.types import FetchResult
 
 log = logging.getLogger(__name__)
@@ -692,6 +693,23 @@ def _wire_url(url: str) -> bytes:
     return urlunsplit((parts.scheme, netloc, path, query, "")).encode("ascii")
 
 
+def _credentials_carried(source: str, target: str) -> str:
+    """A redirect's ``target`` with the user and password of the URL it was answered for
+    (a private feed's, sent as Basic auth), when it names none itself and leads to the same
+    host: a move to https (or a new path) must not lock the feed out. Never to another host,
+    nor from https down to http, where they would travel in clear text (as browsers and Go's
+    client do, and curl for other hosts)."""
+    try:
+        src, dst = urlsplit(source), urlsplit(target)
+    except ValueError:
+        return target
+    userinfo, at, _ = src.netloc.rpartition("@")
+    if not at or "@" in dst.netloc or dst.hostname != src.hostname or (src.scheme, dst.scheme) == ("https", "http"):
+        return target
+    scheme, sep, rest = target.partition("://")
+    return f"{scheme}{sep}{userinfo}@{rest}"
+
+
 def _first_location(head: list[bytes]) -> str | None:
     """The first Location field, its bytes read as UTF-8 when they are (as aiohttp did)."""
     for raw in head:
@@ -782,7 +800,7 @@ class Fetcher:
         except FetchError:
             raise
         except ValueError as e:  # urllib rejects some URLs only when they are used
-            raise FetchError(f"invalid URL {state['url']}: {e}") from e
+            raise FetchError(f"invalid URL {without_credentials(state['url'])}: {e}") from e
 
     async def _follow(self, req: FetchRequest, headers: list[bytes], state: dict[str, str]) -> FetchResult:
         url = req.url
@@ -797,10 +815,10 @@ class Fetcher:
             scheme = parts.scheme.lower()
             if scheme not in ("http", "https"):
                 cls = RedirectError if hops else FetchError
-                raise cls(f"cannot fetch {url!r}: not an http(s) URL")
+                raise cls(f"cannot fetch {without_credentials(url)!r}: not an http(s) URL")
             state["url"] = url
             if not parts.hostname:
-                raise FetchError(f"invalid URL {url}: no host")
+                raise FetchError(f"invalid URL {without_credentials(url)}: no host")
             outcome = await curl.get(url, headers, _host_key(scheme, parts), deadline)
             if isinstance(outcome, _Failed):
                 raise self._error(outcome, parts)
@@ -847,8 +865,10 @@ class Fetcher:
             except ValueError as e:  # the server's Location, not our URL, is at fault
                 raise RedirectError(f"HTTP {status} redirect to an invalid URL {location.strip()!r}: {e}",
                                     status=status) from e
+            target = _credentials_carried(url, target)
             if target in seen:
-                raise RedirectError(f"redirect loop: {url} -> {target}", status=status)
+                raise RedirectError(f"redirect loop: {without_credentials(url)} -> {without_credentials(target)}",
+                                    status=status)
             if hops > self.max_redirects:
                 raise RedirectError(f"too many redirects (more than {self.max_redirects})", status=status)
             seen.add(target)
@@ -906,7 +926,7 @@ class Fetcher:
         if code == pycurl.E_PARTIAL_FILE or (code == pycurl.E_RECV_ERROR and failed.phase == "body"):
             return NetworkError(f"body transfer broken: {message}")
         if code == pycurl.E_URL_MALFORMAT:
-            return FetchError(f"invalid URL {urlunsplit(parts)}: {message}")
+            return FetchError(f"invalid URL {without_credentials(urlunsplit(parts))}: {message}")
         return NetworkError(message or f"libcurl error {code}")
 
 

@@ -15,7 +15,7 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 from aggregator.text import collapse_ws, normalize, strip_html
 
 __all__ = ["DEDUP_MIN_CHARS", "ENTRY_NAMESPACE", "canonical_link", "dedup_text", "entry_uid", "item_texts", "text_key",
-           "untracked"]
+           "untracked", "without_credentials"]
 
 # Never change: every published entry id derives from it.
 ENTRY_NAMESPACE = uuid.UUID("6f1c3b52-8a0e-5d47-9b8e-3c2a41d7e905")
@@ -60,6 +60,18 @@ def untracked(url: str) -> str:
         return url
     kept = [p for p in kept if p]
     return url[:start] + ("?" + "&".join(kept) if kept else "") + url[end:]
+
+
+def without_credentials(url: str) -> str:
+    """``url`` as the published feeds and /healthz may show it: a private feed's user name
+    and password (``https://user:pw@host/feed``, which the fetch sends as Basic auth) stay
+    in the config, or every reader of a topic feed would see them in atom:source."""
+    start = url.find("://") + 3
+    if start < 3:
+        return url
+    end = min((i for i in map(url.find, "/?#", (start,) * 3) if i >= 0), default=len(url))
+    at = url.rfind("@", start, end)
+    return url if at < 0 else url[:start] + url[at + 1:]
 
 
 def _canonical_netloc(parts: SplitResult) -> str | None:

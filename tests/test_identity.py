@@ -5,7 +5,15 @@ import uuid
 
 import pytest
 
-from aggregator.identity import canonical_link, dedup_text, entry_uid, item_texts, text_key, untracked
+from aggregator.identity import (
+    canonical_link,
+    dedup_text,
+    entry_uid,
+    item_texts,
+    text_key,
+    untracked,
+    without_credentials,
+)
 
 
 @pytest.mark.parametrize(
@@ -52,6 +60,20 @@ def test_canonical_link(url: str, expected: str) -> None:
 )
 def test_untracked_drops_only_tracking_parameters(url: str, expected: str) -> None:
     assert untracked(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://me:pw@example.org:8443/feed?a=b@c#d@e", "https://example.org:8443/feed?a=b@c#d@e"),
+        ("https://me@example.org", "https://example.org"),
+        ("https://a:b@c@example.org/f", "https://example.org/f"),  # the last @ ends the user part
+        ("https://example.org/p@x?q=@", "https://example.org/p@x?q=@"),
+        ("urn:example:a@b", "urn:example:a@b"),
+    ],
+)
+def test_without_credentials(url: str, expected: str) -> None:
+    assert without_credentials(url) == expected
 
 
 @pytest.mark.parametrize(

@@ -640,6 +640,55 @@ def test_entries_stored_under_links_with_their_campaign_keep_their_items(feed_se
     assert "0 new items, 0 updated" in p.update()
 
 
+def test_a_private_feeds_password_is_sent_but_never_published(feed_server: FeedServer, make_project) -> None:
+    # https://user:password@host/feed: the fetch sends them as Basic auth; atom:source names
+    # the feed without them, or every reader of a topic feed could read the private one.
+    import base64
+
+    feed_server.route("/private", rss20("Private", [story(1, "private")]))
+    feed_server.route("/loop", status=301, redirect=feed_server.url("/loop"))
+    url = feed_server.url("/private").replace("http://", "http://reader:s3cret@")
+    p = make_project({"private": url, "loop": feed_server.url("/loop").replace("http://", "http://reader:s3cret@")})
+    p.update(code=1)
+    # /healthz shows the errors to anyone who can reach it
+    assert p.status()["loop"]["error"] == f"redirect loop: {feed_server.url('/loop')} -> {feed_server.url('/loop')}"
+    [seen] = feed_server.requests("/private")
+    assert seen.headers["authorization"] == "Basic " + base64.b64encode(b"reader:s3cret").decode()
+    published = "".join(f.read_text(encoding="utf-8") for f in (p.root / "feeds").iterdir())
+    assert "s3cret" not in published
+    [el] = p.entry_elements()
+    source = el.find(f"{ATOM}source")
+    assert source is not None
+    assert [link.get("href") for link in source.findall(f"{ATOM}link") if link.get("rel") == "self"] == [
+        feed_server.url("/private")]
+
+
+def test_a_private_feed_that_moves_keeps_its_password_on_its_own_host_only(feed_server: FeedServer,
+                                                                         make_project) -> None:
+    # A 301 to an absolute URL on the same host (the common move to https, or a new path):
+    # the password goes with it, or the feed is locked out (for good, once the move is
+    # stored). A redirect to another host never gets it.
+    import base64
+
+    auth = "Basic " + base64.b64encode(b"reader:s3cret").decode()
+    feed_server.route("/private", rss20("Private", [story(1, "private")]))
+    feed_server.route("/old", status=301, redirect=feed_server.url("/private"))
+    elsewhere = feed_server.url("/private").replace("127.0.0.1", "localhost")
+    feed_server.route("/away", status=302, redirect=elsewhere)
+    p = make_project({"moved": feed_server.url("/old").replace("http://", "http://reader:s3cret@"),
+                      "away": feed_server.url("/away").replace("http://", "http://reader:s3cret@")})
+    for _ in range(2):  # the second 301 in a row stores the new URL
+        p.update()
+    assert p.status()["moved"]["url"] == feed_server.url("/private").replace("http://", "http://reader:s3cret@")
+    p.update()
+    seen = feed_server.requests("/private")
+    # moved: 2 redirected and 1 direct, with the password; away: 3 redirected to localhost, without
+    assert sorted(r.headers.get("authorization", "") for r in seen) == ["", "", "", auth, auth, auth]
+    assert {r.headers["host"].split(":")[0] for r in seen if "authorization" not in r.headers} == {"localhost"}
+    assert all(r.headers.get("authorization") == auth for r in feed_server.requests("/away"))
+    assert all(r.headers.get("authorization") == auth for r in feed_server.requests("/old"))
+
+
 def test_a_story_a_second_source_brings_later_joins_that_sources_topic(feed_server: FeedServer, make_project) -> None:
     # DESIGN "Topic rules": an item is in a topic limited to sources when its source is one of
     # them; a story merged from a source is that source's story too, whenever it arrives.

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select
 
 from ..models import item_enclosures, item_sources, item_topics, items, sources, topics
+from ..identity import without_credentials
 from ..types import Enclosure, PublishedItem, SourceInfo
 from .sql import _chunks, _one_of
 
@@ -117,7 +118,8 @@ def _source_infos(conn: Connection, source_ids: set[int]) -> dict[int, SourceInf
         .where(sources.c.id.in_(sorted(source_ids)))
     ).all()
     return {
-        sid: SourceInfo(id=source_iri(name), title=title or name, self_link=url if kind == "feed" else None,
-                        link=site_link)
+        sid: SourceInfo(id=source_iri(name), title=title or name,
+                        self_link=without_credentials(url) if kind == "feed" and url else None, link=site_link)
         for sid, name, kind, url, title, site_link in rows
     }
+
