@@ -15,6 +15,7 @@ Parsing is pure; ``read_seed_path`` is the only function that touches the disk.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 import unicodedata
@@ -260,12 +261,17 @@ def _read_text(file: Path, max_bytes: int) -> str:
     # The file may have grown between stat and read.
     if len(data) > max_bytes:
         raise SeedError(f"{file}: skipped, over the {max_bytes}-byte limit")
-    if b"\x00" in data:
+    # UTF-16 with a BOM (Windows Notepad's "Unicode") is text, though it holds NUL bytes
+    encoding = "utf-16" if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    if encoding == "utf-8-sig" and b"\x00" in data:
         raise SeedError(f"{file}: skipped, binary file (contains NUL bytes)")
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(encoding)
     except UnicodeDecodeError as e:
-        raise SeedError(f"{file}: skipped, not UTF-8 text (bad byte at offset {e.start})") from e
+        kind = "UTF-16" if encoding == "utf-16" else "UTF-8"
+        raise SeedError(f"{file}: skipped, not {kind} text (bad byte at offset {e.start})") from e
+    if "\x00" in text:
+        raise SeedError(f"{file}: skipped, binary file (contains NUL characters)")
     if not text.strip():
         raise SeedError(f"{file}: skipped, empty file")
     return text

@@ -357,6 +357,19 @@ def test_bad_files_warn_once_and_others_still_load(tmp_path: Path) -> None:
     assert "limit" in by_file["e_huge"][0]
 
 
+def test_utf16_text_with_a_bom_is_read_as_text(tmp_path: Path) -> None:
+    # Windows Notepad's "Unicode" is UTF-16 with a BOM: text, not a binary file
+    (tmp_path / "le.txt").write_bytes("Caf\u00e9 story one.\r\nStory two.\r\n".encode("utf-16"))
+    (tmp_path / "be.txt").write_bytes(b"\xfe\xff" + "Story three.\n".encode("utf-16-be"))
+    items, warnings = read_seed_path(tmp_path)
+    assert warnings == []
+    assert texts(items) == ["Story three.", "Caf\u00e9 story one.", "Story two."]
+    # the same text saved as UTF-8 is the same item
+    (tmp_path / "le.txt").write_text("Caf\u00e9 story one.\nStory two.\n", encoding="utf-8")
+    again, _ = read_seed_path(tmp_path)
+    assert [seed_identity("s", i) for i in again] == [seed_identity("s", i) for i in items]
+
+
 def test_marker_only_file_warns(tmp_path: Path) -> None:
     (tmp_path / "m.txt").write_text("Read More\n", encoding="utf-8")
     items, warnings = read_seed_path(tmp_path)
