@@ -9,6 +9,7 @@ raw data for the same reason. Loading never creates or changes a file.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -631,7 +632,7 @@ def _opml_sources(
         key = f"aggregator.opml[{j}]"
         file = _resolve(base_dir, entry)
         try:
-            feeds = read_opml(file, display=entry)
+            feeds = read_opml(file, display=entry, warn=functools.partial(warn, key))
         except ConfigError as exc:
             for line in exc.problems:
                 report(key, line)

@@ -9,6 +9,7 @@ with ``resolve_entities=False``).
 from __future__ import annotations
 
 import hashlib
+import html.entities
 import logging
 import os
 import re
@@ -36,6 +37,9 @@ _MAX_NAME = 60  # long titles make unwieldy source keys; cut at a word boundary
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # hex digits of a colliding name's URL suffix; longer ones only break a clash of the short ones
 _SUFFIX_LENGTHS = (0, 6, 8, 12, 16, 64)
+# An "&" and what follows it: a character reference, a named one, or neither (a bare "&")
+_AMPERSAND = re.compile(rb"&(?:(#[0-9]+;|#[xX][0-9A-Fa-f]+;)|([A-Za-z][A-Za-z0-9]*);)?")
+_XML_NAMED = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
 
 
 @dataclass(frozen=True)
@@ -105,12 +109,34 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, host, parts.path or "/", parts.query, ""))
 
 
-def read_opml(path: Path, *, display: str | None = None) -> list[OpmlFeed]:
+def _escape_ampersands(data: bytes) -> tuple[bytes, int]:
+    """``data`` with each bare "&" escaped and each HTML named entity (``&nbsp;``) given as
+    the character references it stands for; also how many it changed."""
+    changed = 0
+
+    def fix(ref: re.Match[bytes]) -> bytes:
+        nonlocal changed
+        if ref[1] or (ref[2] is not None and ref[2] in _XML_NAMED):
+            return ref[0]
+        changed += 1
+        chars = html.entities.html5.get(ref[2].decode("ascii") + ";") if ref[2] else None
+        if chars:
+            return "".join(f"&#{ord(c)};" for c in chars).encode("ascii")
+        return b"&amp;" + ref[0][1:]
+
+    return _AMPERSAND.sub(fix, data), changed
+
+
+def read_opml(
+    path: Path, *, display: str | None = None, warn: Callable[[str], None] | None = None
+) -> list[OpmlFeed]:
     """Every outline with an ``xmlUrl``, nested categories flattened, in document order;
     ``feed:`` URLs are given as the http(s) URLs they stand for.
 
     Raises ConfigError naming the file (as ``display``, else the path) when it cannot
-    be read or is not OPML.
+    be read or is not OPML. A file whose only fault is a bare "&" (a query string pasted
+    by hand) or an HTML entity (``&nbsp;``) is read, as other readers read it, and
+    ``warn`` is given a line saying so.
     """
     shown = display if display is not None else str(path)
 
@@ -127,7 +153,17 @@ def read_opml(path: Path, *, display: str | None = None) -> list[OpmlFeed]:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        raise fail(f"not well-formed XML: {exc}") from exc
+        # byte patterns only hold in an ASCII-compatible encoding: not in UTF-16
+        repaired, changed = _escape_ampersands(data) if b"\x00" not in data else (data, 0)
+        try:
+            root = etree.fromstring(repaired, parser) if changed else None
+        except etree.XMLSyntaxError:
+            root = None
+        if root is None:
+            raise fail(f"not well-formed XML: {exc}") from exc
+        if warn is not None:
+            warn(f"{shown}: not well-formed XML (a bare '&' or an HTML entity); "
+                 "read with them taken as text")
     dtd = root.getroottree().docinfo.internalDTD
     if dtd is not None and any(True for _ in dtd.iterentities()):
         # the byte check above misses UTF-16 files
@@ -238,7 +274,7 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
 
     config_path = Path(config_path)
     current = load_config(config_path)  # refuse to edit a config that is already broken
-    feeds = read_opml(Path(opml_path), display=str(opml_path))
+    feeds = read_opml(Path(opml_path), display=str(opml_path), warn=lambda line: log.warning("%s", line))
     taken = {s.name for s in current.sources}
     known = {canonical_url(s.url) for s in current.sources if s.url}
 

@@ -111,6 +111,32 @@ def test_unreadable_opml_names_the_file(tmp_path: Path, content: str, reason: st
     assert problem.startswith(f"cannot read subs.opml: {reason}")
 
 
+def test_bare_ampersands_and_html_entities_are_read_with_a_warning(tmp_path: Path) -> None:
+    # A query string pasted by hand and readers' &nbsp; are not XML, but other readers take
+    # them (Miniflux's OPML decoder is not strict and knows HTML's entities)
+    path = write(tmp_path / "subs.opml", (
+        '<opml version="2.0"><body>\n'
+        '<outline text="Search: nato &amp; baltic" xmlUrl="https://news.example/rss?q=nato&hl=en&amp;gl=US"/>\n'
+        '<outline text="Caf&eacute;&nbsp;News &#8212; &#x2603;" xmlUrl="https://cafe.example/feed?a=1&b;"/>\n'
+        "</body></opml>"))
+    warnings: list[str] = []
+    feeds = read_opml(path, display="subs.opml", warn=warnings.append)
+    assert [(f.title, f.url, f.line) for f in feeds] == [
+        ("Search: nato & baltic", "https://news.example/rss?q=nato&hl=en&gl=US", 2),
+        ("Caf\u00e9\u00a0News \u2014 \u2603", "https://cafe.example/feed?a=1&b;", 3)]
+    assert warnings == ["subs.opml: not well-formed XML (a bare '&' or an HTML entity); "
+                        "read with them taken as text"]
+    # the config reads it too, with its warning, and nothing else changes
+    config = write(tmp_path / "aggregator.toml", '[aggregator]\nopml = ["subs.opml"]\n')
+    loaded = load_config(config)
+    assert [s.url for s in loaded.sources] == [f.url for f in feeds]
+    assert loaded.warnings == (f"{config}: aggregator.opml[0]: {warnings[0]}",)
+    # a file that is broken otherwise is still refused, with the parser's own message
+    write(tmp_path / "subs.opml", '<opml><body><outline text="a&b" xmlUrl="https://x.example/></body></opml>')
+    with pytest.raises(ConfigError, match="cannot read subs.opml: not well-formed XML: "):
+        read_opml(path, display="subs.opml", warn=warnings.append)
+
+
 def test_missing_opml_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read .*gone\.opml: No such file"):
         read_opml(tmp_path / "gone.opml")
