@@ -279,8 +279,10 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     known = {canonical_url(s.url) for s in current.sources if s.url}
 
     text = config_path.read_bytes().decode("utf-8-sig")
+    if text and not text.endswith("\n"):
+        text += "\n"
     try:
-        doc = tomlkit.parse(text if text.endswith("\n") or not text else text + "\n")
+        doc = tomlkit.parse(text)
     except TOMLKitError as exc:
         raise ConfigError([f"{config_path}: {exc}"]) from exc
 
@@ -307,8 +309,17 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     if not added:
         return []
 
-    _append_sources(doc, new_tables, config_path)
-    _replace_validated(config_path, doc.as_string(), load_config_as)
+    if isinstance(doc.get("sources"), tomlkit.items.AoT) and doc.as_string() != text:
+        # tomlkit regroups a [[sources]] array that [[topics]] interrupt, moving tables away
+        # from their comments: append the new ones as text, which TOML reads as the same array
+        extra = tomlkit.document()
+        extra.add("sources", tomlkit.aot())
+        _append_sources(extra, new_tables, config_path)
+        result = text + ("" if text.endswith("\n\n") else "\n") + extra.as_string()
+    else:
+        _append_sources(doc, new_tables, config_path)
+        result = doc.as_string()
+    _replace_validated(config_path, result, load_config_as)
     return added
 
 

@@ -242,6 +242,44 @@ def test_import_appends_keeps_comments_and_skips_duplicates(tmp_path: Path) -> N
     assert config_path.read_bytes() == before
 
 
+def test_import_keeps_a_config_whose_sources_and_topics_interleave_as_it_was(tmp_path: Path) -> None:
+    # each source with its topic, each pair under its comment: TOML lets [[sources]] resume
+    # after a [[topics]], and the person's grouping and comments must stay where they were
+    text = (
+        "[aggregator]\n"
+        'title = "x"\n'
+        "\n"
+        "# --- seeds and its topic ---\n"
+        "[[sources]]\n"
+        'name = "seeds"\n'
+        'path = "seeds"\n'
+        "\n"
+        "# about the seeds\n"
+        "[[topics]]\n"
+        'slug = "seeds-topic"\n'
+        'any = ["NATO"]\n'
+        "\n"
+        "# --- BBC and its topic ---\n"
+        "[[sources]]\n"
+        'name = "bbc-world"\n'
+        'url = "https://feeds.bbci.co.uk/news/world/rss.xml"\n'
+        "\n"
+        "# about the BBC\n"
+        "[[topics]]\n"
+        'slug = "world"\n'
+        'any = ["world"]\n'
+    )
+    config_path = write(tmp_path / "aggregator.toml", text)
+    subs = tmp_path / "subs.opml"
+    subs.write_bytes(opml_of([OpmlFeed("https://nato.example/feed", "NATO News", None)]))
+
+    assert import_opml(config_path, subs) == ["nato-news"]
+    assert config_path.read_text(encoding="utf-8").startswith(text)
+    config = load_config(config_path)
+    assert [s.name for s in config.sources] == ["seeds", "bbc-world", "nato-news"]
+    assert [t.slug for t in config.topics] == ["seeds-topic", "world"]
+
+
 def test_import_into_a_config_without_sources_or_final_newline(tmp_path: Path) -> None:
     config_path = write(tmp_path / "aggregator.toml", '[aggregator]\ntitle = "x"  # keep\nopml = ["subs.opml"]')
     subs = write(tmp_path / "subs.opml", NESTED)
