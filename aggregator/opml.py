@@ -150,20 +150,17 @@ def read_opml(
     if b"<!ENTITY" in data:
         raise fail("it declares XML entities, which are refused")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    # Escaped before parsing, not after a failure: under a DOCTYPE naming an external DTD
+    # (never loaded) libxml2 drops an undefined &copy; silently, from a URL too. Byte
+    # patterns only hold in an ASCII-compatible encoding: not in UTF-16.
+    repaired, changed = _escape_ampersands(data) if b"\x00" not in data else (data, 0)
     try:
-        root = etree.fromstring(data, parser)
+        root = etree.fromstring(repaired, parser)
     except etree.XMLSyntaxError as exc:
-        # byte patterns only hold in an ASCII-compatible encoding: not in UTF-16
-        repaired, changed = _escape_ampersands(data) if b"\x00" not in data else (data, 0)
-        try:
-            root = etree.fromstring(repaired, parser) if changed else None
-        except etree.XMLSyntaxError:
-            root = None
-        if root is None:
-            raise fail(f"not well-formed XML: {exc}") from exc
-        if warn is not None:
-            warn(f"{shown}: not well-formed XML (a bare '&' or an HTML entity); "
-                 "read with them taken as text")
+        raise fail(f"not well-formed XML: {exc}") from exc
+    if changed and warn is not None:
+        warn(f"{shown}: not well-formed XML (a bare '&' or an HTML entity); "
+             "read with them taken as text")
     dtd = root.getroottree().docinfo.internalDTD
     if dtd is not None and any(True for _ in dtd.iterentities()):
         # the byte check above misses UTF-16 files

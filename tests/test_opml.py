@@ -137,6 +137,19 @@ def test_bare_ampersands_and_html_entities_are_read_with_a_warning(tmp_path: Pat
         read_opml(path, display="subs.opml", warn=warnings.append)
 
 
+def test_undefined_entities_under_an_external_dtd_are_not_dropped(tmp_path: Path) -> None:
+    # libxml2 does not load the DTD (no network), and under a DOCTYPE naming one it silently
+    # drops a reference it cannot resolve: a title lost a character, a URL a part of its path
+    path = write(tmp_path / "subs.opml", (
+        '<?xml version="1.0"?>\n<!DOCTYPE opml SYSTEM "http://127.0.0.1:9/opml.dtd">\n'
+        '<opml version="1.0"><body><outline text="A&nbsp;B" xmlUrl="https://x.example/&copy;.xml"/>'
+        "</body></opml>"))
+    warnings: list[str] = []
+    assert [(f.title, f.url) for f in read_opml(path, warn=warnings.append)] == [
+        ("A\u00a0B", "https://x.example/\u00a9.xml")]
+    assert len(warnings) == 1
+
+
 def test_missing_opml_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"cannot read .*gone\.opml: No such file"):
         read_opml(tmp_path / "gone.opml")
