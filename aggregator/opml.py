@@ -160,7 +160,7 @@ def read_opml(
         raise fail(f"not well-formed XML: {exc}") from exc
     if changed and warn is not None:
         warn(f"{shown}: not well-formed XML (a bare '&' or an HTML entity); "
-             "read with them taken as text")
+             "read with a bare '&' as text and an entity as its character")
     dtd = root.getroottree().docinfo.internalDTD
     if dtd is not None and any(True for _ in dtd.iterentities()):
         # the byte check above misses UTF-16 files

@@ -125,7 +125,7 @@ def test_bare_ampersands_and_html_entities_are_read_with_a_warning(tmp_path: Pat
         ("Search: nato & baltic", "https://news.example/rss?q=nato&hl=en&gl=US", 2),
         ("Caf\u00e9\u00a0News \u2014 \u2603", "https://cafe.example/feed?a=1&b;", 3)]
     assert warnings == ["subs.opml: not well-formed XML (a bare '&' or an HTML entity); "
-                        "read with them taken as text"]
+                        "read with a bare '&' as text and an entity as its character"]
     # the config reads it too, with its warning, and nothing else changes
     config = write(tmp_path / "aggregator.toml", '[aggregator]\nopml = ["subs.opml"]\n')
     loaded = load_config(config)
