@@ -148,7 +148,7 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
     newest = store.newest_item_time(src.name)
     result = store.ingest(
         src.name, seed_entries(src.name, items), now=started,
-        seen_times=lambda k: seed_times(k, started, newest),
+        seen_times=lambda k: seed_times(k, started, newest), keep_times=True,
     )
     finished = utcnow()
     store.record_refresh(src.name, started=started, finished=finished, ok=True, warning=warning,

@@ -111,6 +111,7 @@ def test_a_longer_story_added_to_a_seed_file_adds_one_item(project: Path) -> Non
     # The scraper's cap is read from the file's longest text: a longer story changes which
     # texts count as cut at it, and so their content, never their identity.
     run(project, "update")
+    before = {i["id"]: i["updated"] for i in json.loads(run(project, "items", "--json", "--limit", "1000"))}
     doc = project / "seeds" / "001_9c457d061644d54f.txt"
     story = "Baltic allies agreed on a joint patrol plan. " + "The plan covers cables and pipelines. " * 30
     doc.write_text(story.strip() + "\n" + doc.read_text(encoding="utf-8"), encoding="utf-8")
@@ -120,6 +121,10 @@ def test_a_longer_story_added_to_a_seed_file_adds_one_item(project: Path) -> Non
     assert len(items) == 77
     texts = [" ".join(i["title"].split()) for i in items]
     assert len(texts) == len(set(texts)), "a story is listed twice"
+    # The texts read anew as complete (no longer at the cap) are the same stories: they
+    # keep their times, and the new story is the newest, as DESIGN has new seed items.
+    assert items[0]["title"].startswith("Baltic allies agreed")
+    assert {i["id"]: i["updated"] for i in items[1:]} == before
 
 
 def test_seed_items_stored_under_the_earlier_keys_are_re_keyed_not_duplicated(

@@ -313,9 +313,10 @@ class Store:
         now: datetime | None = None,
         seen_times: Callable[[int], list[datetime]] | None = None,
         clamped_at: datetime | None = None,
+        keep_times: bool = False,
     ) -> IngestResult:
-        """Store one source's entries; see ``ingest_batch``."""
-        return self.ingest_batch([IngestJob(source_name, entries, seen_times, clamped_at)], now=now)[0]
+        """Store one source's entries; see ``ingest_batch`` and ``IngestJob``."""
+        return self.ingest_batch([IngestJob(source_name, entries, seen_times, clamped_at, keep_times)], now=now)[0]
 
     def ingest_batch(
         self,

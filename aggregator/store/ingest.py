@@ -266,6 +266,10 @@ class IngestJob:
     entries: Sequence[EntryData]
     seen_times: Callable[[int], list[datetime]] | None = None  # first-seen times of k new items
     clamped_at: datetime | None = None  # the time the parser clamped future dates to, if it did
+    # An entry found by its key is the same text (a seed's key hashes it): what changes is
+    # only how it reads in its file (is it cut at the file's longest?), never news, so its
+    # item keeps its times.
+    keep_times: bool = False
 
 
 @dataclass(frozen=True)
@@ -372,7 +376,8 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             tracked = entry.link is not None and untracked(entry.link) != entry.link
             if tracked and old_fp == fingerprint(entry, job.clamped_at, tracked=True):
                 continue  # unchanged, fingerprinted as before schema 0008: the new one is stored
-            read_fuller = (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(entry, job, tracked)
+            read_fuller = job.keep_times or (
+                (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(entry, job, tracked))
             (enriched if read_fuller else changed).append((item_id, entry))
             counts[j][1] += 1
     if rekeyed:
