@@ -248,8 +248,9 @@ def _seed_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _read_text(file: Path, max_bytes: int) -> str:
-    """The file's text; SeedError with a message naming the file and its problem."""
+def _read_text(file: Path, max_bytes: int) -> tuple[str, str | None]:
+    """The file's text and a warning when it had to be read as Windows-1252; SeedError
+    with a message naming the file and its problem."""
     try:
         size = file.stat().st_size
         if size > max_bytes:
@@ -265,16 +266,26 @@ def _read_text(file: Path, max_bytes: int) -> str:
     encoding = "utf-16" if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
     if encoding == "utf-8-sig" and b"\x00" in data:
         raise SeedError(f"{file}: skipped, binary file (contains NUL bytes)")
+    warning = None
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as e:
         kind = "UTF-16" if encoding == "utf-16" else "UTF-8"
-        raise SeedError(f"{file}: skipped, not {kind} text (bad byte at offset {e.start})") from e
+        problem = f"not {kind} text (bad byte at offset {e.start})"
+        try:
+            # A page saved by an older Windows tool: Windows-1252 (a superset of Latin-1
+            # in its printable range) decodes it, and its identity is that of its text.
+            text = data.decode("cp1252") if encoding == "utf-8-sig" else None
+        except UnicodeDecodeError:
+            text = None
+        if text is None:
+            raise SeedError(f"{file}: skipped, {problem}") from e
+        warning = f"{file}: {problem}; read as Windows-1252"
     if "\x00" in text:
         raise SeedError(f"{file}: skipped, binary file (contains NUL characters)")
     if not text.strip():
         raise SeedError(f"{file}: skipped, empty file")
-    return text
+    return text, warning
 
 
 def read_seed_path(path: Path, *, max_bytes: int = 5_000_000) -> tuple[list[SeedItem], list[str]]:
@@ -294,11 +305,13 @@ def read_seed_path(path: Path, *, max_bytes: int = 5_000_000) -> tuple[list[Seed
     items: list[SeedItem] = []
     for file in files:
         try:
-            text = _read_text(file, max_bytes)
+            text, warning = _read_text(file, max_bytes)
         except SeedError as e:
             # One bad document never keeps the others from loading.
             warnings.append(str(e))
             continue
+        if warning:
+            warnings.append(warning)
         found = parse_seed_text(text, file.name)
         if not found:
             warnings.append(f"{file}: no items found (only markers and blank lines)")

@@ -341,20 +341,28 @@ def test_bad_files_warn_once_and_others_still_load(tmp_path: Path) -> None:
     (tmp_path / "a_good.txt").write_text("Good one.\nGood two.", encoding="utf-8")
     (tmp_path / "b_empty.txt").write_bytes(b"")
     (tmp_path / "c_binary.txt").write_bytes(b"PK\x03\x04\x00\x00binary")
-    (tmp_path / "d_latin1.txt").write_bytes("Caf\xe9 story.".encode("latin-1"))
+    (tmp_path / "d_latin1.txt").write_bytes("Caf\xe9 \u201cstory\u201d.".encode("cp1252"))
+    (tmp_path / "d_undefined.txt").write_bytes(b"Caf\xe9 \x81 story.")  # no Windows-1252 either
     (tmp_path / "e_huge.txt").write_text("Big story.\n" * 200, encoding="utf-8")
     (tmp_path / "f_good.txt").write_text("Another good one.", encoding="utf-8")
     (tmp_path / "ignored.md").write_text("Not a seed.", encoding="utf-8")
     items, warnings = read_seed_path(tmp_path, max_bytes=1000)
-    assert texts(items) == ["Good one.", "Good two.", "Another good one."]
-    assert [i.file for i in items] == ["a_good.txt", "a_good.txt", "f_good.txt"]
-    assert len(warnings) == 4
-    by_file = {name: [w for w in warnings if name in w] for name in ("b_empty", "c_binary", "d_latin1", "e_huge")}
+    # A Windows-1252 page is read as such, with a warning: its items are not lost.
+    assert texts(items) == ["Good one.", "Good two.", "Caf\xe9 \u201cstory\u201d.", "Another good one."]
+    assert [i.file for i in items] == ["a_good.txt", "a_good.txt", "d_latin1.txt", "f_good.txt"]
+    assert len(warnings) == 5
+    names = ("b_empty", "c_binary", "d_latin1", "d_undefined", "e_huge")
+    by_file = {name: [w for w in warnings if name in w] for name in names}
     assert all(len(found) == 1 for found in by_file.values()), warnings
     assert "empty" in by_file["b_empty"][0]
     assert "binary" in by_file["c_binary"][0]
-    assert "UTF-8" in by_file["d_latin1"][0]
+    assert by_file["d_latin1"][0].endswith("d_latin1.txt: not UTF-8 text (bad byte at offset 3); read as Windows-1252")
+    assert by_file["d_undefined"][0].endswith("d_undefined.txt: skipped, not UTF-8 text (bad byte at offset 3)")
     assert "limit" in by_file["e_huge"][0]
+    # Saved as UTF-8 later, it is the same item.
+    (tmp_path / "d_latin1.txt").write_text("Caf\xe9 \u201cstory\u201d.", encoding="utf-8")
+    again, _ = read_seed_path(tmp_path, max_bytes=1000)
+    assert [seed_identity("s", i) for i in again] == [seed_identity("s", i) for i in items]
 
 
 def test_utf16_text_with_a_bom_is_read_as_text(tmp_path: Path) -> None:
