@@ -272,13 +272,13 @@ def _read_text(file: Path, max_bytes: int) -> tuple[str, str | None]:
     except UnicodeDecodeError as e:
         kind = "UTF-16" if encoding == "utf-16" else "UTF-8"
         problem = f"not {kind} text (bad byte at offset {e.start})"
+        if encoding != "utf-8-sig":
+            raise SeedError(f"{file}: skipped, {problem}") from e
         try:
             # A page saved by an older Windows tool: Windows-1252 (a superset of Latin-1
             # in its printable range) decodes it, and its identity is that of its text.
-            text = data.decode("cp1252") if encoding == "utf-8-sig" else None
+            text = data.decode("cp1252")
         except UnicodeDecodeError:
-            text = None
-        if text is None:
             raise SeedError(f"{file}: skipped, {problem}") from e
         warning = f"{file}: {problem}; read as Windows-1252"
     if "\x00" in text:
