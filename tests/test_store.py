@@ -121,6 +121,60 @@ def test_enclosures_are_stored_replaced_and_removed_with_their_entry(store: Stor
     assert {i.title: i for i in store.newest_items(None, 10)}["Ep"].enclosures == ()
 
 
+def mark_rows_stored_before_0008(store: Store) -> None:
+    """What migration 0008 records of a database an earlier release filled."""
+    from sqlalchemy import func, select
+
+    from aggregator.models import item_sources
+
+    with store.reading() as conn:
+        last = conn.scalar(select(func.max(item_sources.c.id)))
+    store.set_meta("fingerprints_whole_after", str(last))
+
+
+def test_a_file_added_upstream_dates_its_entry_anew_an_author_named_once_does_not(store: Store) -> None:
+    # Entries stored since schema 0008 were fingerprinted with their files: a podcast
+    # episode that gains its audio changed upstream, and readers should see it. An author
+    # that appears (an Atom feed naming one for all its entries) is no news.
+    from aggregator.types import Enclosure
+
+    episode = EntryData(key="ep", title="Episode 1", updated=T0)
+    post = EntryData(key="post", title="Post", updated=T0 - timedelta(hours=1))
+    store.ingest("one", [episode, post], now=T0)
+    later = T0 + timedelta(days=1)
+    r = store.ingest("one", [replace(episode, enclosures=(Enclosure("http://one.test/1.mp3", "audio/mpeg"),)),
+                             replace(post, author="Jo")], now=later)
+    assert r.updated == 2
+    by_title = {i.title: i for i in store.newest_items(None, 10)}
+    assert by_title["Episode 1"].updated == later and len(by_title["Episode 1"].enclosures) == 1
+    assert by_title["Post"].updated == T0 - timedelta(hours=1) and by_title["Post"].author == "Jo"
+
+
+def test_0008_marks_where_the_wholly_fingerprinted_link_rows_begin(tmp_path: Path) -> None:
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
+    store.ingest("one", [EntryData(key=k, title=k) for k in ("a", "b", "c")], now=T0)
+    assert store.get_meta("fingerprints_whole_after") is None  # created fresh: every row is whole
+    store.close()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        command.downgrade(alembic_config(conn), "0007")
+        conn.commit()
+        command.upgrade(alembic_config(conn), "0008")
+        conn.commit()
+        last = conn.scalar(text("SELECT MAX(id) FROM item_sources"))
+        assert conn.scalar(text("SELECT value FROM meta WHERE key = 'fingerprints_whole_after'")) == str(last)
+        command.downgrade(alembic_config(conn), "0007")
+        conn.commit()
+        assert conn.scalar(text("SELECT COUNT(*) FROM meta WHERE key = 'fingerprints_whole_after'")) == 0
+    engine.dispose()
+
+
 def test_entries_stored_by_the_previous_release_keep_their_time_when_read_with_authors_and_files(
         store: Store) -> None:
     # An Atom blog naming its author once, on the feed, and a podcast episode: the previous
@@ -137,6 +191,7 @@ def test_entries_stored_by_the_previous_release_keep_their_time_when_read_with_a
     entries = parse_feed("http://one.test/feed", body, {"content-type": "application/atom+xml"}, now=T0).entries
     assert [(e.author, len(e.enclosures)) for e in entries] == [("Jo", 1), ("Jo", 0)]
     store.ingest("one", [replace(e, author=None, enclosures=()) for e in entries], now=T0)
+    mark_rows_stored_before_0008(store)
     assert store.ingest("one", entries, now=T0 + timedelta(days=1)).updated == 2  # feeds republish
     assert [(i.title, i.updated, i.author, len(i.enclosures)) for i in store.newest_items(None, 10)] == [
         ("Post 2", datetime(2024, 1, 2, tzinfo=UTC), "Jo", 1), ("Post 1", datetime(2024, 1, 1, tzinfo=UTC), "Jo", 0)]

@@ -22,7 +22,7 @@ from ..models import item_enclosures, item_sources, items, rule_texts, sources
 from ..errors import StoreError
 from ..text import drop_not_xml, has_not_xml, strip_html
 from ..types import EntryData
-from .sql import _chunks, _in_list, _insert_rows, _listed, _statement
+from .sql import _chunks, _get_meta, _in_list, _insert_rows, _listed, _statement
 
 ONE_US = timedelta(microseconds=1)
 # PostgreSQL refuses a B-tree index entry over 2,704 bytes, so one very long GUID or link
@@ -355,6 +355,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     relinked: list[dict[str, Any]] = []  # item_sources rows whose source sent a change
     changed: list[tuple[int, EntryData]] = []  # (item, entry) of items that source made
     enriched: list[tuple[int, EntryData]] = []  # ... whose entry only reads fuller now
+    whole_after: int | None = None  # read when a changed entry needs it (see migration 0008)
     for j, (job, unique) in enumerate(zip(jobs, per_job)):
         sid = source_ids[job.source_name]
         for key, entry in unique.items():
@@ -373,11 +374,14 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_link": entry.link})
             if origin != sid:
                 continue
-            tracked = entry.link is not None and untracked(entry.link) != entry.link
+            if whole_after is None:
+                whole_after = int(_get_meta(conn, "fingerprints_whole_after") or 0)
+            earlier = link_id <= whole_after  # fingerprinted by a release before schema 0008
+            tracked = earlier and entry.link is not None and untracked(entry.link) != entry.link
             if tracked and old_fp == fingerprint(entry, job.clamped_at, tracked=True):
                 continue  # unchanged, fingerprinted as before schema 0008: the new one is stored
             read_fuller = job.keep_times or (
-                (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(entry, job, tracked))
+                (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(entry, job, earlier, tracked))
             (enriched if read_fuller else changed).append((item_id, entry))
             counts[j][1] += 1
     if rekeyed:
@@ -393,11 +397,15 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
 
 
-def _earlier_fingerprints(entry: EntryData, job: IngestJob, tracked: bool) -> set[str]:
-    """The fingerprints earlier releases gave ``entry``, before they read its files and
-    its inherited author (its feed's, in Atom): a stored one of these means the source
-    sent nothing new, our parser only reads more of it now. ``tracked``: its link has
-    tracking parameters, which releases before schema 0008 also fingerprinted."""
+def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, tracked: bool) -> set[str]:
+    """The fingerprints ``entry`` had when nothing but how it is read changed: a stored
+    one of these means the source sent nothing new. An author that appears is never news
+    (an Atom feed that names its author gives it to every entry). ``earlier``: its link
+    row was fingerprinted before schema 0008, maybe by a release that did not read files
+    (enclosures) yet, or took its link whole (``tracked``: the link has tracking
+    parameters); for a row fingerprinted since, a file that appears is a change upstream."""
+    if not earlier:
+        return {fingerprint(replace(entry, author=None), job.clamped_at)} if entry.author else set()
     bare = replace(entry, enclosures=())
     variants = (bare, replace(bare, author=None))
     return {fingerprint(v, job.clamped_at, tracked=t) for v in variants for t in {False, tracked}}
