@@ -351,6 +351,29 @@ def test_410_retires_the_source(feed_server: FeedServer, make_project) -> None:
     assert p.status()["gone"]["retired"] is True
 
 
+def test_a_retired_source_taken_out_of_the_config_and_listed_again_is_fetched_again(
+    feed_server: FeedServer, make_project, tmp_path: Path
+) -> None:
+    # status and update say "remove it from the config"; the feed came back later and was
+    # listed again under its name: it stayed retired for ever, never fetched.
+    feed_server.route("/gone", b"", status=410, content_type=None)
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    both = {"gone": feed_server.url("/gone"), "fine": feed_server.url("/fine")}
+    p = make_project(both)
+    p.update(code=1)
+    assert p.status()["gone"]["retired"] is True
+    Project(tmp_path, {"fine": feed_server.url("/fine")})  # taken out, as advised
+    p.update()
+    feed_server.route("/gone", rss20("back", [story(1, "back")]))
+    Project(tmp_path, both)  # listed again
+    st = p.status()["gone"]
+    assert (st["retired"], st["error"], st["failures"]) == (False, None, 0)
+    assert "1 new items" in p.update()
+    st = p.status()["gone"]
+    assert (st["retired"], st["error"], st["http_status"], st["items"]) == (False, None, 200, 1)
+    assert feed_server.hits("/gone") == 2
+
+
 @pytest.mark.parametrize("code", [429, 503])
 def test_retry_after_is_honoured(feed_server: FeedServer, make_project, code: int) -> None:
     feed_server.route("/busy", b"slow down", status=code, content_type="text/plain",

@@ -177,12 +177,16 @@ class Store:
 
     # -- sources ------------------------------------------------------------
     def sync_sources(self, specs: Iterable[SourceSpec]) -> None:
-        """Create rows for new sources; follow URL edits in the config."""
+        """Create rows for new sources; follow URL edits in the config; let a retired source
+        that is no longer listed start afresh."""
         with self.writing() as conn:
             existing = {src.name: src for src in conn.execute(
-                select(sources.c.id, sources.c.name, sources.c.type, sources.c.config_title, sources.c.config_url))}
+                select(sources.c.id, sources.c.name, sources.c.type, sources.c.config_title, sources.c.config_url,
+                       sources.c.retired))}
             new: list[dict[str, Any]] = []
+            listed: set[str] = set()
             for spec in specs:
+                listed.add(spec.name)
                 src = existing.get(spec.name)
                 if src is None:
                     new.append(dict(name=spec.name, type=spec.type, url=spec.url, config_url=spec.url,
@@ -198,6 +202,11 @@ class Store:
                     changes.update(url=spec.url, config_url=spec.url, **_AFRESH)
                 if changes:
                     conn.execute(update(sources).where(sources.c.id == src.id).values(changes))
+            # A retired source taken out of the config (what `status` advises) starts afresh
+            # when it is listed again: otherwise it would stay retired for ever.
+            unlisted = [src.id for name, src in existing.items() if src.retired and name not in listed]
+            if unlisted:
+                conn.execute(update(sources).where(sources.c.id.in_(unlisted)).values(error=None, **_AFRESH))
             if new:
                 conn.execute(insert(sources), new)
 
