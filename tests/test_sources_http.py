@@ -374,6 +374,23 @@ def test_a_retired_source_taken_out_of_the_config_and_listed_again_is_fetched_ag
     assert feed_server.hits("/gone") == 2
 
 
+@pytest.mark.parametrize("code", [410, 503])
+def test_editing_a_failing_sources_url_forgets_the_old_urls_error(
+    feed_server: FeedServer, make_project, tmp_path: Path, code: int
+) -> None:
+    # The edit reset its failures (and a retirement) but status still showed the old
+    # URL's error, with 0 failures, until the next refresh.
+    feed_server.route("/old", b"", status=code, content_type=None)
+    feed_server.route("/new", rss20("new", [story(1, "new")]))
+    p = make_project({"src": feed_server.url("/old")})
+    p.update(code=1)
+    assert p.status()["src"]["failures"] == 1
+    Project(tmp_path, {"src": feed_server.url("/new")})
+    st = p.status()["src"]
+    assert (st["url"], st["failures"], st["retired"], st["error"]) == (feed_server.url("/new"), 0, False, None)
+    assert "1 new items" in p.update()
+
+
 @pytest.mark.parametrize("code", [429, 503])
 def test_retry_after_is_honoured(feed_server: FeedServer, make_project, code: int) -> None:
     feed_server.route("/busy", b"slow down", status=code, content_type="text/plain",

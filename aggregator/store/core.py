@@ -198,8 +198,9 @@ class Store:
                 if spec.title != src.config_title:  # set, changed or removed
                     changes["config_title"] = spec.title
                 if spec.url != src.config_url:
-                    # The user edited the URL: start afresh with it.
-                    changes.update(url=spec.url, config_url=spec.url, **_AFRESH)
+                    # The user edited the URL: start afresh with it (the old URL's error is no
+                    # longer this source's, as its failures are not).
+                    changes.update(url=spec.url, config_url=spec.url, error=None, **_AFRESH)
                 if changes:
                     conn.execute(update(sources).where(sources.c.id == src.id).values(changes))
             # A retired source taken out of the config (what `status` advises) starts afresh
