@@ -204,6 +204,11 @@ def _security_views(body: bytes, content_type: str) -> list[bytes]:
         charsets.append(declared.group(1).decode("ascii", "replace"))
     if body.startswith(_EBCDIC_SIGNATURE):
         charsets.append("cp037")
+        # feedparser then decodes with the code page the declaration names (cp500...),
+        # where "!" and "[" are other bytes than in cp037: read it as feedparser does.
+        declared = _XML_ENCODING.match(body.decode("cp037").encode("utf-8"))
+        if declared:
+            charsets.append(declared.group(1).decode("ascii", "replace"))
     seen: set[str] = {"utf-8"}
     for charset in charsets:
         try:

@@ -778,6 +778,10 @@ XXE_REST = '<rss version="2.0"><channel><title>&xxe;</title><item><guid>g</guid>
         (('<?xml version="1.0"?>' + XXE_DOCTYPE + XXE_REST).encode("utf-16-be"), "application/xml; charset=utf-16be"),
         # EBCDIC, which feedparser recognises by its signature and transcodes.
         (('<?xml version="1.0" encoding="cp037"?>' + XXE_DOCTYPE + XXE_REST).encode("cp037"), ""),
+        # ... and then decodes with the code page its declaration names, where "!" and "["
+        # are other bytes than in cp037.
+        (('<?xml version="1.0" encoding="cp500"?>' + XXE_DOCTYPE + XXE_REST).encode("cp500"), ""),
+        (('<?xml version="1.0" encoding="cp273"?>' + XXE_DOCTYPE + XXE_REST).encode("cp273"), ""),
         # UTF-7 declared in the prolog: "+ADw-" is "<".
         (b'<?xml version="1.0" encoding="utf-7"?>+ADw-+ACE-DOCTYPE rss +AFs-+ADw-+ACE-ENTITY xxe SYSTEM'
          b' +ACI-file:///etc/passwd+ACI-+AD4-+AF0-+AD4-' + XXE_REST.encode(), ""),
