@@ -807,6 +807,7 @@ class Fetcher:
         seen = {url}
         permanent = True
         hops = 0
+        status = 0  # the last answer's (a redirect's), once there was one
         deadline: float | None = None  # the total budget's end, once the first hop started
         curl = self._curl
         assert curl is not None
@@ -814,11 +815,12 @@ class Fetcher:
             parts = urlsplit(url)
             scheme = parts.scheme.lower()
             if scheme not in ("http", "https"):
+                # After a redirect, the server did answer: status shows the redirect's code.
                 cls = RedirectError if hops else FetchError
-                raise cls(f"cannot fetch {without_credentials(url)!r}: not an http(s) URL")
+                raise cls(f"cannot fetch {without_credentials(url)!r}: not an http(s) URL", status=status or None)
             state["url"] = url
             if not parts.hostname:
-                raise FetchError(f"invalid URL {without_credentials(url)}: no host")
+                raise FetchError(f"invalid URL {without_credentials(url)}: no host", status=status or None)
             outcome = await curl.get(url, headers, _host_key(scheme, parts), deadline)
             if isinstance(outcome, _Failed):
                 raise self._error(outcome, parts)
