@@ -269,15 +269,17 @@ class _Answer:
 
 class _Failed:
     """A transfer that ended without an answer: libcurl's error code and message and the
-    socket's errno, or our own timeout (``phase``: "total", "read:response", "read:body")."""
+    socket's errno, or our own timeout (``phase``: "total", "read:response", "read:body");
+    ``status``: the answer's status when its headers were in (a body past the cap), else 0."""
 
-    __slots__ = ("code", "message", "os_errno", "phase")
+    __slots__ = ("code", "message", "os_errno", "phase", "status")
 
-    def __init__(self, code: int, message: str, os_errno: int, phase: str):
+    def __init__(self, code: int, message: str, os_errno: int, phase: str, status: int = 0):
         self.code = code
         self.message = message
         self.os_errno = os_errno
         self.phase = phase
+        self.status = status
 
 
 def _phase(t: _Transfer) -> str:
@@ -563,7 +565,8 @@ class _CurlThread:
                         t = active[c]
                         if t.over_cap:
                             code = pycurl.E_FILESIZE_EXCEEDED
-                        finish(c, _status_only(c, t) or _Failed(code, message, c.getinfo(pycurl.OS_ERRNO), _phase(t)))
+                        finish(c, _status_only(c, t) or _Failed(code, message, c.getinfo(pycurl.OS_ERRNO), _phase(t),
+                                                                c.getinfo(pycurl.RESPONSE_CODE)))
                     if not left:
                         break
 
@@ -910,8 +913,8 @@ class Fetcher:
                 what = "reading the body" if failed.phase == "read:body" else "waiting for the response"
                 return TimeoutFetchError(f"timed out after {_seconds(self.read_timeout)} {what}")
             return TimeoutFetchError(f"timed out after {_seconds(self.connect_timeout)} connecting to {parts.netloc}")
-        if code == pycurl.E_FILESIZE_EXCEEDED:
-            return TooLargeError(f"body larger than {_size(self.max_bytes)}")
+        if code == pycurl.E_FILESIZE_EXCEEDED:  # the server did answer: status shows it
+            return TooLargeError(f"body larger than {_size(self.max_bytes)}", status=failed.status or None)
         if code == pycurl.E_COULDNT_RESOLVE_HOST:
             return NetworkError(f"could not resolve host {parts.hostname}")
         if code == pycurl.E_COULDNT_CONNECT:

@@ -445,6 +445,24 @@ def test_endless_body_stops_at_the_cap(feed_server: FeedServer, make_project) ->
     assert status["endless"]["items"] == 0 and status["fine"]["items"] == 1
 
 
+@pytest.mark.parametrize("how", ["declared", "chunked", "gzip"])
+def test_a_body_over_the_cap_shows_the_status_the_server_answered(
+    feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # A gzip body decoded past the cap showed HTTP 200; the same body sent plain (its
+    # length declared or not) showed no HTTP status, as if the server never answered.
+    fetcher_options(monkeypatch, max_bytes=2048)
+    big = rss20("big", [story(n, "big") for n in range(1, 40)])
+    if how == "chunked":
+        feed_server.route("/big", endless=True)
+    else:
+        feed_server.route("/big", big, gzip=how == "gzip")
+    p = make_project({"big": feed_server.url("/big")})
+    p.update(code=1)
+    st = p.status()["big"]
+    assert (st["error"], st["http_status"], st["failures"]) == ("body larger than 2 KiB", 200, 1)
+
+
 # --- documents that are not (quite) feeds -------------------------------------------------------
 
 
