@@ -110,17 +110,17 @@ class SQLiteLock(DatabaseLock):
         self._lock.release(force=True)
 
 
-def _advisory_key(url: str) -> int:
-    """A signed 64-bit advisory-lock key, the same for every process using this database."""
-    parsed = make_url(url)
-    name = f"aggregator:{parsed.host or ''}:{parsed.port or ''}:{parsed.database or ''}"
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+# The advisory-lock key of `aggregator run`: the first 8 bytes of sha256("aggregator:run").
+# One fixed key, not one made from the URL: advisory locks are per database already, and a
+# key made of the URL's host, port and name differed for one database reached as localhost
+# and as 127.0.0.1 (or through a socket), so a second service on it started.
+RUN_LOCK_KEY = int.from_bytes(hashlib.sha256(b"aggregator:run").digest()[:8], "big", signed=True)
 
 
 class PostgresLock(DatabaseLock):
     def __init__(self, url: str):
         super().__init__(url)
-        self.key = _advisory_key(url)
+        self.key = RUN_LOCK_KEY
         self.app_name = f"{ROLE} pid {os.getpid()} on {socket.gethostname()}"[:63]
         self._engine: Any = None
         self._conn: Any = None
@@ -151,6 +151,7 @@ class PostgresLock(DatabaseLock):
             "SELECT a.pid, a.application_name, a.client_addr FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted AND l.classid::bigint = :c "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND l.objid::bigint = :o AND l.objsubid = 1"
         ), {"c": classid, "o": objid}).first()
         if row is None:

@@ -370,6 +370,25 @@ def test_the_service_lock_on_postgresql_names_its_holder(pg_url: str) -> None:
         pass
 
 
+def test_the_service_lock_holds_the_database_whatever_url_names_it(pg_server, pg_url: str) -> None:  # noqa: F811
+    # The same database reached as localhost rather than 127.0.0.1 is one database: a second
+    # service on it must be refused whichever spelling of its URL it uses.
+    other = pg_url.replace("@127.0.0.1:", "@localhost:")
+    assert other != pg_url
+    first = database_lock(pg_url)
+    first.acquire()
+    try:
+        with pytest.raises(LockedError, match=rf"is in use by pid {os.getpid()} on "):
+            database_lock(other).acquire()
+    finally:
+        first.release()
+    # A service on another database of the same server is not held up by it.
+    neighbour = pg_server.create_database()
+    with database_lock(pg_url), database_lock(neighbour):
+        with pytest.raises(LockedError, match=rf"is in use by pid {os.getpid()} on "):
+            database_lock(other).acquire()
+
+
 def test_the_job_store_shares_the_database_and_a_store_opened_after_it_is_fresh(pg_url: str) -> None:
     far = datetime.now(timezone.utc) + timedelta(days=3650)  # nothing fires during the test
 
