@@ -138,7 +138,11 @@ class PostgresLock(DatabaseLock):
             got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
         except Exception as e:
             self._dispose()
-            raise StoreError(f"cannot take the database lock on {self.describe()}: {e}") from e
+            # The driver's own first line (`connection failed: … Connection refused`), as the
+            # other commands say it, not SQLAlchemy's dump of the statement and its web page.
+            lines = str(getattr(e, "orig", None) or e).strip().splitlines()
+            problem = lines[0] if lines else type(e).__name__
+            raise StoreError(f"cannot take the database lock on {self.describe()}: {problem}") from e
         if not got:
             holder = self._holder()
             self._dispose()

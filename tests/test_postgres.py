@@ -474,3 +474,25 @@ def test_64_bit_text_keys_and_unicode_links_match_exactly(store: Store) -> None:
 
 def test_concurrent_writers_store_each_story_once_on_postgresql(store: Store, pg_url: str) -> None:
     concurrent_writers_case(store, pg_url)
+
+
+def test_run_on_a_server_that_cannot_be_reached_says_so_in_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("psycopg")
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "aggregator.toml").write_text(
+        f'[aggregator]\ndatabase = "postgresql+psycopg://postgres@127.0.0.1:{port}/x"\n'
+        '[[sources]]\nname = "seeds"\ntype = "seeds"\npath = "seeds"\n', encoding="utf-8")
+    for command in ("status", "run"):
+        result = CliRunner().invoke(main, ["--config", str(tmp_path / "aggregator.toml"), command])
+        assert result.exit_code == 1, (command, result.output)
+        lines = result.stderr.splitlines()
+        # As every other command says it: the driver's own message, not SQLAlchemy's dump.
+        assert len(lines) == 1 and lines[0].startswith("aggregator: "), (command, result.stderr)
+        assert "Connection refused" in lines[0] and "sqlalche.me" not in lines[0], (command, lines[0])
