@@ -9,6 +9,7 @@ pure function of what the store and the job table hold, tested without a schedul
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 REFRESH_FUNC = "aggregator.jobs:refresh_source"
 JOB_PREFIX = "source:"
 JOB_TABLE = "apscheduler_jobs"
+MAX_JOB_ID = 191  # the length of that table's id column
 # A job that missed its time (the machine slept, the service was down) still runs when it is
 # at most this late; coalesce=True folds any number of missed runs into one.
 MIN_MISFIRE_GRACE = 60
@@ -79,7 +81,14 @@ def refresh_source(name: str) -> None:
 
 # -- scheduling decisions ------------------------------------------------------------------
 def job_id(name: str) -> str:
-    return JOB_PREFIX + name
+    """The job's id: the prefix and the source's name, or, for a name too long for
+    APScheduler's id column (191 characters, which PostgreSQL enforces; the config allows
+    names of 200), its beginning and a hash of the whole (``~`` is in no name)."""
+    jid = JOB_PREFIX + name
+    if len(jid) <= MAX_JOB_ID:
+        return jid
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return f"{jid[:MAX_JOB_ID - len(digest) - 1]}~{digest}"
 
 
 def first_run_time(
@@ -211,13 +220,15 @@ def sync_jobs(
     wanted = {s.name: s for s in sources
               if s.enabled and not (states.get(s.name) and states[s.name].retired)}
     existing = {job.id: job for job in scheduler.get_jobs(jobstore="default")}
-    for jid in existing:
-        if jid.startswith(JOB_PREFIX) and jid[len(JOB_PREFIX):] not in wanted:
+    wanted_ids = {job_id(name) for name in wanted}
+    for jid, job in existing.items():
+        if jid.startswith(JOB_PREFIX) and jid not in wanted_ids:
             # A worker may have removed it first (a retirement): the service's reload runs
             # beside the jobs.
             with contextlib.suppress(JobLookupError):
                 scheduler.remove_job(jid, jobstore="default")
-            log.info("unscheduled source %s (removed, disabled or retired)", jid[len(JOB_PREFIX):])
+            name = job.args[0] if job.args else jid[len(JOB_PREFIX):]
+            log.info("unscheduled source %s (removed, disabled or retired)", name)
     planned: dict[str, datetime] = {}
     for name, src in wanted.items():
         job = existing.get(job_id(name))

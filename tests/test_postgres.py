@@ -414,6 +414,29 @@ def test_the_job_store_shares_the_database_and_a_store_opened_after_it_is_fresh(
     assert set(again) == {"source:b"} and again["source:b"].next_run_time == far
 
 
+def test_sources_with_the_longest_names_the_config_allows_are_scheduled(pg_url: str) -> None:
+    # APScheduler's job ids are VARCHAR(191), which PostgreSQL enforces: "source:" and a
+    # name of 185 to 200 characters (the config allows 200) made `run` exit 1.
+    far = datetime.now(timezone.utc) + timedelta(days=3650)
+    long_a, long_b = "a" * 200, "a" * 199 + "b"  # alike for their first 191 characters
+    sources = [_source(long_a, 60), _source(long_b, 60), _source("short", 60)]
+    scheduler = jobs.make_scheduler(pg_url, workers=1)
+    scheduler.start(paused=True)
+    try:
+        states = {s.name: _state(s.name, next_run=far) for s in sources}
+        planned = jobs.sync_jobs(scheduler, sources, states, datetime.now(timezone.utc))
+        assert set(planned) == {long_a, long_b, "short"}
+        assert len(scheduler.get_jobs()) == 3
+        assert {tuple(j.args) for j in scheduler.get_jobs()} == {(long_a,), (long_b,), ("short",)}
+        # Synced again, nothing is dropped or added; a removed one goes.
+        jobs.sync_jobs(scheduler, sources, states, datetime.now(timezone.utc))
+        assert {j.args[0] for j in scheduler.get_jobs()} == {long_a, long_b, "short"}
+        jobs.sync_jobs(scheduler, sources[1:], states, datetime.now(timezone.utc))
+        assert {j.args[0] for j in scheduler.get_jobs()} == {long_b, "short"}
+    finally:
+        scheduler.shutdown(wait=False)
+
+
 def test_an_entry_with_a_guid_and_link_past_the_index_limit_is_stored(store: Store) -> None:
     # PostgreSQL refuses B-tree entries over 2,704 bytes: stored whole, this guid and link
     # failed every refresh of their source. Random text: a repetitive one would compress.
