@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .config import Config, SourceConfig
 from .errors import FetchError, ParseError, SeedError, StoreError
 from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError, host_key
+from .identity import without_credentials
 from .parse import parse_feed
 from .policy import next_delay, redirect_decision
 from .store import IngestJob, IngestResult, PendingCommit, RefreshRecord, SourceSpec, SourceState, Store
@@ -479,6 +480,10 @@ def decide_fetch(
         return record, None, SourceOutcome(src.name, ok=False, error=str(res), http_status=res.status)
 
     pending, move = redirect_decision(state.pending_redirect, res.permanent_redirect)
+    if move and res.permanent_redirect:
+        # Its config keeps the old URL (an edit there starts the source afresh): say so.
+        log.warning("source %s: moved permanently to %s, fetched from there from now on; "
+                    "its url in the config can say so", src.name, without_credentials(res.permanent_redirect))
 
     def ok(**more: Any) -> RefreshRecord:
         # Built once with everything known (dataclasses.replace would build it twice).

@@ -300,9 +300,11 @@ def test_redirects_move_the_source_only_when_permanent_twice(
     assert (st["url"], st["http_status"], st["error"]) == (old, 200, None)
     [entry] = p.entries()
     assert entry.link == feed_server.url("/new/posts/1.html")
-    p.update()
+    said = p.update()  # stderr too: the move is said, as the config still names the old URL
     assert p.status()["mover"]["url"] == (new if moves else old)
-    p.update()
+    assert (f"WARNING aggregator.pipeline: source mover: moved permanently to {new}, fetched from there "
+            "from now on; its url in the config can say so\n" in said) == moves
+    assert "moved permanently" not in p.update()
     assert feed_server.hits("/old/feed") == (2 if moves else 3)
     assert feed_server.hits("/new/feed.xml") == 3
     if etag:
