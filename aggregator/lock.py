@@ -12,11 +12,13 @@ table, so the second one must refuse to start and say who holds the database:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,10 @@ class DatabaseLock:
 
     def release(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def check(self) -> None:
+        """Raise LockedError when the lock, once acquired, is now another process's; a
+        lock that cannot be lost (an OS file lock, held until this process ends) is fine."""
 
     def __enter__(self) -> DatabaseLock:
         self.acquire()
@@ -117,6 +123,9 @@ class SQLiteLock(DatabaseLock):
 RUN_LOCK_KEY = int.from_bytes(hashlib.sha256(b"aggregator:run").digest()[:8], "big", signed=True)
 
 
+RELEASE_WAIT = 2.0  # seconds release() waits for a check of the lock in progress
+
+
 class PostgresLock(DatabaseLock):
     def __init__(self, url: str):
         super().__init__(url)
@@ -124,6 +133,7 @@ class PostgresLock(DatabaseLock):
         self.app_name = f"{ROLE} pid {os.getpid()} on {socket.gethostname()}"[:63]
         self._engine: Any = None
         self._conn: Any = None
+        self._mutex = threading.Lock()  # check() runs in the service's threads, release() at its end
 
     def acquire(self) -> None:
         # A dedicated single connection: an advisory lock belongs to a session, and a pooled
@@ -138,11 +148,7 @@ class PostgresLock(DatabaseLock):
             got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
         except Exception as e:
             self._dispose()
-            # The driver's own first line (`connection failed: … Connection refused`), as the
-            # other commands say it, not SQLAlchemy's dump of the statement and its web page.
-            lines = str(getattr(e, "orig", None) or e).strip().splitlines()
-            problem = lines[0] if lines else type(e).__name__
-            raise StoreError(f"cannot take the database lock on {self.describe()}: {problem}") from e
+            raise StoreError(f"cannot take the database lock on {self.describe()}: {_first_line(e)}") from e
         if not got:
             holder = self._holder()
             self._dispose()
@@ -167,19 +173,52 @@ class PostgresLock(DatabaseLock):
 
     def _dispose(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            with contextlib.suppress(Exception):  # a connection that ended may fail to close
+                self._conn.close()
             self._conn = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
 
+    def check(self) -> None:
+        """The lock belongs to the session of its connection: when that connection ends (a
+        server restart, a failover, an idle-session timeout, a network reset) the lock is
+        gone, and a second service could start. Take it again; LockedError when another
+        process holds it by now, StoreError when the server cannot be reached (the next
+        check tries again)."""
+        with self._mutex:
+            if self._conn is not None:
+                try:
+                    self._conn.execute(text("SELECT 1"))
+                    return
+                except Exception as e:  # noqa: BLE001 - any failure means the session is gone
+                    log.warning("the database lock's connection ended (%s); taking the lock again", _first_line(e))
+                    self._dispose()
+            self.acquire()
+            log.info("the database lock is held again")
+
     def release(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            except Exception as e:  # closing the session drops the lock anyway
-                log.warning("releasing the database lock: %s", e)
-        self._dispose()
+        # A check still connecting (a server that does not answer) must not hold the stop:
+        # the lock it may take ends with this process's sessions.
+        if not self._mutex.acquire(timeout=RELEASE_WAIT):
+            log.warning("releasing the database lock: a check of it is still connecting; it ends with this process")
+            return
+        try:
+            if self._conn is not None:
+                try:
+                    self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                except Exception as e:  # closing the session drops the lock anyway
+                    log.warning("releasing the database lock: %s", e)
+            self._dispose()
+        finally:
+            self._mutex.release()
+
+
+def _first_line(e: Exception) -> str:
+    """The driver's own first line (``connection failed: … Connection refused``), as the
+    other commands say it, not SQLAlchemy's dump of the statement and its web page."""
+    lines = str(getattr(e, "orig", None) or e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
 
 
 class NoLock(DatabaseLock):

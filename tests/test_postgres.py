@@ -389,6 +389,107 @@ def test_the_service_lock_holds_the_database_whatever_url_names_it(pg_server, pg
             database_lock(other).acquire()
 
 
+def _end_session(pg_url: str, pid: int) -> None:
+    """End one server session, as a restart, a failover or an idle timeout would."""
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+            conn.commit()
+            for _ in range(200):  # its locks go when the backend has exited
+                if not conn.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :p"), {"p": pid}).first():
+                    return
+                threading.Event().wait(0.01)
+    finally:
+        engine.dispose()
+
+
+def _lock_session(lock: PostgresLock) -> int:
+    pid: int = lock._conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    return pid
+
+
+def test_a_lock_whose_session_ended_is_taken_again_unless_another_service_has_it(pg_url: str) -> None:
+    # An advisory lock belongs to its session: a server restart, a failover or an idle
+    # timeout ends it, and a second service could then start beside the first.
+    lock = database_lock(pg_url)
+    assert isinstance(lock, PostgresLock)
+    lock.acquire()
+    try:
+        lock.check()  # held: nothing to do
+        _end_session(pg_url, _lock_session(lock))
+        lock.check()  # taken again
+        with pytest.raises(LockedError, match="is in use by"):
+            database_lock(pg_url).acquire()
+        _end_session(pg_url, _lock_session(lock))
+        with database_lock(pg_url):  # another service starts meanwhile
+            with pytest.raises(LockedError, match=rf"is in use by pid {os.getpid()} on "):
+                lock.check()
+    finally:
+        lock.release()
+
+
+def test_a_service_that_lost_its_lock_to_another_stops_with_exit_1(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+    from aggregator.service import core
+
+    monkeypatch.setattr(core, "LOCK_CHECK_INTERVAL", 1.0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "a.txt").write_text("A story about the Baltic Sea.\n", encoding="utf-8")
+    (tmp_path / "aggregator.toml").write_text(
+        f'[aggregator]\ndatabase = "{pg_url}"\nlisten = "127.0.0.1:{port}"\n'
+        '[[sources]]\nname = "seeds"\ntype = "seeds"\npath = "seeds"\n', encoding="utf-8")
+    other = database_lock(pg_url)
+    took: list[bool] = []
+
+    def take_it_away() -> None:
+        engine = make_engine(pg_url)
+        try:
+            for _ in range(1000):  # the service's lock session, once it has one
+                with engine.connect() as conn:
+                    pid = conn.execute(text(
+                        "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted")).scalar()
+                if pid:
+                    break
+                threading.Event().wait(0.02)
+            else:
+                return
+        finally:
+            engine.dispose()
+        _end_session(pg_url, pid)
+        for _ in range(100):
+            try:
+                other.acquire()
+            except LockedError:
+                threading.Event().wait(0.01)
+            else:
+                took.append(True)
+                return
+
+    helper = threading.Thread(target=take_it_away, daemon=True)
+    helper.start()
+    # Never a hang: SIGTERM stops the service (exit 0) should it go on regardless.
+    guard = threading.Timer(60, os.kill, (os.getpid(), signal.SIGTERM))
+    guard.start()
+    try:
+        result = CliRunner().invoke(main, ["--config", str(tmp_path / "aggregator.toml"), "run"])
+    finally:
+        guard.cancel()
+        helper.join(10)
+        other.release()
+    assert took == [True]
+    assert result.exit_code == 1, result.output
+    assert "the database lock was lost, and another service took it; stopping" in result.output
+
+
 def test_the_job_store_shares_the_database_and_a_store_opened_after_it_is_fresh(pg_url: str) -> None:
     far = datetime.now(timezone.utc) + timedelta(days=3650)  # nothing fires during the test
 

@@ -22,8 +22,8 @@ from apscheduler.schedulers import SchedulerNotRunningError
 
 from .. import jobs
 from ..config import Config, SourceConfig
-from ..errors import AggregatorError
-from ..lock import database_lock
+from ..errors import AggregatorError, LockedError
+from ..lock import DatabaseLock, database_lock
 from ..pipeline import files_stamp, open_store, publish, refresh, sync_sources
 from ..policy import next_delay
 from ..store import SourceStatus, Store
@@ -40,6 +40,7 @@ STOP_GRACE = 6.0  # seconds running refreshes get to finish; the whole stop stay
 # sources hanging on one host take at most max_per_host of them and never stall the others.
 MAX_WORKERS = 32
 WATCH_INTERVAL = 2.0  # seconds between looks at the config file and at other processes' refreshes
+LOCK_CHECK_INTERVAL = 10.0  # seconds between checks that the database lock is still this service's
 # What a reload cannot change in a running service: it keeps them until a restart.
 RESTART_SETTINGS = ("database", "listen_host", "listen_port", "output_dir")
 
@@ -53,9 +54,11 @@ def subscribe_lines(config: Config) -> list[str]:
 
 
 class Service:
-    def __init__(self, config: Config, store: Store):
+    def __init__(self, config: Config, store: Store, lock: DatabaseLock | None = None):
         self.config = config
         self.store = store
+        self.lock = lock  # checked every LOCK_CHECK_INTERVAL: a PostgreSQL lock can be lost
+        self.exit_code = 0
         self.sources: dict[str, SourceConfig] = {s.name: s for s in config.sources}
         settings = config.settings
         # As many workers as a reload may allow: max_connections and max_per_host are kept
@@ -455,6 +458,40 @@ class Service:
             assert self._loop is not None
             await self._loop.run_in_executor(self._watch_pool, self.watch_once)
 
+    async def _lock_keeper(self, stop: asyncio.Event) -> None:
+        """Check the database lock now and then (``DatabaseLock.check``); stop the service,
+        to exit 1, once another one holds the database. Each check runs in a daemon thread
+        of its own: one still connecting to a server that does not answer holds no stop."""
+        assert self.lock is not None and self._loop is not None
+        loop, lock = self._loop, self.lock
+        while True:
+            await asyncio.sleep(LOCK_CHECK_INTERVAL)
+            done: asyncio.Future[Exception | None] = loop.create_future()
+
+            def check(done: asyncio.Future[Exception | None] = done) -> None:
+                outcome: Exception | None = None
+                try:
+                    lock.check()
+                except Exception as e:  # noqa: BLE001 - handed to the event loop
+                    outcome = e
+
+                def land() -> None:
+                    if not done.done():
+                        done.set_result(outcome)
+
+                with contextlib.suppress(RuntimeError):  # the loop closed: the service stopped
+                    loop.call_soon_threadsafe(land)
+
+            threading.Thread(target=check, name="lock-check", daemon=True).start()
+            problem = await done
+            if isinstance(problem, LockedError):
+                log.error("%s: the database lock was lost, and another service took it; stopping", problem)
+                self.exit_code = 1
+                stop.set()
+                return
+            if problem is not None:
+                log.warning("checking the database lock: %s; trying again in %gs", problem, LOCK_CHECK_INTERVAL)
+
     # -- lifecycle -----------------------------------------------------------------------
     def start_scheduler(self) -> None:
         self.scheduler.start(paused=True)
@@ -494,6 +531,7 @@ class Service:
                     f"cannot listen on {settings.listen_host}:{settings.listen_port}: {e}") from e
             publisher = asyncio.create_task(self._publisher())
             watcher: asyncio.Task[None] | None = None
+            keeper: asyncio.Task[None] | None = None
             try:
                 log.info("listening on %s:%d, serving %s", settings.listen_host,
                          settings.listen_port, settings.output_dir)
@@ -501,12 +539,16 @@ class Service:
                 jobs.register(self)
                 self.start_scheduler()
                 watcher = asyncio.create_task(self._watcher())
+                if self.lock is not None:
+                    keeper = asyncio.create_task(self._lock_keeper(stop))
                 await stop.wait()
                 log.info("stopping")
             finally:
                 self.stopping.set()
                 if watcher is not None:
                     watcher.cancel()  # a look in progress finishes in its thread; _stop waits for it
+                if keeper is not None:
+                    keeper.cancel()
                 await self._stop(runner, publisher)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -547,7 +589,7 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
     lock = database_lock(config.settings.database)
     # The lock comes before migrating: a second service must not touch a database in use.
     lock.acquire()
-    abandoned, what = False, "a refresh"
+    abandoned, what, code = False, "a refresh", 0
     try:
         store = open_store(config)
         try:
@@ -555,9 +597,9 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
             report = publish(config, store)
             log.info("publish: %d files written, %d unchanged in %.2fs before listening",
                      len(report.written), len(report.unchanged), time.monotonic() - started)
-            service = Service(config, store)
+            service = Service(config, store, lock)
             asyncio.run(service.serve(out))
-            abandoned = service.abandoned
+            abandoned, code = service.abandoned, service.exit_code
             what = "a refresh" if service.abandoned_refresh else "a config reload or a publish"
         finally:
             store.close(wait=not abandoned)  # a commit stuck with that refresh must not hold the stop
@@ -569,6 +611,6 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         log.warning("stopped with %s still running; its uncommitted work is discarded", what)
         logging.shutdown()
         sys.stdout.flush()
-        os._exit(0)
+        os._exit(code)
     log.info("stopped")
-    return 0
+    return code
