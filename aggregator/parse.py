@@ -46,7 +46,7 @@ from aggregator.document import (
 )
 from aggregator.errors import ParseError
 from aggregator.fastparse import fast_feed
-from aggregator.identity import untracked
+from aggregator.identity import untracked, without_credentials
 from aggregator.sanitize import html_to_text, sanitize_html
 from aggregator.text import drop_not_xml
 from aggregator.types import Enclosure, EntryData, FeedData
@@ -67,6 +67,9 @@ def parse_feed(
     feedparser recovers is returned with ``warning`` set.
     """
     now = now or datetime.now(timezone.utc)
+    # A private feed's user and password (sent as Basic auth) are no part of the links
+    # resolved against its URL: they would be published with every relative link.
+    url = without_credentials(url)
     content_type = headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if not body or body.isspace():  # isspace stops at the first non-space: no copy

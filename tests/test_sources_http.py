@@ -725,6 +725,26 @@ def test_a_private_feeds_password_is_sent_but_never_published(feed_server: FeedS
         feed_server.url("/private")]
 
 
+def test_a_private_feeds_relative_links_never_carry_its_password(feed_server: FeedServer, make_project) -> None:
+    # Relative links resolve against the URL the feed was fetched from: with its user and
+    # password in it, every entry's link, its content's links and the site link would
+    # publish them; and an HTML page's advertised feed would show them in the error.
+    entry = Entry("p-1", "private", link="/posts/1", content='<p>See <a href="/posts/0">before</a>.</p>')
+    feed_server.route("/private", rss20("Private", [entry], site="/"))
+    feed_server.route("/login", b'<html><head><link rel="alternate" type="application/rss+xml" href="/private">'
+                      b"</head><body>Log in</body></html>", content_type="text/html")
+    p = make_project({"private": feed_server.url("/private").replace("http://", "http://reader:s3cret@"),
+                      "login": feed_server.url("/login").replace("http://", "http://reader:s3cret@")})
+    p.update(code=1)
+    published = "".join(f.read_text(encoding="utf-8") for f in (p.root / "feeds").iterdir())
+    assert "s3cret" not in published
+    [el] = p.entry_elements()
+    assert [link.get("href") for link in el.findall(f"{ATOM}link")] == [feed_server.url("/posts/1")]
+    assert feed_server.url("/posts/0") in el.findtext(f"{ATOM}content")
+    assert "s3cret" not in p.status()["login"]["error"]
+    assert feed_server.url("/private") in p.status()["login"]["error"]
+
+
 def test_a_private_feed_that_moves_keeps_its_password_on_its_own_host_only(feed_server: FeedServer,
                                                                          make_project) -> None:
     # A 301 to an absolute URL on the same host (the common move to https, or a new path):
