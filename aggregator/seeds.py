@@ -248,6 +248,18 @@ def _seed_files(path: Path) -> list[Path]:
     return [path]
 
 
+def _cp1252_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Decoding error handler: the bytes UTF-8 refused, read as Windows-1252 (which
+    raises UnicodeDecodeError for the five bytes it leaves undefined)."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return error.object[error.start:error.end].decode("cp1252"), error.end
+
+
+_CP1252_FALLBACK = "aggregator.seeds.cp1252"
+codecs.register_error(_CP1252_FALLBACK, _cp1252_bytes)
+
+
 def _read_text(file: Path, max_bytes: int) -> tuple[str, str | None]:
     """The file's text and a warning when it had to be read as Windows-1252; SeedError
     with a message naming the file and its problem."""
@@ -277,10 +289,12 @@ def _read_text(file: Path, max_bytes: int) -> tuple[str, str | None]:
         try:
             # A page saved by an older Windows tool: Windows-1252 (a superset of Latin-1
             # in its printable range) decodes it, and its identity is that of its text.
-            text = data.decode("cp1252")
+            # Only the bytes that are not UTF-8: a line pasted from such a page into a
+            # UTF-8 document leaves the rest of it (and its items' keys) as they were.
+            text = data.decode(encoding, _CP1252_FALLBACK)
         except UnicodeDecodeError:
             raise SeedError(f"{file}: skipped, {problem}") from e
-        warning = f"{file}: {problem}; read as Windows-1252"
+        warning = f"{file}: {problem}; bytes that are not UTF-8 read as Windows-1252"
     if "\x00" in text:
         raise SeedError(f"{file}: skipped, binary file (contains NUL characters)")
     if not text.strip():

@@ -356,13 +356,30 @@ def test_bad_files_warn_once_and_others_still_load(tmp_path: Path) -> None:
     assert all(len(found) == 1 for found in by_file.values()), warnings
     assert "empty" in by_file["b_empty"][0]
     assert "binary" in by_file["c_binary"][0]
-    assert by_file["d_latin1"][0].endswith("d_latin1.txt: not UTF-8 text (bad byte at offset 3); read as Windows-1252")
+    assert by_file["d_latin1"][0].endswith("d_latin1.txt: not UTF-8 text (bad byte at offset 3); bytes that are not UTF-8 read as Windows-1252")
     assert by_file["d_undefined"][0].endswith("d_undefined.txt: skipped, not UTF-8 text (bad byte at offset 3)")
     assert "limit" in by_file["e_huge"][0]
     # Saved as UTF-8 later, it is the same item.
     (tmp_path / "d_latin1.txt").write_text("Caf\xe9 \u201cstory\u201d.", encoding="utf-8")
     again, _ = read_seed_path(tmp_path, max_bytes=1000)
     assert [seed_identity("s", i) for i in again] == [seed_identity("s", i) for i in items]
+
+
+def test_a_windows_1252_line_in_a_utf8_file_leaves_its_utf8_text_as_it_was(tmp_path: Path) -> None:
+    # A line pasted from a Windows-1252 page at the end of a UTF-8 document: the UTF-8 text
+    # stays what it was (read whole as Windows-1252, "Latvia’s" would read "Latviaâ€™s",
+    # a new item for every stored one with a character past ASCII).
+    utf8 = "Latvia’s navy in Sørreisa.\nA plain story.\n"
+    (tmp_path / "a.txt").write_text(utf8, encoding="utf-8")
+    before, _ = read_seed_path(tmp_path)
+    with (tmp_path / "a.txt").open("ab") as f:
+        f.write("Café owners “say” yes.\n".encode("cp1252"))
+    items, warnings = read_seed_path(tmp_path)
+    assert texts(items) == ["Latvia’s navy in Sørreisa.", "A plain story.", "Café owners “say” yes."]
+    assert [seed_identity("s", i) for i in items[:2]] == [seed_identity("s", i) for i in before]
+    offset = len(utf8.encode()) + 3
+    assert [w.rsplit("/", 1)[-1] for w in warnings] == [
+        f"a.txt: not UTF-8 text (bad byte at offset {offset}); bytes that are not UTF-8 read as Windows-1252"]
 
 
 def test_utf16_text_with_a_bom_is_read_as_text(tmp_path: Path) -> None:
