@@ -37,8 +37,10 @@ _MAX_NAME = 60  # long titles make unwieldy source keys; cut at a word boundary
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # hex digits of a colliding name's URL suffix; longer ones only break a clash of the short ones
 _SUFFIX_LENGTHS = (0, 6, 8, 12, 16, 64)
-# An "&" and what follows it: a character reference, a named one, or neither (a bare "&")
-_AMPERSAND = re.compile(rb"&(?:(#[0-9]+;|#[xX][0-9A-Fa-f]+;)|([A-Za-z][A-Za-z0-9]*);)?")
+# An "&" and what follows it: a character reference, a named one, or neither (a bare "&");
+# or a comment, CDATA section or processing instruction, where an "&" is only text (group 3)
+_AMPERSAND = re.compile(rb"&(?:(#[0-9]+;|#[xX][0-9A-Fa-f]+;)|([A-Za-z][A-Za-z0-9]*);)?"
+                        rb"|(<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>)", re.DOTALL)
 _XML_NAMED = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
 
 
@@ -116,7 +118,7 @@ def _escape_ampersands(data: bytes) -> tuple[bytes, int]:
 
     def fix(ref: re.Match[bytes]) -> bytes:
         nonlocal changed
-        if ref[1] or (ref[2] is not None and ref[2] in _XML_NAMED):
+        if ref[1] or ref[3] or (ref[2] is not None and ref[2] in _XML_NAMED):
             return ref[0]
         changed += 1
         chars = html.entities.html5.get(ref[2].decode("ascii") + ";") if ref[2] else None

@@ -137,6 +137,22 @@ def test_bare_ampersands_and_html_entities_are_read_with_a_warning(tmp_path: Pat
         read_opml(path, display="subs.opml", warn=warnings.append)
 
 
+def test_a_well_formed_file_with_ampersands_in_comments_and_cdata_reads_without_a_warning(tmp_path: Path) -> None:
+    # In a comment, a CDATA section or a processing instruction an "&" is no reference:
+    # the file is fine XML and reads as it always did, with no warning that it is not
+    cdata = "Mine & yours &nbsp; &amp;"
+    path = write(tmp_path / "subs.opml", (
+        '<?xml version="1.0"?>\n<?xml-stylesheet href="style.xsl?a=1&b=2"?>\n'
+        "<!-- exported by Feeds & Co &copy; -->\n"
+        f'<opml version="2.0"><head><title><![CDATA[{cdata}]]></title></head><body>\n'
+        '<outline text="A &amp; B" xmlUrl="https://x.example/rss?a=1&amp;b=2"/></body></opml>'))
+    warnings: list[str] = []
+    assert [(f.title, f.url) for f in read_opml(path, warn=warnings.append)] == [
+        ("A & B", "https://x.example/rss?a=1&b=2")]
+    assert warnings == []
+    assert opml_module._escape_ampersands(path.read_bytes()) == (path.read_bytes(), 0)
+
+
 def test_undefined_entities_under_an_external_dtd_are_not_dropped(tmp_path: Path) -> None:
     # libxml2 does not load the DTD (no network), and under a DOCTYPE naming one it silently
     # drops a reference it cannot resolve: a title lost a character, a URL a part of its path
