@@ -702,6 +702,51 @@ def test_entries_stored_under_links_with_their_campaign_keep_their_items(feed_se
     assert "0 new items, 0 updated" in p.update()
 
 
+def test_entries_stored_before_their_feed_moved_its_campaign_keep_their_items(feed_server: FeedServer,
+                                                                               make_project) -> None:
+    # The first refresh after the upgrade finds the feed's campaign moved since the earlier
+    # release stored it: an entry keyed by its link is still found (by its canonical link),
+    # and one with a GUID is unchanged (its fingerprint took the link as it was then).
+    import sqlite3
+
+    from aggregator.identity import entry_uid
+    from aggregator.parse import parse_feed
+    from aggregator.store.ingest import fingerprint
+
+    def entries(campaign: str) -> list[Entry]:
+        return [story(n, "bare", link=f"https://news.example.org/a/{n}?utm_source=rss&utm_campaign={campaign}")
+                for n in (1, 2)]
+
+    def guided(campaign: str) -> list[Entry]:
+        return [story(3, "guid", link=f"https://news.example.org/a/3?fbclid={campaign}")]
+
+    bare = feed_server.route("/bare", rss091("Bare", entries("mon")))
+    guid = feed_server.route("/guid", rss20("Guid", guided("mon")))
+    p = make_project({"bare": feed_server.url("/bare"), "guid": feed_server.url("/guid")})
+    assert "3 new items" in p.update()
+    sent = [*parse_feed(feed_server.url("/bare"), bare.body, {}).entries,
+            *parse_feed(feed_server.url("/guid"), guid.body, {}).entries]
+    with sqlite3.connect(p.root / "agg.db") as db:  # as the earlier release left them
+        for e in sent:
+            key = e.key if e.key.startswith("urn:") else e.link
+            db.execute("UPDATE items SET uid = ? WHERE uid = ?", (entry_uid("bare", key), entry_uid("bare", e.key)))
+            db.execute("UPDATE item_sources SET key = ?, fingerprint = ? WHERE key = ?",
+                       (key, fingerprint(e, tracked=True), e.key))
+        # what migration 0008 records of such a database
+        db.execute("INSERT INTO meta (key, value) SELECT 'fingerprints_whole_after', MAX(id) FROM item_sources")
+    p.run("publish")
+    before = {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()}
+    assert len(before) == 3
+    bare.body = rss091("Bare", entries("tue"))
+    guid.body = rss20("Guid", guided("tue"))
+    assert "0 new items, 0 updated" in p.update()
+    assert {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()} == before
+    with sqlite3.connect(p.root / "agg.db") as db:
+        keys = sorted(k for (k,) in db.execute("SELECT key FROM item_sources"))
+    assert keys == ["https://news.example.org/a/1", "https://news.example.org/a/2", "urn:guid:3"]
+    assert "0 new items, 0 updated" in p.update()
+
+
 def test_a_private_feeds_password_is_sent_but_never_published(feed_server: FeedServer, make_project) -> None:
     # https://user:password@host/feed: the fetch sends them as Basic auth; atom:source names
     # the feed without them, or every reader of a topic feed could read the private one.

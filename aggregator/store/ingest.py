@@ -59,9 +59,18 @@ def _source_ids_of(sqlite: bool) -> Any:  # :names
 
 def _links_of(sqlite: bool) -> Any:  # :keys of :sources -> each one's link row, item and origin
     return (select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
-                   items.c.source_id, item_sources.c.source_id)
+                   items.c.source_id, item_sources.c.source_id, item_sources.c.link)
             .join(items, items.c.id == item_sources.c.item_id)
             .where(_in_list(item_sources.c.key, "keys", sqlite), _in_list(item_sources.c.source_id, "sources", sqlite)))
+
+
+def _links_by_item_link(sqlite: bool) -> Any:  # _links_of, by their items' :links (canonical)
+    return (select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
+                   items.c.source_id, item_sources.c.source_id, item_sources.c.link)
+            .join(items, items.c.id == item_sources.c.item_id)
+            .where(_in_list(items.c.canonical_link, "links", sqlite),
+                   _in_list(item_sources.c.source_id, "sources", sqlite))
+            .order_by(item_sources.c.id))
 
 
 def _taken_times(sqlite: bool) -> Any:  # :times already some item's updated
@@ -325,29 +334,44 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             unique.setdefault(e.key, e)
         per_job.append(unique)
 
-    # What each source already sent: (source_id, key) -> (link row, item, fingerprint, origin).
-    known: dict[tuple[int, str], tuple[int, int, str, int]] = {}
+    # What each source already sent: (source_id, key) -> (link row, item, fingerprint, origin,
+    # the link it sent).
+    known: dict[tuple[int, str], tuple[int, int, str, int, str | None]] = {}
     all_keys = {k for unique in per_job for k in unique}
     raw_key = {_indexed(k): k for k in all_keys}  # stored form -> the entry's key
-    wanted_sources = _listed(conn, item_sources.c.source_id, [source_ids[j.source_name] for j in jobs])
+    wanted_ids = [source_ids[j.source_name] for j in jobs]
+    wanted_sources = _listed(conn, item_sources.c.source_id, wanted_ids)
     links_of = _statement(conn, _links_of)
     for part in _chunks(sorted(raw_key.keys() | all_keys)):  # all_keys: see _with_legacy
-        for key, link_id, item_id, fp, origin, sid in conn.execute(
+        for key, link_id, item_id, fp, origin, sid, sent in conn.execute(
             links_of, {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
         ):
-            known[(sid, raw_key.get(key, key))] = (link_id, item_id, fp, origin)
+            known[(sid, raw_key.get(key, key))] = (link_id, item_id, fp, origin, sent)
     # An entry keyed by its link was stored, before schema 0008, under the link with its
     # tracking parameters (see ``untracked``): found by that key too, and re-keyed.
     legacy_of = {raw: key for unique in per_job for key, e in unique.items()
                  if e.link and "?" in e.link and (raw := e.link.strip()) != key and untracked(raw) == key}
-    legacy: dict[tuple[int, str], tuple[int, int, str, int]] = {}
+    legacy: dict[tuple[int, str], tuple[int, int, str, int, str | None]] = {}
     if legacy_of:
         stored_legacy = {_indexed(raw): raw for raw in legacy_of}
         for part in _chunks(sorted(stored_legacy.keys() | legacy_of.keys())):
-            for key, link_id, item_id, fp, origin, sid in conn.execute(
+            for key, link_id, item_id, fp, origin, sid, sent in conn.execute(
                 links_of, {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
             ):
-                legacy[(sid, legacy_of[stored_legacy.get(key, key)])] = (link_id, item_id, fp, origin)
+                legacy[(sid, legacy_of[stored_legacy.get(key, key)])] = (link_id, item_id, fp, origin, sent)
+        # The feed may have moved its campaign since: a row keyed by its whole link, whose
+        # link less its tracking parameters is the key, found by its item's canonical link.
+        moved = {key for key in legacy_of.values()
+                 if any((sid, key) not in known and (sid, key) not in legacy for sid in wanted_ids)}
+        by_canon = sorted({c for key in moved if (c := canonical_link(key))})
+        for part in _chunks(_with_legacy(by_canon)):
+            for key, link_id, item_id, fp, origin, sid, sent in conn.execute(
+                _statement(conn, _links_by_item_link),
+                {"links": _listed(conn, items.c.canonical_link, part), "sources": wanted_sources},
+            ):
+                was = sent.strip() if sent else None
+                if was and key in (was, _indexed(was)) and (now_key := untracked(was)) in moved:
+                    legacy.setdefault((sid, now_key), (link_id, item_id, fp, origin, sent))
     rekeyed: list[dict[str, Any]] = []
 
     counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
@@ -368,7 +392,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             if hit is None:
                 fresh.append((j, job.source_name, sid, entry, fp))
                 continue
-            link_id, item_id, old_fp, origin = hit
+            link_id, item_id, old_fp, origin, sent = hit
             if old_fp == fp:
                 continue
             relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_link": entry.link})
@@ -377,11 +401,16 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             if whole_after is None:
                 whole_after = int(_get_meta(conn, "fingerprints_whole_after") or 0)
             earlier = link_id <= whole_after  # fingerprinted by a release before schema 0008
-            tracked = earlier and entry.link is not None and untracked(entry.link) != entry.link
-            if tracked and old_fp == fingerprint(entry, job.clamped_at, tracked=True):
+            # ... with the link whole, as it was sent then (the feed may have moved its
+            # campaign since).
+            was = entry
+            if earlier and sent and entry.link and sent != entry.link and untracked(sent) == untracked(entry.link):
+                was = replace(entry, link=sent)
+            tracked = earlier and was.link is not None and untracked(was.link) != was.link
+            if tracked and old_fp == fingerprint(was, job.clamped_at, tracked=True):
                 continue  # unchanged, fingerprinted as before schema 0008: the new one is stored
             read_fuller = job.keep_times or (
-                (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(entry, job, earlier, tracked))
+                (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(was, job, earlier, tracked))
             (enriched if read_fuller else changed).append((item_id, entry))
             counts[j][1] += 1
     if rekeyed:
