@@ -502,6 +502,28 @@ def test_a_feed_that_renames_itself_is_republished_under_its_new_title(site: Sit
     assert stop(proc)[0] == 0
 
 
+
+def test_healthz_reports_a_publish_that_fails(site: Site) -> None:
+    # Every source healthy: only the publish can make the service "degraded" here.
+    text = site.config.read_text(encoding="utf-8")
+    broken = text.index('[[sources]]\nname = "broken"')
+    site.config.write_text(text[:broken] + text[text.index("[[topics]]"):], encoding="utf-8")
+    proc = site.start()
+    wait_for("first refreshes", lambda: (h := site.health()) and h["status"] == "ok" and all(
+        s["last_refresh"] for s in h["sources"].values()) and h, 15)
+    # A directory where a feed goes: every publish fails until it is gone.
+    feed = site.root / "feeds" / "baltic.xml"
+    feed.unlink()
+    feed.mkdir()
+    health = wait_for("the failed publish in /healthz",
+                      lambda: (h := site.health()) and h["status"] == "degraded" and h, 10)
+    assert health["failing"] == [] and "baltic.xml" in health["publish_error"]
+    feed.rmdir()
+    health = wait_for("a publish that works again",
+                      lambda: (h := site.health()) and h["status"] == "ok" and h, 10)
+    assert health["publish_error"] is None and feed.is_file()
+    assert stop(proc)[0] == 0
+
 # -- the pure parts and the lock, in process -------------------------------------------------
 def _state(name: str, **kw: Any) -> SourceState:
     base: dict[str, Any] = dict(id=1, name=name, type="feed", url=None, etag=None, last_modified=None,

@@ -74,6 +74,7 @@ class Service:
         self._seen_fetch: dict[str, datetime | None] = {}
         self.config_watch = ConfigWatch(config)
         self._publish_pending = False  # a publish is asked for or running (under _health_lock)
+        self._publish_error: str | None = None  # why the last publish failed (under _health_lock)
         self._output_seen = ""  # the published files' stamp the watcher last looked at
         self._watch_wake: asyncio.Event | None = None
         self.stopping = threading.Event()
@@ -135,7 +136,8 @@ class Service:
         """The /healthz document; cheap (in-memory), since it runs on the event loop."""
         with self._health_lock:
             sources = {name: dict(entry) for name, entry in self._health.items()}
-        return health_document(sources, (n for n, s in self.sources.items() if s.enabled))
+            publish_error = self._publish_error
+        return health_document(sources, (n for n, s in self.sources.items() if s.enabled), publish_error)
 
     def max_age(self, _name: str) -> int:
         with self._health_lock:
@@ -294,9 +296,14 @@ class Service:
             started = time.monotonic()
             try:
                 report = publish(self.config, self.store)
-            except Exception:
+            except Exception as e:
                 log.exception("publish failed")
+                with self._health_lock:
+                    self._publish_error = str(e) or type(e).__name__
                 return
+            else:
+                with self._health_lock:
+                    self._publish_error = None
             finally:
                 with self._health_lock:
                     self._publish_pending = self._publish_wanted is not None and self._publish_wanted.is_set()

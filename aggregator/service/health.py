@@ -38,17 +38,19 @@ def health_entry(status: SourceStatus | None, next_run: datetime | None) -> dict
     }
 
 
-def health_document(entries: Mapping[str, Mapping[str, Any]], enabled: Iterable[str]) -> dict[str, Any]:
-    """The /healthz document from the per-source entries.
+def health_document(entries: Mapping[str, Mapping[str, Any]], enabled: Iterable[str],
+                    publish_error: str | None = None) -> dict[str, Any]:
+    """The /healthz document from the per-source entries and the last publish's error.
 
     A source retired by 410 Gone keeps its error (``status`` shows why it stopped) but is not
     failing: it is done, nothing will ever fix it, so it is listed apart and never makes the
-    service "degraded".
+    service "degraded". A failed publish does (``publish_error`` says why until one works):
+    the feeds stop changing, whatever the sources bring.
     """
     live = set(enabled)
     sources = {name: dict(entry) for name, entry in entries.items()}
     retired = sorted(n for n, e in sources.items() if e.get("retired"))
     failing = sorted(n for n, e in sources.items()
                      if e["error"] and n in live and not e.get("retired"))
-    return {"status": "degraded" if failing else "ok", "sources": sources,
-            "failing": failing, "retired": retired}
+    return {"status": "degraded" if failing or publish_error else "ok", "sources": sources,
+            "failing": failing, "retired": retired, "publish_error": publish_error}
