@@ -523,6 +523,9 @@ def test_healthz_reports_a_publish_that_fails(site: Site) -> None:
                       lambda: (h := site.health()) and h["status"] == "ok" and h, 10)
     assert health["publish_error"] is None and feed.is_file()
     assert stop(proc)[0] == 0
+    # An error we expect (the folder cannot be written) is one log line, not a traceback.
+    err = (site.root / "err0.txt").read_text()
+    assert "publish failed: cannot publish to " in err and "Traceback" not in err
 
 # -- the pure parts and the lock, in process -------------------------------------------------
 def _state(name: str, **kw: Any) -> SourceState:

@@ -297,7 +297,10 @@ class Service:
             try:
                 report = publish(self.config, self.store)
             except Exception as e:
-                log.exception("publish failed")
+                if isinstance(e, AggregatorError):  # the folder cannot be written: its reason says it all
+                    log.error("publish failed: %s", e)
+                else:
+                    log.exception("publish failed")
                 with self._health_lock:
                     self._publish_error = str(e) or type(e).__name__
                 return
