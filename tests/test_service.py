@@ -527,6 +527,29 @@ def test_healthz_reports_a_publish_that_fails(site: Site) -> None:
     err = (site.root / "err0.txt").read_text()
     assert "publish failed: cannot publish to " in err and "Traceback" not in err
 
+def test_no_feed_is_cached_for_long_while_a_publish_is_due(site: Site) -> None:
+    # One hourly source: once its first refresh is done the next is an hour away, but the
+    # publish of what it brought comes a moment later (debounced). A feed served in
+    # between must not tell readers and proxies to keep it for that hour.
+    text = site.config.read_text(encoding="utf-8")
+    upstream = text[text.index('[[sources]]\nname = "upstream"'):text.index('[[sources]]\nname = "broken"')]
+    text = text[:text.index("[[sources]]")] + upstream.replace('"10s"', '"1h"') + text[text.index("[[topics]]"):]
+    site.config.write_text(text, encoding="utf-8")
+    site.start()
+    seen: list[tuple[int, bool]] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        _, headers, body = http_get(f"{site.base}/all.xml")
+        published = b"Allies meet in Brussels" in body  # the upstream's entry
+        seen.append((int(headers["cache-control"].rsplit("max-age=", 1)[1]), published))
+        if published:
+            break
+        time.sleep(0.02)
+    assert seen[-1][1], "the upstream's entries were never published"
+    stale = sorted({age for age, published in seen if not published})
+    assert max(stale) <= 60, f"all.xml without the refreshed entries was cacheable for {stale} s"
+
+
 # -- the pure parts and the lock, in process -------------------------------------------------
 def _state(name: str, **kw: Any) -> SourceState:
     base: dict[str, Any] = dict(id=1, name=name, type="feed", url=None, etag=None, last_modified=None,

@@ -140,9 +140,14 @@ class Service:
         return health_document(sources, (n for n, s in self.sources.items() if s.enabled), publish_error)
 
     def max_age(self, _name: str) -> int:
+        now = utcnow()
         with self._health_lock:
             runs = list(self._next_runs.values())
-        return clamp_max_age(runs, utcnow())
+            if self._running or self._publish_pending:
+                # A refresh just ended has its next run an interval away, but what it brought
+                # is published only now: the feeds change in a moment.
+                runs.append(now)
+        return clamp_max_age(runs, now)
 
     # -- jobs (worker threads) -----------------------------------------------------------
     def refresh_job(self, name: str) -> None:
