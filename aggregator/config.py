@@ -10,6 +10,7 @@ raw data for the same reason. Loading never creates or changes a file.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 import os
 import re
@@ -255,6 +256,14 @@ def _split_listen(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _every_address(host: str) -> bool:
+    """Whether ``host`` is 0.0.0.0 or ::, which binds every address but names none."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False  # a host name
+
+
 def _listen(value: str) -> str:
     _split_listen(value)
     return value
@@ -492,6 +501,9 @@ def load_config_as(path: Path, shown: str) -> Config:
         raise ConfigError(problems)
 
     settings = _settings(agg, base_dir)
+    if not agg["base_url"] and _every_address(settings.listen_host):
+        warn("aggregator.base_url", f"not set, so feeds are published as {settings.base_url}/<slug>.xml, "
+             "an address no reader can reach; set base_url to the address readers use")
     sources = [
         _source(s, base_dir, default_interval) for s in checked_sources if s is not None
     ]

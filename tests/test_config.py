@@ -584,3 +584,24 @@ def test_only_unusable_outlines_and_no_sources_is_still_a_config_problem(tmp_pat
     write(tmp_path, opml_with('<outline text="Old" xmlUrl="ftp://old.example/rss"/>'), "subs.opml")
     assert problems_of(write(tmp_path, '[aggregator]\nopml = ["subs.opml"]\n')) == [
         "aggregator.toml: sources: no [[sources]] defined; add at least one source"]
+
+
+@pytest.mark.parametrize("listen, base_url, warned", [
+    ("0.0.0.0:8080", None, True),
+    ("[::]:8080", None, True),
+    ("0.0.0.0:8080", "https://feeds.example.org", False),
+    ("127.0.0.1:8080", None, False),
+    ("localhost:8080", None, False),
+])
+def test_a_base_url_from_a_listen_on_every_address_is_warned_of(
+    tmp_path: Path, listen: str, base_url: str | None, warned: bool
+) -> None:
+    # "0.0.0.0" binds every address but is none a reader can fetch: feed ids, self links
+    # and the index page's subscribe links would all point nowhere.
+    base = f'base_url = "{base_url}"\n' if base_url else ""
+    write(tmp_path, f'[aggregator]\nlisten = "{listen}"\n{base}' + MINIMAL)
+    config = load_config(Path("aggregator.toml"))
+    expected = (f"aggregator.toml: aggregator.base_url: not set, so feeds are published as "
+                f"{config.settings.base_url}/<slug>.xml, an address no reader can reach; "
+                "set base_url to the address readers use",)
+    assert config.warnings == (expected if warned else ())
