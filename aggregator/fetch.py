@@ -577,7 +577,8 @@ class _CurlThread:
                     for c, t in list(active.items()):
                         got = len(t.head) + len(t.body)
                         if t.deadline is not None and now >= t.deadline:
-                            finish(c, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "total"))
+                            finish(c, _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "total",
+                                              c.getinfo(pycurl.RESPONSE_CODE)))
                         elif got != t.seen:
                             t.seen, t.last = got, now
                         elif (now - t.last > self._read_timeout
@@ -586,7 +587,8 @@ class _CurlThread:
                             # (PRETRANSFER_TIME: connected, TLS included, on a new or a reused
                             # connection; until then CONNECTTIMEOUT_MS is what applies.)
                             finish(c, _status_only(c, t)
-                                   or _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "read:" + _phase(t)))
+                                   or _Failed(pycurl.E_OPERATION_TIMEDOUT, "", 0, "read:" + _phase(t),
+                                              c.getinfo(pycurl.RESPONSE_CODE)))
                     # A later hop that ran out of time while it waited for a slot fails now.
                     for t in [t for t in waiting if t.deadline is not None and now >= t.deadline]:
                         waiting.remove(t)
@@ -902,6 +904,14 @@ class Fetcher:
         return out
 
     def _error(self, failed: _Failed, parts: SplitResult) -> FetchError:
+        """The error for a transfer that failed; once the answer's headers were in (a body
+        past the cap, too slow or broken off), it carries the status the server answered."""
+        error = self._error_of(failed, parts)
+        if error.status is None and failed.status:
+            error.status = failed.status
+        return error
+
+    def _error_of(self, failed: _Failed, parts: SplitResult) -> FetchError:
         code, message = failed.code, failed.message
         where = f"{parts.hostname}:{_host_key(parts.scheme.lower(), parts)[2]}"
         if failed.phase == "request":
@@ -914,7 +924,7 @@ class Fetcher:
                 return TimeoutFetchError(f"timed out after {_seconds(self.read_timeout)} {what}")
             return TimeoutFetchError(f"timed out after {_seconds(self.connect_timeout)} connecting to {parts.netloc}")
         if code == pycurl.E_FILESIZE_EXCEEDED:  # the server did answer: status shows it
-            return TooLargeError(f"body larger than {_size(self.max_bytes)}", status=failed.status or None)
+            return TooLargeError(f"body larger than {_size(self.max_bytes)}")
         if code == pycurl.E_COULDNT_RESOLVE_HOST:
             return NetworkError(f"could not resolve host {parts.hostname}")
         if code == pycurl.E_COULDNT_CONNECT:

@@ -458,21 +458,24 @@ def test_parse_retry_after() -> None:
 
 def test_read_timeout_while_reading_the_body(server: ServerThread) -> None:
     start = time.monotonic()
-    with pytest.raises(TimeoutFetchError, match=r"^timed out after 0.3 s reading the body$"):
+    with pytest.raises(TimeoutFetchError, match=r"^timed out after 0.3 s reading the body$") as failed:
         fetch(f"{server.url}/slow-body", read_timeout=0.3)
     assert time.monotonic() - start < 2
+    assert failed.value.status == 200  # the server did answer: status shows it
 
 
 def test_read_timeout_waiting_for_the_response(server: ServerThread) -> None:
-    with pytest.raises(TimeoutFetchError, match=r"^timed out after 0.3 s waiting for the response$"):
+    with pytest.raises(TimeoutFetchError, match=r"^timed out after 0.3 s waiting for the response$") as failed:
         fetch(f"{server.url}/slow-head", read_timeout=0.3)
+    assert failed.value.status is None  # no answer yet
 
 
 def test_total_timeout_on_a_trickling_body(server: ServerThread) -> None:
     start = time.monotonic()
-    with pytest.raises(TimeoutFetchError, match=r"^timed out after 0.5 s in total$"):
+    with pytest.raises(TimeoutFetchError, match=r"^timed out after 0.5 s in total$") as failed:
         fetch(f"{server.url}/trickle", read_timeout=1, total_timeout=0.5)
     assert time.monotonic() - start < 2
+    assert failed.value.status == 200
 
 
 def test_endless_body_stops_at_the_cap(server: ServerThread) -> None:
