@@ -530,9 +530,10 @@ def topic_rules(config: Config) -> list[TopicRule]:
             for t in config.topics]
 
 
-# Bumped when matching itself changes (2: a dotted capital I matches I; 3: ’ matches '),
-# so that stored items are reclassified once under it, not only when the rules change.
-MATCHING = 3
+# Bumped when matching itself changes (2: a dotted capital I matches I; 3: ’ matches ';
+# 4: a dotless ı matches i), so that stored items are reclassified once under it, not only
+# when the rules change.
+MATCHING = 4
 
 
 def rules_fingerprint(rules: Sequence[TopicRule]) -> str:

@@ -90,12 +90,16 @@ def match_fold(text: str) -> str:
 
     Case folding turns ``İ`` into ``i`` + a combining dot above, which would glue a mark to
     the ``i`` of ``TÜRKİYE`` or ``İSTANBUL`` and keep them from ``Türkiye`` and ``Istanbul``:
-    a lower-case ``i`` has its dot already, so the mark goes. A typographic apostrophe
+    a lower-case ``i`` has its dot already, so the mark goes. The dotless ``ı`` is the
+    other half: its capital is ``I``, which folds to ``i``, so ``KIRIM`` (a headline's
+    ``Kırım``) would never meet ``Kırım``: it is an ``i`` too. A typographic apostrophe
     (``’``, in most published text) is the one typed (``'``, in most written phrases), so
     ``alliance's chief`` finds ``Alliance’s chief``.
     """
     if "\u0307" in text:
         text = text.replace("i\u0307", "i")
+    if "\u0131" in text:
+        text = text.replace("\u0131", "i")
     if "\u2019" in text:
         text = text.replace("\u2019", "'")
     return text

@@ -111,6 +111,20 @@ def test_dotted_capital_i_matches_i(phrase: str, text: str) -> None:
     assert c.topics_for(rule_text("KİLİSE", None, None), ["s"]) == ()  # still whole words
 
 
+@pytest.mark.parametrize(
+    ("phrase", "text"),
+    [("Kırım", "KIRIM'DA tatbikat"), ("Diyarbakır", "DİYARBAKIR valisi"), ("KIRIM", "Kırım Tatarları"),
+     ("Kırım*", "KIRIMLI gazeteci"), ("Sığınmacı", "SIĞINMACI akını"), ("ırak", "IRAK sınırı")],
+)
+def test_dotless_i_matches_its_capital(phrase: str, text: str) -> None:
+    # Turkish "ı" has the capital "I", which case-folds to "i": "KIRIM", the headline's
+    # spelling of "Kırım", must match the phrase as a reader writes it, as "İ" does.
+    assert matches(phrase, text)
+    c = Classifier([TopicRule("t", any=(phrase,)), TopicRule("other", any=("Kırk",))])
+    assert c.topics_for(rule_text(text, None, None), ["s"]) == ("t",)
+    assert c.topics_for(rule_text("KIRKLARELİ", None, None), ["s"]) == ()  # still whole words
+
+
 def test_unicode_whole_words() -> None:
     assert not matches("übung", "Übungen sind")
     assert not matches("strasse", "Straßenbahn")
