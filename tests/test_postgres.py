@@ -34,7 +34,7 @@ from aggregator.config import Config, SourceConfig, load_config
 from aggregator.db import SCHEMA_REVISION, alembic_config, current_revision, make_engine, migrate
 from aggregator.errors import LockedError
 from aggregator.identity import dedup_text, entry_uid
-from aggregator.lock import PostgresLock, database_lock
+from aggregator.lock import RUN_LOCK_KEY, PostgresLock, database_lock
 from aggregator.models import fetches, item_topics, items, metadata
 from aggregator.rules import Classifier, TopicRule
 from aggregator.store import IngestResult, RefreshRecord, SourceSpec, Store
@@ -454,9 +454,12 @@ def test_a_service_that_lost_its_lock_to_another_stops_with_exit_1(
         engine = make_engine(pg_url)
         try:
             for _ in range(1000):  # the service's lock session, once it has one
-                with engine.connect() as conn:
+                with engine.connect() as conn:  # run's own lock (a migration takes another)
                     pid = conn.execute(text(
-                        "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted")).scalar()
+                        "SELECT l.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'aggregator run pid%' "
+                        "AND l.classid::bigint = :c AND l.objid::bigint = :o"),
+                        {"c": (RUN_LOCK_KEY >> 32) & 0xFFFFFFFF, "o": RUN_LOCK_KEY & 0xFFFFFFFF}).scalar()
                 if pid:
                     break
                 threading.Event().wait(0.02)
