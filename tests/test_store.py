@@ -175,6 +175,40 @@ def test_0008_marks_where_the_wholly_fingerprinted_link_rows_begin(tmp_path: Pat
     engine.dispose()
 
 
+def test_0008_derives_again_the_rule_texts_of_titles_with_markup(tmp_path: Path) -> None:
+    # Stored before a title was plain text to the rules, "Why <Baltic> matters" had lost
+    # "Baltic" as a tag, and a reclassify reads the stored text: the item never joined.
+    from alembic import command
+    from sqlalchemy import update
+
+    from aggregator.db import alembic_config
+    from aggregator.models import rule_texts
+    from aggregator.rules import Classifier, TopicRule
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
+    store.ingest("one", [EntryData(key="a", title="Why <Baltic> matters", content="<p>Cables.</p>"),
+                         EntryData(key="b", title="Plain &amp; simple", content="<p>Baltic cables.</p>")], now=T0)
+    with store.writing() as conn:  # as the earlier release stored it
+        conn.execute(update(rule_texts).where(rule_texts.c.item_id == 1).values(text="why  matters\ncables."))
+    store.close()
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        command.downgrade(alembic_config(conn), "0007")
+        command.upgrade(alembic_config(conn), "0008")
+        conn.commit()
+    engine.dispose()
+    store = Store.open(url)
+    try:
+        rules = [TopicRule("baltic", any=("Baltic",))]
+        store.classify(Classifier(rules).topics_for, "rules-1", store.sync_topics([("baltic", "Baltic")]))
+        assert sorted(i.title for i in store.newest_items("baltic", 10)) == ["Plain &amp; simple",
+                                                                              "Why <Baltic> matters"]
+    finally:
+        store.close()
+
+
 def test_entries_stored_by_the_previous_release_keep_their_time_when_read_with_authors_and_files(
         store: Store) -> None:
     # An Atom blog naming its author once, on the feed, and a podcast episode: the previous

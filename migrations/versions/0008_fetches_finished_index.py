@@ -17,10 +17,17 @@ every entry's files and takes links without their tracking parameters: for them,
 enclosure that appears is a change upstream (the entry is re-dated), where for the rows
 before it the same difference may be only this release reading more of an unchanged
 entry (its time is kept). A database created fresh has no such row: every row is after.
+
+And the rule texts of HTML-titled items with a ``<`` or ``&`` in the title are cleared: they
+were stored before a title was plain text to the rules (``Why <Baltic> matters`` lost the
+word ``Baltic`` as a tag), and a reclassify reads the stored text. Cleared, it is derived
+again from the item by every classify (``classify`` reads such items' own columns), and the
+items are classified again at the next publish.
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = '0008'
@@ -33,6 +40,13 @@ def upgrade() -> None:
     op.create_index('ix_fetches_finished', 'fetches', ['finished'], unique=False)
     op.execute("INSERT INTO meta (key, value) SELECT 'fingerprints_whole_after', "
                "CAST(COALESCE(MAX(id), 0) AS VARCHAR(20)) FROM item_sources")
+    items = sa.table("items", sa.column("id", sa.Integer), sa.column("title", sa.Text),
+                     sa.column("content_type", sa.Text), sa.column("classified", sa.Boolean))
+    rule_texts = sa.table("rule_texts", sa.column("item_id", sa.Integer), sa.column("text", sa.Text))
+    markup = (sa.select(items.c.id)
+              .where(items.c.content_type == "html", sa.or_(items.c.title.contains("<"), items.c.title.contains("&"))))
+    op.execute(rule_texts.update().where(rule_texts.c.item_id.in_(markup)).values(text=None))
+    op.execute(items.update().where(items.c.id.in_(markup)).values(classified=False))
 
 
 def downgrade() -> None:
