@@ -28,6 +28,27 @@ _RFC3339 = re.compile(
 )
 # Attributes inside (X)HTML content that carry URLs the validator resolves.
 _URL_ATTRS = ("href", "src", "cite", "action", "poster", "background", "longdesc")
+# The HTML elements the W3C validator accepts inside escaped HTML; every other one draws
+# SecurityRisk (bdo, script, iframe, object, embed, style, ...). From its HTMLValidator.
+_SAFE_ELEMENTS = frozenset("""
+    a abbr acronym address area article aside audio b bdi big blockquote br button canvas caption
+    center cite code col colgroup command data datagrid datalist dd del details dfn dialog dir div dl
+    dt em eventsource fieldset figcaption figure footer font form header h1 h2 h3 h4 h5 h6 hgroup hr
+    i img input ins keygen kbd label legend li m main map mark menu meter multicol nav nextid ol
+    output optgroup option p picture pre progress q rp rt ruby s samp section select small sound
+    source spacer span strike strong sub summary sup table tbody td template textarea time tfoot th
+    thead tr track tt u ul var video noscript wbr""".split())
+# Attributes it accepts on them (besides data-*); others draw SecurityRiskAttr, style
+# DangerousStyleAttr. Only the ones a sanitizer might plausibly keep are listed: anything
+# else in our output is a finding either way.
+_SAFE_ATTRIBUTES = frozenset("""
+    abbr align alt border cellpadding cellspacing cite class colspan datetime dir headers height href
+    hreflang lang rel reversed rowspan scope span src start summary target title type width""".split())
+# Characters it reports as BadCharacters anywhere in text or attributes: C1 controls
+# (mojibake of windows-1252) and U+FFFD (a decoder's replacement character).
+_BAD_CHARACTERS = re.compile("[\x80-\x9f\ufffd]")
+# ASCII characters an IRI may hold (its rfc2396 check); any other one is InvalidUriChar.
+_URI_CHARS = re.compile(r"[0-9A-Za-z;/?:@&=+$.\-_!~*'()%,#]*")
 
 
 def _a(name: str) -> str:
@@ -104,6 +125,71 @@ def _relative_refs(content: etree._Element) -> list[str]:
     return found
 
 
+def _html_roots(elem: etree._Element) -> list[etree._Element]:
+    kind = elem.get("type", "text")
+    if kind == "html":
+        text = elem.text or ""
+        return [lxml.html.fragment_fromstring(text, create_parent="div")] if text.strip() else []
+    if kind == "xhtml":
+        return list(elem)
+    return []
+
+
+def _unsafe_html(elem: etree._Element) -> list[str]:
+    """What the validator calls SecurityRisk in escaped HTML or XHTML: elements and
+    attributes outside its safe lists."""
+    found = []
+    for root in _html_roots(elem):
+        for node in root.iter():
+            if not isinstance(node.tag, str) or node is root and elem.get("type") == "html":
+                continue
+            tag = etree.QName(node).localname.lower()
+            if tag not in _SAFE_ELEMENTS:
+                found.append(f"<{tag}> (SecurityRisk)")
+            for attr in node.keys():
+                name = etree.QName(attr).localname.lower()
+                if name not in _SAFE_ATTRIBUTES and not name.startswith("data-"):
+                    found.append(f"<{tag} {name}=...> (SecurityRiskAttr)")
+    return found
+
+
+def _check_text(feed: etree._Element, problems: list[str]) -> None:
+    texts = ("title", "subtitle", "rights", "summary", "content")
+    for elem in feed.iter(*(_a(t) for t in texts)):
+        for risk in _unsafe_html(elem):
+            problems.append(f"{etree.QName(elem).localname}: {risk}")
+    for elem in feed.iter():
+        if not isinstance(elem.tag, str):
+            continue
+        for value in (elem.text, *elem.attrib.values()):
+            if value and _BAD_CHARACTERS.search(value):
+                problems.append(f"{etree.QName(elem).localname} {value!r}: C1 control or U+FFFD (BadCharacters)")
+                break
+
+
+def _iri_problem(href: str) -> str | None:
+    """Why the validator refuses ``href`` as an IRI, or None. It IDNA-encodes the whole
+    IRI first (each dot-separated run a label); a non-ASCII run too long for a label, or
+    one IDNA refuses (right-to-left letters next to Latin ones), stays an invalid IRI."""
+    try:
+        value = href.encode("idna").decode("ascii")
+    except UnicodeError:
+        if not href.isascii():
+            return "InvalidIRI"
+        value = href
+    if not _URI_CHARS.fullmatch(value):
+        return "InvalidUriChar"
+    return None
+
+
+def _check_hrefs(feed: etree._Element, problems: list[str]) -> None:
+    for link in feed.iter(_a("link")):
+        href = link.get("href", "")
+        problem = _iri_problem(href)
+        if problem:
+            problems.append(f"link href {href!r} ({problem})")
+
+
 def _check_dates(feed: etree._Element, problems: list[str]) -> None:
     for elem in feed.iter(_a("updated"), _a("published")):
         if _parse_date(elem.text) is None:
@@ -176,6 +262,8 @@ def validate_atom(
         if isinstance(elem.tag, str) and elem.get("type") == "CDATA":
             problems.append(f'{etree.QName(elem).localname} has type="CDATA", which Atom lacks')
     _check_dates(feed, problems)
+    _check_text(feed, problems)
+    _check_hrefs(feed, problems)
 
     selfs = [ln.get("href", "") for ln in feed.findall(_a("link")) if ln.get("rel") == "self"]
     if len(selfs) != 1:

@@ -1105,3 +1105,18 @@ def test_enclosures_are_republished_and_follow_their_entry(feed_server: FeedServ
     cast.body = PODCAST.format(items=item.format(n=1, files="") + item.format(n=2, files=audio.format(n=2, size=5))).encode()
     assert "1 updated" in p.update()
     assert {e.title: e for e in p.entries()}["Episode 1"].get("enclosures", []) == []
+
+
+# --- what the W3C validator warns about ---------------------------------------------------------
+
+
+def test_markup_the_validator_calls_a_security_risk_is_not_republished(feed_server: FeedServer, make_project) -> None:
+    # The W3C validator reports every element outside its safe list in escaped HTML as
+    # SecurityRisk; <bdo> is one (check_published runs its rule on every file). Its text stays.
+    body = '<p>Names: <bdo dir="rtl">كييف</bdo> and <bdi>Kyiv</bdi>, <b>bold</b>.</p>'
+    feed_server.route("/risk", rss20("Risky", [story(1, "r", content=body)]))
+    p = make_project({"risk": feed_server.url("/risk")})
+    p.update()
+    [entry] = p.entry_elements()
+    content = entry.findtext(f"{ATOM}content") or ""
+    assert "كييف" in content and "<bdo" not in content and "<bdi>Kyiv</bdi>" in content
