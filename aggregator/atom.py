@@ -31,8 +31,9 @@ GENERATOR_NAME = "aggregator"
 # Bumped whenever the same stored data renders to other bytes (a fix of how something is
 # written): part of the publish stamp, so an upgrade republishes every feed once rather
 # than when its data next changes. 2: hrefs as valid IRIs; entries without an author
-# credit their source; atom:source's updated is the entry's own; enclosures.
-RENDERING = 2
+# credit their source; atom:source's updated is the entry's own; enclosures. 3: hrefs
+# with non-ASCII characters as URIs.
+RENDERING = 3
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
 _ENTRY_END = b"</entry>\n"
@@ -45,18 +46,41 @@ _SubElement = etree.SubElement
 
 # ASCII characters no IRI may hold (RFC 3987): controls and spaces, '"<>\^`{|}', and
 # brackets outside an IPv6 host. Feeds do send links with them; an href that kept them
-# would make our feed invalid Atom (the W3C validator's InvalidUriChar).
-_NOT_IRI = re.compile(r'[\x00-\x20"<>\\^`{|}\x7f\[\]]')
+# would make our feed invalid Atom (the W3C validator's InvalidUriChar). Non-ASCII ones
+# too: the validator IDNA-encodes an href whole, and a non-ASCII run between two dots
+# longer than a DNS label (a Cyrillic slug) or mixing Arabic and Latin letters fails
+# that (InvalidIRI). As UTF-8 percent-escapes (RFC 3987 §3.1) the link is the same.
+_NOT_IRI = re.compile(r'[^\x21-\x7e]|["<>\\^`{|}\[\]]')
 _AUTHORITY = re.compile(r"[^:/?#]*://[^/?#]*")
+_HOST = re.compile(r"(?<=://)(?:[^@/?#]*@)?([^@:/?#]+)")
+
+
+def _escape(part: str) -> str:
+    return _NOT_IRI.sub(lambda m: quote(m.group(), safe=""), part)
+
+
+def _idna_host(authority: str) -> str:
+    """``authority`` (``scheme://user@host:port``) with its host in IDNA, when it can be."""
+    host = _HOST.search(authority)
+    if host is None or host[1].isascii():
+        return authority
+    try:
+        name = host[1].encode("idna").decode("ascii")
+    except UnicodeError:
+        return authority  # not a name IDNA can spell: left as it was
+    return authority[:host.start(1)] + name + authority[host.end(1):]
 
 
 def _iri(url: str) -> str:
-    """``url`` as an href: those characters percent-encoded, the host as it was."""
+    """``url`` as an href: those characters percent-encoded, a non-ASCII host in IDNA."""
     if not _NOT_IRI.search(url):
         return url
     authority = _AUTHORITY.match(url)
     host_end = authority.end() if authority else 0
-    return url[:host_end] + _NOT_IRI.sub(lambda m: quote(m.group(), safe=""), url[host_end:])
+    head = url[:host_end]
+    if not head.isascii():
+        head = _idna_host(head)
+    return head + _escape(url[host_end:])
 
 
 def as_utc(value: datetime, what: str) -> datetime:

@@ -1120,3 +1120,21 @@ def test_markup_the_validator_calls_a_security_risk_is_not_republished(feed_serv
     [entry] = p.entry_elements()
     content = entry.findtext(f"{ATOM}content") or ""
     assert "كييف" in content and "<bdo" not in content and "<bdi>Kyiv</bdi>" in content
+
+
+def test_non_ascii_links_are_published_as_hrefs_the_validator_accepts(feed_server: FeedServer, make_project) -> None:
+    # The W3C validator IDNA-encodes an href whole before checking it: a non-ASCII run
+    # between dots longer than a DNS label (a Cyrillic slug), or one mixing Arabic and
+    # Latin letters, fails that and is reported InvalidIRI. Published as URIs they pass.
+    cyrillic = "http://example.org/2024/очень-длинный-заголовок-статьи-про-нато.html"
+    arabic = "http://example.org/مقال-article?q=ü#abschnitt-ä"
+    feed_server.route("/iri", rss20("IRI", [story(1, "i", link=cyrillic), story(2, "i", link=arabic)]))
+    p = make_project({"iri": feed_server.url("/iri")})
+    p.update()
+    hrefs = {e.findtext(f"{ATOM}title"): e.find(f"{ATOM}link").get("href") for e in p.entry_elements()}
+    assert hrefs == {
+        "i story 1": "http://example.org/2024/%D0%BE%D1%87%D0%B5%D0%BD%D1%8C-%D0%B4%D0%BB%D0%B8%D0%BD%D0%BD%D1%8B%D0%B9"
+                     "-%D0%B7%D0%B0%D0%B3%D0%BE%D0%BB%D0%BE%D0%B2%D0%BE%D0%BA-%D1%81%D1%82%D0%B0%D1%82%D1%8C%D0%B8"
+                     "-%D0%BF%D1%80%D0%BE-%D0%BD%D0%B0%D1%82%D0%BE.html",
+        "i story 2": "http://example.org/%D9%85%D9%82%D8%A7%D9%84-article?q=%C3%BC#abschnitt-%C3%A4",
+    }
