@@ -708,7 +708,9 @@ def _settings(agg: Checked, base_dir: Path) -> Settings:
     return Settings(
         database=_resolve_database(agg["database"], base_dir),
         output_dir=_resolve(base_dir, agg["output_dir"]),
-        base_url=base_url.rstrip("/"),
+        # Every feed's id is {base_url}/{slug}.xml: in canonical form (scheme and host in
+        # lower case, no default port), or the W3C validator reports NonCanonicalURI.
+        base_url=canonical_url(base_url).rstrip("/"),
         listen_host=host,
         listen_port=port,
         title=agg["title"],

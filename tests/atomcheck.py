@@ -182,6 +182,32 @@ def _iri_problem(href: str) -> str | None:
     return None
 
 
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_UNRESERVED_ESCAPE = re.compile(r"%(?:[46][1-9A-Fa-f]|[57][0-9Aa]|3[0-9]|2[DEde]|5[Ff]|7[Ee])")
+
+
+def _non_canonical(uri: str) -> bool:
+    """True when the validator would call ``uri``, an id, not in canonical form
+    (NonCanonicalURI): an http(s) URI with upper-case scheme or host, its default port,
+    an empty path, an escaped unreserved character or lower-case escape digits."""
+    parts = urlsplit(uri)
+    if parts.scheme.lower() not in _DEFAULT_PORTS:
+        return False
+    netloc = parts.netloc.rpartition("@")[2]
+    return (
+        parts.scheme != parts.scheme.lower() or netloc != netloc.lower() or not parts.path
+        or netloc.endswith(":" + _DEFAULT_PORTS[parts.scheme.lower()]) or netloc.endswith(":")
+        or bool(_UNRESERVED_ESCAPE.search(uri)) or bool(re.search(r"%[0-9A-F]?[a-f]", uri))
+    )
+
+
+def _check_ids(feed: etree._Element, problems: list[str]) -> None:
+    for elem in feed.iter(_a("id")):
+        ident = (elem.text or "").strip()
+        if _non_canonical(ident):
+            problems.append(f"id {ident!r} is not in canonical form (NonCanonicalURI)")
+
+
 def _check_hrefs(feed: etree._Element, problems: list[str]) -> None:
     for link in feed.iter(_a("link")):
         href = link.get("href", "")
@@ -264,6 +290,7 @@ def validate_atom(
     _check_dates(feed, problems)
     _check_text(feed, problems)
     _check_hrefs(feed, problems)
+    _check_ids(feed, problems)
 
     selfs = [ln.get("href", "") for ln in feed.findall(_a("link")) if ln.get("rel") == "self"]
     if len(selfs) != 1:

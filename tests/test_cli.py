@@ -44,6 +44,20 @@ def test_update_from_empty_database_publishes_valid_feeds(project: Path) -> None
     assert (project / "aggregator.db").exists()  # relative to the config file, not the cwd
 
 
+def test_a_base_url_written_in_capitals_or_with_its_default_port_gives_canonical_feed_ids(project: Path) -> None:
+    # A feed's id is its self URL; the W3C validator reports an id that is not in the
+    # canonical URI form (upper-case scheme or host, a default port) as NonCanonicalURI.
+    config = project / "aggregator.toml"
+    text = config.read_text()
+    config.write_text(text.replace('base_url = "http://127.0.0.1:8080"', 'base_url = "HTTPS://Feeds.Example.NET:443/News/"'))
+    run(project, "update")
+    for xml in (project / "feeds").glob("*.xml"):
+        problems = validate_atom(xml, self_url=f"https://feeds.example.net/News/{xml.name}")
+        assert problems == [], (xml.name, problems)
+    opml = (project / "feeds" / "index.opml").read_text()
+    assert 'xmlUrl="https://feeds.example.net/News/' in opml and "Feeds.Example" not in opml
+
+
 def test_shipped_topics_cover_the_seeds(project: Path) -> None:
     run(project, "update")
     counts = topics_json(project)
