@@ -19,11 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import lru_cache
+from html import escape
+from html.entities import name2codepoint
 from urllib.parse import quote
 
 from feedgen.feed import FeedGenerator
 from lxml import etree
 
+from aggregator.sanitize import html_to_text
 from aggregator.text import drop_not_xml
 from aggregator.types import Enclosure, FeedView, PublishedItem, SourceInfo
 
@@ -32,8 +35,8 @@ GENERATOR_NAME = "aggregator"
 # written): part of the publish stamp, so an upgrade republishes every feed once rather
 # than when its data next changes. 2: hrefs as valid IRIs; entries without an author
 # credit their source; atom:source's updated is the entry's own; enclosures. 3: hrefs
-# with non-ASCII characters as URIs.
-RENDERING = 3
+# with non-ASCII characters as URIs. 4: text that reads as markup as escaped HTML.
+RENDERING = 4
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
 _ENTRY_END = b"</entry>\n"
@@ -69,6 +72,29 @@ def _idna_host(authority: str) -> str:
     except UnicodeError:
         return authority  # not a name IDNA can spell: left as it was
     return authority[:host.start(1)] + name + authority[host.end(1):]
+
+
+# Plain text holding an end tag ("</b>") or what reads as a character reference ("&amp",
+# "&#38") is taken for undeclared markup by the W3C validator (ContainsUndeclaredHTML).
+_END_TAG = re.compile(r"</\w+>")
+_REFERENCE = re.compile(r"&(#?\w+)")
+
+
+def _reads_as_markup(text: str) -> bool:
+    if "</" in text and _END_TAG.search(text):
+        return True
+    return "&" in text and any(
+        ref in name2codepoint or ref == "apos" or not ref.isalpha() for ref in _REFERENCE.findall(text))
+
+
+def _text_construct(parent: etree._Element, tag: str, text: str, **attrs: str) -> None:
+    """``<tag>text</tag>`` with ``attrs``, or, when the text reads as markup, the same
+    text as escaped HTML (line breaks kept as <br>): a reader shows the same, and the
+    validator finds the type it expects."""
+    if _reads_as_markup(text):
+        _SubElement(parent, tag, type="html").text = escape(text, quote=False).replace("\n", "<br>\n")
+    else:
+        _SubElement(parent, tag, attrs).text = text
 
 
 def _iri(url: str) -> str:
@@ -122,7 +148,7 @@ def _children_xml(build: Callable[[etree._Element], None]) -> bytes:
 def _source_element(entry: etree._Element, src: SourceInfo) -> None:
     elem = _SubElement(entry, "source")
     _text(elem, "id", src.id)
-    _text(elem, "title", src.title)
+    _text_construct(elem, "title", src.title)
     # Each entry's own updated goes here (_SOURCE_UPDATED), not the source's newest item
     # time: a new item of a source would change every feed holding any of its items.
     _SubElement(elem, "updated")
@@ -159,21 +185,27 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
     # categories, published, links, source.
     entry = etree.Element("entry")
     _SubElement(entry, "id").text = item.id
-    _SubElement(entry, "title").text = item.title
+    _text_construct(entry, "title", item.title)
     updated = as_utc(item.updated, f"updated of {item.id}").isoformat()
     _SubElement(entry, "updated").text = updated
     published = as_utc(item.published, f"published of {item.id}").isoformat()
     # An entry without an author of its own would take the feed's (RFC 4287 §4.2.1): this
     # site's title. It is credited to the source that brought it instead, as Planet does.
-    _text(_SubElement(entry, "author"), "name", item.author or item.source.title)
+    name = item.author or item.source.title
+    if _reads_as_markup(name):
+        # A name has no type to declare: what HTML would show of it (ContainsHTML otherwise).
+        name = html_to_text(name) or name
+    _text(_SubElement(entry, "author"), "name", name)
 
     content, content_type = item.content, item.content_type
     summary = item.summary
     if not content and summary:
         # An entry without a body still shows its summary as its content.
         content, content_type, summary = summary, "html", None
-    if content:
-        _SubElement(entry, "content", type="html" if content_type == "html" else "text").text = content
+    if content and content_type == "html":
+        _SubElement(entry, "content", type="html").text = content
+    elif content:
+        _text_construct(entry, "content", content, type="text")
     elif not item.link:
         # RFC 4287 §4.1.1.1: an entry needs content or an alternate link.
         _SubElement(entry, "content", type="text")

@@ -8,6 +8,7 @@ returns one message per problem (empty when the feed is clean), so a test can
 
 from __future__ import annotations
 
+import html.entities
 import re
 from datetime import datetime
 from functools import lru_cache
@@ -44,6 +45,14 @@ _SAFE_ELEMENTS = frozenset("""
 _SAFE_ATTRIBUTES = frozenset("""
     abbr align alt border cellpadding cellspacing cite class colspan datetime dir headers height href
     hreflang lang rel reversed rowspan scope span src start summary target title type width""".split())
+# A text construct (type "text", or none) whose text holds an HTML end tag or what reads
+# as a character reference draws ContainsUndeclaredHTML, an author's name or a category's
+# label ContainsHTML: the validator takes it for markup that no type declares.
+_END_TAG = re.compile(r"</(\w+)>")
+_REFERENCE = re.compile(r"&(#?\w+)")
+_HTML_TAGS = _SAFE_ELEMENTS | frozenset(
+    "applet base basefont bdo body embed frame frameset head html iframe isindex link meta noframes "
+    "object param script slot style title xmp plaintext comment listing".split())
 # Characters it reports as BadCharacters anywhere in text or attributes: C1 controls
 # (mojibake of windows-1252) and U+FFFD (a decoder's replacement character).
 _BAD_CHARACTERS = re.compile("[\x80-\x9f\ufffd]")
@@ -153,11 +162,35 @@ def _unsafe_html(elem: etree._Element) -> list[str]:
     return found
 
 
+def _undeclared_html(text: str | None) -> str | None:
+    """The markup the validator sees in plain text, or None."""
+    for tag in _END_TAG.findall(text or ""):
+        if tag.lower() in _HTML_TAGS:
+            return f"</{tag}>"
+    for ref in _REFERENCE.findall(text or ""):
+        if ref in html.entities.name2codepoint or ref == "apos" or not ref.isalpha():
+            return f"&{ref}"
+    return None
+
+
 def _check_text(feed: etree._Element, problems: list[str]) -> None:
     texts = ("title", "subtitle", "rights", "summary", "content")
     for elem in feed.iter(*(_a(t) for t in texts)):
+        tag = etree.QName(elem).localname
+        if elem.get("type", "text") == "text" and elem.get("src") is None:
+            markup = _undeclared_html(elem.text)
+            if markup:
+                problems.append(f"{tag} {elem.text!r}: text with {markup} (ContainsUndeclaredHTML)")
         for risk in _unsafe_html(elem):
-            problems.append(f"{etree.QName(elem).localname}: {risk}")
+            problems.append(f"{tag}: {risk}")
+    for name in feed.iter(_a("name")):
+        markup = _undeclared_html(name.text)
+        if markup:
+            problems.append(f"name {name.text!r}: text with {markup} (ContainsHTML)")
+    for category in feed.iter(_a("category")):
+        markup = _undeclared_html(category.get("label"))
+        if markup:
+            problems.append(f"category label {category.get('label')!r}: text with {markup} (ContainsHTML)")
     for elem in feed.iter():
         if not isinstance(elem.tag, str):
             continue

@@ -4,6 +4,7 @@ by the feedgen-only renderer), so a faster path never changes a published feed."
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from dataclasses import replace
@@ -13,8 +14,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aggregator.atom import _iri, render_atom
+from aggregator.atom import _iri, _reads_as_markup, render_atom
 from aggregator.publish import EPOCH
+from aggregator.sanitize import html_to_text
 from aggregator.types import FeedView, PublishedItem, SourceInfo
 from atomcheck import validate_atom
 
@@ -170,19 +172,29 @@ def test_xml_incompatible_text_is_dropped_not_fatal(tmp_path: Path) -> None:
         assert expected in text
 
 
+def _text_elem(parent: etree._Element, tag: str, text: str, **attrs: str) -> None:
+    if _reads_as_markup(text):  # declared as the escaped HTML it reads as
+        etree.SubElement(parent, tag, type="html").text = html.escape(text, quote=False).replace("\n", "<br>\n")
+    else:
+        etree.SubElement(parent, tag, attrs).text = text
+
+
 def _whole_entry_xml(item: PublishedItem, titles: dict[str, str]) -> bytes:
     """The entry as one lxml tree, the way it was built before sources and categories
     were serialized once and spliced in: the reference for the spliced bytes."""
     e = etree.Element("entry")
     etree.SubElement(e, "id").text = item.id
-    etree.SubElement(e, "title").text = item.title
+    _text_elem(e, "title", item.title)
     etree.SubElement(e, "updated").text = item.updated.astimezone(timezone.utc).isoformat()
-    etree.SubElement(etree.SubElement(e, "author"), "name").text = item.author or item.source.title
+    name = item.author or item.source.title
+    etree.SubElement(etree.SubElement(e, "author"), "name").text = html_to_text(name) or name if _reads_as_markup(name) else name
     content, ctype, summary = item.content, item.content_type, item.summary
     if not content and summary:
         content, ctype, summary = summary, "html", None
-    if content:
-        etree.SubElement(e, "content", type="html" if ctype == "html" else "text").text = content
+    if content and ctype == "html":
+        etree.SubElement(e, "content", type="html").text = content
+    elif content:
+        _text_elem(e, "content", content, type="text")
     elif not item.link:
         etree.SubElement(e, "content", type="text")
     if summary and summary != content:
@@ -197,7 +209,7 @@ def _whole_entry_xml(item: PublishedItem, titles: dict[str, str]) -> bytes:
         etree.SubElement(e, "link", href=_iri(via), rel="via")
     src = etree.SubElement(e, "source")
     etree.SubElement(src, "id").text = item.source.id
-    etree.SubElement(src, "title").text = item.source.title
+    _text_elem(src, "title", item.source.title)
     etree.SubElement(src, "updated").text = item.updated.astimezone(timezone.utc).isoformat()
     if item.source.self_link:
         etree.SubElement(src, "link", href=_iri(item.source.self_link), rel="self")

@@ -7,6 +7,7 @@ published ``all.xml``) and what ``status`` says. Every published file must pass 
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 from collections.abc import Callable
@@ -1138,3 +1139,23 @@ def test_non_ascii_links_are_published_as_hrefs_the_validator_accepts(feed_serve
                      "-%D0%BF%D1%80%D0%BE-%D0%BD%D0%B0%D1%82%D0%BE.html",
         "i story 2": "http://example.org/%D9%85%D9%82%D8%A7%D9%84-article?q=%C3%BC#abschnitt-%C3%A4",
     }
+
+
+def test_text_that_reads_as_markup_is_published_as_the_html_it_reads_as(feed_server: FeedServer, make_project) -> None:
+    # Plain text with an end tag or what looks like a character reference draws the W3C
+    # validator's ContainsUndeclaredHTML; declared as escaped HTML, it reads the same.
+    body = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            '<title>Code &amp;amp; notes</title><id>urn:x:code</id><updated>2024-05-01T12:00:00Z</updated>'
+            '<entry><title type="text">Why &lt;/script&gt; ends inline JSON</title><id>urn:x:1</id>'
+            '<updated>2024-05-01T12:00:00Z</updated><link href="http://example.org/1"/>'
+            '<content type="text">Write &amp;amp; for &amp;,\nand &amp;lt;/p&amp;gt; for &lt;/p&gt;.</content>'
+            '</entry></feed>')
+    feed_server.route("/code", body.encode(), content_type="application/atom+xml")
+    p = make_project({"code": feed_server.url("/code")})
+    p.update()
+    [entry] = p.entries()  # as feedparser reads them: the HTML, which a reader shows as text
+    assert html.unescape(entry.title) == "Why </script> ends inline JSON"
+    assert html.unescape(entry.source.title) == "Code &amp; notes"
+    assert entry.author == "Code & notes"  # a name has no type: what HTML would show of it
+    shown = entry.content[0].value.replace("<br />", "")
+    assert html.unescape(shown) == "Write &amp; for &,\nand &lt;/p&gt; for </p>."
