@@ -284,6 +284,8 @@ def _check_entries(feed: etree._Element, problems: list[str]) -> None:
         ]
         if content is None and not alternates:
             problems.append(f"{where}: neither content nor an alternate link (MissingContentOrAlternate)")
+        if content is not None and content.get("src") is None and not (content.text or "") and not len(content):
+            problems.append(f"{where}: empty content (NotBlank)")
         for source in entry.findall(_a("source")):
             for part in ("id", "title", "updated"):
                 if source.find(_a(part)) is None:
