@@ -36,8 +36,9 @@ GENERATOR_NAME = "aggregator"
 # than when its data next changes. 2: hrefs as valid IRIs; entries without an author
 # credit their source; atom:source's updated is the entry's own; enclosures. 3: hrefs
 # with non-ASCII characters as URIs. 4: text that reads as markup as escaped HTML.
-# 5: the title as the content of an entry with neither content nor link.
-RENDERING = 5
+# 5: the title as the content of an entry with neither content nor link. 6: no e-mail
+# address in an author's name.
+RENDERING = 6
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
 _ENTRY_END = b"</entry>\n"
@@ -79,6 +80,11 @@ def _idna_host(authority: str) -> str:
 # "&#38") is taken for undeclared markup by the W3C validator (ContainsUndeclaredHTML).
 _END_TAG = re.compile(r"</\w+>")
 _REFERENCE = re.compile(r"&(#?\w+)")
+
+
+# An address in angle brackets inside a name, as the validator recognises one.
+_EMAIL_IN_NAME = re.compile(r"<[\w\-+.']+@(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.|(?:[a-z0-9\-]+\.)+)[a-z0-9][-a-z0-9]*>",
+                            re.IGNORECASE | re.ASCII)
 
 
 def _reads_as_markup(text: str) -> bool:
@@ -196,6 +202,9 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
     if _reads_as_markup(name):
         # A name has no type to declare: what HTML would show of it (ContainsHTML otherwise).
         name = html_to_text(name) or name
+    if "@" in name and "<" in name:
+        # "Jane Doe <jane@example.com>": the validator's ContainsEmail. The name alone.
+        name = " ".join(_EMAIL_IN_NAME.sub(" ", name).split()) or item.source.title
     _text(_SubElement(entry, "author"), "name", name)
 
     content, content_type = item.content, item.content_type

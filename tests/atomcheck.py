@@ -53,6 +53,9 @@ _REFERENCE = re.compile(r"&(#?\w+)")
 _HTML_TAGS = _SAFE_ELEMENTS | frozenset(
     "applet base basefont bdo body embed frame frameset head html iframe isindex link meta noframes "
     "object param script slot style title xmp plaintext comment listing".split())
+# An author's name holding "<user@host>" draws ContainsEmail.
+_EMAIL_IN_NAME = re.compile(r"<[\w\-+.']+@(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.|(?:[a-z0-9\-]+\.)+)[a-z0-9][-a-z0-9]*>",
+                            re.IGNORECASE | re.ASCII)
 # Characters it reports as BadCharacters anywhere in text or attributes: C1 controls
 # (mojibake of windows-1252) and U+FFFD (a decoder's replacement character).
 _BAD_CHARACTERS = re.compile("[\x80-\x9f\ufffd]")
@@ -187,6 +190,8 @@ def _check_text(feed: etree._Element, problems: list[str]) -> None:
         markup = _undeclared_html(name.text)
         if markup:
             problems.append(f"name {name.text!r}: text with {markup} (ContainsHTML)")
+        if _EMAIL_IN_NAME.search(name.text or ""):
+            problems.append(f"name {name.text!r}: holds an e-mail address (ContainsEmail)")
     for category in feed.iter(_a("category")):
         markup = _undeclared_html(category.get("label"))
         if markup:

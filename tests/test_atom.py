@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aggregator.atom import _iri, _reads_as_markup, render_atom
+from aggregator.atom import _EMAIL_IN_NAME, _iri, _reads_as_markup, render_atom
 from aggregator.publish import EPOCH
 from aggregator.sanitize import html_to_text
 from aggregator.types import FeedView, PublishedItem, SourceInfo
@@ -188,7 +188,10 @@ def _whole_entry_xml(item: PublishedItem, titles: dict[str, str]) -> bytes:
     _text_elem(e, "title", item.title)
     etree.SubElement(e, "updated").text = item.updated.astimezone(timezone.utc).isoformat()
     name = item.author or item.source.title
-    etree.SubElement(etree.SubElement(e, "author"), "name").text = html_to_text(name) or name if _reads_as_markup(name) else name
+    name = html_to_text(name) or name if _reads_as_markup(name) else name
+    if _EMAIL_IN_NAME.search(name):
+        name = " ".join(_EMAIL_IN_NAME.sub(" ", name).split()) or item.source.title
+    etree.SubElement(etree.SubElement(e, "author"), "name").text = name
     content, ctype, summary = item.content, item.content_type, item.summary
     if not content and summary:
         content, ctype, summary = summary, "html", None

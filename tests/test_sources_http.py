@@ -1159,3 +1159,21 @@ def test_text_that_reads_as_markup_is_published_as_the_html_it_reads_as(feed_ser
     assert entry.author == "Code & notes"  # a name has no type: what HTML would show of it
     shown = entry.content[0].value.replace("<br />", "")
     assert html.unescape(shown) == "Write &amp; for &,\nand &lt;/p&gt; for </p>."
+
+
+def test_an_authors_email_address_is_not_part_of_the_name_published(feed_server: FeedServer, make_project) -> None:
+    # "Jane Doe <jane@example.com>" as a name draws the W3C validator's ContainsEmail.
+    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            '<title>A</title><id>urn:x:a</id><updated>2024-05-01T12:00:00Z</updated>'
+            '<entry><title>One</title><id>urn:x:1</id><updated>2024-05-01T12:00:00Z</updated>'
+            '<link href="http://example.org/1"/><author><name>Jane Doe &lt;jane@example.com&gt;</name></author>'
+            '</entry></feed>')
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": [
+        {"id": "j1", "url": "http://example.org/j1", "title": "Two", "content_text": "x",
+         "authors": [{"name": "<al@example.com>"}]}]}
+    feed_server.route("/a", atom.encode(), content_type="application/atom+xml")
+    feed_server.route("/j", json.dumps(feed).encode(), content_type="application/feed+json")
+    p = make_project({"a": feed_server.url("/a"), "j": feed_server.url("/j")})
+    p.update()
+    assert {e.findtext(f"{ATOM}title"): e.findtext(f"{ATOM}author/{ATOM}name") for e in p.entry_elements()} == {
+        "One": "Jane Doe", "Two": "J"}
