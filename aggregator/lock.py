@@ -134,6 +134,7 @@ class PostgresLock(DatabaseLock):
         self._engine: Any = None
         self._conn: Any = None
         self._mutex = threading.Lock()  # check() runs in the service's threads, release() at its end
+        self._held = False  # acquired and not released: what check() keeps
 
     def acquire(self) -> None:
         # A dedicated single connection: an advisory lock belongs to a session, and a pooled
@@ -153,6 +154,7 @@ class PostgresLock(DatabaseLock):
             holder = self._holder()
             self._dispose()
             raise LockedError(f"database {self.describe()} is in use by {holder}")
+        self._held = True
 
     def _holder(self) -> str:
         assert self._conn is not None
@@ -187,6 +189,8 @@ class PostgresLock(DatabaseLock):
         process holds it by now, StoreError when the server cannot be reached (the next
         check tries again)."""
         with self._mutex:
+            if not self._held:  # released meanwhile (the stop does not wait for a check)
+                return
             if self._conn is not None:
                 try:
                     self._conn.execute(text("SELECT 1"))
@@ -200,6 +204,7 @@ class PostgresLock(DatabaseLock):
     def release(self) -> None:
         # A check still connecting (a server that does not answer) must not hold the stop:
         # the lock it may take ends with this process's sessions.
+        self._held = False
         if not self._mutex.acquire(timeout=RELEASE_WAIT):
             log.warning("releasing the database lock: a check of it is still connecting; it ends with this process")
             return

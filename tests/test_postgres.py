@@ -429,6 +429,21 @@ def test_a_lock_whose_session_ended_is_taken_again_unless_another_service_has_it
         lock.release()
 
 
+def test_a_check_that_lands_after_the_release_takes_no_lock(pg_url: str) -> None:
+    # The service's last check runs in a thread of its own, which the stop does not wait
+    # for: landing after the release, it must not take the lock again (the next service,
+    # started as this one exits, would be refused).
+    lock = database_lock(pg_url)
+    lock.acquire()
+    lock.release()
+    lock.check()
+    try:
+        with database_lock(pg_url):
+            pass
+    finally:
+        lock.release()
+
+
 def test_a_service_that_lost_its_lock_to_another_stops_with_exit_1(
         pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
