@@ -42,13 +42,13 @@ from aggregator.types import EntryData
 
 from atomcheck import validate_atom
 from feedserver import Entry, FeedServer, atom10, feed_server, rss20  # noqa: F401 - feed_server: a fixture
-from pgserver import pg_server, pg_url  # noqa: F401 - fixtures
+from pgserver import PostgresServer, pg_server, pg_url  # noqa: F401 - fixtures
 from test_db import schema
 from test_publish_views import (  # noqa: F401 - collected again, on PostgreSQL
     test_feed_items_across_chunks_matches_one_by_one,
     test_feed_items_order_topics_and_sources,
 )
-from test_service import _source, _state
+from test_service import _source, _state, _write_config
 from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_freed_time_below_a_stored_nudge_is_not_handed_out_twice,
     test_many_entries_changed_at_once_update_their_items,
@@ -504,6 +504,42 @@ def test_a_service_that_lost_its_lock_to_another_stops_with_exit_1(
     assert took == [True]
     assert result.exit_code == 1, result.output
     assert "the database lock was lost, and another service took it; stopping" in result.output
+
+
+@pytest.fixture
+def service_whose_server_stopped(pg_server, tmp_path: Path) -> Iterator[Any]:  # noqa: F811
+    """A Service (not running) on a server of its own, stopped once the service has
+    looked at it: the database cannot be reached (a restart, a failover under way)."""
+    from aggregator.service import Service
+
+    server = PostgresServer(pg_server.bindir)
+    server.start()
+    try:
+        url = server.create_database()
+        config = load_config(_write_config(tmp_path, url, ["a"]))
+        store = pipeline.open_store(config)
+        try:
+            service = Service(config, store)
+            service.watch_once()
+            server._run("pg_ctl", "-D", str(server.data), "-m", "fast", "-w", "stop")
+            yield service
+        finally:
+            store.close()
+    finally:
+        server.stop()
+
+
+def test_a_database_that_cannot_be_reached_is_said_once_by_the_watcher(
+        service_whose_server_stopped: Any, caplog: pytest.LogCaptureFixture) -> None:
+    # The watcher looks every 2 s: a traceback a look was some 3,000 lines a minute while
+    # the server restarted.
+    caplog.clear()
+    for _ in range(3):
+        service_whose_server_stopped.watch_once()
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert errors and all(r.exc_info is None and "\n" not in r.getMessage() for r in errors), caplog.text
+    assert "cannot follow refreshes stored by another process: connection failed:" in caplog.text
+    assert len(errors) == len({r.getMessage() for r in errors})  # once, not at every look
 
 
 def test_the_job_store_shares_the_database_and_a_store_opened_after_it_is_fresh(pg_url: str) -> None:

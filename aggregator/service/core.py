@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
+from sqlalchemy.exc import OperationalError
 
 from .. import jobs
 from ..config import Config, SourceConfig
@@ -53,6 +54,19 @@ def subscribe_lines(config: Config) -> list[str]:
     return lines
 
 
+def expected_problem(e: Exception) -> str | None:
+    """One line for a failure we expect: ours (AggregatorError: a folder that cannot be
+    written) or the database's (OperationalError: it cannot be reached, is locked or full,
+    as its driver says it, without SQLAlchemy's dump). None for anything else, a bug,
+    whose traceback is logged."""
+    if isinstance(e, AggregatorError):
+        return str(e) or type(e).__name__
+    if isinstance(e, OperationalError):
+        lines = str(e.orig or e).strip().splitlines()
+        return lines[0] if lines else type(e).__name__
+    return None
+
+
 class Service:
     def __init__(self, config: Config, store: Store, lock: DatabaseLock | None = None):
         self.config = config
@@ -76,6 +90,7 @@ class Service:
         self._publish_pending = False  # a publish is asked for or running (under _health_lock)
         self._publish_error: str | None = None  # why the last publish failed (under _health_lock)
         self._output_seen = ""  # the published files' stamp the watcher last looked at
+        self._watch_problems: dict[str, str] = {}  # what each part of a look last logged failing
         self._watch_wake: asyncio.Event | None = None
         self.stopping = threading.Event()
         self._busy = 0
@@ -337,18 +352,22 @@ class Service:
         if self.stopping.is_set():
             return
         with self._working():
-            try:
-                self._reload_if_changed()
-            except Exception:  # noqa: BLE001 - the next look tries again; the service goes on
-                log.exception("config reload failed")
-            try:
-                self._follow_other_refreshes()
-            except Exception:  # noqa: BLE001
-                log.exception("cannot follow refreshes stored by another process")
-            try:
-                self._restore_output()
-            except Exception:  # noqa: BLE001
-                log.exception("cannot check the published files")
+            for what, part in (("config reload failed", self._reload_if_changed),
+                               ("cannot follow refreshes stored by another process", self._follow_other_refreshes),
+                               ("cannot check the published files", self._restore_output)):
+                try:
+                    part()
+                except Exception as e:  # noqa: BLE001 - the next look tries again; the service goes on
+                    problem = expected_problem(e)
+                    if problem is None:
+                        log.exception(what)
+                    elif self._watch_problems.get(what) != problem:
+                        # Once until a look works again: a database that cannot be reached
+                        # fails every look, every 2 s.
+                        self._watch_problems[what] = problem
+                        log.error("%s: %s", what, problem)
+                else:
+                    self._watch_problems.pop(what, None)
 
     def _reload_if_changed(self) -> None:
         new = self.config_watch.look()
