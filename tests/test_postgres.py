@@ -542,6 +542,19 @@ def test_a_database_that_cannot_be_reached_is_said_once_by_the_watcher(
     assert len(errors) == len({r.getMessage() for r in errors})  # once, not at every look
 
 
+def test_a_publish_while_the_database_cannot_be_reached_says_so_in_one_line(
+        service_whose_server_stopped: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.clear()
+    service_whose_server_stopped._publish_now()
+    failed = [r for r in caplog.records if r.getMessage().startswith("publish failed")]
+    assert len(failed) == 1 and failed[0].exc_info is None, caplog.text
+    assert failed[0].getMessage().startswith("publish failed: connection failed:")
+    health = service_whose_server_stopped.health()
+    assert health["status"] == "degraded"
+    # /healthz says what the driver says, not SQLAlchemy's dump and its web page.
+    assert health["publish_error"].startswith("connection failed:") and "\n" not in health["publish_error"]
+
+
 def test_the_job_store_shares_the_database_and_a_store_opened_after_it_is_fresh(pg_url: str) -> None:
     far = datetime.now(timezone.utc) + timedelta(days=3650)  # nothing fires during the test
 

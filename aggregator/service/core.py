@@ -317,12 +317,15 @@ class Service:
             try:
                 report = publish(self.config, self.store)
             except Exception as e:
-                if isinstance(e, AggregatorError):  # the folder cannot be written: its reason says it all
-                    log.error("publish failed: %s", e)
+                # The folder cannot be written, the database cannot be reached: its reason
+                # says it all.
+                problem = expected_problem(e)
+                if problem is not None:
+                    log.error("publish failed: %s", problem)
                 else:
                     log.exception("publish failed")
                 with self._health_lock:
-                    self._publish_error = str(e) or type(e).__name__
+                    self._publish_error = problem or str(e) or type(e).__name__
                 return
             else:
                 with self._health_lock:
