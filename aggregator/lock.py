@@ -213,7 +213,7 @@ class PostgresLock(DatabaseLock):
                 try:
                     self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                 except Exception as e:  # closing the session drops the lock anyway
-                    log.warning("releasing the database lock: %s", e)
+                    log.warning("releasing the database lock: %s", _first_line(e))
             self._dispose()
         finally:
             self._mutex.release()

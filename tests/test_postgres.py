@@ -444,6 +444,19 @@ def test_a_check_that_lands_after_the_release_takes_no_lock(pg_url: str) -> None
         lock.release()
 
 
+def test_releasing_a_lock_whose_session_ended_says_so_in_one_line(
+        pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    # A stop while the server restarts: the warning is the driver's line, not SQLAlchemy's
+    # dump of the statement, its parameters and its web page.
+    lock = database_lock(pg_url)
+    lock.acquire()
+    _end_session(pg_url, _lock_session(lock))
+    caplog.clear()
+    lock.release()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["releasing the database lock: terminating connection due to administrator command"]
+
+
 def test_a_service_that_lost_its_lock_to_another_stops_with_exit_1(
         pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
