@@ -228,7 +228,8 @@ def sync_jobs(
             with contextlib.suppress(JobLookupError):
                 scheduler.remove_job(jid, jobstore="default")
             name = job.args[0] if job.args else jid[len(JOB_PREFIX):]
-            log.info("unscheduled source %s (removed, disabled or retired)", name)
+            if name not in wanted:  # else its id, stored whole before long ones were cut short (SQLite)
+                log.info("unscheduled source %s (removed, disabled or retired)", name)
     planned: dict[str, datetime] = {}
     for name, src in wanted.items():
         job = existing.get(job_id(name))

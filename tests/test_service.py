@@ -618,6 +618,31 @@ def test_sync_jobs_follows_the_config(tmp_path: Path) -> None:
     assert set(third["jobs"]) == {"source:c"}
 
 
+def test_a_job_stored_under_a_long_name_before_ids_were_cut_short_is_kept(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # SQLite does not enforce the job id column's 191 characters: such a job was stored
+    # whole by earlier releases, and the first start after the upgrade finds it.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    name = "n" * 195
+    far = datetime.now(timezone.utc) + timedelta(days=3)
+    scheduler = jobs.make_scheduler(url, workers=1)
+    scheduler.start(paused=True)
+    try:
+        scheduler.add_job(jobs.REFRESH_FUNC, args=(name,), id=jobs.JOB_PREFIX + name, next_run_time=far,
+                          trigger=IntervalTrigger(seconds=3600, start_date=far, timezone=timezone.utc,
+                                                  jitter=jobs.trigger_jitter(3600)),
+                          max_instances=1, coalesce=True, misfire_grace_time=3600)
+        caplog.set_level("INFO", logger="aggregator.jobs")
+        planned = jobs.sync_jobs(scheduler, [_source(name, 3600)], {name: _state(name, next_run=far)},
+                                 datetime.now(timezone.utc), starting=True)
+        assert planned[name] == far
+        assert [j.args for j in scheduler.get_jobs()] == [(name,)]
+        assert scheduler.get_jobs()[0].id == jobs.job_id(name)
+        assert "unscheduled" not in caplog.text  # it was not removed, disabled or retired
+    finally:
+        scheduler.shutdown(wait=False)
+
+
 def test_trigger_jitter_and_job_matches() -> None:
     assert jobs.trigger_jitter(10) == 1.0 and jobs.trigger_jitter(5) == 1.0  # at least a second
     assert jobs.trigger_jitter(600) == 60.0 and jobs.trigger_jitter(86400) == 300.0
