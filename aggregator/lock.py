@@ -135,6 +135,7 @@ class PostgresLock(DatabaseLock):
         self._conn: Any = None
         self._mutex = threading.Lock()  # check() runs in the service's threads, release() at its end
         self._held = False  # acquired and not released: what check() keeps
+        self._session: int | None = None  # the server's pid of the session that took the lock
 
     def acquire(self) -> None:
         # A dedicated single connection: an advisory lock belongs to a session, and a pooled
@@ -146,17 +147,25 @@ class PostgresLock(DatabaseLock):
         try:
             self._conn = self._engine.connect()
             self._conn.execution_options(isolation_level="AUTOCOMMIT")
-            got = self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+            got, session = self._conn.execute(
+                text("SELECT pg_try_advisory_lock(:k), pg_backend_pid()"), {"k": self.key}).one()
         except Exception as e:
             self._dispose()
             raise StoreError(f"cannot take the database lock on {self.describe()}: {_first_line(e)}") from e
         if not got:
-            holder = self._holder()
+            holder, pid = self._holder()
             self._dispose()
+            if self._session is not None and pid == self._session:
+                # Its connection was cut on the way (a NAT, a firewall) but the server has not
+                # seen the session end: it still holds the lock for this service, and nobody
+                # else can take it. Not lost: the next check tries again.
+                raise StoreError(f"the database lock on {self.describe()} is still held by this service's "
+                                 "earlier session, which the server has not seen end yet")
             raise LockedError(f"database {self.describe()} is in use by {holder}")
-        self._held = True
+        self._held, self._session = True, session
 
-    def _holder(self) -> str:
+    def _holder(self) -> tuple[str, int | None]:
+        """The holder of the lock, as the error names it, and its session's server pid."""
         assert self._conn is not None
         classid, objid = (self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF
         row = self._conn.execute(text(
@@ -167,11 +176,11 @@ class PostgresLock(DatabaseLock):
             "AND l.objid::bigint = :o AND l.objsubid = 1"
         ), {"c": classid, "o": objid}).first()
         if row is None:
-            return "another process"
+            return "another process", None
         app = row.application_name or ""
         if app.startswith(ROLE + " "):
-            return app[len(ROLE) + 1:] + f" ({ROLE})"
-        return f"server backend {row.pid} ({app or row.client_addr or 'unknown client'})"
+            return app[len(ROLE) + 1:] + f" ({ROLE})", row.pid
+        return f"server backend {row.pid} ({app or row.client_addr or 'unknown client'})", row.pid
 
     def _dispose(self) -> None:
         if self._conn is not None:

@@ -32,7 +32,7 @@ from sqlalchemy import func, inspect, select, text
 from aggregator import jobs, pipeline
 from aggregator.config import Config, SourceConfig, load_config
 from aggregator.db import SCHEMA_REVISION, alembic_config, current_revision, make_engine, migrate
-from aggregator.errors import LockedError
+from aggregator.errors import LockedError, StoreError
 from aggregator.identity import dedup_text, entry_uid
 from aggregator.lock import RUN_LOCK_KEY, PostgresLock, database_lock
 from aggregator.models import fetches, item_topics, items, metadata
@@ -455,6 +455,76 @@ def test_releasing_a_lock_whose_session_ended_says_so_in_one_line(
     lock.release()
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == ["releasing the database lock: terminating connection due to administrator command"]
+
+
+class _CuttableProxy:
+    """A loopback TCP proxy to the server whose client side can be cut (a NAT or firewall
+    dropping a connection) while the server side stays open: the server keeps the session,
+    and its locks, until it notices (TCP keepalive, by default after two hours)."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, pg_url: str) -> str:
+        return pg_url.replace(f":{self.port}/", f":{self.listener.getsockname()[1]}/")
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.port))
+            self.pairs.append((client, server))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def cut_clients(self) -> None:
+        for client, _ in self.pairs:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            client.close()  # a reset; the server's side stays open
+
+    def close(self) -> None:
+        self.listener.close()
+        for client, server in self.pairs:
+            client.close()
+            server.close()
+
+
+def test_a_lock_still_held_by_its_own_cut_session_is_not_lost_to_another(pg_server, pg_url: str) -> None:  # noqa: F811
+    # The lock's connection cut on the way (the server has not seen it end): its session
+    # still holds the lock, so no other service can take it, and the service must not stop
+    # saying another one took it (it is its own pid that holds it).
+    proxy = _CuttableProxy(pg_server.port)
+    lock = database_lock(proxy.url(pg_url))
+    try:
+        lock.acquire()
+        session = _lock_session(lock)
+        proxy.cut_clients()
+        with pytest.raises(StoreError) as caught:
+            lock.check()
+        assert not isinstance(caught.value, LockedError)
+        assert "held by this service's earlier session" in str(caught.value)
+        with pytest.raises(LockedError):  # still this service's
+            database_lock(pg_url).acquire()
+        _end_session(pg_url, session)  # the server notices at last
+        lock.check()  # taken again
+        with pytest.raises(LockedError):
+            database_lock(pg_url).acquire()
+    finally:
+        lock.release()
+        proxy.close()
 
 
 def test_a_service_that_lost_its_lock_to_another_stops_with_exit_1(
