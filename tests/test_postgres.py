@@ -551,27 +551,26 @@ def test_a_service_that_lost_its_lock_to_another_stops_with_exit_1(
     def take_it_away() -> None:
         engine = make_engine(pg_url)
         try:
-            for _ in range(1000):  # the service's lock session, once it has one
-                with engine.connect() as conn:  # (not the schema's lock, taken while it migrates)
+            for _ in range(1000):
+                # The service's lock session, once it has one (not the schema's lock, taken
+                # while it migrates): ended, then the lock taken, unless the service's check
+                # took it again first (then its new session is ended in turn).
+                with engine.connect() as conn:
                     pid = conn.execute(text(
                         "SELECT l.pid FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted "
                         "AND l.objid::bigint = :o"), {"o": RUN_LOCK_KEY & 0xFFFFFFFF}).scalar()
-                if pid:
-                    break
-                threading.Event().wait(0.02)
-            else:
+                if not pid:
+                    threading.Event().wait(0.02)
+                    continue
+                _end_session(pg_url, pid)
+                try:
+                    other.acquire()
+                except LockedError:
+                    continue
+                took.append(True)
                 return
         finally:
             engine.dispose()
-        _end_session(pg_url, pid)
-        for _ in range(100):
-            try:
-                other.acquire()
-            except LockedError:
-                threading.Event().wait(0.01)
-            else:
-                took.append(True)
-                return
 
     helper = threading.Thread(target=take_it_away, daemon=True)
     helper.start()
