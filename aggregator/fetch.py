@@ -675,24 +675,27 @@ def _idna(host: str) -> str:
 
 
 _URL_DROPPED = dict.fromkeys(map(ord, "\t\n\r"))
+_USERINFO_SAFE = "%:!$&'()*+,;=~"  # RFC 3986 userinfo, escapes kept
 
 
 def _wire_url(url: str) -> bytes:
     """``url`` as libcurl takes it: ASCII, an international host name in IDNA, other
     characters of the path and query percent-encoded, no fragment (never sent)."""
     url = url.partition("#")[0]
-    if url.isascii() and url.isprintable() and " " not in url:
+    if url.isascii() and url.isprintable() and " " not in url and url.count("@") < 2:
         return url.encode("ascii")
     if not url.isprintable():  # tabs and line breaks are dropped, as browsers (and yarl) do
         url = url.translate(_URL_DROPPED)
     parts = urlsplit(url)
-    netloc = parts.netloc
-    if not netloc.isascii():
-        host = parts.hostname or ""
-        userinfo, at, _ = netloc.rpartition("@")
-        netloc = f"{userinfo}{at}{_idna(host)}"
+    # The user and password end at the last "@", as the config (and browsers) read them;
+    # libcurl ends them at the first, so an "@" in a password goes as %40 (and any other
+    # character the userinfo may not hold, UTF-8 encoded).
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not hostport.isascii():
+        hostport = _idna(parts.hostname or "")
         if parts.port is not None:
-            netloc += f":{parts.port}"
+            hostport += f":{parts.port}"
+    netloc = f"{quote(userinfo, safe=_USERINFO_SAFE)}{at}{hostport}"
     path = quote(parts.path, safe="/%:@!$&'()*+,;=~")
     query = quote(parts.query, safe="/%:@!$&'()*+,;=?~")
     return urlunsplit((parts.scheme, netloc, path, query, "")).encode("ascii")

@@ -771,6 +771,23 @@ def test_a_private_feeds_password_is_sent_but_never_published(feed_server: FeedS
         feed_server.url("/private")]
 
 
+def test_a_private_feeds_password_may_hold_an_at_sign(feed_server: FeedServer, make_project) -> None:
+    # https://me:p@ss@host/feed: the config reads the host after the last "@" (as browsers
+    # and Python do) and takes it; the fetch must read the same user and password, not a
+    # host "ss" with a password "p" (libcurl splits at the first "@").
+    import base64
+
+    feed_server.route("/private", rss20("Private", [story(1, "private")]))
+    feed_server.route("/accents", rss20("Accents", [story(2, "accents")]))
+    p = make_project({"private": feed_server.url("/private").replace("http://", "http://me:p@ss:w%2Frd@"),
+                      "accents": feed_server.url("/accents").replace("http://", "http://zoë:mañana@")})
+    assert "2 new items" in p.update()
+    [seen] = feed_server.requests("/private")
+    assert seen.headers["authorization"] == "Basic " + base64.b64encode(b"me:p@ss:w/rd").decode()
+    [seen] = feed_server.requests("/accents")
+    assert seen.headers["authorization"] == "Basic " + base64.b64encode("zoë:mañana".encode()).decode()
+
+
 def test_a_private_feeds_relative_links_never_carry_its_password(feed_server: FeedServer, make_project) -> None:
     # Relative links resolve against the URL the feed was fetched from: with its user and
     # password in it, every entry's link, its content's links and the site link would
