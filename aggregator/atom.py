@@ -37,8 +37,8 @@ GENERATOR_NAME = "aggregator"
 # credit their source; atom:source's updated is the entry's own; enclosures. 3: hrefs
 # with non-ASCII characters as URIs. 4: text that reads as markup as escaped HTML.
 # 5: the title as the content of an entry with neither content nor link. 6: no e-mail
-# address in an author's name.
-RENDERING = 6
+# address in an author's name. 7: a non-ASCII host in IDNA 2008 (ß kept), or escaped.
+RENDERING = 7
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
 _ENTRY_END = b"</entry>\n"
@@ -60,20 +60,39 @@ _AUTHORITY = re.compile(r"[^:/?#]*://[^/?#]*")
 _HOST = re.compile(r"(?<=://)(?:[^@/?#]*@)?([^@:/?#]+)")
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _quote_match(match: re.Match[str]) -> str:
+    return quote(match.group(), safe="")
+
+
 def _escape(part: str) -> str:
-    return _NOT_IRI.sub(lambda m: quote(m.group(), safe=""), part)
+    return _NOT_IRI.sub(_quote_match, part)
 
 
 def _idna_host(authority: str) -> str:
-    """``authority`` (``scheme://user@host:port``) with its host in IDNA, when it can be."""
+    """``authority`` (``scheme://user@host:port``) in ASCII: its host in IDNA 2008 with
+    UTS #46, as browsers and our fetcher spell it (IDNA 2003 maps ``ß`` and ``ς`` away:
+    ``straße.de`` would become another host, ``strasse.de``), else IDNA 2003 as the
+    fetcher falls back to; a name neither can spell (a label longer than DNS allows) as
+    UTF-8 percent-escapes (RFC 3987 §3.1), as every other non-ASCII character."""
     host = _HOST.search(authority)
-    if host is None or host[1].isascii():
-        return authority
-    try:
-        name = host[1].encode("idna").decode("ascii")
-    except UnicodeError:
-        return authority  # not a name IDNA can spell: left as it was
-    return authority[:host.start(1)] + name + authority[host.end(1):]
+    if host is None:
+        return _NON_ASCII.sub(_quote_match, authority)
+    name = host[1]
+    if not name.isascii():
+        import idna  # its tables take ≈ 1 MiB: only for the rare international host name
+
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except UnicodeError:
+            try:
+                name = name.encode("idna").decode("ascii")
+            except UnicodeError:
+                name = _NON_ASCII.sub(_quote_match, name)
+    return (_NON_ASCII.sub(_quote_match, authority[:host.start(1)]) + name
+            + _NON_ASCII.sub(_quote_match, authority[host.end(1):]))
 
 
 # Plain text holding an end tag ("</b>") or what reads as a character reference ("&amp",

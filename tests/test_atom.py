@@ -142,6 +142,26 @@ def test_links_are_published_as_valid_iris() -> None:
     assert entry is not None and entry.find("a:link", ns).get("href") == "http://user@xn--bcher-kva.example:8080/stra%C3%9Fe?q=%C3%BC"  # type: ignore[union-attr]
 
 
+
+def test_an_international_host_is_the_host_a_browser_reaches() -> None:
+    # IDNA 2003 maps ß to ss: straße.de would become strasse.de, someone else's host.
+    # Browsers, yarl and our fetcher spell it in IDNA 2008 (UTS #46).
+    ns = {"a": "http://www.w3.org/2005/Atom"}
+    long_label = "ж" * 70  # longer than a DNS label: no IDNA spelling
+    items = (_item(11, link="https://straße.de/ü"), _item(12, link="https://ευρώπης.example/"),
+             _item(13, link=f"https://{long_label}.example/ü"),
+             _item(14, link="https://user:пароль@example.com/"),
+             _item(15, link="https://xn--strae-oqa.de/a%20b/%E2%82%AC?q=%26"))
+    xml = _render(FeedView("all", "all", items, len(items)))
+    hrefs = [e.find("a:link", ns).get("href") for e in etree.fromstring(xml).findall("a:entry", ns)]  # type: ignore[union-attr]
+    assert hrefs == [
+        "https://xn--strae-oqa.de/%C3%BC", "https://xn--qxae0adho8d.example/",
+        # Neither IDNA spells it: UTF-8 escapes (RFC 3987 §3.1), a URI all the same.
+        "https://" + "%D0%B6" * 70 + ".example/%C3%BC",
+        "https://user:%D0%BF%D0%B0%D1%80%D0%BE%D0%BB%D1%8C@example.com/",
+        "https://xn--strae-oqa.de/a%20b/%E2%82%AC?q=%26"]  # already a URI: left as it is
+    assert validate_atom(xml) == []
+
 def test_entry_without_content_or_link_gets_its_title_as_text_content() -> None:
     # RFC 4287 wants content or an alternate link; empty content draws NotBlank.
     root = etree.fromstring(_render(_views()[0]))
