@@ -38,7 +38,8 @@ GENERATOR_NAME = "aggregator"
 # with non-ASCII characters as URIs. 4: text that reads as markup as escaped HTML.
 # 5: the title as the content of an entry with neither content nor link. 6: no e-mail
 # address in an author's name. 7: a non-ASCII host in IDNA 2008 (ß kept), or escaped.
-RENDERING = 7
+# 8: the source's title standing in for a name that was only an address, as a name.
+RENDERING = 8
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
 _ENTRY_END = b"</entry>\n"
@@ -111,6 +112,17 @@ def _reads_as_markup(text: str) -> bool:
         return True
     return "&" in text and any(
         ref in name2codepoint or ref == "apos" or not ref.isalpha() for ref in _REFERENCE.findall(text))
+
+
+def _person_name(name: str) -> str:
+    """``name`` as an author's name: what HTML would show of it when it reads as markup
+    (a name has no type to declare: ContainsHTML otherwise), without an address in angle
+    brackets ("Jane Doe <jane@example.com>": ContainsEmail). Empty when it was only one."""
+    if _reads_as_markup(name):
+        name = html_to_text(name) or name
+    if "@" in name and "<" in name:
+        name = " ".join(_EMAIL_IN_NAME.sub(" ", name).split())
+    return name
 
 
 def _text_construct(parent: etree._Element, tag: str, text: str, **attrs: str) -> None:
@@ -217,13 +229,7 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
     published = as_utc(item.published, f"published of {item.id}").isoformat()
     # An entry without an author of its own would take the feed's (RFC 4287 §4.2.1): this
     # site's title. It is credited to the source that brought it instead, as Planet does.
-    name = item.author or item.source.title
-    if _reads_as_markup(name):
-        # A name has no type to declare: what HTML would show of it (ContainsHTML otherwise).
-        name = html_to_text(name) or name
-    if "@" in name and "<" in name:
-        # "Jane Doe <jane@example.com>": the validator's ContainsEmail. The name alone.
-        name = " ".join(_EMAIL_IN_NAME.sub(" ", name).split()) or item.source.title
+    name = _person_name(item.author or item.source.title) or _person_name(item.source.title) or item.source.title
     _text(_SubElement(entry, "author"), "name", name)
 
     content, content_type = item.content, item.content_type

@@ -207,10 +207,11 @@ def _whole_entry_xml(item: PublishedItem, titles: dict[str, str]) -> bytes:
     etree.SubElement(e, "id").text = item.id
     _text_elem(e, "title", item.title)
     etree.SubElement(e, "updated").text = item.updated.astimezone(timezone.utc).isoformat()
-    name = item.author or item.source.title
-    name = html_to_text(name) or name if _reads_as_markup(name) else name
-    if _EMAIL_IN_NAME.search(name):
-        name = " ".join(_EMAIL_IN_NAME.sub(" ", name).split()) or item.source.title
+    def person(name: str) -> str:
+        name = html_to_text(name) or name if _reads_as_markup(name) else name
+        return " ".join(_EMAIL_IN_NAME.sub(" ", name).split()) if _EMAIL_IN_NAME.search(name) else name
+
+    name = person(item.author or item.source.title) or person(item.source.title) or item.source.title
     etree.SubElement(etree.SubElement(e, "author"), "name").text = name
     content, ctype, summary = item.content, item.content_type, item.summary
     if not content and summary:

@@ -1194,3 +1194,15 @@ def test_an_authors_email_address_is_not_part_of_the_name_published(feed_server:
     p.update()
     assert {e.findtext(f"{ATOM}title"): e.findtext(f"{ATOM}author/{ATOM}name") for e in p.entry_elements()} == {
         "One": "Jane Doe", "Two": "J"}
+
+
+def test_a_name_that_was_only_an_address_credits_the_source_as_a_name_too(feed_server: FeedServer, make_project) -> None:
+    # The source's title stands in for the name; one that reads as markup ("R&amp;D", as
+    # a feed that escapes twice sends it) is a name like any other: what HTML shows of it.
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "R&amp;D notes", "items": [
+        {"id": "j1", "url": "http://example.org/j1", "title": "Two", "content_text": "x",
+         "authors": [{"name": "<al@example.com>"}]}]}
+    feed_server.route("/j", json.dumps(feed).encode(), content_type="application/feed+json")
+    p = make_project({"j": feed_server.url("/j")})
+    p.update()
+    assert [e.findtext(f"{ATOM}author/{ATOM}name") for e in p.entry_elements()] == ["R&D notes"]
