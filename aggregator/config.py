@@ -57,6 +57,8 @@ _INTERVAL_PART_RE = re.compile(r"(\d+)\s*([smhd])")
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _TOML_POSITION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END_RE = re.compile(r"\s*\(at end of document\)\s*$")
+_ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 @dataclass(frozen=True)
@@ -702,6 +704,12 @@ def _check_topics(
     return checked
 
 
+def _normal_escape(escape: re.Match[str]) -> str:
+    """An escaped unreserved character (``%7E``) as itself, any other escape in capitals."""
+    char = chr(int(escape[1], 16))
+    return char if char in _UNRESERVED else escape[0].upper()
+
+
 def _settings(agg: Checked, base_dir: Path) -> Settings:
     host, port = _split_listen(agg["listen"])
     base_url = agg["base_url"] or f"http://{agg['listen'].strip()}"
@@ -709,8 +717,9 @@ def _settings(agg: Checked, base_dir: Path) -> Settings:
         database=_resolve_database(agg["database"], base_dir),
         output_dir=_resolve(base_dir, agg["output_dir"]),
         # Every feed's id is {base_url}/{slug}.xml: in canonical form (scheme and host in
-        # lower case, no default port), or the W3C validator reports NonCanonicalURI.
-        base_url=canonical_url(base_url).rstrip("/"),
+        # lower case, no default port, escapes as RFC 3986 §6.2.2.1-2 writes them), or
+        # the W3C validator reports NonCanonicalURI.
+        base_url=_ESCAPE_RE.sub(_normal_escape, canonical_url(base_url)).rstrip("/"),
         listen_host=host,
         listen_port=port,
         title=agg["title"],

@@ -58,6 +58,18 @@ def test_a_base_url_written_in_capitals_or_with_its_default_port_gives_canonical
     assert 'xmlUrl="https://feeds.example.net/News/' in opml and "Feeds.Example" not in opml
 
 
+def test_a_base_url_with_escapes_gives_canonical_feed_ids(project: Path) -> None:
+    # An escaped unreserved character (%7E for ~) or escape digits in lower case are not
+    # the canonical form either (NonCanonicalURI); the same URL without them is.
+    config = project / "aggregator.toml"
+    text = config.read_text()
+    config.write_text(text.replace('base_url = "http://127.0.0.1:8080"', 'base_url = "https://example.net/%7Eann/b%c3%a9/"'))
+    run(project, "update")
+    for xml in (project / "feeds").glob("*.xml"):
+        problems = validate_atom(xml, self_url=f"https://example.net/~ann/b%C3%A9/{xml.name}")
+        assert problems == [], (xml.name, problems)
+
+
 def test_shipped_topics_cover_the_seeds(project: Path) -> None:
     run(project, "update")
     counts = topics_json(project)
