@@ -28,6 +28,7 @@ from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError, host_key
 from .identity import without_credentials
 from .parse import parse_feed
 from .policy import next_delay, redirect_decision
+from .sanitize import sanitize_html
 from .store import IngestJob, IngestResult, PendingCommit, RefreshRecord, SourceSpec, SourceState, Store
 from .types import EntryData, FeedView, FetchResult
 
@@ -158,6 +159,12 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
     log.info("source %s: %d new, %d updated", src.name, result.new, result.updated)
     return SourceOutcome(src.name, ok=True, new=result.new, updated=result.updated, merged=result.attached,
                          warning=warning)
+
+
+def _resanitize(html: str) -> str:
+    """The parser's HTML cleaning once more, over HTML it stored (its links already
+    absolute): see ``IngestJob.resanitize``."""
+    return sanitize_html(html, None)
 
 
 # A store transaction during a refresh takes this many sources, or fewer once their
@@ -312,7 +319,8 @@ async def _fetch_and_store(
         # one listed first is its origin (as far as arrival order allows).
         batch = sorted(pending, key=lambda p: order[p[0].name])
         pending.clear()
-        jobs = [IngestJob(rec.name, entries, clamped_at=started)  # parse_feed clamped to `started`
+        # parse_feed clamped future dates to `started`
+        jobs = [IngestJob(rec.name, entries, clamped_at=started, resanitize=_resanitize)
                 for rec, entries, _ in batch if entries is not None]
         settle = settler(batch)
         if not jobs:

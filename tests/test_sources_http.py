@@ -748,6 +748,40 @@ def test_entries_stored_before_their_feed_moved_its_campaign_keep_their_items(fe
     assert "0 new items, 0 updated" in p.update()
 
 
+def test_an_entry_cleaned_anew_by_a_stricter_sanitizer_keeps_its_time(feed_server: FeedServer, make_project) -> None:
+    # A release whose HTML cleaner drops one more tag (<bdo>) reads a stored entry's content
+    # differently: nothing changed upstream, so the entry must not rise to the top of every
+    # feed when its feed next changes; it takes the cleaner content and keeps its time.
+    import sqlite3
+
+    from aggregator.parse import parse_feed
+    from aggregator.store.ingest import fingerprint
+
+    quoted = story(1, "q", content='<p>Quote: <bdo dir="rtl">Baltic text</bdo></p>')
+    route = feed_server.route("/q", rss20("Quotes", [quoted]))
+    p = make_project({"q": feed_server.url("/q")})
+    p.update()
+    [entry] = parse_feed(feed_server.url("/q"), route.body, {}).entries
+    assert entry.summary == "<p>Quote: Baltic text</p>"  # an RSS description
+    earlier = replace(entry, summary='<p>Quote: <bdo dir="rtl">Baltic text</bdo></p>')
+    with sqlite3.connect(p.root / "agg.db") as db:  # as a release that kept <bdo> stored it
+        db.execute("UPDATE items SET summary = ?", (earlier.summary,))
+        db.execute("UPDATE item_sources SET fingerprint = ?", (fingerprint(earlier),))
+    p.run("publish", "--force")
+    [before] = p.entry_elements()
+    route.body = rss20("Quotes", [story(2, "q"), quoted])
+    assert "1 new items, 1 updated" in p.update()
+    after = {el.findtext(f"{ATOM}id"): el for el in p.entry_elements()}[before.findtext(f"{ATOM}id")]
+    assert after.findtext(f"{ATOM}updated") == before.findtext(f"{ATOM}updated")
+    assert "bdo" in (before.findtext(f"{ATOM}content") or "")
+    assert after.findtext(f"{ATOM}content") == "<p>Quote: Baltic text</p>"
+    # A change upstream still dates it anew.
+    route.body = rss20("Quotes", [story(2, "q"), replace(quoted, content="<p>Quote, corrected.</p>")])
+    assert "0 new items, 1 updated" in p.update()
+    again = {el.findtext(f"{ATOM}id"): el for el in p.entry_elements()}[before.findtext(f"{ATOM}id")]
+    assert again.findtext(f"{ATOM}updated") > before.findtext(f"{ATOM}updated")
+
+
 def test_a_private_feeds_password_is_sent_but_never_published(feed_server: FeedServer, make_project) -> None:
     # https://user:password@host/feed: the fetch sends them as Basic auth; atom:source names
     # the feed without them, or every reader of a topic feed could read the private one.

@@ -91,6 +91,10 @@ def _carriers_of(sqlite: bool) -> Any:  # :ids -> (item, source) pairs
             .where(_in_list(item_sources.c.item_id, "ids", sqlite)))
 
 
+def _texts_of(sqlite: bool) -> Any:  # :ids -> (item, its content, summary)
+    return select(items.c.id, items.c.content, items.c.summary).where(_in_list(items.c.id, "ids", sqlite))
+
+
 def _times_of(sqlite: bool) -> Any:  # :ids -> (item, its updated)
     return select(items.c.id, items.c.updated).where(_in_list(items.c.id, "ids", sqlite))
 
@@ -279,6 +283,10 @@ class IngestJob:
     # only how it reads in its file (is it cut at the file's longest?), never news, so its
     # item keeps its times.
     keep_times: bool = False
+    # This release's HTML cleaner (the parser's): a stored entry whose content and summary
+    # it turns into the ones sent now, all else equal, changed only in how HTML is cleaned
+    # (a release that drops one more tag), not upstream, and its item keeps its times.
+    resanitize: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -380,6 +388,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     changed: list[tuple[int, EntryData]] = []  # (item, entry) of items that source made
     enriched: list[tuple[int, EntryData]] = []  # ... whose entry only reads fuller now
     whole_after: int | None = None  # read when a changed entry needs it (see migration 0008)
+    recleaned: list[tuple[IngestJob, int, EntryData, EntryData, str, bool, bool]] = []  # see _recleaned
     for j, (job, unique) in enumerate(zip(jobs, per_job)):
         sid = source_ids[job.source_name]
         for key, entry in unique.items():
@@ -411,8 +420,14 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 continue  # unchanged, fingerprinted as before schema 0008: the new one is stored
             read_fuller = job.keep_times or (
                 (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(was, job, earlier, tracked))
-            (enriched if read_fuller else changed).append((item_id, entry))
+            if not read_fuller and job.resanitize is not None and (entry.content or entry.summary):
+                recleaned.append((job, item_id, entry, was, old_fp, earlier, tracked))
+            else:
+                (enriched if read_fuller else changed).append((item_id, entry))
             counts[j][1] += 1
+    if recleaned:
+        for item_id, entry, cleaned in _recleaned(conn, recleaned):
+            (enriched if cleaned else changed).append((item_id, entry))
     if rekeyed:
         conn.execute(_statement(conn, _rekey), rekeyed)
     if relinked:
@@ -424,6 +439,37 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     if fresh:
         _insert_fresh(conn, jobs, fresh, counts, now)
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
+
+
+def _recleaned(
+    conn: Connection, candidates: list[tuple[IngestJob, int, EntryData, EntryData, str, bool, bool]]
+) -> list[tuple[int, EntryData, bool]]:
+    """(item, entry, whether it changed only in how HTML is cleaned) for each changed entry
+    of a job with ``resanitize``: its stored content and summary, cleaned again, are the
+    ones sent now, and with them the entry has the fingerprint it was stored with. A file
+    of stored items is read only for such entries, and only once a batch."""
+    stored: dict[int, tuple[str | None, str | None]] = {}
+    for part in _chunks(sorted({c[1] for c in candidates})):
+        for item_id, content, summary in conn.execute(
+                _statement(conn, _texts_of), {"ids": _listed(conn, items.c.id, part)}):
+            stored[item_id] = (content, summary)
+    out = []
+    for job, item_id, entry, was, old_fp, earlier, tracked in candidates:
+        content, summary = stored.get(item_id, (None, None))
+        clean = job.resanitize
+        assert clean is not None
+        same = (
+            (entry.content or None) == ((clean(content) if entry.content_type == "html" else content) if content
+                                        else None)
+            and (entry.summary or None) == (clean(summary) if summary else None)
+        )
+        if same:  # ... and all else as it was stored (by this release or an earlier one)
+            before = replace(was, content=content, summary=summary)
+            fingerprints = _earlier_fingerprints(before, job, earlier, tracked)
+            fingerprints.update(fingerprint(before, job.clamped_at, tracked=t) for t in {False, tracked})
+            same = old_fp in fingerprints
+        out.append((item_id, entry, same))
+    return out
 
 
 def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, tracked: bool) -> set[str]:
