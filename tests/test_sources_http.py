@@ -72,6 +72,10 @@ class Project:
     def entries(self) -> list[Any]:
         return list(feedparser.parse((self.root / "feeds" / "all.xml").read_bytes()).entries)
 
+    def entry_times(self) -> dict[str | None, str | None]:
+        """Each published entry's id and updated, from all.xml."""
+        return {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in self.entry_elements()}
+
     def entry_elements(self) -> list[etree._Element]:
         tree = etree.parse(str(self.root / "feeds" / "all.xml"))
         return list(tree.getroot().iter(f"{ATOM}entry"))
@@ -647,6 +651,11 @@ def test_the_same_story_from_two_sources_is_one_item(feed_server: FeedServer, ma
     assert len(p.entry_elements()) == 2
 
 
+def guided(campaign: str) -> list[Entry]:
+    """An entry with a GUID whose link carries a campaign (fbclid) parameter."""
+    return [story(3, "guid", link=f"https://news.example.org/a/3?fbclid={campaign}")]
+
+
 def test_a_link_that_only_moves_its_campaign_is_the_same_entry_unchanged(feed_server: FeedServer, make_project) -> None:
     # Feeds without GUIDs are keyed by their links, and many tag them with utm_* parameters
     # that move with each campaign: neither a new item nor an update (re-dated to the top).
@@ -654,18 +663,15 @@ def test_a_link_that_only_moves_its_campaign_is_the_same_entry_unchanged(feed_se
         return [story(1, "bare", link=f"https://news.example.org/a/1?utm_source=rss&utm_campaign={campaign}"),
                 story(2, "bare", link=f"https://news.example.org/a/2?id=5&utm_campaign={campaign}#top")]
 
-    def guided(campaign: str) -> list[Entry]:
-        return [story(3, "guid", link=f"https://news.example.org/a/3?fbclid={campaign}")]
-
     bare = feed_server.route("/bare", rss091("Bare", links("mon")))
     guid = feed_server.route("/guid", rss20("Guid", guided("mon")))
     p = make_project({"bare": feed_server.url("/bare"), "guid": feed_server.url("/guid")})
     assert "3 new items, 0 updated" in p.update()
-    before = {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()}
+    before = p.entry_times()
     bare.body = rss091("Bare", links("tue"))
     guid.body = rss20("Guid", guided("tue"))
     assert "0 new items, 0 updated" in p.update()
-    assert {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()} == before
+    assert p.entry_times() == before
     # A link that changes otherwise is a change (and, keying an entry, a new one).
     guid.body = rss20("Guid", [replace(guided("tue")[0], link="https://news.example.org/a/3?page=2")])
     assert "0 new items, 1 updated" in p.update()
@@ -686,7 +692,7 @@ def test_entries_stored_under_links_with_their_campaign_keep_their_items(feed_se
     feed_server.route("/bare", body)
     p = make_project({"bare": feed_server.url("/bare")})
     assert "2 new items" in p.update()
-    before = {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()}
+    before = p.entry_times()
     parsed = {e.link: e for e in parse_feed(feed_server.url("/bare"), body, {}).entries}
     with sqlite3.connect(p.root / "agg.db") as db:  # as the earlier release left them
         for link in links:
@@ -696,7 +702,7 @@ def test_entries_stored_under_links_with_their_campaign_keep_their_items(feed_se
         # what migration 0008 records of such a database
         db.execute("INSERT INTO meta (key, value) SELECT 'fingerprints_whole_after', MAX(id) FROM item_sources")
     assert "0 new items, 0 updated" in p.update()
-    assert {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()} == before
+    assert p.entry_times() == before
     with sqlite3.connect(p.root / "agg.db") as db:
         keys = sorted(k for (k,) in db.execute("SELECT key FROM item_sources"))
     assert keys == [link.split("?")[0] for link in links]
@@ -718,9 +724,6 @@ def test_entries_stored_before_their_feed_moved_its_campaign_keep_their_items(fe
         return [story(n, "bare", link=f"https://news.example.org/a/{n}?utm_source=rss&utm_campaign={campaign}")
                 for n in (1, 2)]
 
-    def guided(campaign: str) -> list[Entry]:
-        return [story(3, "guid", link=f"https://news.example.org/a/3?fbclid={campaign}")]
-
     bare = feed_server.route("/bare", rss091("Bare", entries("mon")))
     guid = feed_server.route("/guid", rss20("Guid", guided("mon")))
     p = make_project({"bare": feed_server.url("/bare"), "guid": feed_server.url("/guid")})
@@ -736,12 +739,12 @@ def test_entries_stored_before_their_feed_moved_its_campaign_keep_their_items(fe
         # what migration 0008 records of such a database
         db.execute("INSERT INTO meta (key, value) SELECT 'fingerprints_whole_after', MAX(id) FROM item_sources")
     p.run("publish")
-    before = {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()}
+    before = p.entry_times()
     assert len(before) == 3
     bare.body = rss091("Bare", entries("tue"))
     guid.body = rss20("Guid", guided("tue"))
     assert "0 new items, 0 updated" in p.update()
-    assert {el.findtext(f"{ATOM}id"): el.findtext(f"{ATOM}updated") for el in p.entry_elements()} == before
+    assert p.entry_times() == before
     with sqlite3.connect(p.root / "agg.db") as db:
         keys = sorted(k for (k,) in db.execute("SELECT key FROM item_sources"))
     assert keys == ["https://news.example.org/a/1", "https://news.example.org/a/2", "urn:guid:3"]
