@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from . import __version__
 from .config import Config, find_config, load_config
 from .db import sqlite_file
-from .errors import AggregatorError, ConfigError
+from .errors import AggregatorError, ConfigError, driver_message
 from .store import Store
 
 log = logging.getLogger("aggregator")
@@ -111,7 +111,7 @@ class Main(click.Group):
             # A database that cannot be used (a full disk, a read-only file, not a database
             # at all): one line naming it and the problem, not a traceback; nothing of the
             # transaction it stopped was stored.
-            click.echo(f"aggregator: database {_database_name(ctx)}: {_database_problem(e)}", err=True)
+            click.echo(f"aggregator: database {_database_name(ctx)}: {driver_message(e)}", err=True)
             sys.exit(1)
 
 
@@ -123,13 +123,6 @@ def _database_name(ctx: click.Context) -> str:
         return "(unknown)"
     file = sqlite_file(url)
     return str(file) if file is not None else make_url(url).render_as_string(hide_password=True)
-
-
-def _database_problem(error: SQLAlchemyError) -> str:
-    """The driver's own message (``database or disk is full``), without SQLAlchemy's statement dump."""
-    orig = getattr(error, "orig", None)
-    text = str(orig if orig is not None else error).strip() or type(error).__name__
-    return text.splitlines()[0]
 
 
 @click.group(cls=Main)

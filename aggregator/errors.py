@@ -41,3 +41,12 @@ class StoreError(AggregatorError):
 
 class LockedError(StoreError):
     """Another process holds the database's exclusive lock."""
+
+
+def driver_message(error: BaseException) -> str:
+    """The first line of what the database driver said (``connection failed: … Connection
+    refused``, ``database or disk is full``) for a SQLAlchemy error, without SQLAlchemy's
+    dump of the statement and its web page; for any other error its own first line."""
+    orig = getattr(error, "orig", None)
+    text = str(orig if orig is not None else error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

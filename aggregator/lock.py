@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from .db import sqlite_file
-from .errors import LockedError, StoreError
+from .errors import LockedError, StoreError, driver_message
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class PostgresLock(DatabaseLock):
                 text("SELECT pg_try_advisory_lock(:k), pg_backend_pid()"), {"k": self.key}).one()
         except Exception as e:
             self._dispose()
-            raise StoreError(f"cannot take the database lock on {self.describe()}: {_first_line(e)}") from e
+            raise StoreError(f"cannot take the database lock on {self.describe()}: {driver_message(e)}") from e
         if not got:
             holder, pid = self._holder()
             self._dispose()
@@ -205,7 +205,7 @@ class PostgresLock(DatabaseLock):
                     self._conn.execute(text("SELECT 1"))
                     return
                 except Exception as e:  # noqa: BLE001 - any failure means the session is gone
-                    log.warning("the database lock's connection ended (%s); taking the lock again", _first_line(e))
+                    log.warning("the database lock's connection ended (%s); taking the lock again", driver_message(e))
                     self._dispose()
             self.acquire()
             log.info("the database lock is held again")
@@ -222,17 +222,10 @@ class PostgresLock(DatabaseLock):
                 try:
                     self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                 except Exception as e:  # closing the session drops the lock anyway
-                    log.warning("releasing the database lock: %s", _first_line(e))
+                    log.warning("releasing the database lock: %s", driver_message(e))
             self._dispose()
         finally:
             self._mutex.release()
-
-
-def _first_line(e: Exception) -> str:
-    """The driver's own first line (``connection failed: … Connection refused``), as the
-    other commands say it, not SQLAlchemy's dump of the statement and its web page."""
-    lines = str(getattr(e, "orig", None) or e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__
 
 
 class NoLock(DatabaseLock):

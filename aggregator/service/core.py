@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 
 from .. import jobs
 from ..config import Config, SourceConfig
-from ..errors import AggregatorError, LockedError
+from ..errors import AggregatorError, LockedError, driver_message
 from ..lock import DatabaseLock, database_lock
 from ..pipeline import files_stamp, open_store, publish, refresh, sync_sources
 from ..policy import next_delay
@@ -62,8 +62,7 @@ def expected_problem(e: Exception) -> str | None:
     if isinstance(e, AggregatorError):
         return str(e) or type(e).__name__
     if isinstance(e, OperationalError):
-        lines = str(e.orig or e).strip().splitlines()
-        return lines[0] if lines else type(e).__name__
+        return driver_message(e)
     return None
 
 
