@@ -459,9 +459,9 @@ def _recleaned(
         clean = job.resanitize
         assert clean is not None
         same = (
-            (entry.content or None) == ((clean(content) if entry.content_type == "html" else content) if content
-                                        else None)
-            and (entry.summary or None) == (clean(summary) if summary else None)
+            (_reads_as(entry.content, content, clean) if entry.content_type == "html"
+             else (entry.content or None) == (content or None))
+            and _reads_as(entry.summary, summary, clean)
         )
         if same:  # ... and all else as it was stored (by this release or an earlier one)
             before = replace(was, content=content, summary=summary)
@@ -470,6 +470,17 @@ def _recleaned(
             same = old_fp in fingerprints
         out.append((item_id, entry, same))
     return out
+
+
+def _reads_as(sent: str | None, stored: str | None, clean: Callable[[str], str]) -> bool:
+    """Whether HTML ``stored`` reads as ``sent`` (which ``clean`` gave) once cleaned again.
+    The cleaner's output does not always come back the same when cleaned again, though a
+    reader parses it into the same document (a <pre> loses the line break it starts with,
+    a tag left open closes elsewhere): then ``sent`` cleaned again is compared too."""
+    if not stored or not sent:
+        return not stored and not sent
+    again = clean(stored)
+    return sent == again or clean(sent) == again
 
 
 def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, tracked: bool) -> set[str]:
