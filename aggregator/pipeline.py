@@ -167,6 +167,15 @@ def _resanitize(html: str) -> str:
     return sanitize_html(html, None)
 
 
+def _credentials(url: str) -> tuple[str, str] | None:
+    """A private feed's origin without and with its user and password, which releases
+    before parse_feed left them out resolved relative links against: see
+    ``IngestJob.credentials``."""
+    end = min((i for i in map(url.find, "/?#", (url.find("://") + 3,) * 3) if i >= 0), default=len(url))
+    plain = without_credentials(url[:end])
+    return (plain, url[:end]) if plain != url[:end] else None
+
+
 # A store transaction during a refresh takes this many sources, or fewer once their
 # entries reach BATCH_ENTRIES: parsed entries wait in memory until it commits. Halving
 # both from 100/500 cut 1.2 MiB of peak memory off a 1,000-feed refresh at no measurable
@@ -320,7 +329,8 @@ async def _fetch_and_store(
         batch = sorted(pending, key=lambda p: order[p[0].name])
         pending.clear()
         # parse_feed clamped future dates to `started`
-        jobs = [IngestJob(rec.name, entries, clamped_at=started, resanitize=_resanitize)
+        jobs = [IngestJob(rec.name, entries, clamped_at=started, resanitize=_resanitize,
+                          credentials=_credentials(states[rec.name].url or by_name[rec.name].url or ""))
                 for rec, entries, _ in batch if entries is not None]
         settle = settler(batch)
         if not jobs:

@@ -875,6 +875,47 @@ def test_a_private_feeds_relative_links_never_carry_its_password(feed_server: Fe
     assert feed_server.url("/private") in p.status()["login"]["error"]
 
 
+def test_entries_stored_with_a_private_feeds_password_in_their_links_keep_their_items(
+        feed_server: FeedServer, make_project) -> None:
+    # Before relative links were resolved without a private feed's user and password
+    # (3206968), an entry without a GUID was stored under its link with them in it: after
+    # the upgrade such an entry is found, re-keyed and updated in place, keeping its time,
+    # not stored once more (a duplicate at the top of every feed, its old item orphaned).
+    import sqlite3
+
+    from aggregator.identity import entry_uid
+    from aggregator.parse import parse_feed
+    from aggregator.store.ingest import fingerprint
+
+    posts = [story(1, "p", link="/posts/1", content='<p>See <a href="/posts/0">before</a>.</p>'),
+             story(2, "p", link="/posts/2?utm_source=rss")]
+    route = feed_server.route("/private", rss091("Private", posts, site="/"))
+    url = feed_server.url("/private")
+    secret = url.replace("http://", "http://reader:s3cret@")
+    p = make_project({"private": secret})
+    assert "2 new items" in p.update()
+    plain, cred = url.rsplit("/", 1)[0], secret.rsplit("/", 1)[0]
+    with sqlite3.connect(p.root / "agg.db") as db:  # as the earlier release left them
+        for e in parse_feed(url, route.body, {}).entries:
+            was = replace(e, link=e.link.replace(plain, cred), summary=e.summary.replace(plain, cred))
+            db.execute("UPDATE items SET uid = ?, link = ?, summary = ? WHERE uid = ?",
+                       (entry_uid("private", was.link), was.link, was.summary, entry_uid("private", e.key)))
+            db.execute("UPDATE item_sources SET key = ?, link = ?, fingerprint = ? WHERE key = ?",
+                       (was.link, was.link, fingerprint(was, tracked=True), e.key))
+        db.execute("INSERT INTO meta (key, value) SELECT 'fingerprints_whole_after', MAX(id) FROM item_sources")
+    p.run("publish", "--force")
+    before = p.entry_times()
+    route.body = rss091("Private", [story(3, "p", link="/posts/3"), *posts], site="/")
+    assert "1 new items, 2 updated" in p.update()
+    after = p.entry_times()
+    assert len(after) == 3
+    assert {k: after[k] for k in before} == before
+    published = (p.root / "feeds" / "all.xml").read_text(encoding="utf-8")
+    assert "s3cret" not in published
+    route.body = rss091("Private", [story(4, "p", link="/posts/4"), story(3, "p", link="/posts/3"), *posts], site="/")
+    assert "1 new items, 0 updated" in p.update()
+
+
 def test_a_private_feed_that_moves_keeps_its_password_on_its_own_host_only(feed_server: FeedServer,
                                                                          make_project) -> None:
     # A 301 to an absolute URL on the same host (the common move to https, or a new path):

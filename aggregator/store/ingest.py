@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
-from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_key, untracked
+from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_key, untracked, without_credentials
 from ..models import item_enclosures, item_sources, items, rule_texts, sources
 from ..errors import StoreError
 from ..text import drop_not_xml, has_not_xml, strip_html
@@ -287,6 +287,10 @@ class IngestJob:
     # it turns into the ones sent now, all else equal, changed only in how HTML is cleaned
     # (a release that drops one more tag), not upstream, and its item keeps its times.
     resanitize: Callable[[str], str] | None = None
+    # A private feed's origin without and with its user and password: a release before
+    # relative links were resolved without them stored an entry keyed by its link under
+    # the second, and its links (content's too) with them; found so, it keeps its item.
+    credentials: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -359,6 +363,11 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     # tracking parameters (see ``untracked``): found by that key too, and re-keyed.
     legacy_of = {raw: key for unique in per_job for key, e in unique.items()
                  if e.link and "?" in e.link and (raw := e.link.strip()) != key and untracked(raw) == key}
+    for job, unique in zip(jobs, per_job):
+        if job.credentials:
+            plain, cred = job.credentials
+            legacy_of.update((cred + raw[len(plain):], key) for key, e in unique.items()
+                             if e.link and (raw := e.link.strip()).startswith(plain + "/") and key == untracked(raw))
     legacy: dict[tuple[int, str], tuple[int, int, str, int, str | None]] = {}
     if legacy_of:
         stored_legacy = {_indexed(raw): raw for raw in legacy_of}
@@ -413,10 +422,12 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             # ... with the link whole, as it was sent then (the feed may have moved its
             # campaign since).
             was = entry
-            if earlier and sent and entry.link and sent != entry.link and untracked(sent) == untracked(entry.link):
+            if (earlier and sent and entry.link and sent != entry.link
+                    and untracked(without_credentials(sent)) == untracked(entry.link)):
                 was = replace(entry, link=sent)
             tracked = earlier and was.link is not None and untracked(was.link) != was.link
-            if tracked and old_fp == fingerprint(was, job.clamped_at, tracked=True):
+            if tracked and was.link == without_credentials(was.link or "") and old_fp == fingerprint(
+                    was, job.clamped_at, tracked=True):
                 continue  # unchanged, fingerprinted as before schema 0008: the new one is stored
             read_fuller = job.keep_times or (
                 (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(was, job, earlier, tracked))
@@ -458,10 +469,14 @@ def _recleaned(
         content, summary = stored.get(item_id, (None, None))
         clean = job.resanitize
         assert clean is not None
+        read = [content, summary]
+        if job.credentials:  # its links as the earlier release resolved them
+            plain, cred = job.credentials
+            read = [t.replace(cred + "/", plain + "/") if t else t for t in read]
         same = (
-            (_reads_as(entry.content, content, clean) if entry.content_type == "html"
-             else (entry.content or None) == (content or None))
-            and _reads_as(entry.summary, summary, clean)
+            (_reads_as(entry.content, read[0], clean) if entry.content_type == "html"
+             else (entry.content or None) == (read[0] or None))
+            and _reads_as(entry.summary, read[1], clean)
         )
         if same:  # ... and all else as it was stored (by this release or an earlier one)
             before = replace(was, content=content, summary=summary)
