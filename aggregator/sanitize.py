@@ -19,7 +19,7 @@ import nh3
 
 from aggregator.text import bare_paragraphs, drop_not_xml
 
-__all__ = ["sanitize_html", "html_to_text", "ALLOWED_TAGS", "URL_SCHEMES"]
+__all__ = ["sanitize_html", "html_to_text", "keep_pre_newline", "without_pre_newlines", "ALLOWED_TAGS", "URL_SCHEMES"]
 
 # Formatting, structure, links and images; nothing that runs code, embeds other
 # documents or submits data (script, style, iframe, object, embed, form are absent).
@@ -170,11 +170,40 @@ def _lazy_images(html_fragment: str) -> str:
 
 def _clean(cleaner: nh3.Cleaner, html_fragment: str) -> str:
     try:
-        return cleaner.clean(html_fragment)
+        cleaned = cleaner.clean(html_fragment)
     except UnicodeEncodeError:
         # A lone surrogate (a JSON Feed's "\ud83d", half of an emoji cut in two) cannot
         # reach nh3 as UTF-8; no XML we publish could hold it either.
-        return cleaner.clean(drop_not_xml(html_fragment))
+        cleaned = cleaner.clean(drop_not_xml(html_fragment))
+    return keep_pre_newline(cleaned)
+
+
+# A <pre> start tag as html5ever writes it: attribute values double-quoted, their
+# quotes escaped, so a ">" inside one cannot end the match early.
+_PRE_START = r'(<pre(?:\s+[^\s="\'>/]+(?:="[^"]*")?)*\s*>)'
+_PRE_THEN_NEWLINE = re.compile(_PRE_START + "\n")
+_PRE_THEN_NEWLINES = re.compile(_PRE_START + "\n+")
+
+
+def keep_pre_newline(cleaned: str) -> str:
+    """A ``<pre>`` whose text starts with a line break, written so it keeps it.
+
+    An HTML parser drops the one line break right after ``<pre>``, and html5ever's
+    serializer (the current HTML standard) does not write it twice, so a block of code
+    that began with a blank line lost it in the cleaner and lost its next line break at
+    each reader's parse. Doubling it, as the standard's serializer once did, gives back
+    the text the parser read."""
+    if "<pre" not in cleaned:
+        return cleaned
+    return _PRE_THEN_NEWLINE.sub("\\1\n\n", cleaned)
+
+
+def without_pre_newlines(cleaned: str) -> str:
+    """``cleaned`` without the line breaks that start its ``<pre>`` blocks: HTML cleaned
+    before ``keep_pre_newline`` read the same, as far as those allow telling."""
+    if "<pre" not in cleaned:
+        return cleaned
+    return _PRE_THEN_NEWLINES.sub("\\1", cleaned)
 
 
 @lru_cache(maxsize=64)

@@ -748,6 +748,26 @@ def test_sanitize_shortcut_for_unchanged_fragments_agrees_with_the_cleaner() -> 
     assert shortcut > 300  # the shortcut was really exercised
 
 
+@pytest.mark.parametrize("code", ["\nls -l\n", "\n\nls -l", "ls -l", "\r\n\nx"])
+def test_sanitize_keeps_the_blank_line_a_pre_block_starts_with(code: str) -> None:
+    # An HTML parser drops the one line break right after <pre>; the cleaner's serializer
+    # does not write it back, so code that began with a blank line lost it, and lost one
+    # more line break at each cleaning and at the reader's parse.
+    import html
+
+    import nh3
+
+    sent = f'<pre title="a>\nb">\n{code}</pre>'
+    cleaned = sanitize_html(sent, None)
+    assert sanitize_html(cleaned, None) == cleaned
+
+    def read(fragment: str) -> str:  # the text of the <pre> as an HTML5 parser (html5ever) has it
+        return html.unescape(nh3.clean(fragment, tags=set()))
+
+    assert read(cleaned) == read(sent) == code.replace("\r\n", "\n")
+    assert 'title="a&gt;\nb"' in cleaned
+
+
 def test_html_to_text() -> None:
     assert html_to_text("A &amp; <b>b</b>\n <script>x()</script> c") == "A & b c"
 

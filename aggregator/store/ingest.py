@@ -21,6 +21,7 @@ from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_k
 from ..models import item_enclosures, item_sources, items, rule_texts, sources
 from ..errors import StoreError
 from ..text import drop_not_xml, has_not_xml, strip_html
+from ..sanitize import without_pre_newlines
 from ..types import EntryData
 from .sql import _chunks, _get_meta, _in_list, _insert_rows, _listed, _statement
 
@@ -490,12 +491,14 @@ def _recleaned(
 def _reads_as(sent: str | None, stored: str | None, clean: Callable[[str], str]) -> bool:
     """Whether HTML ``stored`` reads as ``sent`` (which ``clean`` gave) once cleaned again.
     The cleaner's output does not always come back the same when cleaned again, though a
-    reader parses it into the same document (a <pre> loses the line break it starts with,
-    a tag left open closes elsewhere): then ``sent`` cleaned again is compared too."""
+    reader parses it into the same document (a tag left open closes elsewhere): then
+    ``sent`` cleaned again is compared too. Releases before keep_pre_newline lost the
+    line break a <pre> starts with at each cleaning: those are left out of both."""
     if not stored or not sent:
         return not stored and not sent
     again = clean(stored)
-    return sent == again or clean(sent) == again
+    return (sent == again or clean(sent) == again
+            or without_pre_newlines(clean(sent)) == without_pre_newlines(again))
 
 
 def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, tracked: bool) -> set[str]:
