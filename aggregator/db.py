@@ -30,7 +30,7 @@ MIGRATIONS_DIR = next(
 )
 # The newest revision in migrations/versions (a test keeps the two in step). A database
 # already there needs no Alembic at all, which spares every command its import.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 # The advisory lock that serialises schema changes in one PostgreSQL database (advisory
 # locks are per database). Any fixed 64-bit number: this one is the first 8 bytes of

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html.entities
 import re
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -59,6 +59,8 @@ _EMAIL_IN_NAME = re.compile(r"<[\w\-+.']+@(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.|(?:[a-z
 # Characters it reports as BadCharacters anywhere in text or attributes: C1 controls
 # (mojibake of windows-1252) and U+FFFD (a decoder's replacement character).
 _BAD_CHARACTERS = re.compile("[\x80-\x9f\ufffd]")
+# Dates it calls ImplausibleDate: before 1990, or more than ten minutes ahead.
+_PLAUSIBLE_SINCE = datetime(1990, 1, 1, tzinfo=timezone.utc)
 # ASCII characters an IRI may hold (its rfc2396 check); any other one is InvalidUriChar.
 _URI_CHARS = re.compile(r"[0-9A-Za-z;/?:@&=+$.\-_!~*'()%,#]*")
 
@@ -255,10 +257,17 @@ def _check_hrefs(feed: etree._Element, problems: list[str]) -> None:
 
 
 def _check_dates(feed: etree._Element, problems: list[str]) -> None:
+    latest = datetime.now(timezone.utc) + timedelta(minutes=10)
+    empty = feed.find(_a("entry")) is None
     for elem in feed.iter(_a("updated"), _a("published")):
-        if _parse_date(elem.text) is None:
-            tag = etree.QName(elem).localname
+        when = _parse_date(elem.text)
+        tag = etree.QName(elem).localname
+        if when is None:
             problems.append(f"{tag} {elem.text!r} is not an RFC 3339 date with a timezone")
+        elif when < _PLAUSIBLE_SINCE or when > latest:
+            if empty and elem.getparent() is feed:
+                continue  # DESIGN's updated of a feed without entries: all.xml's, the epoch when it has none
+            problems.append(f"{tag} {elem.text!r} is implausible (ImplausibleDate: before 1990 or in the future)")
 
 
 def _check_entries(feed: etree._Element, problems: list[str]) -> None:

@@ -276,7 +276,7 @@ def test_a_database_from_a_newer_release_is_refused_with_one_line(project: Path)
     out = run(project, "status", code=1)
     assert out.strip().splitlines()[-1] == (
         "aggregator: the database is at schema revision '0099', which this version of aggregator "
-        "(schema 0008) does not know: a newer release made it; run that release, or restore a backup "
+        "(schema 0009) does not know: a newer release made it; run that release, or restore a backup "
         "made before it"), out
 
 

@@ -706,6 +706,12 @@ def test_an_entry_with_a_guid_and_link_past_the_index_limit_is_stored(store: Sto
     assert store.statuses()["two"].items == 1
 
 
+def test_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(pg_url: str) -> None:
+    from test_store import check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen
+
+    check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(pg_url)
+
+
 def test_concurrent_openers_of_one_old_database_upgrade_it_once(pg_url: str) -> None:
     engine = make_engine(pg_url)
     with engine.connect() as conn:

@@ -1227,6 +1227,32 @@ def test_markup_the_validator_calls_a_security_risk_is_not_republished(feed_serv
     assert "كييف" in content and "<bdo" not in content and "<bdi>Kyiv</bdi>" in content
 
 
+@pytest.mark.parametrize("fmt", ["rss20", "atom10", "rss10", "jsonfeed11"])
+def test_a_date_before_1990_counts_as_none(feed_server: FeedServer, make_project, fmt: str) -> None:
+    # A CMS without a date for an entry often writes the zero of its clock: stored with it,
+    # the entry sat under every other one and was never published in a busy feed, and the
+    # W3C validator calls such a date implausible (check_published runs its rule). It takes
+    # the time it was first seen, and keeps it while the feed keeps sending that date.
+    builder, ctype = FORMATS[fmt]
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    entries = [story(1, "d"), story(2, "d", updated=epoch), story(3, "d", updated=datetime(1989, 12, 31, tzinfo=timezone.utc))]
+    route = feed_server.route("/dates", builder("Dates", entries), content_type=ctype)
+    p = make_project({"dates": feed_server.url("/dates")})
+    started = datetime.now(timezone.utc)
+    assert "3 new items" in p.update()
+    [first, second, third] = p.entry_elements()
+    assert [first.findtext(f"{ATOM}title"), second.findtext(f"{ATOM}title"), third.findtext(f"{ATOM}title")] == [
+        "d story 2", "d story 3", "d story 1"]  # the feed's own order among entries seen at once
+    for el in (first, second):
+        for tag in ("updated", "published"):
+            assert datetime.fromisoformat(el.findtext(f"{ATOM}{tag}") or "") >= started - timedelta(seconds=1)
+    assert third.findtext(f"{ATOM}updated") == (T0 - timedelta(hours=1)).isoformat()
+    before = p.entry_times()
+    route.body = builder("Dates", [story(4, "d"), *entries])
+    assert "1 new items, 0 updated" in p.update()
+    assert {k: v for k, v in p.entry_times().items() if k in before} == before
+
+
 def test_non_ascii_links_are_published_as_hrefs_the_validator_accepts(feed_server: FeedServer, make_project) -> None:
     # The W3C validator IDNA-encodes an href whole before checking it: a non-ASCII run
     # between dots longer than a DNS label (a Cyrillic slug), or one mixing Arabic and

@@ -150,6 +150,22 @@ def test_a_file_added_upstream_dates_its_entry_anew_an_author_named_once_does_no
     assert by_title["Post"].updated == T0 - timedelta(hours=1) and by_title["Post"].author == "Jo"
 
 
+def migrated_again(url: str, down: str, up: str) -> Store:
+    """The store at ``url``, its schema taken down to revision ``down`` and up to ``up``
+    again: a database of the earlier release, upgraded."""
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        command.downgrade(alembic_config(conn), down)
+        command.upgrade(alembic_config(conn), up)
+        conn.commit()
+    engine.dispose()
+    return Store.open(url)
+
+
 def test_0008_marks_where_the_wholly_fingerprinted_link_rows_begin(tmp_path: Path) -> None:
     from alembic import command
 
@@ -178,10 +194,8 @@ def test_0008_marks_where_the_wholly_fingerprinted_link_rows_begin(tmp_path: Pat
 def test_0008_derives_again_the_rule_texts_of_titles_with_markup(tmp_path: Path) -> None:
     # Stored before a title was plain text to the rules, "Why <Baltic> matters" had lost
     # "Baltic" as a tag, and a reclassify reads the stored text: the item never joined.
-    from alembic import command
     from sqlalchemy import update
 
-    from aggregator.db import alembic_config
     from aggregator.models import rule_texts
     from aggregator.rules import Classifier, TopicRule
 
@@ -193,18 +207,59 @@ def test_0008_derives_again_the_rule_texts_of_titles_with_markup(tmp_path: Path)
     with store.writing() as conn:  # as the earlier release stored it
         conn.execute(update(rule_texts).where(rule_texts.c.item_id == 1).values(text="why  matters\ncables."))
     store.close()
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        command.downgrade(alembic_config(conn), "0007")
-        command.upgrade(alembic_config(conn), "0008")
-        conn.commit()
-    engine.dispose()
-    store = Store.open(url)
+    store = migrated_again(url, "0007", "0008")
     try:
         rules = [TopicRule("baltic", any=("Baltic",))]
         store.classify(Classifier(rules).topics_for, "rules-1", store.sync_topics([("baltic", "Baltic")]))
         assert sorted(i.title for i in store.newest_items("baltic", 10)) == ["Plain &amp; simple",
                                                                               "Why <Baltic> matters"]
+    finally:
+        store.close()
+
+
+def test_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(tmp_path: Path) -> None:
+    check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(url: str) -> None:
+    """Stored by an earlier release with a feed's "1 Jan 1970", an item sat under every other
+    one; it takes the times ingest gives such an entry now, in its topics too, and the
+    next publish writes the feeds again. (test_postgres runs it too.)"""
+    from sqlalchemy import update
+
+    from aggregator.models import item_topics
+    from aggregator.rules import Classifier, TopicRule
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
+    store.ingest("one", [EntryData(key=k, title=f"Baltic {k}", updated=T0, published=T0) for k in "abcd"], now=T0)
+    seen = T0 + timedelta(days=1)
+    with store.writing() as conn:  # as the earlier release stored them
+        dates = {"a": (epoch, epoch), "b": (epoch, epoch), "c": (T0, epoch), "d": (epoch, T0 - timedelta(days=1))}
+        for k, (updated, published) in dates.items():
+            conn.execute(update(items).where(items.c.title == f"Baltic {k}").values(
+                updated=updated + timedelta(microseconds=ord(k)), published=published, first_seen=seen))
+        conn.execute(update(items).where(items.c.title == "Baltic d").values(first_seen=T0))
+    store.classify(Classifier([TopicRule("baltic", any=("Baltic",))]).topics_for, "rules-1",
+                   store.sync_topics([("baltic", "Baltic")]))
+    version = store.data_version()
+    store.close()
+    store = migrated_again(url, "0008", "0009")
+    try:
+        assert store.data_version() > version
+        with store.engine.connect() as conn:
+            got = {title: (u, p) for title, u, p in conn.execute(
+                select(items.c.title, items.c.updated, items.c.published))}
+            copies = dict(conn.execute(select(items.c.title, item_topics.c.updated).join(
+                item_topics, item_topics.c.item_id == items.c.id)).all())
+        a, b = got["Baltic a"][0], got["Baltic b"][0]
+        assert {a, b} == {seen, seen + timedelta(microseconds=1)}  # first seen together: kept apart
+        assert got["Baltic a"][1] == got["Baltic b"][1] == seen
+        c = T0 + timedelta(microseconds=ord("c"))
+        assert got["Baltic c"] == (c, c)  # its plausible date, for both
+        assert got["Baltic d"] == (T0 - timedelta(days=1), T0 - timedelta(days=1))
+        assert copies == {title: u for title, (u, _) in got.items()}
     finally:
         store.close()
 

@@ -26,6 +26,13 @@ from ..types import EntryData
 from .sql import _chunks, _get_meta, _in_list, _insert_rows, _listed, _statement
 
 ONE_US = timedelta(microseconds=1)
+# An entry's date before this is no date: a CMS that has none for an entry often writes
+# the zero of its clock ("Thu, 01 Jan 1970 00:00:00 +0000", "0001-01-01"), and such an
+# entry was stored at the bottom of every feed, under years of others, never published in
+# a busy one. The W3C feed validator calls such a date implausible (ImplausibleDate, before
+# 1990). It takes the time it was first seen, as an entry without a date does. Fingerprints
+# keep the date as sent: an entry that keeps sending it is unchanged.
+PLAUSIBLE_SINCE = datetime(1990, 1, 1, tzinfo=timezone.utc)
 # PostgreSQL refuses a B-tree index entry over 2,704 bytes, so one very long GUID or link
 # would fail every refresh of its source there (SQLite has no such limit). Indexed text
 # past this many UTF-8 bytes is stored as its hash instead: equal values stay equal.
@@ -548,7 +555,8 @@ def _update_items(
         wanted = []
         for item_id, entry in changed:
             was = old[item_id]
-            t = entry.updated if entry.updated and entry.updated > was else now
+            sent = _plausible(entry.updated)
+            t = sent if sent and sent > was else now
             wanted.append(t if t > was else was + ONE_US)
         times = _free_times(conn, wanted)
     rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # by "has a published time"
@@ -561,9 +569,10 @@ def _update_items(
             "b_content": entry.content, "b_content_type": entry.content_type, "b_author": entry.author,
             "b_truncated": entry.truncated, "b_updated": updated,
         }
-        if entry.published:  # an entry without one keeps the item's
-            row["b_published"] = entry.published
-        rows[bool(entry.published)].append(row)
+        published = _plausible(entry.published)
+        if published:  # an entry without one keeps the item's
+            row["b_published"] = published
+        rows[bool(published)].append(row)
         texts.append({"b_id": item_id, "b_text": match_text})
     for dated, group in rows.items():
         if group:
@@ -574,6 +583,11 @@ def _update_items(
     for part in _chunks(ids):  # the files they carry now, in place of those they carried
         conn.execute(_statement(conn, _enclosures_of_items), {"ids": _listed(conn, item_enclosures.c.item_id, part)})
     _insert_enclosures(conn, changed)
+
+
+def _plausible(t: datetime | None) -> datetime | None:
+    """``t``, or None for a date before PLAUSIBLE_SINCE."""
+    return t if t is not None and t >= PLAUSIBLE_SINCE else None
 
 
 def _free_times(
@@ -717,7 +731,7 @@ def _insert_fresh(
         cb = jobs[j].seen_times
         times = cb(len(idxs)) if cb else [now] * len(idxs)
         first_seen.update(zip(idxs, times))
-    wanted = [fresh[i][3].updated or fresh[i][3].published or first_seen[i] for i in new]
+    wanted = [_plausible(fresh[i][3].updated) or _plausible(fresh[i][3].published) or first_seen[i] for i in new]
     # Times bound once for the lookup and the inserts (their text costs a C isoformat each).
     time_texts: dict[Any, Any] = {}
     converted = {repr(items.c.updated.type): time_texts}
@@ -731,7 +745,7 @@ def _insert_fresh(
         title = derived[i][0]
         rows.append((  # _ITEM_COLUMNS
             entry_uid(name, e.key), sid, title, e.link, links[i], texts[i], e.summary, e.content,
-            e.content_type, e.author, e.truncated, t, e.published or e.updated or t, upd, False,
+            e.content_type, e.author, e.truncated, t, _plausible(e.published) or _plausible(e.updated) or t, upd, False,
         ))
     new_ids = dict(zip(new, _insert_items(conn, rows, converted)))
     _insert_rows(conn, rule_texts, _TEXT_COLUMNS, [(new_ids[i], derived[i][1]) for i in new])
