@@ -651,6 +651,26 @@ def test_the_same_story_from_two_sources_is_one_item(feed_server: FeedServer, ma
     assert len(p.entry_elements()) == 2
 
 
+def test_a_further_source_that_moves_its_link_moves_the_via_link_in_the_feeds(
+    feed_server: FeedServer, make_project
+) -> None:
+    # The further source's new link was stored, and `items --json` showed it, but nothing
+    # counted as changed: the feeds were not published again and kept the old via link.
+    feed_server.route("/one", rss20("One", [story(1, "one", link="https://news.example.org/a/1")]))
+    two = feed_server.route("/two", rss20("Two", [story(1, "two", link="https://news.example.org/a/1?utm_source=two")]))
+    p = make_project({"one": feed_server.url("/one"), "two": feed_server.url("/two")})
+    assert "1 new items, 0 updated, 1 merged" in p.update()
+    two.body = rss20("Two", [story(1, "two", link="https://two.example/copy/1")])
+    before = p.entry_times()
+    assert "two: ok, 0 new, 1 updated, 0 merged" in p.update()
+    [el] = p.entry_elements()
+    assert [link.get("href") for link in el.findall(f"{ATOM}link") if link.get("rel") == "via"] == [
+        "https://two.example/copy/1"]
+    assert p.entry_times() == before  # the story itself did not change: not re-dated
+    [item] = json.loads(p.run("items", "--json"))
+    assert item["via"] == ["https://two.example/copy/1"]
+
+
 def guided(campaign: str) -> list[Entry]:
     """An entry with a GUID whose link carries a campaign (fbclid) parameter."""
     return [story(3, "guid", link=f"https://news.example.org/a/3?fbclid={campaign}")]

@@ -423,6 +423,10 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 continue
             relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_link": entry.link})
             if origin != sid:
+                # The story is its origin's; this source's link is its via link in the
+                # feeds, which must be published again when it moves.
+                if sent != entry.link:
+                    counts[j][1] += 1
                 continue
             if whole_after is None:
                 whole_after = int(_get_meta(conn, "fingerprints_whole_after") or 0)
