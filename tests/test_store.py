@@ -392,6 +392,37 @@ def test_same_story_from_two_sources_is_one_item(store: Store) -> None:
     assert statuses["two"].items == 2  # both attachments count for the second source
 
 
+def test_a_duplicate_attaches_to_the_item_with_its_link_and_its_text(store: Store) -> None:
+    # A feed whose entries all link to its home page: the other source's copy of the third
+    # release attached to the oldest item with that link, the first release, and not to
+    # the third, which has its link and its text.
+    from aggregator.models import sources
+    from aggregator.store import IngestJob
+
+    home = "https://press.example.org/"
+    texts = [f"Press release {n}: the ministry orders new air defence systems for the army." for n in range(3)]
+    store.ingest("one", [EntryData(key=f"a{n}", title=f"Release {n}", content=texts[n], link=home,
+                                   updated=T0 + timedelta(hours=n)) for n in range(3)], now=T0)
+    twin = EntryData(key="b2", title="Release 2", content=texts[2], link=home)
+    assert store.ingest("two", [twin], now=T0 + timedelta(days=1)).attached == 1
+    by_title = {i.title: i for i in store.newest_items(None, 5)}
+    with store.reading() as conn:
+        carried = conn.execute(select(items.c.title).join(item_sources, item_sources.c.item_id == items.c.id)
+                               .join(sources, sources.c.id == item_sources.c.source_id)
+                               .where(sources.c.name == "two")).scalars().all()
+    assert carried == ["Release 2"] and len(by_title) == 3
+    # The same in one batch: both sources new.
+    store.ingest_batch([IngestJob("one", [EntryData(key=f"c{n}", title=f"Note {n}", content=texts[n] + " Note.",
+                                                    link=home + "notes") for n in range(2)]),
+                        IngestJob("two", [EntryData(key="d1", title="Note 1", content=texts[1] + " Note.",
+                                                    link=home + "notes")])], now=T0 + timedelta(days=2))
+    with store.reading() as conn:
+        carried = conn.execute(select(items.c.title).join(item_sources, item_sources.c.item_id == items.c.id)
+                               .join(sources, sources.c.id == item_sources.c.source_id)
+                               .where(sources.c.name == "two").order_by(items.c.title)).scalars().all()
+    assert carried == ["Note 1", "Release 2"]
+
+
 def test_a_freed_time_below_a_stored_nudge_is_not_handed_out_twice(store: Store) -> None:
     # Two entries dated T0 are stored at T0 and T0+1us. One is edited upstream and moves
     # to its update time, freeing T0 but not T0+1us; two new entries dated T0 must then

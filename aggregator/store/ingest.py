@@ -690,10 +690,21 @@ def _insert_fresh(
     batch_text: dict[int, list[int]] = defaultdict(list)
     new_carriers: dict[int, set[int]] = {}  # fresh index of a new item -> source ids
 
-    def stored_match(keys: list[int], sid: int) -> int | None:
+    def stored_match(keys: list[int], sid: int, text: list[int] | None = None) -> int | None:
+        """The first of ``keys`` that ``sid`` does not carry yet; one that also has the
+        text (``text``) first: a link many items share (a site's home page) tells no story
+        from another, and the oldest with it would take every other source's copy."""
+        if text and len(keys) > 1:
+            both = next((item_id for item_id in keys if item_id in text and sid not in carriers[item_id]), None)
+            if both is not None:
+                return both
         return next((item_id for item_id in keys if sid not in carriers[item_id]), None)
 
-    def batch_match(keys: list[int], sid: int) -> int | None:
+    def batch_match(keys: list[int], sid: int, text: list[int] | None = None) -> int | None:
+        if text and len(keys) > 1:
+            both = next((idx for idx in keys if idx in text and sid not in new_carriers[idx]), None)
+            if both is not None:
+                return both
         return next((idx for idx in keys if sid not in new_carriers[idx]), None)
 
     for i, (j, _, sid, e, _) in enumerate(fresh):
@@ -701,7 +712,7 @@ def _insert_fresh(
         # .get: most entries match nothing, and a defaultdict lookup would store an
         # empty list for each of them.
         found = by_link.get(canon) if canon else None
-        stored = stored_match(found, sid) if found else None
+        stored = stored_match(found, sid, by_text.get(th) if th is not None else None) if found else None
         if stored is None and th is not None and (found := by_text.get(th)):
             stored = stored_match(found, sid)
         if stored is not None:
@@ -710,7 +721,7 @@ def _insert_fresh(
             counts[j][2] += 1
             continue
         found = batch_link.get(canon) if canon else None
-        twin = batch_match(found, sid) if found else None
+        twin = batch_match(found, sid, batch_text.get(th) if th is not None else None) if found else None
         if twin is None and th is not None and (found := batch_text.get(th)):
             twin = batch_match(found, sid)
         if twin is not None:
