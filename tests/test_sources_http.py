@@ -671,6 +671,23 @@ def test_a_further_source_that_moves_its_link_moves_the_via_link_in_the_feeds(
     assert item["via"] == ["https://two.example/copy/1"]
 
 
+def test_a_story_without_a_link_takes_the_one_another_source_gives_it(feed_server: FeedServer, make_project) -> None:
+    # DESIGN: "a link to the original where one exists". The first source sent the story
+    # without a link; the second's link was only a via link, which readers do not open.
+    text = "<p>The alliance agreed on a new air policing rotation over the Baltic states today.</p>"
+    feed_server.route("/one", rss20("One", [story(1, "one", title="Air policing", content=text, link=None)]))
+    feed_server.route("/two", rss20("Two", [story(1, "two", title="Air policing", content=text,
+                                                  link="https://two.example/air")]))
+    p = make_project({"one": feed_server.url("/one"), "two": feed_server.url("/two")})
+    assert "1 new items, 0 updated, 1 merged" in p.update()
+    [el] = p.entry_elements()
+    assert [link.get("href") for link in el.findall(f"{ATOM}link") if link.get("rel") == "alternate"] == [
+        "https://two.example/air"]
+    assert el.findtext(f"{ATOM}source/{ATOM}id") == "tag:aggregator,2026:source/one"
+    [item] = json.loads(p.run("items", "--json"))
+    assert item["link"] == "https://two.example/air"
+
+
 def guided(campaign: str) -> list[Entry]:
     """An entry with a GUID whose link carries a campaign (fbclid) parameter."""
     return [story(3, "guid", link=f"https://news.example.org/a/3?fbclid={campaign}")]

@@ -101,7 +101,9 @@ def _views(conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dic
     return {
         item_id: PublishedItem(
             id=uid, title=title, updated=updated, published=published, source=infos[source_id],
-            link=link, content=content, content_type=content_type, summary=summary, author=author,
+            # A story its first source sent without a link has the original's link from
+            # the next source that gave one ("a link to the original where one exists").
+            link=link or next(iter(via.get(item_id, ())), None), content=content, content_type=content_type, summary=summary, author=author,
             # Slug order, as the category elements have always been written.
             topics=tuple(sorted(slugs_of.get(item_id, no_topics))), via=tuple(via.get(item_id, ())),
             enclosures=tuple(files.get(item_id, ())),
