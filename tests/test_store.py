@@ -423,6 +423,35 @@ def test_a_duplicate_attaches_to_the_item_with_its_link_and_its_text(store: Stor
     assert carried == ["Note 1", "Release 2"]
 
 
+def test_a_link_that_names_no_one_story_takes_no_other_story_in(store: Store) -> None:
+    # A feed that links each entry to its site's front page, or several entries to one live
+    # page: another source's entry with that link but another text attached to the oldest
+    # of them and was never published. Such a link is no story's: only the text matches.
+    from aggregator.store import IngestJob
+
+    def text(n: int) -> str:
+        return f"Story {n}: the ministry orders new air defence systems for the army, report says."
+
+    front, live = "https://press.example.org/", "https://live.example.org/ukraine-live"
+    store.ingest("one", [EntryData(key="f0", title="F0", content=text(0), link=front),
+                         EntryData(key="l1", title="L1", content=text(1), link=live),
+                         EntryData(key="l2", title="L2", content=text(2), link=live),
+                         EntryData(key="s3", title="S3", content=text(3), link="https://one.example/s3")], now=T0)
+    later = T0 + timedelta(days=1)
+    got = store.ingest("two", [EntryData(key="x", title="X", content=text(10), link=front),
+                               EntryData(key="y", title="Y", content=text(11), link=live + "#latest"),
+                               EntryData(key="l2", title="L2", content=text(2), link=live),
+                               EntryData(key="s3", title="S3, rewritten", content=text(13), link="https://one.example/s3")],
+                       now=later)
+    assert (got.new, got.attached) == (2, 2)  # X and Y stored; L2 by its text, S3 by its link (DESIGN)
+    assert {i.title for i in store.newest_items(None, 10)} == {"F0", "L1", "L2", "S3", "X", "Y"}
+    # The same within one batch, both sources new.
+    results = store.ingest_batch([
+        IngestJob("one", [EntryData(key=f"n{n}", title=f"N{n}", content=text(20 + n), link=live + "/2") for n in range(2)]),
+        IngestJob("two", [EntryData(key="z", title="Z", content=text(30), link=live + "/2")])], now=later)
+    assert [(r.new, r.attached) for r in results] == [(2, 0), (1, 0)]
+
+
 def test_a_freed_time_below_a_stored_nudge_is_not_handed_out_twice(store: Store) -> None:
     # Two entries dated T0 are stored at T0 and T0+1us. One is edited upstream and moves
     # to its update time, freeing T0 but not T0+1us; two new entries dated T0 must then
@@ -748,18 +777,24 @@ def test_a_full_classify_skips_a_rule_text_whose_item_is_gone(store: Store, tmp_
 
 
 def test_entries_of_one_source_sharing_a_link_or_text_stay_separate(store: Store) -> None:
-    same_link = [EntryData(key=f"p{n}", title=f"Press release {n}", link="http://one.test/press") for n in range(3)]
+    same_link = [EntryData(key=f"p{n}", title=f"Press release {n}", content=f"On the defence budget, part {n}.",
+                           link="http://one.test/press") for n in range(3)]
     assert store.ingest("one", same_link, now=T0).new == 3
     text = "A statement long enough to count for duplicate detection by text."
     same_text = [EntryData(key=f"s{n}", title="Statement", content=text, content_type="text") for n in range(2)]
     assert store.ingest("one", same_text, now=T0).new == 2
-    # Another source carrying that link is attached to one of them, not made a sixth item.
-    r = store.ingest("two", [EntryData(key="x", title="Press", link="http://one.test/press")], now=T0)
+    # Another source carrying that link tells which of them it is by its text; with another
+    # text it is a story of its own (a link three stories share names none of them).
+    r = store.ingest("two", [EntryData(key="x", title="Press release 1", content="On the defence budget, part 1.",
+                                       link="http://one.test/press")], now=T0)
     assert (r.new, r.attached) == (0, 1)
-    # ...and a second entry of that other source with the same link is attached to another.
     r = store.ingest("two", [EntryData(key="y", title="Press 2", link="http://one.test/press")], now=T0)
-    assert (r.new, r.attached) == (0, 1)
-    assert store.item_count() == 5
+    assert (r.new, r.attached) == (1, 0)
+    # ...and one with the text of both statements attaches to one, then to the other.
+    for key in ("t1", "t2"):
+        r = store.ingest("two", [EntryData(key=key, title="Statement", content=text, content_type="text")], now=T0)
+        assert (r.new, r.attached) == (0, 1)
+    assert store.item_count() == 6
 
 
 def test_an_untitled_entry_is_titled_by_its_first_sentence(store: Store) -> None:

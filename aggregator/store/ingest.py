@@ -589,6 +589,14 @@ def _update_items(
     _insert_enclosures(conn, changed)
 
 
+def _names_a_story(canon: str) -> bool:
+    """Whether a canonical link can name one story: a site's front page (no path, no
+    query) names none, though a feed may link every entry of its own to it, and another
+    source's entries too."""
+    rest = canon.partition("://")[2]
+    return rest.find("/") != len(rest) - 1
+
+
 def _plausible(t: datetime | None) -> datetime | None:
     """``t``, or None for a date before PLAUSIBLE_SINCE."""
     return t if t is not None and t >= PLAUSIBLE_SINCE else None
@@ -645,13 +653,19 @@ def _insert_fresh(
     texts: list[int | None] = []
     derived: list[tuple[str, str]] = []  # (title, match text)
     stored_keys: list[str] = []  # item_sources.key
+    matched: list[str | None] = []  # the link as looked up: None for one that names no story
     for _, _, _, e, _ in fresh:
         canon = canonical_link(e.link)
         if canon:
             links.append(_indexed(canon))
-            raw_links.append(canon)
+            if _names_a_story(canon):
+                raw_links.append(canon)
+                matched.append(links[-1])
+            else:
+                matched.append(None)
         else:
             links.append(None)
+            matched.append(None)
         stored_keys.append(_indexed(e.key))
         title, match_text, dedup = _derived_texts(e)
         derived.append((title, match_text))
@@ -690,29 +704,28 @@ def _insert_fresh(
     batch_text: dict[int, list[int]] = defaultdict(list)
     new_carriers: dict[int, set[int]] = {}  # fresh index of a new item -> source ids
 
-    def stored_match(keys: list[int], sid: int, text: list[int] | None = None) -> int | None:
-        """The first of ``keys`` that ``sid`` does not carry yet; one that also has the
-        text (``text``) first: a link many items share (a site's home page) tells no story
-        from another, and the oldest with it would take every other source's copy."""
-        if text and len(keys) > 1:
-            both = next((item_id for item_id in keys if item_id in text and sid not in carriers[item_id]), None)
-            if both is not None:
-                return both
+    def stored_match(keys: list[int], sid: int) -> int | None:
         return next((item_id for item_id in keys if sid not in carriers[item_id]), None)
 
-    def batch_match(keys: list[int], sid: int, text: list[int] | None = None) -> int | None:
-        if text and len(keys) > 1:
-            both = next((idx for idx in keys if idx in text and sid not in new_carriers[idx]), None)
-            if both is not None:
-                return both
+    def batch_match(keys: list[int], sid: int) -> int | None:
         return next((idx for idx in keys if sid not in new_carriers[idx]), None)
 
+    def story_of(keys: list[int] | None, text: list[int] | None) -> list[int] | None:
+        """Of the items with an entry's link (``keys``), those that can be its story: a
+        link that several stories share (a feed that links each entry to its site's front
+        page, or to one live page) names none of them, and the oldest with it would take
+        every other source's entry with that link, whatever its text. Then only those
+        that have its text too."""
+        if keys is None or len(keys) == 1:
+            return keys
+        return [k for k in keys if k in text] if text else None
+
     for i, (j, _, sid, e, _) in enumerate(fresh):
-        canon, th = links[i], texts[i]
+        canon, th = matched[i], texts[i]
         # .get: most entries match nothing, and a defaultdict lookup would store an
         # empty list for each of them.
-        found = by_link.get(canon) if canon else None
-        stored = stored_match(found, sid, by_text.get(th) if th is not None else None) if found else None
+        found = story_of(by_link.get(canon), by_text.get(th) if th is not None else None) if canon else None
+        stored = stored_match(found, sid) if found else None
         if stored is None and th is not None and (found := by_text.get(th)):
             stored = stored_match(found, sid)
         if stored is not None:
@@ -720,8 +733,8 @@ def _insert_fresh(
             carriers[stored].add(sid)
             counts[j][2] += 1
             continue
-        found = batch_link.get(canon) if canon else None
-        twin = batch_match(found, sid, batch_text.get(th) if th is not None else None) if found else None
+        found = story_of(batch_link.get(canon), batch_text.get(th) if th is not None else None) if canon else None
+        twin = batch_match(found, sid) if found else None
         if twin is None and th is not None and (found := batch_text.get(th)):
             twin = batch_match(found, sid)
         if twin is not None:
