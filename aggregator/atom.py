@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import overload
 from html import escape
 from html.entities import name2codepoint
 from urllib.parse import quote
@@ -39,7 +40,8 @@ GENERATOR_NAME = "aggregator"
 # 5: the title as the content of an entry with neither content nor link. 6: no e-mail
 # address in an author's name. 7: a non-ASCII host in IDNA 2008 (ß kept), or escaped.
 # 8: the source's title standing in for a name that was only an address, as a name.
-RENDERING = 8
+# 9: no C1 control or U+FFFD in text (BadCharacters).
+RENDERING = 9
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
 _ENTRY_END = b"</entry>\n"
@@ -273,6 +275,45 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
     return xml[: -len(_ENTRY_END)] + source + _ENTRY_END
 
 
+# What the W3C validator reports as BadCharacters in text: C1 controls (mostly Windows-1252
+# text read as Latin-1) and U+FFFD (a decoder's mark for bytes it could not read). A C1
+# control becomes the Windows-1252 character it stands for, as feedparser reads it in XML
+# feeds (a JSON Feed's and the five code points Windows-1252 leaves unassigned are not
+# read so), or goes; U+FFFD goes: the character it replaced is lost already.
+_BAD_CHARACTERS = re.compile("[\x80-\x9f\ufffd]")
+_BAD_CHARACTER_FIX: dict[int, str | None] = {0xFFFD: None}
+for _code in range(0x80, 0xA0):
+    try:
+        _BAD_CHARACTER_FIX[_code] = bytes([_code]).decode("cp1252")
+    except UnicodeDecodeError:
+        _BAD_CHARACTER_FIX[_code] = None
+
+
+def _has_bad_characters(text: str | None) -> bool:
+    return text is not None and not text.isascii() and _BAD_CHARACTERS.search(text) is not None
+
+
+@overload
+def _fix_bad_characters(text: str) -> str: ...
+@overload
+def _fix_bad_characters(text: None) -> None: ...
+def _fix_bad_characters(text: str | None) -> str | None:
+    return text.translate(_BAD_CHARACTER_FIX) if text is not None and _has_bad_characters(text) else text
+
+
+def _without_bad_characters(item: PublishedItem) -> PublishedItem:
+    """``item`` with its text free of BadCharacters (the same object when it has none).
+    Stored as sent: what fingerprints compare is what the source sent."""
+    src = item.source
+    if not any(_has_bad_characters(t) for t in (item.title, item.content, item.summary, item.author, src.title)):
+        return item
+    return replace(
+        item, title=_fix_bad_characters(item.title).strip() or item.title, content=_fix_bad_characters(item.content),
+        summary=_fix_bad_characters(item.summary), author=_fix_bad_characters(item.author),
+        source=replace(src, title=_fix_bad_characters(src.title).strip() or src.title),
+    )
+
+
 def _xml_safe(item: PublishedItem) -> PublishedItem:
     """``item`` without characters XML cannot hold. The store drops them on the way in;
     a database written before it did may still hold some, and one such item would
@@ -328,6 +369,7 @@ def render_atom(
     for item in view.items:
         xml = cache.get(item.id)
         if xml is None:
+            item = _without_bad_characters(item)
             try:
                 xml = _entry_xml(item, titles)
             except ValueError:
