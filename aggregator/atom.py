@@ -40,8 +40,9 @@ GENERATOR_NAME = "aggregator"
 # 5: the title as the content of an entry with neither content nor link. 6: no e-mail
 # address in an author's name. 7: a non-ASCII host in IDNA 2008 (ß kept), or escaped.
 # 8: the source's title standing in for a name that was only an address, as a name.
-# 9: no C1 control or U+FFFD in text (BadCharacters).
-RENDERING = 9
+# 9: no C1 control or U+FFFD in text (BadCharacters). 10: characters no IRI may hold
+# escaped in a link's host too.
+RENDERING = 10
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
 _ENTRY_END = b"</entry>\n"
@@ -59,6 +60,8 @@ _SubElement = etree.SubElement
 # longer than a DNS label (a Cyrillic slug) or mixing Arabic and Latin letters fails
 # that (InvalidIRI). As UTF-8 percent-escapes (RFC 3987 §3.1) the link is the same.
 _NOT_IRI = re.compile(r'[^\x21-\x7e]|["<>\\^`{|}\[\]]')
+# The same in the scheme and authority, where brackets enclose an IPv6 host.
+_NOT_IRI_AUTHORITY = re.compile(r'[^\x21-\x7e]|["<>\\^`{|}]')
 _AUTHORITY = re.compile(r"[^:/?#]*://[^/?#]*")
 _HOST = re.compile(r"(?<=://)(?:[^@/?#]*@)?([^@:/?#]+)")
 
@@ -146,6 +149,8 @@ def _iri(url: str) -> str:
     head = url[:host_end]
     if not head.isascii():
         head = _idna_host(head)
+    if _NOT_IRI_AUTHORITY.search(head):
+        head = _NOT_IRI_AUTHORITY.sub(_quote_match, head)  # "exa mple.org": no host, but a valid IRI
     return head + _escape(url[host_end:])
 
 

@@ -1374,3 +1374,47 @@ def test_a_name_that_was_only_an_address_credits_the_source_as_a_name_too(feed_s
     p = make_project({"j": feed_server.url("/j")})
     p.update()
     assert [e.findtext(f"{ATOM}author/{ATOM}name") for e in p.entry_elements()] == ["R&D notes"]
+
+
+def test_c1_controls_are_published_as_the_windows_1252_characters_they_meant(
+    feed_server: FeedServer, make_project
+) -> None:
+    # Windows-1252 text read as Latin-1 leaves C1 controls ("\x92" for ’), which the W3C
+    # validator reports (BadCharacters). feedparser maps them in an XML feed's text, but a
+    # JSON Feed string keeps them, and so does an Atom author's name.
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Smith\x92s \x93notes\x94", "items": [
+        {"id": "j1", "url": "http://example.org/j1", "title": "Europe\x92s \x96 defence",
+         "content_html": "<p>It\x92s \x85 here\x81</p>", "summary": "Sum\x97mary", "date_published": "2024-05-01T10:00:00Z",
+         "authors": [{"name": "O\x92Brien"}]}]}
+    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            '<title>A</title><id>urn:x:a</id><updated>2024-05-01T12:00:00Z</updated>'
+            '<entry><title>One</title><id>urn:x:1</id><updated>2024-05-01T12:00:00Z</updated>'
+            '<link href="http://example.org/1"/><author><name>Anne &#150; Marie</name></author></entry></feed>')
+    feed_server.route("/j", json.dumps(feed).encode(), content_type="application/feed+json")
+    feed_server.route("/a", atom.encode(), content_type="application/atom+xml")
+    p = make_project({"j": feed_server.url("/j"), "a": feed_server.url("/a")})
+    p.update()  # check_published: no BadCharacters in any file
+    by_title = {e.title: e for e in p.entries()}
+    assert set(by_title) == {"Europe’s – defence", "One"}
+    j1 = by_title["Europe’s – defence"]
+    assert j1.content[0].value == "<p>It’s … here</p>" and j1.summary == "Sum—mary"
+    assert j1.author == "O’Brien" and j1.source.title == "Smith’s “notes”"
+    assert by_title["One"].author == "Anne – Marie"
+
+
+def test_a_link_whose_host_holds_characters_no_iri_may_is_published_as_a_valid_iri(
+    feed_server: FeedServer, make_project
+) -> None:
+    # Characters no IRI may hold are percent-encoded in a link's path and query; in its
+    # host they were kept, and the published href was invalid (InvalidUriChar).
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": [
+        {"id": "j1", "url": "https://exa mple.org/a b", "title": "Space", "content_text": "x",
+         "attachments": [{"url": "http://cdn|1.example/a.mp3", "mime_type": "audio/mpeg"}]},
+        {"id": "j2", "url": "http://user name@ex\"ample.org/", "title": "Quote", "content_text": "y"}]}
+    feed_server.route("/j", json.dumps(feed).encode(), content_type="application/feed+json")
+    p = make_project({"j": feed_server.url("/j")})
+    p.update()  # check_published: every href a valid IRI
+    hrefs = sorted(link.get("href") for e in p.entry_elements() for link in e.iter(f"{ATOM}link")
+                   if link.get("rel") != "self")
+    assert hrefs == ["http://cdn%7C1.example/a.mp3", "http://user%20name@ex%22ample.org/",
+                     "https://exa%20mple.org/a%20b"]
