@@ -41,8 +41,9 @@ GENERATOR_NAME = "aggregator"
 # address in an author's name. 7: a non-ASCII host in IDNA 2008 (ß kept), or escaped.
 # 8: the source's title standing in for a name that was only an address, as a name.
 # 9: no C1 control or U+FFFD in text (BadCharacters). 10: characters no IRI may hold
-# escaped in a link's host too.
-RENDERING = 10
+# escaped in a link's host too. 11: a feed title or category label that reads as markup
+# as escaped HTML, or what HTML shows of it.
+RENDERING = 11
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
 _ENTRY_END = b"</entry>\n"
@@ -213,6 +214,11 @@ def _source_xml(src: SourceInfo) -> bytes:
 
 @lru_cache(maxsize=4096)
 def _category_xml(slug: str, label: str) -> bytes:
+    if _reads_as_markup(label):
+        # An attribute declares no type (ContainsHTML): what HTML shows of it, else none.
+        label = html_to_text(label)
+        label = "" if _reads_as_markup(label) else label
+
     def build(entry: etree._Element) -> None:
         if label:
             _SubElement(entry, "category", term=slug, label=label)
@@ -353,11 +359,13 @@ def render_atom(
     """
     root = base_url.rstrip("/")
     self_url = f"{root}/{view.slug}.xml"
+    title = f"{site_title}: {view.title}"
+    title_is_html = _reads_as_markup(title)  # as an entry's title is then (_text_construct)
     fg = FeedGenerator()
     fg.id(self_url)
-    fg.title(f"{site_title}: {view.title}")
+    fg.title(escape(title, quote=False) if title_is_html else title)
     fg.updated(feed_updated(view, fallback_updated))
-    fg.author(name=site_title)
+    fg.author(name=_person_name(site_title) or site_title)
     # Self link before the alternate one, as PRACTICES asks of every feed we write.
     fg.link(href=self_url, rel="self", type="application/atom+xml")
     fg.link(href=f"{root}/", rel="alternate", type="text/html")
@@ -368,6 +376,9 @@ def render_atom(
     head = fg.atom_str(pretty=True)
     if not head.endswith(_FEED_END):
         raise AssertionError("unexpected feedgen output")  # a feedgen upgrade changed its format
+    if title_is_html:
+        # feedgen writes no type; its first <title> is the feed's (lxml escapes "<" in text).
+        head = head.replace(b"<title>", b'<title type="html">', 1)
     cache = entry_cache if entry_cache is not None else {}
     titles = topic_titles or {}
     parts = [head[: -len(_FEED_END)]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -322,3 +323,23 @@ def test_items_limit_past_64_bits_is_a_usage_error(project: Path) -> None:
     out = run(project, "items", "--limit", str(2**64), code=2)
     assert "--limit" in out
     assert len(run(project, "items", "--limit", str(2**63 - 1), "--json")) > 2
+
+
+def test_a_topic_title_that_reads_as_markup_gives_valid_warning_free_feeds(project: Path) -> None:
+    # Entry and source titles that read as markup ("&amp;", "</b>") are written as escaped
+    # HTML, or the W3C validator reports ContainsUndeclaredHTML; a topic's title is written
+    # as the feed's title and as every entry's category label too.
+    config = project / "aggregator.toml"
+    config.write_text(config.read_text().replace('title = "Baltic Sea security"', 'title = "Sea cables &amp; pipelines"')
+                      .replace('title = "NATO Watch"', 'title = "NATO &amp; EU Watch"'))
+    run(project, "update")
+    for xml in (project / "feeds").glob("*.xml"):
+        problems = validate_atom(xml, self_url=f"http://127.0.0.1:8080/{xml.name}")
+        assert problems == [], (xml.name, problems)
+    feed = feedparser.parse((project / "feeds" / "baltic-security.xml").read_bytes())
+    # Shown as written, as an entry's title is: the escaped HTML of the text.
+    assert feed.feed.title_detail.type == "text/html"
+    assert html.unescape(feed.feed.title) == "NATO &amp; EU Watch: Sea cables &amp; pipelines"
+    assert feed.feed.author == "NATO & EU Watch"  # a name has no type: what HTML shows of it
+    assert {t.label for e in feed.entries for t in e.tags if t.term == "baltic-security"} == {
+        "Sea cables & pipelines"}
