@@ -1264,6 +1264,21 @@ def test_markup_the_validator_calls_a_security_risk_is_not_republished(feed_serv
     assert "كييف" in content and "<bdo" not in content and "<bdi>Kyiv</bdi>" in content
 
 
+@pytest.mark.parametrize("fmt", ["rss20", "atom10", "jsonfeed11"])
+def test_a_title_of_only_invisible_characters_counts_as_none(feed_server: FeedServer, make_project, fmt: str) -> None:
+    # A title of zero-width spaces, a stray byte order mark or direction marks shows as
+    # blank in every reader: the entry takes its first sentence as its title, as an
+    # untitled entry does, and the rules read that.
+    builder, ctype = FORMATS[fmt]
+    entries = [story(n, "z", title=title, content=f"<p>Baltic cable {n} cut. More follows.</p>")
+               for n, title in enumerate(["\u200b", "\ufeff\u200d", "\u200e \u2060", "\u200bVisible"], 1)]
+    feed_server.route("/z", builder("Zero", entries), content_type=ctype)
+    p = make_project({"z": feed_server.url("/z")})
+    p.update()
+    assert sorted(e.findtext(f"{ATOM}title") for e in p.entry_elements()) == [
+        "Baltic cable 1 cut.", "Baltic cable 2 cut.", "Baltic cable 3 cut.", "\u200bVisible"]
+
+
 @pytest.mark.parametrize("fmt", ["rss20", "atom10", "rss10", "jsonfeed11"])
 def test_c1_controls_and_replacement_characters_are_not_republished(
         feed_server: FeedServer, make_project, fmt: str) -> None:

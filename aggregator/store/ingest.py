@@ -8,6 +8,7 @@ skipped, or attached to that item. Lookups run once per batch, writes are execut
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
@@ -223,11 +224,27 @@ def _storable(entry: EntryData) -> EntryData:
 def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
     """(stored title, rule match text, dedup text) of an entry. An untitled entry's
     rules see its fallback title; its dedup text has no title, as the source sent none."""
-    title = entry.title or fallback_title(entry)
+    titled = _visible(entry.title)
+    title = entry.title if titled else fallback_title(entry)
     match_text, dedup = item_texts(title, entry.summary, entry.content, entry.content_type)
-    if not entry.title:
+    if not titled:
         dedup = dedup_text(None, entry.content or entry.summary, entry.content_type)
     return title, match_text, dedup
+
+
+# Characters a reader shows as nothing: format controls (zero-width space and joiners, a
+# stray byte order mark, direction marks), separators and other controls.
+_INVISIBLE = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
+
+
+def _visible(title: str | None) -> bool:
+    """Whether a title shows anything: one of only zero-width spaces or a byte order mark
+    reads as blank in every reader, and is taken as none (the entry's first sentence)."""
+    if not title:
+        return False
+    if title.isascii():
+        return not title.isspace()
+    return any(unicodedata.category(c) not in _INVISIBLE for c in title)
 
 
 def fingerprint(entry: EntryData, clamped_at: datetime | None = None, *, tracked: bool = False) -> str:
