@@ -225,7 +225,7 @@ def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
     """(stored title, rule match text, dedup text) of an entry. An untitled entry's
     rules see its fallback title; its dedup text has no title, as the source sent none."""
     titled = _visible(entry.title)
-    title = entry.title if titled else fallback_title(entry)
+    title = entry.title if entry.title and titled else fallback_title(entry)
     match_text, dedup = item_texts(title, entry.summary, entry.content, entry.content_type)
     if not titled:
         dedup = dedup_text(None, entry.content or entry.summary, entry.content_type)
