@@ -55,6 +55,8 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _INTERVAL_RE = re.compile(r"(?:\d+\s*[smhd]\s*)+")
 _INTERVAL_PART_RE = re.compile(r"(\d+)\s*([smhd])")
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOST_RE = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?")  # a host name or an IPv4 address
 _TOML_POSITION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END_RE = re.compile(r"\s*\(at end of document\)\s*$")
 _ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
@@ -251,11 +253,24 @@ def _split_listen(value: str) -> tuple[str, int]:
     host, sep, port = value.strip().rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]  # an IPv6 literal, "[::1]:8080"
+        if not _ipv6(host):
+            host = ""
     elif ":" in host:
         host = ""  # an unbracketed IPv6 address is ambiguous
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+    # the default base_url is http://{listen}: a host with a space or a "/" in it would
+    # publish feed ids that are no URL, or another URL ("a/b:80" -> http://a/b:80/all.xml)
+    elif not _HOST_RE.fullmatch(host):
+        host = ""
+    if not sep or not host or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError(f"{value!r} is not host:port (e.g. '127.0.0.1:8080')")
     return host, int(port)
+
+
+def _ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
 
 
 def _every_address(host: str) -> bool:

@@ -320,6 +320,14 @@ SOURCE_OK = '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\n'
          "aggregator.toml: sources[2].name: duplicate name 'a' (already used by sources[1])"),
         ('[aggregator]\nlisten = "8080"\n' + MINIMAL,
          "aggregator.toml: aggregator.listen: '8080' is not host:port (e.g. '127.0.0.1:8080')"),
+        # the default base_url is http://{listen}: these would publish feed ids that are no
+        # URL ("http://my host:8080/all.xml"), or another URL ("http://a/b:8080/all.xml")
+        ('[aggregator]\nlisten = "my host:8080"\n' + MINIMAL,
+         "aggregator.toml: aggregator.listen: 'my host:8080' is not host:port (e.g. '127.0.0.1:8080')"),
+        ('[aggregator]\nlisten = "a/b:8080"\n' + MINIMAL,
+         "aggregator.toml: aggregator.listen: 'a/b:8080' is not host:port (e.g. '127.0.0.1:8080')"),
+        ('[aggregator]\nlisten = "[127.0.0.1]:8080"\n' + MINIMAL,
+         "aggregator.toml: aggregator.listen: '[127.0.0.1]:8080' is not host:port (e.g. '127.0.0.1:8080')"),
         ('[aggregator]\ntitle = "x"\n',
          "aggregator.toml: sources: no [[sources]] defined; add at least one source"),
         (MINIMAL + '[[topics]]\nslug = "t"\ntitle = "T"\n',
