@@ -759,7 +759,7 @@ def _resolve_database(text: str, base_dir: Path) -> str:
         if url.query.get("uri") != "true":
             resolved = str(_resolve(base_dir, database))
         # An absolute path, or an in-memory database: nothing to resolve.
-        elif rest.startswith("/") or url.query.get("mode") == "memory":
+        elif rest.startswith("/") or url.query.get("mode") == "memory" or rest == ":memory:":
             return text
         else:  # SQLite decodes %XX in a URI's path: a folder named "a b" or "x?y" stays whole
             resolved = "file:" + quote(str(_resolve(base_dir, unquote(rest))), safe="/")

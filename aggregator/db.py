@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Column, Engine, MetaData, PrimaryKeyConstraint, String, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.pool import SingletonThreadPool
 
 from .errors import StoreError
 
@@ -135,7 +136,8 @@ def sqlite_file(url: str) -> Path | None:
         if parsed.query.get("mode") == "memory":
             return None
         path = urlsplit(database).path  # "file:///x", "file:/x" and "file:x" alike
-        return Path(unquote(path)) if path else None
+        # "file::memory:" is SQLite's in-memory database, not a file of that name
+        return Path(unquote(path)) if path and path != ":memory:" else None
     return Path(database)
 
 
@@ -153,7 +155,10 @@ def make_engine(url: str) -> Engine:
         # it is one dictionary hit, and None binds as NULL as before. The registry is
         # process-wide: an adapter for None that other code registered first stays.
         sqlite3.adapters.setdefault((type(None), sqlite3.PrepareProtocol), _NONE_ADAPTER)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        # In memory, the database lives in its connection: one per thread, as SQLAlchemy
+        # itself picks for ":memory:" and mode=memory but not for a "file::memory:" URI.
+        pool = {"poolclass": SingletonThreadPool} if file is None else {}
+        engine = create_engine(url, connect_args={"timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkin", _narrow_cache)
         return engine

@@ -168,6 +168,8 @@ def test_defaults_of_a_minimal_config(tmp_path: Path) -> None:
         ("sqlite:///file:mem1?mode=memory&cache=shared&uri=true",
          "sqlite:///file:mem1?mode=memory&cache=shared&uri=true"),
         ("sqlite:///file:agg.db", "sqlite:///{dir}/file%3Aagg.db"),  # no uri=true: a file named so
+        # SQLite's own name for an in-memory database as a URI, not a file named ":memory:"
+        ("sqlite:///file::memory:?uri=true", "sqlite:///file::memory:?uri=true"),
     ],
 )
 def test_database_urls(
@@ -209,6 +211,18 @@ def test_status_opens_a_uri_or_home_database_where_the_config_says(
     result = CliRunner().invoke(main, ["--config", str(path), "status"])
     assert result.exit_code == 0, result.output
     assert (home if "~" in database else conf).joinpath("agg.db").is_file() and not list(elsewhere.iterdir())
+
+
+def test_an_in_memory_uri_database_writes_no_file(tmp_path: Path) -> None:
+    # "file::memory:" is SQLite's URI name for an in-memory database: no file named
+    # ":memory:" beside the config, and one database for the whole command
+    seeds = Path(__file__).resolve().parent.parent / "seeds"
+    path = write(tmp_path, '[aggregator]\ndatabase = "sqlite:///file::memory:?uri=true"\n'
+                 f'[[sources]]\nname = "seeds"\npath = "{seeds}"\n')
+    result = CliRunner().invoke(main, ["--config", str(path), "update"])
+    assert result.exit_code == 0, result.output
+    assert "76 new items" in result.output
+    assert {p.name for p in tmp_path.iterdir()} == {"aggregator.toml", "feeds"}
 
 
 @pytest.mark.parametrize(

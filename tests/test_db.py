@@ -182,6 +182,7 @@ def test_an_installed_wheel_carries_the_migrations_and_upgrades_an_old_database(
     ("sqlite:///file:///var/lib/agg.db?uri=true", "/var/lib/agg.db"),
     ("sqlite:///file:agg.db", "file:agg.db"),  # without uri=true, a file of that name
     ("sqlite:///file:mem1?mode=memory&cache=shared&uri=true", None),
+    ("sqlite:///file::memory:?cache=shared&uri=true", None),
     ("sqlite:///:memory:", None),
     ("sqlite://", None),
     ("postgresql://u@db.example/agg", None),
