@@ -142,7 +142,9 @@ def find_config(explicit: str | Path | None) -> Path:
 
     The path is returned as the user gave it, so problems name the file their way.
     """
-    if explicit is not None and str(explicit) != "":
+    if explicit is not None:
+        if str(explicit) == "":  # --config "$UNSET": not the current directory's config
+            raise ConfigError(["--config: the path is empty; give the config file's path"])
         candidate, origin = Path(explicit), "--config"
     elif os.environ.get(ENV_VAR):
         candidate, origin = Path(os.environ[ENV_VAR]), f"${ENV_VAR}"

@@ -479,6 +479,21 @@ def test_find_config_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert not os.path.exists(tmp_path / "c" / "aggregator.toml")
 
 
+def test_an_empty_config_option_is_refused_not_the_current_directorys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `aggregator --config "$CONF" update` with CONF unset must not act on ./aggregator.toml
+    write(tmp_path, MINIMAL)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGGREGATOR_CONFIG", raising=False)
+    before = tree(tmp_path)
+    for args in (["--config", "", "update"], ["update", "--config", ""]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        assert result.output == "--config: the path is empty; give the config file's path\n"
+    assert tree(tmp_path) == before
+
+
 @pytest.mark.parametrize(
     ("text", "seconds"),
     [("10s", 10), ("10m", 600), ("1h30m", 5400), ("2d", 172800), ("1d2h3m4s", 93784), ("90s", 90),
