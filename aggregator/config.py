@@ -319,6 +319,9 @@ _NONEMPTY = _checked(_nonempty)
 _INTERVAL = _checked(_interval)
 _PHRASE = _checked(_phrase)
 _REQUIRED = object()  # a key with no default
+# TOML integers are 64-bit (tomllib reads longer ones too); a larger max_entries overflowed
+# the SQL LIMIT of the publish, with a traceback
+_COUNT = cs.int_schema(ge=1, le=2**63 - 1)
 
 
 class _Table:
@@ -360,10 +363,10 @@ _AGGREGATOR = _Table(
         "base_url": _optional(_checked(_base_url)),  # default: from listen
         "listen": (_checked(_listen), "127.0.0.1:8080"),
         "title": (_NONEMPTY, "Aggregator"),
-        "max_entries": (cs.int_schema(ge=1), 50),
+        "max_entries": (_COUNT, 50),
         "default_interval": (_INTERVAL, "30m"),
-        "max_connections": (cs.int_schema(ge=1), 64),
-        "max_per_host": (cs.int_schema(ge=1), 8),
+        "max_connections": (_COUNT, 64),
+        "max_per_host": (_COUNT, 8),
         "opml": (cs.list_schema(_NONEMPTY), []),
     }
 )
@@ -441,6 +444,8 @@ def _message(error: Any, table: _Table) -> str:
         return f"must be {ctx.get('expected')}, not {value!r}"
     if kind == "greater_than_equal":
         return f"must be at least {ctx.get('ge')}, not {value!r}"
+    if kind == "less_than_equal":
+        return f"must be at most {ctx.get('le')}, not {value!r}"
     return str(error["msg"])
 
 

@@ -290,6 +290,9 @@ SOURCE_OK = '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\n'
          "aggregator.toml: aggregator.max_entries: must be an integer, not a string"),
         ('[aggregator]\nmax_per_host = 0\n' + MINIMAL,
          "aggregator.toml: aggregator.max_per_host: must be at least 1, not 0"),
+        ('[aggregator]\nmax_entries = 9223372036854775808\n' + MINIMAL,
+         "aggregator.toml: aggregator.max_entries: must be at most 9223372036854775807, "
+         "not 9223372036854775808"),
         (MINIMAL + 'enabled = "yes"\n',
          "aggregator.toml: sources[0].enabled: must be true or false, not a string"),
         (MINIMAL + "interval = 600\n",
