@@ -25,10 +25,14 @@ from .store import Store
 log = logging.getLogger("aggregator")
 
 
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+CLEAR_LINE = "\r\x1b[K"  # to the line's start, and erase it
+
+
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -64,6 +68,21 @@ def opened(ctx: Context) -> Iterator[tuple[Config, Store]]:
         yield config, store
     finally:
         store.close()
+
+
+@contextmanager
+def logs_above_progress(shown: bool) -> Iterator[None]:
+    """While a progress bar is drawn on stderr, each log line first erases the bar's line:
+    the lines scroll above the bar instead of being glued after its percentage."""
+    handlers = [h for h in logging.getLogger().handlers if h.formatter is not None] if shown else []
+    saved = [h.formatter for h in handlers]
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter(CLEAR_LINE + LOG_FORMAT))
+    try:
+        yield
+    finally:
+        for handler, formatter in zip(handlers, saved):
+            handler.setFormatter(formatter)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -157,10 +176,10 @@ def update(obj: Context, sources: tuple[str, ...]) -> None:
         raise click.UsageError(f"no source named {', '.join(unknown)} in {config.path.name}")
     with opened(obj) as (config, store):
         started = time.monotonic()
-        chosen = list(sources) or [s.name for s in config.sources if s.enabled]
+        chosen = list(dict.fromkeys(sources)) or [s.name for s in config.sources if s.enabled]
         show = sys.stderr.isatty()
         with click.progressbar(length=len(chosen), label="Refreshing", file=sys.stderr,
-                               hidden=not show) as bar:
+                               hidden=not show) as bar, logs_above_progress(show):
             report = refresh(config, store, list(sources) or None, progress=lambda _name: bar.update(1))
         result = publish(config, store)
         elapsed = time.monotonic() - started

@@ -343,3 +343,35 @@ def test_a_topic_title_that_reads_as_markup_gives_valid_warning_free_feeds(proje
     assert feed.feed.author == "NATO & EU Watch"  # a name has no type: what HTML shows of it
     assert {t.label for e in feed.entries for t in e.tags if t.term == "baltic-security"} == {
         "Sea cables & pipelines"}
+
+
+def test_progress_on_a_terminal_keeps_log_lines_off_the_bar(project: Path) -> None:
+    # stderr a terminal: the bar is drawn there, and so are the log lines
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator.cli", "--config", str(project / "aggregator.toml"),
+         "update", "--source", "seeds", "--source", "seeds"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the process closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    out = proc.communicate()[0].decode()
+    os.close(leader)
+    assert proc.returncode == 0, screen
+    assert out.startswith("seeds: ok, 76 new")
+    # the terminal shows the last text after each carriage return or line erase
+    shown = [re.split(r"\r|\x1b\[K", line.rstrip("\r"))[-1] for line in screen.decode().split("\n")]
+    logs = [line for line in shown if " INFO " in line]
+    assert logs and all(re.match(r"\d{4}-\d\d-\d\d ", line) for line in logs), shown
+    assert "100%" in screen.decode()  # a source named twice is refreshed, and counted, once
