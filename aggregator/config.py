@@ -478,9 +478,10 @@ def load_config(path: Path) -> Config:
     return config
 
 
-def load_config_as(path: Path, shown: str) -> Config:
+def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Config:
     """``load_config``, naming the file ``shown`` in problems (import validates a temp copy),
-    without logging the warnings."""
+    without logging the warnings; relative paths resolve against ``base_dir``, by default
+    the file's folder."""
     problems: list[str] = []
     warnings: list[str] = []
 
@@ -491,7 +492,7 @@ def load_config_as(path: Path, shown: str) -> Config:
         warnings.append(f"{shown}: {key}: {message}")
 
     data = _read_toml(path, shown)
-    base_dir = Path(os.path.abspath(path)).parent
+    base_dir = base_dir or Path(os.path.abspath(path)).parent
     _validate(_DOCUMENT, data, "", report)
     raw_agg = _section(data, "aggregator", dict, {})
     raw_sources = _section(data, "sources", list, [])

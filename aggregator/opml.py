@@ -318,7 +318,10 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     else:
         _append_sources(doc, new_tables, config_path)
         result = doc.as_string()
-    _replace_validated(config_path, result, load_config_as)
+    # the copy is written beside the file a symlink names: its relative paths resolve
+    # against the config's own folder, as the config's do
+    base_dir = Path(os.path.abspath(config_path)).parent
+    _replace_validated(config_path, result, lambda copy, shown: load_config_as(copy, shown, base_dir))
     return added
 
 
@@ -356,7 +359,6 @@ def _replace_validated(
             handle.write(text.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
-        # same folder, so relative paths in the copy resolve exactly as in the original
         validate(tmp, str(config_path))
         os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
         os.replace(tmp, target)

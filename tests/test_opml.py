@@ -326,6 +326,20 @@ def test_import_into_a_config_without_sources_or_final_newline(tmp_path: Path) -
     assert subs.exists()
 
 
+def test_import_into_a_config_reached_through_a_symlink(tmp_path: Path) -> None:
+    # /etc/aggregator/aggregator.toml -> /opt/...: the config's relative paths resolve against
+    # the link's folder, and so must those of the copy that is validated before the rename
+    (tmp_path / "opt").mkdir()
+    (tmp_path / "etc").mkdir()
+    target = write(tmp_path / "opt" / "aggregator.toml", '[aggregator]\nopml = ["subs.opml"]\n')
+    write(tmp_path / "etc" / "subs.opml", NESTED)
+    config_path = tmp_path / "etc" / "aggregator.toml"
+    config_path.symlink_to(target)
+    other = write(tmp_path / "more.opml", NESTED.replace("last.example", "more.example"))
+    assert import_opml(config_path, other) == [f"last-{tag('https://more.example/rss')}"]
+    assert config_path.is_symlink() and "more.example" in target.read_text(encoding="utf-8")
+
+
 def test_import_refuses_a_broken_config_and_leaves_it_alone(tmp_path: Path) -> None:
     broken = CONFIG.replace('title = "Imported"', "title = 5")
     config_path = write(tmp_path / "aggregator.toml", broken)
