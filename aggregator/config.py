@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import logging
 import os
 import re
@@ -55,6 +56,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _INTERVAL_RE = re.compile(r"(?:\d+\s*[smhd]\s*)+")
 _INTERVAL_PART_RE = re.compile(r"(\d+)\s*([smhd])")
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _HOST_RE = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?")  # a host name or an IPv4 address
 _TOML_POSITION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
@@ -409,7 +411,12 @@ def _kind(value: object) -> str:
 def _key_path(prefix: str, loc: tuple[int | str, ...]) -> str:
     path = prefix
     for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        if isinstance(part, int):
+            path += f"[{part}]"
+            continue
+        # a quoted key as TOML writes it: one line per problem, and "a.b" is not a.b
+        key = part if _BARE_KEY_RE.fullmatch(part) else json.dumps(part, ensure_ascii=False)
+        path += f".{key}" if path else key
     return path
 
 

@@ -372,6 +372,11 @@ SOURCE_OK = '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\n'
         ('[aggregator]\nopml = ["subscriptions.opml"]\n' + MINIMAL,
          "aggregator.toml: aggregator.opml[0]: cannot read subscriptions.opml: No such file or directory"),
         ("sources = 3\n", "aggregator.toml: sources: must be an array of tables ([[sources]]), not an integer"),
+        # a quoted key is named as it is written: one line, and "a.b" is not the key b of a
+        ('[aggregator]\n"data\\nbase" = 1\n' + MINIMAL,
+         'aggregator.toml: aggregator."data\\nbase": unknown key (did you mean \'database\'?)'),
+        ('[aggregator]\n"max.entries" = 5\n' + MINIMAL,
+         'aggregator.toml: aggregator."max.entries": unknown key (did you mean \'max_entries\'?)'),
     ],
 )
 def test_each_problem_has_its_exact_line(tmp_path: Path, text: str, expected: str) -> None:
