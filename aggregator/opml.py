@@ -25,7 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from lxml import etree
 
-from aggregator.errors import ConfigError
+from aggregator.errors import AggregatorError, ConfigError
 
 if TYPE_CHECKING:  # tomlkit only where the config is edited (a refresh reads OPML, never writes)
     import tomlkit
@@ -321,7 +321,10 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     # the copy is written beside the file a symlink names: its relative paths resolve
     # against the config's own folder, as the config's do
     base_dir = Path(os.path.abspath(config_path)).parent
-    _replace_validated(config_path, result, lambda copy, shown: load_config_as(copy, shown, base_dir))
+    try:
+        _replace_validated(config_path, result, lambda copy, shown: load_config_as(copy, shown, base_dir))
+    except OSError as exc:  # a full disk, a folder the user may not write: the config is as it was
+        raise AggregatorError(f"cannot write {config_path}: {exc.strerror or exc}") from exc
     return added
 
 

@@ -340,6 +340,24 @@ def test_import_into_a_config_reached_through_a_symlink(tmp_path: Path) -> None:
     assert config_path.is_symlink() and "more.example" in target.read_text(encoding="utf-8")
 
 
+def test_import_that_cannot_write_the_config_says_so_in_one_line(tmp_path: Path) -> None:
+    # a full disk (here: a file size limit of one byte) or a folder the user may not write
+    import resource
+    import subprocess
+    import sys
+
+    config_path = write(tmp_path / "aggregator.toml", CONFIG)
+    subs = write(tmp_path / "subs.opml", NESTED)
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "aggregator.cli", "--config", str(config_path), "sources", "import", str(subs)],
+        capture_output=True, text=True, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1, hard)))
+    assert result.returncode == 1
+    assert result.stderr == f"aggregator: cannot write {config_path}: File too large\n"
+    assert config_path.read_text(encoding="utf-8") == CONFIG
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator.toml", "subs.opml"]
+
+
 def test_import_refuses_a_broken_config_and_leaves_it_alone(tmp_path: Path) -> None:
     broken = CONFIG.replace('title = "Imported"', "title = 5")
     config_path = write(tmp_path / "aggregator.toml", broken)
