@@ -53,8 +53,8 @@ MAX_NAME = 200  # source names and topic slugs: the database columns hold this m
 RESERVED_SLUGS = frozenset({"all", "index"})  # output file names: all.xml, index.html/.opml
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_INTERVAL_RE = re.compile(r"(?:\d+\s*[smhd]\s*)+")
-_INTERVAL_PART_RE = re.compile(r"(\d+)\s*([smhd])")
+_INTERVAL_RE = re.compile(r"(?:[0-9]+\s*[smhd]\s*)+")
+_INTERVAL_PART_RE = re.compile(r"([0-9]+)\s*([smhd])")
 _SLUG_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"

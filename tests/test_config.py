@@ -527,6 +527,8 @@ def test_good_intervals(text: str, seconds: int) -> None:
         ("3000000d", "longer than the maximum of 365d"),
         ("99999999999d", "longer than the maximum of 365d"),
         ("1" + "0" * 5000 + "s", "longer than the maximum of 365d"),
+        ("\u0661\u0660m", "is not an interval"),  # Arabic-Indic digits: \d took them for 10m
+        ("1\uff10m", "is not an interval"),  # a fullwidth 0
     ],
 )
 def test_bad_intervals(text: str, message: str) -> None:
