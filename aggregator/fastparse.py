@@ -143,6 +143,9 @@ def _only_channel(rss: Any) -> Any:
     children = [c for c in rss if isinstance(c.tag, str)]
     if len(children) != 1 or children[0].tag != "channel" or set(rss.attrib) - {"version"}:
         raise _NotFast("rss without exactly one channel")
+    if children[0].keys():
+        # feedparser reads a channel's CDF attributes: href (in any namespace) as the feed's link.
+        raise _NotFast("attributes on the channel")
     return children[0]
 
 

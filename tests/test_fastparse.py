@@ -135,6 +135,9 @@ SLOW_CASES: dict[str, tuple[bytes, str]] = {
     "text_xml_non_ascii": (rss("<title>café</title>"), "text/xml"),
     "malformed": (b"<rss version='2.0'><channel><title>a & b</title></channel></rss>", "application/rss+xml"),
     "rss091": ((DATA / "feeds" / "rss091.xml").read_bytes(), "text/xml"),
+    # feedparser reads a channel's CDF href as the feed's link (the source's site, published).
+    "channel_cdf_href": (rss("<title>t</title>").replace(b"<channel>", b"<channel href='http://cdf.example/'>")
+                         .replace(b"<link>http://gen.example.org/</link>", b""), "application/rss+xml"),
     "media_title": (rss("<title>t</title><media:title xmlns:media='http://search.yahoo.com/mrss/'>m</media:title>"), ""),
 }
 
