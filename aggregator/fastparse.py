@@ -96,6 +96,10 @@ def fast_feed(body: bytes, content_type: str) -> tuple[dict[str, Any], list[dict
             channel = _only_channel(root)
             result = _walk_feed(channel, atom=False)
         elif root.tag == _ATOM_FEED and not _RSS10_NAMESPACES.intersection(root.nsmap.values()):
+            if any(key.rpartition("}")[2].lower() == "base" for key in root.keys()):
+                # feedparser takes a plain base attribute (or one in a namespace it does not
+                # know) for xml:base: every link, id and fragment resolves against it.
+                raise _NotFast("base attribute on the feed")
             result = _walk_feed(root, atom=True)
         else:
             return None

@@ -138,6 +138,11 @@ SLOW_CASES: dict[str, tuple[bytes, str]] = {
     # feedparser reads a channel's CDF href as the feed's link (the source's site, published).
     "channel_cdf_href": (rss("<title>t</title>").replace(b"<channel>", b"<channel href='http://cdf.example/'>")
                          .replace(b"<link>http://gen.example.org/</link>", b""), "application/rss+xml"),
+    # feedparser reads a plain base attribute (or one in a namespace it does not know) as xml:base.
+    "atom_base_attribute": (ATOM_HEAD.replace("<feed ", "<feed base='http://b.example/x/' ").encode()
+                            + b"<entry><id>1</id><title>t</title><link href='p1'/></entry></feed>", "application/atom+xml"),
+    "atom_base_attribute_other_ns": (ATOM_HEAD.replace("<feed ", "<feed xmlns:q='http://q.example/' q:base='http://b.example/x/' ").encode()
+                                     + b"<entry><id>1</id><title>t</title><link href='p1'/></entry></feed>", "application/atom+xml"),
     "media_title": (rss("<title>t</title><media:title xmlns:media='http://search.yahoo.com/mrss/'>m</media:title>"), ""),
 }
 
