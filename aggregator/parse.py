@@ -157,10 +157,16 @@ def _feed_data(
     return FeedData(
         url=url,
         title=_title_text(feed.get("title"), feed.get("title_detail")),
-        link=_absolute_link(url, feed.get("link")),
+        link=_absolute_link(url, _string(feed.get("link"))),
         entries=tuple(entries),
         warning=warning,
     )
+
+
+def _string(value: Any) -> str | None:
+    """A link as feedparser stored it, or None: an element named like one of its own keys
+    (``<links>``) derails it into storing a dict there."""
+    return value if isinstance(value, str) else None
 
 
 def _describe(exc: object) -> str:
@@ -287,7 +293,7 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
             summary = html.escape(raw_summary.strip(), quote=False)
         summary = summary or None
 
-    raw_link = get("link")
+    raw_link = _string(get("link"))
     if get("guidislink") and raw_link == get("id") and _http_url(raw_link) is None:
         # feedparser copies a permalink GUID into the link; an id like "post-17" is
         # no URL, and resolving it against the feed URL would invent a dead link.
@@ -309,7 +315,10 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         source_author = source and ((source.get("author_detail") or {}).get("name") or "").strip()
         author = source_author or feed_author
 
-    files = get("enclosures")
+    try:
+        files = get("enclosures")
+    except (TypeError, AttributeError):  # feedparser derives them from its links, which a <links> element replaced
+        files = None
     return EntryData(
         key,
         title,

@@ -650,6 +650,20 @@ def test_a_bad_entry_does_not_sink_the_feed(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(feed.entries) == 3
 
 
+@pytest.mark.parametrize("where", ["channel", "item"])
+def test_an_element_named_links_neither_fails_the_feed_nor_drops_its_entry(where: str) -> None:
+    # feedparser keeps its links in a key of that name: a <links> element derails it into
+    # storing a dict as the link. The feed failed (internal error), the entry was dropped.
+    links = "<links>http://a.example/other</links>"
+    body = (f"<rss version='2.0'><channel>{links if where == 'channel' else ''}<title>T</title>"
+            f"<link>http://a.example/</link><item>{links if where == 'item' else ''}"
+            "<guid isPermaLink='false'>g1</guid><title>Kept</title><link>http://a.example/1</link>"
+            "<description>Text</description></item></channel></rss>").encode()
+    feed = parse_feed(FETCHED, body, {"content-type": "application/rss+xml"}, now=NOW)
+    assert [(e.key, e.title, e.summary) for e in feed.entries] == [("g1", "Kept", "Text")]
+    assert feed.title == "T"
+
+
 def test_entry_key_and_clamp_helpers() -> None:
     assert entry_key("  g  ", "http://l", "t", "c") == "g"
     assert entry_key("  ", " http://l ", "t", "c") == "http://l"
