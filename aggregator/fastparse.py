@@ -503,4 +503,6 @@ def _author(element: Any, *, atom: bool) -> Mapping[str, Any]:
         author = author.strip()
     if author:
         detail["name"] = author
+    if match:
+        detail["email"] = match.group(0)  # as feedparser's detail has it (parse.py reads both)
     return {"author": value, "author_detail": detail}

@@ -308,7 +308,7 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     updated_struct = get("updated_parsed") if dict.__contains__(raw, "updated_parsed") else None
     published_struct = get("published_parsed")
     author_detail = get("author_detail")
-    author = ((author_detail and author_detail.get("name")) or get("author") or "").strip() or None
+    author = ((author_detail and _author_name(author_detail, get("author"))) or get("author") or "").strip() or None
     if author is None:
         # RFC 4287 §4.2.1: the authors of the entry's atom:source, else the feed's.
         source = get("source")
@@ -338,6 +338,31 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
                                  f.get("length")) for f in files])
         if files else (),
     )
+
+
+# What may follow an e-mail address's first four letters of a top-level domain.
+_DOMAIN_REST = re.compile(r"[A-Za-z0-9-]+(?:\?subject=\S+)?")
+
+
+def _author_name(detail: Mapping[str, Any], raw: Any) -> str | None:
+    """The author's name: feedparser's, unless it read the e-mail address in an RSS author
+    ("jo@news.agency (Jo)") cut short. Its pattern takes at most four letters of a
+    top-level domain, and the rest of the address became the name ("cy (Jo"); the name
+    is then what is left beside the whole address, cleaned as feedparser cleans it."""
+    name, email = detail.get("name"), detail.get("email")
+    if not email or not isinstance(raw, str) or email not in raw:
+        return name
+    at = raw.index(email) + len(email)
+    rest = _DOMAIN_REST.match(raw, at)
+    if rest is None:
+        return name
+    left = raw[:raw.index(email)] + raw[rest.end():]
+    left = left.replace("()", "").replace("<>", "").replace("&lt;&gt;", "").strip()
+    if left[:1] == "(":
+        left = left[1:]
+    if left[-1:] == ")":
+        left = left[:-1]
+    return left.strip() or None
 
 
 MAX_ENCLOSURES = 20  # a feed's item with more is not a podcast episode: the rest are left out

@@ -664,6 +664,24 @@ def test_an_element_named_links_neither_fails_the_feed_nor_drops_its_entry(where
     assert feed.title == "T"
 
 
+@pytest.mark.parametrize(("written", "name"), [
+    ("jane@news.agency (Jane Doe)", "Jane Doe"),
+    ("Jane Doe &lt;jane@studio.design&gt;", "Jane Doe"),
+    ("Jane (jane@a.museum)", "Jane"),
+    ("jane@blog.online", "jane@blog.online"),
+    ("jane@example.com (Jane Doe)", "Jane Doe"),
+])
+def test_an_rss_author_whose_address_has_a_long_top_level_domain_keeps_the_name(written: str, name: str) -> None:
+    # feedparser's e-mail pattern stops after four letters of the top-level domain: the rest
+    # of the address became the name ("cy (Jane Doe", "Jane Doe <gn>", "ne"), on both paths.
+    from aggregator.parse import _parse_with_feedparser
+
+    body = (f"<rss version='2.0'><channel><title>T</title><item><guid isPermaLink='false'>a</guid>"
+            f"<title>t</title><author>{written}</author></item></channel></rss>").encode()
+    for feed in (parse_feed(FETCHED, body, {}, now=NOW), _parse_with_feedparser(FETCHED, body, "", NOW)):
+        assert [e.author for e in feed.entries] == [name]
+
+
 def test_entry_key_and_clamp_helpers() -> None:
     assert entry_key("  g  ", "http://l", "t", "c") == "g"
     assert entry_key("  ", " http://l ", "t", "c") == "http://l"
