@@ -289,13 +289,20 @@ _FEED_IGNORED_RSS = frozenset(
 _FEED_IGNORED_ATOM = frozenset(
     {"subtitle", "updated", "author", "contributor", "category", "generator", "icon", "logo", "rights"}
 )
-_SIMPLE_CHILDREN = frozenset({"name", "email", "uri", "url", "title", "link", "width", "height", "description",
-                              "hour", "day"})
+# Their usual children. Only inside an image are a title and a link the image's own: anywhere
+# else feedparser stores them as the feed's title and link.
+_PERSON_CHILDREN = frozenset({"name", "email", "uri"})
+_SIMPLE_CHILDREN: dict[str, frozenset[str]] = {
+    "image": frozenset({"url", "title", "link", "width", "height", "description"}),
+    "author": _PERSON_CHILDREN, "contributor": _PERSON_CHILDREN,
+    "skiphours": frozenset({"hour"}), "skipdays": frozenset({"day"}),
+}
 
 
 def _check_leaf_or_simple(element: Any) -> None:
+    allowed = _SIMPLE_CHILDREN.get(_fp_name(element), frozenset())
     for child in element:
-        if _fp_name(child) not in _SIMPLE_CHILDREN or len(child):
+        if _fp_name(child) not in allowed or len(child):
             raise _NotFast("unexpected nested element")
 
 

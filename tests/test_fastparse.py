@@ -143,6 +143,12 @@ SLOW_CASES: dict[str, tuple[bytes, str]] = {
                             + b"<entry><id>1</id><title>t</title><link href='p1'/></entry></feed>", "application/atom+xml"),
     "atom_base_attribute_other_ns": (ATOM_HEAD.replace("<feed ", "<feed xmlns:q='http://q.example/' q:base='http://b.example/x/' ").encode()
                                      + b"<entry><id>1</id><title>t</title><link href='p1'/></entry></feed>", "application/atom+xml"),
+    # A link anywhere but in an image is the feed's link to feedparser.
+    "atom_link_inside_updated": (ATOM_HEAD.replace("<updated>", "<updated><link>http://late.example/</link>").encode()
+                                 + b"</feed>", "application/atom+xml"),
+    "rss_link_inside_cloud": (rss("<title>t</title>").replace(b"<description>d</description>",
+                                                              b"<description>d</description><cloud><link>http://late.example/</link></cloud>"),
+                              "application/rss+xml"),
     "media_title": (rss("<title>t</title><media:title xmlns:media='http://search.yahoo.com/mrss/'>m</media:title>"), ""),
 }
 
