@@ -26,9 +26,11 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import feedparser
 import feedparser.api
 import feedparser.mixin
 from feedparser.datetimes import _parse_date
+from feedparser.datetimes.rfc822 import _parse_date_rfc822, day_names
 from lxml import etree
 
 __all__ = ["fast_feed", "fast_path_count", "parse_date"]
@@ -435,6 +437,20 @@ _W3DTF = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,6})?(Z
 _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
                                        "Nov", "Dec"), 1)}
 _MONTH_DIGITS = {name: f"{number:02d}" for name, number in _MONTHS.items()}
+
+
+def _rfc822_without_zone(value: str) -> time.struct_time | None:
+    """An RFC 822 date with a day name and a time but no zone ("Mon, 01 Jan 2024 10:00:00"),
+    read as UTC. feedparser reads it so without the day name, but with one it counts the
+    parts before removing the name and finds too few: the date was lost."""
+    parts = value.split()
+    if len(parts) == 5 and parts[0][:3].lower() in day_names and ":" in parts[4]:
+        return _parse_date_rfc822(f"{value} GMT")
+    return None
+
+
+# Registered once, ahead of feedparser's own handlers: both paths read dates through them.
+feedparser.registerDateHandler(_rfc822_without_zone)
 
 
 def parse_date(value: str) -> datetime | time.struct_time | None:

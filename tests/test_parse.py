@@ -682,6 +682,17 @@ def test_an_rss_author_whose_address_has_a_long_top_level_domain_keeps_the_name(
         assert [e.author for e in feed.entries] == [name]
 
 
+@pytest.mark.parametrize("written", ["Mon, 01 Jan 2024 10:00:00", "Mon, 1 Jan 2024 10:00", "01 Jan 2024 10:00:00"])
+def test_an_rfc822_date_without_a_zone_is_read_as_utc_with_or_without_its_day_name(written: str) -> None:
+    # feedparser read it without the day name only: with one, the date was lost.
+    from aggregator.parse import _parse_with_feedparser
+
+    body = (f"<rss version='2.0'><channel><title>T</title><item><guid isPermaLink='false'>a</guid>"
+            f"<title>t</title><pubDate>{written}</pubDate></item></channel></rss>").encode()
+    for feed in (parse_feed(FETCHED, body, {}, now=NOW), _parse_with_feedparser(FETCHED, body, "", NOW)):
+        assert [e.published for e in feed.entries] == [utc(2024, 1, 1, 10)]
+
+
 def test_entry_key_and_clamp_helpers() -> None:
     assert entry_key("  g  ", "http://l", "t", "c") == "g"
     assert entry_key("  ", " http://l ", "t", "c") == "http://l"
