@@ -305,3 +305,21 @@ def test_an_enclosure_without_a_type_is_published_with_none() -> None:
         for result in (_fast(body, "application/xml")[0], _reference(body, "application/xml")):
             [entry] = result.entries  # type: ignore[attr-defined]
             assert [f.type for f in entry.enclosures] == [None]
+
+
+@pytest.mark.parametrize(("seed", "mutation"), [(1, False), (2, True)])
+def test_random_feeds_match_feedparser(seed: int, mutation: bool) -> None:
+    # A small share of tests/fastparse_diff.py (run it for thousands): varied RSS 2.0 and
+    # Atom 1.0 feeds, and with mutation random attributes and stray elements.
+    import random
+
+    from fastparse_diff import diff, gen, run
+
+    rng = random.Random(seed)
+    fast = 0
+    for _ in range(400):
+        kind, body, content_type = gen(rng, bias=True, mutation=mutation)
+        ours, reference, took_fast = run(body, content_type)
+        fast += took_fast
+        assert not diff(ours, reference), body
+    assert fast > 40
