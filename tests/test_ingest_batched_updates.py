@@ -92,8 +92,9 @@ def _play(s: Store, seed: int) -> tuple[list[Any], list[dict[int, datetime]]]:
     return results, times
 
 
-def _update_item_as_before(conn: Any, item_id: int, entry: EntryData, now: datetime) -> None:
-    """Store._update_item as it was before 5bd3d61 (eee1cbb), one entry at a time."""
+def _update_item_as_before(conn: Any, item_id: int, entry: EntryData, now: datetime, keep_times: bool) -> None:
+    """Store._update_item as it was before 5bd3d61 (eee1cbb), one entry at a time; with
+    ``keep_times`` (an entry that only reads fuller), the item keeps its updated."""
     old = conn.execute(select(items.c.updated).where(items.c.id == item_id)).scalar_one()
     new_updated = entry.updated if entry.updated and entry.updated > old else now
     if new_updated <= old:
@@ -103,7 +104,7 @@ def _update_item_as_before(conn: Any, item_id: int, entry: EntryData, now: datet
         title=title, link=entry.link, canonical_link=_indexed_link(entry.link),
         text_key=text_key(dedup) if dedup else None, summary=entry.summary, content=entry.content,
         content_type=entry.content_type, author=entry.author, truncated=entry.truncated,
-        updated=ingest_module._free_times(conn, [new_updated])[0], classified=False,
+        updated=old if keep_times else ingest_module._free_times(conn, [new_updated])[0], classified=False,
     )
     if entry.published:
         values["published"] = entry.published
@@ -143,9 +144,9 @@ def test_batched_updates_store_what_one_at_a_time_stores(
 ) -> None:
     got, got_rows = _play_copy(template, tmp_path / "batched.db", seed)
 
-    def singly(conn: Any, changed: list[Any], now: datetime) -> None:
+    def singly(conn: Any, changed: list[Any], now: datetime, *, keep_times: bool = False) -> None:
         for item_id, entry in changed:
-            _update_item_as_before(conn, item_id, entry, now)
+            _update_item_as_before(conn, item_id, entry, now, keep_times)
 
     monkeypatch.setattr(ingest_module, "_update_items", singly)
     want, want_rows = _play_copy(template, tmp_path / "single.db", seed)

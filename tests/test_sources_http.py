@@ -831,6 +831,58 @@ def test_an_entry_cleaned_anew_by_a_stricter_sanitizer_keeps_its_time(
     assert again.findtext(f"{ATOM}updated") > before.findtext(f"{ATOM}updated")
 
 
+def test_an_entry_this_release_reads_better_keeps_its_time(feed_server: FeedServer, make_project) -> None:
+    # A release that reads more of an unchanged entry - a date form an earlier one lost
+    # ("Mon, 01 Jan 2024 10:00:00", no zone), the whole of an author's e-mail address
+    # ("jane@news.agency (Jane Doe)" was read "cy (Jane Doe") - must not lift it to the top
+    # of every feed when its feed next changes: nothing changed upstream.
+    import sqlite3
+
+    from aggregator.parse import parse_feed
+    from aggregator.store.ingest import fingerprint
+
+    def item(n: int, date: str, author: str = "jane@news.agency (Jane Doe)") -> str:
+        return (f"<item><guid>urn:r:{n}</guid><title>Story {n}</title><link>http://example.org/r/{n}</link>"
+                f"<description>Body {n}.</description><author>{author}</author><pubDate>{date}</pubDate></item>")
+
+    def feed(*items: str) -> bytes:
+        return ('<?xml version="1.0"?><rss version="2.0"><channel><title>R</title><link>http://example.org/</link>'
+                "<description>d</description>" + "".join(items) + "</channel></rss>").encode()
+
+    old = item(1, "Mon, 01 Jan 2024 10:00:00")
+    route = feed_server.route("/r", feed(old))
+    p = make_project({"r": feed_server.url("/r")})
+    p.update()
+    [entry] = parse_feed(feed_server.url("/r"), route.body, {}).entries
+    assert entry.author == "Jane Doe" and entry.published == datetime(2024, 1, 1, 10, tzinfo=timezone.utc)
+    earlier = replace(entry, author="cy (Jane Doe", published=None, updated=None)
+    with sqlite3.connect(p.root / "agg.db") as db:  # as the earlier release stored it: undated
+        db.execute("UPDATE items SET author = ?, published = first_seen, updated = first_seen", (earlier.author,))
+        db.execute("UPDATE item_sources SET fingerprint = ?", (fingerprint(earlier),))
+    p.run("publish", "--force")
+    [before] = p.entry_elements()
+    uid = before.findtext(f"{ATOM}id")
+
+    def now_of(uid: str | None) -> etree._Element:
+        return {el.findtext(f"{ATOM}id"): el for el in p.entry_elements()}[uid]
+
+    route.body = feed(item(2, "Tue, 02 Jan 2024 10:00:00"), old)
+    assert "1 new items, 1 updated" in p.update()
+    after = now_of(uid)
+    assert after.findtext(f"{ATOM}updated") == before.findtext(f"{ATOM}updated")
+    assert after.findtext(f"{ATOM}author/{ATOM}name") == "Jane Doe"
+    assert after.findtext(f"{ATOM}published") == "2024-01-01T10:00:00+00:00"
+    # An author corrected upstream is no news either.
+    route.body = feed(item(2, "Tue, 02 Jan 2024 10:00:00"), item(1, "Mon, 01 Jan 2024 10:00:00", "Jane Roe"))
+    assert "0 new items, 1 updated" in p.update()
+    assert now_of(uid).findtext(f"{ATOM}updated") == before.findtext(f"{ATOM}updated")
+    assert now_of(uid).findtext(f"{ATOM}author/{ATOM}name") == "Jane Roe"
+    # A date changed upstream still dates it anew.
+    route.body = feed(item(2, "Tue, 02 Jan 2024 10:00:00"), item(1, "Wed, 03 Jan 2024 10:00:00", "Jane Roe"))
+    assert "0 new items, 1 updated" in p.update()
+    assert now_of(uid).findtext(f"{ATOM}updated") > before.findtext(f"{ATOM}updated")
+
+
 def test_a_private_feeds_password_is_sent_but_never_published(feed_server: FeedServer, make_project) -> None:
     # https://user:password@host/feed: the fetch sends them as Basic auth; atom:source names
     # the feed without them, or every reader of a topic feed could read the private one.

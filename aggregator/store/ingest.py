@@ -100,8 +100,9 @@ def _carriers_of(sqlite: bool) -> Any:  # :ids -> (item, source) pairs
             .where(_in_list(item_sources.c.item_id, "ids", sqlite)))
 
 
-def _texts_of(sqlite: bool) -> Any:  # :ids -> (item, its content, summary)
-    return select(items.c.id, items.c.content, items.c.summary).where(_in_list(items.c.id, "ids", sqlite))
+def _texts_of(sqlite: bool) -> Any:  # :ids -> (item, its content, summary, author)
+    return (select(items.c.id, items.c.content, items.c.summary, items.c.author)
+            .where(_in_list(items.c.id, "ids", sqlite)))
 
 
 def _times_of(sqlite: bool) -> Any:  # :ids -> (item, its updated)
@@ -459,8 +460,9 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                     was, job.clamped_at, tracked=True):
                 continue  # unchanged, fingerprinted as before schema 0008: the new one is stored
             read_fuller = job.keep_times or (
-                (entry.enclosures or entry.author) and old_fp in _earlier_fingerprints(was, job, earlier, tracked))
-            if not read_fuller and job.resanitize is not None and (entry.content or entry.summary):
+                (entry.enclosures or entry.author or entry.published or entry.updated)
+                and old_fp in _earlier_fingerprints(was, job, earlier, tracked))
+            if not read_fuller and job.resanitize is not None and (entry.content or entry.summary or entry.author):
                 recleaned.append((job, item_id, entry, was, old_fp, earlier, tracked))
             else:
                 (enriched if read_fuller else changed).append((item_id, entry))
@@ -484,18 +486,21 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
 def _recleaned(
     conn: Connection, candidates: list[tuple[IngestJob, int, EntryData, EntryData, str, bool, bool]]
 ) -> list[tuple[int, EntryData, bool]]:
-    """(item, entry, whether it changed only in how HTML is cleaned) for each changed entry
-    of a job with ``resanitize``: its stored content and summary, cleaned again, are the
-    ones sent now, and with them the entry has the fingerprint it was stored with. A file
-    of stored items is read only for such entries, and only once a batch."""
-    stored: dict[int, tuple[str | None, str | None]] = {}
+    """(item, entry, whether it changed only in how it is read) for each changed entry of a
+    job with ``resanitize``: its stored content and summary, cleaned again, are the ones
+    sent now, and with them, and with its stored author or the one sent now, the entry
+    has the fingerprint it was stored with. An author is never news: a release that reads
+    it better ("jo@news.agency (Jo)" read as "cy (Jo"), or a feed that corrects it, keeps
+    the entry's time. A file of stored items is read only for such entries, and only once
+    a batch."""
+    stored: dict[int, tuple[str | None, str | None, str | None]] = {}
     for part in _chunks(sorted({c[1] for c in candidates})):
-        for item_id, content, summary in conn.execute(
+        for item_id, content, summary, author in conn.execute(
                 _statement(conn, _texts_of), {"ids": _listed(conn, items.c.id, part)}):
-            stored[item_id] = (content, summary)
+            stored[item_id] = (content, summary, author)
     out = []
     for job, item_id, entry, was, old_fp, earlier, tracked in candidates:
-        content, summary = stored.get(item_id, (None, None))
+        content, summary, author = stored.get(item_id, (None, None, None))
         clean = job.resanitize
         assert clean is not None
         read = [content, summary]
@@ -508,9 +513,11 @@ def _recleaned(
             and _reads_as(entry.summary, read[1], clean)
         )
         if same:  # ... and all else as it was stored (by this release or an earlier one)
-            before = replace(was, content=content, summary=summary)
-            fingerprints = _earlier_fingerprints(before, job, earlier, tracked)
-            fingerprints.update(fingerprint(before, job.clamped_at, tracked=t) for t in {False, tracked})
+            fingerprints: set[str] = set()
+            for name in {was.author, author}:
+                before = replace(was, content=content, summary=summary, author=name)
+                fingerprints |= _earlier_fingerprints(before, job, earlier, tracked)
+                fingerprints.update(fingerprint(before, job.clamped_at, tracked=t) for t in {False, tracked})
             same = old_fp in fingerprints
         out.append((item_id, entry, same))
     return out
@@ -532,14 +539,19 @@ def _reads_as(sent: str | None, stored: str | None, clean: Callable[[str], str])
 def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, tracked: bool) -> set[str]:
     """The fingerprints ``entry`` had when nothing but how it is read changed: a stored
     one of these means the source sent nothing new. An author that appears is never news
-    (an Atom feed that names its author gives it to every entry). ``earlier``: its link
-    row was fingerprinted before schema 0008, maybe by a release that did not read files
-    (enclosures) yet, or took its link whole (``tracked``: the link has tracking
-    parameters); for a row fingerprinted since, a file that appears is a change upstream."""
-    if not earlier:
-        return {fingerprint(replace(entry, author=None), job.clamped_at)} if entry.author else set()
-    bare = replace(entry, enclosures=())
-    variants = (bare, replace(bare, author=None))
+    (an Atom feed that names its author gives it to every entry), nor are dates that appear
+    (a date form this release reads and an earlier one lost, or a feed that starts dating
+    its entries). ``earlier``: its link row was fingerprinted before schema 0008, maybe by
+    a release that did not read files (enclosures) yet, or took its link whole (``tracked``:
+    the link has tracking parameters); for a row fingerprinted since, a file that appears
+    is a change upstream."""
+    if earlier:
+        bare = replace(entry, enclosures=())
+        variants = [bare, replace(bare, author=None)]
+    else:
+        variants = [entry, replace(entry, author=None)] if entry.author else [entry]
+    if entry.published or entry.updated:
+        variants += [replace(v, published=None, updated=None) for v in variants]
     return {fingerprint(v, job.clamped_at, tracked=t) for v in variants for t in {False, tracked}}
 
 
