@@ -449,8 +449,31 @@ def _rfc822_without_zone(value: str) -> time.struct_time | None:
     return None
 
 
+# Time zones written by name that feedparser does not know (its own table holds the US
+# ones, UT/GMT/Z, MET/MEST and military letters): it reads the time as UTC, hours off for a
+# European, Russian or Asian site ("10:00:00 CET" is 09:00 UTC). Only names that mean one
+# zone wherever feeds use them: IST (India, Ireland, Israel) and the like stay unread.
+ZONE_OFFSETS: dict[str, str] = {
+    "wet": "+0000", "west": "+0100", "bst": "+0100", "cet": "+0100", "cest": "+0200",
+    "eet": "+0200", "eest": "+0300", "msk": "+0300", "msd": "+0400", "wat": "+0100",
+    "cat": "+0200", "sast": "+0200", "eat": "+0300", "pkt": "+0500", "wib": "+0700",
+    "hkt": "+0800", "sgt": "+0800", "awst": "+0800", "jst": "+0900", "kst": "+0900",
+    "acst": "+0930", "acdt": "+1030", "aest": "+1000", "aedt": "+1100", "nzst": "+1200",
+    "nzdt": "+1300", "hst": "-1000", "akst": "-0900", "akdt": "-0800", "nst": "-0330",
+    "ndt": "-0230",
+}
+
+
+def _rfc822_named_zone(value: str) -> time.struct_time | None:
+    """An RFC 822 date whose zone is a name of ZONE_OFFSETS, at that offset."""
+    head, _, zone = value.strip().rpartition(" ")
+    offset = ZONE_OFFSETS.get(zone.lower())
+    return _parse_date_rfc822(f"{head} {offset}") if offset and head else None
+
+
 # Registered once, ahead of feedparser's own handlers: both paths read dates through them.
 feedparser.registerDateHandler(_rfc822_without_zone)
+feedparser.registerDateHandler(_rfc822_named_zone)
 
 
 def parse_date(value: str) -> datetime | time.struct_time | None:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .config import Config, SourceConfig
 from .errors import FetchError, ParseError, SeedError, StoreError
+from .fastparse import ZONE_OFFSETS
 from .fetch import Fetcher, FetchRequest, GoneError, HTTPStatusError, host_key
 from .identity import without_credentials
 from .parse import parse_feed
@@ -159,6 +160,13 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
     log.info("source %s: %d new, %d updated", src.name, result.new, result.updated)
     return SourceOutcome(src.name, ok=True, new=result.new, updated=result.updated, merged=result.attached,
                          warning=warning)
+
+
+# IngestJob.reread_shifts: the dates of a feed that names its time zone (CET, MSK), which
+# releases before ZONE_OFFSETS read as UTC: later by the zone's offset than now.
+_REREAD_SHIFTS = tuple(sorted({
+    timedelta(hours=int(offset[1:3]), minutes=int(offset[3:])) * (1 if offset[0] == "+" else -1)
+    for offset in ZONE_OFFSETS.values()} - {timedelta(0)}))
 
 
 def _resanitize(html: str) -> str:
@@ -330,6 +338,7 @@ async def _fetch_and_store(
         pending.clear()
         # parse_feed clamped future dates to `started`
         jobs = [IngestJob(rec.name, entries, clamped_at=started, resanitize=_resanitize,
+                          reread_shifts=_REREAD_SHIFTS,
                           credentials=_credentials(states[rec.name].url or by_name[rec.name].url or ""))
                 for rec, entries, _ in batch if entries is not None]
         settle = settler(batch)

@@ -883,6 +883,49 @@ def test_an_entry_this_release_reads_better_keeps_its_time(feed_server: FeedServ
     assert now_of(uid).findtext(f"{ATOM}updated") > before.findtext(f"{ATOM}updated")
 
 
+@pytest.mark.parametrize("zone", ["CET", "MSK", "NZDT"])
+def test_a_date_in_a_zone_named_as_feedparser_does_not_know_is_read_at_its_offset(
+        feed_server: FeedServer, make_project, zone: str) -> None:
+    # feedparser knows US zone names only: "10:00:00 CET" was read as 10:00 UTC, an hour
+    # late. Read at its offset now; an entry an earlier release stored so keeps its time.
+    import sqlite3
+
+    from aggregator.parse import parse_feed
+    from aggregator.store.ingest import fingerprint
+
+    hours = {"CET": 1, "MSK": 3, "NZDT": 13}[zone]
+
+    def item(n: int) -> str:
+        return (f"<item><guid>urn:z:{n}</guid><title>Story {n}</title><link>http://example.org/z/{n}</link>"
+                f"<description>Body {n}.</description><pubDate>Mon, 0{n} Jan 2024 10:00:00 {zone}</pubDate></item>")
+
+    def feed(*items: str) -> bytes:
+        return ('<?xml version="1.0"?><rss version="2.0"><channel><title>Z</title><link>http://example.org/</link>'
+                "<description>d</description>" + "".join(items) + "</channel></rss>").encode()
+
+    route = feed_server.route("/z", feed(item(1)))
+    p = make_project({"z": feed_server.url("/z")})
+    p.update()
+    [entry] = parse_feed(feed_server.url("/z"), route.body, {}).entries
+    sent = datetime(2024, 1, 1, 10, tzinfo=timezone.utc) - timedelta(hours=hours)
+    assert entry.published == sent
+    [el] = p.entry_elements()
+    assert el.findtext(f"{ATOM}published") == sent.isoformat()
+    as_utc = datetime(2024, 1, 1, 10, tzinfo=timezone.utc)  # as the earlier release read it
+    earlier = replace(entry, published=as_utc)
+    with sqlite3.connect(p.root / "agg.db") as db:
+        db.execute("UPDATE items SET published = ?, updated = ?", (as_utc.isoformat(" ")[:-6],) * 2)
+        db.execute("UPDATE item_sources SET fingerprint = ?", (fingerprint(earlier),))
+    p.run("publish", "--force")
+    [before] = p.entry_elements()
+    assert before.findtext(f"{ATOM}updated") == as_utc.isoformat()
+    route.body = feed(item(2), item(1))
+    assert "1 new items, 1 updated" in p.update()
+    after = {el.findtext(f"{ATOM}id"): el for el in p.entry_elements()}[before.findtext(f"{ATOM}id")]
+    assert after.findtext(f"{ATOM}updated") == as_utc.isoformat()  # its time kept
+    assert after.findtext(f"{ATOM}published") == sent.isoformat()  # its date read anew
+
+
 def test_a_private_feeds_password_is_sent_but_never_published(feed_server: FeedServer, make_project) -> None:
     # https://user:password@host/feed: the fetch sends them as Basic auth; atom:source names
     # the feed without them, or every reader of a topic feed could read the private one.

@@ -317,6 +317,10 @@ class IngestJob:
     # relative links were resolved without them stored an entry keyed by its link under
     # the second, and its links (content's too) with them; found so, it keeps its item.
     credentials: tuple[str, str] | None = None
+    # How far dates an earlier release misread may lie from this one's reading (it took a
+    # time zone by name it did not know, CET or MSK, for UTC): a stored entry whose dates
+    # are the ones sent now moved by one of these, all else equal, is no news.
+    reread_shifts: tuple[timedelta, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -541,17 +545,22 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
     one of these means the source sent nothing new. An author that appears is never news
     (an Atom feed that names its author gives it to every entry), nor are dates that appear
     (a date form this release reads and an earlier one lost, or a feed that starts dating
-    its entries). ``earlier``: its link row was fingerprinted before schema 0008, maybe by
-    a release that did not read files (enclosures) yet, or took its link whole (``tracked``:
-    the link has tracking parameters); for a row fingerprinted since, a file that appears
-    is a change upstream."""
+    its entries), nor dates read in the zone they name (``IngestJob.reread_shifts``).
+    ``earlier``: its link row was fingerprinted before schema 0008, maybe by a release that
+    did not read files (enclosures) yet, or took its link whole (``tracked``: the link has
+    tracking parameters); for a row fingerprinted since, a file that appears is a change
+    upstream."""
     if earlier:
         bare = replace(entry, enclosures=())
         variants = [bare, replace(bare, author=None)]
     else:
         variants = [entry, replace(entry, author=None)] if entry.author else [entry]
     if entry.published or entry.updated:
-        variants += [replace(v, published=None, updated=None) for v in variants]
+        undated = [replace(v, published=None, updated=None) for v in variants]
+        published, updated = entry.published, entry.updated
+        variants += undated + [  # a date read in the zone it names, where an earlier release read UTC
+            replace(v, published=published and published + shift, updated=updated and updated + shift)
+            for shift in job.reread_shifts for v in variants]
     return {fingerprint(v, job.clamped_at, tracked=t) for v in variants for t in {False, tracked}}
 
 
