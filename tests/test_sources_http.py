@@ -139,8 +139,8 @@ def test_unsubscribing_an_opml_outline_leaves_the_others_items_where_they_are(
     feed_server: FeedServer, make_project: Callable[[dict[str, str]], Project]
 ) -> None:
     """Two untitled outlines on one host: removing the first must not hand its source (name,
-    state, stored items) to the second. The second, alone, takes its bare name: a new source
-    whose entries attach to the items it stored under its suffixed name."""
+    state, stored items) to the second. The second, alone, takes its bare name: the same
+    source renamed, which keeps its state and the entries it stored under its suffixed name."""
     for tag in ("three", "four"):
         feed_server.route(f"/{tag}", rss20(f"Feed {tag}", [story(1, tag)], site=f"http://{tag}.example/"))
     p = make_project({})
@@ -154,7 +154,7 @@ def test_unsubscribing_an_opml_outline_leaves_the_others_items_where_they_are(
     p.config.write_text(p.config.read_text().replace("[aggregator]", '[aggregator]\nopml = ["subs.opml"]'))
     assert "2 new items, 0 updated, 0 merged" in p.update()
     listing("four")
-    assert "0 new items, 0 updated, 1 merged" in p.update()
+    assert "0 new items, 0 updated, 0 merged" in p.update()
     self_links = {}
     for el in p.entry_elements():
         source = el.find(f"{ATOM}source")
@@ -379,6 +379,34 @@ def test_a_retired_source_taken_out_of_the_config_and_listed_again_is_fetched_ag
     st = p.status()["gone"]
     assert (st["retired"], st["error"], st["http_status"], st["items"]) == (False, None, 200, 1)
     assert feed_server.hits("/gone") == 2
+
+
+def test_a_source_renamed_in_the_config_keeps_its_state_and_its_entries(
+    feed_server: FeedServer, make_project, tmp_path: Path
+) -> None:
+    # Renamed (or a feed retitled in an OPML file, whose names come from titles), a source
+    # was a new one: fetched whole again, its untitled, unlinked entries stored twice, its
+    # history gone. Same URL, old name gone: it is the same source, as in any reader.
+    entries = [story(1, "r"), story(2, "r", link=None, title="", content="<p>Short.</p>")]
+    route = feed_server.route("/r", rss20("R", entries), etag='"v1"')
+    p = make_project({"old-name": feed_server.url("/r")})
+    assert "2 new items" in p.update()
+    Project(tmp_path, {"new-name": feed_server.url("/r")})
+    assert "0 new items, 0 updated, 0 merged" in p.update()
+    status = p.status()
+    assert list(status) == ["new-name"] and status["new-name"]["items"] == 2
+    assert feed_server.requests("/r")[-1].headers.get("if-none-match") == '"v1"'  # its validators kept
+    route.body, route.etag = rss20("R", [story(3, "r"), *entries]), '"v2"'
+    assert "1 new items" in p.update()
+    assert len(p.entry_elements()) == 3
+    # A retired one listed again under a new name starts afresh, as under its old one.
+    feed_server.route("/r", b"", status=410, content_type=None)
+    p.update(code=1)
+    assert p.status()["new-name"]["retired"] is True
+    feed_server.route("/r", rss20("R", [story(4, "r"), story(3, "r"), *entries]))
+    Project(tmp_path, {"third-name": feed_server.url("/r")})
+    assert "1 new items" in p.update()
+    assert p.status()["third-name"]["retired"] is False
 
 
 @pytest.mark.parametrize("code", [410, 503])

@@ -178,16 +178,29 @@ class Store:
     # -- sources ------------------------------------------------------------
     def sync_sources(self, specs: Iterable[SourceSpec]) -> None:
         """Create rows for new sources; follow URL edits in the config; let a retired source
-        that is no longer listed start afresh."""
+        that is no longer listed start afresh. A feed listed under a new name, its old one
+        gone (a source renamed in the config, a feed retitled in an OPML file), is the same
+        source: it keeps its row, its state and the entries it knows, as a reader keeps a
+        subscription whose title changes."""
+        specs = list(specs)
         with self.writing() as conn:
             existing = {src.name: src for src in conn.execute(
                 select(sources.c.id, sources.c.name, sources.c.type, sources.c.config_title, sources.c.config_url,
                        sources.c.retired))}
             new: list[dict[str, Any]] = []
-            listed: set[str] = set()
+            listed = {spec.name for spec in specs}
+            renamed = {src.config_url: src for name, src in existing.items()
+                       if name not in listed and src.type == "feed" and src.config_url}
             for spec in specs:
-                listed.add(spec.name)
                 src = existing.get(spec.name)
+                if src is None and spec.type == "feed" and (src := renamed.pop(spec.url or "", None)) is not None:
+                    log.info("source %s is the source %s renamed: it keeps its state and its entries",
+                             spec.name, src.name)
+                    # (one retired by a 410 and listed again under its new name starts afresh)
+                    afresh = dict(error=None, **_AFRESH) if src.retired else {}
+                    conn.execute(update(sources).where(sources.c.id == src.id).values(name=spec.name, **afresh))
+                    del existing[src.name]
+                    existing[spec.name] = src
                 if src is None:
                     new.append(dict(name=spec.name, type=spec.type, url=spec.url, config_url=spec.url,
                                     config_title=spec.title, failures=0, retired=False))
