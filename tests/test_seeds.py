@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import unicodedata
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -146,6 +147,15 @@ def test_continue_reading_marker_and_its_ellipsis_are_removed() -> None:
         "Other story.",
         "Bare story",
     ]
+
+
+def test_continue_reading_after_a_long_run_of_spaces_is_found_at_once() -> None:
+    # Scraped text keeps a page's indentation; 3,000 spaces took the parser seconds.
+    text = "Indented story" + " " * 3000 + "ends here.… Continue reading\nNext.\nRead More"
+    started = time.monotonic()
+    items = parse_seed_text(text)
+    assert time.monotonic() - started < 0.5
+    assert texts(items) == ["Indented story" + " " * 3000 + "ends here.", "Next."]
 
 
 def test_paragraphs_after_last_marker_still_form_an_item() -> None:
