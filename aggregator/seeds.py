@@ -33,7 +33,11 @@ _READ_MORE = "Read More"
 _CONTINUE = "Continue reading"
 _LINE_BREAK_RE = re.compile(r"\r\n|\r|\n")
 _CLOSERS = "\"'”’»)]}"
-_FINAL_PUNCTUATION = ".!?…" + _CLOSERS
+# The stops of CJK text and their full-width forms end a sentence as ".!?" do.
+_FINAL_PUNCTUATION = ".!?…。．！？｡‼⁇⁈⁉‽" + _CLOSERS
+# Any closing bracket or quote: 」 』 》 】 ） › as well as ) ] ”, and the quotes that
+# open in English and close in German or Danish („so“, »so«).
+_CLOSING_CATEGORIES = ("Pe", "Pf", "Pi")
 # The scraper's own "the rest was cut" signs; " ." is a cut right after a word.
 _CUT_DOTS = ("...", "..", " .")
 _CAP_PERCENT = 95
@@ -153,7 +157,9 @@ def _split(text: str) -> list[_RawItem]:
 
 def _is_at_cap(text: str, longest: int) -> bool:
     """No final punctuation and within 5 % of the file's longest text: the scraper's cap."""
-    return not text.endswith(tuple(_FINAL_PUNCTUATION)) and 100 * len(text) >= _CAP_PERCENT * longest
+    last = text[-1:]
+    final = last in _FINAL_PUNCTUATION or unicodedata.category(last) in _CLOSING_CATEGORIES if last else False
+    return not final and 100 * len(text) >= _CAP_PERCENT * longest
 
 
 def _finish_cut(text: str, *, at_cap: bool) -> str:

@@ -270,7 +270,10 @@ def test_dot_endings_are_cut_off(raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     "ending",
-    ["done.", "done!", "done?", "done…", 'he said "done"', "he said “done”", "(done)", "[done]"],
+    ["done.", "done!", "done?", "done…", 'he said "done"', "he said “done”", "(done)", "[done]",
+     # Closing brackets and quotes of other scripts, and the stops of CJK text.
+     "「done」", "『done』", "《done》", "【done】", "（done）", "‹done›", "„done“", "»done«", "完了。", "done！",
+     "done？"],
 )
 def test_final_punctuation_means_complete_even_at_the_cap(ending: str) -> None:
     text = _filler(990) + " " + ending
