@@ -53,6 +53,7 @@ _ABBREVIATIONS = frozenset(
     "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
 _INITIAL_RE = re.compile(r"[A-Z]\.")
+_INITIALISM_RE = re.compile(r"(?:[A-Z]\.)+")
 
 
 @dataclass(frozen=True)
@@ -199,6 +200,8 @@ def _is_abbreviation(paragraph: str, end: int, match_text: str) -> bool:
     if following[:1].islower():
         return True  # "U.S. officials": a sentence never starts in lower case
     word = paragraph[:end].rsplit(None, 1)[-1] if paragraph[:end].strip() else ""
+    if _INITIALISM_RE.fullmatch(word) and not paragraph[: end - len(word)].strip():
+        return True  # "U.N. Secretary-General Guterres said": no sentence is one initialism
     # A lone initial ("John F. Kennedy") or a title ("Gen. Smith") precedes a name.
     return bool(_INITIAL_RE.fullmatch(word)) or word[:-1].lower() in _ABBREVIATIONS
 

@@ -332,6 +332,11 @@ def test_title_abbreviations() -> None:
     # Before a capital it may end the sentence: acceptable, and never empty.
     items = parse_seed_text("Troops of the U.S. Army arrived. Then more.")
     assert items[0].title in ("Troops of the U.S.", "Troops of the U.S. Army arrived.")
+    # An initialism that opens the text ends no sentence: "U.S." alone is no title.
+    items = parse_seed_text("U.S. President Joe Biden met Rutte in Washington. Then more.")
+    assert items[0].title == "U.S. President Joe Biden met Rutte in Washington."
+    items = parse_seed_text("U.N. Secretary-General António Guterres spoke. Then more.")
+    assert items[0].title == "U.N. Secretary-General António Guterres spoke."
     items = parse_seed_text("Gen. Smith and John F. Kennedy met here. Then more.")
     assert items[0].title == "Gen. Smith and John F. Kennedy met here."
 
