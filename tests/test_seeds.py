@@ -337,6 +337,8 @@ def test_title_abbreviations() -> None:
     assert items[0].title == "U.S. President Joe Biden met Rutte in Washington."
     items = parse_seed_text("U.N. Secretary-General António Guterres spoke. Then more.")
     assert items[0].title == "U.N. Secretary-General António Guterres spoke."
+    items = parse_seed_text("NATO's Art. 5 guarantee held at No. 10 Downing Street. Then more.")
+    assert items[0].title == "NATO's Art. 5 guarantee held at No. 10 Downing Street."
     items = parse_seed_text("Gen. Smith and John F. Kennedy met here. Then more.")
     assert items[0].title == "Gen. Smith and John F. Kennedy met here."
 
