@@ -85,8 +85,9 @@ class _RawItem:
 
 
 def _lines(text: str) -> list[str]:
-    """Trimmed lines; a BOM and any mix of CRLF/CR/LF line endings are tolerated."""
-    return [line.strip() for line in _LINE_BREAK_RE.split(text.removeprefix("\ufeff"))]
+    """Trimmed lines; a BOM and any mix of CRLF/CR/LF line endings are tolerated. A BOM
+    opening any line goes too: files joined with ``cat`` keep the second one's."""
+    return [line.strip().lstrip("\ufeff").lstrip() for line in _LINE_BREAK_RE.split(text)]
 
 
 def _is_marker_line(line: str) -> bool:

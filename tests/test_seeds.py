@@ -172,6 +172,15 @@ def test_crlf_and_cr_line_endings_and_bom() -> None:
     assert not any("\r" in item.content for item in expected)
 
 
+def test_files_joined_with_their_boms_read_as_each_file_alone() -> None:
+    # `cat a.txt b.txt > c.txt` of files saved with a BOM keeps b's BOM at a line's start.
+    first, second = "One story.\nRead More\n", "\ufeffRead More\nTwo story.\nRead More\n"
+    joined = parse_seed_text("\ufeff" + first + second)
+    alone = parse_seed_text(first) + parse_seed_text(second)
+    assert texts(joined) == texts(alone) == ["One story.", "Two story."]
+    assert [seed_identity("s", i) for i in joined] == [seed_identity("s", i) for i in alone]
+
+
 # --- line layout and questions ------------------------------------------------------------
 
 
