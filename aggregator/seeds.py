@@ -159,11 +159,17 @@ def _split(text: str) -> list[_RawItem]:
 # --- cut-off texts ---------------------------------------------------------------------
 
 
+def _length(text: str) -> int:
+    """A text's length in characters as they read: NFC, so that one saved decomposed
+    (an "é" as "e" and an accent) is no longer than the same text composed."""
+    return len(unicodedata.normalize("NFC", text))
+
+
 def _is_at_cap(text: str, longest: int) -> bool:
     """No final punctuation and within 5 % of the file's longest text: the scraper's cap."""
     last = text[-1:]
     final = last in _FINAL_PUNCTUATION or unicodedata.category(last) in _CLOSING_CATEGORIES if last else False
-    return not final and 100 * len(text) >= _CAP_PERCENT * longest
+    return not final and 100 * _length(text) >= _CAP_PERCENT * longest
 
 
 def _finish_cut(text: str, *, at_cap: bool) -> str:
@@ -252,7 +258,7 @@ def parse_seed_text(text: str, file: str = "") -> list[SeedItem]:
     raw_items = _split(text)
     if not raw_items:
         return []
-    longest = max(len(raw.text) for raw in raw_items)
+    longest = max(_length(raw.text) for raw in raw_items)
     items: list[SeedItem] = []
     for raw in raw_items:
         content, truncated = _resolve_cut(raw.text, longest)

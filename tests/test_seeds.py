@@ -292,6 +292,16 @@ def test_final_punctuation_means_complete_even_at_the_cap(ending: str) -> None:
     assert items[0].content == text
 
 
+def test_a_decomposed_text_is_cut_as_the_same_text_composed() -> None:
+    # NFD spells "é" as two characters: a text saved so is no longer, and no nearer the cap.
+    longest = "Complete story. " + _filler(984).rstrip() + "."
+    accented = ("café " * 180).strip()  # 899 characters composed: 90 % of the longest
+    composed = parse_seed_text(f"{longest}\n{accented}\n")
+    decomposed = parse_seed_text(unicodedata.normalize("NFD", f"{longest}\n{accented}\n"))
+    assert [i.truncated for i in composed] == [i.truncated for i in decomposed] == [False, False]
+    assert [unicodedata.normalize("NFC", i.content) for i in decomposed] == texts(composed)
+
+
 def test_a_single_dot_after_a_word_is_complete() -> None:
     items = parse_seed_text("x" * 200 + ".\nEnds with abbrev U.S.")
     assert [i.truncated for i in items] == [False, False]
