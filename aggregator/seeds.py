@@ -272,7 +272,10 @@ def parse_seed_text(text: str, file: str = "") -> list[SeedItem]:
 
 def _seed_files(path: Path) -> list[Path]:
     if path.is_dir():
-        return sorted((p for p in path.glob("*.txt") if p.is_file()), key=lambda p: p.name)
+        # Hidden files are no documents, as the shell's *.txt has it: macOS's "._a.txt"
+        # (a copied file's metadata, binary) and editors' hidden copies.
+        files = (p for p in path.glob("*.txt") if not p.name.startswith(".") and p.is_file())
+        return sorted(files, key=lambda p: p.name)
     return [path]
 
 

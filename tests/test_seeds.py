@@ -404,6 +404,15 @@ def test_bad_files_warn_once_and_others_still_load(tmp_path: Path) -> None:
     assert [seed_identity("s", i) for i in again] == [seed_identity("s", i) for i in items]
 
 
+def test_hidden_files_are_no_seed_documents(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("The story.", encoding="utf-8")
+    # What copying a.txt from a Mac to a USB stick or a tarball leaves next to it.
+    (tmp_path / "._a.txt").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        ")
+    (tmp_path / ".a.txt").write_text("An editor's hidden copy of the story.", encoding="utf-8")
+    items, warnings = read_seed_path(tmp_path)
+    assert texts(items) == ["The story."] and warnings == []
+
+
 def test_a_windows_1252_line_in_a_utf8_file_leaves_its_utf8_text_as_it_was(tmp_path: Path) -> None:
     # A line pasted from a Windows-1252 page at the end of a UTF-8 document: the UTF-8 text
     # stays what it was (read whole as Windows-1252, "Latvia’s" would read "Latviaâ€™s",
