@@ -175,6 +175,8 @@ def _is_at_cap(text: str, longest: int) -> bool:
 def _finish_cut(text: str, *, at_cap: bool) -> str:
     """Mark a cut-off text: remove the scraper's dots or its partial last word, add "…"."""
     body = text.rstrip(".").rstrip()
+    while body.endswith(" ."):  # a spaced ellipsis, ". . .", is dots too
+        body = body[:-1].rstrip()
     if at_cap:
         head, _, _ = body.rpartition(" ")
         # One giant token has no word boundary to fall back to: keep it whole.

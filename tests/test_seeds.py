@@ -268,6 +268,8 @@ def test_95_percent_boundary() -> None:
         ("another issue up for .", "another issue up for…"),
         ("including a,  ...", "including a…"),
         ("a dotted end....", "a dotted end…"),
+        ("a spaced ellipsis, . . .", "a spaced ellipsis…"),
+        ("cut in the U.S. . . .", "cut in the U.S.…"),
     ],
 )
 def test_dot_endings_are_cut_off(raw: str, expected: str) -> None:
