@@ -954,6 +954,25 @@ def test_a_date_in_a_zone_named_as_feedparser_does_not_know_is_read_at_its_offse
     assert after.findtext(f"{ATOM}published") == sent.isoformat()  # its date read anew
 
 
+def test_an_entry_dated_year_one_that_changes_upstream_is_stored(feed_server: FeedServer, make_project) -> None:
+    # An entry dated at the zero of a CMS's clock (0001-01-01T00:00:00Z) that changes
+    # upstream has its dates tried at each zone's offset (IngestJob.reread_shifts): one
+    # west of UTC is before year one, and the whole source failed to store at every refresh.
+    def feed(body: str) -> bytes:
+        return ('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Y</title>'
+                "<id>urn:y</id><updated>2024-01-01T00:00:00Z</updated><author><name>Y</name></author>"
+                "<entry><id>urn:y:1</id><title>Year one</title><link href=\"http://example.org/y/1\"/>"
+                f"<updated>0001-01-01T00:00:00Z</updated><content>{body}</content></entry></feed>").encode()
+
+    route = feed_server.route("/y", feed("First body."))
+    p = make_project({"y": feed_server.url("/y")})
+    p.update()
+    route.body = feed("Second body.")
+    assert "0 new items, 1 updated" in p.update()
+    [el] = p.entry_elements()
+    assert el.findtext(f"{ATOM}content") == "Second body."
+
+
 def test_a_private_feeds_password_is_sent_but_never_published(feed_server: FeedServer, make_project) -> None:
     # https://user:password@host/feed: the fetch sends them as Basic auth; atom:source names
     # the feed without them, or every reader of a topic feed could read the private one.

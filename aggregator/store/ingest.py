@@ -558,9 +558,14 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
     if entry.published or entry.updated:
         undated = [replace(v, published=None, updated=None) for v in variants]
         published, updated = entry.published, entry.updated
-        variants += undated + [  # a date read in the zone it names, where an earlier release read UTC
-            replace(v, published=published and published + shift, updated=updated and updated + shift)
-            for shift in job.reread_shifts for v in variants]
+        shifted: list[EntryData] = []  # a date read in the zone it names, where an earlier release read UTC
+        for shift in job.reread_shifts:
+            try:
+                shifted += [replace(v, published=published and published + shift, updated=updated and updated + shift)
+                            for v in variants]
+            except OverflowError:  # a date a zone's offset takes past year 1 or 9999 (a CMS's 0001-01-01)
+                continue
+        variants += undated + shifted
     return {fingerprint(v, job.clamped_at, tracked=t) for v in variants for t in {False, tracked}}
 
 
