@@ -973,6 +973,51 @@ def test_an_entry_dated_year_one_that_changes_upstream_is_stored(feed_server: Fe
     assert el.findtext(f"{ATOM}content") == "Second body."
 
 
+def test_an_upgraded_database_reads_its_unchanged_feeds_again(feed_server: FeedServer, make_project) -> None:
+    # Migration 0009 comes with new readings (a date in CET or MSK, a date without a
+    # zone, an author "jane@news.agency (Jane Doe)"). A feed that did not change since the
+    # upgrade answered 304, or the same bytes, and was never parsed again: its entries kept
+    # the earlier release's readings, an hour off or "cy (Jane Doe", until it next changed,
+    # a quiet feed for good. It is parsed again now, and its entries keep their times.
+    import sqlite3
+
+    from alembic import command
+
+    from aggregator.db import alembic_config, make_engine
+    from aggregator.parse import parse_feed
+    from aggregator.store.ingest import fingerprint
+
+    body = ('<?xml version="1.0"?><rss version="2.0"><channel><title>Z</title><link>http://example.org/</link>'
+            "<description>d</description><item><guid>urn:z:1</guid><title>Story</title>"
+            "<link>http://example.org/z/1</link><author>jane@news.agency (Jane Doe)</author>"
+            "<description>Body.</description><pubDate>Mon, 01 Jan 2024 10:00:00 CET</pubDate></item>"
+            "</channel></rss>").encode()
+    feed_server.route("/z", body, etag='"v1"')
+    p = make_project({"z": feed_server.url("/z")})
+    p.update()
+    [entry] = parse_feed(feed_server.url("/z"), body, {}).entries
+    as_utc = datetime(2024, 1, 1, 10, tzinfo=timezone.utc)  # as the earlier release read it
+    earlier = replace(entry, published=as_utc, author="cy (Jane Doe")
+    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
+    with engine.connect() as conn:  # a database of the earlier release
+        command.downgrade(alembic_config(conn), "0008")
+        conn.commit()
+    engine.dispose()
+    with sqlite3.connect(p.root / "agg.db") as db:
+        db.execute("UPDATE items SET published = ?, updated = ?, author = ?",
+                   (as_utc.isoformat(" ")[:-6], as_utc.isoformat(" ")[:-6], "cy (Jane Doe"))
+        db.execute("UPDATE item_sources SET fingerprint = ?", (fingerprint(earlier),))
+    p.run("migrate")
+    p.run("publish", "--force")
+    [el] = p.entry_elements()
+    assert el.findtext(f"{ATOM}author/{ATOM}name") == "cy (Jane Doe"
+    p.update()
+    [el] = p.entry_elements()
+    assert el.findtext(f"{ATOM}author/{ATOM}name") == "Jane Doe"
+    assert el.findtext(f"{ATOM}published") == "2024-01-01T09:00:00+00:00"
+    assert el.findtext(f"{ATOM}updated") == as_utc.isoformat()  # its time kept
+
+
 def test_a_private_feeds_password_is_sent_but_never_published(feed_server: FeedServer, make_project) -> None:
     # https://user:password@host/feed: the fetch sends them as Basic auth; atom:source names
     # the feed without them, or every reader of a topic feed could read the private one.

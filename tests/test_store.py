@@ -234,6 +234,7 @@ def check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(url: 
     store = Store.open(url)
     store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed")])
     store.ingest("one", [EntryData(key=k, title=f"Baltic {k}", updated=T0, published=T0) for k in "abcd"], now=T0)
+    store.record_refresh("one", started=T0, finished=T0, ok=True, etag='"e"', last_modified="x", body_hash="h")
     seen = T0 + timedelta(days=1)
     with store.writing() as conn:  # as the earlier release stored them
         dates = {"a": (epoch, epoch), "b": (epoch, epoch), "c": (T0, epoch), "d": (epoch, T0 - timedelta(days=1))}
@@ -260,6 +261,9 @@ def check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(url: 
         assert got["Baltic c"] == (c, c)  # its plausible date, for both
         assert got["Baltic d"] == (T0 - timedelta(days=1), T0 - timedelta(days=1))
         assert copies == {title: u for title, (u, _) in got.items()}
+        # read again at its next refresh, to take this release's readings
+        state = store.source_states()["one"]
+        assert (state.etag, state.last_modified, state.body_hash) == (None, None, None)
     finally:
         store.close()
 
@@ -588,12 +592,13 @@ def test_upgrade_to_0006_keeps_the_title_and_parses_titled_feeds_again(tmp_path:
             "(1, 'titled', 'feed', 'My Name', '\"e\"', 'Mon, 01 Jan 2024 00:00:00 GMT', 'h', 0, 0), "
             "(2, 'untitled', 'feed', NULL, '\"e\"', NULL, 'h', 0, 0), (3, 'seeds', 'seeds', 'Seeds', NULL, NULL, NULL, 0, 0)"))
         conn.commit()
-    migrate(engine)
-    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0006")
+        conn.commit()
         rows = conn.execute(text("SELECT name, title, config_title, etag, body_hash FROM sources ORDER BY id")).all()
     # A stored title may be the config's or the feed's: that feed is parsed again at its next refresh.
     assert [tuple(r) for r in rows] == [("titled", "My Name", None, None, None), ("untitled", None, None, '"e"', "h"),
                                         ("seeds", None, None, None, None)]
+    migrate(engine)
     store = Store(engine)
     store.sync_sources([SourceSpec("titled", "feed", None, title="My Name"), SourceSpec("untitled", "feed", None),
                         SourceSpec("seeds", "seeds", title="Seeds")])

@@ -13,6 +13,7 @@ stored so take the times ingest gives them now: ``updated`` the entry's other da
 that one is plausible, else the time the item was first seen (nudged free of every other
 item's, as ``updated`` is unique), its copy in ``item_topics`` with it; ``published`` the
 same the other way round. The next publish writes the feeds again (``data_version``).
+Every feed is parsed again at its next refresh, to take this release's readings.
 
 Downgrade keeps the new times: they are as valid to the release before.
 """
@@ -39,6 +40,11 @@ def upgrade() -> None:
                      sa.column("published", when()), sa.column("updated", when()))
     item_topics = sa.table("item_topics", sa.column("item_id", sa.Integer), sa.column("updated", when()))
     conn = op.get_bind()
+    # This release reads feeds anew (a time zone by name, a date without a zone, an
+    # author's whole e-mail address, a feed's link from its channel): each feed forgets its
+    # validators, and its next refresh parses it again, an unchanged one too, or its entries
+    # would keep the earlier readings until it next changes. Entries keep their times.
+    op.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL WHERE type = 'feed'")
     rows = conn.execute(
         sa.select(items.c.id, items.c.first_seen, items.c.published, items.c.updated)
         .where(sa.or_(items.c.published < PLAUSIBLE_SINCE, items.c.updated < PLAUSIBLE_SINCE))
