@@ -712,6 +712,12 @@ def test_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(pg_url
     check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(pg_url)
 
 
+def test_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(pg_url: str) -> None:
+    from test_store import check_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page
+
+    check_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(pg_url)
+
+
 def test_concurrent_openers_of_one_old_database_upgrade_it_once(pg_url: str) -> None:
     engine = make_engine(pg_url)
     with engine.connect() as conn:

@@ -221,6 +221,50 @@ def test_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(tmp_pa
     check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(f"sqlite:///{tmp_path / 'store.db'}")
 
 
+def test_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(tmp_path: Path) -> None:
+    check_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def check_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(url: str) -> None:
+    """An item an earlier release stored with a title of zero-width spaces takes its first
+    sentence; an entry it attached to another source's story by a front-page link goes
+    back to being an entry of its own at the next refresh. (test_postgres runs it too.)"""
+    from sqlalchemy import update
+
+    from aggregator.models import rule_texts
+    from aggregator.rules import Classifier, TopicRule
+
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"), SourceSpec("two", "feed", "http://two.test/")])
+    body = "<p>Baltic cable cut near Gotland. Divers found the damage.</p>"
+    store.ingest("one", [EntryData(key="z", title="Visible", content=body),
+                         EntryData(key="w", title="Wire story", content="<p>Drones over the port.</p>",
+                                   link="https://site.example/story")], now=T0)
+    blog = EntryData(key="b", title="Blog post", content="<p>A look at the front page.</p>",
+                     link="https://site.example/story")
+    assert store.ingest("two", [blog], now=T0).attached == 1
+    with store.writing() as conn:  # as the earlier release stored them
+        conn.execute(update(items).where(items.c.title == "Visible").values(title="\u200b\u200b"))
+        conn.execute(update(item_sources).values(link="https://site.example/"))
+    store.classify(Classifier([TopicRule("baltic", any=("Gotland",))]).topics_for, "rules-1",
+                   store.sync_topics([("baltic", "Baltic")]))
+    store.close()
+    store = migrated_again(url, "0008", "0009")
+    try:
+        with store.engine.connect() as conn:
+            titled = conn.execute(select(items.c.id, items.c.classified).where(
+                items.c.title == "Baltic cable cut near Gotland.")).one()
+            assert titled.classified is False
+            assert conn.scalar(select(rule_texts.c.text).where(rule_texts.c.item_id == titled.id)) is None
+            carriers = conn.execute(select(item_sources.c.source_id)).scalars().all()
+        assert len(carriers) == 2  # the two entries of "one"; the blog's attachment gone
+        got = store.ingest("two", [replace(blog, link="https://site.example/")], now=T0 + timedelta(days=1))
+        assert (got.new, got.attached) == (1, 0)
+        assert "Blog post" in {i.title for i in store.newest_items(None, 10)}
+    finally:
+        store.close()
+
+
 def check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(url: str) -> None:
     """Stored by an earlier release with a feed's "1 Jan 1970", an item sat under every other
     one; it takes the times ingest gives such an entry now, in its topics too, and the
