@@ -150,6 +150,67 @@ def test_a_file_added_upstream_dates_its_entry_anew_an_author_named_once_does_no
     assert by_title["Post"].updated == T0 - timedelta(hours=1) and by_title["Post"].author == "Jo"
 
 
+def test_a_changed_entry_hashes_its_text_a_few_times_not_once_per_reread_zone(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A changed entry is checked against the fingerprints it had when only how it is read
+    # changed: one per author, date and zone offset a release may have misread (42 with
+    # pipeline's shifts). Each hashed its whole content again: 0.6 ms for a 20 kB post,
+    # every refresh of a feed whose entries change. They differ in their dates only.
+    import hashlib
+    from types import SimpleNamespace
+
+    from aggregator.pipeline import _REREAD_SHIFTS
+    from aggregator.store import IngestJob
+    from aggregator.store import ingest as ingest_module
+
+    hashed: list[int] = []
+
+    class Counting:
+        def __init__(self, h: Any) -> None:
+            self.h = h
+
+        def update(self, data: bytes) -> None:
+            hashed.append(len(data))
+            self.h.update(data)
+
+        def copy(self) -> Counting:
+            return Counting(self.h.copy())
+
+        def hexdigest(self) -> str:
+            return str(self.h.hexdigest())
+
+    def sha256(data: bytes = b"") -> Counting:
+        hashed.append(len(data))
+        return Counting(hashlib.sha256(data))
+
+    body = "<p>" + "word " * 200_000 + "</p>"
+    post = EntryData(key="post", title="Post", content=body, content_type="html", author="Jo", published=T0, updated=T0)
+    store.ingest("one", [post], now=T0)
+    monkeypatch.setattr(ingest_module, "hashlib", SimpleNamespace(sha256=sha256))
+    edited = replace(post, content=body + "<p>Corrected.</p>")
+    [r] = store.ingest_batch([IngestJob("one", [edited], reread_shifts=_REREAD_SHIFTS)], now=T0 + timedelta(hours=1))
+    assert r.updated == 1
+    assert {i.title: i for i in store.newest_items(None, 10)}["Post"].updated == T0 + timedelta(hours=1)
+    assert sum(hashed) < 5 * len(body)
+
+
+def test_fingerprints_of_other_dates_are_the_fingerprints_of_the_entry_so_dated() -> None:
+    from aggregator.store.ingest import _fingerprints_dated, fingerprint
+    from aggregator.types import Enclosure
+
+    berlin = timezone(timedelta(hours=2))
+    dates = [(T0, T0), (None, None), (T0, None), (None, T0 + timedelta(microseconds=7)),
+             (T0.astimezone(berlin), T0 + timedelta(days=2)), (T0 + timedelta(days=3), T0 - timedelta(days=1))]
+    for entry in (EntryData(key="a", title="A", link="http://one.test/a?utm_source=x&b=1", summary="s",
+                            content="<p>c</p>", author="Jo", truncated=True,
+                            enclosures=(Enclosure("http://one.test/1.mp3", "audio/mpeg", 3),)),
+                  EntryData(key="b", title=None, content_type=None)):
+        for clamped_at in (None, T0 + timedelta(days=1)):
+            for tracked in (False, True):
+                want = [fingerprint(replace(entry, published=p, updated=u), clamped_at, tracked=tracked) for p, u in dates]
+                assert _fingerprints_dated(entry, dates, clamped_at, tracked) == want
+
+
 def migrated_again(url: str, down: str, up: str) -> Store:
     """The store at ``url``, its schema taken down to revision ``down`` and up to ``up``
     again: a database of the earlier release, upgraded."""

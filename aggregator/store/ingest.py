@@ -555,18 +555,40 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
         variants = [bare, replace(bare, author=None)]
     else:
         variants = [entry, replace(entry, author=None)] if entry.author else [entry]
-    if entry.published or entry.updated:
-        undated = [replace(v, published=None, updated=None) for v in variants]
-        published, updated = entry.published, entry.updated
-        shifted: list[EntryData] = []  # a date read in the zone it names, where an earlier release read UTC
-        for shift in job.reread_shifts:
+    published, updated = entry.published, entry.updated
+    dates = [(published, updated)]
+    if published or updated:
+        dates.append((None, None))
+        for shift in job.reread_shifts:  # a date read in the zone it names, where an earlier release read UTC
             try:
-                shifted += [replace(v, published=published and published + shift, updated=updated and updated + shift)
-                            for v in variants]
+                dates.append((published and published + shift, updated and updated + shift))
             except OverflowError:  # a date a zone's offset takes past year 1 or 9999 (a CMS's 0001-01-01)
                 continue
-        variants += undated + shifted
-    return {fingerprint(v, job.clamped_at, tracked=t) for v in variants for t in {False, tracked}}
+    return {fp for v in variants for t in {False, tracked} for fp in _fingerprints_dated(v, dates, job.clamped_at, t)}
+
+
+def _fingerprints_dated(
+    entry: EntryData, dates: list[tuple[datetime | None, datetime | None]], clamped_at: datetime | None, tracked: bool
+) -> list[str]:
+    """``fingerprint(replace(entry, published=p, updated=u), clamped_at, tracked=tracked)``
+    for each (p, u) of ``dates``. The texts before the dates are hashed once: with a zone
+    offset each, a changed entry has some forty, and its content may be long."""
+    link = entry.link
+    head = hashlib.sha256("\x1f".join((
+        entry.title or "", (link if tracked else untracked(link)) if link else "", entry.summary or "", entry.content or "",
+        entry.content_type or "", entry.author or "", "",
+    )).encode())
+    tail = "\x1f" + str(entry.truncated)
+    if entry.enclosures:
+        tail += "\x1f" + repr([(e.href, e.type, e.length) for e in entry.enclosures])
+    out = []
+    for pair in dates:
+        pub, upd = ("" if t is None else "future" if clamped_at is not None and t >= clamped_at else _isoformat(t)
+                    for t in pair)
+        h = head.copy()
+        h.update(f"{pub}\x1f{upd}{tail}".encode())
+        out.append(h.hexdigest())
+    return out
 
 
 def _update_items(
