@@ -1620,3 +1620,20 @@ def test_a_link_whose_host_holds_characters_no_iri_may_is_published_as_a_valid_i
                    if link.get("rel") != "self")
     assert hrefs == ["http://cdn%7C1.example/a.mp3", "http://user%20name@ex%22ample.org/",
                      "https://exa%20mple.org/a%20b"]
+
+
+@pytest.mark.parametrize("fmt", ["rss20", "atom10", "jsonfeed11"])
+def test_a_title_of_only_replacement_characters_counts_as_none(feed_server: FeedServer, make_project, fmt: str) -> None:
+    # A title a decoder could not read at all ("\ufffd\ufffd \ufffd": Cyrillic sent as
+    # Windows-1251 and read as UTF-8) is left out at render (BadCharacters), which left
+    # nothing: it was then published as sent, drawing the validator's warning. It shows
+    # nothing a reader could use: the entry takes its first sentence, as an untitled one,
+    # and a feed so titled is named by its source's name, as an untitled feed.
+    builder, ctype = FORMATS[fmt]
+    entries = [story(1, "r", title="\ufffd\ufffd \ufffd", content="<p>Baltic cable 1 cut. More follows.</p>")]
+    feed_server.route("/r", builder("\ufffd\ufffd\ufffd", entries), content_type=ctype)
+    p = make_project({"r": feed_server.url("/r")})
+    p.update()  # check_published runs the validator's BadCharacters rule
+    [el] = p.entry_elements()
+    assert el.findtext(f"{ATOM}title") == "Baltic cable 1 cut."
+    assert el.findtext(f"{ATOM}source/{ATOM}title") == "r"  # the feed's title too: its name stands in

@@ -234,7 +234,7 @@ def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
 
 
 # Characters a reader shows as nothing: format controls (zero-width space and joiners, a
-# stray byte order mark, direction marks), separators and other controls.
+# stray byte order mark, direction marks), separators and other controls (C1 among them).
 _INVISIBLE = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
 
 
@@ -245,7 +245,9 @@ def _visible(title: str | None) -> bool:
         return False
     if title.isascii():
         return not title.isspace()
-    return any(unicodedata.category(c) not in _INVISIBLE for c in title)
+    # U+FFFD, a decoder's mark for bytes it could not read, is left out at render
+    # (atom._without_bad_characters): a title of nothing else would show nothing.
+    return any(c != "\ufffd" and unicodedata.category(c) not in _INVISIBLE for c in title)
 
 
 def fingerprint(entry: EntryData, clamped_at: datetime | None = None, *, tracked: bool = False) -> str:

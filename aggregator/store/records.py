@@ -12,7 +12,7 @@ from sqlalchemy import Connection, bindparam, select, update
 
 from ..models import fetches, sources
 from ..text import drop_not_xml, has_not_xml
-from .ingest import IngestResult
+from .ingest import IngestResult, _visible
 from .sql import _chunks, _driver_sql, _in_list, _insert_rows, _listed, _statement, _stored_form
 
 @dataclass(frozen=True)
@@ -112,7 +112,9 @@ def _apply_refresh(row: dict[str, Any], rec: RefreshRecord) -> None:
         row["pending_redirect"] = rec.pending_redirect
         if rec.new_url:
             row["url"] = rec.new_url
-        if rec.title:  # the feed's own, as it is now (a configured title is shown before it)
+        # the feed's own, as it is now (a configured title is shown before it); one that
+        # shows nothing (zero-width spaces, U+FFFD) is none, as an entry's title is
+        if _visible(rec.title):
             row["title"] = rec.title
         if rec.site_link:
             row["site_link"] = rec.site_link
