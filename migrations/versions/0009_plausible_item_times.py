@@ -65,7 +65,9 @@ def _plausible_times(conn: sa.Connection) -> bool:
     rows = conn.execute(
         sa.select(items.c.id, items.c.first_seen, items.c.published, items.c.updated)
         .where(sa.or_(items.c.published < PLAUSIBLE_SINCE, items.c.updated < PLAUSIBLE_SINCE))
-        .order_by(items.c.id)
+        # newest id first, as ingest nudges a batch's times from its last entry: of items first
+        # seen together, the one stored first (its feed's first, its newest) stays on top
+        .order_by(items.c.id.desc())
     ).all()
     moved = [row for row in rows if _plausible(row.updated) is None]
     wanted = [_plausible(row.published) or row.first_seen for row in moved]
