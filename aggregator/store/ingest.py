@@ -538,8 +538,10 @@ def _reads_as(sent: str | None, stored: str | None, clean: Callable[[str], str])
     if not stored or not sent:
         return not stored and not sent
     again = clean(stored)
-    return (sent == again or clean(sent) == again
-            or without_pre_newlines(clean(sent)) == without_pre_newlines(again))
+    if sent == again:
+        return True
+    cleaned = clean(sent)  # once: cleaning is the costly step of a changed entry
+    return cleaned == again or without_pre_newlines(cleaned) == without_pre_newlines(again)
 
 
 def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, tracked: bool) -> set[str]:
