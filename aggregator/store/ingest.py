@@ -631,7 +631,9 @@ def _update_items(
             sent = _plausible(entry.updated)
             t = sent if sent and sent > was else now
             wanted.append(t if t > was else was + ONE_US)
-        times = _free_times(conn, wanted)
+        # Nudged last entry first, as new ones are (_insert_fresh): of entries changed at
+        # once, the feed's first, its newest, takes the highest time and stays on top.
+        times = _free_times(conn, wanted[::-1])[::-1]
     rows: dict[bool, list[dict[str, Any]]] = {True: [], False: []}  # by "has a published time"
     texts = []
     for (item_id, entry), updated in zip(changed, times):
