@@ -1451,6 +1451,21 @@ def test_markup_the_validator_calls_a_security_risk_is_not_republished(feed_serv
     assert "كييف" in content and "<bdo" not in content and "<bdi>Kyiv</bdi>" in content
 
 
+@pytest.mark.parametrize("zero", [datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(1, 1, 1, tzinfo=timezone.utc)])
+def test_a_feed_that_mends_its_zero_dates_lifts_no_entry(feed_server: FeedServer, make_project, zero: datetime) -> None:
+    # Its entries dated the zero of its CMS's clock took the time they were first seen; when
+    # the CMS learns their real dates (a month ago), that is no news: no entry rises above
+    # the newer stories of other feeds.
+    entries = [story(n, "m", updated=zero) for n in (1, 2)]
+    route = feed_server.route("/m", atom10("Mended", entries), content_type="application/atom+xml")
+    p = make_project({"m": feed_server.url("/m")})
+    assert "2 new items" in p.update()
+    before = p.entry_times()
+    route.body = atom10("Mended", [replace(e, updated=T0 - timedelta(days=30 + n)) for n, e in enumerate(entries)])
+    assert "0 new items, 2 updated" in p.update()  # their dates taken, their times kept
+    assert p.entry_times() == before
+
+
 @pytest.mark.parametrize("fmt", ["rss20", "atom10", "jsonfeed11"])
 def test_a_title_of_only_invisible_characters_counts_as_none(feed_server: FeedServer, make_project, fmt: str) -> None:
     # A title of zero-width spaces, a stray byte order mark or direction marks shows as

@@ -549,11 +549,11 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
     one of these means the source sent nothing new. An author that appears is never news
     (an Atom feed that names its author gives it to every entry), nor are dates that appear
     (a date form this release reads and an earlier one lost, or a feed that starts dating
-    its entries), nor dates read in the zone they name (``IngestJob.reread_shifts``).
-    ``earlier``: its link row was fingerprinted before schema 0008, maybe by a release that
-    did not read files (enclosures) yet, or took its link whole (``tracked``: the link has
-    tracking parameters); for a row fingerprinted since, a file that appears is a change
-    upstream."""
+    its entries, or mends the zero of its clock it wrote for them), nor dates read in the
+    zone they name (``IngestJob.reread_shifts``). ``earlier``: its link row was
+    fingerprinted before schema 0008, maybe by a release that did not read files
+    (enclosures) yet, or took its link whole (``tracked``: the link has tracking
+    parameters); for a row fingerprinted since, a file that appears is a change upstream."""
     if earlier:
         bare = replace(entry, enclosures=())
         variants = [bare, replace(bare, author=None)]
@@ -568,7 +568,15 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
                 dates.append((published and published + shift, updated and updated + shift))
             except OverflowError:  # a date a zone's offset takes past year 1 or 9999 (a CMS's 0001-01-01)
                 continue
+        for zero in _ZERO_DATES:  # a CMS that wrote the zero of its clock for a date it lacked, mended
+            zero_published, zero_updated = published and zero, updated and zero
+            dates += [(zero_published, updated), (published, zero_updated), (zero_published, zero_updated)]
     return {fp for v in variants for t in {False, tracked} for fp in _fingerprints_dated(v, dates, job.clamped_at, t)}
+
+
+# The dates a CMS writes for one it has not, which count as none (PLAUSIBLE_SINCE): its
+# real date that appears in their place is no news either.
+_ZERO_DATES = (datetime(1970, 1, 1, tzinfo=timezone.utc), datetime(1, 1, 1, tzinfo=timezone.utc))
 
 
 def _fingerprints_dated(
