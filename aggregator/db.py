@@ -162,7 +162,27 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkin", _narrow_cache)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args=connection_defaults(url))
+
+
+# libpq's settings for a server that stops answering: one that accepts the connection and
+# never replies (hung, or the network gone after a failover) held a command, or the
+# service's lock check, for as long as TCP kept trying (a quarter of an hour), or for ever.
+# Now a connection gives up after 10 s, and one that goes silent after 30 s of keepalives
+# (a query's unacknowledged data after 60 s). A URL's own settings win.
+PG_CONNECTION_DEFAULTS: dict[str, int] = {
+    "connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+    "keepalives_count": 4, "tcp_user_timeout": 60_000,
+}
+
+
+def connection_defaults(url: str) -> dict[str, int]:
+    """PG_CONNECTION_DEFAULTS less the settings ``url`` gives itself (PostgreSQL over
+    libpq); none for another database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() not in ("psycopg", "psycopg2"):
+        return {}
+    return {key: value for key, value in PG_CONNECTION_DEFAULTS.items() if key not in parsed.query}
 
 
 def alembic_config(connection: Any | None = None) -> Any:

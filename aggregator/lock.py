@@ -26,7 +26,7 @@ import filelock
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from .db import sqlite_file
+from .db import connection_defaults, sqlite_file
 from .errors import LockedError, StoreError, driver_message
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class PostgresLock(DatabaseLock):
         # connection could be recycled (and the lock silently dropped) under us.
         self._engine = create_engine(
             self.url, pool_size=1, max_overflow=0, pool_recycle=-1,
-            connect_args={"application_name": self.app_name, "connect_timeout": 10},
+            connect_args={**connection_defaults(self.url), "application_name": self.app_name},
         )
         try:
             self._conn = self._engine.connect()

@@ -759,6 +759,15 @@ def test_concurrent_writers_store_each_story_once_on_postgresql(store: Store, pg
     concurrent_writers_case(store, pg_url)
 
 
+def _config_on_port(folder: Path, port: int) -> str:
+    """A config of the seeds on the PostgreSQL database at 127.0.0.1:``port``; its path."""
+    (folder / "seeds").mkdir()
+    (folder / "aggregator.toml").write_text(
+        f'[aggregator]\ndatabase = "postgresql+psycopg://postgres@127.0.0.1:{port}/x"\n'
+        '[[sources]]\nname = "seeds"\ntype = "seeds"\npath = "seeds"\n', encoding="utf-8")
+    return str(folder / "aggregator.toml")
+
+
 def test_run_on_a_server_that_cannot_be_reached_says_so_in_one_line(tmp_path: Path) -> None:
     pytest.importorskip("psycopg")
     from click.testing import CliRunner
@@ -768,14 +777,61 @@ def test_run_on_a_server_that_cannot_be_reached_says_so_in_one_line(tmp_path: Pa
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    (tmp_path / "seeds").mkdir()
-    (tmp_path / "aggregator.toml").write_text(
-        f'[aggregator]\ndatabase = "postgresql+psycopg://postgres@127.0.0.1:{port}/x"\n'
-        '[[sources]]\nname = "seeds"\ntype = "seeds"\npath = "seeds"\n', encoding="utf-8")
+    config = _config_on_port(tmp_path, port)
     for command in ("status", "run"):
-        result = CliRunner().invoke(main, ["--config", str(tmp_path / "aggregator.toml"), command])
+        result = CliRunner().invoke(main, ["--config", config, command])
         assert result.exit_code == 1, (command, result.output)
         lines = result.stderr.splitlines()
         # As every other command says it: the driver's own message, not SQLAlchemy's dump.
         assert len(lines) == 1 and lines[0].startswith("aggregator: "), (command, result.stderr)
         assert "Connection refused" in lines[0] and "sqlalche.me" not in lines[0], (command, lines[0])
+
+
+def test_a_server_that_accepts_and_never_answers_fails_a_command_in_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hung server, or a network gone silent after a failover: libpq waited for ever for
+    # its answer, and so did every command (and the service's lock check). Now the
+    # connection gives up (connect_timeout, 10 s by default; 2 s here), with one line.
+    pytest.importorskip("psycopg")
+    import time
+
+    from click.testing import CliRunner
+
+    import aggregator.db
+    from aggregator.cli import main
+    from aggregator.db import connection_defaults
+
+    monkeypatch.setitem(aggregator.db.PG_CONNECTION_DEFAULTS, "connect_timeout", 2)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel accepts; nobody ever reads or answers
+        port = silent.getsockname()[1]
+        config = _config_on_port(tmp_path, port)
+        for command in ("status", "run"):
+            started = time.monotonic()
+            result = CliRunner().invoke(main, ["--config", config, command])
+            assert result.exit_code == 1, (command, result.output)
+            assert time.monotonic() - started < 20, command
+            lines = result.stderr.splitlines()
+            assert len(lines) == 1 and lines[0].startswith("aggregator: "), (command, result.stderr)
+    # A URL's own settings win over the defaults; other databases get none.
+    assert connection_defaults("postgresql+psycopg://h/x?connect_timeout=3&keepalives=0") == {
+        "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 4, "tcp_user_timeout": 60_000}
+    assert connection_defaults("sqlite:///x.db") == {}
+
+
+def test_connections_carry_the_keepalive_defaults(pg_url: str) -> None:
+    # The store's connections and the service's lock both: a silent peer is noticed.
+    store = Store.open(pg_url)
+    lock = PostgresLock(pg_url)
+    try:
+        with store.engine.connect() as conn:
+            dsn = conn.connection.dbapi_connection.info.dsn  # type: ignore[union-attr]
+        lock.acquire()
+        lock_dsn = lock._conn.connection.dbapi_connection.info.dsn
+        for text_ in (dsn, lock_dsn):
+            assert "tcp_user_timeout=60000" in text_ and "keepalives_idle=10" in text_, text_
+    finally:
+        lock.release()
+        store.close()
