@@ -73,7 +73,9 @@ def newest_updated(views: Sequence[FeedView]) -> datetime:
 
 
 def render_opml(views: Sequence[FeedView], *, base_url: str, site_title: str) -> bytes:
-    """OPML 2.0 subscription list with one ``type="rss"`` outline per feed, in the given order.
+    """OPML 2.0 subscription list with one ``type="rss"`` outline per topic feed, in the
+    given order (DESIGN: "lists every topic feed"); ``all.xml`` only when there is no topic.
+    With it beside the topics, a reader importing the list got every item twice.
 
     No ``dateCreated``: the document must depend on its inputs only.
     """
@@ -81,7 +83,7 @@ def render_opml(views: Sequence[FeedView], *, base_url: str, site_title: str) ->
     head = etree.SubElement(opml, "head")
     etree.SubElement(head, "title").text = site_title
     body = etree.SubElement(opml, "body")
-    for view in views:
+    for view in [v for v in views if v.slug != ALL_SLUG] or views:
         title = _feed_title(view, site_title)
         etree.SubElement(
             body,

@@ -281,9 +281,13 @@ def test_opml_lists_every_feed(out: Path) -> None:
     assert root.tag == "opml" and root.get("version") == "2.0"
     assert root.findtext("head/title") == SITE
     outlines = root.findall("body/outline")
-    assert [o.get("xmlUrl") for o in outlines] == [f"{BASE}/{s}.xml" for s in ("all", "baltic", "cables", "empty")]
+    # Every topic feed; all.xml beside them would give a reader every item twice.
+    assert [o.get("xmlUrl") for o in outlines] == [f"{BASE}/{s}.xml" for s in ("baltic", "cables", "empty")]
     assert all(o.get("type") == "rss" and o.get("htmlUrl") == f"{BASE}/" for o in outlines)
-    assert outlines[1].get("text") == f"{SITE}: Baltic Sea security"
+    assert outlines[0].get("text") == f"{SITE}: Baltic Sea security"
+    # Without topics, all.xml is the feed to subscribe to.
+    alone = etree.fromstring(render_opml(_views()[:1], base_url=BASE, site_title=SITE))
+    assert [o.get("xmlUrl") for o in alone.findall("body/outline")] == [f"{BASE}/all.xml"]
     assert b"dateCreated" not in data
     # A feed reader's OPML parser sees the same list.
     parsed = feedparser.parse(data)
