@@ -52,8 +52,10 @@ _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof gen lt col maj capt sgt adm cmdr sen rep gov pres st jr sr vs "
     "jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
-# Words whose trailing "." is an abbreviation before a number ("No. 10", "Art. 5").
+# Words whose trailing "." is an abbreviation before a number ("No. 10", "Art. 5"); those
+# that are words in lower case too ("she said no. 52 MPs…") only when capitalized.
 _NUMBER_ABBREVIATIONS = frozenset("no nos art arts vol p pp fig ch".split())
+_NUMBER_WORDS = frozenset("no nos art arts".split())
 _INITIAL_RE = re.compile(r"[A-Z]\.")
 _INITIALISM_RE = re.compile(r"(?:[A-Z]\.)+")
 
@@ -211,7 +213,7 @@ def _is_abbreviation(paragraph: str, end: int, match_text: str) -> bool:
     if following[:1].islower():
         return True  # "U.S. officials": a sentence never starts in lower case
     word = paragraph[:end].rsplit(None, 1)[-1] if paragraph[:end].strip() else ""
-    if following[:1].isdigit() and word[:-1].lower() in _NUMBER_ABBREVIATIONS:
+    if following[:1].isdigit() and word[:-1].lower() in _NUMBER_ABBREVIATIONS and word[:-1] not in _NUMBER_WORDS:
         return True  # "No. 10 Downing Street", "NATO's Art. 5 guarantee"
     if _INITIALISM_RE.fullmatch(word) and not paragraph[: end - len(word)].strip():
         return True  # "U.N. Secretary-General Guterres said": no sentence is one initialism

@@ -360,6 +360,11 @@ def test_title_abbreviations() -> None:
     assert items[0].title == "U.N. Secretary-General António Guterres spoke."
     items = parse_seed_text("NATO's Art. 5 guarantee held at No. 10 Downing Street. Then more.")
     assert items[0].title == "NATO's Art. 5 guarantee held at No. 10 Downing Street."
+    # ... but "no" and "art" in lower case are words that end sentences before a number too.
+    items = parse_seed_text("Asked about a third term, the minister said no. 52 MPs had backed it.")
+    assert items[0].title == "Asked about a third term, the minister said no."
+    items = parse_seed_text("He sold his art. 3 galleries closed that year.")
+    assert items[0].title == "He sold his art."
     items = parse_seed_text("Gen. Smith and John F. Kennedy met here. Then more.")
     assert items[0].title == "Gen. Smith and John F. Kennedy met here."
 
