@@ -111,16 +111,22 @@ def test_fixing_a_failing_sources_url_leaves_its_backoff(tmp_path: Path, ups: li
         shut(svc)
 
 
+def held_refresh(svc: Service, name: str, gate: Gate) -> threading.Thread:
+    """A refresh of ``name`` in a thread, returned once ``gate`` holds its fetch open."""
+    worker = threading.Thread(target=svc.refresh_job, args=(name,))
+    worker.start()
+    while gate.now == 0:
+        time.sleep(0.05)
+    return worker
+
+
 def test_a_source_disabled_during_its_failing_refresh_is_not_another_process(tmp_path: Path, ups: list[Gate], caplog) -> None:
     cfg = tmp_path / "agg.toml"
     on = HEAD.format(maxc=4, extra="") + SRC.format(name="up", port=ups[0].port, path="hold-bad", enabled="true")
     write(cfg, on)
     svc = make_service(cfg)
     try:
-        worker = threading.Thread(target=svc.refresh_job, args=("up",))
-        worker.start()
-        while ups[0].now == 0:
-            time.sleep(0.05)
+        worker = held_refresh(svc, "up", ups[0])
         write(cfg, on.replace("enabled = true", "enabled = false"))
         svc.watch_once()
         ups[0].release.set()
@@ -138,10 +144,7 @@ def a_holds_its_host(tmp_path: Path, ups: list[Gate], maxc: int) -> tuple[Servic
     body = "".join(SRC.format(name=n, port=ups[0].port, path=f"hold-{n}", enabled="true") for n in ("a", "b"))
     write(cfg, HEAD.format(maxc=maxc, extra="max_per_host = 1") + body)
     svc = make_service(cfg)
-    worker = threading.Thread(target=svc.refresh_job, args=("a",))
-    worker.start()
-    while ups[0].now == 0:
-        time.sleep(0.05)
+    worker = held_refresh(svc, "a", ups[0])
     return svc, worker
 
 
@@ -312,10 +315,7 @@ def test_a_refresh_failing_during_the_stop_keeps_its_backoff(tmp_path: Path, ups
     write_up(cfg, ups[0], "hold-bad")
     svc = make_service(cfg)
     try:
-        worker = threading.Thread(target=svc.refresh_job, args=("up",))
-        worker.start()
-        while ups[0].now == 0:
-            time.sleep(0.05)
+        worker = held_refresh(svc, "up", ups[0])
         svc.stopping.set()  # what the stop sets before it waits for running refreshes
         ups[0].release.set()
         worker.join(20)
@@ -380,5 +380,30 @@ def test_a_source_fixed_by_update_while_the_service_was_stopped_leaves_its_backo
     try:
         job = svc.scheduler.get_job(jobs.job_id("up"))
         assert job.next_run_time <= said + timedelta(seconds=1), f"the restart keeps the old backoff: {job.next_run_time}"
+    finally:
+        shut(svc)
+
+
+def test_a_source_renamed_during_its_refresh_crashes_nothing(tmp_path: Path, ups: list[Gate], caplog) -> None:
+    # A reload that renames a source (same URL) while its fetch is in flight: storing the
+    # outcome under the old name failed with a KeyError, and recording that crash failed
+    # again (no row of that name). The outcome is left to the next refresh, which stores it.
+    cfg = tmp_path / "agg.toml"
+    head = HEAD.format(maxc=4, extra="")
+    write(cfg, head + SRC.format(name="old-name", port=ups[0].port, path="hold-feed.xml", enabled="true"))
+    svc = make_service(cfg)
+    try:
+        worker = held_refresh(svc, "old-name", ups[0])
+        write(cfg, head + SRC.format(name="new-name", port=ups[0].port, path="hold-feed.xml", enabled="true"))
+        with caplog.at_level(logging.INFO, logger="aggregator"):
+            svc.watch_once()
+            ups[0].release.set()
+            worker.join(20)
+        assert not worker.is_alive()
+        assert "Traceback" not in caplog.text and "crash" not in caplog.text and "cannot" not in caplog.text
+        assert "renamed during its refresh" in caplog.text
+        assert "old-name" not in svc.store.statuses()
+        svc.refresh_job("new-name")
+        assert svc.store.statuses()["new-name"].items > 0
     finally:
         shut(svc)

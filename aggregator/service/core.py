@@ -243,6 +243,8 @@ class Service:
             log.exception("source %s: cannot start its new URL afresh", name)
 
     def _record_crash(self, src: SourceConfig, error: Exception) -> None:
+        if src.name not in self.sources:
+            return  # renamed or removed by a reload while it ran: its row is not its own now
         try:
             state = self.store.source_state(src.name)
             now = utcnow()
@@ -255,6 +257,8 @@ class Service:
     def _after_refresh(self, src: SourceConfig, ok: bool) -> None:
         """Align the job with the outcome: backoff after a failure, the store with the job."""
         name = src.name
+        if name not in self.sources:
+            return  # renamed or removed by a reload while it ran: no job or row of that name
         try:
             state = self.store.source_state(name)
             if state.retired:

@@ -8,6 +8,7 @@ skipped, or attached to that item. Lookups run once per batch, writes are execut
 from __future__ import annotations
 
 import hashlib
+import logging
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -25,6 +26,8 @@ from ..text import drop_not_xml, has_not_xml, strip_html
 from ..sanitize import without_pre_newlines
 from ..types import EntryData
 from .sql import _chunks, _get_meta, _in_list, _insert_rows, _listed, _statement
+
+log = logging.getLogger(__name__)
 
 ONE_US = timedelta(microseconds=1)
 # An entry's date before this is no date: a CMS that has none for an entry often writes
@@ -370,6 +373,14 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     names = sorted({j.source_name for j in jobs})
     source_ids = dict(conn.execute(
         _statement(conn, _source_ids_of), {"names": _listed(conn, sources.c.name, names)}).all())
+    if len(source_ids) < len(names):
+        # A source renamed while it was being refreshed (sync_sources): its entries are
+        # left for the next refresh under its new name, which reads them again.
+        gone = set(names) - set(source_ids)
+        log.info("sources %s renamed during their refresh: their entries wait for the next one", ", ".join(sorted(gone)))
+        kept = [j for j in jobs if j.source_name not in gone]
+        stored = iter(ingest(conn, kept, now) if kept else [])
+        return [IngestResult() if j.source_name in gone else next(stored) for j in jobs]
     per_job: list[dict[str, EntryData]] = []
     for job in jobs:
         unique: dict[str, EntryData] = {}

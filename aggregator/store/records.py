@@ -3,6 +3,7 @@ each refresh, and what ``status`` shows."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -14,6 +15,8 @@ from ..models import fetches, sources
 from ..text import drop_not_xml, has_not_xml
 from .ingest import IngestResult, _visible
 from .sql import _chunks, _driver_sql, _in_list, _insert_rows, _listed, _statement, _stored_form
+
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -167,7 +170,12 @@ def record_refreshes_in(conn: Connection, records: Sequence[RefreshRecord]) -> N
             rows[found[0]] = dict(zip(_REFRESH_COLUMNS, found[1:]))
     history = []
     for rec in records:
-        row = rows[rec.name]
+        row = rows.get(rec.name)
+        if row is None:
+            # Renamed while it was being refreshed (sync_sources): the row has its new name,
+            # and its next refresh under it does this one's work again.
+            log.info("source %s was renamed during its refresh: its outcome is left to the next one", rec.name)
+            continue
         # Feed titles and links reach published XML; messages may quote a server.
         texts = (rec.title, rec.site_link, rec.warning, rec.error)
         if any(value and has_not_xml(value) for value in texts):
@@ -177,6 +185,8 @@ def record_refreshes_in(conn: Connection, records: Sequence[RefreshRecord]) -> N
         r = rec.result or IngestResult()
         history.append((row["id"], rec.started, rec.finished, rec.http_status, None if rec.ok else rec.error,
                         rec.warning, r.new, r.updated + r.attached))  # _FETCH_COLUMNS
+    if not rows:
+        return
     if sqlite:
         sql, params = _driver_sql(conn, _update_refreshed)
         columns = [p[2:] for p in params]  # b_<column>
