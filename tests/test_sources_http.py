@@ -1466,6 +1466,28 @@ def test_a_feed_that_mends_its_zero_dates_lifts_no_entry(feed_server: FeedServer
     assert p.entry_times() == before
 
 
+@pytest.mark.parametrize("fmt", ["atom10", "rss20"])
+@pytest.mark.parametrize("zero", [datetime(1970, 1, 1, tzinfo=timezone.utc), None])
+def test_a_feed_that_loses_its_dates_lifts_no_entry(
+        feed_server: FeedServer, make_project, fmt: str, zero: datetime | None) -> None:
+    # The mirror of the above (review 41): month-old entries sent again without their dates,
+    # or with a CMS's zero for them, all else the same: no news, no entry on top.
+    import re
+
+    builder, ctype = FORMATS[fmt]
+    entries = [story(n, "l", updated=T0 - timedelta(days=30 + n)) for n in (1, 2)]
+    route = feed_server.route("/l", builder("L", entries), content_type=ctype)
+    p = make_project({"l": feed_server.url("/l")})
+    assert "2 new items" in p.update()
+    before = p.entry_times()
+    if zero is None:
+        route.body = re.sub(rb"<(published|updated|pubDate)>[^<]*</\1>", b"", route.body)
+    else:
+        route.body = builder("L", [replace(e, updated=zero) for e in entries])
+    assert "0 new items, 2 updated" in p.update()
+    assert p.entry_times() == before
+
+
 @pytest.mark.parametrize("fmt", ["rss20", "atom10", "jsonfeed11"])
 def test_a_title_of_only_invisible_characters_counts_as_none(feed_server: FeedServer, make_project, fmt: str) -> None:
     # A title of zero-width spaces, a stray byte order mark or direction marks shows as

@@ -103,8 +103,9 @@ def _carriers_of(sqlite: bool) -> Any:  # :ids -> (item, source) pairs
             .where(_in_list(item_sources.c.item_id, "ids", sqlite)))
 
 
-def _texts_of(sqlite: bool) -> Any:  # :ids -> (item, its content, summary, author)
-    return (select(items.c.id, items.c.content, items.c.summary, items.c.author)
+def _texts_of(sqlite: bool) -> Any:  # :ids -> (item, its content, summary, author, published, updated)
+    return (select(items.c.id, items.c.content, items.c.summary, items.c.author, items.c.published,
+                   items.c.updated)
             .where(_in_list(items.c.id, "ids", sqlite)))
 
 
@@ -510,14 +511,14 @@ def _recleaned(
     it better ("jo@news.agency (Jo)" read as "cy (Jo"), or a feed that corrects it, keeps
     the entry's time. A file of stored items is read only for such entries, and only once
     a batch."""
-    stored: dict[int, tuple[str | None, str | None, str | None]] = {}
+    stored: dict[int, tuple[Any, ...]] = {}
     for part in _chunks(sorted({c[1] for c in candidates})):
-        for item_id, content, summary, author in conn.execute(
+        for item_id, *texts in conn.execute(
                 _statement(conn, _texts_of), {"ids": _listed(conn, items.c.id, part)}):
-            stored[item_id] = (content, summary, author)
+            stored[item_id] = tuple(texts)
     out = []
     for job, item_id, entry, was, old_fp, earlier, tracked in candidates:
-        content, summary, author = stored.get(item_id, (None, None, None))
+        content, summary, author, published, updated = stored.get(item_id, (None,) * 5)
         clean = job.resanitize
         assert clean is not None
         read = [content, summary]
@@ -535,6 +536,13 @@ def _recleaned(
                 before = replace(was, content=content, summary=summary, author=name)
                 fingerprints |= _earlier_fingerprints(before, job, earlier, tracked)
                 fingerprints.update(fingerprint(before, job.clamped_at, tracked=t) for t in {False, tracked})
+                if published is not None and not (_plausible(entry.published) or _plausible(entry.updated)):
+                    # Dates that go (or turn into a CMS's zero) are no news either: the ones it
+                    # sent are the item's, its published kept whole (the one date of an RSS
+                    # item or an Atom entry), its updated unless nudged.
+                    dates = [(published, None), (None, published), (published, updated)]
+                    fingerprints.update(fp for t in {False, tracked}
+                                        for fp in _fingerprints_dated(before, dates, job.clamped_at, t))
             same = old_fp in fingerprints
         out.append((item_id, entry, same))
     return out
