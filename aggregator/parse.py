@@ -122,6 +122,8 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
         raise ParseError(f"not a feed: no RSS, Atom or JSON Feed found ({reason})")
 
     raw_entries, warning = parsed.entries, _warning(parsed, body, content_type)
+    for found in (parsed.feed, *raw_entries):
+        _drop_mistyped(found)
     if bad_refs:
         refs = f"malformed XML recovered: {bad_refs} character reference(s) to surrogates or beyond U+10FFFF"
         warning = f"{refs}; {warning}" if warning else refs
@@ -137,6 +139,21 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
     atom = str(parsed.get("version") or "").startswith("atom")
     feed_author = (parsed.feed.get("author_detail") or {}).get("name") if atom else None
     return _feed_data(url, parsed.feed, raw_entries, warning, now, (feed_author or "").strip() or None)
+
+
+# feedparser's own keys that hold structures: an element of the same name
+# (<title_detail>, <author_detail>, <links>) stores its text there in their place, and
+# reading it as the structure failed the entry (dropped, with a line in the log) or, in a
+# channel, the whole feed.
+_FEEDPARSER_LISTS = frozenset({"links", "tags", "content", "authors", "contributors", "enclosures"})
+
+
+def _drop_mistyped(found: Any) -> None:
+    """Take out of one of feedparser's dictionaries the keys an element of their name
+    filled with text: without them it reads as a feed without that element."""
+    for key in [k for k, v in dict.items(found) if not isinstance(v, (dict, list, tuple, time.struct_time))]:
+        if key.endswith(("_detail", "_parsed")) or key in _FEEDPARSER_LISTS:
+            dict.__delitem__(found, key)
 
 
 def _feed_data(

@@ -651,10 +651,14 @@ def test_a_bad_entry_does_not_sink_the_feed(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.mark.parametrize("where", ["channel", "item"])
-def test_an_element_named_links_neither_fails_the_feed_nor_drops_its_entry(where: str) -> None:
-    # feedparser keeps its links in a key of that name: a <links> element derails it into
-    # storing a dict as the link. The feed failed (internal error), the entry was dropped.
-    links = "<links>http://a.example/other</links>"
+@pytest.mark.parametrize("name", ["links", "title_detail", "author_detail", "summary_detail", "published_parsed",
+                                  "tags", "content", "authors"])
+def test_an_element_named_as_feedparsers_own_keys_neither_fails_the_feed_nor_drops_its_entry(
+        where: str, name: str) -> None:
+    # feedparser keeps structures under these keys: an element of that name derails it into
+    # storing its text there. The feed failed (internal error), or the entry was dropped
+    # with only a line in the log.
+    links = f"<{name}>http://a.example/other</{name}>"
     body = (f"<rss version='2.0'><channel>{links if where == 'channel' else ''}<title>T</title>"
             f"<link>http://a.example/</link><item>{links if where == 'item' else ''}"
             "<guid isPermaLink='false'>g1</guid><title>Kept</title><link>http://a.example/1</link>"
