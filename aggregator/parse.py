@@ -316,6 +316,10 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         # no URL, and resolving it against the feed URL would invent a dead link.
         raw_link = None
     link = _absolute_link(feed_url, raw_link)
+    if link is None and contents:
+        # Atom content out of line (<content src="report.pdf"/>): all there is to open.
+        link = next((found for c in contents if c.get("src")
+                     and (found := _absolute_link(_content_base(feed_url, c), c["src"]))), None)
     key = entry_key(get("id"), link, title, raw_content or raw_summary)
     if key is None:
         return None

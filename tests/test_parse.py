@@ -935,3 +935,18 @@ def test_http_url_shortcut_agrees_with_urlsplit(url: str) -> None:
 def test_lazy_loaded_images_keep_their_picture(fragment: str, expected: str) -> None:
     # WordPress and others publish <img data-src> for a script to swap in: no reader runs it.
     assert sanitize_html(fragment, "http://ex.org/p/") == expected
+
+
+def test_atom_content_out_of_line_is_the_entrys_link_when_it_has_none() -> None:
+    # <content src="report.pdf"/>: no text, no alternate link. Published with neither, the
+    # reader had nothing to open; the document is the entry's link now (resolved against
+    # its xml:base), and an alternate link still wins.
+    body = (b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://a.example/docs/">'
+            b"<title>T</title><id>urn:x</id><updated>2024-01-01T00:00:00Z</updated>"
+            b'<entry><title>Report</title><id>urn:a</id><updated>2024-01-01T00:00:00Z</updated>'
+            b'<content type="application/pdf" src="report.pdf"/></entry>'
+            b'<entry><title>Page</title><id>urn:b</id><updated>2024-01-01T00:00:00Z</updated>'
+            b'<link href="/page"/><content type="application/pdf" src="other.pdf"/></entry></feed>')
+    feed = parse_feed(FETCHED, body, {"content-type": "application/atom+xml"}, now=NOW)
+    assert [(e.key, e.link) for e in feed.entries] == [
+        ("urn:a", "http://a.example/docs/report.pdf"), ("urn:b", "http://a.example/page")]
