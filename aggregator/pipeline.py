@@ -252,8 +252,11 @@ def _old_objects_frozen() -> Iterator[None]:
         if _refreshes_running == 0:
             _gc_threshold_before = gc.get_threshold()
             gc.set_threshold(max(REFRESH_GC_THRESHOLD, _gc_threshold_before[0]), *_gc_threshold_before[1:])
+            # Only the first: a refresh starting beside others would freeze the cycles they
+            # (and the HTTP server) left for the collector, and a busy service, where some
+            # refresh always runs, would never unfreeze them.
+            gc.freeze()
         _refreshes_running += 1
-        gc.freeze()
     try:
         yield
     finally:
