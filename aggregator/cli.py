@@ -194,6 +194,8 @@ def update(obj: Context, sources: tuple[str, ...]) -> None:
     click.echo(f"{len(report.outcomes)} sources, {new} new items, {changed} updated, {merged} merged, "
                f"{len(report.failed)} failed; published {len(result.written)} files "
                f"({len(result.unchanged)} unchanged) to {config.settings.output_dir} in {elapsed:.2f}s")
+    for name in result.removed:  # the feed of a topic taken out of the config
+        click.echo(f"  removed {name}")
     if report.failed:
         sys.exit(1)
 

@@ -303,7 +303,9 @@ def publish(
             _fsync_dir(output_dir)
     except OSError as e:
         raise AggregatorError(f"cannot publish to {output_dir}: {e}") from e
-    log.info(
+    # Debug: each caller says what it did in its own words (the CLI on stdout, the service
+    # in its log), and a busy service publishes every few seconds.
+    log.debug(
         "published to %s: %d written, %d unchanged, %d removed",
         output_dir,
         len(written),

@@ -252,6 +252,18 @@ def test_publish_names_the_feed_of_a_removed_topic_it_deletes(project: Path) -> 
     assert "  removed nuclear-threats.xml" in out.splitlines(), out
 
 
+def test_update_names_the_feed_of_a_removed_topic_it_deletes(project: Path) -> None:
+    run(project, "update")
+    cfg = project / "aggregator.toml"
+    text = cfg.read_text()
+    start = text.index('[[topics]]\nslug = "nuclear-threats"')
+    end = text.index("[[topics]]", start + 1)
+    cfg.write_text(text[:start] + text[end:])
+    out = run(project, "update")
+    assert not (project / "feeds" / "nuclear-threats.xml").exists()
+    assert "  removed nuclear-threats.xml" in out.splitlines(), out
+
+
 def test_config_option_after_the_command_name(project: Path) -> None:
     result = CliRunner().invoke(main, ["update", "--config", str(project / "aggregator.toml")])
     assert result.exit_code == 0, result.output

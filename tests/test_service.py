@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -341,6 +342,24 @@ def test_serves_refreshes_publishes_and_stops(site: Site) -> None:
     assert "stopped with a refresh still running" in err
     assert "source upstream: 1 new, 0 updated" in err and "publish: " in err
     assert not (site.root / "data" / "agg.db.lock.owner").exists()
+
+
+def test_each_publish_is_one_log_line(site: Site) -> None:
+    # A busy service publishes every few seconds (400 sources at 10 s - 1 m: 35 a minute);
+    # each was logged twice, by the publisher and by the service, in other words.
+    proc = site.start()
+    wait_for("first refreshes published", lambda: "publish: " in (site.root / "err0.txt").read_text().split(
+        "scheduler started", 1)[-1], 20)
+    rc, _ = stop(proc)
+    assert rc == 0
+    lines = (site.root / "err0.txt").read_text().splitlines()
+    listening = next(i for i, line in enumerate(lines) if "listening on" in line)
+    # (\b: not the "publish" in this test's folder name)
+    about_publishing = [i for i, line in enumerate(lines) if re.search(r"\bpublish(ed)?\b", line)]
+    before = [lines[i] for i in about_publishing if i < listening]
+    after = [lines[i] for i in about_publishing if i > listening]
+    assert len(before) == 1, before  # the publish before listening
+    assert after and all(" aggregator.service: publish: " in line for line in after), after
 
 
 def test_sources_hanging_on_one_host_do_not_hold_up_another(site: Site) -> None:

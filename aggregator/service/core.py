@@ -336,9 +336,10 @@ class Service:
             finally:
                 with self._health_lock:
                     self._publish_pending = self._publish_wanted is not None and self._publish_wanted.is_set()
-            if report.written:
-                log.info("publish: %d files written (%s) in %.2fs", len(report.written),
-                         ", ".join(report.written), time.monotonic() - started)
+            if report.written or report.removed:
+                done = [f"{len(names)} files {what} ({', '.join(names)})"
+                        for names, what in ((report.written, "written"), (report.removed, "removed")) if names]
+                log.info("publish: %s in %.2fs", ", ".join(done), time.monotonic() - started)
             else:
                 log.info("publish: nothing changed")
 
