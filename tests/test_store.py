@@ -1738,3 +1738,12 @@ def test_the_history_prune_finds_old_attempts_by_an_index_not_a_scan(store: Stor
         sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
         plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
     assert "ix_fetches_finished" in plan, plan
+
+
+def test_statuses_of_some_sources_read_only_their_rows(store: Store) -> None:
+    # The service notes a refresh's outcome with its source's row only: reading every row
+    # at each refresh took ~13 ms at 2,000 sources, a good part of a core on short intervals.
+    every = store.statuses(count_items=False)
+    assert set(every) > {"one"}
+    assert store.statuses(count_items=False, names=["one"]) == {"one": every["one"]}
+    assert store.statuses(count_items=False, names=["nobody"]) == {}

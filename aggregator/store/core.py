@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from contextlib import contextmanager
@@ -474,9 +474,11 @@ class Store:
         with self.reading() as conn:
             return feed_items(conn, feeds, limit)
 
-    def statuses(self, *, count_items: bool = True) -> dict[str, SourceStatus]:
-        """Every source's status; ``count_items=False`` leaves ``items`` at 0 and spares
-        counting every stored item (the service's watcher reads statuses every few seconds)."""
+    def statuses(self, *, count_items: bool = True, names: Collection[str] | None = None) -> dict[str, SourceStatus]:
+        """Every source's status (or those of ``names``); ``count_items=False`` leaves
+        ``items`` at 0 and spares counting every stored item (the service's watcher reads
+        statuses every few seconds)."""
+        chosen = select(sources) if names is None else select(sources).where(sources.c.name.in_(list(names)))
         with self.reading() as conn:
             counts: dict[int, int] = dict(conn.execute(
                 select(item_sources.c.source_id, func.count(item_sources.c.id)).group_by(item_sources.c.source_id)
@@ -488,5 +490,5 @@ class Store:
                     warning=src.warning, items=counts.get(src.id, 0), failures=src.failures or 0,
                     next_run=src.next_run, retired=bool(src.retired),
                 )
-                for src in conn.execute(select(sources))
+                for src in conn.execute(chosen)
             }
