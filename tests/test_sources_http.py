@@ -1528,6 +1528,49 @@ def test_a_feed_that_loses_its_dates_lifts_no_entry(
     assert p.entry_times() == before
 
 
+_BARE_RSS = (  # items of a title, a link and a date: no text, no author
+    '<?xml version="1.0"?><rss version="2.0"><channel><title>B</title><link>http://example.org/</link>'
+    "<description>d</description>"
+    "<item><title>Bare one</title><link>http://example.org/b/1</link><guid>urn:b:1</guid>"
+    "<pubDate>Fri, 01 Mar 2024 10:00:00 GMT</pubDate></item>"
+    "<item><title>Bare two</title><link>http://example.org/b/2</link><guid>urn:b:2</guid>"
+    "<pubDate>Thu, 01 Feb 2024 10:00:00 GMT</pubDate></item></channel></rss>").encode()
+_TWO_DATES_ATOM = (  # entries of a published and an updated
+    '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>'
+    "<id>urn:a</id><updated>2024-05-01T12:00:00Z</updated><author><name>a</name></author>"
+    '<entry><title>One</title><link href="http://example.org/a/1"/><id>urn:a:1</id>'
+    "<published>2024-03-01T10:00:00Z</published><updated>2024-03-02T10:00:00Z</updated>"
+    '<content type="html">&lt;p&gt;Body one&lt;/p&gt;</content></entry>'
+    '<entry><title>Two</title><link href="http://example.org/a/2"/><id>urn:a:2</id>'
+    "<published>2024-02-01T10:00:00Z</published><updated>2024-02-02T10:00:00Z</updated>"
+    '<content type="html">&lt;p&gt;Body two&lt;/p&gt;</content></entry></feed>').encode()
+
+
+@pytest.mark.parametrize(("body", "gone"), [(_BARE_RSS, b"pubDate"), (_TWO_DATES_ATOM, b"published"),
+                                            (_TWO_DATES_ATOM, b"updated")])
+def test_a_feed_that_loses_a_date_of_entries_without_text_or_of_two_lifts_no_entry(
+        feed_server: FeedServer, make_project, body: bytes, gone: bytes) -> None:
+    # Review 42: items of a title and a link only, or entries that keep one of their two dates.
+    import re
+
+    route = feed_server.route("/l", body, content_type="application/xml")
+    p = make_project({"l": feed_server.url("/l")})
+    assert "2 new items" in p.update()
+    before = p.entry_times()
+    route.body = re.sub(rb"<%s>[^<]*</%s>" % (gone, gone), b"", body)
+    assert "0 new items, 2 updated" in p.update()
+    assert p.entry_times() == before
+    # ... but a change upstream is news.
+    route.body = re.sub(rb"(?i)one</title>", b"one, revised</title>", route.body)
+    assert "0 new items, 1 updated" in p.update()
+    after = p.entry_times()
+    assert after != before and len(set(after.items()) & set(before.items())) == 1
+    if gone == b"published":  # so is a new date where the other went
+        route.body = route.body.replace(b"2024-02-02T10:00:00Z", b"2024-04-02T10:00:00Z")
+        assert "0 new items, 1 updated" in p.update()
+        assert not set(p.entry_times().items()) & set(before.items())
+
+
 @pytest.mark.parametrize("fmt", ["rss20", "atom10", "jsonfeed11"])
 def test_a_title_of_only_invisible_characters_counts_as_none(feed_server: FeedServer, make_project, fmt: str) -> None:
     # A title of zero-width spaces, a stray byte order mark or direction marks shows as

@@ -480,7 +480,9 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             read_fuller = job.keep_times or (
                 (entry.enclosures or entry.author or entry.published or entry.updated)
                 and old_fp in _earlier_fingerprints(was, job, earlier, tracked))
-            if not read_fuller and job.resanitize is not None and (entry.content or entry.summary or entry.author):
+            if not read_fuller and job.resanitize is not None and (
+                    entry.content or entry.summary or entry.author
+                    or not (_plausible(entry.published) and _plausible(entry.updated))):  # a date may have gone
                 recleaned.append((job, item_id, entry, was, old_fp, earlier, tracked))
             else:
                 (enriched if read_fuller else changed).append((item_id, entry))
@@ -536,11 +538,14 @@ def _recleaned(
                 before = replace(was, content=content, summary=summary, author=name)
                 fingerprints |= _earlier_fingerprints(before, job, earlier, tracked)
                 fingerprints.update(fingerprint(before, job.clamped_at, tracked=t) for t in {False, tracked})
-                if published is not None and not (_plausible(entry.published) or _plausible(entry.updated)):
-                    # Dates that go (or turn into a CMS's zero) are no news either: the ones it
-                    # sent are the item's, its published kept whole (the one date of an RSS
-                    # item or an Atom entry), its updated unless nudged.
-                    dates = [(published, None), (None, published), (published, updated)]
+                sent_published, sent_updated = _plausible(entry.published), _plausible(entry.updated)
+                if published is not None and not (sent_published and sent_updated):
+                    # Dates that go (or turn into a CMS's zero) are no news either, all of
+                    # them or one of two: the ones it sent are the item's, its published kept
+                    # whole (the one date of an RSS item or an Atom entry), its updated unless
+                    # nudged. A date still sent is the one it sent.
+                    dates = [(p, u) for p in ([sent_published] if sent_published else [published, None])
+                             for u in ([sent_updated] if sent_updated else [updated, published, None])]
                     fingerprints.update(fp for t in {False, tracked}
                                         for fp in _fingerprints_dated(before, dates, job.clamped_at, t))
             same = old_fp in fingerprints
