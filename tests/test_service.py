@@ -362,6 +362,21 @@ def test_each_publish_is_one_log_line(site: Site) -> None:
     assert after and all(" aggregator.service: publish: " in line for line in after), after
 
 
+def test_the_publish_before_listening_names_the_feed_it_removes(site: Site) -> None:
+    # A topic taken out of the config while the service was stopped: its feed goes at the
+    # start, and the publisher's own line saying so is debug now (review 42).
+    assert site.cli("publish").returncode == 0
+    assert (site.root / "feeds" / "baltic.xml").exists()
+    text = site.config.read_text(encoding="utf-8")
+    site.config.write_text(text[:text.index('[[topics]]\nslug = "baltic"')], encoding="utf-8")
+    proc = site.start()
+    rc, _ = stop(proc)
+    assert rc == 0
+    assert not (site.root / "feeds" / "baltic.xml").exists()
+    line = next(line for line in (site.root / "err0.txt").read_text().splitlines() if "before listening" in line)
+    assert "removed (baltic.xml)" in line, line
+
+
 def test_sources_hanging_on_one_host_do_not_hold_up_another(site: Site) -> None:
     # max_per_host = 1: the hanging source takes its host's one slot, and the upstream
     # source on the same host waits for it; a source on another host refreshes on time.

@@ -638,8 +638,9 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
         try:
             started = time.monotonic()
             report = publish(config, store)
-            log.info("publish: %d files written, %d unchanged in %.2fs before listening",
-                     len(report.written), len(report.unchanged), time.monotonic() - started)
+            removed = f", {len(report.removed)} removed ({', '.join(report.removed)})" if report.removed else ""
+            log.info("publish: %d files written, %d unchanged%s in %.2fs before listening",
+                     len(report.written), len(report.unchanged), removed, time.monotonic() - started)
             service = Service(config, store, lock)
             asyncio.run(service.serve(out))
             abandoned, code = service.abandoned, service.exit_code
