@@ -9,6 +9,7 @@ database that already holds our tables (tests keep both paths' schemas identical
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -177,12 +178,14 @@ PG_CONNECTION_DEFAULTS: dict[str, int] = {
 
 
 def connection_defaults(url: str) -> dict[str, int]:
-    """PG_CONNECTION_DEFAULTS less the settings ``url`` gives itself (PostgreSQL over
-    libpq); none for another database."""
+    """PG_CONNECTION_DEFAULTS less the settings ``url`` gives itself, or libpq's
+    environment (PGCONNECT_TIMEOUT: a setting given to libpq would win over it), for
+    PostgreSQL over libpq; none for another database."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() not in ("psycopg", "psycopg2"):
         return {}
-    return {key: value for key, value in PG_CONNECTION_DEFAULTS.items() if key not in parsed.query}
+    return {key: value for key, value in PG_CONNECTION_DEFAULTS.items()
+            if key not in parsed.query and not (key == "connect_timeout" and os.environ.get("PGCONNECT_TIMEOUT"))}
 
 
 def alembic_config(connection: Any | None = None) -> Any:

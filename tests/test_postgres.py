@@ -819,6 +819,9 @@ def test_a_server_that_accepts_and_never_answers_fails_a_command_in_seconds(
     assert connection_defaults("postgresql+psycopg://h/x?connect_timeout=3&keepalives=0") == {
         "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 4, "tcp_user_timeout": 60_000}
     assert connection_defaults("sqlite:///x.db") == {}
+    # ... and so does libpq's environment (review 42: PGCONNECT_TIMEOUT=30 was cut to 10 s).
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "30")
+    assert "connect_timeout" not in connection_defaults("postgresql+psycopg://h/x")
 
 
 def test_connections_carry_the_keepalive_defaults(pg_url: str) -> None:
