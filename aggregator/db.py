@@ -169,8 +169,11 @@ def make_engine(url: str) -> Engine:
 # libpq's settings for a server that stops answering: one that accepts the connection and
 # never replies (hung, or the network gone after a failover) held a command, or the
 # service's lock check, for as long as TCP kept trying (a quarter of an hour), or for ever.
-# Now a connection gives up after 10 s, and one that goes silent after 30 s of keepalives
-# (a query's unacknowledged data after 60 s). A URL's own settings win.
+# Now a connection gives up after 10 s, and one whose peer's host goes silent within about
+# a minute: keepalives from 10 s idle, and tcp_user_timeout, which (set) ends the connection
+# when 60 s pass without an answer, to keepalives too (Linux tcp(7)), or to a query's data.
+# A backend that hangs while its host acknowledges both is not noticed. A URL's own
+# settings win.
 PG_CONNECTION_DEFAULTS: dict[str, int] = {
     "connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
     "keepalives_count": 4, "tcp_user_timeout": 60_000,
