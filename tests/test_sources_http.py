@@ -1571,6 +1571,27 @@ def test_a_feed_that_loses_a_date_of_entries_without_text_or_of_two_lifts_no_ent
         assert not set(p.entry_times().items()) & set(before.items())
 
 
+@pytest.mark.parametrize("first", ["pubDate", "dc:date"])
+def test_a_feed_that_sends_its_date_in_another_element_lifts_no_entry(
+        feed_server: FeedServer, make_project, first: str) -> None:
+    # Review 42: <pubDate> (an entry's published) written as <dc:date> (its updated), the
+    # same instant, or back: no news.
+    pubdates = [b"<pubDate>Fri, 01 Mar 2024 10:00:00 GMT</pubDate>", b"<pubDate>Thu, 01 Feb 2024 10:00:00 GMT</pubDate>"]
+    dcdates = [b"<dc:date>2024-03-01T10:00:00Z</dc:date>", b"<dc:date>2024-02-01T10:00:00Z</dc:date>"]
+    pub = _BARE_RSS.replace(b'<rss version="2.0">', b'<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">')
+    dc = pub
+    for a, b in zip(pubdates, dcdates):
+        dc = dc.replace(a, b)
+    bodies = [pub, dc] if first == "pubDate" else [dc, pub]
+    route = feed_server.route("/l", bodies[0], content_type="application/rss+xml")
+    p = make_project({"l": feed_server.url("/l")})
+    assert "2 new items" in p.update()
+    before = p.entry_times()
+    route.body = bodies[1]
+    assert "0 new items, 2 updated" in p.update()
+    assert p.entry_times() == before
+
+
 @pytest.mark.parametrize("fmt", ["rss20", "atom10", "jsonfeed11"])
 def test_a_title_of_only_invisible_characters_counts_as_none(feed_server: FeedServer, make_project, fmt: str) -> None:
     # A title of zero-width spaces, a stray byte order mark or direction marks shows as

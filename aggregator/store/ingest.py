@@ -543,9 +543,12 @@ def _recleaned(
                     # Dates that go (or turn into a CMS's zero) are no news either, all of
                     # them or one of two: the ones it sent are the item's, its published kept
                     # whole (the one date of an RSS item or an Atom entry), its updated unless
-                    # nudged. A date still sent is the one it sent.
+                    # nudged. A date still sent is the one it sent, or the other it was (a
+                    # feed that writes <dc:date> for <pubDate>).
                     dates = [(p, u) for p in ([sent_published] if sent_published else [published, None])
                              for u in ([sent_updated] if sent_updated else [updated, published, None])]
+                    if bool(sent_published) != bool(sent_updated):
+                        dates.append((sent_updated, sent_published))
                     fingerprints.update(fp for t in {False, tracked}
                                         for fp in _fingerprints_dated(before, dates, job.clamped_at, t))
             same = old_fp in fingerprints
