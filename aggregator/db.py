@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -33,6 +34,9 @@ MIGRATIONS_DIR = next(
 # The newest revision in migrations/versions (a test keeps the two in step). A database
 # already there needs no Alembic at all, which spares every command its import.
 SCHEMA_REVISION = "0009"
+
+# How long a SQLite connection waits for another's lock before "database is locked".
+BUSY_TIMEOUT_S = 30
 
 # The advisory lock that serialises schema changes in one PostgreSQL database (advisory
 # locks are per database). Any fixed 64-bit number: this one is the first 8 bytes of
@@ -95,6 +99,24 @@ def _narrow_cache(dbapi_connection: Any, connection_record: Any) -> None:
             del connection_record.info["wide_cache"]
 
 
+def _into_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting for its lock. Switching a new file to WAL takes
+    an exclusive lock, and SQLite answers "database is locked" at once, without its busy
+    handler, while another connection holds one: two commands opening one new database
+    at the same moment (a service and an `update`) failed one of them."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     # A plain cursor: Python 3.11's sqlite3 has no .autocommit attribute.
     cursor = dbapi_connection.cursor()
@@ -103,9 +125,9 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     # checkpoint limits below are in bytes, for a database made with any page size.
     cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _into_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
     # 1 MiB of page cache per connection, not SQLite's 2: the OS caches the file anyway,
     # and the bench's ingest, classify and publish figures did not move; a refresh's
     # peak memory went down by 1 MiB. A large write widens it for its transaction
@@ -159,7 +181,7 @@ def make_engine(url: str) -> Engine:
         # In memory, the database lives in its connection: one per thread, as SQLAlchemy
         # itself picks for ":memory:" and mode=memory but not for a "file::memory:" URI.
         pool = {"poolclass": SingletonThreadPool} if file is None else {}
-        engine = create_engine(url, connect_args={"timeout": 30}, **pool)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkin", _narrow_cache)
         return engine
