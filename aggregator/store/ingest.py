@@ -533,22 +533,24 @@ def _recleaned(
             and _reads_as(entry.summary, read[1], clean)
         )
         if same:  # ... and all else as it was stored (by this release or an earlier one)
+            dates: list[tuple[datetime | None, datetime | None]] = []
+            sent_published, sent_updated = _plausible(entry.published), _plausible(entry.updated)
+            if published is not None and not (sent_published and sent_updated):
+                # Dates that go (or turn into a CMS's zero) are no news either, all of
+                # them or one of two: the ones it sent are the item's, its published kept
+                # whole (the one date of an RSS item or an Atom entry), its updated unless
+                # nudged. A date still sent is the one it sent, or the other it was (a
+                # feed that writes <dc:date> for <pubDate>).
+                dates = [(p, u) for p in ([sent_published] if sent_published else [published, None])
+                         for u in ([sent_updated] if sent_updated else [updated, published, None])]
+                if bool(sent_published) != bool(sent_updated):
+                    dates.append((sent_updated, sent_published))
             fingerprints: set[str] = set()
             for name in {was.author, author}:
                 before = replace(was, content=content, summary=summary, author=name)
                 fingerprints |= _earlier_fingerprints(before, job, earlier, tracked)
                 fingerprints.update(fingerprint(before, job.clamped_at, tracked=t) for t in {False, tracked})
-                sent_published, sent_updated = _plausible(entry.published), _plausible(entry.updated)
-                if published is not None and not (sent_published and sent_updated):
-                    # Dates that go (or turn into a CMS's zero) are no news either, all of
-                    # them or one of two: the ones it sent are the item's, its published kept
-                    # whole (the one date of an RSS item or an Atom entry), its updated unless
-                    # nudged. A date still sent is the one it sent, or the other it was (a
-                    # feed that writes <dc:date> for <pubDate>).
-                    dates = [(p, u) for p in ([sent_published] if sent_published else [published, None])
-                             for u in ([sent_updated] if sent_updated else [updated, published, None])]
-                    if bool(sent_published) != bool(sent_updated):
-                        dates.append((sent_updated, sent_published))
+                if dates:
                     fingerprints.update(fp for t in {False, tracked}
                                         for fp in _fingerprints_dated(before, dates, job.clamped_at, t))
             same = old_fp in fingerprints
