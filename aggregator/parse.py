@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+import feedparser.mixin
 
 from aggregator.document import (
     _CHARSET_PARAM,
@@ -146,6 +147,27 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
 # reading it as the structure failed the entry (dropped, with a line in the log) or, in a
 # channel, the whole feed.
 _FEEDPARSER_LISTS = frozenset({"links", "tags", "content", "authors", "contributors", "enclosures"})
+
+
+# Of those, the ones feedparser's handlers of other elements add to while it parses: an
+# element of the name stored its text there, and each handler after it failed on a string,
+# its element lost (an RSS item's <link> and <enclosure> after a <links>, its <author> after
+# an <authors>). feedparser dispatches on handler names: these read the element as nothing,
+# in its strict and its loose parser alike, as _drop_mistyped reads the others.
+_FEEDPARSER_BUILT = ("links", "authors", "contributors", "author_detail", "publisher_detail")
+
+
+def _skip_start(self: Any, attrs_d: Any) -> None:
+    self.push("", 0)  # its text is kept by no one: pop() returns it unstored
+
+
+def _skip_end(self: Any) -> None:
+    self.pop("")
+
+
+for _name in _FEEDPARSER_BUILT:
+    setattr(feedparser.mixin._FeedParserMixin, f"_start_{_name}", _skip_start)
+    setattr(feedparser.mixin._FeedParserMixin, f"_end_{_name}", _skip_end)
 
 
 def _drop_mistyped(found: Any) -> None:

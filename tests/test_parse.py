@@ -13,7 +13,7 @@ import pytest
 from aggregator.errors import ParseError
 from aggregator.parse import clamp_date, entry_key, parse_feed
 from aggregator.sanitize import html_to_text, sanitize_html
-from aggregator.types import EntryData, FeedData
+from aggregator.types import Enclosure, EntryData, FeedData
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -950,3 +950,30 @@ def test_atom_content_out_of_line_is_the_entrys_link_when_it_has_none() -> None:
     feed = parse_feed(FETCHED, body, {"content-type": "application/atom+xml"}, now=NOW)
     assert [(e.key, e.link) for e in feed.entries] == [
         ("urn:a", "http://a.example/docs/report.pdf"), ("urn:b", "http://a.example/page")]
+
+
+@pytest.mark.parametrize("malformed", [False, True])
+@pytest.mark.parametrize(("name", "atom"), [("links", False), ("links", True), ("authors", False),
+                                            ("author_detail", False)])
+def test_an_element_named_as_feedparsers_own_keys_keeps_the_link_files_and_author_after_it(
+        name: str, atom: bool, malformed: bool) -> None:
+    # feedparser stored the element's text under its key, and the handlers of the <link>,
+    # <enclosure> and <author> after it failed on that text: those were lost (the link, so
+    # the key, the podcast's file, the author), in its strict and its loose parser.
+    from aggregator.parse import _parse_with_feedparser
+
+    stray = f"<{name}>x</{name}>"
+    if atom:
+        body = ("<feed xmlns='http://www.w3.org/2005/Atom'><title>T</title><entry><id>urn:e1</id>"
+                f"<title>A</title>{stray}<link href='http://a.example/1'/>"
+                "<link rel='enclosure' href='http://a.example/1.mp3' type='audio/mpeg' length='9'/>"
+                "<author><name>Jo</name></author></entry></feed>")
+    else:
+        body = (f"<rss version='2.0'><channel><title>T</title><item><title>A</title>{stray}"
+                "<link>http://a.example/1</link><author>jo@news.example (Jo)</author>"
+                "<enclosure url='http://a.example/1.mp3' type='audio/mpeg' length='9'/></item></channel></rss>")
+    if malformed:
+        body = body.replace("<title>T</title>", "<title>T</titl></title>")
+    for feed in (parse_feed(FETCHED, body.encode(), {}, now=NOW), _parse_with_feedparser(FETCHED, body.encode(), "", NOW)):
+        assert [(e.link, e.author, e.enclosures) for e in feed.entries] == [
+            ("http://a.example/1", "Jo", (Enclosure("http://a.example/1.mp3", "audio/mpeg", 9),))]
