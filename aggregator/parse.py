@@ -313,6 +313,8 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     content_detail = _best_content(contents) if contents else None
     summary_detail = get("summary_detail")
     raw_summary: str | None = get("summary") or None
+    if raw_summary and contents and any(_is_binary(c) and c.get("value") == raw_summary for c in contents):
+        raw_summary = None  # feedparser's copy of the content, for an entry without a summary
     raw_content: str | None = content_detail.get("value") if content_detail else None
 
     content: str | None = None
@@ -433,9 +435,18 @@ def _enclosures(base: str, found: Iterable[tuple[Any, Any, Any]]) -> tuple[Enclo
     return tuple(files)
 
 
+def _is_binary(detail: Mapping[str, Any]) -> bool:
+    """Atom content of a media type that is neither text nor XML: base64 of an image, a PDF
+    (RFC 4287 §4.1.3.3), which feedparser hands over as it is, or decoded when that reads as
+    UTF-8. Published as the entry's text, it showed a screen of base64."""
+    kind = str(detail.get("type") or "text/plain").split(";", 1)[0].strip().lower()
+    return not (kind.startswith("text/") or kind.endswith(("/xml", "+xml")) or kind in _HTML_TYPES)
+
+
 def _best_content(contents: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    """The longest content value, HTML preferred over text when both exist."""
-    usable = [c for c in contents if c.get("value")]
+    """The longest content value, HTML preferred over text when both exist; binary content
+    is none (the entry shows its summary, else its title)."""
+    usable = [c for c in contents if c.get("value") and not _is_binary(c)]
     if not usable:
         return None
     htmls = [c for c in usable if _is_html(c)]

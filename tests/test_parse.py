@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -977,3 +978,19 @@ def test_an_element_named_as_feedparsers_own_keys_keeps_the_link_files_and_autho
     for feed in (parse_feed(FETCHED, body.encode(), {}, now=NOW), _parse_with_feedparser(FETCHED, body.encode(), "", NOW)):
         assert [(e.link, e.author, e.enclosures) for e in feed.entries] == [
             ("http://a.example/1", "Jo", (Enclosure("http://a.example/1.mp3", "audio/mpeg", 9),))]
+
+
+@pytest.mark.parametrize("summary", ["", "<summary>A chart of sales</summary>"])
+@pytest.mark.parametrize("kind", ["image/png", "application/pdf"])
+def test_atom_binary_content_is_not_published_as_the_entrys_text(kind: str, summary: str) -> None:
+    # RFC 4287 §4.1.3.3: content of a type neither text nor XML is base64. It was taken for
+    # the entry's text (feedparser's copy of it for its summary too): a reader showed a screen
+    # of base64, or the decoded bytes. The entry reads as without it: its summary, else its title.
+    from aggregator.parse import _parse_with_feedparser
+
+    data = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(64)) if kind == "image/png" else b"plain words").decode()
+    body = ("<feed xmlns='http://www.w3.org/2005/Atom'><title>T</title><entry><id>urn:e1</id><title>Chart</title>"
+            f"<link href='http://a.example/1'/>{summary}<content type='{kind}'>{data}</content></entry></feed>").encode()
+    for feed in (parse_feed(FETCHED, body, {}, now=NOW), _parse_with_feedparser(FETCHED, body, "", NOW)):
+        assert [(e.title, e.content, e.summary) for e in feed.entries] == [
+            ("Chart", None, "A chart of sales" if summary else None)]
