@@ -46,7 +46,7 @@ from aggregator.document import (
     _utf16_as_utf8,
 )
 from aggregator.errors import ParseError
-from aggregator.fastparse import fast_feed
+from aggregator.fastparse import fast_feed, parse_date
 from aggregator.identity import untracked, without_credentials
 from aggregator.sanitize import html_to_text, sanitize_html
 from aggregator.text import drop_not_xml
@@ -527,8 +527,12 @@ def _json_date(value: Any, now: datetime) -> datetime | None:
     try:
         # RFC 3339 allows a lower-case "z", which fromisoformat refuses.
         return clamp_date(datetime.fromisoformat(value.strip().upper()), now)
-    except (ValueError, OverflowError):  # an instant outside datetime's range in UTC, as in _struct_date
+    except OverflowError:  # an instant outside datetime's range in UTC, as in _struct_date
         return None
+    except ValueError:
+        # Not RFC 3339: some JSON Feeds write RSS's RFC 822 dates ("Mon, 01 Jan 2024 10:00:00
+        # GMT"); read as the XML path reads dates, they were lost and every item dated anew.
+        return _struct_date(parse_date(value.strip()), now)
 
 
 def _json_entry(item: Mapping[str, Any], base: str, now: datetime, feed_author: str | None) -> EntryData | None:

@@ -994,3 +994,18 @@ def test_atom_binary_content_is_not_published_as_the_entrys_text(kind: str, summ
     for feed in (parse_feed(FETCHED, body, {}, now=NOW), _parse_with_feedparser(FETCHED, body, "", NOW)):
         assert [(e.title, e.content, e.summary) for e in feed.entries] == [
             ("Chart", None, "A chart of sales" if summary else None)]
+
+
+@pytest.mark.parametrize(("written", "instant"), [
+    ("Mon, 01 Jan 2024 10:00:00 GMT", utc(2024, 1, 1, 10)),
+    ("Mon, 01 Jan 2024 10:00:00 +0100", utc(2024, 1, 1, 9)),
+    ("2024-01-01T10:00:00z", utc(2024, 1, 1, 10)),
+    ("not a date", None),
+])
+def test_a_json_feed_date_written_as_rss_writes_it_is_read(written: str, instant: datetime | None) -> None:
+    # JSON Feed asks for RFC 3339; some generators write RSS's RFC 822 dates. They were lost
+    # (every item dated at its fetch), where the XML path, and other readers, read them.
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [
+        {"id": "1", "content_text": "x", "date_published": written, "date_modified": written}]}).encode()
+    feed = parse_feed(FETCHED, body, {"content-type": "application/feed+json"}, now=NOW)
+    assert [(e.published, e.updated) for e in feed.entries] == [(instant, instant)]
