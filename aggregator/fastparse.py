@@ -362,7 +362,7 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
         name = _NAMES.get(child.tag) or _fp_name(child)
         if name == "link":
             link = _link(child, atom=atom, in_entry=True, enclosures=entry.setdefault("enclosures", []))
-            if link is not None:
+            if link:  # an empty one is none (parse._end_link)
                 entry["link"] = link
                 explicit_link = True
             continue

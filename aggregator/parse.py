@@ -169,6 +169,26 @@ for _name in _FEEDPARSER_BUILT:
     setattr(feedparser.mixin._FeedParserMixin, f"_start_{_name}", _skip_start)
     setattr(feedparser.mixin._FeedParserMixin, f"_end_{_name}", _skip_end)
 
+_feedparsers_end_link = feedparser.mixin._FeedParserMixin._end_link
+_NO_LINK = object()
+
+
+def _end_link(self: Any) -> None:
+    """An empty RSS <link/> in an item is none: a permalink GUID is the item's link, as
+    when it has no <link> (feedparser took the empty one for the link, before the GUID or
+    after it, and the item had none to open)."""
+    context = self._get_context()
+    before = context.get("link", _NO_LINK) if self.inentry else _NO_LINK
+    _feedparsers_end_link(self)
+    if self.inentry and context.get("link") == "":
+        if before is _NO_LINK:
+            del context["link"]
+        else:
+            context["link"] = before
+
+
+feedparser.mixin._FeedParserMixin._end_link = _end_link  # type: ignore[method-assign]
+
 
 def _drop_mistyped(found: Any) -> None:
     """Take out of one of feedparser's dictionaries the keys an element of their name

@@ -1009,3 +1009,19 @@ def test_a_json_feed_date_written_as_rss_writes_it_is_read(written: str, instant
         {"id": "1", "content_text": "x", "date_published": written, "date_modified": written}]}).encode()
     feed = parse_feed(FETCHED, body, {"content-type": "application/feed+json"}, now=NOW)
     assert [(e.published, e.updated) for e in feed.entries] == [(instant, instant)]
+
+
+@pytest.mark.parametrize("guid", ["<guid>http://a.example/p/1</guid>",
+                                  "<guid isPermaLink='false'>http://a.example/p/1</guid>", "<guid>p1</guid>"])
+@pytest.mark.parametrize("link", ["<link/>", "<link> </link>"])
+@pytest.mark.parametrize("guid_first", [False, True])
+def test_an_items_empty_link_gives_way_to_its_permalink_guid(link: str, guid: str, guid_first: bool) -> None:
+    # The empty <link/> was the item's link (before the GUID or after it), and a permalink
+    # GUID, the page the item names (RSS 2.0), was not: the item had nothing to open.
+    from aggregator.parse import _parse_with_feedparser
+
+    item = guid + link if guid_first else link + guid
+    body = f"<rss version='2.0'><channel><title>T</title><item><title>A</title>{item}</item></channel></rss>".encode()
+    expected = "http://a.example/p/1" if "isPermaLink" not in guid and "http" in guid else None
+    for feed in (parse_feed(FETCHED, body, {}, now=NOW), _parse_with_feedparser(FETCHED, body, "", NOW)):
+        assert [e.link for e in feed.entries] == [expected]

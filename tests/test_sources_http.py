@@ -1778,3 +1778,25 @@ def test_a_title_of_only_replacement_characters_counts_as_none(feed_server: Feed
     [el] = p.entry_elements()
     assert el.findtext(f"{ATOM}title") == "Baltic cable 1 cut."
     assert el.findtext(f"{ATOM}source/{ATOM}title") == "r"  # the feed's title too: its name stands in
+
+
+@pytest.mark.parametrize("dated", [True, False])
+def test_an_item_whose_empty_link_gives_way_to_its_permalink_guid_is_no_news(
+        feed_server: FeedServer, make_project, dated: bool) -> None:
+    # Review 44: an item's empty <link/> was taken for its link, and its permalink GUID was
+    # not: it had none to open. Read now, the GUID is its link; the items an earlier release
+    # stored without one (here: the same GUIDs, not permalinks) are not dated anew for it.
+    def body(guid: str) -> bytes:
+        items = "".join(
+            f"<item><title>Item {n}</title><link/><guid{guid}>http://example.org/e/{n}</guid>"
+            + (f"<pubDate>0{n} Mar 2024 10:00:00 GMT</pubDate>" if dated else "") + "</item>" for n in (1, 2))
+        return f'<rss version="2.0"><channel><title>E</title>{items}</channel></rss>'.encode()
+
+    route = feed_server.route("/e", body(' isPermaLink="false"'), content_type="application/rss+xml")
+    p = make_project({"e": feed_server.url("/e")})
+    assert "2 new items" in p.update()
+    before = p.entry_times()
+    route.body = body("")
+    assert "0 new items, 2 updated" in p.update()
+    assert p.entry_times() == before
+    assert sorted(e.get("link") for e in p.entries()) == ["http://example.org/e/1", "http://example.org/e/2"]

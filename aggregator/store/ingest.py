@@ -478,7 +478,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                     was, job.clamped_at, tracked=True):
                 continue  # unchanged, fingerprinted as before schema 0008: the new one is stored
             read_fuller = job.keep_times or (
-                (entry.enclosures or entry.author or entry.published or entry.updated)
+                (entry.enclosures or entry.author or entry.published or entry.updated or entry.link == key)
                 and old_fp in _earlier_fingerprints(was, job, earlier, tracked))
             if not read_fuller and job.resanitize is not None and (
                     entry.content or entry.summary or entry.author
@@ -588,6 +588,10 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
         variants = [bare, replace(bare, author=None)]
     else:
         variants = [entry, replace(entry, author=None)] if entry.author else [entry]
+    if entry.link is not None and entry.link == entry.key:
+        # Its link is its permalink GUID, which releases before review 44 did not read for
+        # an item whose <link/> is empty: it had none.
+        variants += [replace(v, link=None) for v in variants]
     published, updated = entry.published, entry.updated
     dates = [(published, updated)]
     if published or updated:
