@@ -76,7 +76,7 @@ def parse_feed(
     if not body or body.isspace():  # isspace stops at the first non-space: no copy
         raise ParseError("not a feed: empty body")
     if looks_like_json(body, media_type):
-        return parse_json_feed(url, body, now=now)
+        return parse_json_feed(url, body, now=now, content_type=content_type)
     for view in _security_views(body, content_type):
         _reject_entity_declarations(view)
     sample = _ascii_view(body)
@@ -487,11 +487,36 @@ def looks_like_json(body: bytes, media_type: str) -> bool:
     return start == b"{" or media_type in _JSON_TYPES or media_type.endswith("+json")
 
 
-def parse_json_feed(url: str, body: bytes, *, now: datetime) -> FeedData:
-    """Read a JSON Feed 1.x document; anything else that is JSON raises ``ParseError``."""
+def _json_text(body: bytes, content_type: str) -> tuple[str, str | None]:
+    """The document as text, and a warning when it was not what it said it was.
+
+    JSON is UTF-8 (RFC 8259), and a body that reads as UTF-8 is read so, whatever the
+    Content-Type says. Otherwise the charset it declares (a PHP site's ISO-8859-1), else,
+    as feedparser reads an XML feed, Windows-1252 when no byte of it is UTF-8, else UTF-8
+    with each byte that is not left out: a stray byte fails no feed.
+    """
     try:
-        doc = json.loads(body.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        return body.decode("utf-8-sig"), None
+    except UnicodeDecodeError as exc:
+        problem = exc
+    declared = _CHARSET_PARAM.search(content_type)
+    if declared:
+        try:
+            return body.decode(declared.group(1)), None
+        except (LookupError, ValueError):  # an unknown name or a wrong one: UnicodeError is a ValueError
+            pass
+    text = body.decode("utf-8-sig", "replace")
+    if text.count("\ufffd") == sum(not c.isascii() for c in text):
+        return body.decode("windows-1252", "replace"), "malformed JSON recovered: not UTF-8, read as windows-1252"
+    return text, f"malformed JSON recovered: not UTF-8 ({problem.reason} at byte {problem.start})"
+
+
+def parse_json_feed(url: str, body: bytes, *, now: datetime, content_type: str = "") -> FeedData:
+    """Read a JSON Feed 1.x document; anything else that is JSON raises ``ParseError``."""
+    text, warning = _json_text(body, content_type)
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
         raise ParseError(f"not a feed: invalid JSON ({exc})") from exc
     except RecursionError as exc:  # the decoder recurses once per level of nesting
         raise ParseError("not a feed: invalid JSON (arrays or objects nested too deeply)") from exc
@@ -521,6 +546,7 @@ def parse_json_feed(url: str, body: bytes, *, now: datetime) -> FeedData:
         title=_title_text(_json_str(doc, "title"), None),
         link=_absolute_link(url, _json_str(doc, "home_page_url")),
         entries=tuple(entries),
+        warning=warning,
     )
 
 

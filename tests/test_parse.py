@@ -357,6 +357,31 @@ def test_character_references_repaired_leave_nested_xml_bases_resolved() -> None
     assert (entry.title, entry.link) == ("Party \U0001f600", "http://h.example/blog/2024/post.html")
 
 
+def test_json_feed_in_a_declared_charset_or_with_a_stray_byte_is_read() -> None:
+    # RFC 8259 asks for UTF-8, but a PHP site sends ISO-8859-1 and says so in its
+    # Content-Type, and a stray Windows-1252 byte lands in a UTF-8 document: both failed
+    # the whole feed ("invalid JSON"), where an XML feed in either state is read.
+    def doc(title: bytes) -> bytes:
+        return (b'{"version":"https://jsonfeed.org/version/1.1","items":[{"id":"a","title":"' + title
+                + b'","content_text":"x"},{"id":"b","title":"Second","content_text":"y"}]}')
+
+    feed = parse_feed(FETCHED, doc(b"Caf\xe9 cr\xe8me"), {"content-type": "application/feed+json; charset=iso-8859-1"},
+                      now=NOW)
+    assert ([e.title for e in feed.entries], feed.warning) == (["Caf\xe9 cr\xe8me", "Second"], None)
+    # Undeclared, a document with no UTF-8 in it is the single-byte text it looks like.
+    feed = parse_feed(FETCHED, doc(b"Caf\xe9 \x93quoted\x94"), {"content-type": "application/feed+json"}, now=NOW)
+    assert [e.title for e in feed.entries] == ["Caf\xe9 \u201cquoted\u201d", "Second"]
+    assert feed.warning is not None and "not UTF-8" in feed.warning
+    # UTF-8 with one bad byte: that byte alone is lost, the rest reads as UTF-8.
+    feed = parse_feed(FETCHED, doc("Caf\xe9 ".encode() + b"\xff"), {"content-type": "application/feed+json"}, now=NOW)
+    assert [e.title for e in feed.entries] == ["Caf\xe9 \ufffd", "Second"]
+    assert feed.warning is not None and "not UTF-8" in feed.warning
+    # A UTF-8 document under a wrong charset is still UTF-8 (no mojibake).
+    feed = parse_feed(FETCHED, doc("Caf\xe9".encode()), {"content-type": "application/json; charset=iso-8859-1"},
+                      now=NOW)
+    assert ([e.title for e in feed.entries], feed.warning) == (["Caf\xe9", "Second"], None)
+
+
 def test_deeply_nested_json_is_a_parse_error() -> None:
     body = b'{"version":"https://jsonfeed.org/version/1.1","items":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(ParseError, match="invalid JSON .*nested too deeply"):

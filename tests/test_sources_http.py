@@ -1336,6 +1336,23 @@ def test_characters_xml_cannot_hold_are_dropped_and_publishing_goes_on(feed_serv
     assert "0 new items, 0 updated" in p.update()  # the cleaned entry is the same entry next time
 
 
+def test_a_json_feed_not_in_utf8_is_stored_with_a_warning_not_failed(feed_server: FeedServer, make_project) -> None:
+    # A PHP site's JSON Feed in ISO-8859-1 (declared), and one in Windows-1252 (not):
+    # each failed whole as "invalid JSON", its source an error in status, update exit 1.
+    def doc(title: bytes) -> bytes:
+        return (b'{"version":"https://jsonfeed.org/version/1.1","title":"Site","items":[{"id":"1","title":"'
+                + title + b'","content_text":"Body."}]}')
+
+    feed_server.route("/latin1.json", doc(b"Caf\xe9 story"), content_type="application/feed+json; charset=iso-8859-1")
+    feed_server.route("/cp1252.json", doc(b"\x93Quoted\x94 story"), content_type="application/feed+json")
+    p = make_project({"latin1": feed_server.url("/latin1.json"), "cp1252": feed_server.url("/cp1252.json")})
+    assert "2 new items" in p.update()  # exit 0
+    assert {e.title for e in p.entries()} == {"Caf\xe9 story", "\u201cQuoted\u201d story"}
+    status = p.status()
+    assert (status["latin1"]["error"], status["latin1"]["warning"]) == (None, None)
+    assert status["cp1252"]["error"] is None and "not UTF-8" in status["cp1252"]["warning"]
+
+
 def test_objects_older_than_a_refresh_are_frozen_only_while_it_runs(
     feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
