@@ -18,6 +18,7 @@ import html
 import io
 import json
 import logging
+import math
 import re
 import time
 import xml.sax
@@ -515,7 +516,7 @@ def parse_json_feed(url: str, body: bytes, *, now: datetime, content_type: str =
     """Read a JSON Feed 1.x document; anything else that is JSON raises ``ParseError``."""
     text, warning = _json_text(body, content_type)
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_int=str, parse_float=_json_float)
     except ValueError as exc:
         raise ParseError(f"not a feed: invalid JSON ({exc})") from exc
     except RecursionError as exc:  # the decoder recurses once per level of nesting
@@ -548,6 +549,14 @@ def parse_json_feed(url: str, body: bytes, *, now: datetime, content_type: str =
         entries=tuple(entries),
         warning=warning,
     )
+
+
+def _json_float(literal: str) -> float | str:
+    """A JSON number with a fraction or exponent; one beyond a float (``1e999``) stays its
+    text, as every integer does (``parse_int=str``): read as numbers, an integer of more
+    than 4,300 digits failed the whole feed, and ``1e999`` and ``2e999`` were one id, "inf"."""
+    value = float(literal)
+    return value if math.isfinite(value) else literal
 
 
 def _json_str(obj: Mapping[str, Any], name: str) -> str | None:

@@ -382,6 +382,17 @@ def test_json_feed_in_a_declared_charset_or_with_a_stray_byte_is_read() -> None:
     assert ([e.title for e in feed.entries], feed.warning) == (["Caf\xe9", "Second"], None)
 
 
+def test_json_feed_numbers_too_large_for_python_fail_no_item_and_stay_apart() -> None:
+    # Python reads an integer of more than 4,300 digits as an error and 1e999 as
+    # infinity: one such number (in an extension, say) failed the whole feed, and two
+    # items numbered 1e999 and 2e999 both had the id "inf", one of them lost.
+    body = (b'{"version":"https://jsonfeed.org/version/1.1","items":['
+            b'{"id":1e999,"title":"a"},{"id":2e999,"title":"b"},{"id":12,"title":"c"},'
+            b'{"id":"d","title":"d","_ext":{"n":' + b"9" * 5000 + b'}}]}')
+    feed = parse_feed(FETCHED, body, {"content-type": "application/feed+json"}, now=NOW)
+    assert [(e.key, e.title) for e in feed.entries] == [("1e999", "a"), ("2e999", "b"), ("12", "c"), ("d", "d")]
+
+
 def test_deeply_nested_json_is_a_parse_error() -> None:
     body = b'{"version":"https://jsonfeed.org/version/1.1","items":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(ParseError, match="invalid JSON .*nested too deeply"):
