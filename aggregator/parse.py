@@ -600,10 +600,11 @@ def _json_entry(item: Mapping[str, Any], base: str, now: datetime, feed_author: 
     key = entry_key(_json_str(item, "id"), link, title, raw_content)
     if key is None:
         return None
-    if content_html:
-        content, content_type = sanitize_html(content_html, base) or None, "html"
-    else:
-        content, content_type = (content_text.strip() if content_text else None), "text"
+    content, content_type = (sanitize_html(content_html, base) or None) if content_html else None, "html"
+    if content is None and content_text:
+        # Also when the HTML was only what the sanitizer removes (a video's embed): the
+        # text is the same item's words (JSON Feed: "the HTML or plain text of the item").
+        content, content_type = content_text.strip(), "text"
     raw_summary = _json_str(item, "summary")  # plain text by the spec
     summary = html.escape(raw_summary.strip(), quote=False) if raw_summary else None
     if summary and summary == content:

@@ -393,6 +393,16 @@ def test_json_feed_numbers_too_large_for_python_fail_no_item_and_stay_apart() ->
     assert [(e.key, e.title) for e in feed.entries] == [("1e999", "a"), ("2e999", "b"), ("12", "c"), ("d", "d")]
 
 
+def test_json_feed_html_that_sanitizes_to_nothing_gives_way_to_the_items_text() -> None:
+    # A video post: its content_html only an embed, which the sanitizer removes, and its
+    # content_text the words. Both were lost: the item had no content, and rules never saw them.
+    doc = {"version": "https://jsonfeed.org/version/1.1", "items": [
+        {"id": "v", "title": "Video", "content_html": '<iframe src="https://video.example/embed/1"></iframe>',
+         "content_text": "Footage of the drone strike on the depot."}]}
+    [entry] = parse_feed(FETCHED, json.dumps(doc).encode(), {}, now=NOW).entries
+    assert (entry.content, entry.content_type) == ("Footage of the drone strike on the depot.", "text")
+
+
 def test_deeply_nested_json_is_a_parse_error() -> None:
     body = b'{"version":"https://jsonfeed.org/version/1.1","items":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     with pytest.raises(ParseError, match="invalid JSON .*nested too deeply"):
