@@ -477,7 +477,9 @@ def _best_content(contents: list[Mapping[str, Any]]) -> Mapping[str, Any] | None
 # --- JSON Feed 1.0 / 1.1 (https://jsonfeed.org/version/1.1) ---------------------
 
 _JSON_TYPES = ("application/feed+json", "application/json")
-_JSONFEED_VERSION = "https://jsonfeed.org/version/1"
+# The version is the spec's address: written with www. (where the spec is published), http or
+# a final slash too, as generators copy it.
+_JSONFEED_VERSION = re.compile(r"https?://(?:www\.)?jsonfeed\.org/version/1(?:[./]|$)", re.IGNORECASE)
 
 
 def looks_like_json(body: bytes, media_type: str) -> bool:
@@ -522,7 +524,7 @@ def parse_json_feed(url: str, body: bytes, *, now: datetime, content_type: str =
     except RecursionError as exc:  # the decoder recurses once per level of nesting
         raise ParseError("not a feed: invalid JSON (arrays or objects nested too deeply)") from exc
     version = doc.get("version") if isinstance(doc, dict) else None
-    if not isinstance(version, str) or not version.startswith(_JSONFEED_VERSION):
+    if not isinstance(version, str) or not _JSONFEED_VERSION.match(version.strip()):
         raise ParseError("not a feed: JSON document is not a JSON Feed (no jsonfeed.org version)")
     items = doc.get("items")
     if not isinstance(items, list):

@@ -282,6 +282,20 @@ def test_json_that_is_not_a_json_feed(body: bytes) -> None:
         parse_feed(FETCHED, body, {"content-type": "application/json"}, now=NOW)
 
 
+@pytest.mark.parametrize("version", ["https://www.jsonfeed.org/version/1.1", "https://www.jsonfeed.org/version/1.1/",
+                                     "http://jsonfeed.org/version/1", " https://jsonfeed.org/version/1.1 "])
+def test_json_feed_version_written_as_the_spec_pages_address_is_a_json_feed(version: str) -> None:
+    # The spec lives at https://www.jsonfeed.org/version/1.1/, and generators copy that
+    # address (or an http:// one) into version; Miniflux and NetNewsWire read such feeds,
+    # and they failed here as "not a JSON Feed".
+    doc = {"version": version, "title": "Site", "items": [{"id": "1", "content_text": "x"}]}
+    feed = parse_feed(FETCHED, json.dumps(doc).encode(), {"content-type": "application/feed+json"}, now=NOW)
+    assert (feed.title, [e.key for e in feed.entries]) == ("Site", ["1"])
+    for other in ("https://example.org/jsonfeed.org/version/1", "https://jsonfeed.org/versions", "2"):
+        with pytest.raises(ParseError, match="not a JSON Feed"):
+            parse_feed(FETCHED, json.dumps({**doc, "version": other}).encode(), {}, now=NOW)
+
+
 @pytest.mark.parametrize("top", [{"authors": [{"name": "Feed Writer"}]}, {"author": {"name": "Feed Writer"}}])
 def test_jsonfeed_items_without_an_author_take_the_feeds(top: dict[str, object]) -> None:
     # JSON Feed 1.1: "If not specified in an item, then the top-level authors, if
