@@ -278,6 +278,11 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     known = {canonical_url(s.url) for s in current.sources if s.url}
 
     text = config_path.read_bytes().decode("utf-8-sig")
+    # A file whose every line ends in CRLF (saved on Windows) is edited as LF text and
+    # written back with CRLF, so the tables added end their lines as the file's own do.
+    crlf = "\r\n" in text and "\n" not in text.replace("\r\n", "")
+    if crlf:
+        text = text.replace("\r\n", "\n")
     if text and not text.endswith("\n"):
         text += "\n"
     try:
@@ -318,6 +323,8 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     else:
         _append_sources(doc, new_tables, config_path)
         result = doc.as_string()
+    if crlf:
+        result = result.replace("\n", "\r\n")
     # the copy is written beside the file a symlink names: its relative paths resolve
     # against the config's own folder, as the config's do
     base_dir = Path(os.path.abspath(config_path)).parent

@@ -427,3 +427,26 @@ def test_import_takes_feed_urls_and_skips_unusable_outlines_with_a_warning(
     assert [(s.name, s.url) for s in load_config(config_path).sources][-1] == ("podcast", "http://example.com/rss")
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         f"{subs}:3: skipping the outline 'Old': 'gopher://old.example/rss' is not an http:// or https:// URL"]
+
+
+def test_import_into_a_crlf_config_writes_crlf_lines(tmp_path: Path) -> None:
+    # a config saved on Windows: the lines added are written as the file writes its own,
+    # not LF lines among CRLF ones
+    crlf = CONFIG.replace("\n", "\r\n")
+    config_path = tmp_path / "aggregator.toml"
+    config_path.write_bytes(crlf.encode("utf-8"))
+    subs = write(tmp_path / "subs.opml", NESTED)
+
+    assert import_opml(config_path, subs) == ["deep-one", "untitled-example", "last"]
+    data = config_path.read_bytes()
+    assert data.startswith(crlf.split("[[topics]]")[0].encode("utf-8"))
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert b"\r\n\r\n\r\n" not in data  # no blank line more than an LF file gets
+    assert data.replace(b"\r\n", b"\n") == _imported_as_lf(tmp_path, CONFIG, subs)
+    assert [s.name for s in load_config(config_path).sources][-1] == "last"
+
+
+def _imported_as_lf(tmp_path: Path, text: str, subs: Path) -> bytes:
+    lf = write(tmp_path / "lf.toml", text)
+    import_opml(lf, subs)
+    return lf.read_bytes()
