@@ -340,6 +340,14 @@ def _append_sources(
 ) -> None:
     import tomlkit
 
+    empty = doc.get("sources")
+    if isinstance(empty, tomlkit.items.Array) and not len(empty):
+        # "sources = []": TOML cannot add [[sources]] tables to an inline array, and an
+        # empty one holds nothing to keep but its comment, which heads the new tables
+        del doc["sources"]
+        if empty.trivia.comment:
+            doc.add(tomlkit.nl())
+            doc.add(tomlkit.comment(empty.trivia.comment.lstrip("#").strip()))
     if "sources" not in doc:
         aot = tomlkit.aot()
         for table in tables:

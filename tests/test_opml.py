@@ -450,3 +450,22 @@ def _imported_as_lf(tmp_path: Path, text: str, subs: Path) -> bytes:
     lf = write(tmp_path / "lf.toml", text)
     import_opml(lf, subs)
     return lf.read_bytes()
+
+
+def test_import_into_a_config_with_an_empty_sources_array(tmp_path: Path) -> None:
+    # "sources = []" (no sources of its own yet, the feeds from opml): the import writes the
+    # new feeds as [[sources]] tables in place of the empty array, which TOML cannot extend
+    text = ('# my feeds\nsources = []  # filled by sources import\n\n'
+            '[aggregator]\ntitle = "x"  # keep\nopml = ["subs.opml"]\n\n[[topics]]\nslug = "world"\nany = ["world"]\n')
+    config_path = write(tmp_path / "aggregator.toml", text)
+    write(tmp_path / "subs.opml", NESTED)
+    other = write(tmp_path / "more.opml", NESTED.replace("last.example", "more.example"))
+
+    last2 = f"last-{tag('https://more.example/rss')}"
+    assert import_opml(config_path, other) == [last2]
+    result = config_path.read_text(encoding="utf-8")
+    assert "sources = []" not in result
+    assert "# my feeds" in result and 'title = "x"  # keep' in result and "# filled by sources import" in result
+    config = load_config(config_path)
+    assert [(s.name, s.origin) for s in config.sources][0] == (last2, "config")
+    assert [t.slug for t in config.topics] == ["world"]
