@@ -306,7 +306,7 @@ def items(obj: Context, topic: str | None, limit: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([{
             "id": i.id, "title": i.title, "link": i.link, "updated": iso(i.updated),
-            "published": iso(i.published), "source": i.source.title, "topics": list(i.topics),
+            "published": iso(i.published), "source": i.source.title, "source_name": i.source.name, "topics": list(i.topics),
             "via": list(i.via),
         } for i in rows], indent=2, ensure_ascii=False))
         return

@@ -76,6 +76,7 @@ class SourceInfo:
     title: str
     self_link: str | None = None  # the feed's URL (rel=self); None for local sources
     link: str | None = None  # the source's web site (rel=alternate), if known
+    name: str = ""  # its name in the config, which commands take (not published)
 
 
 @dataclass(frozen=True)

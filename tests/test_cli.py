@@ -377,3 +377,12 @@ def test_progress_on_a_terminal_keeps_log_lines_off_the_bar(project: Path) -> No
     logs = [line for line in shown if " INFO " in line]
     assert logs and all(re.match(r"\d{4}-\d\d-\d\d ", line) for line in logs), shown
     assert "100%" in screen.decode()  # a source named twice is refreshed, and counted, once
+
+
+def test_items_json_names_each_items_source_by_its_config_name(project: Path) -> None:
+    # "source" is the title shown to readers; the name is what `update --source NAME`,
+    # status and a topic's sources take
+    run(project, "update")
+    items = json.loads(run(project, "items", "--json", "--limit", "3"))
+    assert [(i["source"], i["source_name"]) for i in items] == [("NATO news digest", "seeds")] * 3
+    run(project, "update", "--source", items[0]["source_name"])

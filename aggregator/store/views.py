@@ -121,7 +121,8 @@ def _source_infos(conn: Connection, source_ids: set[int]) -> dict[int, SourceInf
     ).all()
     return {
         sid: SourceInfo(id=source_iri(name), title=title or name,
-                        self_link=without_credentials(url) if kind == "feed" and url else None, link=site_link)
+                        self_link=without_credentials(url) if kind == "feed" and url else None, link=site_link,
+                        name=name)
         for sid, name, kind, url, title, site_link in rows
     }
 
