@@ -49,6 +49,7 @@ MIN_INTERVAL = 10  # seconds; anything faster is hammering someone's server
 # a year: longer is surely a typo, and huge values overflow datetime arithmetic in the scheduler
 MAX_INTERVAL_DAYS = 365
 MAX_INTERVAL = MAX_INTERVAL_DAYS * 86400
+NO_SOURCES = "no [[sources]] defined; add at least one source"  # sources import takes such a config
 MAX_NAME = 200  # source names and topic slugs: the database columns hold this many
 RESERVED_SLUGS = frozenset({"all", "index"})  # output file names: all.xml, index.html/.opml
 
@@ -519,7 +520,7 @@ def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Conf
         opml_entries, base_dir, names, feed_urls, default_interval, report, warn
     )
     if not data.get("sources") and not opml_sources:  # a wrong type is reported already
-        report("sources", "no [[sources]] defined; add at least one source")
+        report("sources", NO_SOURCES)
     # A topic may name OPML feeds by the name they share (their titles alike, so each got
     # a suffix): it then means every one of them, and it goes on meaning the feed it meant
     # when a second outline of that title comes and suffixes the first.

@@ -31,6 +31,8 @@ if TYPE_CHECKING:  # tomlkit only where the config is edited (a refresh reads OP
     import tomlkit
     import tomlkit.items
 
+    from aggregator.config import SourceConfig
+
 log = logging.getLogger(__name__)
 
 _MAX_NAME = 60  # long titles make unwieldy source keys; cut at a word boundary
@@ -269,13 +271,23 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
 
-    from aggregator.config import load_config, load_config_as
+    from aggregator.config import NO_SOURCES, load_config, load_config_as
 
     config_path = Path(config_path)
-    current = load_config(config_path)  # refuse to edit a config that is already broken
+    if not config_path.is_file():  # /dev/null reads as a config with no source yet
+        raise ConfigError([f"{config_path}: not a regular file; sources import edits a config file in place"])
+    try:
+        current = load_config(config_path)  # refuse to edit a config that is already broken
+    except ConfigError as exc:
+        # but not one whose only fault is having no source yet: that is what an import adds
+        if exc.problems != [f"{config_path}: sources: {NO_SOURCES}"]:
+            raise
+        current_sources: tuple[SourceConfig, ...] = ()
+    else:
+        current_sources = current.sources
     feeds = read_opml(Path(opml_path), display=str(opml_path), warn=lambda line: log.warning("%s", line))
-    taken = {s.name for s in current.sources}
-    known = {canonical_url(s.url) for s in current.sources if s.url}
+    taken = {s.name for s in current_sources}
+    known = {canonical_url(s.url) for s in current_sources if s.url}
 
     text = config_path.read_bytes().decode("utf-8-sig")
     # A file whose every line ends in CRLF (saved on Windows) is edited as LF text and

@@ -469,3 +469,59 @@ def test_import_into_a_config_with_an_empty_sources_array(tmp_path: Path) -> Non
     config = load_config(config_path)
     assert [(s.name, s.origin) for s in config.sources][0] == (last2, "config")
     assert [t.slug for t in config.topics] == ["world"]
+
+
+@pytest.mark.parametrize("sources", ["", "sources = []\n\n"])
+def test_import_into_a_config_with_no_source_yet(tmp_path: Path, sources: str) -> None:
+    # a config without sources is refused by every other command ("add at least one
+    # source"); adding them is what the import is for, so it takes such a config
+    text = f'{sources}[aggregator]\ntitle = "x"  # keep\n\n[[topics]]\nslug = "world"\nany = ["world"]\n'
+    config_path = write(tmp_path / "aggregator.toml", text)
+    subs = write(tmp_path / "subs.opml", NESTED)
+    with pytest.raises(ConfigError, match="no \\[\\[sources\\]\\] defined"):
+        load_config(config_path)
+
+    assert import_opml(config_path, subs) == ["bbc-world", "deep-one", "untitled-example", "last"]
+    assert 'title = "x"  # keep' in config_path.read_text(encoding="utf-8")
+    config = load_config(config_path)
+    assert [s.name for s in config.sources] == ["bbc-world", "deep-one", "untitled-example", "last"]
+    assert [t.slug for t in config.topics] == ["world"]
+
+
+def test_import_into_a_config_with_no_source_and_another_problem_is_refused(tmp_path: Path) -> None:
+    text = '[aggregator]\ntitle = 5\n'
+    config_path = write(tmp_path / "aggregator.toml", text)
+    subs = write(tmp_path / "subs.opml", NESTED)
+    with pytest.raises(ConfigError) as info:
+        import_opml(config_path, subs)
+    assert info.value.problems == [f"{config_path}: aggregator.title: must be a string, not an integer",
+                                   f"{config_path}: sources: no [[sources]] defined; add at least one source"]
+    assert config_path.read_text(encoding="utf-8") == text
+
+
+def test_import_edits_only_a_regular_file(tmp_path: Path) -> None:
+    # --config /dev/null reads as a config with no source yet, which the import takes: it
+    # must not go on to rename a file over the device (here a FIFO stands in for it)
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "aggregator.toml"
+    os.mkfifo(fifo)
+    done = threading.Event()
+
+    def writer() -> None:  # feeds each read an empty file, as /dev/null does
+        while not done.is_set():
+            with open(fifo, "wb"):
+                pass
+
+    threading.Thread(target=writer, daemon=True).start()
+    subs = write(tmp_path / "subs.opml", NESTED)
+    try:
+        with pytest.raises(ConfigError) as info:
+            import_opml(fifo, subs)
+    finally:
+        done.set()
+        os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)) if stat.S_ISFIFO(os.stat(fifo).st_mode) else None
+    assert info.value.problems == [f"{fifo}: not a regular file; sources import edits a config file in place"]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
