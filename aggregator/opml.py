@@ -8,6 +8,7 @@ with ``resolve_entities=False``).
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import html.entities
 import logging
@@ -289,7 +290,9 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     taken = {s.name for s in current_sources}
     known = {canonical_url(s.url) for s in current_sources if s.url}
 
-    text = config_path.read_bytes().decode("utf-8-sig")
+    raw = config_path.read_bytes()
+    bom = "\ufeff" if raw.startswith(codecs.BOM_UTF8) else ""  # written back as it was
+    text = raw.decode("utf-8-sig")
     # A file whose every line ends in CRLF (saved on Windows) is edited as LF text and
     # written back with CRLF, so the tables added end their lines as the file's own do.
     crlf = "\r\n" in text and "\n" not in text.replace("\r\n", "")
@@ -341,7 +344,7 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
     # against the config's own folder, as the config's do
     base_dir = Path(os.path.abspath(config_path)).parent
     try:
-        _replace_validated(config_path, result, lambda copy, shown: load_config_as(copy, shown, base_dir))
+        _replace_validated(config_path, bom + result, lambda copy, shown: load_config_as(copy, shown, base_dir))
     except OSError as exc:  # a full disk, a folder the user may not write: the config is as it was
         raise AggregatorError(f"cannot write {config_path}: {exc.strerror or exc}") from exc
     return added

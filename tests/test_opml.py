@@ -525,3 +525,13 @@ def test_import_edits_only_a_regular_file(tmp_path: Path) -> None:
         os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)) if stat.S_ISFIFO(os.stat(fifo).st_mode) else None
     assert info.value.problems == [f"{fifo}: not a regular file; sources import edits a config file in place"]
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_import_keeps_the_byte_order_mark_of_a_config_that_has_one(tmp_path: Path) -> None:
+    # Windows editors write one; the import edits the text, not how the file is encoded
+    config_path = tmp_path / "aggregator.toml"
+    config_path.write_bytes(b"\xef\xbb\xbf" + CONFIG.encode("utf-8"))
+    subs = write(tmp_path / "subs.opml", NESTED)
+    assert import_opml(config_path, subs) == ["deep-one", "untitled-example", "last"]
+    assert config_path.read_bytes().startswith(b"\xef\xbb\xbf" + CONFIG.split("[[topics]]")[0].encode("utf-8"))
+    assert [s.name for s in load_config(config_path).sources][-1] == "last"
