@@ -298,7 +298,7 @@ def items(obj: Context, topic: str | None, limit: int, as_json: bool) -> None:
     from .pipeline import classify
 
     config = obj.config
-    if topic and topic != "all" and topic not in {t.slug for t in config.topics}:
+    if topic is not None and topic != "all" and topic not in {t.slug for t in config.topics}:
         raise click.UsageError(f"no topic {topic!r} in {config.path.name}")
     with opened(obj) as (config, store):
         classify(config, store)

@@ -386,3 +386,11 @@ def test_items_json_names_each_items_source_by_its_config_name(project: Path) ->
     items = json.loads(run(project, "items", "--json", "--limit", "3"))
     assert [(i["source"], i["source_name"]) for i in items] == [("NATO news digest", "seeds")] * 3
     run(project, "update", "--source", items[0]["source_name"])
+
+
+@pytest.mark.parametrize("topic", ["", "no-such-topic"])
+def test_items_of_a_topic_not_in_the_config_is_a_usage_error(project: Path, topic: str) -> None:
+    # --topic "$UNSET" listed nothing and exited 0, as if the topic were empty
+    run(project, "update")
+    out = run(project, "items", "--topic", topic, "--json", code=2)
+    assert f"no topic {topic!r} in aggregator.toml" in out
