@@ -288,6 +288,10 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
         current_sources = current.sources
     feeds = read_opml(Path(opml_path), display=str(opml_path), warn=lambda line: log.warning("%s", line))
     taken = {s.name for s in current_sources}
+    # and the name OPML-listed feeds share ("news" for news-3f2a9c and news-8b01d2), which a
+    # topic may give to mean them all: a source of that name would take the topic over
+    taken |= {base_name(OpmlFeed(url=s.url or "", title=s.title, html_url=None))
+              for s in current_sources if s.origin != "config"}
     known = {canonical_url(s.url) for s in current_sources if s.url}
 
     raw = config_path.read_bytes()

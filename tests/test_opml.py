@@ -535,3 +535,24 @@ def test_import_keeps_the_byte_order_mark_of_a_config_that_has_one(tmp_path: Pat
     assert import_opml(config_path, subs) == ["deep-one", "untitled-example", "last"]
     assert config_path.read_bytes().startswith(b"\xef\xbb\xbf" + CONFIG.split("[[topics]]")[0].encode("utf-8"))
     assert [s.name for s in load_config(config_path).sources][-1] == "last"
+
+
+def test_import_never_takes_the_name_that_opml_listed_feeds_share(tmp_path: Path) -> None:
+    # two listed feeds titled "News" are news-<a> and news-<b>, and a topic limited to "news"
+    # means both; an imported third "News" named plainly "news" made the topic mean it alone
+    write(tmp_path / "subs.opml", (
+        '<opml version="2.0"><body>\n'
+        '<outline text="News" xmlUrl="https://one.example/feed"/>\n'
+        '<outline text="News" xmlUrl="https://two.example/feed"/>\n'
+        "</body></opml>"))
+    config_path = write(tmp_path / "aggregator.toml", (
+        '[aggregator]\nopml = ["subs.opml"]\n\n'
+        '[[topics]]\nslug = "t"\nany = ["x"]\nsources = ["news"]\n'))
+    listed = (f"news-{tag('https://one.example/feed')}", f"news-{tag('https://two.example/feed')}")
+    assert load_config(config_path).topics[0].sources == listed
+    new = write(tmp_path / "new.opml",
+                '<opml version="2.0"><body><outline text="News" xmlUrl="https://three.example/feed"/></body></opml>')
+
+    third = f"news-{tag('https://three.example/feed')}"
+    assert import_opml(config_path, new) == [third]
+    assert load_config(config_path).topics[0].sources == listed
