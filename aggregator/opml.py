@@ -326,7 +326,6 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
         table.add("url", feed.url)
         if feed.title:
             table.add("title", feed.title)
-        table.add(tomlkit.nl())  # a blank line between tables, like a person writes them
         new_tables.append(table)
         added.append(name)
     if not added:
@@ -336,7 +335,6 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
         # tomlkit regroups a [[sources]] array that [[topics]] interrupt, moving tables away
         # from their comments: append the new ones as text, which TOML reads as the same array
         extra = tomlkit.document()
-        extra.add("sources", tomlkit.aot())
         _append_sources(extra, new_tables, config_path)
         result = text + ("" if text.endswith("\n\n") else "\n") + extra.as_string()
     else:
@@ -381,6 +379,9 @@ def _append_sources(
     if len(aot) and not aot[-1].as_string().endswith("\n\n"):
         aot[-1].add(tomlkit.nl())
     for table in tables:
+        # a blank line between tables, like a person writes them (a new array of tables,
+        # above, puts its own between them)
+        table.add(tomlkit.nl())
         aot.append(table)
 
 

@@ -556,3 +556,18 @@ def test_import_never_takes_the_name_that_opml_listed_feeds_share(tmp_path: Path
     third = f"news-{tag('https://three.example/feed')}"
     assert import_opml(config_path, new) == [third]
     assert load_config(config_path).topics[0].sources == listed
+
+
+@pytest.mark.parametrize("sources", [
+    "",  # no [[sources]] yet
+    '[[sources]]\nname = "a"\nurl = "https://a.example/f"\n\n[[topics]]\nslug = "t"\nany = ["x"]\n\n'
+    '[[sources]]\nname = "b"\nurl = "https://b.example/f"\n',  # resumed after a [[topics]]
+    '[[sources]]\nname = "a"\nurl = "https://a.example/f"\n',
+])
+def test_imported_tables_are_one_blank_line_apart(tmp_path: Path, sources: str) -> None:
+    config_path = write(tmp_path / "aggregator.toml", f'[aggregator]\nopml = ["subs.opml"]\n\n{sources}')
+    write(tmp_path / "subs.opml", NESTED.replace("last.example", "listed.example"))
+    more = write(tmp_path / "more.opml", NESTED.replace("example", "test"))
+    assert len(import_opml(config_path, more)) == 3
+    text = config_path.read_text(encoding="utf-8")
+    assert "\n\n\n" not in text and text.count("\n\n[[sources]]\n") == text.count("[[sources]]")
