@@ -374,7 +374,8 @@ def _append_sources(
     aot = doc["sources"]
     if not isinstance(aot, tomlkit.items.AoT):
         raise ConfigError(
-            [f"{config_path}: sources: is not an array of tables ([[sources]]); cannot append"]
+            [f"{config_path}: sources: is an inline array (sources = [...]), which TOML lets no "
+             "[[sources]] table extend; write its entries as [[sources]] tables to import into it"]
         )
     if len(aot) and not aot[-1].as_string().endswith("\n\n"):
         aot[-1].add(tomlkit.nl())

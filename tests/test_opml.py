@@ -571,3 +571,16 @@ def test_imported_tables_are_one_blank_line_apart(tmp_path: Path, sources: str) 
     assert len(import_opml(config_path, more)) == 3
     text = config_path.read_text(encoding="utf-8")
     assert "\n\n\n" not in text and text.count("\n\n[[sources]]\n") == text.count("[[sources]]")
+
+
+def test_import_into_an_inline_sources_array_says_what_to_do_and_leaves_it_alone(tmp_path: Path) -> None:
+    # sources = [{...}] holds tables too, but TOML cannot add [[sources]] ones to it
+    text = 'sources = [{name = "a", url = "https://a.example/f"}]\n\n[aggregator]\ntitle = "x"\n'
+    config_path = write(tmp_path / "aggregator.toml", text)
+    subs = write(tmp_path / "subs.opml", NESTED)
+    with pytest.raises(ConfigError) as info:
+        import_opml(config_path, subs)
+    assert info.value.problems == [
+        f"{config_path}: sources: is an inline array (sources = [...]), which TOML lets no [[sources]] "
+        "table extend; write its entries as [[sources]] tables to import into it"]
+    assert config_path.read_text(encoding="utf-8") == text
