@@ -377,6 +377,13 @@ def _append_sources(
             [f"{config_path}: sources: is an inline array (sources = [...]), which TOML lets no "
              "[[sources]] table extend; write its entries as [[sources]] tables to import into it"]
         )
+    # The comment lines right above the header after the last [[sources]] table (a
+    # "# --- topics ---") are, to TOML, that table's end: they go after the new tables,
+    # still above the header they head. A comment a blank line ends stays where it is.
+    heading: list[tomlkit.items.Item] = []
+    body = aot[-1].value.body if len(aot) else []
+    while body and body[-1][0] is None and isinstance(body[-1][1], tomlkit.items.Comment):
+        heading.insert(0, body.pop()[1])
     if len(aot) and not aot[-1].as_string().endswith("\n\n"):
         aot[-1].add(tomlkit.nl())
     for table in tables:
@@ -384,6 +391,7 @@ def _append_sources(
         # above, puts its own between them)
         table.add(tomlkit.nl())
         aot.append(table)
+    aot[-1].value.body.extend((None, item) for item in heading)
 
 
 def _replace_validated(

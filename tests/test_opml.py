@@ -584,3 +584,17 @@ def test_import_into_an_inline_sources_array_says_what_to_do_and_leaves_it_alone
         f"{config_path}: sources: is an inline array (sources = [...]), which TOML lets no [[sources]] "
         "table extend; write its entries as [[sources]] tables to import into it"]
     assert config_path.read_text(encoding="utf-8") == text
+
+
+def test_import_leaves_the_comment_above_the_next_table_above_it(tmp_path: Path) -> None:
+    # TOML gives the comment over [[topics]] to the last [[sources]] table, after which the
+    # new tables went: "# --- topics ---" came to head the imported sources
+    head = ('[aggregator]\ntitle = "x"\n\n# --- sources ---\n[[sources]]\nname = "a"\n'
+            'url = "https://a.example/f"\n# interval = "1h"\n\n')
+    tail = '# --- topics ---\n# (one per reader)\n[[topics]]\nslug = "t"\nany = ["x"]\n'
+    config_path = write(tmp_path / "aggregator.toml", head + tail)
+    subs = write(tmp_path / "subs.opml", NESTED)
+    assert len(import_opml(config_path, subs)) == 4
+    text = config_path.read_text(encoding="utf-8")
+    assert text.startswith(head) and text.endswith(f'title = "Last"\n\n{tail}')
+    assert [s.name for s in load_config(config_path).sources][-1] == "last"
