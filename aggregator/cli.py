@@ -351,7 +351,7 @@ def serve(obj: Context, listen: str | None) -> None:
 
     config = obj.config
     host, port = config.settings.listen_host, config.settings.listen_port
-    if listen:
+    if listen is not None:
         try:
             host, port = _split_listen(listen)
         except ValueError as e:

@@ -409,9 +409,11 @@ def test_serve_command_publishes_serves_and_stops_on_sigterm(project: Path) -> N
     assert f"serving {project / 'feeds'} on http://127.0.0.1:{port}/" in err
 
 
-def test_serve_command_rejects_a_bad_listen_without_writing(project: Path) -> None:
+# An empty --listen (a script's unset variable) is no address: it served on the config's.
+@pytest.mark.parametrize("listen", ["nowhere", ""])
+def test_serve_command_rejects_a_bad_listen_without_writing(project: Path, listen: str) -> None:
     result = CliRunner().invoke(main, ["--config", str(project / "aggregator.toml"), "serve",
-                                       "--listen", "nowhere"])
+                                       "--listen", listen])
     assert result.exit_code == 2
     assert "--listen" in result.output
     assert not (project / "feeds").exists() and not (project / "aggregator.db").exists()
