@@ -163,6 +163,21 @@ def misfire_grace(interval: int) -> int:
 
 
 # -- the scheduler -------------------------------------------------------------------------
+SKIPPED_MESSAGE = 'Execution of job "%s" skipped: maximum number of running instances'
+
+
+class _QuietSkips(logging.Filter):
+    """Drops APScheduler's warning that a job's run was skipped because its previous run still
+    runs: it repeats at every due time of a source stuck in a fetch (each 10 s for a 10 s
+    interval and a 30 s read timeout). The service says it once per stuck refresh instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(SKIPPED_MESSAGE))
+
+
+_QUIET_SKIPS = _QuietSkips()
+
+
 class _Scheduler(BackgroundScheduler):
     def _process_jobs(self) -> float | None:
         # BlockingScheduler's loop runs one more round after shutdown() before it looks at the
@@ -177,6 +192,7 @@ def make_scheduler(database_url: str, *, workers: int) -> BackgroundScheduler:
     """A background scheduler (its own thread, so job-table I/O never blocks the HTTP loop)
     with the persistent job store on the service's database and a pool of refresh threads."""
     jobstore = SQLAlchemyJobStore(engine=make_engine(database_url), tablename=JOB_TABLE)
+    logging.getLogger("apscheduler.scheduler").addFilter(_QUIET_SKIPS)  # once: filters are a set
     return _Scheduler(
         jobstores={"default": jobstore},
         executors={"default": ThreadPoolExecutor(max_workers=workers)},

@@ -406,6 +406,30 @@ interval = "10s"
         other.close()
 
 
+def test_a_hung_refresh_is_logged_once_not_at_every_run_it_holds_up(site: Site) -> None:
+    # The 10 s interval comes due twice or three times while the fetch waits out its 30 s
+    # read timeout: APScheduler warned "Execution of job ... skipped: maximum number of
+    # running instances reached (1)" each time, for ever under journald with a hung host.
+    with site.config.open("a", encoding="utf-8") as f:
+        f.write(f'\n[[sources]]\nname = "hanging"\n'
+                f'url = "http://127.0.0.1:{site.upstream.port}/hang"\ninterval = "10s"\n')
+    proc = site.start()
+    err = site.root / "err0.txt"
+    wait_for("a refresh stuck in /hang", lambda: site.upstream.hanging >= 1, 15)
+    stuck_at = time.monotonic()
+    line = wait_for("the hung refresh named", lambda: next(
+        (x for x in err.read_text().splitlines() if "hanging" in x and "still running" in x), None), 20)
+    assert "previous refresh" in line and "WARNING" in line, line
+    # Another due time (10 s + up to 1 s of jitter) passes before the 30 s timeout ends it.
+    time.sleep(max(0.0, stuck_at + 23 - time.monotonic()))
+    assert site.upstream.hanging == 1
+    rc, _ = stop(proc)
+    assert rc == 0
+    text = err.read_text()
+    assert "maximum number of running instances" not in text
+    assert len([x for x in text.splitlines() if "still running" in x and "hanging" in x]) == 1, text
+
+
 def test_config_edits_and_updates_beside_run_are_followed(site: Site) -> None:
     proc = site.start()
     health = wait_for("broken failing", lambda: (h := site.health()) and h["failing"] == ["broken"] and h, 15)

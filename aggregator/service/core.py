@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
 from sqlalchemy.exc import OperationalError
@@ -77,11 +78,15 @@ class Service:
         # As many workers as a reload may allow: max_connections and max_per_host are kept
         # by the service (HostGate) against the config as it is at each job.
         self.scheduler = jobs.make_scheduler(settings.database, workers=MAX_WORKERS)
+        self.scheduler.add_listener(self._run_skipped,
+                                    EVENT_JOB_MAX_INSTANCES | EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self.gate = HostGate()
         # Held while a reload takes new sources and stores them (sync_sources), and while a
         # job reads its source and stored state: a job never sees one without the other.
         self._sources_lock = threading.Lock()
-        self._running: set[str] = set()  # sources refreshing now (under _health_lock)
+        # Sources refreshing now, and since when (monotonic), under _health_lock.
+        self._running: dict[str, float] = {}
+        self._held_up: set[str] = set()  # jobs running still when a next run came due (said once)
         # Each source's last refresh as the service last saw it stored: a different one was
         # stored by another process (under _health_lock).
         self._seen_fetch: dict[str, datetime | None] = {}
@@ -181,7 +186,7 @@ class Service:
         try:
             with self._working():
                 with self._health_lock:
-                    self._running.add(name)
+                    self._running[name] = time.monotonic()
                 try:
                     try:
                         # What every entry's atom:source says (a feed that renamed itself,
@@ -203,13 +208,33 @@ class Service:
                         self._after_refresh(src, ok)
                 finally:
                     with self._health_lock:
-                        self._running.discard(name)
+                        self._running.pop(name, None)
                 if changed:
                     self.request_publish()
         finally:
             if host is not None:
                 self.gate.leave(host)
                 self._wake_waiting()
+
+    def _run_skipped(self, event: JobEvent) -> None:
+        """APScheduler skipped a due run because the source's previous refresh still runs (a
+        host that hangs until the fetch times out): say so once per such refresh, not at
+        every due time it holds up (APScheduler's own warning is filtered out, see jobs).
+        Its end (executed, or raised) makes the next one that holds up a run said again."""
+        if event.code != EVENT_JOB_MAX_INSTANCES:
+            with self._health_lock:
+                self._held_up.discard(event.job_id)
+            return
+        name = next((n for n in self.sources if jobs.job_id(n) == event.job_id), event.job_id)
+        with self._health_lock:
+            if event.job_id in self._held_up:
+                return
+            self._held_up.add(event.job_id)
+            started = self._running.get(name)
+        # Not started yet: it waits for a worker (every one of them busy with a slow host).
+        since = f" (for {time.monotonic() - started:.0f}s)" if started is not None else " (or waiting for a worker)"
+        log.warning("source %s: the previous refresh is still running%s; its runs due meanwhile are "
+                    "skipped until it ends", name, since)
 
     def _wake_waiting(self) -> None:
         """Slots came free (or a reload raised the limits): run every job in line that fits
