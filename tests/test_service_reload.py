@@ -407,3 +407,24 @@ def test_a_source_renamed_during_its_refresh_crashes_nothing(tmp_path: Path, ups
         assert svc.store.statuses()["new-name"].items > 0
     finally:
         shut(svc)
+
+
+def test_a_listen_change_is_named_by_its_config_key(tmp_path: Path, ups: list[Gate], caplog) -> None:
+    # README: `database`, `listen` and `output_dir` change only with a restart (the log says
+    # so). The warning named the settings' inner fields ("listen_host, listen_port changed"),
+    # which no config has: it names the key the user edited.
+    cfg = tmp_path / "agg.toml"
+    head = HEAD.format(maxc=4, extra="")
+    write(cfg, head)
+    svc = make_service(cfg)
+    try:
+        write(cfg, head.replace('listen = "127.0.0.1:18699"', 'listen = "localhost:18700"')
+              .replace('output_dir = "feeds"', 'output_dir = "out"'))
+        with caplog.at_level(logging.INFO, logger="aggregator"):
+            svc.watch_once()
+        restart = [r.getMessage() for r in caplog.records if "restart the service" in r.getMessage()]
+        assert restart == ["config: listen, output_dir changed: restart the service to apply that; "
+                           "the rest of the change is applied"]
+        assert (svc.config.settings.listen_host, svc.config.settings.listen_port) == ("127.0.0.1", 18699)
+    finally:
+        shut(svc)

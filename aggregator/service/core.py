@@ -45,6 +45,8 @@ WATCH_INTERVAL = 2.0  # seconds between looks at the config file and at other pr
 LOCK_CHECK_INTERVAL = 10.0  # seconds between checks that the database lock is still this service's
 # What a reload cannot change in a running service: it keeps them until a restart.
 RESTART_SETTINGS = ("database", "listen_host", "listen_port", "output_dir")
+# The config key each of them is written as, for the log
+CONFIG_KEY = {"listen_host": "listen", "listen_port": "listen"}
 
 
 def subscribe_lines(config: Config) -> list[str]:
@@ -430,7 +432,7 @@ class Service:
         kept = {name: getattr(old, name) for name in RESTART_SETTINGS if getattr(new.settings, name) != getattr(old, name)}
         if kept:
             log.warning("config: %s changed: restart the service to apply that; the rest of the change is applied",
-                        ", ".join(kept))
+                        ", ".join(dict.fromkeys(CONFIG_KEY.get(name, name) for name in kept)))
             new = dataclasses.replace(new, settings=dataclasses.replace(new.settings, **kept))
         # The new sources first: a refresh of an old URL that ends from here on starts its
         # source afresh, whether its outcome is stored before the new URL (which then
