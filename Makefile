@@ -5,8 +5,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test bench install clean
 
+# An older interpreter is refused before it makes a venv that pip will not install into; a
+# venv that could not be made (Debian's python3 without python3-venv) is removed, so the
+# next make makes it again.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(None if sys.version_info >= (3, 11) else "$(PYTHON) is Python %d.%d; 3.11+ is needed: make $(or $(MAKECMDGOALS),run) PYTHON=python3.11" % sys.version_info[:2])'
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
