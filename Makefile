@@ -38,5 +38,7 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick)
 
+# The venv, caches and the published files, which publish writes again; never the database:
+# it holds every item ever read, which no feed sends again.
 clean:
-	rm -rf $(VENV) feeds/*.xml feeds/*.opml feeds/*.html aggregator.db*
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache feeds/*.xml feeds/*.opml feeds/*.html

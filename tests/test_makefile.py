@@ -63,3 +63,15 @@ def test_an_interpreter_older_than_3_11_is_refused_before_a_venv_is_made(tmp_pat
     assert result.returncode != 0
     assert "3.11" in result.stderr and "PYTHON=" in result.stderr
     assert not (checkout / ".venv").exists()
+
+
+def test_clean_keeps_the_database_and_removes_what_make_run_makes_again(checkout: Path) -> None:
+    # The database holds every item ever read, which no feed sends again; `make clean`, run to
+    # rebuild a venv, deleted it with the published files.
+    for name in (".venv/bin/python", "feeds/all.xml", "feeds/index.opml", "aggregator.db",
+                 "aggregator.db-wal", "aggregator.db.lock.owner"):
+        (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+        (checkout / name).write_text("x", encoding="utf-8")
+    assert make(checkout, "clean").returncode == 0
+    left = sorted(str(p.relative_to(checkout)) for p in checkout.rglob("*") if p.is_file())
+    assert left == ["Makefile", "aggregator.db", "aggregator.db-wal", "aggregator.db.lock.owner", "pyproject.toml"]
