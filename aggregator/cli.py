@@ -187,7 +187,7 @@ def update(obj: Context, sources: tuple[str, ...]) -> None:
     changed = sum(o.updated for o in report.outcomes)
     merged = sum(o.merged for o in report.outcomes)
     for o in report.outcomes:
-        state = "ok" if o.ok else "FAILED"
+        state = "retired" if o.retired else "ok" if o.ok else "FAILED"
         detail = o.error or o.warning or ""
         click.echo(f"{o.name}: {state}, {o.new} new, {o.updated} updated, {o.merged} merged"
                    + (f" ({detail})" if detail else ""))

@@ -52,6 +52,7 @@ class SourceOutcome:
     error: str | None = None
     warning: str | None = None
     http_status: int | None = None
+    retired: bool = False  # not fetched: an earlier 410 retired it (ok: no failure of this refresh)
 
 
 @dataclass
@@ -215,8 +216,8 @@ def refresh_feeds(
         state = states[src.name]
         if state.retired:
             # Not a failure of this refresh: the source was retired by an earlier 410.
-            outcomes.append(SourceOutcome(src.name, ok=True,
-                                          warning="retired: the server answered 410 Gone; remove it from the config"))
+            outcomes.append(SourceOutcome(src.name, ok=True, retired=True,
+                                          warning="the server answered 410 Gone; remove it from the config"))
             continue
         requests.append(FetchRequest(key=src.name, url=state.url or src.url or "",
                                      etag=state.etag, last_modified=state.last_modified))
