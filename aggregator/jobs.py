@@ -281,7 +281,9 @@ def sync_jobs(
             planned[name] = next_run
             continue
         first = first_run_time(name, src.interval, states.get(name), now)
-        if job is not None:
+        # Not a job of an older version on the same interval (its period was the interval)
+        if job is not None and getattr(job.trigger, "interval", None) not in (
+                trigger_period(src.interval), timedelta(seconds=src.interval)):
             log.info("rescheduling source %s: interval is now %ds", name, src.interval)
         schedule_source(scheduler, src, first)
         planned[name] = first

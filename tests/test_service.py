@@ -676,6 +676,32 @@ def test_sync_jobs_follows_the_config(tmp_path: Path) -> None:
     assert set(third["jobs"]) == {"source:c"}
 
 
+def test_a_job_of_an_older_release_on_the_same_interval_is_replaced_without_saying_it_changed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Its trigger ran on the interval itself; replaced for the period, its interval is the same.
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    far = datetime.now(timezone.utc) + timedelta(days=3)
+    scheduler = jobs.make_scheduler(url, workers=1)
+    scheduler.start(paused=True)
+    try:
+        for name, seconds in (("same", 3600), ("changed", 600)):
+            scheduler.add_job(jobs.REFRESH_FUNC, args=(name,), id=jobs.job_id(name), next_run_time=far,
+                              trigger=IntervalTrigger(seconds=seconds, start_date=far, timezone=timezone.utc,
+                                                      jitter=jobs.trigger_jitter(3600)),
+                              max_instances=1, coalesce=True, misfire_grace_time=3600)
+        caplog.set_level("INFO", logger="aggregator.jobs")
+        planned = jobs.sync_jobs(scheduler, [_source("same", 3600), _source("changed", 3600)],
+                                 {n: _state(n, next_run=far, failures=1) for n in ("same", "changed")},
+                                 datetime.now(timezone.utc), starting=True)
+        assert planned == {"same": far, "changed": far}
+        assert {j.id: j.trigger.interval for j in scheduler.get_jobs()} == {
+            jobs.job_id("same"): jobs.trigger_period(3600), jobs.job_id("changed"): jobs.trigger_period(3600)}
+        assert "rescheduling source changed: interval is now 3600s" in caplog.text
+        assert "source same" not in caplog.text
+    finally:
+        scheduler.shutdown(wait=False)
+
+
 def test_a_job_stored_under_a_long_name_before_ids_were_cut_short_is_kept(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # SQLite does not enforce the job id column's 191 characters: such a job was stored
