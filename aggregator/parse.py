@@ -49,7 +49,7 @@ from aggregator.document import (
 from aggregator.errors import ParseError
 from aggregator.fastparse import fast_feed, parse_date
 from aggregator.identity import untracked, without_credentials
-from aggregator.sanitize import html_to_text, sanitize_html
+from aggregator.sanitize import html_to_text, sanitize_html, text_as_html
 from aggregator.text import drop_not_xml
 from aggregator.types import Enclosure, EntryData, FeedData
 
@@ -352,7 +352,7 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
             summary = sanitize_html(raw_summary, _content_base(feed_url, summary_detail))
         else:
             # The summary field is HTML: plain text is escaped, never trusted as markup.
-            summary = html.escape(raw_summary.strip(), quote=False)
+            summary = text_as_html(raw_summary)
         summary = summary or None
 
     raw_link = _string(get("link"))
@@ -608,8 +608,8 @@ def _json_entry(item: Mapping[str, Any], base: str, now: datetime, feed_author: 
         # text is the same item's words (JSON Feed: "the HTML or plain text of the item").
         content, content_type = content_text.strip(), "text"
     raw_summary = _json_str(item, "summary")  # plain text by the spec
-    summary = html.escape(raw_summary.strip(), quote=False) if raw_summary else None
-    if summary and summary == content:
+    summary = text_as_html(raw_summary) if raw_summary else None
+    if raw_summary and html.escape(raw_summary.strip(), quote=False) == content:
         summary = None
     return EntryData(
         key=key,

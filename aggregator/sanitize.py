@@ -19,7 +19,8 @@ import nh3
 
 from aggregator.text import bare_paragraphs, drop_not_xml
 
-__all__ = ["sanitize_html", "html_to_text", "keep_pre_newline", "without_pre_newlines", "ALLOWED_TAGS", "URL_SCHEMES"]
+__all__ = ["sanitize_html", "html_to_text", "text_as_html", "without_text_breaks", "keep_pre_newline",
+           "without_pre_newlines", "ALLOWED_TAGS", "URL_SCHEMES"]
 
 # Formatting, structure, links and images; nothing that runs code, embeds other
 # documents or submits data (script, style, iframe, object, embed, form are absent).
@@ -204,6 +205,22 @@ def without_pre_newlines(cleaned: str) -> str:
     if "<pre" not in cleaned:
         return cleaned
     return _PRE_THEN_NEWLINES.sub("\\1", cleaned)
+
+
+_LINE_END = re.compile(r"\r\n?|\n")
+
+
+def text_as_html(text: str) -> str:
+    """Plain text (an Atom summary of type text, a JSON Feed summary) as the HTML a summary
+    is: escaped, never trusted as markup, each line break a ``<br>``. Without them a reader
+    ran its lines and paragraphs together (a video's description, a release's notes)."""
+    return _LINE_END.sub("<br>\n", html.escape(text.strip(), quote=False))
+
+
+def without_text_breaks(cleaned: str) -> str:
+    """``cleaned`` without the ``<br>`` that ``text_as_html`` writes at each line end: plain
+    text stored before it read the same."""
+    return cleaned.replace("<br>\n", "\n")
 
 
 @lru_cache(maxsize=64)

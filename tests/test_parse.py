@@ -407,6 +407,22 @@ def test_json_feed_numbers_too_large_for_python_fail_no_item_and_stay_apart() ->
     assert [(e.key, e.title) for e in feed.entries] == [("1e999", "a"), ("2e999", "b"), ("12", "c"), ("d", "d")]
 
 
+def test_plain_text_summaries_keep_their_line_breaks() -> None:
+    # An Atom summary is plain text unless typed (a video's description, a release's notes),
+    # as a JSON Feed summary always is: published as HTML without a <br> at its line ends,
+    # readers ran its lines and paragraphs together.
+    atom = (b'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>urn:t</id>'
+            b'<entry><id>urn:1</id><title>A</title><link href="http://e.org/1"/>'
+            b'<summary>Line one &amp; more\r\nLine two\n\nA new paragraph.</summary></entry></feed>')
+    [entry] = parse_feed(FETCHED, atom, {}, now=NOW).entries
+    assert entry.summary == "Line one &amp; more<br>\nLine two<br>\n<br>\nA new paragraph."
+    doc = {"version": "https://jsonfeed.org/version/1.1", "items": [
+        {"id": "1", "content_html": "<p>Body</p>", "summary": "One\nTwo <b>"},
+        {"id": "2", "content_text": "Same\ntext", "summary": "Same\ntext"}]}
+    first, second = parse_feed(FETCHED, json.dumps(doc).encode(), {}, now=NOW).entries
+    assert (first.summary, second.summary) == ("One<br>\nTwo &lt;b&gt;", None)
+
+
 def test_json_feed_html_that_sanitizes_to_nothing_gives_way_to_the_items_text() -> None:
     # A video post: its content_html only an embed, which the sanitizer removes, and its
     # content_text the words. Both were lost: the item had no content, and rules never saw them.

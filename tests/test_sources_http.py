@@ -861,6 +861,47 @@ def test_an_entry_cleaned_anew_by_a_stricter_sanitizer_keeps_its_time(
     assert again.findtext(f"{ATOM}updated") > before.findtext(f"{ATOM}updated")
 
 
+def test_a_plain_text_summary_stored_without_its_line_breaks_keeps_its_time(
+        feed_server: FeedServer, make_project) -> None:
+    # Releases before text_as_html stored a plain-text summary without a <br> at its line
+    # ends: read with them now, nothing changed upstream, so the entry keeps its time.
+    import sqlite3
+
+    from aggregator.parse import parse_feed
+    from aggregator.store.ingest import fingerprint
+
+    def atom(entries: str) -> bytes:
+        return ('<feed xmlns="http://www.w3.org/2005/Atom"><title>V</title><id>urn:v</id>'
+                f'<updated>2024-05-01T12:00:00Z</updated>{entries}</feed>').encode()
+
+    def video(n: int, text: str) -> str:
+        return (f'<entry><id>urn:v:{n}</id><title>Video {n}</title><link href="http://e.org/{n}"/>'
+                f'<updated>2024-05-01T1{n}:00:00Z</updated><summary>{text}</summary></entry>')
+
+    route = feed_server.route("/v", atom(video(1, "Baltic patrol.\n\nFilmed in Tallinn.")),
+                              content_type="application/atom+xml")
+    p = make_project({"v": feed_server.url("/v")})
+    p.update()
+    [entry] = parse_feed(feed_server.url("/v"), route.body, {}).entries
+    assert entry.summary == "Baltic patrol.<br>\n<br>\nFilmed in Tallinn."
+    earlier = replace(entry, summary="Baltic patrol.\n\nFilmed in Tallinn.")
+    with sqlite3.connect(p.root / "agg.db") as db:  # as earlier releases stored it
+        db.execute("UPDATE items SET summary = ?", (earlier.summary,))
+        db.execute("UPDATE item_sources SET fingerprint = ?", (fingerprint(earlier),))
+    p.run("publish", "--force")
+    [before] = p.entry_elements()
+    route.body = atom(video(2, "Another.") + video(1, "Baltic patrol.\n\nFilmed in Tallinn."))
+    assert "1 new items, 1 updated" in p.update()
+    after = {el.findtext(f"{ATOM}id"): el for el in p.entry_elements()}[before.findtext(f"{ATOM}id")]
+    assert after.findtext(f"{ATOM}updated") == before.findtext(f"{ATOM}updated")
+    assert after.findtext(f"{ATOM}content") == "Baltic patrol.<br>\n<br>\nFilmed in Tallinn."
+    # A change upstream still dates it anew.
+    route.body = atom(video(2, "Another.") + video(1, "Baltic patrol.\n\nFilmed in Riga."))
+    assert "0 new items, 1 updated" in p.update()
+    again = {el.findtext(f"{ATOM}id"): el for el in p.entry_elements()}[before.findtext(f"{ATOM}id")]
+    assert again.findtext(f"{ATOM}updated") > before.findtext(f"{ATOM}updated")
+
+
 def test_an_entry_this_release_reads_better_keeps_its_time(feed_server: FeedServer, make_project) -> None:
     # A release that reads more of an unchanged entry - a date form an earlier one lost
     # ("Mon, 01 Jan 2024 10:00:00", no zone), the whole of an author's e-mail address

@@ -23,7 +23,7 @@ from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_k
 from ..models import item_enclosures, item_sources, items, rule_texts, sources
 from ..errors import StoreError
 from ..text import drop_not_xml, has_not_xml, strip_html
-from ..sanitize import without_pre_newlines
+from ..sanitize import without_pre_newlines, without_text_breaks
 from ..types import EntryData
 from .sql import _chunks, _get_meta, _in_list, _insert_rows, _listed, _statement
 
@@ -563,14 +563,16 @@ def _reads_as(sent: str | None, stored: str | None, clean: Callable[[str], str])
     The cleaner's output does not always come back the same when cleaned again, though a
     reader parses it into the same document (a tag left open closes elsewhere): then
     ``sent`` cleaned again is compared too. Releases before keep_pre_newline lost the
-    line break a <pre> starts with at each cleaning: those are left out of both."""
+    line break a <pre> starts with at each cleaning: those are left out of both; and
+    before text_as_html, plain text was stored without a <br> at its line ends."""
     if not stored or not sent:
         return not stored and not sent
     again = clean(stored)
     if sent == again:
         return True
     cleaned = clean(sent)  # once: cleaning is the costly step of a changed entry
-    return cleaned == again or without_pre_newlines(cleaned) == without_pre_newlines(again)
+    return (cleaned == again or without_pre_newlines(cleaned) == without_pre_newlines(again)
+            or ("<br>\n" in cleaned and without_text_breaks(cleaned) == again))
 
 
 def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, tracked: bool) -> set[str]:
