@@ -383,6 +383,56 @@ def test_a_retired_source_taken_out_of_the_config_and_listed_again_is_fetched_ag
     assert feed_server.hits("/gone") == 2
 
 
+def test_a_moved_source_whose_new_url_is_gone_starts_at_its_configured_url_when_listed_again(
+    feed_server: FeedServer, make_project, tmp_path: Path
+) -> None:
+    # A 301 seen twice moved the source; its new URL later answered 410 and retired it.
+    # Taken out of the config and listed again, as status advises, it "started afresh"
+    # still at the moved URL: retired again at once, its configured URL never fetched.
+    feed_server.redirect("/old", "/new", 301)
+    feed_server.route("/new", rss20("new", [story(1, "m")]))
+    p = make_project({"moved": feed_server.url("/old")})
+    p.update()
+    p.update()
+    assert p.status()["moved"]["url"] == feed_server.url("/new")
+    feed_server.route("/new", b"", status=410, content_type=None)
+    p.update(code=1)
+    assert p.status()["moved"]["retired"] is True
+    feed_server.route("/old", rss20("old", [story(2, "m"), story(1, "m")]))  # the old address serves again
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    Project(tmp_path, {"fine": feed_server.url("/fine")})  # taken out, as advised
+    p.update()
+    Project(tmp_path, {"moved": feed_server.url("/old")})  # listed again
+    assert p.status()["moved"]["url"] == feed_server.url("/old")
+    assert "1 new items" in p.update()
+    st = p.status()["moved"]
+    assert (st["retired"], st["error"], st["http_status"], st["items"]) == (False, None, 200, 2)
+    assert feed_server.hits("/new") == 3
+
+
+def test_a_moved_source_taken_out_of_the_config_and_listed_again_starts_at_its_configured_url(
+    feed_server: FeedServer, make_project, tmp_path: Path
+) -> None:
+    # Its new URL failing (404) for good, the only way back to the configured one was to
+    # write the URL differently: listed again, a subscription starts where the config says.
+    feed_server.redirect("/old", "/new", 301)
+    feed_server.route("/new", rss20("new", [story(1, "m")]))
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"moved": feed_server.url("/old"), "fine": feed_server.url("/fine")})
+    p.update()
+    p.update()
+    feed_server.route("/new", b"", status=404, content_type=None)
+    p.update(code=1)
+    assert p.status()["moved"]["url"] == feed_server.url("/new")
+    feed_server.route("/old", rss20("old", [story(2, "m"), story(1, "m")]))
+    Project(tmp_path, {"fine": feed_server.url("/fine")})
+    p.update()
+    Project(tmp_path, {"moved": feed_server.url("/old"), "fine": feed_server.url("/fine")})
+    assert "1 new items" in p.update()
+    st = p.status()["moved"]
+    assert (st["url"], st["error"], st["failures"], st["http_status"]) == (feed_server.url("/old"), None, 0, 200)
+
+
 def test_a_source_renamed_in_the_config_keeps_its_state_and_its_entries(
     feed_server: FeedServer, make_project, tmp_path: Path
 ) -> None:

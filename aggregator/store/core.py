@@ -186,7 +186,7 @@ class Store:
         with self.writing() as conn:
             existing = {src.name: src for src in conn.execute(
                 select(sources.c.id, sources.c.name, sources.c.type, sources.c.config_title, sources.c.config_url,
-                       sources.c.retired))}
+                       sources.c.url, sources.c.retired))}
             new: list[dict[str, Any]] = []
             listed = {spec.name for spec in specs}
             renamed = {src.config_url: src for name, src in existing.items()
@@ -197,7 +197,7 @@ class Store:
                     log.info("source %s is the source %s renamed: it keeps its state and its entries",
                              spec.name, src.name)
                     # (one retired by a 410 and listed again under its new name starts afresh)
-                    afresh = dict(error=None, **_AFRESH) if src.retired else {}
+                    afresh = dict(url=src.config_url, error=None, **_AFRESH) if src.retired else {}
                     conn.execute(update(sources).where(sources.c.id == src.id).values(name=spec.name, **afresh))
                     del existing[src.name]
                     existing[spec.name] = src
@@ -216,11 +216,14 @@ class Store:
                     changes.update(url=spec.url, config_url=spec.url, error=None, **_AFRESH)
                 if changes:
                     conn.execute(update(sources).where(sources.c.id == src.id).values(changes))
-            # A retired source taken out of the config (what `status` advises) starts afresh
-            # when it is listed again: otherwise it would stay retired for ever.
-            unlisted = [src.id for name, src in existing.items() if src.retired and name not in listed]
+            # A retired source taken out of the config (what `status` advises) starts afresh,
+            # at its configured URL, when it is listed again: otherwise it would stay retired
+            # for ever. So does one a permanent redirect moved (its new URL may have died).
+            unlisted = [src.id for name, src in existing.items()
+                        if (src.retired or src.url != src.config_url) and name not in listed]
             if unlisted:
-                conn.execute(update(sources).where(sources.c.id.in_(unlisted)).values(error=None, **_AFRESH))
+                conn.execute(update(sources).where(sources.c.id.in_(unlisted))
+                             .values(url=sources.c.config_url, error=None, **_AFRESH))
             if new:
                 conn.execute(insert(sources), new)
 
