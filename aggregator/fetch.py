@@ -813,7 +813,11 @@ class Fetcher:
     async def _follow(self, req: FetchRequest, headers: list[bytes], state: dict[str, str]) -> FetchResult:
         url = req.url
         seen = {url}
+        # The URL asked for moves to the target of the last of the permanent (301/308) hops
+        # it starts with: a temporary hop after them (a CDN's address of the day) does not
+        # undo them, and after a temporary hop none moves it.
         permanent = True
+        moved_to: str | None = None
         hops = 0
         status = 0  # the last answer's (a redirect's), once there was one
         deadline: float | None = None  # the total budget's end, once the first hop started
@@ -848,7 +852,7 @@ class Fetcher:
                     body=None,
                     etag=hdrs.get("etag") or req.etag,
                     last_modified=hdrs.get("last-modified") or req.last_modified,
-                    permanent_redirect=url if hops and permanent else None,
+                    permanent_redirect=moved_to,
                 )
             elif 200 <= status < 300:
                 hdrs = _lower_headers(head)
@@ -860,7 +864,7 @@ class Fetcher:
                     body=body,
                     etag=hdrs.get("etag"),
                     last_modified=hdrs.get("last-modified"),
-                    permanent_redirect=url if hops and permanent else None,
+                    permanent_redirect=moved_to,
                     body_sha256=outcome.sha256 if body is outcome.body else None,  # else decoded here
                 )
             else:
@@ -882,6 +886,8 @@ class Fetcher:
             if hops > self.max_redirects:
                 raise RedirectError(f"too many redirects (more than {self.max_redirects})", status=status)
             seen.add(target)
+            if permanent:
+                moved_to = target
             url = target
 
     def _decoded(self, body: bytes, hdrs: dict[str, str], status: int) -> bytes:

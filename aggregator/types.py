@@ -60,7 +60,7 @@ class FetchResult:
     body: bytes | None = None  # None on 304
     etag: str | None = None
     last_modified: str | None = None
-    permanent_redirect: str | None = None  # target of a 301/308 chain, if every hop was permanent
+    permanent_redirect: str | None = None  # target of the 301/308 hops the chain started with, if any
     body_sha256: str | None = None  # hex SHA-256 of ``body``, when the fetcher already took it
 
     @property

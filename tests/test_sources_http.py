@@ -318,6 +318,26 @@ def test_redirects_move_the_source_only_when_permanent_twice(
     assert p.status()["mover"]["items"] == 1
 
 
+def test_a_permanent_redirect_to_a_temporary_one_moves_the_source_to_the_permanent_target(
+    feed_server: FeedServer, make_project
+) -> None:
+    # http:// moved to https:// for good (301), which sends to a CDN's address of the day
+    # (302): the 301 was ignored because a 302 followed it, so the source was fetched through
+    # the old address for ever, and lost when that one went away.
+    feed_server.redirect("/old", "/feed", 301)
+    feed_server.redirect("/feed", "/cdn/today.xml", 302)
+    feed_server.route("/cdn/today.xml", rss20("cdn", [story(1, "cdn")]))
+    p = make_project({"chain": feed_server.url("/old")})
+    p.update()
+    said = p.update()
+    assert p.status()["chain"]["url"] == feed_server.url("/feed")
+    assert f"moved permanently to {feed_server.url('/feed')}" in said
+    feed_server.route("/old", b"", status=404, content_type=None)  # the old address goes away
+    p.update()
+    st = p.status()["chain"]
+    assert (st["url"], st["error"], st["items"]) == (feed_server.url("/feed"), None, 1)
+    assert feed_server.hits("/old") == 2 and feed_server.hits("/cdn/today.xml") == 3
+
 # --- failures, backoff and recovery -------------------------------------------------------------
 
 
