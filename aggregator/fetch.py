@@ -869,7 +869,7 @@ class Fetcher:
                 )
             else:
                 hdrs = _lower_headers(head)
-                raise _status_error(status, reason, hdrs.get("retry-after"))
+                raise _status_error(status, reason, hdrs.get("retry-after"), temporary=not permanent)
             # A redirect: the next hop waits for its slots like any request.
             hops += 1
             permanent = permanent and status in _PERMANENT
@@ -954,12 +954,15 @@ class Fetcher:
         return NetworkError(message or f"libcurl error {code}")
 
 
-def _status_error(status: int, reason: str | None, retry_after: str | None) -> HTTPStatusError:
+def _status_error(status: int, reason: str | None, retry_after: str | None, *,
+                  temporary: bool = False) -> HTTPStatusError:
+    """The error of a 4xx/5xx answer; ``temporary``: reached through a temporary redirect,
+    where a 410 is the temporary target's, not the source's (it retires nothing)."""
     try:
         phrase = reason or http.HTTPStatus(status).phrase
     except ValueError:
         phrase = ""
-    cls = GoneError if status == 410 else HTTPStatusError
+    cls = GoneError if status == 410 and not temporary else HTTPStatusError
     return cls(f"HTTP {status} {phrase}".rstrip(), status=status, retry_after=parse_retry_after(retry_after))
 
 

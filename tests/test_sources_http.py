@@ -380,6 +380,28 @@ def test_410_retires_the_source(feed_server: FeedServer, make_project) -> None:
     assert p.status()["gone"]["retired"] is True
 
 
+def test_a_410_behind_a_temporary_redirect_is_a_failure_not_a_retirement(feed_server: FeedServer, make_project) -> None:
+    # The source's URL only sends to another for now (a 302): that one being gone says
+    # nothing for good of the source's, as a 302 moves no source. It retired the source,
+    # never fetched again, though its URL could send elsewhere the next time.
+    route = feed_server.redirect("/today", "/gone", 302)
+    feed_server.route("/gone", b"", status=410, content_type=None)
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"proxied": feed_server.url("/today")})
+    p.update(code=1)
+    st = p.status()["proxied"]
+    assert (st["retired"], st["http_status"], st["error"], st["failures"]) == (False, 410, "HTTP 410 Gone", 1)
+    assert st["next_run"] is not None
+    route.redirect = "/fine"  # the next time, it sends to a feed that is there
+    assert "1 new items" in p.update()
+    st = p.status()["proxied"]
+    assert (st["retired"], st["error"], st["items"]) == (False, None, 1)
+    # A permanent redirect to a 410 retires it, as the source's own 410 does.
+    feed_server.redirect("/moved", "/gone", 301)
+    p = make_project({"moved": feed_server.url("/moved")})
+    p.update(code=1)
+    assert p.status()["moved"]["retired"] is True
+
 def test_a_retired_source_taken_out_of_the_config_and_listed_again_is_fetched_again(
     feed_server: FeedServer, make_project, tmp_path: Path
 ) -> None:
