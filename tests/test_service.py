@@ -544,6 +544,26 @@ def test_a_refresh_cut_short_by_the_stop_runs_again_at_the_restart(site: Site) -
     wait_for("the refresh run again", lambda: site.upstream.hanging >= 2, 20)
 
 
+def test_a_url_edited_while_the_service_was_stopped_runs_at_the_start_not_after_the_old_backoff(
+    site: Site,
+) -> None:
+    # A running service takes an edited URL soon; edited while it was stopped, the new URL
+    # waited for the old one's backoff (minutes to a day), while status said 0 failures.
+    for _ in range(4):  # 10 s * 2**4: the next try is 160 s away
+        assert site.cli("update", "--source", "broken").returncode == 1
+    proc = site.start()  # its job is stored with that backoff
+    assert stop(proc)[0] == 0
+    fixed = f"http://127.0.0.1:{site.upstream.port}/other.xml"
+    text = site.config.read_text(encoding="utf-8")
+    site.config.write_text(re.sub(r'(name = "broken"\nurl = ")[^"]*', lambda m: m[1] + fixed, text), encoding="utf-8")
+    assert fixed in site.config.read_text(encoding="utf-8")
+    status = {s["name"]: s for s in json.loads(site.cli("status", "--json").stdout)}
+    assert status["broken"]["failures"] == 0
+    assert datetime.fromisoformat(status["broken"]["next_run"]) < datetime.now(timezone.utc) + timedelta(seconds=5)
+    site.start()
+    wait_for("the new URL fetched", lambda: (h := site.health()) and h["sources"]["broken"]["last_refresh"]
+             and h["sources"]["broken"]["error"] is None, 30)
+
 def test_a_feed_that_renames_itself_is_republished_under_its_new_title(site: Site) -> None:
     proc = site.start()
     wait_for("the upstream refreshed", lambda: site.upstream.hits >= 1, 20)

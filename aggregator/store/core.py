@@ -212,8 +212,9 @@ class Store:
                     changes["config_title"] = spec.title
                 if spec.url != src.config_url:
                     # The user edited the URL: start afresh with it (the old URL's error is no
-                    # longer this source's, as its failures are not).
-                    changes.update(url=spec.url, config_url=spec.url, error=None, **_AFRESH)
+                    # longer this source's, as its failures are not), and now, not after the
+                    # old URL's backoff (a service started later runs it at once).
+                    changes.update(url=spec.url, config_url=spec.url, error=None, next_run=utcnow(), **_AFRESH)
                 if changes:
                     conn.execute(update(sources).where(sources.c.id == src.id).values(changes))
             # A retired source taken out of the config (what `status` advises) starts afresh,
@@ -223,7 +224,7 @@ class Store:
                         if (src.retired or src.url != src.config_url) and name not in listed]
             if unlisted:
                 conn.execute(update(sources).where(sources.c.id.in_(unlisted))
-                             .values(url=sources.c.config_url, error=None, **_AFRESH))
+                             .values(url=sources.c.config_url, error=None, next_run=utcnow(), **_AFRESH))
             if new:
                 conn.execute(insert(sources), new)
 
