@@ -508,7 +508,7 @@ def test_editing_a_failing_sources_url_forgets_the_old_urls_error(
     feed_server: FeedServer, make_project, tmp_path: Path, code: int
 ) -> None:
     # The edit reset its failures (and a retirement) but status still showed the old
-    # URL's error, with 0 failures, until the next refresh.
+    # URL's error, with 0 failures, until the next refresh; and its HTTP status after that.
     feed_server.route("/old", b"", status=code, content_type=None)
     feed_server.route("/new", rss20("new", [story(1, "new")]))
     p = make_project({"src": feed_server.url("/old")})
@@ -516,7 +516,8 @@ def test_editing_a_failing_sources_url_forgets_the_old_urls_error(
     assert p.status()["src"]["failures"] == 1
     Project(tmp_path, {"src": feed_server.url("/new")})
     st = p.status()["src"]
-    assert (st["url"], st["failures"], st["retired"], st["error"]) == (feed_server.url("/new"), 0, False, None)
+    assert (st["url"], st["failures"], st["retired"], st["error"], st["http_status"]) == (
+        feed_server.url("/new"), 0, False, None, None)
     assert "1 new items" in p.update()
 
 

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 # A source's fetch state when its URL is new: nothing known of the new server.
 _AFRESH: dict[str, Any] = dict(etag=None, last_modified=None, body_hash=None, pending_redirect=None,
-                               retired=False, failures=0)
+                               retired=False, failures=0, http_status=None, warning=None)
 
 
 class Store:
