@@ -537,6 +537,14 @@ def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Conf
     if not agg["base_url"] and _every_address(settings.listen_host):
         warn("aggregator.base_url", f"not set, so feeds are published as {settings.base_url}/<slug>.xml, "
              "an address no reader can reach; set base_url to the address readers use")
+    for i, t in enumerate(checked_topics):
+        for field in ("any", "all", "none"):
+            for k, phrase in enumerate(t[field] if t is not None else ()):
+                if "*" in phrase.strip()[:-1]:
+                    # DESIGN: punctuation inside a phrase matches literally; a star meant as
+                    # "any ending" in the middle (sanction* regime) silently never matched.
+                    warn(f"topics[{i}].{field}[{k}]", f"{phrase!r}: only a '*' that ends a phrase matches any "
+                         "ending; one inside it matches a '*' in the text")
     sources = [
         _source(s, base_dir, default_interval) for s in checked_sources if s is not None
     ]

@@ -652,3 +652,15 @@ def test_a_base_url_from_a_listen_on_every_address_is_warned_of(
                 f"{config.settings.base_url}/<slug>.xml, an address no reader can reach; "
                 "set base_url to the address readers use",)
     assert config.warnings == (expected if warned else ())
+
+
+def test_a_star_inside_a_phrase_is_warned_of(tmp_path: Path) -> None:
+    # A '*' matches any ending only at a phrase's end (DESIGN); inside one it is punctuation
+    # that matches literally, so "sanction* regime" silently never matched anything.
+    write(tmp_path, MINIMAL + '[[topics]]\nslug = "s"\nany = ["sanction* regime", "sanction*", "nato *"]\n'
+          'none = ["a*b*"]\n')
+    config = load_config(Path("aggregator.toml"))
+    assert config.warnings == tuple(
+        f"aggregator.toml: topics[0].{key}: {phrase!r}: only a '*' that ends a phrase matches any ending; "
+        "one inside it matches a '*' in the text" for key, phrase in (("any[0]", "sanction* regime"),
+                                                                    ("none[0]", "a*b*")))
