@@ -362,7 +362,9 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
         name = _NAMES.get(child.tag) or _fp_name(child)
         if name == "link":
             link = _link(child, atom=atom, in_entry=True, enclosures=entry.setdefault("enclosures", []))
-            if link:  # an empty one is none (parse._end_link)
+            if link == "" and not child.keys():
+                continue  # an empty RSS <link/> is none (parse._end_link); an empty href is as feedparser reads it
+            if link is not None:
                 entry["link"] = link
                 explicit_link = True
             continue

@@ -1101,3 +1101,27 @@ def test_an_items_empty_link_gives_way_to_its_permalink_guid(link: str, guid: st
     expected = "http://a.example/p/1" if "isPermaLink" not in guid and "http" in guid else None
     for feed in (parse_feed(FETCHED, body, {}, now=NOW), _parse_with_feedparser(FETCHED, body, "", NOW)):
         assert [e.link for e in feed.entries] == [expected]
+
+
+@pytest.mark.parametrize("body", [
+    # An RSS item's link, then an empty atom:link (an alternate link whose href a template
+    # left empty): the previous release read it as no link on both paths (the item keyed by
+    # its text), and the feedparser path still does.
+    "<rss version='2.0' xmlns:atom='http://www.w3.org/2005/Atom'><channel><title>T</title><item>"
+    "<title>A</title><link>http://a.example/p/1</link><atom:link rel='alternate' href=''/></item></channel></rss>",
+    "<feed xmlns='http://www.w3.org/2005/Atom'><title>T</title><id>urn:f</id><entry><title>A</title>"
+    "<id>urn:e</id><link href='http://a.example/p/1'/><link href=''/></entry></feed>",
+    "<feed xmlns='http://www.w3.org/2005/Atom'><title>T</title><id>urn:f</id><entry><title>A</title>"
+    "<link href=''/><id>http://a.example/p/1</id></entry></feed>",
+])
+def test_an_empty_href_reads_as_the_feedparser_path_and_the_previous_release_read_it(body: str) -> None:
+    # The fast path took an empty RSS <link/> for none (review 44) and, with it, an empty
+    # href: the entry had the link (and the RSS item the key) it had before only on the
+    # feedparser path, so it was stored again as a new item, or dated anew, at the upgrade,
+    # and again each time its feed went the other path.
+    from aggregator.parse import _parse_with_feedparser
+
+    fast = parse_feed(FETCHED, body.encode(), {}, now=NOW)
+    slow = _parse_with_feedparser(FETCHED, body.encode(), "", NOW)
+    assert fast.entries == slow.entries
+    assert [e.link for e in fast.entries] == [None]
