@@ -955,6 +955,16 @@ def test_an_untitled_entry_is_titled_by_its_first_sentence(store: Store) -> None
     assert titles == ["NATO ministers met in Brussels on Tuesday.", "http://one.test/x"]
 
 
+def test_an_untitled_entrys_plain_text_summary_is_titled_by_its_first_paragraph(store: Store) -> None:
+    # A plain-text summary's line breaks are <br>s (text_as_html): its blank line still ends
+    # the paragraph a title is taken from, as it did before them.
+    from aggregator.sanitize import text_as_html
+
+    summary = text_as_html("Drills in Riga\n\nTroops arrived on Monday and stayed a week")
+    store.ingest("one", [EntryData(key="u1", summary=summary, link="http://one.test/u1")], now=T0)
+    assert [i.title for i in store.newest_items(None, 5)] == ["Drills in Riga"]
+
+
 def test_one_of_matches_64_bit_keys_and_unicode_exactly(store: Store) -> None:
     # json_each must keep 64-bit integers exact (beyond a double's 53 bits) and text as is.
     from aggregator.store.sql import _one_of

@@ -297,7 +297,8 @@ def fallback_title(entry: EntryData) -> str:
     from ..seeds import first_sentence, make_title  # rare: only untitled entries pay for the import
 
     raw = entry.content or entry.summary or ""
-    text = strip_html(raw) if entry.content_type == "html" else raw
+    # A line break of plain text (text_as_html's <br>) stays one: a blank line ends a paragraph.
+    text = strip_html(without_text_breaks(raw)) if entry.content_type == "html" else raw
     if not text.strip():
         return entry.link or "(untitled)"
     return make_title(first_sentence(text))
