@@ -23,6 +23,7 @@ import re
 import time
 import xml.sax
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin
@@ -124,6 +125,7 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
         raise ParseError(f"not a feed: no RSS, Atom or JSON Feed found ({reason})")
 
     raw_entries, warning = parsed.entries, _warning(parsed, body, content_type)
+    cut_short = False
     for found in (parsed.feed, *raw_entries):
         _drop_mistyped(found)
     if bad_refs:
@@ -135,12 +137,14 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
         # entry's complete version (or, keyed by its title, be a new item). The next
         # whole document brings it.
         raw_entries = raw_entries[:-1]
+        cut_short = True
         cut = "the document is cut short: its last entry was left out"
         warning = f"{warning}; {cut}" if warning else cut
     # An Atom feed's author is its entries' when they name none (RFC 4287 §4.2.1).
     atom = str(parsed.get("version") or "").startswith("atom")
     feed_author = (parsed.feed.get("author_detail") or {}).get("name") if atom else None
-    return _feed_data(url, parsed.feed, raw_entries, warning, now, (feed_author or "").strip() or None)
+    feed = _feed_data(url, parsed.feed, raw_entries, warning, now, (feed_author or "").strip() or None)
+    return replace(feed, cut_short=True) if cut_short else feed
 
 
 # feedparser's own keys that hold structures: an element of the same name

@@ -48,6 +48,7 @@ class FeedData:
     link: str | None = None  # the site's home page
     entries: tuple[EntryData, ...] = ()
     warning: str | None = None  # set when a lenient parser recovered a malformed feed
+    cut_short: bool = False  # the document ended inside an entry, which was left out
 
 
 @dataclass(frozen=True)

@@ -636,6 +636,29 @@ def test_a_feed_cut_short_keeps_the_stored_version_of_its_last_entry(feed_server
     assert p.status()["cut"]["warning"].endswith("the document is cut short: its last entry was left out")
 
 
+def test_the_entry_a_cut_document_left_out_comes_with_the_next_whole_one(feed_server: FeedServer, make_project) -> None:
+    # WordPress's ETag and Last-Modified date its newest post, not the bytes it sends: a
+    # document cut off (a PHP error mid-feed) carries the validators the whole one has.
+    # Stored, they had the next request answered 304, and the entry left out stayed out
+    # until the site's next post (for good, once it fell out of the feed's window).
+    long = "<p>" + "Every word of the whole story. " * 40 + "</p>"
+    route = feed_server.route("/cut", rss20("cut", [story(3, "c")]), etag='"v1"',
+                              last_modified="Wed, 01 May 2024 09:00:00 GMT")
+    p = make_project({"cut": feed_server.url("/cut")})
+    p.update()
+    whole = rss20("cut", [story(1, "c"), story(2, "c", content=long), story(3, "c")])
+    route.body = whole[: whole.index(b"Every word of the whole story. Every") + 40]
+    route.etag, route.last_modified = '"v2"', "Wed, 01 May 2024 11:00:00 GMT"
+    assert "cut: ok, 1 new" in p.update()
+    assert "cut: ok, 0 new" in p.update()  # the same cut bytes again: still cut, still left out
+    route.body = whole
+    assert "cut: ok, 1 new" in p.update()
+    assert sorted(e.title for e in p.entries()) == ["c story 1", "c story 2", "c story 3"]
+    assert [s.status for s in feed_server.requests("/cut")] == [200, 200, 200, 200]
+    p.update()  # whole, its validators stored: a conditional request again
+    assert feed_server.requests("/cut")[-1].status == 304
+
+
 @pytest.mark.parametrize("name, ctype, message", [
     ("http_html_page.html", "text/html; charset=utf-8", "not a feed: got an HTML page (text/html); the page "
      "names its feed: http://127.0.0.1:{port}/feed.xml (make that the url)"),
