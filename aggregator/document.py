@@ -27,6 +27,8 @@ _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 # An entry's start and end tags, of any prefix (RSS <item>, Atom <entry>; not <items>).
 _ENTRY_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(?:item|entry)[\s>]")
 _ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>")
+# A feed document's root end tag (RSS <rss>, Atom <feed>, RSS 1.0 <rdf:RDF>), of any prefix.
+_ROOT_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:rss|feed|RDF)\s*>")
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
 _CHARSET_PARAM = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 _XML_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._:-]+)[\"']")
@@ -177,6 +179,13 @@ def _cut_short(body: bytes) -> bool:
     view = _ascii_view(body)
     last_start = max((m.start() for m in _ENTRY_START.finditer(view)), default=-1)
     return last_start >= 0 and _ENTRY_END.search(view, last_start) is None
+
+
+def _unfinished(body: bytes) -> bool:
+    """Whether ``body`` ends before its root element does (no ``</rss>``, ``</feed>`` or
+    ``</rdf:RDF>``): cut off, between entries (a PHP error after one) or inside one, the
+    entries after the cut are missing, whatever the entries before it lost."""
+    return _ROOT_END.search(_ascii_view(body)) is None
 
 
 def _ascii_view(body: bytes) -> bytes:

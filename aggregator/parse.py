@@ -45,6 +45,7 @@ from aggregator.document import (
     _reject_entity_declarations,
     _repair_char_refs,
     _security_views,
+    _unfinished,
     _utf16_as_utf8,
 )
 from aggregator.errors import ParseError
@@ -125,7 +126,7 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
         raise ParseError(f"not a feed: no RSS, Atom or JSON Feed found ({reason})")
 
     raw_entries, warning = parsed.entries, _warning(parsed, body, content_type)
-    cut_short = False
+    cut_short = bool(parsed.get("bozo")) and _unfinished(body)
     for found in (parsed.feed, *raw_entries):
         _drop_mistyped(found)
     if bad_refs:

@@ -553,10 +553,11 @@ def decide_fetch(
         log.warning("source %s: %s", src.name, feed.warning)
     record = ok(warning=feed.warning, body_hash=body_hash, title=feed.title, site_link=feed.link)
     if feed.cut_short:
-        # The entry it left out comes with the next whole document, which a server whose
-        # validators date its newest post, not its bytes (WordPress's ETag and
-        # Last-Modified), would answer with 304 until its next post, and the same cut
-        # bytes again must be read as cut again: the next request asks for it whole.
+        # The entries after the cut (and one it left out) come with the next whole
+        # document, which a server whose validators date its newest post, not its bytes
+        # (WordPress's ETag and Last-Modified), would answer with 304 until its next post,
+        # and the same cut bytes again must be read as cut again: the next request asks
+        # for it whole.
         record = replace(record, etag=None, last_modified=None, body_hash=None)
     return record, feed.entries, SourceOutcome(src.name, ok=True, warning=feed.warning, http_status=res.status)
 

@@ -48,7 +48,7 @@ class FeedData:
     link: str | None = None  # the site's home page
     entries: tuple[EntryData, ...] = ()
     warning: str | None = None  # set when a lenient parser recovered a malformed feed
-    cut_short: bool = False  # the document ended inside an entry, which was left out
+    cut_short: bool = False  # the document ends before its root element: entries may be missing
 
 
 @dataclass(frozen=True)

@@ -659,6 +659,25 @@ def test_the_entry_a_cut_document_left_out_comes_with_the_next_whole_one(feed_se
     assert feed_server.requests("/cut")[-1].status == 304
 
 
+def test_the_entries_after_a_php_error_come_with_the_next_whole_document(feed_server: FeedServer, make_project) -> None:
+    # A PHP fatal error between two items ends the document there, every entry before it
+    # whole, under the validators of the whole document (as above): the entries after it
+    # waited for the site's next post.
+    route = feed_server.route("/wp", rss20("wp", [story(3, "w")]), etag='"v1"',
+                              last_modified="Wed, 01 May 2024 09:00:00 GMT")
+    p = make_project({"wp": feed_server.url("/wp")})
+    p.update()
+    whole = rss20("wp", [story(1, "w"), story(2, "w"), story(3, "w")])
+    route.body = whole[: whole.index(b"<item>", whole.index(b"<item>") + 1)] + (
+        b"<br />\n<b>Fatal error</b>:  Allowed memory size of 134217728 bytes exhausted in "
+        b"<b>/var/www/wp-includes/feed-rss2.php</b> on line <b>112</b><br />\n")
+    route.etag, route.last_modified = '"v2"', "Wed, 01 May 2024 11:00:00 GMT"
+    assert "wp: ok, 1 new" in p.update()
+    route.body = whole
+    assert "wp: ok, 1 new" in p.update()
+    assert sorted(e.title for e in p.entries()) == ["w story 1", "w story 2", "w story 3"]
+
+
 @pytest.mark.parametrize("name, ctype, message", [
     ("http_html_page.html", "text/html; charset=utf-8", "not a feed: got an HTML page (text/html); the page "
      "names its feed: http://127.0.0.1:{port}/feed.xml (make that the url)"),
