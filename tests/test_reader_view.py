@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from feedserver import FeedServer, feed_server, rss20  # noqa: F401
-from test_sources_http import make_project, story  # noqa: F401
+from test_sources_http import ATOM, make_project, story  # noqa: F401
 
 TEXT = "<p>The alliance agreed on a new air policing rotation over the Baltic states today.</p>"
 
@@ -60,7 +60,6 @@ def test_an_rss_item_whose_pubdate_moves_on_every_fetch_keeps_its_updated(feed_s
     assert p.entry_times() == before
 
 
-@pytest.mark.xfail(strict=True, reason="design: a change of an entry's link alone dates it anew")
 def test_a_site_moving_to_https_does_not_lift_its_entries_to_the_top(feed_server: FeedServer, make_project) -> None:
     stories = [story(n, "l", link=f"http://l.example/{n}") for n in range(1, 4)]
     route = feed_server.route("/l", rss20("l", stories))
@@ -68,5 +67,12 @@ def test_a_site_moving_to_https_does_not_lift_its_entries_to_the_top(feed_server
     p.update()
     before = p.entry_times()
     route.body = rss20("l", [replace(s, link=s.link.replace("http:", "https:")) for s in stories])
-    p.update()
+    assert "0 new items, 3 updated" in p.update()
     assert p.entry_times() == before
+    assert sorted(el.find(f"{ATOM}link").get("href") for el in p.entry_elements()) == [
+        f"https://l.example/{n}" for n in range(1, 4)]  # the new links, published
+    # Any other change of the link is news still.
+    route.body = rss20("l", [replace(s, link=s.link.replace("http:", "https:") + "-moved") for s in stories])
+    p.update()
+    after = p.entry_times()
+    assert after.keys() == before.keys() and all(after[i] > before[i] for i in before)

@@ -585,7 +585,8 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
     zone they name (``IngestJob.reread_shifts``). ``earlier``: its link row was
     fingerprinted before schema 0008, maybe by a release that did not read files
     (enclosures) yet, or took its link whole (``tracked``: the link has tracking
-    parameters); for a row fingerprinted since, a file that appears is a change upstream."""
+    parameters); for a row fingerprinted since, a file that appears is a change upstream.
+    Nor is a link that moves from http to https, the rest of it as it was."""
     if earlier:
         bare = replace(entry, enclosures=())
         variants = [bare, replace(bare, author=None)]
@@ -595,6 +596,10 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
         # Its link is its permalink GUID, which releases before review 44 did not read for
         # an item whose <link/> is empty: it had none.
         variants += [replace(v, link=None) for v in variants]
+    if entry.link is not None and entry.link.startswith("https://"):
+        # A site moving to https, its stories as they were: no news (every entry of its
+        # window went to the top of every feed); the item takes the new link.
+        variants += [replace(v, link="http://" + entry.link[8:]) for v in variants]
     published, updated = entry.published, entry.updated
     dates = [(published, updated)]
     if published or updated:
