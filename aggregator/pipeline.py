@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from .config import Config, SourceConfig
 from .errors import FetchError, ParseError, SeedError, StoreError
@@ -330,7 +330,9 @@ async def _fetch_and_store(
         behind = None
         try:
             commit.wait()
-        except Exception:  # noqa: BLE001 - whatever it was, the other sources must still be stored
+        except Exception as e:  # noqa: BLE001 - whatever it was, the other sources must still be stored
+            if database_lost(e):
+                raise
             log.exception("batch of %d sources failed to commit; retrying one by one", len(jobs))
             stored = _ingest_one_by_one(store, jobs, started, settle)
         report(batch, stored)
@@ -362,7 +364,9 @@ async def _fetch_and_store(
 
         try:
             commit = store.ingest_batch_behind(jobs, now=started, then=then)
-        except Exception:  # noqa: BLE001 - whatever it was, the other sources must still be stored
+        except Exception as e:  # noqa: BLE001 - whatever it was, the other sources must still be stored
+            if database_lost(e):
+                raise
             log.exception("batch of %d sources failed to store; retrying one by one", len(jobs))
             report(batch, _ingest_one_by_one(store, jobs, started, settle))
             return
@@ -477,6 +481,17 @@ Settle = Callable[[Sequence[IngestResult | Exception]], tuple[list[RefreshRecord
 _Fetched = tuple[RefreshRecord, tuple[EntryData, ...] | None, SourceOutcome]
 
 
+def database_lost(e: BaseException) -> bool:
+    """Whether ``e`` says the database cannot be used at all, for any source: its connection
+    was lost (a server restarted, a failover), or could not be made, or a COMMIT failed for
+    the database's own reason (a full disk). Storing source by source would only fail
+    again, each with its traceback and each waiting for the connection's time-out: the
+    refresh stops with it, and nothing of the batch is stored."""
+    if not isinstance(e, DBAPIError):
+        return False
+    return e.connection_invalidated or (isinstance(e, OperationalError) and e.statement is None)
+
+
 def _ingest_one_by_one(store: Store, jobs: list[IngestJob], now: datetime, settle: Settle) -> list[SourceOutcome]:
     """Store each source's entries in a transaction of its own, after a batch of them
     failed, so one source whose entries the database refuses never costs the others
@@ -486,6 +501,8 @@ def _ingest_one_by_one(store: Store, jobs: list[IngestJob], now: datetime, settl
         try:
             results.append(store.ingest_batch([job], now=now)[0])
         except Exception as e:  # noqa: BLE001
+            if database_lost(e):
+                raise
             log.exception("source %s: its entries could not be stored", job.source_name)
             results.append(e)
     records, outcomes = settle(results)

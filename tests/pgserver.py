@@ -107,16 +107,7 @@ class PostgresServer:
                       "--locale=C", "--no-sync", "--no-instructions")
             for _ in range(3):  # a free port can be taken between the probe and the start
                 self.port = _free_port()
-                options = " ".join([
-                    "-c listen_addresses=127.0.0.1", f"-p {self.port}", f"-c unix_socket_directories={self.root}",
-                    # Nothing here outlives the session: durability is pure cost.
-                    "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
-                    "-c shared_buffers=32MB", "-c max_connections=50",
-                    # Not UTC, and not a whole hour: a time the server shifted would show.
-                    "-c TimeZone=Asia/Kathmandu",
-                ])
-                started = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
-                                    "-w", "-t", "30", "-o", options, "start", check=False)
+                started = self._pg_ctl_start()
                 if started.returncode == 0:
                     return
             log = (self.root / "server.log").read_text(errors="replace")[-2000:]
@@ -124,6 +115,30 @@ class PostgresServer:
         except BaseException:
             self.stop()
             raise
+
+    def _pg_ctl_start(self) -> subprocess.CompletedProcess[str]:
+        assert self.root is not None
+        options = " ".join([
+            "-c listen_addresses=127.0.0.1", f"-p {self.port}", f"-c unix_socket_directories={self.root}",
+            # Nothing here outlives the session: durability is pure cost.
+            "-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off",
+            "-c shared_buffers=32MB", "-c max_connections=50",
+            # Not UTC, and not a whole hour: a time the server shifted would show.
+            "-c TimeZone=Asia/Kathmandu",
+        ])
+        return self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
+                         "-w", "-t", "30", "-o", options, "start", check=False)
+
+    def shut_down(self) -> None:
+        """Stop the server, keeping its files (``start_again`` brings it back): a restart
+        or a failover, as its clients see it."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def start_again(self) -> None:
+        """Start the server that ``shut_down`` stopped, on the same port, with its databases."""
+        started = self._pg_ctl_start()
+        if started.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not start again: {started.stderr.strip()}")
 
     def stop(self) -> None:
         if self.root is None:

@@ -838,3 +838,58 @@ def test_connections_carry_the_keepalive_defaults(pg_url: str) -> None:
     finally:
         lock.release()
         store.close()
+
+
+def test_an_update_whose_server_stops_mid_way_says_so_in_one_line_and_stores_nothing(
+    pg_server, feed_server: FeedServer, tmp_path: Path  # noqa: F811
+) -> None:
+    # The server restarted (or failed over) while an update fetched: the update tried each
+    # source again on its own, and logged a traceback of some 150 lines for each (the
+    # statement and its parameters in it), a batch of 50 sources at a time, each waiting
+    # up to connect_timeout, before the one line that says what happened.
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+
+    server = PostgresServer(pg_server.bindir)
+    server.start()
+    try:
+        url = server.create_database()
+        config = f'[aggregator]\ndatabase = "{url}"\noutput_dir = "feeds"\n'
+        for n in range(4):
+            feed_server.route(f"/f{n}", rss20(f"F{n}", [_wire(10 * n + k, id=f"urn:f{n}:{k}") for k in range(3)]),
+                              etag=f'"f{n}"', delay=3.0 if n == 3 else 0.0)
+            config += f'[[sources]]\nname = "f{n}"\nurl = "{feed_server.url(f"/f{n}")}"\n'
+        (tmp_path / "aggregator.toml").write_text(config, encoding="utf-8")
+        args = ["--config", str(tmp_path / "aggregator.toml"), "update"]
+        assert CliRunner().invoke(main, [*args[:2], "migrate"]).exit_code == 0
+
+        def stop_when_the_slow_feed_is_asked() -> None:
+            for _ in range(1000):
+                if feed_server.hits("/f3"):
+                    server.shut_down()
+                    return
+                threading.Event().wait(0.01)
+
+        stopper = threading.Thread(target=stop_when_the_slow_feed_is_asked, daemon=True)
+        stopper.start()
+        result = CliRunner().invoke(main, args)
+        stopper.join(30)
+        assert result.exit_code == 1, result.output
+        # What the driver says: "terminating connection due to administrator command", or
+        # "Connection refused" when the statement came after the stop.
+        said = result.stderr.splitlines()
+        assert len(said) == 1 and said[0].startswith(f"aggregator: database {url}: "), result.stderr
+
+        server.start_again()
+        store = Store.open(url)
+        try:  # nothing of it stored: not the entries, nor the validators that would skip them
+            assert store.item_count() == 0
+            assert all(s.etag is None for s in (store.source_state(f"f{n}") for n in range(4)))
+        finally:
+            store.close()
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        assert "4 sources, 12 new items" in result.output
+    finally:
+        server.stop()
