@@ -893,3 +893,48 @@ def test_an_update_whose_server_stops_mid_way_says_so_in_one_line_and_stores_not
         assert "4 sources, 12 new items" in result.output
     finally:
         server.stop()
+
+
+def test_a_service_refresh_whose_server_stops_mid_way_logs_one_line_each(
+    pg_server, feed_server: FeedServer, tmp_path: Path, caplog: pytest.LogCaptureFixture  # noqa: F811
+) -> None:
+    # Each refresh running when the server went away logged three tracebacks (the crash,
+    # the failure it could not record, the schedule it could not update): some 370 lines
+    # a source, many sources at once. The database's own failure is expected: one line each.
+    from aggregator.service import Service
+
+    server = PostgresServer(pg_server.bindir)
+    server.start()
+    try:
+        url = server.create_database()
+        feed_server.route("/f", rss20("F", [_wire(k) for k in range(3)]), delay=2.0)
+        (tmp_path / "agg.toml").write_text(
+            f'[aggregator]\ndatabase = "{url}"\noutput_dir = "feeds"\nlisten = "127.0.0.1:9"\n'
+            f'[[sources]]\nname = "f"\nurl = "{feed_server.url("/f")}"\n', encoding="utf-8")
+        config = load_config(tmp_path / "agg.toml")
+        store = pipeline.open_store(config)
+        try:
+            service = Service(config, store)
+
+            def stop_when_the_feed_is_asked() -> None:
+                for _ in range(1000):
+                    if feed_server.hits("/f"):
+                        server.shut_down()
+                        return
+                    threading.Event().wait(0.01)
+
+            stopper = threading.Thread(target=stop_when_the_feed_is_asked, daemon=True)
+            stopper.start()
+            caplog.clear()
+            service.refresh_job("f")
+            stopper.join(30)
+            errors = [r for r in caplog.records if r.levelname == "ERROR"]
+            assert errors and all(r.exc_info is None and "\n" not in r.getMessage() for r in errors), caplog.text
+            assert errors[0].getMessage().startswith("source f: refresh failed: "), caplog.text
+            server.start_again()
+            service.refresh_job("f")  # the server back: the next run stores it all
+            assert store.statuses()["f"].items == 3
+        finally:
+            store.close()
+    finally:
+        server.stop()

@@ -200,7 +200,11 @@ class Service:
                         changed = changed or self.store.sources_fingerprint([name]) != source_before
                         ok = bool(outcome and outcome.ok)
                     except Exception as e:  # a bug or a database error must not kill the job for ever
-                        log.exception("source %s: refresh crashed", name)
+                        problem = expected_problem(e)
+                        if problem is None:
+                            log.exception("source %s: refresh crashed", name)
+                        else:  # the database gone (a restart, a failover), full or locked
+                            log.error("source %s: refresh failed: %s", name, problem)
                         self._record_crash(src, e)
                         changed, ok = False, False
                     current = self.sources.get(name)
@@ -278,8 +282,12 @@ class Service:
             self.store.record_refresh(
                 src.name, started=now, finished=now, ok=False, error=f"internal error: {error}",
                 next_run=now + timedelta(seconds=next_delay(src.interval, state.failures + 1)))
-        except Exception:
-            log.exception("source %s: cannot record the failure", src.name)
+        except Exception as e:
+            problem = expected_problem(e)
+            if problem is None:
+                log.exception("source %s: cannot record the failure", src.name)
+            else:
+                log.error("source %s: cannot record the failure: %s", src.name, problem)
 
     def _after_refresh(self, src: SourceConfig, ok: bool) -> None:
         """Align the job with the outcome: backoff after a failure, the store with the job."""
@@ -308,8 +316,12 @@ class Service:
             self._note_refreshed(name)
         except (JobLookupError, SchedulerNotRunningError):
             pass  # shutting down: the persisted job keeps its schedule
-        except Exception:
-            log.exception("source %s: cannot update its schedule", name)
+        except Exception as e:
+            problem = expected_problem(e)
+            if problem is None:
+                log.exception("source %s: cannot update its schedule", name)
+            else:
+                log.error("source %s: cannot update its schedule: %s", name, problem)
 
     def _note_refreshed(self, name: str) -> None:
         """Health from what the refresh stored, and its time as one the service saw (its
