@@ -322,5 +322,10 @@ def current_revision(engine: Engine) -> str | None:
         try:
             row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
         except Exception:
+            connection.rollback()  # PostgreSQL: the failed statement ended the transaction
+            if inspect(connection).has_table(VERSION_TABLE.name):
+                # There and not readable: a role granted nothing on the tables another made
+                # (PostgreSQL), which the driver's message says; not a database of no revision.
+                raise
             return None
         return row[0] if row else None

@@ -938,3 +938,33 @@ def test_a_service_refresh_whose_server_stops_mid_way_logs_one_line_each(
             store.close()
     finally:
         server.stop()
+
+
+def test_a_role_that_may_not_read_the_tables_is_told_so_not_sent_to_a_newer_release(
+    pg_url: str, tmp_path: Path
+) -> None:
+    # The schema made by one role (`migrate` run as the database's owner), the commands run
+    # as another that was granted nothing on its tables: every command said the database
+    # was "at schema revision None, which this version of aggregator does not know: a newer
+    # release made it", and told the user to restore a backup.
+    from click.testing import CliRunner
+    from sqlalchemy.engine import make_url
+
+    from aggregator.cli import main
+
+    Store.open(pg_url).close()
+    engine = make_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP ROLE IF EXISTS aggregator_no_grants"))
+            conn.execute(text("CREATE ROLE aggregator_no_grants LOGIN"))
+    finally:
+        engine.dispose()
+    url = make_url(pg_url).set(username="aggregator_no_grants").render_as_string(hide_password=False)
+    config = _write_config(tmp_path, url, ["a"])
+    for command in ("status", "migrate"):
+        result = CliRunner().invoke(main, ["--config", str(config), command])
+        assert result.exit_code == 1, (command, result.output)
+        lines = result.stderr.splitlines()
+        assert len(lines) == 1, (command, result.stderr)
+        assert "permission denied for table alembic_version" in lines[0], (command, lines[0])
