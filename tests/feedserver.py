@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -44,6 +44,7 @@ class Route:
     last_modified: str | None = None  # sent, and an equal If-Modified-Since gets 304
     redirect: str | None = None  # Location (absolute or relative); status should be 3xx
     endless: bool = False  # stream body chunks until the client hangs up
+    before: Callable[[], None] | None = None  # run on each request before it is answered (stop a database, say)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         if route is None:
             route = Route(body=b"no such path", status=404, content_type="text/plain")
+        if route.before is not None:
+            route.before()
         if route.delay and owner.stopping.wait(route.delay):
             return  # the server is stopping: give up without answering
         status = route.status
