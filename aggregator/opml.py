@@ -53,6 +53,7 @@ class OpmlFeed:
     title: str | None
     html_url: str | None
     line: int | None = field(default=None, compare=False)  # of its outline, for messages
+    type: str | None = field(default=None, compare=False)  # its outline's type ("rss", "HTML+XPath")
 
 
 def feed_url(url: str) -> str:
@@ -92,6 +93,16 @@ def url_problem(url: str) -> str | None:
     if not parts.hostname:
         return f"{url!r} has no host"
     return None
+
+
+def outline_problem(feed: OpmlFeed) -> str | None:
+    """Why ``feed``'s outline is no feed to subscribe to, or None when it is one."""
+    # FreshRSS exports the web pages it scrapes (its types HTML+XPath, XML+XPath,
+    # JSON+DotNotation) with their page as xmlUrl: fetched as a feed, it fails every time
+    kind = (feed.type or "").lower()
+    if "xpath" in kind or "dotnotation" in kind:
+        return f"its type {feed.type!r} is a page another reader scrapes, not a feed"
+    return url_problem(feed.url)
 
 
 def canonical_url(url: str) -> str:
@@ -187,6 +198,7 @@ def read_opml(
                 title=title,
                 html_url=attrs.get("htmlurl") or None,
                 line=outline.sourceline,
+                type=attrs.get("type") or None,
             )
         )
     return feeds
@@ -246,10 +258,10 @@ def new_feeds(
     feeds: Iterable[OpmlFeed], known: set[str]
 ) -> Iterator[tuple[OpmlFeed, str | None]]:
     """The feeds whose URL is no source yet, as (feed, None), and those with an unusable URL
-    as (feed, problem). ``known`` (canonical URLs) is updated as feeds are accepted, so a URL
+    or no feed at all (``outline_problem``) as (feed, problem). ``known`` (canonical URLs) is updated as feeds are accepted, so a URL
     listed twice counts once (its first outline)."""
     for feed in feeds:
-        problem = url_problem(feed.url)
+        problem = outline_problem(feed)
         if problem:
             yield feed, problem
             continue

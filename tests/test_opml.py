@@ -598,3 +598,41 @@ def test_import_leaves_the_comment_above_the_next_table_above_it(tmp_path: Path)
     text = config_path.read_text(encoding="utf-8")
     assert text.startswith(head) and text.endswith(f'title = "Last"\n\n{tail}')
     assert [s.name for s in load_config(config_path).sources][-1] == "last"
+
+
+FRESHRSS = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0" xmlns:frss="https://freshrss.org/opml">
+\t<head><title>FreshRSS</title></head>
+\t<body>
+\t\t<outline text="Web">
+\t\t\t<outline text="Releases" type="rss" xmlUrl="https://releases.example/feed.atom" htmlUrl="https://releases.example/"/>
+\t\t\t<outline text="Scraped page" type="HTML+XPath" xmlUrl="https://scrape.example/news" frss:xPathItem="//article"/>
+\t\t\t<outline text="Scraped API" type="JSON+DotNotation" xmlUrl="https://api.example/items.json" frss:jsonItem="items"/>
+\t\t</outline>
+\t</body>
+</opml>
+"""
+
+
+def test_freshrss_scraped_pages_are_skipped_with_a_warning_by_both_routes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # FreshRSS exports the pages it scrapes by XPath or JSON dot notation as outlines whose
+    # xmlUrl is the page: taken as feeds, they were sources failing at every refresh
+    subs = write(tmp_path / "subs.opml", FRESHRSS)
+    config_path = write(tmp_path / "aggregator.toml", CONFIG)
+    assert import_opml(config_path, subs) == ["releases"]
+    expected = [
+        f"{subs}:7: skipping the outline 'Scraped page': its type 'HTML+XPath' is a page another "
+        "reader scrapes, not a feed",
+        f"{subs}:8: skipping the outline 'Scraped API': its type 'JSON+DotNotation' is a page another "
+        "reader scrapes, not a feed",
+    ]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == expected
+
+    listed = write(tmp_path / "listed.toml", '[aggregator]\nopml = ["subs.opml"]\n')
+    config = load_config(listed)
+    assert [s.url for s in config.sources] == ["https://releases.example/feed.atom"]
+    assert [w.split("aggregator.opml[0]: ")[1] for w in config.warnings] == [
+        line.replace(str(subs), "subs.opml") for line in expected]
