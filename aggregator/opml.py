@@ -173,7 +173,8 @@ def read_opml(
     try:
         root = etree.fromstring(repaired, parser)
     except etree.XMLSyntaxError as exc:
-        raise fail(f"not well-formed XML: {exc}") from exc
+        # exc.msg: "..., line 3, column 9", without the " (<string>, line 3)" str() adds
+        raise fail(f"not well-formed XML: {exc.msg}") from exc
     if changed and warn is not None:
         warn(f"{shown}: not well-formed XML (a bare '&' or an HTML entity); "
              "read with a bare '&' as text and an entity as its character")

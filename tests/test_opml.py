@@ -111,6 +111,19 @@ def test_unreadable_opml_names_the_file(tmp_path: Path, content: str, reason: st
     assert problem.startswith(f"cannot read subs.opml: {reason}")
 
 
+def test_a_file_cut_off_is_refused_naming_where_once(tmp_path: Path) -> None:
+    # lxml's str() of the error adds " (<string>, line 3)" after the "line 3, column N" it
+    # already gives: a name of no file, in every message of a truncated download
+    path = write(tmp_path / "subs.opml", '<opml version="2.0"><body>\n<outline text="A" xmlUrl="https://a.example/"/>\n'
+                 '<outline text="B" xmlUrl="https://b.exa')
+    with pytest.raises(ConfigError) as info:
+        read_opml(path, display="subs.opml")
+    (problem,) = info.value.problems
+    assert problem.startswith("cannot read subs.opml: not well-formed XML: ")
+    assert problem.endswith(", line 3, column 40")
+    assert "<string>" not in problem
+
+
 def test_bare_ampersands_and_html_entities_are_read_with_a_warning(tmp_path: Path) -> None:
     # A query string pasted by hand and readers' &nbsp; are not XML, but other readers take
     # them (Miniflux's OPML decoder is not strict and knows HTML's entities)
