@@ -168,8 +168,19 @@ def read_opml(
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     # Escaped before parsing, not after a failure: under a DOCTYPE naming an external DTD
     # (never loaded) libxml2 drops an undefined &copy; silently, from a URL too. Byte
-    # patterns only hold in an ASCII-compatible encoding: not in UTF-16.
-    repaired, changed = _escape_ampersands(data) if b"\x00" not in data else (data, 0)
+    # patterns only hold in an ASCII-compatible encoding: a UTF-16 file with its byte order
+    # mark (Notepad's "Unicode") is escaped as UTF-8, then given back its own encoding.
+    repaired, changed = data, 0
+    utf16 = {codecs.BOM_UTF16_LE: "utf-16-le", codecs.BOM_UTF16_BE: "utf-16-be"}.get(data[:2])
+    if b"\x00" not in data:
+        repaired, changed = _escape_ampersands(data)
+    elif utf16:
+        try:
+            escaped, changed = _escape_ampersands(data[2:].decode(utf16).encode("utf-8"))
+        except UnicodeDecodeError:
+            pass  # lxml names the fault
+        else:
+            repaired = data[:2] + escaped.decode("utf-8").encode(utf16)
     try:
         root = etree.fromstring(repaired, parser)
     except etree.XMLSyntaxError as exc:

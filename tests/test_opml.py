@@ -150,6 +150,22 @@ def test_bare_ampersands_and_html_entities_are_read_with_a_warning(tmp_path: Pat
         read_opml(path, display="subs.opml", warn=warnings.append)
 
 
+@pytest.mark.parametrize("codec, bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")])
+def test_a_utf16_file_with_a_bare_ampersand_is_read_as_a_utf8_one(tmp_path: Path, codec: str, bom: bytes) -> None:
+    # a list edited by hand and saved as Notepad's "Unicode" was refused where the same
+    # list in UTF-8 was read with a warning
+    text = ('<?xml version="1.0" encoding="UTF-16"?>\n<opml version="2.0"><body>\n'
+            '<outline text="Caf&eacute; &amp; Co" xmlUrl="https://q.example/rss?a=1&b=\u00e9t\u00e9"/>\n'
+            "</body></opml>\n")
+    path = tmp_path / "subs.opml"
+    path.write_bytes(bom + text.encode(codec))
+    warnings: list[str] = []
+    (feed,) = read_opml(path, display="subs.opml", warn=warnings.append)
+    assert (feed.title, feed.url, feed.line) == ("Caf\u00e9 & Co", "https://q.example/rss?a=1&b=\u00e9t\u00e9", 3)
+    assert warnings == ["subs.opml: not well-formed XML (a bare '&' or an HTML entity); "
+                        "read with a bare '&' as text and an entity as its character"]
+
+
 def test_a_well_formed_file_with_ampersands_in_comments_and_cdata_reads_without_a_warning(tmp_path: Path) -> None:
     # In a comment, a CDATA section or a processing instruction an "&" is no reference:
     # the file is fine XML and reads as it always did, with no warning that it is not
