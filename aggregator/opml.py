@@ -70,6 +70,16 @@ def feed_url(url: str) -> str:
     return url
 
 
+def _spaces_quoted(url: str) -> str:
+    """``url`` with each space of its path or query as ``%20``, as browsers and other readers
+    send it (an old podcast's ".../My Show.xml"); a space in its host stays, to be named."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return url
+    return url if " " in netloc else url.replace(" ", "%20")
+
+
 def skipped_outline(shown: str, feed: OpmlFeed, problem: str) -> str:
     """The warning for an outline left out: its file and line, its title, the problem."""
     where = f"{shown}:{feed.line}" if feed.line else shown
@@ -147,7 +157,7 @@ def read_opml(
     path: Path, *, display: str | None = None, warn: Callable[[str], None] | None = None
 ) -> list[OpmlFeed]:
     """Every outline with an ``xmlUrl``, nested categories flattened, in document order;
-    ``feed:`` URLs are given as the http(s) URLs they stand for.
+    ``feed:`` URLs are given as the http(s) URLs they stand for, a space in a path as ``%20``.
 
     Raises ConfigError naming the file (as ``display``, else the path) when it cannot
     be read or is not OPML. A file whose only fault is a bare "&" (a query string pasted
@@ -206,7 +216,7 @@ def read_opml(
         title = attrs.get("title") or attrs.get("text") or None
         feeds.append(
             OpmlFeed(
-                url=feed_url(url),
+                url=_spaces_quoted(feed_url(url)),
                 title=title,
                 html_url=attrs.get("htmlurl") or None,
                 line=outline.sourceline,

@@ -665,3 +665,21 @@ def test_freshrss_scraped_pages_are_skipped_with_a_warning_by_both_routes(
     assert [s.url for s in config.sources] == ["https://releases.example/feed.atom"]
     assert [w.split("aggregator.opml[0]: ")[1] for w in config.warnings] == [
         line.replace(str(subs), "subs.opml") for line in expected]
+
+
+def test_a_space_in_a_feed_url_is_read_as_browsers_send_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # other readers subscribe to ".../My Show.xml" (sent as My%20Show.xml); it was skipped
+    subs = write(tmp_path / "subs.opml", (
+        '<opml version="2.0"><body>\n'
+        '<outline text="Show" xmlUrl="https://pod.example/casts/My Show.xml?q=a b"/>\n'
+        '<outline text="Bad host" xmlUrl="https://my host.example/rss"/>\n'
+        "</body></opml>"))
+    config_path = write(tmp_path / "aggregator.toml", CONFIG)
+    assert import_opml(config_path, subs) == ["show"]
+    assert load_config(config_path).sources[-1].url == "https://pod.example/casts/My%20Show.xml?q=a%20b"
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{subs}:3: skipping the outline 'Bad host': 'https://my host.example/rss' contains whitespace"]
+    listed = write(tmp_path / "listed.toml", '[aggregator]\nopml = ["subs.opml"]\n')
+    assert [s.url for s in load_config(listed).sources] == ["https://pod.example/casts/My%20Show.xml?q=a%20b"]
