@@ -45,9 +45,10 @@ from .views import feed_items
 log = logging.getLogger(__name__)
 
 
-# A source's fetch state when its URL is new: nothing known of the new server.
+# A source's fetch state when its URL is new: nothing known of the new server (the old one's
+# error, status and warning are no longer this source's, as its failures are not).
 _AFRESH: dict[str, Any] = dict(etag=None, last_modified=None, body_hash=None, pending_redirect=None,
-                               retired=False, failures=0, http_status=None, warning=None)
+                               retired=False, failures=0, error=None, http_status=None, warning=None)
 
 
 class Store:
@@ -197,7 +198,7 @@ class Store:
                     log.info("source %s is the source %s renamed: it keeps its state and its entries",
                              spec.name, src.name)
                     # (one retired by a 410 and listed again under its new name starts afresh)
-                    afresh = dict(url=src.config_url, error=None, **_AFRESH) if src.retired else {}
+                    afresh = dict(url=src.config_url, **_AFRESH) if src.retired else {}
                     conn.execute(update(sources).where(sources.c.id == src.id).values(name=spec.name, **afresh))
                     del existing[src.name]
                     existing[spec.name] = src
@@ -214,7 +215,7 @@ class Store:
                     # The user edited the URL: start afresh with it (the old URL's error is no
                     # longer this source's, as its failures are not), and now, not after the
                     # old URL's backoff (a service started later runs it at once).
-                    changes.update(url=spec.url, config_url=spec.url, error=None, next_run=utcnow(), **_AFRESH)
+                    changes.update(url=spec.url, config_url=spec.url, next_run=utcnow(), **_AFRESH)
                 if changes:
                     conn.execute(update(sources).where(sources.c.id == src.id).values(changes))
             # A retired source taken out of the config (what `status` advises) starts afresh,
@@ -224,7 +225,7 @@ class Store:
                         if (src.retired or src.url != src.config_url) and name not in listed]
             if unlisted:
                 conn.execute(update(sources).where(sources.c.id.in_(unlisted))
-                             .values(url=sources.c.config_url, error=None, next_run=utcnow(), **_AFRESH))
+                             .values(url=sources.c.config_url, next_run=utcnow(), **_AFRESH))
             if new:
                 conn.execute(insert(sources), new)
 
@@ -234,7 +235,7 @@ class Store:
         validators) over the new URL's fresh start."""
         with self.writing() as conn:
             conn.execute(update(sources).where(sources.c.name == name)
-                         .values(url=sources.c.config_url, error=None, **_AFRESH))
+                         .values(url=sources.c.config_url, **_AFRESH))
 
     def source_state(self, name: str) -> SourceState:
         with self.reading() as conn:
