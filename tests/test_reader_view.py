@@ -76,3 +76,22 @@ def test_a_site_moving_to_https_does_not_lift_its_entries_to_the_top(feed_server
     p.update()
     after = p.entry_times()
     assert after.keys() == before.keys() and all(after[i] > before[i] for i in before)
+
+
+def test_a_site_going_back_from_https_does_not_lift_its_entries_to_the_top(feed_server: FeedServer,
+                                                                          make_project) -> None:
+    # A site whose links went to https and back (a certificate that lapsed, or pages made
+    # for the scheme of the request): the scheme alone moving is no news either way.
+    stories = [story(n, "l", link=f"http://l.example/{n}") for n in range(1, 4)]
+    route = feed_server.route("/l", rss20("l", stories))
+    p = make_project({"l": feed_server.url("/l")})
+    p.update()
+    before = p.entry_times()
+    route.body = rss20("l", [replace(s, link=s.link.replace("http:", "https:")) for s in stories])
+    p.update()
+    route.body = rss20("l", stories)
+    assert "0 new items, 3 updated" in p.update()
+    assert p.entry_times() == before
+    assert sorted(el.find(f"{ATOM}link").get("href") for el in p.entry_elements()) == [
+        f"http://l.example/{n}" for n in range(1, 4)]
+

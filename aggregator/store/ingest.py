@@ -586,7 +586,7 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
     fingerprinted before schema 0008, maybe by a release that did not read files
     (enclosures) yet, or took its link whole (``tracked``: the link has tracking
     parameters); for a row fingerprinted since, a file that appears is a change upstream.
-    Nor is a link that moves from http to https, the rest of it as it was."""
+    Nor is a link that moves from http to https (or back), the rest of it as it was."""
     if earlier:
         bare = replace(entry, enclosures=())
         variants = [bare, replace(bare, author=None)]
@@ -596,10 +596,12 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
         # Its link is its permalink GUID, which releases before review 44 did not read for
         # an item whose <link/> is empty: it had none.
         variants += [replace(v, link=None) for v in variants]
-    if entry.link is not None and entry.link.startswith("https://"):
+    if entry.link is not None and entry.link.startswith(("https://", "http://")):
         # A site moving to https, its stories as they were: no news (every entry of its
-        # window went to the top of every feed); the item takes the new link.
-        variants += [replace(v, link="http://" + entry.link[8:]) for v in variants]
+        # window went to the top of every feed); the item takes the new link. Nor is one
+        # going back, or whose links take the scheme of the request its page was made for.
+        other = _other_scheme(entry.link)
+        variants += [replace(v, link=other) for v in variants]
     published, updated = entry.published, entry.updated
     dates = [(published, updated)]
     if published or updated:
@@ -613,6 +615,11 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
             zero_published, zero_updated = published and zero, updated and zero
             dates += [(zero_published, updated), (published, zero_updated), (zero_published, zero_updated)]
     return {fp for v in variants for t in {False, tracked} for fp in _fingerprints_dated(v, dates, job.clamped_at, t)}
+
+
+def _other_scheme(link: str) -> str:
+    """An http(s) ``link`` under the other scheme: https for http, http for https."""
+    return "http://" + link[8:] if link.startswith("https://") else "https://" + link[7:]
 
 
 # The dates a CMS writes for one it has not, which count as none (PLAUSIBLE_SINCE): its
