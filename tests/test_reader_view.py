@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from feedserver import FeedServer, feed_server, rss20  # noqa: F401
+from feedserver import FeedServer, feed_server, rss20, rss092  # noqa: F401
 from test_sources_http import ATOM, make_project, story  # noqa: F401
 
 TEXT = "<p>The alliance agreed on a new air policing rotation over the Baltic states today.</p>"
@@ -95,3 +95,21 @@ def test_a_site_going_back_from_https_does_not_lift_its_entries_to_the_top(feed_
     assert sorted(el.find(f"{ATOM}link").get("href") for el in p.entry_elements()) == [
         f"http://l.example/{n}" for n in range(1, 4)]
 
+
+def test_a_site_without_guids_moving_to_https_keeps_one_entry_a_story(feed_server: FeedServer, make_project) -> None:
+    # An RSS feed without <guid>s: its items are known by their links, and a site moving
+    # to https made each story of its window a second entry beside the first.
+    stories = [story(n, "l", link=f"http://l.example/{n}") for n in range(1, 4)]
+    route = feed_server.route("/l", rss092("l", stories))
+    p = make_project({"l": feed_server.url("/l")})
+    p.update()
+    before = p.entry_times()
+    route.body = rss092("l", [replace(s, link=s.link.replace("http:", "https:")) for s in stories])
+    assert "0 new items, 3 updated" in p.update()
+    assert p.entry_times() == before
+    assert sorted(el.find(f"{ATOM}link").get("href") for el in p.entry_elements()) == [
+        f"https://l.example/{n}" for n in range(1, 4)]
+    # Listed under both schemes (a feed of both): an item each, each of its own id.
+    route.body = rss092("l", [*stories, *(replace(s, link=s.link.replace("http:", "https:")) for s in stories)])
+    assert "3 new items" in p.update()
+    assert len({el.findtext(f"{ATOM}id") for el in p.entry_elements()}) == 6

@@ -413,14 +413,27 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             plain, cred = job.credentials
             legacy_of.update((cred + raw[len(plain):], key) for key, e in unique.items()
                              if e.link and (raw := e.link.strip()).startswith(plain + "/") and key == untracked(raw))
+    # One keyed by its link, whose site moved to https (or back): found by its link of the
+    # other scheme too (no news: _earlier_fingerprints), unless the feed sends that link as
+    # well. Not re-keyed: the item's id is made of the key it was first stored under, which
+    # a new item of that link (the feed listing both) would take again.
+    schemes = {other: key for unique in per_job for key, e in unique.items()
+               if e.link and key.startswith(("https://", "http://")) and key == untracked(e.link.strip())
+               and (other := _other_scheme(key)) not in unique}
     legacy: dict[tuple[int, str], tuple[int, int, str, int, str | None]] = {}
-    if legacy_of:
-        stored_legacy = {_indexed(raw): raw for raw in legacy_of}
-        for part in _chunks(sorted(stored_legacy.keys() | legacy_of.keys())):
+    by_scheme: dict[tuple[int, str], tuple[int, int, str, int, str | None]] = {}
+    if legacy_of or schemes:
+        stored_legacy = {_indexed(raw): raw for raw in (*schemes, *legacy_of)}
+        for part in _chunks(sorted(stored_legacy.keys() | schemes.keys() | legacy_of.keys())):
             for key, link_id, item_id, fp, origin, sid, sent in conn.execute(
                 links_of, {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
             ):
-                legacy[(sid, legacy_of[stored_legacy.get(key, key)])] = (link_id, item_id, fp, origin, sent)
+                raw = stored_legacy.get(key, key)
+                if raw in legacy_of:
+                    legacy[(sid, legacy_of[raw])] = (link_id, item_id, fp, origin, sent)
+                else:
+                    by_scheme[(sid, schemes[raw])] = (link_id, item_id, fp, origin, sent)
+    if legacy_of:
         # The feed may have moved its campaign since: a row keyed by its whole link, whose
         # link less its tracking parameters is the key, found by its item's canonical link.
         moved = {key for key in legacy_of.values()
@@ -452,6 +465,8 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 hit = legacy.get((sid, key))
                 if hit is not None:
                     rekeyed.append({"b_id": hit[0], "b_key": _indexed(key)})
+            if hit is None and by_scheme:
+                hit = by_scheme.get((sid, key))
             if hit is None:
                 fresh.append((j, job.source_name, sid, entry, fp))
                 continue
