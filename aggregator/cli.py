@@ -317,6 +317,7 @@ def items(obj: Context, topic: str | None, limit: int, as_json: bool) -> None:
 
 
 @main.group()
+@config_option
 def sources() -> None:
     """Manage sources."""
 

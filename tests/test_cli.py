@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -259,6 +260,23 @@ def test_config_option_after_the_command_name(project: Path) -> None:
     assert result.exit_code == 0, result.output
     result = CliRunner().invoke(main, ["status", "--json", "--config", str(project / "aggregator.toml")])
     assert json.loads(result.output)[0]["items"] == 76
+
+
+@pytest.mark.parametrize("where", [0, 1, 2])
+def test_config_option_anywhere_in_sources_import(project: Path, tmp_path: Path, where: int) -> None:
+    # `aggregator sources --config X import F` was refused ("No such option"), where the
+    # option works before `sources` and after `import`.
+    elsewhere = tmp_path / "elsewhere"  # not beside the project's own aggregator.toml
+    elsewhere.mkdir()
+    subs = elsewhere / "subs.opml"
+    subs.write_text('<opml version="2.0"><body><outline text="Far" xmlUrl="https://far.example/feed"/>'
+                    "</body></opml>", encoding="utf-8")
+    args = ["sources", "import", str(subs)]
+    args[where:where] = ["--config", str(project / "aggregator.toml")]
+    with contextlib.chdir(elsewhere):
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert 'url = "https://far.example/feed"' in (project / "aggregator.toml").read_text(encoding="utf-8")
 
 
 def test_a_file_that_is_no_database_gives_one_line_naming_it(project: Path) -> None:
