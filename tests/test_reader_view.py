@@ -60,19 +60,32 @@ def test_an_rss_item_whose_pubdate_moves_on_every_fetch_keeps_its_updated(feed_s
     assert p.entry_times() == before
 
 
-def test_a_site_moving_to_https_does_not_lift_its_entries_to_the_top(feed_server: FeedServer, make_project) -> None:
+def _moving_site(feed_server: FeedServer, make_project, build=rss20):
+    """A site of three stories with http links, stored once: (stories, route, project,
+    the entries' times)."""
     stories = [story(n, "l", link=f"http://l.example/{n}") for n in range(1, 4)]
-    route = feed_server.route("/l", rss20("l", stories))
+    route = feed_server.route("/l", build("l", stories))
     p = make_project({"l": feed_server.url("/l")})
     p.update()
-    before = p.entry_times()
-    route.body = rss20("l", [replace(s, link=s.link.replace("http:", "https:")) for s in stories])
+    return stories, route, p, p.entry_times()
+
+
+def _https(stories: list, suffix: str = "") -> list:
+    return [replace(s, link=s.link.replace("http:", "https:") + suffix) for s in stories]
+
+
+def _published_links(p) -> list[str]:
+    return sorted(el.find(f"{ATOM}link").get("href") for el in p.entry_elements())
+
+
+def test_a_site_moving_to_https_does_not_lift_its_entries_to_the_top(feed_server: FeedServer, make_project) -> None:
+    stories, route, p, before = _moving_site(feed_server, make_project)
+    route.body = rss20("l", _https(stories))
     assert "0 new items, 3 updated" in p.update()
     assert p.entry_times() == before
-    assert sorted(el.find(f"{ATOM}link").get("href") for el in p.entry_elements()) == [
-        f"https://l.example/{n}" for n in range(1, 4)]  # the new links, published
+    assert _published_links(p) == [f"https://l.example/{n}" for n in range(1, 4)]  # the new links, published
     # Any other change of the link is news still.
-    route.body = rss20("l", [replace(s, link=s.link.replace("http:", "https:") + "-moved") for s in stories])
+    route.body = rss20("l", _https(stories, "-moved"))
     p.update()
     after = p.entry_times()
     assert after.keys() == before.keys() and all(after[i] > before[i] for i in before)
@@ -82,34 +95,24 @@ def test_a_site_going_back_from_https_does_not_lift_its_entries_to_the_top(feed_
                                                                           make_project) -> None:
     # A site whose links went to https and back (a certificate that lapsed, or pages made
     # for the scheme of the request): the scheme alone moving is no news either way.
-    stories = [story(n, "l", link=f"http://l.example/{n}") for n in range(1, 4)]
-    route = feed_server.route("/l", rss20("l", stories))
-    p = make_project({"l": feed_server.url("/l")})
-    p.update()
-    before = p.entry_times()
-    route.body = rss20("l", [replace(s, link=s.link.replace("http:", "https:")) for s in stories])
+    stories, route, p, before = _moving_site(feed_server, make_project)
+    route.body = rss20("l", _https(stories))
     p.update()
     route.body = rss20("l", stories)
     assert "0 new items, 3 updated" in p.update()
     assert p.entry_times() == before
-    assert sorted(el.find(f"{ATOM}link").get("href") for el in p.entry_elements()) == [
-        f"http://l.example/{n}" for n in range(1, 4)]
+    assert _published_links(p) == [f"http://l.example/{n}" for n in range(1, 4)]
 
 
 def test_a_site_without_guids_moving_to_https_keeps_one_entry_a_story(feed_server: FeedServer, make_project) -> None:
     # An RSS feed without <guid>s: its items are known by their links, and a site moving
     # to https made each story of its window a second entry beside the first.
-    stories = [story(n, "l", link=f"http://l.example/{n}") for n in range(1, 4)]
-    route = feed_server.route("/l", rss092("l", stories))
-    p = make_project({"l": feed_server.url("/l")})
-    p.update()
-    before = p.entry_times()
-    route.body = rss092("l", [replace(s, link=s.link.replace("http:", "https:")) for s in stories])
+    stories, route, p, before = _moving_site(feed_server, make_project, rss092)
+    route.body = rss092("l", _https(stories))
     assert "0 new items, 3 updated" in p.update()
     assert p.entry_times() == before
-    assert sorted(el.find(f"{ATOM}link").get("href") for el in p.entry_elements()) == [
-        f"https://l.example/{n}" for n in range(1, 4)]
+    assert _published_links(p) == [f"https://l.example/{n}" for n in range(1, 4)]
     # Listed under both schemes (a feed of both): an item each, each of its own id.
-    route.body = rss092("l", [*stories, *(replace(s, link=s.link.replace("http:", "https:")) for s in stories)])
+    route.body = rss092("l", [*stories, *_https(stories)])
     assert "3 new items" in p.update()
     assert len({el.findtext(f"{ATOM}id") for el in p.entry_elements()}) == 6
