@@ -145,7 +145,7 @@ def run_refresh(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     finally:
         control(args.server, ignore_validators=False)
     side.close()
-    if args.side == "ours":
+    if args.side == "ours" and not args.no_floors:
         out.update(fetch_only(args))
     return out
 
@@ -263,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--side", choices=sorted(SIDES), default="ours")
     ap.add_argument("--server", help="base URL of bench.feedserver")
     ap.add_argument("--feeds", type=int, default=1000)
-    ap.add_argument("--workers", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=64,
+                    help="reader's update_feeds workers; ours: max_connections = max_per_host")
+    ap.add_argument("--no-floors", action="store_true", help="refresh: skip ours' fetch-only floors")
     ap.add_argument("--refreshes", type=int, default=10)
     ap.add_argument("--items", type=int, default=100_000)
     ap.add_argument("--topics", type=int, default=50)

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = {
     "cold_refresh", "cold_refresh_network", "fetch_only", "fetch_only_304", "refresh_304", "refresh_200_unchanged",
     "reclassify", "publish", "publish_unchanged", "publish_unchanged_rewrites", "ingest", "ingest_grown",
-    "ingest_grown_written", "peak_rss", "rss_growth",
+    "ingest_grown_written", "peak_rss", "rss_growth", "cold_refresh_same", "refresh_304_same",
+    "refresh_200_unchanged_same",
 }
 
 
@@ -78,6 +79,14 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     # ratio target against them.
     for key in ("fetch_only", "fetch_only_304"):
         assert figures[key]["met"] is None and figures[key]["ours"]["median"] > 0
+    # Ours runs at its own connections, held to the targets, and again at reader's 64
+    # workers, shown beside them without a target.
+    assert data["params"]["connections"] == 160 and data["params"]["workers"] == 64
+    assert "ours at 160 connections" in figures["cold_refresh"]["label"]
+    assert figures["cold_refresh_network"]["reference"]["value"] == pytest.approx(20 * 0.01 / 160)
+    for key in ("cold_refresh_same", "refresh_304_same", "refresh_200_unchanged_same"):
+        assert "ours at 64 connections" in figures[key]["label"] and figures[key]["met"] is None
+        assert figures[key]["ours"]["median"] > 0
     assert all(r["fetch_failed"] == 0 for r in data["raw"]["ours"])  # the second round was all 304s
     if data["reader_compared"]:
         assert any(n.startswith("what the ratio targets ask: cold <= ") for n in data["notes"])
