@@ -537,6 +537,17 @@ def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Conf
     if not agg["base_url"] and _every_address(settings.listen_host):
         warn("aggregator.base_url", f"not set, so feeds are published as {settings.base_url}/<slug>.xml, "
              "an address no reader can reach; set base_url to the address readers use")
+    first_of: dict[str, int] = {}  # the canonical URL of an enabled feed -> its sources[] index
+    for i, raw in enumerate(raw_sources):
+        if (not isinstance(raw, dict) or _source_kind(raw) != "feed" or not isinstance(raw.get("url"), str)
+                or raw.get("enabled") is False):
+            continue
+        same = first_of.setdefault(canonical_url(raw["url"]), i)
+        if same != i:
+            # Two names for one feed: both are fetched at each interval, and the feed's items
+            # carry both names. (Miniflux and FreshRSS refuse a second subscription.)
+            warn(f"sources[{i}].url", f"the same feed as sources[{same}] ({raw_sources[same]['name']!r}): "
+                 "it is fetched twice; remove one")
     for i, t in enumerate(checked_topics):
         for field in ("any", "all", "none"):
             for k, phrase in enumerate(t[field] if t is not None else ()):

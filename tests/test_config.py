@@ -654,6 +654,23 @@ def test_a_base_url_from_a_listen_on_every_address_is_warned_of(
     assert config.warnings == (expected if warned else ())
 
 
+def test_two_sources_of_one_feed_are_warned_of(tmp_path: Path) -> None:
+    # Host and scheme case, a default port and an empty path name the same feed: listed
+    # twice, it is fetched twice at every interval. A disabled one, a seed and another
+    # path are no second subscription.
+    write(tmp_path, "\n".join(f'[[sources]]\nname = "s{i}"\nurl = "{url}"\n' for i, url in enumerate([
+        "https://News.Example.org/feed.xml", "HTTPS://news.example.org:443/feed.xml", "https://news.example.org/other",
+        "https://news.example.org",
+    ])) + '[[sources]]\nname = "off"\nurl = "https://news.example.org/feed.xml"\nenabled = false\n'
+        '[[sources]]\nname = "root"\nurl = "https://NEWS.example.org/"\n')
+    config = load_config(Path("aggregator.toml"))
+    assert config.warnings == (
+        "aggregator.toml: sources[1].url: the same feed as sources[0] ('s0'): it is fetched twice; remove one",
+        "aggregator.toml: sources[5].url: the same feed as sources[3] ('s3'): it is fetched twice; remove one",
+    )
+    assert [s.name for s in config.sources] == ["s0", "s1", "s2", "s3", "off", "root"]
+
+
 def test_a_star_inside_a_phrase_is_warned_of(tmp_path: Path) -> None:
     # A '*' matches any ending only at a phrase's end (DESIGN); inside one it is punctuation
     # that matches literally, so "sanction* regime" silently never matched anything.
