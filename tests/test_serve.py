@@ -16,7 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from email.utils import formatdate, parsedate_to_datetime
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,27 @@ def test_if_modified_since(server: Server) -> None:
     r = server.get("/all.xml", {"If-Modified-Since": earlier})
     assert r.status == 200 and r.body == ALL
     assert server.get("/all.xml", {"If-Modified-Since": "not a date"}).status == 200
+
+
+def test_if_modified_since_in_another_zone_is_read_in_that_zone(server: Server) -> None:
+    # An HTTP date is GMT; a client that writes its local time with an offset means that
+    # instant. Read as GMT, 14:00 +0500 (09:00 GMT, before the file changed) was taken as
+    # later than the file and the reader got 304 for a feed it had never seen.
+    mtime = int((server.root / "all.xml").stat().st_mtime)
+    east = format_datetime(datetime.fromtimestamp(mtime, timezone(timedelta(hours=5))))
+    before = format_datetime(datetime.fromtimestamp(mtime - 3600, timezone(timedelta(hours=5))))
+    west = format_datetime(datetime.fromtimestamp(mtime, timezone(timedelta(hours=-5))))
+    assert server.get("/all.xml", {"If-Modified-Since": east}).status == 304
+    assert server.get("/all.xml", {"If-Modified-Since": west}).status == 304
+    r = server.get("/all.xml", {"If-Modified-Since": before})
+    assert r.status == 200 and r.body == ALL
+    # RFC 850 and asctime dates (RFC 9110 §5.6.7) still count, as GMT.
+    gmt = time.gmtime(mtime)
+    assert server.get("/all.xml", {"If-Modified-Since": time.strftime("%A, %d-%b-%y %H:%M:%S GMT", gmt)}).status == 304
+    assert server.get("/all.xml", {"If-Modified-Since": time.strftime("%a %b %e %H:%M:%S %Y", gmt)}).status == 304
+    # More than one date is no HTTP-date: ignored (RFC 9110 §13.1.3).
+    lm = formatdate(mtime, usegmt=True)
+    assert server.get("/all.xml", {"If-Modified-Since": f"{lm}, {lm}"}).status == 200
 
 
 def test_replaced_file_is_served_fresh_with_new_validators(server: Server) -> None:
