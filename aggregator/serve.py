@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import signal
 import stat
 import time
@@ -153,6 +154,10 @@ def _accepts_gzip(header: str) -> bool:
     return bool(star)
 
 
+# An entity tag, weak or strong (RFC 9110 §8.8.3); its quotes hold no '"'.
+_ENTITY_TAG = re.compile(r'(?:W/)?"([^"]*)"')
+
+
 def _modified_since(header: str | None) -> float | None:
     """If-Modified-Since as a POSIX time, None when it is no date or more than one
     (RFC 9110 §13.1.3: ignored). aiohttp's reading drops a zone other than GMT, taking
@@ -172,10 +177,14 @@ def _not_modified(request: web.Request, version: _Version, dated: bool) -> bool:
     """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since, if
     the file's date can be trusted (``dated``)."""
     if hdrs.IF_NONE_MATCH in request.headers:
-        tags = request.if_none_match or ()
+        # Every line of the field, as one list (RFC 9110 §5.3): aiohttp reads the first
+        # only, and stops at an empty element (", tag"), which §5.6.1.2 says to skip.
+        lines = request.headers.getall(hdrs.IF_NONE_MATCH)
+        if any(line.strip() == "*" for line in lines):
+            return True
         ours = {version.etag, version.etag + "-gz"}
         # Weak comparison, as If-None-Match requires; either encoding names the same bytes.
-        return any(t.value == "*" or t.value in ours for t in tags)
+        return any(m[1] in ours for line in lines for m in _ENTITY_TAG.finditer(line))
     since = _modified_since(request.headers.get(hdrs.IF_MODIFIED_SINCE))
     return dated and since is not None and version.mtime_seconds <= since
 

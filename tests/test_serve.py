@@ -156,6 +156,26 @@ def test_if_none_match_answers_304(server: Server, inm: str) -> None:
     assert r.headers["Cache-Control"] == "public, max-age=300"
 
 
+def test_if_none_match_sent_as_several_lines_or_with_empty_elements(server: Server) -> None:
+    # RFC 9110 §5.3: a list field sent as several lines is one list; §5.6.1.2: empty
+    # elements (what a sender merging values leaves) are accepted and ignored. Only the
+    # first line was read, and a leading empty element hid every tag after it: 200s
+    # with the whole feed for a reader whose copy was current.
+    tag = strong_etag(ALL)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        conn.putrequest("GET", "/all.xml")
+        conn.putheader("If-None-Match", '"old"')
+        conn.putheader("If-None-Match", tag)
+        conn.endheaders()
+        assert conn.getresponse().status == 304
+    finally:
+        conn.close()
+    for inm in (f", {tag}", f'"a", , {tag}', f" ,W/{tag} ,"):
+        assert server.get("/all.xml", {"If-None-Match": inm}).status == 304, inm
+    assert server.get("/all.xml", {"If-None-Match": ', "other"'}).status == 200
+
+
 def test_if_none_match_decides_over_if_modified_since(server: Server) -> None:
     later = formatdate(time.time() + 60, usegmt=True)
     r = server.get("/all.xml", {"If-None-Match": '"stale"', "If-Modified-Since": later})
