@@ -194,6 +194,10 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
             tmp.flush()
             os.fsync(tmp.fileno())
         os.chmod(tmp_name, _FILE_MODE)
+        # Dated now, as it appears, not when its bytes were written: an fsync that ran
+        # into the next second would date it in the second an earlier version was
+        # served from, and that version's Last-Modified would answer 304 for it.
+        os.utime(tmp_name)
         os.replace(tmp_name, path)
     except BaseException:
         try:

@@ -378,3 +378,24 @@ def test_abandoned_temporaries_of_the_manifest_and_of_a_removed_feed_are_removed
     assert report.removed == ("baltic.xml",)
     assert not manifest_tmp.exists(), "the manifest's abandoned temporary stayed"
     assert not removed_topic_tmp.exists(), "a removed feed's abandoned temporary stayed"
+
+
+def test_a_file_is_dated_when_it_appears_not_when_its_bytes_were_written(
+        out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file's mtime is its Last-Modified. Written, then fsynced on a slow disk (an SD card
+    # takes a second), then renamed into place, it carried the time of the write: a reader
+    # served the previous version after that second had ended got its date, and asking
+    # If-Modified-Since with it, got 304 for the new version, dated in the same second.
+    real_fsync = os.fsync
+    synced: list[float] = []
+
+    def slow_fsync(fd: int) -> None:
+        time.sleep(0.3)
+        real_fsync(fd)
+        synced.append(time.time())
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    _publish(out)
+    assert synced
+    # Timestamps come from the kernel's coarse clock: a few ms behind time.time().
+    assert (out / "all.xml").stat().st_mtime >= min(synced) - 0.05
