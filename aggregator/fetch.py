@@ -931,7 +931,9 @@ class Fetcher:
             if failed.phase.startswith("read:"):
                 what = "reading the body" if failed.phase == "read:body" else "waiting for the response"
                 return TimeoutFetchError(f"timed out after {_seconds(self.read_timeout)} {what}")
-            return TimeoutFetchError(f"timed out after {_seconds(self.connect_timeout)} connecting to {parts.netloc}")
+            # The host and port as written, less a private feed's user and password.
+            host = parts.netloc.rpartition("@")[2]
+            return TimeoutFetchError(f"timed out after {_seconds(self.connect_timeout)} connecting to {host}")
         if code == pycurl.E_FILESIZE_EXCEEDED:  # the server did answer: status shows it
             return TooLargeError(f"body larger than {_size(self.max_bytes)}")
         if code == pycurl.E_COULDNT_RESOLVE_HOST:

@@ -778,6 +778,18 @@ def test_read_timeout_counts_from_the_connection(monkeypatch: pytest.MonkeyPatch
     assert fetch(f"https://127.0.0.1:{port}/", read_timeout=0.3, connect_timeout=5).body == b"ok"
 
 
+def test_a_connect_timeout_names_the_host_without_the_user_and_password() -> None:
+    # A private feed's https server that takes the connection and never starts TLS: the
+    # error (shown by status, /healthz, the log) names where it connected, not its password.
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(4)
+        port = ls.getsockname()[1]
+        with pytest.raises(TimeoutFetchError) as failed:
+            fetch(f"https://reader:s3cret@127.0.0.1:{port}/feed", connect_timeout=0.3)
+    assert str(failed.value) == f"timed out after 0.3 s connecting to 127.0.0.1:{port}"
+
+
 def test_trailers_are_not_response_headers() -> None:
     port = _raw_server(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: \"a\"\r\n\r\n"
                        b"2\r\nok\r\n0\r\nETag: \"b\"\r\nX-T: t\r\n\r\n")
