@@ -20,6 +20,7 @@ from . import __version__
 from .config import Config, find_config, load_config
 from .db import sqlite_file
 from .errors import AggregatorError, ConfigError, driver_message
+from .identity import without_credentials
 from .store import Store
 
 log = logging.getLogger("aggregator")
@@ -234,7 +235,8 @@ def status(obj: Context, as_json: bool) -> None:
         records.append({
             "name": src.name,
             "type": src.type,
-            "url": (st.url if st and st.url else src.url) if src.type == "feed" else None,
+            # A private feed's user and password stay in the config, as in the published feeds.
+            "url": without_credentials(st.url if st and st.url else src.url or "") if src.type == "feed" else None,
             "enabled": src.enabled,
             "last_fetch": iso(st.last_fetch) if st else None,
             "http_status": st.http_status if st else None,

@@ -1313,7 +1313,7 @@ def test_a_private_feed_that_moves_keeps_its_password_on_its_own_host_only(feed_
                       "away": feed_server.url("/away").replace("http://", "http://reader:s3cret@")})
     for _ in range(2):  # the second 301 in a row stores the new URL
         p.update()
-    assert p.status()["moved"]["url"] == feed_server.url("/private").replace("http://", "http://reader:s3cret@")
+    assert p.status()["moved"]["url"] == feed_server.url("/private")  # status shows no password
     p.update()
     seen = feed_server.requests("/private")
     # moved: 2 redirected and 1 direct, with the password; away: 3 redirected to localhost, without
@@ -1321,6 +1321,26 @@ def test_a_private_feed_that_moves_keeps_its_password_on_its_own_host_only(feed_
     assert {r.headers["host"].split(":")[0] for r in seen if "authorization" not in r.headers} == {"localhost"}
     assert all(r.headers.get("authorization") == auth for r in feed_server.requests("/away"))
     assert all(r.headers.get("authorization") == auth for r in feed_server.requests("/old"))
+
+
+def test_status_shows_a_private_feeds_url_without_its_password(feed_server: FeedServer, make_project) -> None:
+    # status --json is pasted into bug reports and read by monitoring: its url, as configured
+    # or as a permanent redirect moved it, is the feed's without the user and password the
+    # fetch still sends, as the published feeds name it.
+    import base64
+
+    feed_server.route("/private", rss20("Private", [story(1, "private")]))
+    feed_server.route("/old", status=301, redirect=feed_server.url("/private"))
+    p = make_project({"private": feed_server.url("/private").replace("http://", "http://reader:s3cret@"),
+                      "moved": feed_server.url("/old").replace("http://", "http://reader:s3cret@")})
+    for _ in range(2):  # the second 301 in a row stores the new URL
+        p.update()
+    assert {name: st["url"] for name, st in p.status().items()} == {
+        "private": feed_server.url("/private"), "moved": feed_server.url("/private")}
+    assert "s3cret" not in p.run("status") + p.run("status", "--json")
+    p.update()
+    auth = "Basic " + base64.b64encode(b"reader:s3cret").decode()
+    assert [r.headers.get("authorization") for r in feed_server.requests("/private")] == [auth] * 6
 
 
 def test_a_story_a_second_source_brings_later_joins_that_sources_topic(feed_server: FeedServer, make_project) -> None:
