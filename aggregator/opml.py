@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 from lxml import etree
 
 from aggregator.errors import AggregatorError, ConfigError
+from aggregator.identity import without_credentials
 
 if TYPE_CHECKING:  # tomlkit only where the config is edited (a refresh reads OPML, never writes)
     import tomlkit
@@ -91,17 +92,20 @@ def url_problem(url: str) -> str | None:
     """Why ``url`` is not an http(s) URL with a host, or None when it is one."""
     if not url.strip():
         return "must not be empty"
+    # Printed and logged (on every load of the config): a private feed's user and password stay out.
+    shown = without_credentials(url)
     if any(ch.isspace() for ch in url):
-        return f"{url!r} contains whitespace"
+        where = "" if any(ch.isspace() for ch in shown) else " in its user or password"
+        return f"{shown!r} contains whitespace{where}"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        return f"{url!r} is not a valid URL"
+        return f"{shown!r} is not a valid URL"
     if parts.scheme.lower() not in ("http", "https"):
-        return f"{url!r} is not an http:// or https:// URL"
+        return f"{shown!r} is not an http:// or https:// URL"
     if not parts.hostname:
-        return f"{url!r} has no host"
+        return f"{shown!r} has no host"
     return None
 
 

@@ -320,6 +320,13 @@ SOURCE_OK = '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\n'
          "aggregator.toml: sources[0].url: 'ftp://a.example/feed' is not an http:// or https:// URL"),
         ('[[sources]]\nname = "a"\nurl = "https:///feed"\n',
          "aggregator.toml: sources[0].url: 'https:///feed' has no host"),
+        # a private feed's password never reaches the terminal or the service's log
+        ('[[sources]]\nname = "a"\nurl = "ftp://me:s3cret@a.example/feed"\n',
+         "aggregator.toml: sources[0].url: 'ftp://a.example/feed' is not an http:// or https:// URL"),
+        ('[[sources]]\nname = "a"\nurl = "https://me:s3cret@a.example:99999/feed"\n',
+         "aggregator.toml: sources[0].url: 'https://a.example:99999/feed' is not a valid URL"),
+        ('[[sources]]\nname = "a"\nurl = "https://me:s3 cret@a.example/feed"\n',
+         "aggregator.toml: sources[0].url: 'https://a.example/feed' contains whitespace in its user or password"),
         ('[aggregator]\nbase_url = "example.org"\n' + MINIMAL,
          "aggregator.toml: aggregator.base_url: 'example.org' is not an http:// or https:// URL"),
         ('[[sources]]\nname = "Big News"\nurl = "https://a.example/feed"\n',
