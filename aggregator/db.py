@@ -165,7 +165,10 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout.
+
+    Its errors leave the statement's parameters out: a traceback in the log would show a
+    private feed's URL with its user and password (and any item's text)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         file = sqlite_file(url)
@@ -181,11 +184,11 @@ def make_engine(url: str) -> Engine:
         # In memory, the database lives in its connection: one per thread, as SQLAlchemy
         # itself picks for ":memory:" and mode=memory but not for a "file::memory:" URI.
         pool = {"poolclass": SingletonThreadPool} if file is None else {}
-        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S}, **pool)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S}, hide_parameters=True, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkin", _narrow_cache)
         return engine
-    return create_engine(url, pool_pre_ping=True, connect_args=connection_defaults(url))
+    return create_engine(url, pool_pre_ping=True, connect_args=connection_defaults(url), hide_parameters=True)
 
 
 # libpq's settings for a server that stops answering: one that accepts the connection and

@@ -605,6 +605,26 @@ def test_healthz_reports_a_publish_that_fails(site: Site) -> None:
     err = (site.root / "err0.txt").read_text()
     assert "publish failed: cannot publish to " in err and "Traceback" not in err
 
+def test_a_database_error_logged_with_its_traceback_leaves_a_private_feeds_password_out(site: Site) -> None:
+    # A failure we do not expect is logged with its traceback, SQLAlchemy's statement and
+    # its parameters with it: a refresh's parameters hold the source's URL, and a private
+    # feed's user and password must not reach the service's log that way either.
+    text = site.config.read_text(encoding="utf-8")
+    site.config.write_text(text.replace(f"http://127.0.0.1:{site.upstream.port}/",
+                                        f"http://reader:s3cret@127.0.0.1:{site.upstream.port}/"), encoding="utf-8")
+    assert site.cli("migrate").returncode == 0
+    with sqlite3.connect(site.db) as conn:  # the database refuses to store the refresh
+        conn.execute("CREATE TRIGGER refuse BEFORE UPDATE ON sources WHEN NEW.name = 'upstream' "
+                     "AND NEW.last_fetch IS NOT NULL BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    proc = site.start()
+    err = site.root / "err0.txt"
+    wait_for("the refresh's crash in the log", lambda: "source upstream: refresh crashed" in err.read_text(), 15)
+    assert stop(proc)[0] == 0
+    logged = err.read_text()
+    assert "sqlite3.IntegrityError) refused" in logged
+    assert "s3cret" not in logged
+
+
 def test_no_feed_is_cached_for_long_while_a_publish_is_due(site: Site) -> None:
     # One hourly source: once its first refresh is done the next is an hour away, but the
     # publish of what it brought comes a moment later (debounced). A feed served in
