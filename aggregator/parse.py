@@ -143,7 +143,7 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
         warning = f"{warning}; {cut}" if warning else cut
     # An Atom feed's author is its entries' when they name none (RFC 4287 §4.2.1).
     atom = str(parsed.get("version") or "").startswith("atom")
-    feed_author = (parsed.feed.get("author_detail") or {}).get("name") if atom else None
+    feed_author = (_first_author(parsed.feed) or {}).get("name") if atom else None
     feed = _feed_data(url, parsed.feed, raw_entries, warning, now, (feed_author or "").strip() or None)
     return replace(feed, cut_short=True) if cut_short else feed
 
@@ -378,12 +378,12 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     # updated element of its own; dict.__contains__ sees only what the feed said.
     updated_struct = get("updated_parsed") if dict.__contains__(raw, "updated_parsed") else None
     published_struct = get("published_parsed")
-    author_detail = get("author_detail")
+    author_detail = _first_author(raw)
     author = ((author_detail and _author_name(author_detail, get("author"))) or get("author") or "").strip() or None
     if author is None:
         # RFC 4287 §4.2.1: the authors of the entry's atom:source, else the feed's.
         source = get("source")
-        source_author = source and ((source.get("author_detail") or {}).get("name") or "").strip()
+        source_author = source and ((_first_author(source) or {}).get("name") or "").strip()
         author = source_author or feed_author
 
     try:
@@ -409,6 +409,19 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
                                  f.get("length")) for f in files])
         if files else (),
     )
+
+
+def _first_author(found: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The first author of an entry, a feed or an atom:source that has a name, else its
+    ``author_detail``. feedparser's ``author`` is the last one's, and so is the name in
+    an Atom ``author_detail``: an entry by several authors was credited to its last."""
+    authors = found.get("authors")
+    if isinstance(authors, list):
+        for person in authors:
+            if isinstance(person, Mapping) and isinstance(name := person.get("name"), str) and name.strip():
+                return person
+    detail = found.get("author_detail")
+    return detail if isinstance(detail, Mapping) else None
 
 
 # What may follow an e-mail address's first four letters of a top-level domain.

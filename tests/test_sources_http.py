@@ -2014,3 +2014,28 @@ def test_an_item_whose_empty_link_gives_way_to_its_permalink_guid_is_no_news(
     assert "0 new items, 2 updated" in p.update()
     assert p.entry_times() == before
     assert sorted(e.get("link") for e in p.entries()) == ["http://example.org/e/1", "http://example.org/e/2"]
+
+
+def test_an_entry_by_several_authors_is_credited_to_its_first(feed_server: FeedServer, make_project) -> None:
+    # feedparser's author is an entry's last: an Atom entry by Alice and Bob (and a feed by two
+    # owners) reached readers as Bob's (and the second owner's), on both parse paths.
+    atom = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            '<title>A</title><id>urn:x:a</id><updated>2024-05-01T12:00:00Z</updated>'
+            '<author><name>Owner One</name></author><author><name>Owner Two</name></author>'
+            '<entry><title>One</title><id>urn:x:1</id><updated>2024-05-01T12:00:00Z</updated>'
+            '<link href="http://example.org/1"/><author><name>Alice</name><email>alice@example.org</email></author>'
+            '<author><name>Bob</name></author></entry>'
+            '<entry><title>Two</title><id>urn:x:2</id><updated>2024-05-01T11:00:00Z</updated>'
+            '<link href="http://example.org/2"/></entry></feed>')
+    # As the previous release read it: Bob's, the second owner's.
+    route = feed_server.route("/a", atom.replace("<author><name>Owner One</name></author>", "").replace(
+        "<author><name>Alice</name><email>alice@example.org</email></author>", "").encode(),
+        content_type="application/atom+xml")
+    p = make_project({"a": feed_server.url("/a")})
+    p.update()
+    assert {e.title: e.author for e in p.entries()} == {"One": "Bob", "Two": "Owner Two"}
+    before = p.entry_times()
+    route.body = atom.encode()
+    p.update()
+    assert {e.title: e.author for e in p.entries()} == {"One": "Alice", "Two": "Owner One"}
+    assert p.entry_times() == before  # a name read anew is no news: no entry rises
