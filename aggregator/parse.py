@@ -390,6 +390,10 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         files = get("enclosures")
     except (TypeError, AttributeError):  # feedparser derives them from its links, which a <links> element replaced
         files = None
+    # Media RSS (YouTube, news and podcast feeds): media:content, alone or in a media:group,
+    # names a file as <enclosure> does, as Miniflux and reader read it (thumbnails are not).
+    media = get("media_content")
+    media = [m for m in media if isinstance(m, Mapping) and m.get("url")] if isinstance(media, list) else []
     return EntryData(
         key,
         title,
@@ -406,8 +410,9 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         # effect in the entry (its title's, else its summary's), as the entry's link does.
         enclosures=_enclosures(_content_base(feed_url, get("title_detail") or summary_detail),
                                [(f.get("href"), None if f.get("type") == "text/html" else f.get("type"),
-                                 f.get("length")) for f in files])
-        if files else (),
+                                 f.get("length")) for f in files or ()],
+                               [(m["url"], m.get("type"), m.get("filesize")) for m in media])
+        if files or media else (),
     )
 
 
@@ -453,12 +458,14 @@ MAX_ENCLOSURES = 20  # a feed's item with more is not a podcast episode: the res
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
 
 
-def _enclosures(base: str, found: Iterable[tuple[Any, Any, Any]]) -> tuple[Enclosure, ...]:
+def _enclosures(
+    base: str, found: Iterable[tuple[Any, Any, Any]], media: Iterable[tuple[Any, Any, Any]] = ()
+) -> tuple[Enclosure, ...]:
     """The files an entry carries, from its (href, type, length) triples as the source wrote
-    them: http(s) URLs only (resolved against ``base``), each once; a type only when it is a
-    media type, a length only when it is a byte count."""
+    them, then those of its Media RSS ``media``: http(s) URLs only (resolved against ``base``),
+    each once; a type only when it is a media type, a length only when it is a byte count."""
     files: list[Enclosure] = []
-    for href, kind, length in found:
+    for href, kind, length, from_media in [*((*f, False) for f in found), *((*m, True) for m in media)]:
         url = _absolute_link(base, href) if isinstance(href, str) else None
         if url is None or any(f.href == url for f in files):
             continue
@@ -468,6 +475,7 @@ def _enclosures(base: str, found: Iterable[tuple[Any, Any, Any]]) -> tuple[Enclo
             drop_not_xml(url),
             media_type if _MEDIA_TYPE.fullmatch(media_type) else None,
             int(size) if size.isdigit() and size.isascii() and len(size) < 19 else None,
+            from_media,
         ))
         if len(files) == MAX_ENCLOSURES:
             break

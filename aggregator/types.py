@@ -18,6 +18,9 @@ class Enclosure:
     href: str  # absolute http(s) URL
     type: str | None = None  # its media type, when the source gave a valid one
     length: int | None = None  # its size in bytes, when the source gave one
+    # Read from Media RSS (media:content), which releases before did not read: its appearing
+    # on a stored entry is no news (see store.ingest._earlier_fingerprints). Not stored.
+    media: bool = False
 
 
 # slots: no per-instance __dict__ (a refresh holds tens of thousands of these at once:

@@ -2039,3 +2039,32 @@ def test_an_entry_by_several_authors_is_credited_to_its_first(feed_server: FeedS
     p.update()
     assert {e.title: e.author for e in p.entries()} == {"One": "Alice", "Two": "Owner One"}
     assert p.entry_times() == before  # a name read anew is no news: no entry rises
+
+
+def test_media_rss_files_are_republished_as_enclosures(feed_server: FeedServer, make_project) -> None:
+    # Media RSS (YouTube, many news and podcast feeds) names an entry's files in media:content,
+    # alone or in a media:group, as Miniflux and reader read them: those were lost. Only a
+    # media:content with an http(s) url; one a plain <enclosure> already gives is that file.
+    item = ('<item><title>Episode {n}</title><guid>urn:ep:{n}</guid><description>Notes {n}.</description>'
+            '{files}</item>')
+    body = ('<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+            '<title>Cast</title><link>http://cast.example/</link><description>d</description>{items}'
+            '</channel></rss>').format(items="".join([
+                item.format(n=1, files='<media:content url="/video/1.mp4" type="video/mp4" fileSize="4321" medium="video"/>'),
+                item.format(n=2, files='<media:group><media:title>Two</media:title>'
+                                       '<media:content url="https://cdn.example/2.webm" type="video/webm"/>'
+                                       '<media:content url="https://cdn.example/2.mp4" type="video/mp4"/>'
+                                       '<media:thumbnail url="https://cdn.example/2.jpg"/></media:group>'),
+                item.format(n=3, files='<enclosure url="https://cdn.example/3.mp3" length="12" type="audio/mpeg"/>'
+                                       '<media:content url="https://cdn.example/3.mp3" type="audio/mpeg"/>'
+                                       '<media:content url="javascript:alert(1)"/><media:content medium="image"/>'),
+            ]))
+    feed_server.route("/cast.xml", body.encode(), content_type="application/rss+xml")
+    p = make_project({"cast": feed_server.url("/cast.xml")})
+    assert "3 new items" in p.update()  # check_published: valid Atom, enclosure links included
+    files = {e.title: [(x.href, x.type, x.get("length")) for x in e.get("enclosures", [])] for e in p.entries()}
+    assert files == {
+        "Episode 1": [(feed_server.url("/video/1.mp4"), "video/mp4", "4321")],
+        "Episode 2": [("https://cdn.example/2.webm", "video/webm", None), ("https://cdn.example/2.mp4", "video/mp4", None)],
+        "Episode 3": [("https://cdn.example/3.mp3", "audio/mpeg", "12")],
+    }

@@ -440,6 +440,37 @@ def test_entries_stored_by_the_previous_release_keep_their_time_when_read_with_a
     assert store.newest_items(None, 1)[0].updated == T0 + timedelta(days=3)
 
 
+def test_entries_stored_before_media_rss_was_read_keep_their_time_when_read_with_its_files(store: Store) -> None:
+    # A news feed naming each story's picture in media:content, stored by the release before
+    # (since schema 0008) without it: read again, nothing changed upstream, yet each entry was
+    # re-dated to the refresh time and went to the top of every feed. It takes the files and
+    # keeps its time; a plain <enclosure> added upstream still dates its entry anew.
+    from aggregator.parse import parse_feed
+    from aggregator.types import Enclosure
+
+    body = ('<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel>'
+            '<title>News</title><link>http://one.test/</link><description>d</description>'
+            '<item><title>Story 2</title><guid>urn:2</guid><pubDate>Tue, 02 Jan 2024 00:00:00 GMT</pubDate>'
+            '<enclosure url="http://one.test/2.mp3" type="audio/mpeg"/>'
+            '<media:content url="http://one.test/2.jpg" type="image/jpeg" medium="image"/></item>'
+            '<item><title>Story 1</title><guid>urn:1</guid><pubDate>Mon, 01 Jan 2024 00:00:00 GMT</pubDate>'
+            '<media:group><media:content url="http://one.test/1.mp4" type="video/mp4" fileSize="9"/></media:group>'
+            '</item></channel></rss>').encode()
+    entries = parse_feed("http://one.test/feed", body, {"content-type": "application/rss+xml"}, now=T0).entries
+    assert [[f.href for f in e.enclosures] for e in entries] == [
+        ["http://one.test/2.mp3", "http://one.test/2.jpg"], ["http://one.test/1.mp4"]]
+    store.ingest("one", [replace(e, enclosures=tuple(f for f in e.enclosures if f.href.endswith(".mp3")))
+                         for e in entries], now=T0)
+    assert store.ingest("one", entries, now=T0 + timedelta(days=1)).updated == 2  # feeds republish
+    assert [(i.title, i.updated, len(i.enclosures)) for i in store.newest_items(None, 10)] == [
+        ("Story 2", datetime(2024, 1, 2, tzinfo=UTC), 2), ("Story 1", datetime(2024, 1, 1, tzinfo=UTC), 1)]
+    assert not store.ingest("one", entries, now=T0 + timedelta(days=2)).changed
+    # A file sent as an <enclosure> that appears upstream is news, as before.
+    added = replace(entries[1], enclosures=(*entries[1].enclosures, Enclosure("http://one.test/1.mp3", "audio/mpeg")))
+    store.ingest("one", [added], now=T0 + timedelta(days=3))
+    assert store.newest_items(None, 1)[0].updated == T0 + timedelta(days=3)
+
+
 def test_reingest_adds_nothing_and_change_updates_in_place(store: Store) -> None:
     e = EntryData(key="g1", title="Hello", link="http://one.test/a", content="<p>Body</p>", updated=T0)
     assert store.ingest("one", [e], now=T0 + timedelta(minutes=1)).new == 1

@@ -600,13 +600,19 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
     zone they name (``IngestJob.reread_shifts``). ``earlier``: its link row was
     fingerprinted before schema 0008, maybe by a release that did not read files
     (enclosures) yet, or took its link whole (``tracked``: the link has tracking
-    parameters); for a row fingerprinted since, a file that appears is a change upstream.
+    parameters); for a row fingerprinted since, a file that appears is a change upstream,
+    unless it came from Media RSS (``Enclosure.media``), which no release read before this
+    one: a stored row does not tell one that appears upstream from one read anew, and either
+    is taken without dating the entry anew, as an author that appears is.
     Nor is a link that moves from http to https (or back), the rest of it as it was."""
     if earlier:
         bare = replace(entry, enclosures=())
         variants = [bare, replace(bare, author=None)]
     else:
         variants = [entry, replace(entry, author=None)] if entry.author else [entry]
+        if any(f.media for f in entry.enclosures):
+            plain = tuple(f for f in entry.enclosures if not f.media)
+            variants += [replace(v, enclosures=plain) for v in variants]
     if entry.link is not None and entry.link == entry.key:
         # Its link is its permalink GUID, which releases before review 44 did not read for
         # an item whose <link/> is empty: it had none.
