@@ -196,6 +196,26 @@ def _end_link(self: Any) -> None:
 feedparser.mixin._FeedParserMixin._end_link = _end_link  # type: ignore[method-assign]
 
 
+def _resolving_url(start: Any) -> Any:
+    """feedparser's handler of an element naming a file by its ``url`` (RSS <enclosure>,
+    media:content), which leaves the url as written: resolved against the xml:base in effect
+    there, as feedparser resolves an Atom link's href. Otherwise it took the base in effect
+    at the item's title or description, the fetch URL for an item with neither."""
+    def handler(self: Any, attrs_d: Any) -> Any:
+        url = attrs_d.get("url")
+        if self.baseuri and isinstance(url, str) and url.strip():  # no base: nothing to resolve against yet
+            try:
+                attrs_d["url"] = urljoin(self.baseuri, url.strip())
+            except ValueError:  # a base urljoin refuses: resolved later, as before
+                pass
+        return start(self, attrs_d)
+    return handler
+
+
+for _name in ("_start_enclosure", "_start_media_content"):
+    setattr(feedparser.mixin._FeedParserMixin, _name, _resolving_url(getattr(feedparser.mixin._FeedParserMixin, _name)))
+
+
 def _drop_mistyped(found: Any) -> None:
     """Take out of one of feedparser's dictionaries the keys an element of their name
     filled with text: without them it reads as a feed without that element."""

@@ -228,6 +228,23 @@ def test_a_relative_rss_enclosure_resolves_against_xml_base_as_the_items_link_do
     assert [f.href for f in entry.enclosures] == ["http://cdn.example/shows/ep1.mp3"]
 
 
+def test_a_relative_file_resolves_against_the_xml_base_in_effect_where_it_is_written() -> None:
+    # The base of an RSS <enclosure> (or media:content) was the one in effect at the item's
+    # title or description: an item with neither (a podcast's bare episode) took the fetch URL
+    # though its channel names a base, and a file with an xml:base of its own lost it.
+    body = b"""<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
+<channel xml:base="http://cdn.example/shows/"><title>Cast</title><link>http://cast.example/</link><description>d</description>
+<item><guid isPermaLink="false">1</guid><enclosure url="ep1.mp3" type="audio/mpeg" length="5"/></item>
+<item><guid isPermaLink="false">2</guid><media:content url="ep2.mp4" type="video/mp4"/></item>
+<item><title>Three</title><guid isPermaLink="false">3</guid>
+<enclosure url="ep3.mp3" xml:base="http://other.example/3/"/><enclosure url="/top.mp3"/></item>
+</channel></rss>"""
+    feed = parse_feed("http://feeds.example/cast.xml", body, {"content-type": "application/rss+xml"}, now=NOW)
+    assert [[f.href for f in e.enclosures] for e in feed.entries] == [
+        ["http://cdn.example/shows/ep1.mp3"], ["http://cdn.example/shows/ep2.mp4"],
+        ["http://other.example/3/ep3.mp3", "http://cdn.example/top.mp3"]]
+
+
 def test_jsonfeed_attachments_are_the_items_enclosures() -> None:
     doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Cast", "items": [
         {"id": "e1", "content_text": "one", "attachments": [
