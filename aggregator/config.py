@@ -529,7 +529,7 @@ def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Conf
         base = base_name(OpmlFeed(url=src.url or "", title=src.title, html_url=None))
         if src.name != base and base not in names:
             shared.setdefault(base, []).append(src.name)
-    checked_topics = _check_topics(raw_topics, names | set(shared), report)
+    checked_topics = _check_topics(raw_topics, names | set(shared), report, warn if opml_entries else None)
     if problems or agg is None:
         raise ConfigError(problems)
 
@@ -724,8 +724,10 @@ def _opml_sources(
 
 
 def _check_topics(
-    raw_topics: list[Any], source_names: set[str], report: Report
+    raw_topics: list[Any], source_names: set[str], report: Report, warn: Report | None = None
 ) -> list[Checked | None]:
+    """``warn``: where a name no source has is only warned of (the config lists OPML files,
+    which other programs rewrite: an outline removed or retitled takes its name away)."""
     checked: list[Checked | None] = []
     first_use: dict[str, int] = {}
     for i, raw in enumerate(raw_topics):
@@ -750,7 +752,13 @@ def _check_topics(
         if isinstance(refs, list):
             for k, ref in enumerate(refs):
                 if isinstance(ref, str) and ref not in source_names:
-                    report(f"{prefix}.sources[{k}]", f"no source named {ref!r}")
+                    if warn is None:
+                        report(f"{prefix}.sources[{k}]", f"no source named {ref!r}")
+                    else:
+                        # Refusing the whole config would stop every refresh (and keep a service
+                        # fetching the outline removed); the stored items of that name still match.
+                        warn(f"{prefix}.sources[{k}]", f"no source named {ref!r} now (an OPML outline "
+                             "removed or retitled?): the topic takes no new items from it")
     return checked
 
 

@@ -552,6 +552,23 @@ def test_opml_feeds_are_sources_that_topics_can_name(tmp_path: Path) -> None:
     assert config.topics[0].sources == ("bbc-world", "same-as-nato-news")
 
 
+def test_a_topic_naming_an_opml_outline_that_went_is_warned_of_not_refused(tmp_path: Path) -> None:
+    # An OPML file is rewritten by other programs: an outline removed (or retitled, which
+    # names it anew) must not refuse the whole config, stopping every refresh, and keep a
+    # running service on the old one, fetching the feed that was removed. Without OPML
+    # files a name no source has is still a problem (a typo).
+    write(tmp_path, SUBSCRIPTIONS, "subscriptions.opml")
+    topic = '[[topics]]\nslug = "w"\nany = ["world"]\nsources = ["bbc-world", "gone"]\n'
+    write(tmp_path, '[aggregator]\nopml = ["subscriptions.opml"]\n' + MINIMAL + topic)
+    config = load_config(Path("aggregator.toml"))
+    assert config.topics[0].sources == ("bbc-world", "gone")
+    assert config.warnings == ("aggregator.toml: topics[0].sources[1]: no source named 'gone' now (an OPML "
+                               "outline removed or retitled?): the topic takes no new items from it",)
+    assert problems_of(write(tmp_path, MINIMAL + topic)) == [
+        "aggregator.toml: topics[0].sources[0]: no source named 'bbc-world'",
+        "aggregator.toml: topics[0].sources[1]: no source named 'gone'"]
+
+
 def opml_with(*outlines: str) -> str:
     return '<?xml version="1.0"?><opml version="2.0"><body>' + "".join(outlines) + "</body></opml>"
 
