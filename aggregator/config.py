@@ -756,7 +756,7 @@ def _check_topics(
                         report(f"{prefix}.sources[{k}]", f"no source named {ref!r}")
                     else:
                         # Refusing the whole config would stop every refresh (and keep a service
-                        # fetching the outline removed); the stored items of that name still match.
+                        # fetching the outline removed).
                         warn(f"{prefix}.sources[{k}]", f"no source named {ref!r} now (an OPML outline "
                              "removed or retitled?): the topic takes no new items from it")
     return checked
