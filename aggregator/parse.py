@@ -200,13 +200,16 @@ def _resolving_url(start: Any) -> Any:
     """feedparser's handler of an element naming a file by its ``url`` (RSS <enclosure>,
     media:content), which leaves the url as written: resolved against the xml:base in effect
     there, as feedparser resolves an Atom link's href. Otherwise it took the base in effect
-    at the item's title or description, the fetch URL for an item with neither."""
+    at the item's title or description, the fetch URL for an item with neither. What is
+    still relative then (a relative base, as an Atom link's href) resolves against the fetch URL.
+    An <enclosure> naming its file by ``uri`` or ``href`` instead is read so too."""
     def handler(self: Any, attrs_d: Any) -> Any:
-        url = attrs_d.get("url")
+        name = next((k for k in ("url", "uri", "href") if k in attrs_d), "url")  # feedparser's order
+        url = attrs_d.get(name)
         if self.baseuri and isinstance(url, str) and url.strip():  # no base: nothing to resolve against yet
             try:
-                attrs_d["url"] = urljoin(self.baseuri, url.strip())
-            except ValueError:  # a base urljoin refuses: resolved later, as before
+                attrs_d[name] = urljoin(self.baseuri, url.strip())
+            except ValueError:  # a base urljoin refuses: the url stays relative to the fetch URL
                 pass
         return start(self, attrs_d)
     return handler
@@ -426,9 +429,10 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         author,
         # feedparser types an Atom link that names no type text/html: a file with that type is
         # one whose type is unknown (no enclosure is a web page), so it is published with none.
-        # It leaves an RSS <enclosure>'s url as written: that resolves against the xml:base in
-        # effect in the entry (its title's, else its summary's), as the entry's link does.
-        enclosures=_enclosures(_content_base(feed_url, get("title_detail") or summary_detail),
+        # Their urls come resolved against the xml:base in effect where they are written (see
+        # _resolving_url), as the entry's link: what is relative still, against the fetch URL
+        # (a relative base applied twice, once more at the title, gave .../base/base/file).
+        enclosures=_enclosures(feed_url,
                                [(f.get("href"), None if f.get("type") == "text/html" else f.get("type"),
                                  f.get("length")) for f in files or ()],
                                [(m["url"], m.get("type"), m.get("filesize")) for m in media])

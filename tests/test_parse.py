@@ -245,6 +245,30 @@ def test_a_relative_file_resolves_against_the_xml_base_in_effect_where_it_is_wri
         ["http://other.example/3/ep3.mp3", "http://cdn.example/top.mp3"]]
 
 
+def test_a_file_under_a_relative_xml_base_resolves_against_it_once() -> None:
+    # A relative xml:base ("podcast/" on the channel) was applied where the file is written
+    # and again as the base of the item's title: the file became .../podcast/podcast/ep1.mp3,
+    # a URL that is not there, while the item's link was right. So was an Atom enclosure link.
+    rss = b"""<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">
+<channel xml:base="podcast/"><title>Cast</title><link>http://cast.example/</link><description>d</description>
+<item><title>One</title><guid isPermaLink="false">1</guid><link>ep1.html</link>
+<enclosure url="ep1.mp3" type="audio/mpeg" length="5"/><media:content url="ep1.mp4" type="video/mp4"/></item>
+</channel></rss>"""
+    [entry] = parse_feed("http://feeds.example/shows/cast.xml", rss, {"content-type": "application/rss+xml"},
+                         now=NOW).entries
+    assert entry.link == "http://feeds.example/shows/podcast/ep1.html"
+    assert [f.href for f in entry.enclosures] == [
+        "http://feeds.example/shows/podcast/ep1.mp3", "http://feeds.example/shows/podcast/ep1.mp4"]
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="podcast/">
+<title>Cast</title><id>urn:cast</id><updated>2024-01-01T00:00:00Z</updated>
+<entry><title>One</title><id>urn:1</id><updated>2024-01-01T00:00:00Z</updated><link href="ep1.html"/>
+<link rel="enclosure" href="ep1.mp3" type="audio/mpeg"/></entry></feed>"""
+    [entry] = parse_feed("http://feeds.example/shows/cast.xml", atom, {"content-type": "application/atom+xml"},
+                         now=NOW).entries
+    assert entry.link == "http://feeds.example/shows/podcast/ep1.html"
+    assert [f.href for f in entry.enclosures] == ["http://feeds.example/shows/podcast/ep1.mp3"]
+
+
 def test_jsonfeed_attachments_are_the_items_enclosures() -> None:
     doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Cast", "items": [
         {"id": "e1", "content_text": "one", "attachments": [
