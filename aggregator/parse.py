@@ -196,6 +196,23 @@ def _end_link(self: Any) -> None:
 feedparser.mixin._FeedParserMixin._end_link = _end_link  # type: ignore[method-assign]
 
 
+_feedparsers_end_author = feedparser.mixin._FeedParserMixin._end_author
+
+
+def _end_author(self: Any) -> None:
+    """feedparser's, keeping in the author's detail the text it was read from (``raw``):
+    feedparser's ``author`` is the last author's, and a name its e-mail pattern cut short
+    (see _author_name) reads whole only from its own author's text."""
+    _feedparsers_end_author(self)
+    context = self._get_context()
+    authors, raw = context.get("authors"), context.get("author")
+    if isinstance(authors, list) and authors and authors[-1] and isinstance(raw, str):
+        authors[-1]["raw"] = raw
+
+
+feedparser.mixin._FeedParserMixin._end_author = _end_author  # type: ignore[method-assign]
+
+
 def _resolving_url(start: Any) -> Any:
     """feedparser's handler of an element naming a file by its ``url`` (RSS <enclosure>,
     media:content), which leaves the url as written: resolved against the xml:base in effect
@@ -402,7 +419,8 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     updated_struct = get("updated_parsed") if dict.__contains__(raw, "updated_parsed") else None
     published_struct = get("published_parsed")
     author_detail = _first_author(raw)
-    author = ((author_detail and _author_name(author_detail, get("author"))) or get("author") or "").strip() or None
+    author = ((author_detail and _author_name(author_detail, author_detail.get("raw", get("author"))))
+              or get("author") or "").strip() or None
     if author is None:
         # RFC 4287 §4.2.1: the authors of the entry's atom:source, else the feed's.
         source = get("source")

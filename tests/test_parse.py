@@ -804,6 +804,23 @@ def test_an_rss_author_whose_address_has_a_long_top_level_domain_keeps_the_name(
         assert [e.author for e in feed.entries] == [name]
 
 
+@pytest.mark.parametrize(("written", "name"), [
+    ("jane@news.agency (Jane Doe)", "Jane Doe"),
+    ("Jane Doe &lt;jane@studio.design&gt;", "Jane Doe"),
+    ("Jane (jane@a.museum)", "Jane"),
+    ("jane@example.com (Jane Doe)", "Jane Doe"),
+])
+@pytest.mark.parametrize("second", ["<author>al@example.org (Al)</author>", "<dc:creator>Al</dc:creator>"])
+def test_the_first_of_several_rss_authors_keeps_a_name_beside_a_long_top_level_domain(
+        written: str, name: str, second: str) -> None:
+    # The first author is the entry's; its name was read whole from feedparser's author,
+    # which is the last one's: beside it, the first read "cy (Jane Doe" or "Jane Doe <gn>".
+    body = (f"<rss version='2.0' xmlns:dc='http://purl.org/dc/elements/1.1/'><channel><title>T</title>"
+            f"<item><guid isPermaLink='false'>a</guid><title>t</title><author>{written}</author>{second}"
+            "</item></channel></rss>").encode()
+    assert [e.author for e in parse_feed(FETCHED, body, {}, now=NOW).entries] == [name]
+
+
 @pytest.mark.parametrize("written", ["Mon, 01 Jan 2024 10:00:00", "Mon, 1 Jan 2024 10:00", "01 Jan 2024 10:00:00"])
 def test_an_rfc822_date_without_a_zone_is_read_as_utc_with_or_without_its_day_name(written: str) -> None:
     # feedparser read it without the day name only: with one, the date was lost.
