@@ -185,7 +185,8 @@ def _not_modified(request: web.Request, version: _Version, dated: bool) -> bool:
         ours = {version.etag, version.etag + "-gz"}
         # Weak comparison, as If-None-Match requires; either encoding names the same bytes.
         return any(m[1] in ours for line in lines for m in _ENTITY_TAG.finditer(line))
-    since = _modified_since(request.headers.get(hdrs.IF_MODIFIED_SINCE))
+    dates = request.headers.getall(hdrs.IF_MODIFIED_SINCE, [])
+    since = _modified_since(dates[0]) if len(dates) == 1 else None  # two lines: two dates, ignored
     return dated and since is not None and version.mtime_seconds <= since
 
 

@@ -211,6 +211,16 @@ def test_if_modified_since_in_another_zone_is_read_in_that_zone(server: Server) 
     # More than one date is no HTTP-date: ignored (RFC 9110 §13.1.3).
     lm = formatdate(mtime, usegmt=True)
     assert server.get("/all.xml", {"If-Modified-Since": f"{lm}, {lm}"}).status == 200
+    # ... and so is one sent as two lines, one list (RFC 9110 §5.3): its first line answered.
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        conn.putrequest("GET", "/all.xml")
+        conn.putheader("If-Modified-Since", lm)
+        conn.putheader("If-Modified-Since", formatdate(mtime - 3600, usegmt=True))
+        conn.endheaders()
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
 
 
 def test_replaced_file_is_served_fresh_with_new_validators(server: Server) -> None:
