@@ -175,7 +175,7 @@ def build_figures(p: argparse.Namespace, ours: list[dict], reader: list[dict],
                col(local, "grown_items_per_s"), None, "none", share, "(no target)", None),
         Figure("ingest_grown_written", "bytes written by that ingest, per item", "KiB",
                col(local, "grown_kib_per_item"), None, "none", share, "(no target)", None),
-        Figure("peak_rss", f"peak RSS, {p.feeds}-feed refresh", "MiB", col(ours, "peak_rss_mb"),
+        Figure("peak_rss", f"peak RSS, {p.feeds}-feed refresh (ours at {p.connections}, reader at {p.workers})", "MiB", col(ours, "peak_rss_mb"),
                col(reader, "peak_rss_mb"), "reader", share, "<= 1.6x reader", lambda x: x <= 1.6),
         Figure("rss_growth", f"RSS after refresh {p.refreshes} / after 2", "x",
                col(memory, "rss_growth"), 1.0, "bound", share, "<= 1.10 (flat)", lambda x: x <= 1.10),
@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     for k, v in vars(p).items()},
               "reader_compared": with_reader, "failed_fetches": failed, "notes": notes,
               "elapsed_s": time.time() - started, "figures": summaries,
-              "raw": {"ours": ours, "reader": reader, "memory": memory, "local": local}}
+              "raw": {"ours": ours, "ours_same": ours_same, "reader": reader, "memory": memory, "local": local}}
     p.output.parent.mkdir(parents=True, exist_ok=True)
     p.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 

@@ -87,6 +87,8 @@ def test_quick_run_writes_every_figure(tmp_path: Path) -> None:
     for key in ("cold_refresh_same", "refresh_304_same", "refresh_200_unchanged_same"):
         assert "ours at 64 connections" in figures[key]["label"] and figures[key]["met"] is None
         assert figures[key]["ours"]["median"] > 0
+    assert len(data["raw"]["ours_same"]) == 1 and "cold_s" in data["raw"]["ours_same"][0]
+    assert figures["peak_rss"]["label"].endswith("(ours at 160, reader at 64)")
     assert all(r["fetch_failed"] == 0 for r in data["raw"]["ours"])  # the second round was all 304s
     if data["reader_compared"]:
         assert any(n.startswith("what the ratio targets ask: cold <= ") for n in data["notes"])
