@@ -246,6 +246,13 @@ def migrate(engine: Engine) -> None:
         if create_fresh(engine):
             return
         revision = current_revision(engine)  # another opener may have just created it
+        if revision is None:
+            # Releases before create_fresh committed each CREATE TABLE on its own and wrote
+            # the revision last: one cut short left tables and no revision.
+            raise StoreError(
+                "the database holds aggregator's tables but no schema revision (its alembic_version table "
+                "is missing or empty), so it cannot be upgraded: its first setup was cut short, or another "
+                "program made them; restore a backup, or move the database away to start afresh")
     if revision == SCHEMA_REVISION:
         return
     if revision not in _known_revisions():

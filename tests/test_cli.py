@@ -301,6 +301,26 @@ def test_a_database_from_a_newer_release_is_refused_with_one_line(project: Path)
         "made before it"), out
 
 
+@pytest.mark.parametrize("loss", ["DELETE FROM alembic_version", "DROP TABLE alembic_version"])
+def test_a_database_of_our_tables_without_a_revision_is_not_sent_to_a_newer_release(
+    project: Path, loss: str
+) -> None:
+    # Releases before the first setup ran in one transaction committed each CREATE TABLE on
+    # its own and wrote the revision last: one cut short left tables and no revision. That
+    # database was called one "at schema revision None" that "a newer release made".
+    run(project, "update")
+    import sqlite3
+
+    with sqlite3.connect(project / "aggregator.db") as conn:
+        conn.execute(loss)
+    out = run(project, "migrate", code=1)
+    assert out.strip().splitlines()[-1] == (
+        "aggregator: the database holds aggregator's tables but no schema revision (its alembic_version "
+        "table is missing or empty), so it cannot be upgraded: its first setup was cut short, or another "
+        "program made them; restore a backup, or move the database away to start afresh"), out
+    assert "newer release" not in out
+
+
 def test_a_full_disk_during_an_update_gives_one_line_and_stores_nothing_half(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
