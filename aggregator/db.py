@@ -275,6 +275,12 @@ def migrate(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             _lock_schema(connection)  # Alembic then reads the revision another opener left
+        # Read under the lock: another opener may have upgraded it meanwhile.
+        found = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+        started = time.monotonic()
+        if found != SCHEMA_REVISION:
+            # A large database takes minutes, which the service's log would spend silent.
+            log.info("upgrading the database schema from revision %s to %s", found, SCHEMA_REVISION)
         command.upgrade(alembic_config(connection), "head")
         connection.commit()
         if is_sqlite:
@@ -282,6 +288,9 @@ def migrate(engine: Engine) -> None:
             connection.exec_driver_sql("PRAGMA foreign_keys=ON")
             if problems:
                 raise StoreError(f"migration left {len(problems)} dangling foreign keys")
+    if found != SCHEMA_REVISION:
+        log.info("the database schema is at revision %s, upgraded in %.1f s", SCHEMA_REVISION,
+                 time.monotonic() - started)
 
 
 def create_fresh(engine: Engine) -> bool:

@@ -237,3 +237,25 @@ def test_an_upgrade_cut_short_leaves_the_old_schema_and_can_run_again(
     monkeypatch.setattr(alembic.op, "batch_alter_table", real)
     migrate(engine)
     assert current_revision(engine) == SCHEMA_REVISION
+
+
+def test_an_upgrade_says_in_the_log_from_which_revision_and_how_long_it_took(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The service upgrades the schema as it starts: on a large database that is minutes of
+    # silence, and the journal never said the upgrade had happened (Alembic's own lines are
+    # kept out of the log). A database already at the newest revision says nothing.
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        command.upgrade(alembic_config(conn), "0005")
+        conn.commit()
+    with caplog.at_level("INFO", logger="aggregator.db"):
+        migrate(engine)
+    upgrading = [r.getMessage() for r in caplog.records if "upgrad" in r.getMessage()]
+    assert upgrading[0] == f"upgrading the database schema from revision 0005 to {SCHEMA_REVISION}"
+    assert upgrading[1].startswith(f"the database schema is at revision {SCHEMA_REVISION}, upgraded in ")
+    caplog.clear()
+    with caplog.at_level("INFO", logger="aggregator.db"):
+        migrate(engine)
+    assert caplog.records == []
