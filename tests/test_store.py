@@ -727,6 +727,42 @@ def test_upgrade_to_0003_turns_stored_text_hashes_into_keys_that_still_dedup(tmp
     store.close()
 
 
+def test_upgrade_to_0003_of_many_items_holds_a_bounded_amount_of_memory(tmp_path: Path) -> None:
+    # 0003 read every item's hash at once and sent every key in one statement: about 0.75 KB
+    # of memory an item, so a database of a few million items (months of 1,000 feeds) could not
+    # be upgraded on a small machine: killed, the upgrade rolled back, and every start tried again.
+    import tracemalloc
+
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    n = 80_000
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+        command.upgrade(alembic_config(conn), "0002")
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES (1, 'one', 'feed', 0, 0)"))
+        conn.exec_driver_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO items (id, uid, source_id, title, content_type, truncated, first_seen, published, "
+            "updated, classified, text_hash) SELECT i, 'u' || i, 1, 't', 'text', 0, '2025-01-01 00:00:00', "
+            "'2025-01-01 00:00:00', printf('2025-01-01 00:00:00.%06d', i), 1, printf('%016x%048d', i, 0) FROM n", (n,))
+        conn.commit()
+        tracemalloc.start()
+        try:
+            command.upgrade(alembic_config(conn), "0003")
+            conn.commit()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        keys = dict(conn.execute(text("SELECT id, text_key FROM items WHERE id IN (1, 40000, :n)"), {"n": n}).all())
+        assert conn.execute(text("SELECT count(*) FROM items WHERE text_key IS NULL")).scalar() == 0
+    assert keys == {1: 1, 40000: 40000, n: n}  # the first 8 bytes of each hash
+    assert peak < 35 * 2**20, peak / 2**20
+
+
 def test_upgrade_to_0004_keeps_memberships(tmp_path: Path) -> None:
     from alembic import command
 
