@@ -362,6 +362,46 @@ def test_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(tm
     check_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(f"sqlite:///{tmp_path / 'store.db'}")
 
 
+def test_0009_over_many_joined_stories_holds_a_bounded_amount_of_memory(tmp_path: Path) -> None:
+    # 0009 read every link row a further source joined to another's story at once, to find
+    # those joined by a front page: memory in proportion to every story ever shared.
+    import tracemalloc
+
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    n = 150_000
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+        command.upgrade(alembic_config(conn), "0008")
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES "
+                          "(1, 'one', 'feed', 0, 0), (2, 'two', 'feed', 0, 0)"))
+        conn.exec_driver_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO items (id, uid, source_id, title, content_type, truncated, first_seen, published, "
+            "updated, classified) SELECT i, 'u' || i, 1, 't', 'text', 0, '2025-01-01 00:00:00', "
+            "'2025-01-01 00:00:00', printf('2025-01-01 00:00:00.%06d', i), 1 FROM n", (n,))
+        # every story joined by a second source, the last one by the site's front page
+        conn.exec_driver_sql(
+            "INSERT INTO item_sources (item_id, source_id, key, link, fingerprint, first_seen) SELECT id, 2, "
+            "'k' || id, CASE WHEN id = ? THEN 'https://news.example/' ELSE "
+            "'https://news.example/2025/01/01/a-story-about-things-' || id END, 'f', first_seen FROM items", (n,))
+        conn.commit()
+        tracemalloc.start()
+        try:
+            command.upgrade(alembic_config(conn), "0009")
+            conn.commit()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        joined = conn.execute(text("SELECT count(*) FROM item_sources WHERE source_id = 2")).scalar()
+    assert joined == n - 1  # the front page's row detached, every other kept
+    assert peak < 25 * 2**20, peak / 2**20
+
+
 def check_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(url: str) -> None:
     """An item an earlier release stored with a title of zero-width spaces takes its first
     sentence; an entry it attached to another source's story by a front-page link goes
