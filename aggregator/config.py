@@ -19,6 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable
 from urllib.parse import quote, unquote
 
@@ -529,7 +530,7 @@ def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Conf
         base = base_name(OpmlFeed(url=src.url or "", title=src.title, html_url=None))
         if src.name != base and base not in names:
             shared.setdefault(base, []).append(src.name)
-    checked_topics = _check_topics(raw_topics, names | set(shared), report, warn if opml_entries else None)
+    checked_topics = _check_topics(raw_topics, names | set(shared), report, shared, warn if opml_entries else None)
     if problems or agg is None:
         raise ConfigError(problems)
 
@@ -724,7 +725,8 @@ def _opml_sources(
 
 
 def _check_topics(
-    raw_topics: list[Any], source_names: set[str], report: Report, warn: Report | None = None
+    raw_topics: list[Any], source_names: set[str], report: Report, shared: Mapping[str, list[str]],
+    warn: Report | None = None,
 ) -> list[Checked | None]:
     """``warn``: where a name no source has is only warned of (the config lists OPML files,
     which other programs rewrite: an outline removed or retitled takes its name away)."""
@@ -752,14 +754,29 @@ def _check_topics(
         if isinstance(refs, list):
             for k, ref in enumerate(refs):
                 if isinstance(ref, str) and ref not in source_names:
+                    hint = _positional_hint(ref, shared)
                     if warn is None:
-                        report(f"{prefix}.sources[{k}]", f"no source named {ref!r}")
+                        report(f"{prefix}.sources[{k}]", f"no source named {ref!r}{hint}")
                     else:
                         # Refusing the whole config would stop every refresh (and keep a service
                         # fetching the outline removed).
-                        warn(f"{prefix}.sources[{k}]", f"no source named {ref!r} now (an OPML outline "
-                             "removed or retitled?): the topic takes no new items from it")
+                        warn(f"{prefix}.sources[{k}]", f"no source named {ref!r}"
+                             f"{hint or ' now (an OPML outline removed or retitled?)'}: the topic takes no new items from it")
     return checked
+
+
+_POSITIONAL_RE = re.compile(r"(.+)-[0-9]+")
+
+
+def _positional_hint(ref: str, shared: Mapping[str, list[str]]) -> str:
+    """What became of ``news-2``: earlier releases (until bdc52eb) numbered the OPML feeds of
+    one name by position, and a topic limited to one of them named it so."""
+    match = _POSITIONAL_RE.fullmatch(ref)
+    if match is None or match[1] not in shared:
+        return ""
+    base = match[1]
+    return (f" (older versions numbered feeds of one name by position: {base!r} names every one of them, "
+            f"and each has its own name: {', '.join(sorted(shared[base]))})")
 
 
 def _normal_escape(escape: re.Match[str]) -> str:

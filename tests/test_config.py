@@ -604,6 +604,28 @@ def test_opml_names_do_not_depend_on_the_other_outlines(tmp_path: Path) -> None:
                                          "news": "https://b.example/rss"}
 
 
+def test_a_topic_naming_an_opml_feed_by_its_old_positional_name_is_told_the_names_now(tmp_path: Path) -> None:
+    # Earlier releases named the second "News" outline "news-2"; a topic limited to it
+    # was a good config, which the upgrade turned into one every command refused (status
+    # too, where the new names would show), and the service stayed down (exit 2). Now a
+    # warning (the config lists OPML files) that says what became of such names.
+    write(tmp_path, opml_with('<outline text="News" xmlUrl="https://a.example/rss"/>',
+                              '<outline text="News" xmlUrl="https://b.example/rss"/>'), "subs.opml")
+    text = ('[aggregator]\nopml = ["subs.opml"]\n' + MINIMAL
+            + '[[topics]]\nslug = "b"\nany = ["x"]\nsources = ["news-2", "news-20x"]\n')
+    write(tmp_path, text)
+    config = load_config(Path("aggregator.toml"))
+    names = sorted(s.name for s in config.sources if s.name.startswith("news-"))
+    assert len(names) == 2
+    assert config.warnings == (
+        "aggregator.toml: topics[0].sources[0]: no source named 'news-2' (older versions numbered feeds of one "
+        f"name by position: 'news' names every one of them, and each has its own name: {', '.join(names)}): "
+        "the topic takes no new items from it",
+        "aggregator.toml: topics[0].sources[1]: no source named 'news-20x' now (an OPML outline removed or "
+        "retitled?): the topic takes no new items from it",
+    )
+
+
 def test_a_url_listed_twice_is_one_source(tmp_path: Path) -> None:
     write(tmp_path, opml_with('<outline text="News" xmlUrl="https://a.example/rss"/>',
                               '<outline text="Again" xmlUrl="HTTPS://A.example/rss#x"/>'), "subs.opml")
