@@ -388,9 +388,10 @@ def run(obj: Context) -> None:
 def migrate(obj: Context) -> None:
     """Create or upgrade the database schema (also done automatically on start)."""
     from .db import current_revision
+    from .pipeline import open_database
 
     config = obj.config
-    store = Store.open(config.settings.database)
+    store = open_database(config.settings.database)
     try:
         click.echo(f"database at revision {current_revision(store.engine)}")
     finally:

@@ -234,6 +234,15 @@ def _known_revisions() -> set[str]:
     return {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
 
 
+def upgrade_from(engine: Engine) -> str | None:
+    """The revision the database is at when this release would upgrade it; None when it
+    needs no upgrade (new, current, or made by a newer release, which ``migrate`` refuses)."""
+    revision = current_revision(engine)
+    if revision is None or revision == SCHEMA_REVISION or revision not in _known_revisions():
+        return None
+    return revision
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision.
 

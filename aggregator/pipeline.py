@@ -72,9 +72,48 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def open_store(config: Config) -> Store:
-    store = Store.open(config.settings.database)
-    sync_sources(config, store)
+def open_store(config: Config, *, service: bool = False) -> Store:
+    """The store, its schema upgraded (``open_database``) and its sources synced."""
+    store = open_database(config.settings.database, service=service)
+    try:
+        sync_sources(config, store)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def open_database(url: str, *, service: bool = False) -> Store:
+    """The store, its schema created or upgraded. A command other than the service
+    (``service``: it holds the database's lock already) upgrades a database only while no
+    service uses it: under a running service of an earlier release, every refresh of that
+    service failed on the changed schema until it was restarted."""
+    from .db import migrate, upgrade_from
+    from .errors import LockedError
+    from .lock import database_lock
+
+    store = Store.open(url, run_migrations=False)
+    try:
+        revision = None if service else upgrade_from(store.engine)
+        if revision is None:
+            migrate(store.engine)  # nothing to upgrade, a new database to create, or a newer one to refuse
+        else:
+            lock = database_lock(url)
+            try:
+                lock.acquire()
+            except LockedError as e:
+                raise StoreError(
+                    f"{e}, at schema revision {revision}, which this release upgrades: a service of this "
+                    "release upgrades it as it starts (and may be doing so now); stop one of an earlier "
+                    "release, then start this release's"
+                ) from None
+            try:
+                migrate(store.engine)
+            finally:
+                lock.release()
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

@@ -321,6 +321,51 @@ def test_a_database_of_our_tables_without_a_revision_is_not_sent_to_a_newer_rele
     assert "newer release" not in out
 
 
+def test_a_database_a_running_service_uses_is_not_upgraded_under_it(project: Path) -> None:
+    # `git pull`, `pip install -e`, then `aggregator status` (or the cron job's `update`)
+    # before the restart: the command upgraded the schema under the service of the earlier
+    # release, whose every refresh then failed ("table items has no column named
+    # match_text") until it was restarted. The command refuses; the service upgrades it as it
+    # starts (it holds the lock then).
+    import socket
+
+    from alembic import command
+
+    from aggregator.db import alembic_config, current_revision, make_engine
+    from aggregator.lock import database_lock
+
+    run(project, "update")
+    url = f"sqlite:///{project / 'aggregator.db'}"
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        command.downgrade(alembic_config(conn), "0004")
+        conn.commit()
+    service = database_lock(url)
+    service.acquire()
+    try:
+        out = run(project, "status", code=1)
+        assert out.strip().splitlines()[-1] == (
+            f"aggregator: database {project / 'aggregator.db'} is in use by pid {os.getpid()} on "
+            f"{socket.gethostname()} (aggregator run), at schema revision 0004, which this release upgrades: "
+            "a service of this release upgrades it as it starts (and may be doing so now); stop one of an "
+            "earlier release, then start this release's"), out
+        assert run(project, "migrate", code=1).strip().splitlines()[-1] == out.strip().splitlines()[-1]
+        assert current_revision(engine) == "0004"
+        with engine.connect() as conn:  # a newer release's database is told as such, service or not
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+            conn.commit()
+        assert "a newer release made it" in run(project, "status", code=1)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0004'")
+            conn.commit()
+    finally:
+        service.release()
+    run(project, "status")
+    assert current_revision(engine) == "0009"
+    engine.dispose()
+
+
 def test_a_full_disk_during_an_update_gives_one_line_and_stores_nothing_half(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

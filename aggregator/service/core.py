@@ -673,7 +673,7 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
     lock.acquire()
     abandoned, what, code = False, "a refresh", 0
     try:
-        store = open_store(config)
+        store = open_store(config, service=True)
         try:
             started = time.monotonic()
             report = publish(config, store)
