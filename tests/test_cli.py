@@ -477,3 +477,14 @@ def test_items_of_a_topic_not_in_the_config_is_a_usage_error(project: Path, topi
     run(project, "update")
     out = run(project, "items", "--topic", topic, "--json", code=2)
     assert f"no topic {topic!r} in aggregator.toml" in out
+
+
+def test_update_that_cannot_publish_still_reports_each_source(project: Path) -> None:
+    # The sources were refreshed and stored before publishing failed: the per-source lines
+    # say what was stored, and the failure is one line on stderr.
+    (project / "feeds").write_text("a file where the output folder should be")
+    result = CliRunner().invoke(main, ["--config", str(project / "aggregator.toml"), "update"])
+    assert result.exit_code == 1, result.output
+    assert "seeds: ok, 76 new, 0 updated, 0 merged" in result.stdout.splitlines()
+    assert "aggregator: cannot publish to" in result.stderr
+    assert "Traceback" not in result.output
