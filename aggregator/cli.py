@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -94,12 +95,19 @@ def _human_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
 
 
+def _cells(text: str) -> int:
+    """Terminal cells ``text`` takes: two for a wide (CJK) character, none for a combining one."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
+
+
 def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    return "\n".join(lines)
+    widths = [max(_cells(h), *(_cells(r[i]) for r in rows)) if rows else _cells(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c + " " * (w - _cells(c)) for c, w in zip(cells, widths)).rstrip()
+
+    return "\n".join([line(headers), *map(line, rows)])
 
 
 def _config_here(ctx: click.Context, param: click.Parameter, value: str | None) -> None:

@@ -7,6 +7,7 @@ import html
 import json
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 import feedparser
@@ -488,3 +489,19 @@ def test_update_that_cannot_publish_still_reports_each_source(project: Path) -> 
     assert "seeds: ok, 76 new, 0 updated, 0 merged" in result.stdout.splitlines()
     assert "aggregator: cannot publish to" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_tables_align_columns_after_wide_and_combining_characters(project: Path) -> None:
+    # A CJK character takes two terminal cells and a combining accent none: the columns
+    # after a title of them line up with those after an ASCII one.
+    cfg = project / "aggregator.toml"
+    cfg.write_text(cfg.read_text() + '\n[[topics]]\nslug = "jp"\ntitle = "日本の安全保障"\nany = ["Japan"]\n'
+                   '\n[[topics]]\nslug = "cafe"\ntitle = "Cafe\u0301 talks"\nany = ["cafe"]\n')
+    result = CliRunner().invoke(main, ["--config", str(cfg), "topics"])
+    lines = result.stdout.splitlines()
+    starts = set()
+    for line in lines:
+        head = line[:line.index("http") if "http" in line else line.index("FEED")]
+        starts.add(sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+                       for c in head))
+    assert len(starts) == 1, "\n".join(lines)
