@@ -190,17 +190,26 @@ def update(obj: Context, sources: tuple[str, ...]) -> None:
         with click.progressbar(length=len(chosen), label="Refreshing", file=sys.stderr,
                                hidden=not show) as bar, logs_above_progress(show):
             report = refresh(config, store, list(sources) or None, progress=lambda _name: bar.update(1))
-        # What each source stored is said before publishing, which may still fail.
+        lines: list[str] = []
         for o in report.outcomes:
             state = "retired" if o.retired else "ok" if o.ok else "FAILED"
             detail = o.error or o.warning or ""
-            click.echo(f"{o.name}: {state}, {o.new} new, {o.updated} updated, {o.merged} merged"
-                       + (f" ({detail})" if detail else ""))
-        result = publish(config, store)
+            lines.append(f"{o.name}: {state}, {o.new} new, {o.updated} updated, {o.merged} merged"
+                         + (f" ({detail})" if detail else ""))
+        try:
+            result = publish(config, store)
+        except Exception:
+            # What was stored is said even when publishing fails; printed only now, so
+            # that output closed early (`| head -1`) never stops the publishing.
+            if lines:
+                click.echo("\n".join(lines))
+            raise
         elapsed = time.monotonic() - started
     new = sum(o.new for o in report.outcomes)
     changed = sum(o.updated for o in report.outcomes)
     merged = sum(o.merged for o in report.outcomes)
+    for line in lines:
+        click.echo(line)
     click.echo(f"{len(report.outcomes)} sources, {new} new items, {changed} updated, {merged} merged, "
                f"{len(report.failed)} failed; published {len(result.written)} files "
                f"({len(result.unchanged)} unchanged) to {config.settings.output_dir} in {elapsed:.2f}s")

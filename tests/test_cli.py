@@ -7,6 +7,8 @@ import html
 import json
 import os
 import re
+import subprocess
+import sys
 import unicodedata
 from pathlib import Path
 
@@ -505,3 +507,17 @@ def test_tables_align_columns_after_wide_and_combining_characters(project: Path)
         starts.add(sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
                        for c in head))
     assert len(starts) == 1, "\n".join(lines)
+
+
+def test_update_with_its_output_closed_still_publishes(project: Path) -> None:
+    # `aggregator update | head -1`: the reader may be gone before a line is written; the
+    # refresh is published all the same, and the broken pipe is no traceback.
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "aggregator.cli", "--config", str(project / "aggregator.toml"),
+                               "-q", "update"], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert (project / "feeds" / "all.xml").exists()
