@@ -186,6 +186,13 @@ def _nonempty(value: str) -> str:
     return _xml_text(value)
 
 
+def _title(value: str) -> str:
+    """A title as it is shown, one line: runs of whitespace (a TOML multi-line string's line
+    breaks) are one space, as in the feeds' own titles; in a status or topics table a line
+    break split the row."""
+    return " ".join(_nonempty(value).split())
+
+
 def _slug(value: str) -> str:
     if len(value) > MAX_NAME:
         # PostgreSQL would refuse it at the first refresh; SQLite would quietly store it.
@@ -320,6 +327,7 @@ def _checked(check: Callable[[str], str]) -> CoreSchema:
 
 
 _NONEMPTY = _checked(_nonempty)
+_TITLE = _checked(_title)
 _INTERVAL = _checked(_interval)
 _PHRASE = _checked(_phrase)
 _REQUIRED = object()  # a key with no default
@@ -366,7 +374,7 @@ _AGGREGATOR = _Table(
         "output_dir": (_NONEMPTY, "feeds"),
         "base_url": _optional(_checked(_base_url)),  # default: from listen
         "listen": (_checked(_listen), "127.0.0.1:8080"),
-        "title": (_NONEMPTY, "Aggregator"),
+        "title": (_TITLE, "Aggregator"),
         "max_entries": (_COUNT, 50),
         "default_interval": (_INTERVAL, "30m"),
         "max_connections": (_COUNT, 64),
@@ -382,13 +390,13 @@ _SOURCE = _Table(
         "path": _optional(_NONEMPTY),
         "interval": _optional(_INTERVAL),
         "enabled": (cs.bool_schema(), True),
-        "title": _optional(_NONEMPTY),
+        "title": _optional(_TITLE),
     }
 )
 _TOPIC = _Table(
     {
         "slug": (_checked(_topic_slug), _REQUIRED),
-        "title": _optional(_NONEMPTY),
+        "title": _optional(_TITLE),
         "any": (cs.list_schema(_PHRASE), []),
         "all": (cs.list_schema(_PHRASE), []),
         "none": (cs.list_schema(_PHRASE), []),

@@ -700,6 +700,21 @@ def test_a_base_url_from_a_listen_on_every_address_is_warned_of(
     assert config.warnings == (expected if warned else ())
 
 
+def test_titles_are_one_line(tmp_path: Path) -> None:
+    # A TOML multi-line string (or a tab) in a title split the row of the status and topics
+    # tables, and reached the published feeds' titles; whitespace runs are one space, as in
+    # the titles feeds send.
+    write(tmp_path, '[aggregator]\ntitle = """Desk\n  of  the\tday"""\n' + MINIMAL
+          + '[[sources]]\nname = "f"\nurl = "https://a.example/rss"\ntitle = " Baltic\\nwire "\n'
+          + '[[topics]]\nslug = "t"\ntitle = """Two\nlines"""\nany = ["x"]\n')
+    config = load_config(Path("aggregator.toml"))
+    assert config.settings.title == "Desk of the day"
+    assert [s.title for s in config.sources] == [None, "Baltic wire"]
+    assert config.topics[0].title == "Two lines"
+    write(tmp_path, '[aggregator]\ntitle = """\n\t"""\n' + MINIMAL)
+    assert problems_of(Path("aggregator.toml")) == ["aggregator.toml: aggregator.title: must not be empty"]
+
+
 def test_two_sources_of_one_feed_are_warned_of(tmp_path: Path) -> None:
     # Host and scheme case, a default port and an empty path name the same feed: listed
     # twice, it is fetched twice at every interval. A disabled one, a seed and another
