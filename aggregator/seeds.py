@@ -58,6 +58,7 @@ _NUMBER_ABBREVIATIONS = frozenset("no nos art arts vol p pp fig ch".split())
 _NUMBER_WORDS = frozenset("no nos art arts".split())
 _INITIAL_RE = re.compile(r"[A-Z]\.")
 _INITIALISM_RE = re.compile(r"(?:[A-Z]\.)+")
+_FOLLOWING_RE = re.compile(r"\s*(\S?)")  # the first character after a run of spaces
 
 
 @dataclass(frozen=True)
@@ -206,16 +207,22 @@ def _resolve_cut(text: str, longest: int) -> tuple[str, bool]:
 
 
 def _is_abbreviation(paragraph: str, end: int, match_text: str) -> bool:
-    """Whether the "." ending at ``end`` belongs to an abbreviation rather than a sentence."""
+    """Whether the "." ending at ``end`` of a stripped paragraph belongs to an abbreviation
+    rather than a sentence. It reads only the word before ``end`` and the spaces after it,
+    never a copy of the paragraph's rest: it runs for every "." of a long paragraph."""
     if match_text != ".":
         return False
-    following = paragraph[end:].lstrip()
-    if following[:1].islower():
+    after = _FOLLOWING_RE.match(paragraph, end)
+    following = after.group(1) if after else ""
+    if following.islower():
         return True  # "U.S. officials": a sentence never starts in lower case
-    word = paragraph[:end].rsplit(None, 1)[-1] if paragraph[:end].strip() else ""
-    if following[:1].isdigit() and word[:-1].lower() in _NUMBER_ABBREVIATIONS and word[:-1] not in _NUMBER_WORDS:
+    start = end
+    while start > 0 and not paragraph[start - 1].isspace():
+        start -= 1
+    word = paragraph[start:end]
+    if following.isdigit() and word[:-1].lower() in _NUMBER_ABBREVIATIONS and word[:-1] not in _NUMBER_WORDS:
         return True  # "No. 10 Downing Street", "NATO's Art. 5 guarantee"
-    if _INITIALISM_RE.fullmatch(word) and not paragraph[: end - len(word)].strip():
+    if _INITIALISM_RE.fullmatch(word) and start == 0:
         return True  # "U.N. Secretary-General Guterres said": no sentence is one initialism
     # A lone initial ("John F. Kennedy") or a title ("Gen. Smith") precedes a name.
     return bool(_INITIAL_RE.fullmatch(word)) or word[:-1].lower() in _ABBREVIATIONS
@@ -228,13 +235,13 @@ def first_sentence(text: str) -> str:
     end; one followed by a lower-case word is not.
     """
     paragraph = text.strip().split("\n\n", 1)[0]
+    first_alnum = next((i for i, ch in enumerate(paragraph) if ch.isalnum()), len(paragraph))
     for match in _SENTENCE_END_RE.finditer(paragraph):
-        candidate = paragraph[: match.end()]
-        if not any(ch.isalnum() for ch in candidate):
+        if match.end() <= first_alnum:
             continue  # a leading "…" is no sentence
         if _is_abbreviation(paragraph, match.end(), match.group()):
             continue
-        return " ".join(candidate.split())
+        return " ".join(paragraph[: match.end()].split())
     return " ".join(paragraph.split())
 
 
