@@ -285,7 +285,9 @@ def _seed_files(path: Path) -> list[Path]:
     if path.is_dir():
         # Hidden files are no documents, as the shell's *.txt has it: macOS's "._a.txt"
         # (a copied file's metadata, binary) and editors' hidden copies.
-        files = (p for p in path.glob("*.txt") if not p.name.startswith(".") and p.is_file())
+        # A link whose target is gone stays, to be warned of: its stories stopped loading.
+        files = (p for p in path.glob("*.txt")
+                 if not p.name.startswith(".") and (p.is_file() or p.is_symlink() and not p.exists()))
         return sorted(files, key=lambda p: p.name)
     return [path]
 

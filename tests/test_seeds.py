@@ -431,6 +431,19 @@ def test_hidden_files_are_no_seed_documents(tmp_path: Path) -> None:
     assert texts(items) == ["The story."] and warnings == []
 
 
+def test_a_broken_symlink_is_warned_of_not_silently_dropped(tmp_path: Path) -> None:
+    # A story linked in from elsewhere whose target moved: its items stop loading, so say so.
+    (tmp_path / "a.txt").write_text("The story.", encoding="utf-8")
+    (tmp_path / "b.txt").symlink_to(tmp_path / "moved" / "b.txt")
+    (tmp_path / "c.txt").symlink_to(tmp_path / "c.txt")  # a loop
+    (tmp_path / "d.txt").symlink_to(tmp_path / "a.txt")  # a good link still loads
+    (tmp_path / "sub.txt").mkdir()  # a folder is no document, and no problem
+    items, warnings = read_seed_path(tmp_path)
+    assert texts(items) == ["The story.", "The story."]
+    assert [w.rsplit("/", 1)[-1].split(":")[0] for w in warnings] == ["b.txt", "c.txt"]
+    assert all("cannot be read" in w for w in warnings), warnings
+
+
 def test_a_windows_1252_line_in_a_utf8_file_leaves_its_utf8_text_as_it_was(tmp_path: Path) -> None:
     # A line pasted from a Windows-1252 page at the end of a UTF-8 document: the UTF-8 text
     # stays what it was (read whole as Windows-1252, "Latvia’s" would read "Latviaâ€™s",
