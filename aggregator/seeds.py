@@ -16,6 +16,7 @@ Parsing is pure; ``read_seed_path`` is the only function that touches the disk.
 from __future__ import annotations
 
 import codecs
+import fnmatch
 import hashlib
 import re
 import unicodedata
@@ -286,8 +287,10 @@ def _seed_files(path: Path) -> list[Path]:
         # Hidden files are no documents, as the shell's *.txt has it: macOS's "._a.txt"
         # (a copied file's metadata, binary) and editors' hidden copies.
         # A link whose target is gone stays, to be warned of: its stories stopped loading.
-        files = (p for p in path.glob("*.txt")
-                 if not p.name.startswith(".") and (p.is_file() or p.is_symlink() and not p.exists()))
+        # iterdir, not glob: glob reads a folder it may not list as an empty one.
+        files = (p for p in path.iterdir()
+                 if fnmatch.fnmatch(p.name, "*.txt") and not p.name.startswith(".")
+                 and (p.is_file() or p.is_symlink() and not p.exists()))
         return sorted(files, key=lambda p: p.name)
     return [path]
 
@@ -354,9 +357,12 @@ def read_seed_path(path: Path, *, max_bytes: int = 5_000_000) -> tuple[list[Seed
     raises SeedError.
     """
     path = Path(path)
-    if not path.exists():
-        raise SeedError(f"{path}: seed path does not exist")
-    files = _seed_files(path)
+    try:
+        if not path.exists():
+            raise SeedError(f"{path}: seed path does not exist")
+        files = _seed_files(path)
+    except OSError as e:  # a folder on the way, or this one, that we may not search or list
+        raise SeedError(f"{path}: seed path cannot be read ({e.strerror or e})") from e
     warnings: list[str] = []
     if not files:
         warnings.append(f"{path}: no *.txt seed documents in this folder")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
 import unicodedata
 from datetime import datetime, timedelta, timezone
@@ -472,6 +476,56 @@ def test_utf16_text_with_a_bom_is_read_as_text(tmp_path: Path) -> None:
     (tmp_path / "le.txt").write_text("Caf\u00e9 story one.\nStory two.\n", encoding="utf-8")
     again, _ = read_seed_path(tmp_path)
     assert [seed_identity("s", i) for i in again] == [seed_identity("s", i) for i in items]
+
+
+def _as_other_user() -> list[str]:
+    """The command prefix that drops root (who reads every file) to nobody, or nothing."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permissions cannot be tested")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def test_a_seed_path_that_cannot_be_read_fails_that_source_alone() -> None:
+    # A folder without read permission read as an empty one ("no *.txt seed documents",
+    # the source ok); a path under a folder without search permission raised
+    # PermissionError out of the refresh: a traceback, and no other source stored.
+    prefix = _as_other_user()
+    project = Path(tempfile.mkdtemp())
+    try:
+        (project / "seeds").mkdir()
+        (project / "seeds" / "a.txt").write_text("Good story.", encoding="utf-8")
+        (project / "noread").mkdir()
+        (project / "noread" / "a.txt").write_text("Hidden story.", encoding="utf-8")
+        (project / "locked" / "inner").mkdir(parents=True)
+        (project / "locked" / "inner" / "a.txt").write_text("Locked story.", encoding="utf-8")
+        (project / "aggregator.toml").write_text(
+            '[aggregator]\ndatabase = "sqlite:///agg.db"\noutput_dir = "feeds"\n'
+            'base_url = "http://127.0.0.1:8080"\n'
+            '[[sources]]\nname = "noread"\npath = "noread"\n'
+            '[[sources]]\nname = "locked"\npath = "locked/inner"\n'
+            '[[sources]]\nname = "seeds"\npath = "seeds"\n', encoding="utf-8")
+        if prefix:
+            for p in [project, *project.rglob("*")]:
+                os.chown(p, 65534, 65534)
+        (project / "noread").chmod(0o300)
+        (project / "locked").chmod(0o600)
+        done = subprocess.run(
+            [*prefix, sys.executable, "-m", "aggregator.cli", "--config", "aggregator.toml", "update"],
+            cwd=project, capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == 1
+        lines = done.stdout.splitlines()
+        assert "seeds: ok, 1 new, 0 updated, 0 merged" in lines
+        assert any(line.startswith("noread: FAILED") and "cannot be read (Permission denied)" in line
+                   for line in lines), lines
+        assert any(line.startswith("locked: FAILED") and "cannot be read (Permission denied)" in line
+                   for line in lines), lines
+    finally:
+        for p in (project / "noread", project / "locked"):
+            p.chmod(0o700)
+        shutil.rmtree(project)
 
 
 def test_marker_only_file_warns(tmp_path: Path) -> None:
