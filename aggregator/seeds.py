@@ -179,8 +179,14 @@ def _is_at_cap(text: str, longest: int) -> bool:
 def _finish_cut(text: str, *, at_cap: bool) -> str:
     """Mark a cut-off text: remove the scraper's dots or its partial last word, add "…"."""
     body = text.rstrip(".").rstrip()
-    while body.endswith(" ."):  # a spaced ellipsis, ". . .", is dots too
-        body = body[:-1].rstrip()
+    # A spaced ellipsis, ". . .", is dots too. Indices, not slices: a long dot leader
+    # (" . . . .") copied the text once per dot.
+    end = len(body)
+    while body.endswith(" .", 0, end):
+        end -= 1
+        while end and body[end - 1].isspace():
+            end -= 1
+    body = body[:end]
     if at_cap:
         head, _, _ = body.rpartition(" ")
         # One giant token has no word boundary to fall back to: keep it whole.
