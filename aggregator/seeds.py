@@ -327,15 +327,21 @@ def _read_text(file: Path, max_bytes: int) -> tuple[str, str | None]:
     # The file may have grown between stat and read.
     if len(data) > max_bytes:
         raise SeedError(f"{file}: skipped, over the {max_bytes}-byte limit")
-    # UTF-16 with a BOM (Windows Notepad's "Unicode") is text, though it holds NUL bytes
-    encoding = "utf-16" if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    # UTF-16 with a BOM (Windows Notepad's "Unicode") is text, though it holds NUL bytes;
+    # so is UTF-32, whose BOM begins with UTF-16's (tried first).
+    if data[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
+        encoding = "utf-32"
+    elif data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        encoding = "utf-16"
+    else:
+        encoding = "utf-8-sig"
     if encoding == "utf-8-sig" and b"\x00" in data:
         raise SeedError(f"{file}: skipped, binary file (contains NUL bytes)")
     warning = None
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as e:
-        kind = "UTF-16" if encoding == "utf-16" else "UTF-8"
+        kind = {"utf-16": "UTF-16", "utf-32": "UTF-32"}.get(encoding, "UTF-8")
         problem = f"not {kind} text (bad byte at offset {e.start})"
         if encoding != "utf-8-sig":
             raise SeedError(f"{file}: skipped, {problem}") from e

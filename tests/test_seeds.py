@@ -487,6 +487,15 @@ def test_utf16_text_with_a_bom_is_read_as_text(tmp_path: Path) -> None:
     assert [seed_identity("s", i) for i in again] == [seed_identity("s", i) for i in items]
 
 
+def test_utf32_text_with_a_bom_is_read_as_text(tmp_path: Path) -> None:
+    # Its BOM begins with UTF-16's: it was decoded as UTF-16 and called a binary file
+    (tmp_path / "le.txt").write_bytes("Caf\u00e9 story one.\nStory two.\n".encode("utf-32"))
+    (tmp_path / "be.txt").write_bytes(b"\x00\x00\xfe\xff" + "Story three.\n".encode("utf-32-be"))
+    items, warnings = read_seed_path(tmp_path)
+    assert warnings == []
+    assert texts(items) == ["Story three.", "Caf\u00e9 story one.", "Story two."]
+
+
 def _as_other_user() -> list[str]:
     """The command prefix that drops root (who reads every file) to nobody, or nothing."""
     if os.geteuid() != 0:
