@@ -288,15 +288,22 @@ def parse_seed_text(text: str, file: str = "") -> list[SeedItem]:
     return items
 
 
+def _is_document(file: Path) -> bool:
+    """A file, or a link that cannot be followed: warned of when read, as its stories
+    stopped loading (a link whose target is gone, or inside a folder we may not search)."""
+    try:
+        return file.is_file() or file.is_symlink() and not file.exists()
+    except OSError:
+        return True
+
+
 def _seed_files(path: Path) -> list[Path]:
     if path.is_dir():
         # Hidden files are no documents, as the shell's *.txt has it: macOS's "._a.txt"
         # (a copied file's metadata, binary) and editors' hidden copies.
-        # A link whose target is gone stays, to be warned of: its stories stopped loading.
         # iterdir, not glob: glob reads a folder it may not list as an empty one.
         files = (p for p in path.iterdir()
-                 if fnmatch.fnmatch(p.name, "*.txt") and not p.name.startswith(".")
-                 and (p.is_file() or p.is_symlink() and not p.exists()))
+                 if fnmatch.fnmatch(p.name, "*.txt") and not p.name.startswith(".") and _is_document(p))
         return sorted(files, key=lambda p: p.name)
     return [path]
 
