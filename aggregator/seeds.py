@@ -19,6 +19,7 @@ import codecs
 import fnmatch
 import hashlib
 import re
+import stat
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -324,7 +325,10 @@ def _read_text(file: Path, max_bytes: int) -> tuple[str, str | None]:
     """The file's text and a warning when it had to be read as Windows-1252; SeedError
     with a message naming the file and its problem."""
     try:
-        size = file.stat().st_size
+        status = file.stat()
+        if not stat.S_ISREG(status.st_mode):  # opening a named pipe waits for a writer
+            raise SeedError(f"{file}: skipped, not a regular file")
+        size = status.st_size
         if size > max_bytes:
             raise SeedError(f"{file}: skipped, {size} bytes is over the {max_bytes}-byte limit")
         with file.open("rb") as handle:

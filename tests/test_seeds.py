@@ -563,6 +563,15 @@ def test_single_file_path(tmp_path: Path) -> None:
     assert items[0].file == "one.text"
 
 
+def test_a_named_pipe_as_the_seed_path_is_skipped_not_waited_on(tmp_path: Path) -> None:
+    # Opening a FIFO for reading waits for a writer: the refresh hung for ever.
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    code = "from aggregator.seeds import read_seed_path; import sys; print(read_seed_path(sys.argv[1])[1])"
+    done = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=10)
+    assert done.stdout.strip() == repr([f"{fifo}: skipped, not a regular file"])
+
+
 def test_missing_path_raises(tmp_path: Path) -> None:
     with pytest.raises(SeedError, match="does not exist"):
         read_seed_path(tmp_path / "nowhere")
