@@ -474,10 +474,13 @@ def test_a_windows_1252_line_in_a_utf8_file_leaves_its_utf8_text_as_it_was(tmp_p
         f"a.txt: not UTF-8 text (bad byte at offset {offset}); bytes that are not UTF-8 read as Windows-1252"]
 
 
-def test_utf16_text_with_a_bom_is_read_as_text(tmp_path: Path) -> None:
-    # Windows Notepad's "Unicode" is UTF-16 with a BOM: text, not a binary file
-    (tmp_path / "le.txt").write_bytes("Caf\u00e9 story one.\r\nStory two.\r\n".encode("utf-16"))
-    (tmp_path / "be.txt").write_bytes(b"\xfe\xff" + "Story three.\n".encode("utf-16-be"))
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32"])
+def test_utf16_and_utf32_text_with_a_bom_is_read_as_text(tmp_path: Path, encoding: str) -> None:
+    # Windows Notepad's "Unicode" is UTF-16 with a BOM: text, not a binary file. UTF-32's
+    # BOM begins with UTF-16's: it was decoded as UTF-16 and called a binary file.
+    (tmp_path / "le.txt").write_bytes("Caf\u00e9 story one.\r\nStory two.\r\n".encode(encoding))
+    bom = {"utf-16": b"\xfe\xff", "utf-32": b"\x00\x00\xfe\xff"}[encoding]
+    (tmp_path / "be.txt").write_bytes(bom + "Story three.\n".encode(f"{encoding}-be"))
     items, warnings = read_seed_path(tmp_path)
     assert warnings == []
     assert texts(items) == ["Story three.", "Caf\u00e9 story one.", "Story two."]
@@ -485,15 +488,6 @@ def test_utf16_text_with_a_bom_is_read_as_text(tmp_path: Path) -> None:
     (tmp_path / "le.txt").write_text("Caf\u00e9 story one.\nStory two.\n", encoding="utf-8")
     again, _ = read_seed_path(tmp_path)
     assert [seed_identity("s", i) for i in again] == [seed_identity("s", i) for i in items]
-
-
-def test_utf32_text_with_a_bom_is_read_as_text(tmp_path: Path) -> None:
-    # Its BOM begins with UTF-16's: it was decoded as UTF-16 and called a binary file
-    (tmp_path / "le.txt").write_bytes("Caf\u00e9 story one.\nStory two.\n".encode("utf-32"))
-    (tmp_path / "be.txt").write_bytes(b"\x00\x00\xfe\xff" + "Story three.\n".encode("utf-32-be"))
-    items, warnings = read_seed_path(tmp_path)
-    assert warnings == []
-    assert texts(items) == ["Story three.", "Caf\u00e9 story one.", "Story two."]
 
 
 def _as_other_user() -> list[str]:

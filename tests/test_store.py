@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -9,7 +11,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import Connection, func, inspect, select, text
 
 from aggregator.db import make_engine, migrate
 from aggregator.models import item_sources, items, metadata
@@ -362,21 +364,44 @@ def test_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(tm
     check_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(f"sqlite:///{tmp_path / 'store.db'}")
 
 
-def test_0009_over_many_joined_stories_holds_a_bounded_amount_of_memory(tmp_path: Path) -> None:
-    # 0009 read every link row a further source joined to another's story at once, to find
-    # those joined by a front page: memory in proportion to every story ever shared.
+@contextlib.contextmanager
+def _old_sqlite(tmp_path: Path, revision: str) -> Iterator[Connection]:
+    """A connection to a SQLite database at schema ``revision``, its foreign keys off (as the
+    migrations run them), for rows written by that release's schema."""
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+        command.upgrade(alembic_config(conn), revision)
+        yield conn
+
+
+def _upgrade_peak(conn: Connection, revision: str) -> int:
+    """Upgrade ``conn``'s database to ``revision``; the peak of the Python memory it took."""
     import tracemalloc
 
     from alembic import command
 
     from aggregator.db import alembic_config
 
-    n = 150_000
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    tracemalloc.start()
+    try:
+        command.upgrade(alembic_config(conn), revision)
         conn.commit()
-        command.upgrade(alembic_config(conn), "0008")
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_0009_over_many_joined_stories_holds_a_bounded_amount_of_memory(tmp_path: Path) -> None:
+    # 0009 read every link row a further source joined to another's story at once, to find
+    # those joined by a front page: memory in proportion to every story ever shared.
+    n = 150_000
+    with _old_sqlite(tmp_path, "0008") as conn:
         conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES "
                           "(1, 'one', 'feed', 0, 0), (2, 'two', 'feed', 0, 0)"))
         conn.exec_driver_sql(
@@ -390,13 +415,7 @@ def test_0009_over_many_joined_stories_holds_a_bounded_amount_of_memory(tmp_path
             "'k' || id, CASE WHEN id = ? THEN 'https://news.example/' ELSE "
             "'https://news.example/2025/01/01/a-story-about-things-' || id END, 'f', first_seen FROM items", (n,))
         conn.commit()
-        tracemalloc.start()
-        try:
-            command.upgrade(alembic_config(conn), "0009")
-            conn.commit()
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        peak = _upgrade_peak(conn, "0009")
         joined = conn.execute(text("SELECT count(*) FROM item_sources WHERE source_id = 2")).scalar()
     assert joined == n - 1  # the front page's row detached, every other kept
     assert peak < 25 * 2**20, peak / 2**20
@@ -809,18 +828,8 @@ def test_upgrade_to_0003_of_many_items_holds_a_bounded_amount_of_memory(tmp_path
     # 0003 read every item's hash at once and sent every key in one statement: about 0.75 KB
     # of memory an item, so a database of a few million items (months of 1,000 feeds) could not
     # be upgraded on a small machine: killed, the upgrade rolled back, and every start tried again.
-    import tracemalloc
-
-    from alembic import command
-
-    from aggregator.db import alembic_config
-
     n = 80_000
-    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        conn.commit()
-        command.upgrade(alembic_config(conn), "0002")
+    with _old_sqlite(tmp_path, "0002") as conn:
         conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES (1, 'one', 'feed', 0, 0)"))
         conn.exec_driver_sql(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
@@ -828,13 +837,7 @@ def test_upgrade_to_0003_of_many_items_holds_a_bounded_amount_of_memory(tmp_path
             "updated, classified, text_hash) SELECT i, 'u' || i, 1, 't', 'text', 0, '2025-01-01 00:00:00', "
             "'2025-01-01 00:00:00', printf('2025-01-01 00:00:00.%06d', i), 1, printf('%016x%048d', i, 0) FROM n", (n,))
         conn.commit()
-        tracemalloc.start()
-        try:
-            command.upgrade(alembic_config(conn), "0003")
-            conn.commit()
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        peak = _upgrade_peak(conn, "0003")
         keys = dict(conn.execute(text("SELECT id, text_key FROM items WHERE id IN (1, 40000, :n)"), {"n": n}).all())
         assert conn.execute(text("SELECT count(*) FROM items WHERE text_key IS NULL")).scalar() == 0
     assert keys == {1: 1, 40000: 40000, n: n}  # the first 8 bytes of each hash
