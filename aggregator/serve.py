@@ -223,7 +223,7 @@ def make_app(output_dir: Path, *, health: Callable[[], Mapping[str, Any]] | None
             # Never a 200 with an empty body: a reader would take it as a feed with no entries.
             return web.Response(status=503, text="503 Feed not published yet\n",
                                 headers={hdrs.RETRY_AFTER: "5", hdrs.CACHE_CONTROL: "no-store"})
-        use_gzip = _accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, ""))
+        use_gzip = _accepts_gzip(", ".join(request.headers.getall(hdrs.ACCEPT_ENCODING, [])))  # all its lines: one list
         headers = {
             hdrs.ETAG: f'"{version.etag}-gz"' if use_gzip else f'"{version.etag}"',
             hdrs.CACHE_CONTROL: cache_control(name or ""),

@@ -274,6 +274,30 @@ def test_gzip_answer(server: Server) -> None:
     assert "Content-Encoding" not in refused.headers and refused.body == ALL
 
 
+def test_accept_encoding_sent_as_several_lines(server: Server) -> None:
+    # RFC 9110 §5.3: a list field sent as several lines is one list. Only the first line
+    # was read: gzip named on a second line was not used, and a refusal there ignored.
+    def encoding(*lines: str) -> str | None:
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        try:
+            conn.putrequest("GET", "/all.xml", skip_accept_encoding=True)
+            for line in lines:
+                conn.putheader("Accept-Encoding", line)
+            conn.endheaders()
+            resp = conn.getresponse()
+            body = resp.read()
+            assert resp.status == 200
+            assert (gzip.decompress(body) if resp.headers["Content-Encoding"] else body) == ALL
+            return resp.headers["Content-Encoding"]
+        finally:
+            conn.close()
+
+    assert encoding("deflate", "gzip") == "gzip"
+    assert encoding("br", "x-gzip;q=0.5") == "gzip"
+    assert encoding("*", "gzip;q=0") is None
+    assert encoding("deflate", "br") is None
+
+
 @pytest.mark.parametrize("header, expected", [
     ("gzip", True), ("GZIP", True), ("deflate, gzip;q=0.5", True), ("x-gzip", True), ("*", True),
     ("", False), ("identity", False), ("gzip;q=0", False), ("gzip; q=0.0, *", False),
