@@ -704,15 +704,18 @@ def _wire_url(url: str) -> bytes:
 def _credentials_carried(source: str, target: str) -> str:
     """A redirect's ``target`` with the user and password of the URL it was answered for
     (a private feed's, sent as Basic auth), when it names none itself and leads to the same
-    host: a move to https (or a new path) must not lock the feed out. Never to another host,
-    nor from https down to http, where they would travel in clear text (as browsers and Go's
-    client do, and curl for other hosts)."""
+    origin (scheme, host and port), or from http up to https on the same host and the
+    default ports: a move to https (or a new path) must not lock the feed out. Never to
+    another host or another port of it (another server), nor from https down to http, where
+    they would travel in clear text (as browsers, curl and requests do)."""
     try:
         src, dst = urlsplit(source), urlsplit(target)
+        src_key, dst_key = host_key(source), host_key(target)
     except ValueError:
         return target
     userinfo, at, _ = src.netloc.rpartition("@")
-    if not at or "@" in dst.netloc or dst.hostname != src.hostname or (src.scheme, dst.scheme) == ("https", "http"):
+    upgrade = src_key[::2] == ("http", 80) and dst_key[::2] == ("https", 443)
+    if not at or "@" in dst.netloc or dst.hostname != src.hostname or (src_key != dst_key and not upgrade):
         return target
     scheme, sep, rest = target.partition("://")
     return f"{scheme}{sep}{userinfo}@{rest}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import socket
 import ssl
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import quote
 
 import pycurl
 import pytest
@@ -225,6 +227,11 @@ def make_app(rec: Recorder) -> web.Application:
     async def utf8_location(request: web.Request) -> web.StreamResponse:
         return web.Response(status=302, headers={"Location": "/iri/café"})  # sent as UTF-8
 
+    @routes.get("/goto")
+    async def goto(request: web.Request) -> web.StreamResponse:
+        rec.seen.append(dict(request.headers))
+        return web.Response(status=int(request.query.get("status", 302)), headers={"Location": request.query["to"]})
+
     @routes.get("/two-locations")
     async def two_locations(request: web.Request) -> web.StreamResponse:
         return web.Response(status=302, headers=CIMultiDict([("Location", "/ok/1"), ("Location", "/ok/1")]))
@@ -405,6 +412,50 @@ def test_a_redirect_to_an_invalid_url_names_the_location(server: ServerThread, k
     with pytest.raises(RedirectError, match=rf"^HTTP 302 redirect to an invalid URL '.+': {problem}") as info:
         fetch(f"{server.url}/bad-location/{kind}")
     assert "invalid URL http" not in str(info.value)
+
+
+def _goto(base: str, to: str, status: int = 302) -> str:
+    return f"{base}/goto?status={status}&to={quote(to, safe='')}"
+
+
+@pytest.mark.parametrize("status", [301, 302])
+def test_credentials_stay_with_their_origin_across_a_redirect(server: ServerThread, status: int) -> None:
+    # A private feed's user and password are for its origin (scheme, host and port), as
+    # browsers, curl and requests read them: another port of the same host is another
+    # server (another user's, on a shared host), and gets no Authorization.
+    origin = server.url.replace("http://", "http://reader:s3cret@")
+    server.rec.seen.clear()
+    res = fetch(_goto(origin, f"{server.url2}/feed", status))
+    assert res.status == 200 and res.body == FEED
+    first, second = server.rec.seen
+    assert first["Authorization"] == "Basic " + base64.b64encode(b"reader:s3cret").decode()
+    assert second["Host"] == f"127.0.0.1:{server.ports[1]}" and "Authorization" not in second
+    assert res.url == f"{server.url2}/feed"
+    assert res.permanent_redirect == (res.url if status == 301 else None)
+    # The same origin keeps them: a new path must not lock the feed out.
+    server.rec.seen.clear()
+    fetch(_goto(origin, "/feed", status))
+    assert [seen["Authorization"] for seen in server.rec.seen] == [first["Authorization"]] * 2
+
+
+@pytest.mark.parametrize(("target", "carried"), [
+    ("http://example.org/new", True),
+    ("http://example.org:80/new", True),  # the default port, written out
+    ("https://example.org/feed", True),  # a move to https on the default ports
+    ("http://EXAMPLE.org/new", True),
+    ("http://example.org:8001/feed", False),  # another port: another server
+    ("https://example.org:8443/feed", False),
+    ("http://other.example/feed", False),
+])
+def test_which_redirects_carry_the_credentials(target: str, carried: bool) -> None:
+    from aggregator.fetch import _credentials_carried
+
+    with_them = target.replace("://", "://me:pw@", 1)
+    assert _credentials_carried("http://me:pw@example.org/feed", target) == (with_them if carried else target)
+    # Never from https down to http, nor from one port to another.
+    assert _credentials_carried("https://me:pw@example.org/feed", "http://example.org/feed") == "http://example.org/feed"
+    assert (_credentials_carried("http://me:pw@example.org:8001/feed", "https://example.org/feed")
+            == "https://example.org/feed")
 
 
 # --- error statuses ------------------------------------------------------------------------------
