@@ -94,6 +94,10 @@ def url_problem(url: str) -> str | None:
         return "must not be empty"
     # Printed and logged (on every load of the config): a private feed's user and password stay out.
     shown = without_credentials(url)
+    hidden = _userinfo_misread(url)
+    if hidden is not None:
+        return (f"{hidden!r} is not a valid URL: a '/', '?' or '#' in its user or password "
+                "must be written %2F, %3F or %23")
     if any(ch.isspace() for ch in url):
         where = "" if any(ch.isspace() for ch in shown) else " in its user or password"
         return f"{shown!r} contains whitespace{where}"
@@ -107,6 +111,29 @@ def url_problem(url: str) -> str | None:
     if not parts.hostname:
         return f"{shown!r} has no host"
     return None
+
+
+def _userinfo_misread(url: str) -> str | None:
+    """``url`` less its user and password, when a "/", "?" or "#" in them (not written
+    %2F, %3F, %23) ends its host where no host can end, for every URL parser (and for
+    ``without_credentials``, which would show the password): read to the last "@", as
+    the user meant it. None when ``url`` reads as a URL with a host, or has no such part."""
+    start = url.find("://") + 3
+    at = url.rfind("@")
+    if start < 3 or at < start:
+        return None
+    userinfo = url[start:at]
+    first = min((i for i in map(userinfo.find, "/?#") if i >= 0), default=-1)
+    if first < 0 or ":" not in userinfo[:first]:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port ("me:s3c" of "me:s3c#ret@...")
+        if parts.hostname:
+            return None
+    except ValueError:
+        pass
+    return url[:start] + url[at + 1:]
 
 
 def outline_problem(feed: OpmlFeed) -> str | None:

@@ -327,6 +327,16 @@ SOURCE_OK = '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\n'
          "aggregator.toml: sources[0].url: 'https://a.example:99999/feed' is not a valid URL"),
         ('[[sources]]\nname = "a"\nurl = "https://me:s3 cret@a.example/feed"\n',
          "aggregator.toml: sources[0].url: 'https://a.example/feed' contains whitespace in its user or password"),
+        # a "/", "?" or "#" left unescaped in a password ends the host for every URL parser
+        ('[[sources]]\nname = "a"\nurl = "https://me:s3c#ret@a.example/feed"\n',
+         "aggregator.toml: sources[0].url: 'https://a.example/feed' is not a valid URL: a '/', '?' or '#' "
+         "in its user or password must be written %2F, %3F or %23"),
+        ('[[sources]]\nname = "a"\nurl = "https://me:s3c/ret@a.example/feed"\n',
+         "aggregator.toml: sources[0].url: 'https://a.example/feed' is not a valid URL: a '/', '?' or '#' "
+         "in its user or password must be written %2F, %3F or %23"),
+        ('[[sources]]\nname = "a"\nurl = "https://me:s3c?r et@a.example/feed"\n',
+         "aggregator.toml: sources[0].url: 'https://a.example/feed' is not a valid URL: a '/', '?' or '#' "
+         "in its user or password must be written %2F, %3F or %23"),
         ('[aggregator]\nbase_url = "example.org"\n' + MINIMAL,
          "aggregator.toml: aggregator.base_url: 'example.org' is not an http:// or https:// URL"),
         ('[[sources]]\nname = "Big News"\nurl = "https://a.example/feed"\n',
