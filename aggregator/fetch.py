@@ -674,6 +674,11 @@ def _idna(host: str) -> str:
         return host.encode("idna").decode("ascii")
 
 
+def _wire_host(host: str | None) -> str | None:
+    """``host`` as the request names it: an international one in IDNA."""
+    return host if host is None or host.isascii() else _idna(host)
+
+
 _URL_DROPPED = dict.fromkeys(map(ord, "\t\n\r"))
 _USERINFO_SAFE = "%:!$&'()*+,;=~"  # RFC 3986 userinfo, escapes kept
 
@@ -710,12 +715,15 @@ def _credentials_carried(source: str, target: str) -> str:
     they would travel in clear text (as browsers, curl and requests do)."""
     try:
         src, dst = urlsplit(source), urlsplit(target)
-        src_key, dst_key = host_key(source), host_key(target)
+        (src_scheme, _, src_port), (dst_scheme, _, dst_port) = host_key(source), host_key(target)
+        # An international host as the config writes it and as a Location sends it (IDNA)
+        same_host = _wire_host(src.hostname) == _wire_host(dst.hostname)
     except ValueError:
         return target
     userinfo, at, _ = src.netloc.rpartition("@")
-    upgrade = src_key[::2] == ("http", 80) and dst_key[::2] == ("https", 443)
-    if not at or "@" in dst.netloc or dst.hostname != src.hostname or (src_key != dst_key and not upgrade):
+    same_port = (src_scheme, src_port) == (dst_scheme, dst_port)
+    upgrade = (src_scheme, src_port, dst_scheme, dst_port) == ("http", 80, "https", 443)
+    if not at or "@" in dst.netloc or not same_host or not (same_port or upgrade):
         return target
     scheme, sep, rest = target.partition("://")
     return f"{scheme}{sep}{userinfo}@{rest}"

@@ -458,6 +458,18 @@ def test_which_redirects_carry_the_credentials(target: str, carried: bool) -> No
             == "https://example.org/feed")
 
 
+def test_a_redirect_to_an_international_host_as_it_goes_on_the_wire_carries_the_credentials() -> None:
+    # The config names the host as people write it, the server's Location as it is sent
+    # (IDNA): the same host, whose move to https or a new path must not lock the feed out.
+    from aggregator.fetch import _credentials_carried
+
+    assert (_credentials_carried("http://me:pw@bücher.example/feed", "https://xn--bcher-kva.example/new")
+            == "https://me:pw@xn--bcher-kva.example/new")
+    assert (_credentials_carried("http://me:pw@xn--bcher-kva.example/feed", "http://BÜCHER.example/new")
+            == "http://me:pw@BÜCHER.example/new")
+    assert _credentials_carried("http://me:pw@bücher.example/feed", "http://bucher.example/") == "http://bucher.example/"
+
+
 # --- error statuses ------------------------------------------------------------------------------
 
 
