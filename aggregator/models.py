@@ -163,6 +163,8 @@ item_sources = Table(
     Column("key", Text, nullable=False),  # the entry's identity within that source
     Column("link", Text),  # that source's own link to the story
     Column("fingerprint", String(64), nullable=False),  # hash of what the source last sent
+    # ... less the values of its dates (NULL: stored before schema 0010); see ingest
+    Column("undated_fingerprint", String(64)),
     Column("first_seen", UTCDateTime, nullable=False),
     UniqueConstraint("source_id", "key"),
 )

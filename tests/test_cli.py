@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from aggregator.cli import main
+from aggregator.db import SCHEMA_REVISION
 
 from atomcheck import validate_atom
 
@@ -300,7 +301,7 @@ def test_a_database_from_a_newer_release_is_refused_with_one_line(project: Path)
     out = run(project, "status", code=1)
     assert out.strip().splitlines()[-1] == (
         "aggregator: the database is at schema revision '0099', which this version of aggregator "
-        "(schema 0009) does not know: a newer release made it; run that release, or restore a backup "
+        f"(schema {SCHEMA_REVISION}) does not know: a newer release made it; run that release, or restore a backup "
         "made before it"), out
 
 
@@ -365,7 +366,7 @@ def test_a_database_a_running_service_uses_is_not_upgraded_under_it(project: Pat
     finally:
         service.release()
     run(project, "status")
-    assert current_revision(engine) == "0009"
+    assert current_revision(engine) == SCHEMA_REVISION
     engine.dispose()
 
 

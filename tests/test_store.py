@@ -152,6 +152,31 @@ def test_a_file_added_upstream_dates_its_entry_anew_an_author_named_once_does_no
     assert by_title["Post"].updated == T0 - timedelta(hours=1) and by_title["Post"].author == "Jo"
 
 
+def test_dates_that_alone_move_date_no_item_anew_once_the_link_row_has_an_undated_fingerprint(store: Store) -> None:
+    # Schema 0010: a link row keeps what its source sent less the values of its dates. A
+    # row stored before has none (NULL): its first such move still dates its item anew,
+    # once; from then on, moved dates alone are no news. (A date that appears, goes, or
+    # turns implausible is not a move: the earlier rules decide those.)
+    entry = EntryData(key="a", title="A story", content="Text.", published=T0, updated=T0)
+    store.ingest("one", [entry], now=T0)
+    with store.engine.begin() as conn:
+        conn.execute(item_sources.update().values(undated_fingerprint=None))  # as schema 0009 left it
+    later = T0 + timedelta(days=1)
+    moved = [replace(entry, published=T0 + timedelta(hours=h), updated=T0 + timedelta(hours=h)) for h in (1, 2, 3)]
+    assert store.ingest("one", [moved[0]], now=later).updated == 1
+    [item] = store.newest_items(None, 5)
+    assert item.updated == moved[0].updated  # its own new time, as a changed entry takes
+    assert store.ingest("one", [moved[1]], now=later + timedelta(days=1)).updated == 0
+    assert store.ingest("one", [moved[2]], now=later + timedelta(days=2)).updated == 0
+    assert store.newest_items(None, 5) == [item]
+    with store.engine.connect() as conn:
+        assert conn.execute(select(item_sources.c.undated_fingerprint)).scalar() is not None
+    # A change of the text is news, dates moved or not.
+    revised = replace(moved[2], content="Text, revised.", published=T0 + timedelta(hours=4), updated=None)
+    assert store.ingest("one", [revised], now=later + timedelta(days=4)).updated == 1
+    assert store.newest_items(None, 5)[0].updated == later + timedelta(days=4)
+
+
 def test_a_changed_entry_hashes_its_text_a_few_times_not_once_per_reread_zone(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     # A changed entry is checked against the fingerprints it had when only how it is read

@@ -59,7 +59,7 @@ def _isoformat(value: datetime) -> str:
 # Columns of the tables every new entry writes, in the order ``_insert_rows`` takes.
 _ITEM_COLUMNS = ("uid", "source_id", "title", "link", "canonical_link", "text_key", "summary", "content",
                  "content_type", "author", "truncated", "first_seen", "published", "updated", "classified")
-_LINK_COLUMNS = ("item_id", "source_id", "key", "link", "fingerprint", "first_seen")
+_LINK_COLUMNS = ("item_id", "source_id", "key", "link", "fingerprint", "undated_fingerprint", "first_seen")
 _TEXT_COLUMNS = ("item_id", "text")
 _ENCLOSURE_COLUMNS = ("item_id", "position", "href", "type", "length")
 
@@ -71,14 +71,14 @@ def _source_ids_of(sqlite: bool) -> Any:  # :names
 
 def _links_of(sqlite: bool) -> Any:  # :keys of :sources -> each one's link row, item and origin
     return (select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
-                   items.c.source_id, item_sources.c.source_id, item_sources.c.link)
+                   item_sources.c.undated_fingerprint, items.c.source_id, item_sources.c.source_id, item_sources.c.link)
             .join(items, items.c.id == item_sources.c.item_id)
             .where(_in_list(item_sources.c.key, "keys", sqlite), _in_list(item_sources.c.source_id, "sources", sqlite)))
 
 
 def _links_by_item_link(sqlite: bool) -> Any:  # _links_of, by their items' :links (canonical)
     return (select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
-                   items.c.source_id, item_sources.c.source_id, item_sources.c.link)
+                   item_sources.c.undated_fingerprint, items.c.source_id, item_sources.c.source_id, item_sources.c.link)
             .join(items, items.c.id == item_sources.c.item_id)
             .where(_in_list(items.c.canonical_link, "links", sqlite),
                    _in_list(item_sources.c.source_id, "sources", sqlite))
@@ -113,9 +113,10 @@ def _times_of(sqlite: bool) -> Any:  # :ids -> (item, its updated)
     return select(items.c.id, items.c.updated).where(_in_list(items.c.id, "ids", sqlite))
 
 
-def _relink(sqlite: bool) -> Any:  # a source's link row after it sent a change: b_id, b_fingerprint, b_link
+def _relink(sqlite: bool) -> Any:  # a source's link row after it sent a change: b_id, b_fingerprint, b_undated, b_link
     return (update(item_sources).where(item_sources.c.id == bindparam("b_id"))
-            .values(fingerprint=bindparam("b_fingerprint"), link=bindparam("b_link")))
+            .values(fingerprint=bindparam("b_fingerprint"), undated_fingerprint=bindparam("b_undated"),
+                    link=bindparam("b_link")))
 
 
 def _rekey(sqlite: bool) -> Any:  # a source's link row stored under its entry's legacy key: b_id, b_key
@@ -263,9 +264,18 @@ def fingerprint(entry: EntryData, clamped_at: datetime | None = None, *, tracked
     campaign on changes no entry. ``tracked``: the link whole, as releases before schema
     0008 took it (see ``_earlier_fingerprints``).
     """
+    return fingerprints(entry, clamped_at, tracked=tracked)[0]
+
+
+def fingerprints(entry: EntryData, clamped_at: datetime | None = None, *, tracked: bool = False) -> tuple[str, str]:
+    """(``fingerprint``, the undated fingerprint): the same less the values of the dates,
+    which of them the entry has, and which are plausible, still counted. Equal undated fingerprints with different
+    fingerprints: only the dates moved (a feed made on request, stamping each entry with
+    the time of the request), which dates no item anew (``ingest``)."""
     # sha256 of title, link, summary, content, content type, author, published, updated
     # and str(truncated), each None as "", joined by U+001F; a date is its isoformat() or
     # "future". Written out (no helper, no generator): it runs for every entry fetched.
+    # The texts before the dates are hashed once for both.
     published, updated = entry.published, entry.updated
     if published is None:
         pub = ""
@@ -282,13 +292,23 @@ def fingerprint(entry: EntryData, clamped_at: datetime | None = None, *, tracked
     else:
         upd = _isoformat(updated)
     link = entry.link
-    joined = "\x1f".join((
+    head = hashlib.sha256("\x1f".join((
         entry.title or "", (link if tracked else untracked(link)) if link else "", entry.summary or "", entry.content or "", entry.content_type or "",
-        entry.author or "", pub, upd, str(entry.truncated),
-    ))
+        entry.author or "", "",
+    )).encode())
+    tail = "\x1f" + str(entry.truncated)
     if entry.enclosures:  # only then: the fingerprints of entries without stay as they were
-        joined += "\x1f" + repr([(e.href, e.type, e.length) for e in entry.enclosures])
-    return hashlib.sha256(joined.encode()).hexdigest()
+        tail += "\x1f" + repr([(e.href, e.type, e.length) for e in entry.enclosures])
+    dated = head.copy()
+    dated.update(f"{pub}\x1f{upd}{tail}".encode())
+    head.update(f"{_dated(published)}\x1f{_dated(updated)}{tail}".encode())
+    return dated.hexdigest(), head.hexdigest()
+
+
+def _dated(t: datetime | None) -> str:
+    """What the undated fingerprint keeps of a date: whether there is one, and whether it
+    is plausible (a real date in place of a CMS's zero is read as news, see _recleaned)."""
+    return "" if t is None else "d" if t >= PLAUSIBLE_SINCE else "z"
 
 
 def fallback_title(entry: EntryData) -> str:
@@ -393,17 +413,17 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
 
     # What each source already sent: (source_id, key) -> (link row, item, fingerprint, origin,
     # the link it sent).
-    known: dict[tuple[int, str], tuple[int, int, str, int, str | None]] = {}
+    known: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None]] = {}
     all_keys = {k for unique in per_job for k in unique}
     raw_key = {_indexed(k): k for k in all_keys}  # stored form -> the entry's key
     wanted_ids = [source_ids[j.source_name] for j in jobs]
     wanted_sources = _listed(conn, item_sources.c.source_id, wanted_ids)
     links_of = _statement(conn, _links_of)
     for part in _chunks(sorted(raw_key.keys() | all_keys)):  # all_keys: see _with_legacy
-        for key, link_id, item_id, fp, origin, sid, sent in conn.execute(
+        for key, link_id, item_id, fp, ufp, origin, sid, sent in conn.execute(
             links_of, {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
         ):
-            known[(sid, raw_key.get(key, key))] = (link_id, item_id, fp, origin, sent)
+            known[(sid, raw_key.get(key, key))] = (link_id, item_id, fp, ufp, origin, sent)
     # An entry keyed by its link was stored, before schema 0008, under the link with its
     # tracking parameters (see ``untracked``): found by that key too, and re-keyed.
     legacy_of = {raw: key for unique in per_job for key, e in unique.items()
@@ -420,19 +440,19 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     schemes = {other: key for unique in per_job for key, e in unique.items()
                if e.link and key.startswith(("https://", "http://")) and key == untracked(e.link.strip())
                and (other := _other_scheme(key)) not in unique}
-    legacy: dict[tuple[int, str], tuple[int, int, str, int, str | None]] = {}
-    by_scheme: dict[tuple[int, str], tuple[int, int, str, int, str | None]] = {}
+    legacy: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None]] = {}
+    by_scheme: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None]] = {}
     if legacy_of or schemes:
         stored_legacy = {_indexed(raw): raw for raw in (*schemes, *legacy_of)}
         for part in _chunks(sorted(stored_legacy.keys() | schemes.keys() | legacy_of.keys())):
-            for key, link_id, item_id, fp, origin, sid, sent in conn.execute(
+            for key, link_id, item_id, fp, ufp, origin, sid, sent in conn.execute(
                 links_of, {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
             ):
                 raw = stored_legacy.get(key, key)
                 if raw in legacy_of:
-                    legacy[(sid, legacy_of[raw])] = (link_id, item_id, fp, origin, sent)
+                    legacy[(sid, legacy_of[raw])] = (link_id, item_id, fp, ufp, origin, sent)
                 else:
-                    by_scheme[(sid, schemes[raw])] = (link_id, item_id, fp, origin, sent)
+                    by_scheme[(sid, schemes[raw])] = (link_id, item_id, fp, ufp, origin, sent)
     if legacy_of:
         # The feed may have moved its campaign since: a row keyed by its whole link, whose
         # link less its tracking parameters is the key, found by its item's canonical link.
@@ -440,17 +460,17 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                  if any((sid, key) not in known and (sid, key) not in legacy for sid in wanted_ids)}
         by_canon = sorted({c for key in moved if (c := canonical_link(key))})
         for part in _chunks(_with_legacy(by_canon)):
-            for key, link_id, item_id, fp, origin, sid, sent in conn.execute(
+            for key, link_id, item_id, fp, ufp, origin, sid, sent in conn.execute(
                 _statement(conn, _links_by_item_link),
                 {"links": _listed(conn, items.c.canonical_link, part), "sources": wanted_sources},
             ):
                 was = sent.strip() if sent else None
                 if was and key in (was, _indexed(was)) and (now_key := untracked(was)) in moved:
-                    legacy.setdefault((sid, now_key), (link_id, item_id, fp, origin, sent))
+                    legacy.setdefault((sid, now_key), (link_id, item_id, fp, ufp, origin, sent))
     rekeyed: list[dict[str, Any]] = []
 
     counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
-    fresh: list[tuple[int, str, int, EntryData, str]] = []  # (job, name, source id, entry, fp)
+    fresh: list[tuple[int, str, int, EntryData, tuple[str, str]]] = []  # (job, name, source id, entry, fingerprints)
     relinked: list[dict[str, Any]] = []  # item_sources rows whose source sent a change
     changed: list[tuple[int, EntryData]] = []  # (item, entry) of items that source made
     enriched: list[tuple[int, EntryData]] = []  # ... whose entry only reads fuller now
@@ -459,7 +479,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     for j, (job, unique) in enumerate(zip(jobs, per_job)):
         sid = source_ids[job.source_name]
         for key, entry in unique.items():
-            fp = fingerprint(entry, job.clamped_at)
+            fp, ufp = fingerprints(entry, job.clamped_at)
             hit = known.get((sid, key))
             if hit is None and legacy:
                 hit = legacy.get((sid, key))
@@ -468,12 +488,20 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             if hit is None and by_scheme:
                 hit = by_scheme.get((sid, key))
             if hit is None:
-                fresh.append((j, job.source_name, sid, entry, fp))
+                fresh.append((j, job.source_name, sid, entry, (fp, ufp)))
                 continue
-            link_id, item_id, old_fp, origin, sent = hit
+            link_id, item_id, old_fp, old_ufp, origin, sent = hit
             if old_fp == fp:
                 continue
-            relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_link": entry.link})
+            relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_undated": ufp, "b_link": entry.link})
+            if old_ufp == ufp:
+                # Only the values of its dates moved (a feed made on request, stamping each
+                # entry with the time of the request): no news. The item keeps its times,
+                # and its feeds their bytes; the next move is measured from these. (A
+                # further source's via link that moved is published again, as below.)
+                if origin != sid and sent != entry.link:
+                    counts[j][1] += 1
+                continue
             if origin != sid:
                 # The story is its origin's; this source's link is its via link in the
                 # feeds, which must be published again when it moves.
@@ -792,7 +820,7 @@ def _free_times(
 def _insert_fresh(
     conn: Connection,
     jobs: Sequence[IngestJob],
-    fresh: list[tuple[int, str, int, EntryData, str]],
+    fresh: list[tuple[int, str, int, EntryData, tuple[str, str]]],
     counts: list[list[int]],
     now: datetime,
 ) -> None:
@@ -927,9 +955,9 @@ def _insert_fresh(
     _insert_rows(conn, rule_texts, _TEXT_COLUMNS, [(new_ids[i], derived[i][1]) for i in new])
     _insert_enclosures(conn, [(new_ids[i], fresh[i][3]) for i in new])
     link_rows = []
-    for i, (_, _, sid, e, fp) in enumerate(fresh):
+    for i, (_, _, sid, e, (fp, ufp)) in enumerate(fresh):
         item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
-        link_rows.append((item_id, sid, stored_keys[i], e.link, fp, now))  # _LINK_COLUMNS
+        link_rows.append((item_id, sid, stored_keys[i], e.link, fp, ufp, now))  # _LINK_COLUMNS
     _insert_rows(conn, item_sources, _LINK_COLUMNS, link_rows, converted)
     # A stored item that another source now carries may belong to topics limited to
     # that source: classify sees it again.
