@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 import unicodedata
@@ -95,6 +96,37 @@ def _human_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%SZ") if value else "-"
 
 
+# Format characters scripts and emoji need, shown as they are: the soft hyphen, the zero-width
+# space, the joiners, the direction marks (which cannot reverse a line) and the word joiner.
+_KEPT_FORMAT = frozenset("\u00ad\u061c\u200b\u200c\u200d\u200e\u200f\u2060")
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e\n]+")
+
+
+def _acts_on_terminal(c: str) -> bool:
+    """A control character (an ESC begins a terminal command, a CR rewrites the line), a
+    line or paragraph separator, or a format character such as a bidirectional override,
+    which shows the rest of a line reversed (Trojan Source): text a feed sent that the
+    terminal would act on rather than show."""
+    category = unicodedata.category(c)
+    return category in ("Cc", "Zl", "Zp") or (category == "Cf" and c not in _KEPT_FORMAT)
+
+
+def _shown(text: str) -> str:
+    """``text`` for the terminal: each character that would act on it written as its
+    escape (``\\u202e``, ``\\x1b``). What is stored and published keeps it."""
+    if text.isprintable():
+        return text
+    return "".join(c.encode("unicode_escape").decode("ascii") if _acts_on_terminal(c) else c for c in text)
+
+
+def _json(value: Any) -> str:
+    """``value`` as indented JSON whose strings write such characters as JSON escapes: the
+    same values, nothing for a terminal to act on."""
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    return _NOT_PRINTABLE_ASCII.sub(lambda m: m[0] if m[0].isprintable() else "".join(
+        json.dumps(c).strip('"') if _acts_on_terminal(c) else c for c in m[0]), text)
+
+
 def _cells(text: str) -> int:
     """Terminal cells ``text`` takes: two for a wide (CJK) character, none for a combining one."""
     return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
@@ -102,6 +134,7 @@ def _cells(text: str) -> int:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
+    rows = [[_shown(c) for c in r] for r in rows]
     widths = [max(_cells(h), *(_cells(r[i]) for r in rows)) if rows else _cells(h) for i, h in enumerate(headers)]
 
     def line(cells: list[str]) -> str:
@@ -193,7 +226,7 @@ def update(obj: Context, sources: tuple[str, ...]) -> None:
         lines: list[str] = []
         for o in report.outcomes:
             state = "retired" if o.retired else "ok" if o.ok else "FAILED"
-            detail = o.error or o.warning or ""
+            detail = _shown(o.error or o.warning or "")
             lines.append(f"{o.name}: {state}, {o.new} new, {o.updated} updated, {o.merged} merged"
                          + (f" ({detail})" if detail else ""))
         try:
@@ -266,7 +299,7 @@ def status(obj: Context, as_json: bool) -> None:
             "retired": st.retired if st else False,
         })
     if as_json:
-        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        click.echo(_json(records))
         return
     rows = []
     for r in records:
@@ -300,7 +333,7 @@ def topics(obj: Context, as_json: bool) -> None:
     records += [{"slug": t.slug, "title": t.title, "items": counts.get(t.slug, 0), "url": f"{base}/{t.slug}.xml"}
                 for t in config.topics]
     if as_json:
-        click.echo(json.dumps(records, indent=2, ensure_ascii=False))
+        click.echo(_json(records))
         return
     click.echo(_table(["TOPIC", "ITEMS", "TITLE", "FEED"],
                       [[r["slug"], str(r["items"]), r["title"], r["url"]] for r in records]))
@@ -324,15 +357,15 @@ def items(obj: Context, topic: str | None, limit: int, as_json: bool) -> None:
         classify(config, store)
         rows = store.newest_items(None if topic in (None, "all") else topic, limit)
     if as_json:
-        click.echo(json.dumps([{
+        click.echo(_json([{
             "id": i.id, "title": i.title, "link": i.link, "updated": iso(i.updated),
             "published": iso(i.published), "source": i.source.title, "source_name": i.source.name, "topics": list(i.topics),
             "via": list(i.via),
-        } for i in rows], indent=2, ensure_ascii=False))
+        } for i in rows]))
         return
     for i in rows:
-        click.echo(f"{_human_time(i.updated)}  {i.title}")
-        click.echo(f"    {i.source.title}" + (f"  {i.link}" if i.link else "")
+        click.echo(f"{_human_time(i.updated)}  {_shown(i.title)}")
+        click.echo(f"    {_shown(i.source.title)}" + (f"  {_shown(i.link)}" if i.link else "")
                    + (f"  [{', '.join(i.topics)}]" if i.topics else ""))
 
 

@@ -7,8 +7,10 @@ import html
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from aggregator.cli import main
 from aggregator.db import SCHEMA_REVISION
 
 from atomcheck import validate_atom
+from feedserver import FeedServer
 
 
 def run(project: Path, *args: str, code: int | None = 0) -> str:
@@ -522,3 +525,60 @@ def test_update_with_its_output_closed_still_publishes(project: Path) -> None:
         os.close(write)
     assert "Traceback" not in done.stderr, done.stderr
     assert (project / "feeds" / "all.xml").exists()
+
+
+def test_text_from_a_feed_cannot_act_on_the_terminal(tmp_path: Path) -> None:
+    # A hostile feed's titles carry a right-to-left override (the line reads reversed) and
+    # isolates: printed as escapes, never acted on; the JSON holds the same values, written
+    # as escapes; the published feed keeps what the feed said. The marks and joiners that
+    # scripts and emoji need are shown as they are.
+    feed = json.dumps({
+        "version": "https://jsonfeed.org/version/1.1", "title": "Evil\u202eFeed\u2066x\u2069",
+        "items": [{"id": "1", "url": "http://127.0.0.1/a", "content_text": "x",
+                   "title": "Hello \u202ecilbup\u202c world\x7f \u0627\u200f\u200d\U0001f44d"}],
+    }).encode()
+    with FeedServer() as srv:
+        srv.route("/f.json", feed, content_type="application/feed+json")
+        cfg = tmp_path / "aggregator.toml"
+        cfg.write_text('[aggregator]\ndatabase = "sqlite:///a.db"\n\n'
+                       f'[[sources]]\nname = "evil"\nurl = "{srv.url("/f.json")}"\n')
+        run(tmp_path, "update")
+    dangerous = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+    shown = run(tmp_path, "items")
+    assert not dangerous.search(shown), repr(shown)
+    assert "Hello \\u202ecilbup\\u202c world\\x7f \u0627\u200f\u200d\U0001f44d" in shown
+    assert "Evil\\u202eFeed\\u2066x\\u2069" in shown
+    as_json = run(tmp_path, "items", "--json")
+    assert not dangerous.search(as_json), repr(as_json)
+    item, = json.loads(as_json)
+    assert item["title"] == "Hello \u202ecilbup\u202c world\x7f \u0627\u200f\u200d\U0001f44d"
+    assert item["source"] == "Evil\u202eFeed\u2066x\u2069"
+    assert "Evil\u202eFeed" in (tmp_path / "feeds" / "all.xml").read_text()
+
+
+def test_an_error_a_server_words_cannot_act_on_the_terminal(tmp_path: Path) -> None:
+    # The reason phrase of an error status is the server's own text, shown in update's line
+    # and in status: an ESC sequence in it (setting the window title here) is written escaped.
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        def answer() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    conn, _ = server.accept()
+                    with conn:
+                        conn.recv(65536)
+                        conn.sendall(b"HTTP/1.1 503 Busy \x1b]0;owned\x07\x9b2J\r\nContent-Length: 0\r\n"
+                                     b"Connection: close\r\n\r\n")
+        threading.Thread(target=answer, daemon=True).start()
+        cfg = tmp_path / "aggregator.toml"
+        cfg.write_text('[aggregator]\ndatabase = "sqlite:///a.db"\n\n[[topics]]\nslug = "t"\n'
+                       'title = "Reads \\u202Ebackwards"\nany = ["x"]\n\n'
+                       f'[[sources]]\nname = "busy"\nurl = "http://127.0.0.1:{server.getsockname()[1]}/f"\n')
+        updated = CliRunner().invoke(main, ["--config", str(cfg), "update"])
+    assert updated.exit_code == 1, updated.output
+    shown = updated.stdout + "".join(CliRunner().invoke(main, ["--config", str(cfg), *args]).stdout
+                                     for args in (["status"], ["topics"], ["status", "--json"]))
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]", shown), repr(shown)
+    assert "busy: FAILED, 0 new, 0 updated, 0 merged (HTTP 503 Busy \\x1b]0;owned\\x07\\x9b2J)" in shown
+    assert "Reads \\u202ebackwards" in shown
+    error, = (s["error"] for s in json.loads(run(tmp_path, "status", "--json")))
+    assert error.startswith("HTTP 503 Busy ") and "owned\x9b2J" in error
