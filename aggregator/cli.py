@@ -32,10 +32,23 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 CLEAR_LINE = "\r\x1b[K"  # to the line's start, and erase it
 
 
+class LogFormatter(logging.Formatter):
+    """One line per event, after ``prefix``: a message that quotes a feed or a server (a
+    reason phrase) writes the characters a terminal would act on as escapes (see _shown),
+    and a line break in it cannot start a line that reads as another event."""
+
+    def __init__(self, prefix: str = "") -> None:
+        super().__init__(LOG_FORMAT)
+        self.prefix = prefix
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return self.prefix + _shown(super().formatMessage(record))
+
+
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    handler.setFormatter(LogFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -80,7 +93,7 @@ def logs_above_progress(shown: bool) -> Iterator[None]:
     handlers = [h for h in logging.getLogger().handlers if h.formatter is not None] if shown else []
     saved = [h.formatter for h in handlers]
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(CLEAR_LINE + LOG_FORMAT))
+        handler.setFormatter(LogFormatter(CLEAR_LINE))
     try:
         yield
     finally:

@@ -558,7 +558,8 @@ def test_text_from_a_feed_cannot_act_on_the_terminal(tmp_path: Path) -> None:
 
 def test_an_error_a_server_words_cannot_act_on_the_terminal(tmp_path: Path) -> None:
     # The reason phrase of an error status is the server's own text, shown in update's line
-    # and in status: an ESC sequence in it (setting the window title here) is written escaped.
+    # and in status, and in the log line of the failure: an ESC sequence in it (setting the
+    # window title here) is written escaped.
     with socket.create_server(("127.0.0.1", 0)) as server:
         def answer() -> None:
             with contextlib.suppress(OSError):
@@ -575,7 +576,8 @@ def test_an_error_a_server_words_cannot_act_on_the_terminal(tmp_path: Path) -> N
                        f'[[sources]]\nname = "busy"\nurl = "http://127.0.0.1:{server.getsockname()[1]}/f"\n')
         updated = CliRunner().invoke(main, ["--config", str(cfg), "update"])
     assert updated.exit_code == 1, updated.output
-    shown = updated.stdout + "".join(CliRunner().invoke(main, ["--config", str(cfg), *args]).stdout
+    assert "ERROR aggregator.pipeline: source busy: HTTP 503 Busy \\x1b]0;owned\\x07\\x9b2J" in updated.stderr
+    shown = updated.stdout + updated.stderr + "".join(CliRunner().invoke(main, ["--config", str(cfg), *args]).stdout
                                      for args in (["status"], ["topics"], ["status", "--json"]))
     assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]", shown), repr(shown)
     assert "busy: FAILED, 0 new, 0 updated, 0 merged (HTTP 503 Busy \\x1b]0;owned\\x07\\x9b2J)" in shown
