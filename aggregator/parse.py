@@ -52,7 +52,7 @@ from aggregator.errors import ParseError
 from aggregator.fastparse import fast_feed, parse_date
 from aggregator.identity import untracked, without_credentials
 from aggregator.sanitize import html_to_text, sanitize_html, text_as_html
-from aggregator.text import drop_not_xml
+from aggregator.text import collapse_ws, drop_not_xml
 from aggregator.types import Enclosure, EntryData, FeedData
 
 __all__ = ["parse_feed", "entry_key", "clamp_date"]
@@ -419,13 +419,14 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     updated_struct = get("updated_parsed") if dict.__contains__(raw, "updated_parsed") else None
     published_struct = get("published_parsed")
     author_detail = _first_author(raw)
-    author = ((author_detail and _author_name(author_detail, author_detail.get("raw", get("author"))))
-              or get("author") or "").strip() or None
+    # A name is one line, as a title is: a CMS's template wraps it over several.
+    author = collapse_ws((author_detail and _author_name(author_detail, author_detail.get("raw", get("author"))))
+                         or get("author") or "") or None
     if author is None:
         # RFC 4287 §4.2.1: the authors of the entry's atom:source, else the feed's.
         source = get("source")
-        source_author = source and ((_first_author(source) or {}).get("name") or "").strip()
-        author = source_author or feed_author
+        source_author = source and collapse_ws((_first_author(source) or {}).get("name") or "")
+        author = source_author or (feed_author and collapse_ws(feed_author)) or None
 
     try:
         files = get("enclosures")
@@ -642,7 +643,7 @@ def _json_author(obj: Mapping[str, Any]) -> str | None:
     candidates = [*candidates, obj.get("author")]  # 1.0
     for author in candidates:
         if isinstance(author, dict) and _json_str(author, "name"):
-            return str(author["name"]).strip()
+            return collapse_ws(str(author["name"]))
     return None
 
 

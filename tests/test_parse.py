@@ -1183,3 +1183,30 @@ def test_an_empty_href_reads_as_the_feedparser_path_and_the_previous_release_rea
     slow = _parse_with_feedparser(FETCHED, body.encode(), "", NOW)
     assert fast.entries == slow.entries
     assert [e.link for e in fast.entries] == [None]
+
+
+@pytest.mark.parametrize("document", [
+    "<rss version='2.0' xmlns:dc='http://purl.org/dc/elements/1.1/'><channel><title>T</title><item>"
+    "<guid isPermaLink='false'>a</guid><title>t</title><dc:creator>\n  Jane\n\tDoe\r\n</dc:creator></item></channel></rss>",
+    "<rss version='2.0'><channel><title>T</title><item><guid isPermaLink='false'>a</guid><title>t</title>"
+    "<author>jane@example.com (Jane\n   Doe)</author></item></channel></rss>",
+    "<feed xmlns='http://www.w3.org/2005/Atom'><title>T</title><id>urn:f</id><updated>2024-01-01T00:00:00Z</updated>"
+    "<author><name>Jane\n  Doe</name></author><entry><id>urn:a</id><title>t</title>"
+    "<updated>2024-01-01T00:00:00Z</updated></entry></feed>",
+    "<feed xmlns='http://www.w3.org/2005/Atom'><title>T</title><id>urn:f</id><updated>2024-01-01T00:00:00Z</updated>"
+    "<entry><id>urn:a</id><title>t</title><updated>2024-01-01T00:00:00Z</updated>"
+    "<author><name>Jane\u2028Doe </name></author></entry></feed>",
+    json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "T",
+                "items": [{"id": "a", "content_text": "t", "authors": [{"name": " Jane\n\n Doe"}]}]}),
+])
+def test_an_authors_name_is_one_line(document: str) -> None:
+    # A CMS that wraps the name (a template's line breaks inside <dc:creator>) sends it over
+    # several lines: the name is one line, runs of whitespace one space, as a title is.
+    from aggregator.parse import _parse_with_feedparser
+
+    body = document.encode()
+    feeds = [parse_feed(FETCHED, body, {}, now=NOW)]
+    if not document.startswith("{"):
+        feeds.append(_parse_with_feedparser(FETCHED, body, "", NOW))
+    for feed in feeds:
+        assert [e.author for e in feed.entries] == ["Jane Doe"]
