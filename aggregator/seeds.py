@@ -321,20 +321,29 @@ _CP1252_FALLBACK = "aggregator.seeds.cp1252"
 codecs.register_error(_CP1252_FALLBACK, _cp1252_bytes)
 
 
+class _Unreadable(SeedError):
+    """A document that cannot be opened and read, as against one read and found no text."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def _read_text(file: Path, max_bytes: int) -> tuple[str, str | None]:
     """The file's text and a warning when it had to be read as Windows-1252; SeedError
-    with a message naming the file and its problem."""
+    with a message naming the file and its problem (_Unreadable when it cannot be read)."""
     try:
         status = file.stat()
         if not stat.S_ISREG(status.st_mode):  # opening a named pipe waits for a writer
-            raise SeedError(f"{file}: skipped, not a regular file")
+            raise _Unreadable(f"{file}: skipped, not a regular file", "not a regular file")
         size = status.st_size
         if size > max_bytes:
             raise SeedError(f"{file}: skipped, {size} bytes is over the {max_bytes}-byte limit")
         with file.open("rb") as handle:
             data = handle.read(max_bytes + 1)
     except OSError as e:
-        raise SeedError(f"{file}: skipped, cannot be read ({e.strerror or e})") from e
+        reason = e.strerror or str(e)
+        raise _Unreadable(f"{file}: skipped, cannot be read ({reason})", reason) from e
     # The file may have grown between stat and read.
     if len(data) > max_bytes:
         raise SeedError(f"{file}: skipped, over the {max_bytes}-byte limit")
@@ -376,8 +385,8 @@ def read_seed_path(path: Path, *, max_bytes: int = 5_000_000) -> tuple[list[Seed
     """Read a seed folder (every ``*.txt``, in name order) or one seed file.
 
     Returns the items (file-name order, then document order) and one warning per file
-    that was skipped or held no items; the other files still load. A missing path
-    raises SeedError.
+    that was skipped or held no items; the other files still load. A missing path, a
+    folder that cannot be listed and a single file that cannot be read raise SeedError.
     """
     path = Path(path)
     try:
@@ -393,6 +402,13 @@ def read_seed_path(path: Path, *, max_bytes: int = 5_000_000) -> tuple[list[Seed
     for file in files:
         try:
             text, warning = _read_text(file, max_bytes)
+        except _Unreadable as e:
+            if file is path:
+                # The source's one document: nothing of it can load, as from a folder that
+                # cannot be listed, so the source fails (a folder's other files still load).
+                raise SeedError(f"{path}: seed path cannot be read ({e.reason})") from e
+            warnings.append(str(e))
+            continue
         except SeedError as e:
             # One bad document never keeps the others from loading.
             warnings.append(str(e))

@@ -557,13 +557,49 @@ def test_single_file_path(tmp_path: Path) -> None:
     assert items[0].file == "one.text"
 
 
-def test_a_named_pipe_as_the_seed_path_is_skipped_not_waited_on(tmp_path: Path) -> None:
-    # Opening a FIFO for reading waits for a writer: the refresh hung for ever.
+def test_a_named_pipe_as_the_seed_path_fails_its_source_not_waited_on(tmp_path: Path) -> None:
+    # Opening a FIFO for reading waits for a writer: the refresh hung for ever. As the
+    # source's one file (nothing of it can load), the source fails, naming it.
     fifo = tmp_path / "pipe.txt"
     os.mkfifo(fifo)
-    code = "from aggregator.seeds import read_seed_path; import sys; print(read_seed_path(sys.argv[1])[1])"
+    code = ("from aggregator.seeds import read_seed_path; import sys\n"
+            "try:\n    read_seed_path(sys.argv[1])\nexcept Exception as e:\n    print(e)")
     done = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=10)
-    assert done.stdout.strip() == repr([f"{fifo}: skipped, not a regular file"])
+    assert done.stdout.strip() == f"{fifo}: seed path cannot be read (not a regular file)"
+
+
+def test_a_seed_file_that_cannot_be_read_fails_its_source(tmp_path: Path) -> None:
+    # A source whose path is one document we may not read was "ok, 0 new" with a warning:
+    # nothing of it loads, so it fails, naming the file and the problem, as a folder that
+    # cannot be listed does; a folder's unreadable document is still skipped with a warning.
+    prefix = _as_other_user()
+    project = Path(tempfile.mkdtemp())
+    try:
+        (project / "seeds").mkdir()
+        (project / "seeds" / "a.txt").write_text("Good story.", encoding="utf-8")
+        (project / "seeds" / "b.txt").write_text("Locked story.", encoding="utf-8")
+        (project / "one.txt").write_text("Locked story.", encoding="utf-8")
+        (project / "aggregator.toml").write_text(
+            '[aggregator]\ndatabase = "sqlite:///agg.db"\noutput_dir = "feeds"\n'
+            '[[sources]]\nname = "one"\npath = "one.txt"\n'
+            '[[sources]]\nname = "seeds"\npath = "seeds"\n', encoding="utf-8")
+        if prefix:
+            for p in [project, *project.rglob("*")]:
+                os.chown(p, 65534, 65534, follow_symlinks=False)
+        (project / "one.txt").chmod(0)
+        (project / "seeds" / "b.txt").chmod(0)
+        done = subprocess.run(
+            [*prefix, sys.executable, "-m", "aggregator.cli", "--config", "aggregator.toml", "update"],
+            cwd=project, capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == 1, done.stdout
+        lines = done.stdout.splitlines()
+        assert "one: FAILED, 0 new, 0 updated, 0 merged (one.txt: seed path cannot be read (Permission denied))" \
+            in [line.replace(f"{project}/", "") for line in lines], lines
+        assert any(line.startswith("seeds: ok, 1 new, 0 updated, 0 merged (")
+                   and "b.txt: skipped, cannot be read (Permission denied)" in line for line in lines), lines
+    finally:
+        shutil.rmtree(project)
 
 
 def test_missing_path_raises(tmp_path: Path) -> None:
