@@ -662,8 +662,8 @@ def _json_date(value: Any, now: datetime) -> datetime | None:
 
 
 def _json_entry(item: Mapping[str, Any], base: str, now: datetime, feed_author: str | None) -> EntryData | None:
-    raw_link = _json_str(item, "url") or _json_str(item, "external_url")
-    link = _absolute_link(base, raw_link)
+    # The item's own page, else the page it links to: also when its url is no http(s) link.
+    link = _absolute_link(base, _json_str(item, "url")) or _absolute_link(base, _json_str(item, "external_url"))
     title = _title_text(_json_str(item, "title"), None)
     content_html = _json_str(item, "content_html")
     content_text = _json_str(item, "content_text")

@@ -1210,3 +1210,15 @@ def test_an_authors_name_is_one_line(document: str) -> None:
         feeds.append(_parse_with_feedparser(FETCHED, body, "", NOW))
     for feed in feeds:
         assert [e.author for e in feed.entries] == ["Jane Doe"]
+
+
+@pytest.mark.parametrize("url", ["javascript:void(0)", "mailto:editor@example.org", "urn:uuid:1", "   ", None])
+def test_a_json_feed_items_unusable_url_gives_way_to_its_external_url(url: str | None) -> None:
+    # The item's url was taken whenever it was set, then dropped as no http(s) link: the
+    # external_url beside it, the one page to open, was never looked at.
+    item = {"id": "1", "content_text": "t", "external_url": "https://elsewhere.example/story"}
+    if url is not None:
+        item["url"] = url
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [item]}).encode()
+    feed = parse_feed(FETCHED, body, {"content-type": "application/feed+json"}, now=NOW)
+    assert [e.link for e in feed.entries] == ["https://elsewhere.example/story"]
