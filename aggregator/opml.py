@@ -244,7 +244,8 @@ def read_opml(
         url = attrs.get("xmlurl")
         if not url:
             continue
-        title = attrs.get("title") or attrs.get("text") or None
+        # One line: a line break written &#10; stays one in XML (a no-break space is kept).
+        title = _LINE_SPACE.sub(" ", attrs.get("title") or attrs.get("text") or "").strip() or None
         feeds.append(
             OpmlFeed(
                 url=_spaces_quoted(feed_url(url)),
@@ -255,6 +256,9 @@ def read_opml(
             )
         )
     return feeds
+
+
+_LINE_SPACE = re.compile(r"[^\S\u00a0]+")  # runs of whitespace but the no-break space
 
 
 def _slugify(text: str) -> str:

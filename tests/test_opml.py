@@ -683,3 +683,17 @@ def test_a_space_in_a_feed_url_is_read_as_browsers_send_it(
         f"{subs}:3: skipping the outline 'Bad host': 'https://my host.example/rss' contains whitespace"]
     listed = write(tmp_path / "listed.toml", '[aggregator]\nopml = ["subs.opml"]\n')
     assert [s.url for s in load_config(listed).sources] == ["https://pod.example/casts/My%20Show.xml?q=a%20b"]
+
+
+def test_an_outline_title_over_several_lines_is_one_line(tmp_path: Path) -> None:
+    # An attribute's line break written as a character reference (&#10;) stays one: the
+    # source's title split the items list and reached atom:source; titles are one line,
+    # as a [[sources]] title is.
+    write(tmp_path / "subs.opml", '<opml version="2.0"><body>'
+          '<outline text="x" title="Baltic&#10;  News&#9;Daily " xmlUrl="https://baltic.example/rss"/>'
+          '<outline text="The&#13;&#10;Wire" xmlUrl="https://wire.example/rss"/></body></opml>')
+    assert [f.title for f in read_opml(tmp_path / "subs.opml")] == ["Baltic News Daily", "The Wire"]
+    (tmp_path / "aggregator.toml").write_text('[aggregator]\nopml = ["subs.opml"]\n')
+    config = load_config(tmp_path / "aggregator.toml")
+    assert [(s.name, s.title) for s in config.sources] == [("baltic-news-daily", "Baltic News Daily"),
+                                                           ("the-wire", "The Wire")]
