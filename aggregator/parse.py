@@ -419,9 +419,8 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     updated_struct = get("updated_parsed") if dict.__contains__(raw, "updated_parsed") else None
     published_struct = get("published_parsed")
     author_detail = _first_author(raw)
-    # A name is one line, as a title is: a CMS's template wraps it over several.
-    author = collapse_ws((author_detail and _author_name(author_detail, author_detail.get("raw", get("author"))))
-                         or get("author") or "") or None
+    author = _author_text((author_detail and _author_name(author_detail, author_detail.get("raw", get("author"))))
+                          or get("author") or "") or None
     if author is None:
         # RFC 4287 §4.2.1: the authors of the entry's atom:source, else the feed's.
         source = get("source")
@@ -457,6 +456,15 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
                                [(m["url"], m.get("type"), m.get("filesize")) for m in media])
         if files or media else (),
     )
+
+
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+
+
+def _author_text(name: str) -> str:
+    """A name as one line of text, as a title is: a CMS's template wraps it over several,
+    and a theme may write it as markup (a link to the author's page), read as its text."""
+    return html_to_text(name) if _TAG.search(name) else collapse_ws(name)
 
 
 def _first_author(found: Mapping[str, Any]) -> Mapping[str, Any] | None:

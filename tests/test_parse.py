@@ -1222,3 +1222,22 @@ def test_a_json_feed_items_unusable_url_gives_way_to_its_external_url(url: str |
     body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "T", "items": [item]}).encode()
     feed = parse_feed(FETCHED, body, {"content-type": "application/feed+json"}, now=NOW)
     assert [e.link for e in feed.entries] == ["https://elsewhere.example/story"]
+
+
+@pytest.mark.parametrize(("written", "name"), [
+    ('<![CDATA[<a href="https://news.example/u/jo" rel="author">Jo  Smith</a>]]>', "Jo Smith"),
+    ("<![CDATA[<span class='byline'>Jo &amp; Al</span>]]>", "Jo & Al"),
+    ("Jo &lt; Al", "Jo < Al"),
+    ("Jo &amp; Al", "Jo & Al"),
+])
+def test_an_author_written_as_markup_is_its_text(written: str, name: str) -> None:
+    # WordPress themes and others put a link to the author's page in <dc:creator>: the name
+    # was stored and published with its tags ("<a href=...>Jo Smith</a>" in readers); it is
+    # the markup's text, as Miniflux reads it. A name without tags is kept as it is.
+    from aggregator.parse import _parse_with_feedparser
+
+    body = ("<rss version='2.0' xmlns:dc='http://purl.org/dc/elements/1.1/'><channel><title>T</title><item>"
+            f"<guid isPermaLink='false'>a</guid><title>t</title><dc:creator>{written}</dc:creator></item>"
+            "</channel></rss>").encode()
+    for feed in (parse_feed(FETCHED, body, {}, now=NOW), _parse_with_feedparser(FETCHED, body, "", NOW)):
+        assert [e.author for e in feed.entries] == [name]
