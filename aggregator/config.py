@@ -53,6 +53,7 @@ MAX_INTERVAL = MAX_INTERVAL_DAYS * 86400
 NO_SOURCES = "no [[sources]] defined; add at least one source"  # sources import takes such a config
 MAX_NAME = 200  # source names and topic slugs: the database columns hold this many
 RESERVED_SLUGS = frozenset({"all", "index"})  # output file names: all.xml, index.html/.opml
+_QUOTES = "\"'“”‘’«»„‚"  # what may enclose a phrase typed as a search engine's exact phrase
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _INTERVAL_RE = re.compile(r"(?:[0-9]+\s*[smhd]\s*)+")
@@ -565,6 +566,13 @@ def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Conf
                     # "any ending" in the middle (sanction* regime) silently never matched.
                     warn(f"topics[{i}].{field}[{k}]", f"{phrase!r}: only a '*' that ends a phrase matches any "
                          "ending; one inside it matches a '*' in the text")
+                bare = phrase.strip()
+                if len(bare) > 2 and bare[0] in _QUOTES and bare[-1] in _QUOTES:
+                    # A search engine's habit ("Baltic Sea" for the exact phrase): the quotes
+                    # are punctuation that matches literally, so the phrase silently missed
+                    # every item that does not quote it.
+                    warn(f"topics[{i}].{field}[{k}]", f"{phrase!r}: the quotes match quote marks in the text; "
+                         "a phrase already matches its words in order, so write it without them")
     sources = [
         _source(s, base_dir, default_interval) for s in checked_sources if s is not None
     ]

@@ -752,3 +752,16 @@ def test_a_star_inside_a_phrase_is_warned_of(tmp_path: Path) -> None:
         f"aggregator.toml: topics[0].{key}: {phrase!r}: only a '*' that ends a phrase matches any ending; "
         "one inside it matches a '*' in the text" for key, phrase in (("any[0]", "sanction* regime"),
                                                                     ("none[0]", "a*b*")))
+
+
+def test_a_quoted_phrase_is_warned_of(tmp_path: Path) -> None:
+    # A search engine's habit: '"Baltic Sea"' for the exact phrase. The quotes are
+    # punctuation that matches literally, so the topic silently missed every item that
+    # does not quote the words; the user is told (the phrase still means what DESIGN says).
+    write(tmp_path, MINIMAL + '[[topics]]\nslug = "s"\nany = [\'"Baltic Sea"\', "IRIS-T", "12\\""]\n'
+          'all = ["«Nord Stream»", "’ Baltic ’"]\nnone = ["\'x"]\n')
+    config = load_config(Path("aggregator.toml"))
+    assert config.warnings == tuple(
+        f"aggregator.toml: topics[0].{key}: {phrase!r}: the quotes match quote marks in the text; a phrase "
+        "already matches its words in order, so write it without them"
+        for key, phrase in (("any[0]", '"Baltic Sea"'), ("all[0]", "«Nord Stream»"), ("all[1]", "’ Baltic ’")))
