@@ -631,9 +631,9 @@ def topic_rules(config: Config) -> list[TopicRule]:
 
 
 # Bumped when matching itself changes (2: a dotted capital I matches I; 3: ’ matches ';
-# 4: a dotless ı matches i), so that stored items are reclassified once under it, not only
-# when the rules change.
-MATCHING = 4
+# 4: a dotless ı matches i; 5: the hyphens ‐ and ‑ match -), so that stored items are
+# reclassified once under it, not only when the rules change.
+MATCHING = 5
 
 
 def rules_fingerprint(rules: Sequence[TopicRule]) -> str:

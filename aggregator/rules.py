@@ -94,7 +94,9 @@ def match_fold(text: str) -> str:
     other half: its capital is ``I``, which folds to ``i``, so ``KIRIM`` (a headline's
     ``Kırım``) would never meet ``Kırım``: it is an ``i`` too. A typographic apostrophe
     (``’``, in most published text) is the one typed (``'``, in most written phrases), so
-    ``alliance's chief`` finds ``Alliance’s chief``.
+    ``alliance's chief`` finds ``Alliance’s chief``. So is a typographic hyphen (``‐``, or the
+    non-breaking ``‑`` a word processor puts in ``IRIS‑T``) the typed ``-``; dashes are not
+    hyphens and stay apart.
     """
     if "\u0307" in text:
         text = text.replace("i\u0307", "i")
@@ -102,6 +104,8 @@ def match_fold(text: str) -> str:
         text = text.replace("\u0131", "i")
     if "\u2019" in text:
         text = text.replace("\u2019", "'")
+    if "\u2010" in text or "\u2011" in text:
+        text = text.replace("\u2010", "-").replace("\u2011", "-")
     return text
 
 

@@ -387,3 +387,16 @@ def test_a_typographic_apostrophe_is_the_typed_one(phrase: str, text: str) -> No
     c = Classifier([TopicRule("t", any=(phrase,))])
     assert c.topics_for(rule_text(text, None, None), ["s"]) == ("t",)
     assert not matches(phrase, text.replace("’", " ").replace("'", " "))  # still punctuation, matched literally
+
+
+@pytest.mark.parametrize(("phrase", "text"), [
+    ("IRIS-T", "Germany sends IRIS\u2011T systems"), ("IRIS-T", "IRIS\u2010T"), ("IRIS\u2011T", "the IRIS-T SLM"),
+    ("Nordic-Baltic", "NORDIC\u2011BALTIC states"), ("air-defence*", "air\u2010defences")])
+def test_a_typographic_hyphen_is_the_typed_one(phrase: str, text: str) -> None:
+    # A word processor writes "IRIS‑T" with a non-breaking hyphen (U+2011), Unicode's own
+    # hyphen is U+2010: both look like the "-" the user typed, and must match it as ’ does '.
+    assert matches(phrase, text)
+    c = Classifier([TopicRule("t", any=(phrase,))])
+    assert c.topics_for(rule_text(text, None, None), ["s"]) == ("t",)
+    dashed = text.replace("\u2011", "\u2013").replace("\u2010", "\u2014").replace("-", "\u2013")
+    assert not matches(phrase, dashed)  # dashes are not hyphens
