@@ -631,9 +631,10 @@ def topic_rules(config: Config) -> list[TopicRule]:
 
 
 # Bumped when matching itself changes (2: a dotted capital I matches I; 3: ’ matches ';
-# 4: a dotless ı matches i; 5: the hyphens ‐ and ‑ match -), so that stored items are
-# reclassified once under it, not only when the rules change.
-MATCHING = 5
+# 4: a dotless ı matches i; 5: the hyphens ‐ and ‑ match -; 6: a phrase's soft hyphens are
+# dropped, as the texts' are), so that stored items are reclassified once under it, not only
+# when the rules change.
+MATCHING = 6
 
 
 def rules_fingerprint(rules: Sequence[TopicRule]) -> str:

@@ -112,7 +112,9 @@ def match_fold(text: str) -> str:
 def _parse_phrase(phrase: str) -> _Phrase:
     if not isinstance(phrase, str):
         raise ValueError(f"phrase must be a string, not {type(phrase).__name__}")
-    text = _SPACE_RE.sub(" ", match_fold(normalize(phrase)).strip())
+    # Soft hyphens are invisible, and item texts have none (``rule_text`` drops them): one
+    # copied with a word from a web page ("Bundes\xadwehr") must not keep the phrase from it.
+    text = _SPACE_RE.sub(" ", match_fold(normalize(phrase.replace("\xad", ""))).strip())
     if not text:
         raise ValueError("phrase is empty")
     if not text.strip("*"):

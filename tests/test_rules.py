@@ -400,3 +400,13 @@ def test_a_typographic_hyphen_is_the_typed_one(phrase: str, text: str) -> None:
     assert c.topics_for(rule_text(text, None, None), ["s"]) == ("t",)
     dashed = text.replace("\u2011", "\u2013").replace("\u2010", "\u2014").replace("-", "\u2013")
     assert not matches(phrase, dashed)  # dashes are not hyphens
+
+
+def test_a_soft_hyphen_in_a_phrase_is_dropped_as_in_texts() -> None:
+    # A word copied from a web page may carry its invisible soft hyphen (Bundes&shy;wehr);
+    # texts have theirs removed, so the phrase, which looks right, never matched anything.
+    phrase = "Bundes\xadwehr"
+    for summary in ("Die Bundeswehr", "Die Bundes\xadwehr", "<p>BUNDES&shy;WEHR</p>"):
+        text = rule_text(None, summary, None)
+        assert compile_phrase(phrase).search(match_fold(text))
+        assert Classifier([TopicRule("t", any=(phrase,))]).topics_for(text, ["s"]) == ("t",)
