@@ -446,7 +446,8 @@ def _message(error: Any, table: _Table) -> str:
         return str(ctx.get("error", error["msg"]))
     if kind == "string_type" and key in ("interval", "default_interval"):
         return f"must be a string like '30m' (a number with unit s, m, h or d), not {_kind(value)}"
-    if kind == "list_type" and loc in (("sources",), ("topics",)):
+    if kind == "list_type" and table is _DOCUMENT and loc in (("sources",), ("topics",)):
+        # the top-level arrays only: a topic's sources is an array of names
         return f"must be an array of tables ([[{key}]]), not {_kind(value)}"
     expected = {
         "string_type": "a string",

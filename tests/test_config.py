@@ -389,6 +389,9 @@ SOURCE_OK = '[[sources]]\nname = "a"\nurl = "https://a.example/feed"\n'
         ('[aggregator]\nopml = ["subscriptions.opml"]\n' + MINIMAL,
          "aggregator.toml: aggregator.opml[0]: cannot read subscriptions.opml: No such file or directory"),
         ("sources = 3\n", "aggregator.toml: sources: must be an array of tables ([[sources]]), not an integer"),
+        # a topic's sources is an array of source names, not the [[sources]] tables
+        (MINIMAL + '[[topics]]\nslug = "t"\nany = ["x"]\nsources = "seeds"\n',
+         "aggregator.toml: topics[0].sources: must be an array, not a string"),
         # a quoted key is named as it is written: one line, and "a.b" is not the key b of a
         ('[aggregator]\n"data\\nbase" = 1\n' + MINIMAL,
          'aggregator.toml: aggregator."data\\nbase": unknown key (did you mean \'database\'?)'),
