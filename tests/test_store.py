@@ -1930,3 +1930,35 @@ def test_statuses_of_some_sources_read_only_their_rows(store: Store) -> None:
     assert set(every) > {"one"}
     assert store.statuses(count_items=False, names=["one"]) == {"one": every["one"]}
     assert store.statuses(count_items=False, names=["nobody"]) == {}
+
+
+def test_a_source_another_process_adds_during_a_classify_does_not_fail_it(store: Store, tmp_path: Path) -> None:
+    # `publish` beside a running service: the service takes a new source from its reloaded
+    # config and stores its first items between two batches of the classify (KeyError).
+    from sqlalchemy import event
+
+    other = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    ids = store.sync_topics([("baltic", "Baltic")])
+    store.ingest("one", [EntryData(key="a", title="Baltic news")], now=T0)
+    steps: list[str] = []
+
+    def on_commit(conn: Connection) -> None:
+        if not steps:
+            steps.append("first batch")
+
+    def on_begin(conn: Connection) -> None:
+        if steps == ["first batch"] and threading.current_thread() is threading.main_thread():
+            steps.append("source added")  # before the next batch locks the database
+            other.sync_sources([SourceSpec("new", "feed", "http://new.test/feed")])
+            other.ingest("new", [EntryData(key="b", title="Baltic cables")], now=T0)
+
+    event.listen(store.engine, "commit", on_commit)
+    event.listen(store.engine, "begin", on_begin)
+    try:
+        decide = lambda text, names: ("baltic",) if "baltic" in text and "new" in names else ()  # noqa: E731
+        assert store.classify(decide, "h", ids, batch=1) == 2
+    finally:
+        event.remove(store.engine, "begin", on_begin)
+        event.remove(store.engine, "commit", on_commit)
+        other.close()
+    assert steps == ["first batch", "source added"] and store.topic_counts() == {"baltic": 1}

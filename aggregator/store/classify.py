@@ -79,8 +79,6 @@ def classify(
     returns topic slugs; ``by_source=False`` (no topic is limited to sources) spares
     looking up each item's sources. Returns items classified."""
     full = store.get_meta("rules_hash") != rules_hash
-    with store.reading() as conn:
-        names: dict[int, str] = dict(conn.execute(select(sources.c.id, sources.c.name)).all())
     done = 0
     last_id = 0
     while True:
@@ -117,11 +115,14 @@ def classify(
             first, last = ids[0], ids[-1]
             carriers: dict[int, list[str]] = defaultdict(list)
             if by_source:
-                for item_id, source_id in conn.execute(
-                    select(item_sources.c.item_id, item_sources.c.source_id)
+                # Names read with each batch: a process beside this one (a service that
+                # reloaded its config) may add or rename a source between batches.
+                for item_id, name in conn.execute(
+                    select(item_sources.c.item_id, sources.c.name)
+                    .join_from(item_sources, sources, sources.c.id == item_sources.c.source_id)
                     .where(item_sources.c.item_id.between(first, last))
                 ).all():
-                    carriers[item_id].append(names[source_id])
+                    carriers[item_id].append(name)
             missing = [r[0] for r in rows if r[1] is None]  # stored before rule texts were kept
             legacy = {
                 item_id: rule_text(title, summary, content, ctype)
