@@ -325,6 +325,18 @@ def _status_only(c: Any, t: _Transfer) -> _Answer | None:
     return None
 
 
+MAX_REASON = 200  # characters of a reason phrase kept
+
+
+def _header_text(line: bytes) -> str:
+    """A status line's text: UTF-8, which servers send for a reason phrase in their
+    language (RFC 9110 leaves its bytes to them), else Latin-1, which reads any bytes."""
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line.decode("latin-1")
+
+
 def _final_response(head: list[bytes]) -> tuple[str, list[bytes]]:
     """The reason phrase and the header lines of the last response among ``head`` (an
     interim 1xx answer comes before it)."""
@@ -332,8 +344,10 @@ def _final_response(head: list[bytes]) -> tuple[str, list[bytes]]:
     for n, line in enumerate(head):
         if line.startswith(b"HTTP/"):
             start = n
-    status_line = head[start].decode("latin-1").split(None, 2) if head else []
+    status_line = _header_text(head[start]).split(None, 2) if head else []
     reason = status_line[2].strip() if len(status_line) > 2 else ""
+    if len(reason) > MAX_REASON:  # stored with the source's error, and shown
+        reason = reason[:MAX_REASON - 1].rstrip() + "\u2026"
     end = start + 1
     while end < len(head) and head[end].strip():  # trailers come after the blank line
         end += 1

@@ -1010,3 +1010,19 @@ def test_answers_on_sockets_numbered_past_1024_are_not_left_to_the_tick(server: 
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_reason_phrase_in_utf_8_is_read_so_and_a_long_one_cut() -> None:
+    # RFC 9110 leaves the reason phrase's bytes to the server: many send UTF-8 ("Überlastet").
+    # It was read as Latin-1 ("Ãberlastet"), and a phrase of any length was stored and shown
+    # whole; bytes that are no UTF-8 are still read as Latin-1.
+    def error(phrase: bytes) -> str:
+        port = _raw_server(b"HTTP/1.1 503 " + phrase + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        with pytest.raises(HTTPStatusError) as info:
+            fetch(f"http://127.0.0.1:{port}/feed")
+        return str(info.value)
+
+    assert error("Dienst überlastet".encode()) == "HTTP 503 Dienst überlastet"
+    assert error(b"Busy \xe9t\xe9") == "HTTP 503 Busy \xe9t\xe9"
+    long = error(b"x" * 5000)
+    assert long == "HTTP 503 " + "x" * 199 + "\u2026"
