@@ -19,6 +19,7 @@ import codecs
 import fnmatch
 import hashlib
 import re
+import os
 import stat
 import unicodedata
 from dataclasses import dataclass
@@ -390,8 +391,13 @@ def read_seed_path(path: Path, *, max_bytes: int = 5_000_000) -> tuple[list[Seed
     """
     path = Path(path)
     try:
-        if not path.exists():
-            raise SeedError(f"{path}: seed path does not exist")
+        try:
+            path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            if path.is_symlink():  # a link whose target went (a loop of links is an OSError below)
+                raise SeedError(f"{path}: seed path is a symbolic link to {os.readlink(path)!r}, "
+                                "which does not exist") from None
+            raise SeedError(f"{path}: seed path does not exist") from None
         files = _seed_files(path)
     except OSError as e:  # a folder on the way, or this one, that we may not search or list
         raise SeedError(f"{path}: seed path cannot be read ({e.strerror or e})") from e

@@ -605,6 +605,21 @@ def test_a_seed_file_that_cannot_be_read_fails_its_source(tmp_path: Path) -> Non
 def test_missing_path_raises(tmp_path: Path) -> None:
     with pytest.raises(SeedError, match="does not exist"):
         read_seed_path(tmp_path / "nowhere")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SeedError, match="file/seeds: seed path does not exist"):
+        read_seed_path(tmp_path / "file" / "seeds")
+
+
+def test_a_broken_link_or_a_loop_of_links_as_the_seed_path_says_so(tmp_path: Path) -> None:
+    # Both read "seed path does not exist", though `ls` lists the path: the message now
+    # names the link's target, or the loop.
+    (tmp_path / "gone").symlink_to(tmp_path / "moved-away")
+    with pytest.raises(SeedError, match=r"gone: seed path is a symbolic link to '.*moved-away', which does not exist"):
+        read_seed_path(tmp_path / "gone")
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(SeedError, match=r"a: seed path cannot be read \(Too many levels of symbolic links\)"):
+        read_seed_path(tmp_path / "a")
 
 
 def test_empty_folder_warns(tmp_path: Path) -> None:
