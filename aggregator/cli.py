@@ -141,9 +141,11 @@ def _json(value: Any) -> str:
 
 
 def _cells(text: str) -> int:
-    """Terminal cells ``text`` takes: two for a wide (CJK) character, none for a combining one."""
-    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
-               for c in text)
+    """Terminal cells ``text`` takes: two for a wide (CJK) character, none for a combining
+    one or an invisible format character (a direction mark, a joiner; not the soft hyphen,
+    which terminals show), as wcwidth counts them."""
+    return sum(0 if unicodedata.combining(c) or (c != "\xad" and unicodedata.category(c) == "Cf")
+               else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:

@@ -498,18 +498,19 @@ def test_update_that_cannot_publish_still_reports_each_source(project: Path) -> 
 
 
 def test_tables_align_columns_after_wide_and_combining_characters(project: Path) -> None:
-    # A CJK character takes two terminal cells and a combining accent none: the columns
-    # after a title of them line up with those after an ASCII one.
+    # A CJK character takes two terminal cells, a combining accent and a direction mark
+    # none: the columns after a title of them line up with those after an ASCII one.
     cfg = project / "aggregator.toml"
     cfg.write_text(cfg.read_text() + '\n[[topics]]\nslug = "jp"\ntitle = "日本の安全保障"\nany = ["Japan"]\n'
-                   '\n[[topics]]\nslug = "cafe"\ntitle = "Cafe\u0301 talks"\nany = ["cafe"]\n')
+                   '\n[[topics]]\nslug = "cafe"\ntitle = "Cafe\u0301 talks"\nany = ["cafe"]\n'
+                   '\n[[topics]]\nslug = "ar"\ntitle = "News \u200f(ar)"\nany = ["arab"]\n')
     result = CliRunner().invoke(main, ["--config", str(cfg), "topics"])
     lines = result.stdout.splitlines()
     starts = set()
     for line in lines:
         head = line[:line.index("http") if "http" in line else line.index("FEED")]
-        starts.add(sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
-                       for c in head))
+        starts.add(sum(0 if unicodedata.combining(c) or c == "\u200f" else 2 if unicodedata.east_asian_width(c) in "WF"
+                       else 1 for c in head))
     assert len(starts) == 1, "\n".join(lines)
 
 
