@@ -9,6 +9,7 @@ with ``resolve_entities=False``).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import html.entities
 import logging
@@ -476,7 +477,15 @@ def _replace_validated(
             handle.flush()
             os.fsync(handle.fileno())
         validate(tmp, str(config_path))
-        os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
+        st = target.stat()
+        # The copy is the writer's (root's, as README runs it): a config kept root:aggregator
+        # 0640 must stay readable by the service, as sed -i and editors keep it.
+        try:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        except OSError:
+            with contextlib.suppress(OSError):  # not root: at least the group, if we are in it
+                os.chown(tmp, -1, st.st_gid)
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

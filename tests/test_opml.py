@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -385,6 +387,20 @@ def test_import_that_cannot_write_the_config_says_so_in_one_line(tmp_path: Path)
     assert result.stderr == f"aggregator: cannot write {config_path}: File too large\n"
     assert config_path.read_text(encoding="utf-8") == CONFIG
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator.toml", "subs.opml"]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="only root gives a file away")
+def test_import_as_root_keeps_the_config_owner_and_group(tmp_path: Path) -> None:
+    # README: "sources import only edits the config file ...: run it as root". A config kept
+    # root:aggregator 0640 (a database password in it) came back root:root, which the
+    # service, running as aggregator, could then no longer read at its next reload or start.
+    config_path = write(tmp_path / "aggregator.toml", CONFIG)
+    subs = write(tmp_path / "subs.opml", NESTED)
+    os.chown(config_path, 4321, 4322)
+    config_path.chmod(0o640)
+    assert import_opml(config_path, subs)
+    after = config_path.stat()
+    assert (after.st_uid, after.st_gid, stat.S_IMODE(after.st_mode)) == (4321, 4322, 0o640)
 
 
 def test_import_refuses_a_broken_config_and_leaves_it_alone(tmp_path: Path) -> None:
