@@ -213,6 +213,22 @@ def _end_author(self: Any) -> None:
 feedparser.mixin._FeedParserMixin._end_author = _end_author  # type: ignore[method-assign]
 
 
+_feedparsers_unknown_endtag = feedparser.mixin._FeedParserMixin.unknown_endtag
+
+
+def _unknown_endtag(self: Any, tag: str) -> None:
+    """feedparser's, then the base in effect around the element ended, also when that is none.
+    feedparser restores only a base that is not empty: with no xml:base above (and no
+    content-location, see _parse_with_feedparser), one element's base (an entry's content, a
+    file's) stayed in effect after it, and the entries after it resolved against it."""
+    _feedparsers_unknown_endtag(self, tag)
+    if self.basestack and not self.basestack[-1]:
+        self.baseuri = self.basestack[-1]
+
+
+feedparser.mixin._FeedParserMixin.unknown_endtag = _unknown_endtag  # type: ignore[method-assign]
+
+
 def _resolving_url(start: Any) -> Any:
     """feedparser's handler of an element naming a file by its ``url`` (RSS <enclosure>,
     media:content), which leaves the url as written: resolved against the xml:base in effect

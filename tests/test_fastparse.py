@@ -118,6 +118,12 @@ FAST_CASES: dict[str, bytes] = {
         "<id>tag:a,2024:6</id><summary type='html'>&lt;p&gt;Summary only&lt;/p&gt;</summary>",
         "<id></id><title>empty id</title><link href='http://l.example/empty-id'/>",
     ),
+    # A plain base attribute (read as xml:base by feedparser) on an element no field comes from:
+    # scoped to that element on both paths, not resolving the links and files that follow.
+    "base_attribute_on_ignored_elements": rss(
+        "<title>one</title><guid>http://x.example/1</guid><x:thing xmlns:x='http://x.example/' base='http://other.example/sub/'>v</x:thing>",
+        "<title>two</title><link>/post/2</link><description>&lt;img src='pic.png'&gt;</description><enclosure url='ep.mp3'/>",
+    ).replace(b"<description>d</description>", b"<description base='http://other.example/feed/'>d</description>"),
     # feedparser repairs mojibake and C1 controls in a title but not in an author's name.
     "atom_author_name_not_repaired": atom(
         "<id>tag:a,2024:m</id><title>JosÃ© title</title><author><name>JosÃ© \u0093Q\u0094</name></author>",

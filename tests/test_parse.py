@@ -269,6 +269,31 @@ def test_a_file_under_a_relative_xml_base_resolves_against_it_once() -> None:
     assert [f.href for f in entry.enclosures] == ["http://feeds.example/shows/podcast/ep1.mp3"]
 
 
+def test_an_xml_base_ends_with_its_element_when_none_is_above_it() -> None:
+    # feedparser restores the enclosing base at an end tag only when it is not empty: with no
+    # xml:base above (no content-location is given), one element's base (an entry's content,
+    # a file's) stayed in effect after it, and the entries after it resolved their links,
+    # content and files against another entry's base, their keys changing with the order.
+    atom = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">
+<title>Blog</title><id>urn:blog</id><updated>2024-01-02T00:00:00Z</updated>
+<entry><id>urn:blog:1</id><title>One</title><link href="/2024/one/"/>
+<content type="html" xml:base="http://mirror.example/one/">&lt;img src="a.png"&gt;</content></entry>
+<entry><id>urn:blog:2</id><title>Two</title><link href="/2024/two/"/>
+<content type="html">&lt;img src="b.png"&gt;</content></entry></feed>"""
+    one, two = parse_feed("http://blog.example/feed/atom", atom, {"content-type": "application/atom+xml"},
+                          now=NOW).entries
+    assert one.link == "http://blog.example/2024/one/" and one.content == '<img src="http://mirror.example/one/a.png">'
+    assert two.link == "http://blog.example/2024/two/" and two.content == '<img src="http://blog.example/feed/b.png">'
+    rss = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Cast</title><link>http://cast.example/</link>
+<description>d</description>
+<item><title>One</title><guid isPermaLink="false">1</guid><enclosure url="ep1.mp3" xml:base="http://cdn.example/1/"/></item>
+<item><title>Two</title><link>/ep2.html</link><enclosure url="ep2.mp3"/></item></channel></rss>"""
+    one, two = parse_feed("http://cast.example/feed.xml", rss, {"content-type": "application/rss+xml"}, now=NOW).entries
+    assert [f.href for f in one.enclosures] == ["http://cdn.example/1/ep1.mp3"]
+    assert (two.key, two.link) == ("http://cast.example/ep2.html", "http://cast.example/ep2.html")
+    assert [f.href for f in two.enclosures] == ["http://cast.example/ep2.mp3"]
+
+
 def test_jsonfeed_attachments_are_the_items_enclosures() -> None:
     doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Cast", "items": [
         {"id": "e1", "content_text": "one", "attachments": [
