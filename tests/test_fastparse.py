@@ -156,6 +156,17 @@ SLOW_CASES: dict[str, tuple[bytes, str]] = {
                                                               b"<description>d</description><cloud><link>http://late.example/</link></cloud>"),
                               "application/rss+xml"),
     "media_title": (rss("<title>t</title><media:title xmlns:media='http://search.yahoo.com/mrss/'>m</media:title>"), ""),
+    # feedparser renames a namespace's usual prefix to the namespace the document bound that
+    # prefix to: dc bound to DC terms made dce:creator a dcterms element (no author, no date).
+    "usual_prefix_bound_to_another_namespace": (
+        rss("<title>t</title><guid>http://x.example/1</guid><dce:creator>Dee</dce:creator><dce:date>2024-01-01T00:00:00Z</dce:date>")
+        .replace(b'xmlns:dc="http://purl.org/dc/elements/1.1/"',
+                 b'xmlns:dc="http://purl.org/dc/terms/" xmlns:dce="http://purl.org/dc/elements/1.1/"'), ""),
+    # feedparser names an element of a namespace it does not know by the first prefix bound to it.
+    "unknown_namespace_bound_to_two_prefixes": (
+        rss("<title>t</title><guid>http://x.example/1</guid><x:creator>Dee</x:creator>")
+        .replace(b'xmlns:dc="http://purl.org/dc/elements/1.1/"',
+                 b'xmlns:dc="http://purl.org/dc/elements/1.1" xmlns:x="http://purl.org/dc/elements/1.1"'), ""),
 }
 
 
