@@ -105,6 +105,7 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
     # We resolve links and content against xml:base (which feedparser tracks) and
     # then the fetch URL ourselves.
     body, content_type = _utf16_as_utf8(body, content_type)
+    body = _declaration_on_its_own_line(body)
     # Repaired first: lxml, which makes the bases absolute, refuses such a reference too.
     body, bad_refs = _repair_char_refs(body)
     body, content_type = _absolute_bases(url, body, content_type)
@@ -146,6 +147,24 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
     feed_author = (_first_author(parsed.feed) or {}).get("name") if atom else None
     feed = _feed_data(url, parsed.feed, raw_entries, warning, now, (feed_author or "").strip() or None)
     return replace(feed, cut_short=True) if cut_short else feed
+
+
+_XML_DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml\s[^>]*\?>")
+
+
+def _declaration_on_its_own_line(body: bytes) -> bytes:
+    """The document with a line break after its XML declaration when more of its first line
+    names an encoding: feedparser takes the last encoding="..." on the first line for the
+    declared one, and a feed written on one line that quotes an XML declaration (a post about
+    XML) was read in that encoding, names and URLs garbled."""
+    declaration = _XML_DECLARATION.match(body)
+    if declaration is None:
+        return body
+    end = declaration.end()
+    line_end = body.find(b"\n", end)
+    if body.find(b"encoding=", end, len(body) if line_end < 0 else line_end) < 0:
+        return body
+    return body[:end] + b"\n" + body[end:]
 
 
 # feedparser's own keys that hold structures: an element of the same name
