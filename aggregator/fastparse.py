@@ -98,7 +98,8 @@ def fast_feed(body: bytes, content_type: str) -> tuple[dict[str, Any], list[dict
         if root.tag == "rss" and root.get("version") == "2.0":
             channel = _only_channel(root)
             result = _walk_feed(channel, atom=False)
-        elif root.tag == _ATOM_FEED and not _RSS10_NAMESPACES.intersection(root.nsmap.values()):
+        elif root.tag == _ATOM_FEED and not any(uri.lower() in _RSS10_NAMESPACES for uri in root.nsmap.values()):
+            # feedparser takes the first of these namespaces it meets, in any case, for the version.
             if any(key.rpartition("}")[2].lower() == "base" for key in root.keys()):
                 # feedparser takes a plain base attribute (or one in a namespace it does not
                 # know) for xml:base: every link, id and fragment resolves against it.

@@ -156,6 +156,11 @@ SLOW_CASES: dict[str, tuple[bytes, str]] = {
                                                               b"<description>d</description><cloud><link>http://late.example/</link></cloud>"),
                               "application/rss+xml"),
     "media_title": (rss("<title>t</title><media:title xmlns:media='http://search.yahoo.com/mrss/'>m</media:title>"), ""),
+    # An RSS 1.0 namespace declared before Atom's, in any case, makes the document RSS 1.0 to
+    # feedparser: a text title that looks like HTML is HTML, and the feed's author is no entry's.
+    "atom_declaring_rss10_in_capitals": (
+        ATOM_HEAD.replace("<feed ", "<feed xmlns:r='http://purl.org/RSS/1.0/' ").encode()
+        + b"<entry><id>urn:1</id><title>&lt;b&gt;x&lt;/b&gt;</title></entry></feed>", "application/atom+xml"),
     # feedparser renames a namespace's usual prefix to the namespace the document bound that
     # prefix to: dc bound to DC terms made dce:creator a dcterms element (no author, no date).
     "usual_prefix_bound_to_another_namespace": (
