@@ -301,14 +301,11 @@ def fingerprints(entry: EntryData, clamped_at: datetime | None = None, *, tracke
         tail += "\x1f" + repr([(e.href, e.type, e.length) for e in entry.enclosures])
     dated = head.copy()
     dated.update(f"{pub}\x1f{upd}{tail}".encode())
-    head.update(f"{_dated(published)}\x1f{_dated(updated)}{tail}".encode())
+    # Of each date, whether there is one and whether it is plausible (a real date in place
+    # of a CMS's zero is read as news, see _recleaned): written out, as above.
+    head.update(f"{'' if published is None else 'd' if published >= PLAUSIBLE_SINCE else 'z'}\x1f"
+                f"{'' if updated is None else 'd' if updated >= PLAUSIBLE_SINCE else 'z'}{tail}".encode())
     return dated.hexdigest(), head.hexdigest()
-
-
-def _dated(t: datetime | None) -> str:
-    """What the undated fingerprint keeps of a date: whether there is one, and whether it
-    is plausible (a real date in place of a CMS's zero is read as news, see _recleaned)."""
-    return "" if t is None else "d" if t >= PLAUSIBLE_SINCE else "z"
 
 
 def fallback_title(entry: EntryData) -> str:
