@@ -160,3 +160,15 @@ def test_item_texts_equal_rule_text_and_dedup_text(seed: int) -> None:
         rule_text(title, summary, content, ctype),
         dedup_text(title, content or summary, ctype),
     )
+
+
+@pytest.mark.xfail(strict=True, reason="canonical_link compares hosts as written: mapping IDN hosts to one form "
+                   "changes the canonical links stored for them, which then need recomputing")
+@pytest.mark.parametrize("other", [
+    "https://xn--bcher-kva.example/story/1",  # the same host in punycode, as Google News and many feeds send it
+    "https://bu\u0308cher.example/story/1",  # ... decomposed (NFD), as some CMSs save it
+])
+def test_canonical_link_one_idn_host_in_any_spelling(other: str) -> None:
+    # DESIGN "Items and identity": the host is compared case aside; an internationalized
+    # host has two spellings of one name (RFC 5890), and both are the same link.
+    assert canonical_link(other) == canonical_link("https://BÜCHER.example/story/1")
