@@ -721,7 +721,9 @@ def _json_entry(item: Mapping[str, Any], base: str, now: datetime, feed_author: 
         content, content_type = content_text.strip(), "text"
     raw_summary = _json_str(item, "summary")  # plain text by the spec
     summary = text_as_html(raw_summary) if raw_summary else None
-    if raw_summary and html.escape(raw_summary.strip(), quote=False) == content:
+    if raw_summary and (raw_summary.strip() == (content_text or "").strip()
+                        or html.escape(raw_summary.strip(), quote=False) == content):
+        # The item's own text (shown as its content, or beside its HTML) is no summary of it.
         summary = None
     return EntryData(
         key=key,

@@ -489,6 +489,20 @@ def test_plain_text_summaries_keep_their_line_breaks() -> None:
     assert (first.summary, second.summary) == ("One<br>\nTwo &lt;b&gt;", None)
 
 
+def test_a_json_feed_summary_that_is_the_items_text_is_not_published_again() -> None:
+    # A summary written as the item's content_text was kept beside the content when that
+    # text held a character HTML escapes ("&", "<"), or when the content shown was the
+    # item's HTML: readers showed the same words twice.
+    doc = {"version": "https://jsonfeed.org/version/1.1", "items": [
+        {"id": "1", "content_text": "Tom & Jerry <3", "summary": "Tom & Jerry <3"},
+        {"id": "2", "content_html": "<p>Hello world</p>", "content_text": "Hello world", "summary": "Hello world"},
+        {"id": "3", "content_html": "<p>Hello world</p>", "content_text": "Hello world", "summary": "A greeting"}]}
+    first, second, third = parse_feed(FETCHED, json.dumps(doc).encode(), {}, now=NOW).entries
+    assert (first.content, first.content_type, first.summary) == ("Tom & Jerry <3", "text", None)
+    assert (second.content, second.summary) == ("<p>Hello world</p>", None)
+    assert third.summary == "A greeting"
+
+
 def test_json_feed_html_that_sanitizes_to_nothing_gives_way_to_the_items_text() -> None:
     # A video post: its content_html only an embed, which the sanitizer removes, and its
     # content_text the words. Both were lost: the item had no content, and rules never saw them.

@@ -1580,6 +1580,22 @@ def test_a_json_feed_not_in_utf8_is_stored_with_a_warning_not_failed(feed_server
     assert status["cp1252"]["error"] is None and "not UTF-8" in status["cp1252"]["warning"]
 
 
+def test_a_json_feed_summary_that_is_the_items_text_is_published_once(feed_server: FeedServer, make_project) -> None:
+    # The same words as content and again as summary, when the text held "&" or the item
+    # also had HTML (a summary the generator fills with the item's content_text).
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Site", "items": [
+        {"id": "1", "title": "Amp", "content_text": "Tom & Jerry <3", "summary": "Tom & Jerry <3"},
+        {"id": "2", "title": "Both", "content_html": "<p>Hello world</p>", "content_text": "Hello world",
+         "summary": "Hello world"}]}
+    feed_server.route("/f.json", json.dumps(doc).encode(), content_type="application/feed+json")
+    p = make_project({"f": feed_server.url("/f.json")})
+    assert "2 new items" in p.update()
+    published = {el.findtext(f"{ATOM}title"): el for el in p.entry_elements()}
+    assert published["Amp"].findtext(f"{ATOM}content") == "Tom & Jerry <3"
+    assert published["Both"].findtext(f"{ATOM}content") == "<p>Hello world</p>"
+    assert [el.find(f"{ATOM}summary") for el in published.values()] == [None, None]
+
+
 def test_objects_older_than_a_refresh_are_frozen_only_while_it_runs(
     feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
