@@ -596,6 +596,9 @@ _JSONFEED_VERSION = re.compile(r"https?://(?:www\.)?jsonfeed\.org/version/1(?:[.
 
 def looks_like_json(body: bytes, media_type: str) -> bool:
     """JSON by its media type, or by a body that opens an object (no XML does)."""
+    encoding = json.detect_encoding(body[:4])
+    if not encoding.startswith("utf-8"):  # UTF-16 or UTF-32, by its byte order mark or zero bytes
+        body = body[:64].decode(encoding, "ignore").encode("utf-8")
     start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if start == b"<":
         return False  # markup served under a JSON type: content negotiation is no verdict
@@ -608,8 +611,16 @@ def _json_text(body: bytes, content_type: str) -> tuple[str, str | None]:
     JSON is UTF-8 (RFC 8259), and a body that reads as UTF-8 is read so, whatever the
     Content-Type says. Otherwise the charset it declares (a PHP site's ISO-8859-1), else,
     as feedparser reads an XML feed, Windows-1252 when no byte of it is UTF-8, else UTF-8
-    with each byte that is not left out: a stray byte fails no feed.
+    with each byte that is not left out: a stray byte fails no feed. A document in UTF-16
+    or UTF-32 (which RFC 7159 allowed), told by its byte order mark or zero bytes as
+    Python's JSON reader tells it, is read in that encoding.
     """
+    encoding = json.detect_encoding(body[:4])
+    if not encoding.startswith("utf-8"):
+        try:
+            return body.decode(encoding).removeprefix("\ufeff"), None
+        except UnicodeDecodeError:
+            pass
     try:
         return body.decode("utf-8-sig"), None
     except UnicodeDecodeError as exc:

@@ -462,6 +462,25 @@ def test_json_feed_in_a_declared_charset_or_with_a_stray_byte_is_read() -> None:
     assert ([e.title for e in feed.entries], feed.warning) == (["Caf\xe9", "Second"], None)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+@pytest.mark.parametrize("content_type", ["application/feed+json", "text/plain", ""])
+def test_json_feed_in_utf16_or_utf32_is_read(encoding: str, content_type: str) -> None:
+    # A Windows tool's JSON Feed in UTF-16 (with its byte order mark or without), which
+    # RFC 7159 allowed and Python's JSON reader tells by its first bytes: it failed whole
+    # as "invalid JSON", or unsniffed went to the XML parser, where a UTF-16 XML feed is read.
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Caf\xe9", "items": [
+        {"id": "1", "title": "\u201cQuoted\u201d", "content_text": "x"}]}
+    feed = parse_feed(FETCHED, json.dumps(doc, ensure_ascii=False).encode(encoding),
+                      {"content-type": content_type} if content_type else {}, now=NOW)
+    assert (feed.title, [e.title for e in feed.entries], feed.warning) == ("Caf\xe9", ["\u201cQuoted\u201d"], None)
+
+
+def test_utf16_xml_served_as_json_is_still_parsed_as_xml() -> None:
+    body = (FEEDS / "rss091.xml").read_text(encoding="utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    feed = parse_feed(FETCHED, body.encode("utf-16"), {"content-type": "application/json"}, now=NOW)
+    assert feed.title == "Old School News"
+
+
 def test_json_feed_numbers_too_large_for_python_fail_no_item_and_stay_apart() -> None:
     # Python reads an integer of more than 4,300 digits as an error and 1e999 as
     # infinity: one such number (in an extension, say) failed the whole feed, and two

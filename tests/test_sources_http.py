@@ -1580,6 +1580,19 @@ def test_a_json_feed_not_in_utf8_is_stored_with_a_warning_not_failed(feed_server
     assert status["cp1252"]["error"] is None and "not UTF-8" in status["cp1252"]["warning"]
 
 
+def test_a_json_feed_in_utf16_is_stored_not_failed(feed_server: FeedServer, make_project) -> None:
+    # Saved by a Windows tool in UTF-16 with its byte order mark: the source failed at every
+    # refresh with "invalid JSON (Expecting value: line 1 column 1 (char 0))".
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Site", "items": [
+        {"id": "1", "title": "Caf\xe9 story", "content_text": "Body."}]}
+    feed_server.route("/u16.json", json.dumps(doc, ensure_ascii=False).encode("utf-16"),
+                      content_type="application/feed+json")
+    p = make_project({"u16": feed_server.url("/u16.json")})
+    assert "1 new item" in p.update()
+    assert [e.title for e in p.entries()] == ["Caf\xe9 story"]
+    assert (p.status()["u16"]["error"], p.status()["u16"]["warning"]) == (None, None)
+
+
 def test_a_json_feed_summary_that_is_the_items_text_is_published_once(feed_server: FeedServer, make_project) -> None:
     # The same words as content and again as summary, when the text held "&" or the item
     # also had HTML (a summary the generator fills with the item's content_text).
