@@ -649,7 +649,12 @@ def parse_json_feed(url: str, body: bytes, *, now: datetime, content_type: str =
     version = doc.get("version") if isinstance(doc, dict) else None
     if not isinstance(version, str) or not _JSONFEED_VERSION.match(version.strip()):
         raise ParseError("not a feed: JSON document is not a JSON Feed (no jsonfeed.org version)")
+    # A generator leaves out an empty list (gorilla/feeds writes items with omitempty) or
+    # writes it null (a Go nil slice): a feed with nothing in it yet, as an RSS channel
+    # without items is.
     items = doc.get("items")
+    if items is None:
+        items = []
     if not isinstance(items, list):
         raise ParseError("not a feed: JSON Feed without an items array")
 

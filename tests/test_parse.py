@@ -348,6 +348,18 @@ def test_json_that_is_not_a_json_feed(body: bytes) -> None:
         parse_feed(FETCHED, body, {"content-type": "application/json"}, now=NOW)
 
 
+@pytest.mark.parametrize("items", ["", ', "items": null', ', "items": []'])
+def test_a_json_feed_without_items_yet_is_an_empty_feed(items: str) -> None:
+    # gorilla/feeds (Go) leaves an empty items list out (omitempty), a Go nil slice is
+    # written null: such a feed (a new site's, an empty tag's) failed at every refresh as
+    # "not a feed", where the same site's RSS without items is read.
+    body = ('{"version": "https://jsonfeed.org/version/1.1", "title": "New site"' + items + "}").encode()
+    feed = parse_feed(FETCHED, body, {"content-type": "application/feed+json"}, now=NOW)
+    assert (feed.title, feed.entries, feed.warning) == ("New site", (), None)
+    with pytest.raises(ParseError, match="without an items array"):  # items that are no list still fail
+        parse_feed(FETCHED, b'{"version": "https://jsonfeed.org/version/1.1", "items": {"id": "1"}}', {}, now=NOW)
+
+
 @pytest.mark.parametrize("version", ["https://www.jsonfeed.org/version/1.1", "https://www.jsonfeed.org/version/1.1/",
                                      "http://jsonfeed.org/version/1", " https://jsonfeed.org/version/1.1 "])
 def test_json_feed_version_written_as_the_spec_pages_address_is_a_json_feed(version: str) -> None:

@@ -1593,6 +1593,18 @@ def test_a_json_feed_in_utf16_is_stored_not_failed(feed_server: FeedServer, make
     assert (p.status()["u16"]["error"], p.status()["u16"]["warning"]) == (None, None)
 
 
+def test_a_json_feed_without_items_yet_is_no_failing_source(feed_server: FeedServer, make_project) -> None:
+    # gorilla/feeds leaves "items" out of a feed with none: update exited 1 and status
+    # showed the source failing ("not a feed") until its first post.
+    feed_server.route("/empty.json", b'{"version":"https://jsonfeed.org/version/1.1","title":"New site"}',
+                      content_type="application/feed+json")
+    feed_server.route("/fine", rss20("fine", [story(1, "fine")]))
+    p = make_project({"empty": feed_server.url("/empty.json"), "fine": feed_server.url("/fine")})
+    assert "1 new item" in p.update()  # exit 0
+    status = p.status()["empty"]
+    assert (status["error"], status["failures"], status["items"]) == (None, 0, 0)
+
+
 def test_a_json_feed_summary_that_is_the_items_text_is_published_once(feed_server: FeedServer, make_project) -> None:
     # The same words as content and again as summary, when the text held "&" or the item
     # also had HTML (a summary the generator fills with the item's content_text).
