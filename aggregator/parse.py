@@ -640,6 +640,12 @@ def _json_text(body: bytes, content_type: str) -> tuple[str, str | None]:
 def parse_json_feed(url: str, body: bytes, *, now: datetime, content_type: str = "") -> FeedData:
     """Read a JSON Feed 1.x document; anything else that is JSON raises ``ParseError``."""
     text, warning = _json_text(body, content_type)
+    start = text.lstrip("\ufeff \t\r\n")
+    if "\ufeff" in text[:len(text) - len(start)]:
+        # A second byte order mark, or one after a line break: a PHP site's output of files
+        # saved with one (an XML feed in that state is read too).
+        marks = "malformed JSON recovered: byte order mark before the document"
+        warning, text = f"{warning}; {marks}" if warning else marks, start
     try:
         doc = json.loads(text, parse_int=str, parse_float=_json_float)
     except ValueError as exc:

@@ -493,6 +493,19 @@ def test_utf16_xml_served_as_json_is_still_parsed_as_xml() -> None:
     assert feed.title == "Old School News"
 
 
+@pytest.mark.parametrize("before", [b"\xef\xbb\xbf\xef\xbb\xbf", b"\n\xef\xbb\xbf", b"\xef\xbb\xbf\r\n\xef\xbb\xbf  "])
+def test_json_feed_after_a_second_byte_order_mark_is_read_with_a_warning(before: bytes) -> None:
+    # A PHP site's files saved with a byte order mark each put one before the document:
+    # the feed failed whole as "invalid JSON (Unexpected UTF-8 BOM)", where an RSS feed
+    # in that state is read (with a warning).
+    body = before + b'{"version":"https://jsonfeed.org/version/1.1","items":[{"id":"1","title":"A"}]}'
+    feed = parse_feed(FETCHED, body, {"content-type": "application/feed+json"}, now=NOW)
+    assert [e.title for e in feed.entries] == ["A"]
+    assert feed.warning == "malformed JSON recovered: byte order mark before the document"
+    rss = before + b'<rss version="2.0"><channel><title>t</title><item><guid>1</guid><title>A</title></item></channel></rss>'
+    assert [e.title for e in parse_feed(FETCHED, rss, {}, now=NOW).entries] == ["A"]
+
+
 def test_json_feed_numbers_too_large_for_python_fail_no_item_and_stay_apart() -> None:
     # Python reads an integer of more than 4,300 digits as an error and 1e999 as
     # infinity: one such number (in an extension, say) failed the whole feed, and two
