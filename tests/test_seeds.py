@@ -490,6 +490,22 @@ def test_utf16_and_utf32_text_with_a_bom_is_read_as_text(tmp_path: Path, encodin
     assert [seed_identity("s", i) for i in again] == [seed_identity("s", i) for i in items]
 
 
+def _give_to_other_user(prefix: list[str], project: Path) -> None:
+    """The project's files to the user ``prefix`` runs as (nobody), when it is another."""
+    if prefix:
+        for p in [project, *project.rglob("*")]:
+            os.chown(p, 65534, 65534, follow_symlinks=False)
+
+
+def _update_as(prefix: list[str], project: Path) -> subprocess.CompletedProcess[str]:
+    """``aggregator update`` on the project's config, run as ``prefix`` has it; no traceback."""
+    done = subprocess.run(
+        [*prefix, sys.executable, "-m", "aggregator.cli", "--config", "aggregator.toml", "update"],
+        cwd=project, capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
 def _as_other_user() -> list[str]:
     """The command prefix that drops root (who reads every file) to nobody, or nothing."""
     if os.geteuid() != 0:
@@ -520,15 +536,10 @@ def test_a_seed_path_that_cannot_be_read_fails_that_source_alone() -> None:
             '[[sources]]\nname = "noread"\npath = "noread"\n'
             '[[sources]]\nname = "locked"\npath = "locked/inner"\n'
             '[[sources]]\nname = "seeds"\npath = "seeds"\n', encoding="utf-8")
-        if prefix:
-            for p in [project, *project.rglob("*")]:
-                os.chown(p, 65534, 65534, follow_symlinks=False)
+        _give_to_other_user(prefix, project)
         (project / "noread").chmod(0o300)
         (project / "locked").chmod(0o600)
-        done = subprocess.run(
-            [*prefix, sys.executable, "-m", "aggregator.cli", "--config", "aggregator.toml", "update"],
-            cwd=project, capture_output=True, text=True, timeout=60)
-        assert "Traceback" not in done.stderr, done.stderr
+        done = _update_as(prefix, project)
         assert done.returncode == 1
         lines = done.stdout.splitlines()
         assert any(line.startswith("seeds: ok, 1 new, 0 updated, 0 merged (")
@@ -583,15 +594,10 @@ def test_a_seed_file_that_cannot_be_read_fails_its_source(tmp_path: Path) -> Non
             '[aggregator]\ndatabase = "sqlite:///agg.db"\noutput_dir = "feeds"\n'
             '[[sources]]\nname = "one"\npath = "one.txt"\n'
             '[[sources]]\nname = "seeds"\npath = "seeds"\n', encoding="utf-8")
-        if prefix:
-            for p in [project, *project.rglob("*")]:
-                os.chown(p, 65534, 65534, follow_symlinks=False)
+        _give_to_other_user(prefix, project)
         (project / "one.txt").chmod(0)
         (project / "seeds" / "b.txt").chmod(0)
-        done = subprocess.run(
-            [*prefix, sys.executable, "-m", "aggregator.cli", "--config", "aggregator.toml", "update"],
-            cwd=project, capture_output=True, text=True, timeout=60)
-        assert "Traceback" not in done.stderr, done.stderr
+        done = _update_as(prefix, project)
         assert done.returncode == 1, done.stdout
         lines = done.stdout.splitlines()
         assert "one: FAILED, 0 new, 0 updated, 0 merged (one.txt: seed path cannot be read (Permission denied))" \
