@@ -101,6 +101,16 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     value = value.strip()
+    if "," in value:
+        # The field sent twice, merged as one list (RFC 9110 §5.3): the longer wait, of
+        # values that are all usable. An HTTP-date holds one comma.
+        parts = [p.strip() for p in value.split(",")]
+        values = (parts if all(p.isdigit() for p in parts)
+                  else [f"{a}, {b}" for a, b in zip(parts[::2], parts[1::2])] if len(parts) % 2 == 0 and len(parts) > 2
+                  else None)
+        if values is not None:
+            waits = [parse_retry_after(v, now) for v in values]
+            return None if None in waits else max(w for w in waits if w is not None)
     if value.isdigit():
         # str.isdigit() also takes other scripts' digits and superscripts ("²"), which
         # float() refuses: those are as unusable as any other junk.

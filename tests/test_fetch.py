@@ -518,6 +518,12 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("9" * 400, now) == float("inf")  # policy.next_delay bounds it
     assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now) > 2.5e11  # likewise
     assert parse_retry_after(None, now) is None
+    # Sent twice (a proxy adding its own, merged as one list, RFC 9110 §5.3): it was no
+    # value at all, and only the usual backoff applied; the longer wait is taken.
+    assert parse_retry_after("120, 120", now) == 120.0
+    assert parse_retry_after("30,3600", now) == 3600.0
+    assert parse_retry_after("Wed, 01 May 2024 10:02:00 GMT, Wed, 01 May 2024 10:05:00 GMT", now) == 300.0
+    assert parse_retry_after("30, soon", now) is None
 
 
 # --- timeouts and caps ---------------------------------------------------------------------------
