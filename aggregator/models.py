@@ -154,6 +154,25 @@ item_enclosures = Table(
     Column("length", BigInteger),
 )
 
+# The further links and texts a story is known by, beside its own (items.canonical_link,
+# items.text_key): a further source's copy (its own canonical link and dedup text) and
+# the ones its origin sent before an edit. Ingest looks stories up by these too, so a
+# third outlet linking the second's copy, or a wire copy of the text before the origin
+# edited it, is the same story. Only such items have rows: a refresh of stories from one
+# source each writes nothing here.
+item_alias_links = Table(
+    "item_alias_links", metadata,
+    Column("link", Text, primary_key=True),  # as items.canonical_link stores it
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False, index=True),
+)
+item_alias_texts = Table(
+    "item_alias_texts", metadata,
+    Column("text_key", BigInteger, primary_key=True, autoincrement=False),  # as items.text_key
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False, index=True),
+)
+
 # Every source that carried an item, the first one included.
 item_sources = Table(
     "item_sources", metadata,

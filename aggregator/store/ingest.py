@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
+from bisect import insort
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
@@ -17,10 +18,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, union_all, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_key, untracked, without_credentials
-from ..models import item_enclosures, item_sources, items, rule_texts, sources
+from ..models import item_alias_links, item_alias_texts, item_enclosures, item_sources, items, rule_texts, sources
 from ..errors import StoreError
 from ..text import drop_not_xml, has_not_xml, strip_html
 from ..sanitize import without_pre_newlines, without_text_breaks
@@ -89,13 +92,32 @@ def _taken_times(sqlite: bool) -> Any:  # :times already some item's updated
     return select(items.c.updated).where(_in_list(items.c.updated, "times", sqlite))
 
 
-def _items_by_link(sqlite: bool) -> Any:  # :links, oldest item first
-    return (select(items.c.id, items.c.canonical_link)
-            .where(_in_list(items.c.canonical_link, "links", sqlite)).order_by(items.c.id))
+def _items_by_link(sqlite: bool) -> Any:  # :links, oldest item first: items' own and further links
+    found = union_all(
+        select(items.c.id, items.c.canonical_link).where(_in_list(items.c.canonical_link, "links", sqlite)),
+        select(item_alias_links.c.item_id, item_alias_links.c.link)
+        .where(_in_list(item_alias_links.c.link, "links", sqlite)),
+    )
+    return found.order_by(found.selected_columns[0])
 
 
-def _items_by_text(sqlite: bool) -> Any:  # :keys (text keys), oldest item first
-    return select(items.c.id, items.c.text_key).where(_in_list(items.c.text_key, "keys", sqlite)).order_by(items.c.id)
+def _items_by_text(sqlite: bool) -> Any:  # :keys (text keys), oldest item first: items' own and further texts
+    found = union_all(
+        select(items.c.id, items.c.text_key).where(_in_list(items.c.text_key, "keys", sqlite)),
+        select(item_alias_texts.c.item_id, item_alias_texts.c.text_key)
+        .where(_in_list(item_alias_texts.c.text_key, "keys", sqlite)),
+    )
+    return found.order_by(found.selected_columns[0])
+
+
+def _insert_aliases(conn: Connection, links: Iterable[tuple[str, int]], texts: Iterable[tuple[int, int]]) -> None:
+    """Further (link, item) and (text key, item) pairs a story is known by; pairs already
+    stored are left as they are."""
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+    for table, column, pairs in ((item_alias_links, "link", links), (item_alias_texts, "text_key", texts)):
+        rows = [{column: key, "item_id": item_id} for key, item_id in sorted(set(pairs))]
+        if rows:
+            conn.execute(insert(table).on_conflict_do_nothing(), rows)
 
 
 def _carriers_of(sqlite: bool) -> Any:  # :ids -> (item, source) pairs
@@ -111,6 +133,10 @@ def _texts_of(sqlite: bool) -> Any:  # :ids -> (item, its content, summary, auth
 
 def _times_of(sqlite: bool) -> Any:  # :ids -> (item, its updated)
     return select(items.c.id, items.c.updated).where(_in_list(items.c.id, "ids", sqlite))
+
+
+def _keys_of(sqlite: bool) -> Any:  # :ids -> (item, its canonical link, its text key)
+    return select(items.c.id, items.c.canonical_link, items.c.text_key).where(_in_list(items.c.id, "ids", sqlite))
 
 
 def _relink(sqlite: bool) -> Any:  # a source's link row after it sent a change: b_id, b_fingerprint, b_undated, b_link
@@ -535,6 +561,8 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
         conn.execute(_statement(conn, _rekey), rekeyed)
     if relinked:
         conn.execute(_statement(conn, _relink), relinked)
+    if changed or enriched:
+        _keep_earlier_keys(conn, changed + enriched)
     if changed:
         _update_items(conn, changed, now)
     if enriched:
@@ -697,6 +725,29 @@ def _fingerprints_dated(
     return out
 
 
+def _keep_earlier_keys(conn: Connection, changed: list[tuple[int, EntryData]]) -> None:
+    """Keep the canonical link and text key each item had before its entry in ``changed``
+    is written into it, where the entry has others: a copy another source took of the story
+    before its origin edited it is still the same story (``_items_by_link``, ``_items_by_text``)."""
+    old: dict[int, tuple[str | None, int | None]] = {}
+    for part in _chunks(sorted({item_id for item_id, _ in changed})):
+        for item_id, canon, key in conn.execute(_statement(conn, _keys_of), {"ids": _listed(conn, items.c.id, part)}):
+            old[item_id] = (canon, key)
+    links: list[tuple[str, int]] = []
+    texts: list[tuple[int, int]] = []
+    for item_id, entry in changed:
+        was_canon, was_key = old[item_id]
+        # (a long link is stored hashed: whether it names a story is not known, and most do)
+        if was_canon and was_canon != _indexed_link(entry.link) and (
+                was_canon.startswith("sha256:") or _names_a_story(was_canon)):
+            links.append((was_canon, item_id))
+        if was_key is not None:
+            dedup = _derived_texts(entry)[2]
+            if was_key != (text_key(dedup) if dedup else None):
+                texts.append((was_key, item_id))
+    _insert_aliases(conn, links, texts)
+
+
 def _update_items(
     conn: Connection, changed: list[tuple[int, EntryData]], now: datetime, *, keep_times: bool = False
 ) -> None:
@@ -852,13 +903,17 @@ def _insert_fresh(
             _statement(conn, _items_by_link), {"links": _listed(conn, items.c.canonical_link, part)}
         ):
             if canon is not None:
-                by_link[_indexed(canon)].append(item_id)
+                known = by_link[_indexed(canon)]
+                if not known or known[-1] != item_id:  # by its own link and a further one
+                    known.append(item_id)
     for part in _chunks(sorted({v for v in texts if v is not None})):
         for item_id, key in conn.execute(
             _statement(conn, _items_by_text), {"keys": _listed(conn, items.c.text_key, part)}
         ):
             if key is not None:
-                by_text[key].append(item_id)
+                known_texts = by_text[key]
+                if not known_texts or known_texts[-1] != item_id:
+                    known_texts.append(item_id)
     carriers: dict[int, set[int]] = defaultdict(set)  # stored item id -> source ids
     candidates = sorted({i for ids in (*by_link.values(), *by_text.values()) for i in ids})
     for part in _chunks(candidates):
@@ -876,6 +931,12 @@ def _insert_fresh(
     batch_link: dict[str, list[int]] = defaultdict(list)
     batch_text: dict[int, list[int]] = defaultdict(list)
     new_carriers: dict[int, set[int]] = {}  # fresh index of a new item -> source ids
+    # Further links and texts of stories, from a further source's copy: (key, stored item)
+    # and (key, fresh index of a new item).
+    alias_links: list[tuple[str, int]] = []
+    alias_texts: list[tuple[int, int]] = []
+    twin_links: list[tuple[str, int]] = []
+    twin_texts: list[tuple[int, int]] = []
 
     def stored_match(keys: list[int], sid: int) -> int | None:
         return next((item_id for item_id in keys if sid not in carriers[item_id]), None)
@@ -905,6 +966,14 @@ def _insert_fresh(
             target_item[i] = stored
             carriers[stored].add(sid)
             counts[j][2] += 1
+            # The story is known by this copy's link and text too, from now on (and to
+            # the rest of this batch).
+            if canon and stored not in by_link.get(canon, ()):
+                insort(by_link.setdefault(canon, []), stored)
+                alias_links.append((canon, stored))
+            if th is not None and stored not in by_text.get(th, ()):
+                insort(by_text.setdefault(th, []), stored)
+                alias_texts.append((th, stored))
             continue
         found = story_of(batch_link.get(canon), batch_text.get(th) if th is not None else None) if canon else None
         twin = batch_match(found, sid) if found else None
@@ -914,6 +983,12 @@ def _insert_fresh(
             target_new[i] = twin
             new_carriers[twin].add(sid)
             counts[j][2] += 1
+            if canon and twin not in batch_link.get(canon, ()):
+                insort(batch_link[canon], twin)
+                twin_links.append((canon, twin))
+            if th is not None and twin not in batch_text.get(th, ()):
+                insort(batch_text[th], twin)
+                twin_texts.append((th, twin))
             continue
         new.append(i)
         new_carriers[i] = {sid}
@@ -956,6 +1031,9 @@ def _insert_fresh(
         item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
         link_rows.append((item_id, sid, stored_keys[i], e.link, fp, ufp, now))  # _LINK_COLUMNS
     _insert_rows(conn, item_sources, _LINK_COLUMNS, link_rows, converted)
+    if alias_links or alias_texts or twin_links or twin_texts:
+        _insert_aliases(conn, [*alias_links, *((key, new_ids[i]) for key, i in twin_links)],
+                        [*alias_texts, *((key, new_ids[i]) for key, i in twin_texts)])
     # A stored item that another source now carries may belong to topics limited to
     # that source: classify sees it again.
     for part in _chunks(sorted(set(target_item.values()))):
