@@ -58,10 +58,18 @@ class OpmlFeed:
     type: str | None = field(default=None, compare=False)  # its outline's type ("rss", "HTML+XPath")
 
 
+# The schemes podcast directories and Apple's apps link feeds with (iTunes' "itpc://host/path",
+# "pcast://host/path"): the http URL of the same host and path, as podcast apps read them.
+_PODCAST_SCHEMES = ("itpc://", "pcast://")
+
+
 def feed_url(url: str) -> str:
     """The http(s) URL a ``feed:`` URL stands for, as browsers and readers read it
     (``feed://host/path`` is ``http://host/path``, ``feed:https://host/path`` is
-    ``https://host/path``); any other URL as it is."""
+    ``https://host/path``; ``itpc://`` and ``pcast://`` are ``http://``); any other URL
+    as it is."""
+    if url[:8].lower().startswith(_PODCAST_SCHEMES):
+        return "http:" + url[url.index("//"):]
     if url[:5].lower() != "feed:":
         return url
     rest = url[5:]
@@ -262,8 +270,15 @@ def read_opml(
 _LINE_SPACE = re.compile(r"[^\S\u00a0]+")  # runs of whitespace but the no-break space
 
 
+# Latin letters with no decomposition to ASCII (NFKD leaves them whole, and they were
+# dropped: "Straße" read "strae"), as German, Nordic, Polish and Icelandic spell them out.
+_LATIN = str.maketrans({"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O",
+                        "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH", "ł": "l", "Ł": "L",
+                        "ı": "i", "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T", "ŋ": "ng", "Ŋ": "NG"})
+
+
 def _slugify(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    ascii_text = unicodedata.normalize("NFKD", text.translate(_LATIN)).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     if len(slug) > _MAX_NAME:
         cut = slug[:_MAX_NAME]

@@ -216,6 +216,9 @@ def test_source_names() -> None:
     assert name(OpmlFeed("https://www.Example.org/feed", None, None)) == "example-org"
     assert name(OpmlFeed("https://kyiv.example/", "Новини", None)) == "kyiv-example"
     assert name(OpmlFeed("https://x.example/", "Défense & Sécurité!", None)) == "defense-securite"
+    # letters NFKD leaves whole were dropped ("Straße" read "strae", "Ørsted" "rsted")
+    assert name(OpmlFeed("https://x.example/", "Die Straße", None)) == "die-strasse"
+    assert name(OpmlFeed("https://x.example/", "Ørsted Æra Łódź Þing", None)) == "orsted-aera-lodz-thing"
     long_name = name(OpmlFeed("https://x.example/", "word " * 40, None))
     assert len(long_name) <= 60 and not long_name.endswith("-")
 
@@ -451,11 +454,14 @@ def test_feed_scheme_urls_are_read_as_http_urls(tmp_path: Path) -> None:
         '<outline text="S" xmlUrl="feed:https://secure.example/a"/>\n'
         '<outline text="P" xmlUrl="Feed:HTTP://plain.example/a"/>\n'
         '<outline text="F" xmlUrl="feed:ftp://old.example/a"/>\n'
+        '<outline text="I" xmlUrl="itpc://podcasts.example/show.xml"/>\n'  # iTunes' links
+        '<outline text="C" xmlUrl="PCAST://podcasts.example/other.xml"/>\n'
         "</body></opml>"))
     feeds = read_opml(path)
     assert [(f.url, f.line) for f in feeds] == [
         ("http://example.com/rss", 2), ("https://secure.example/a", 3),
-        ("HTTP://plain.example/a", 4), ("feed:ftp://old.example/a", 5)]
+        ("HTTP://plain.example/a", 4), ("feed:ftp://old.example/a", 5),
+        ("http://podcasts.example/show.xml", 6), ("http://podcasts.example/other.xml", 7)]
 
 
 def test_import_takes_feed_urls_and_skips_unusable_outlines_with_a_warning(
