@@ -402,10 +402,12 @@ def sources_import(obj: Context, opml_file: Path) -> None:
     from .opml import import_opml
 
     config_path = find_config(obj.config_path)
-    added = import_opml(config_path, opml_file)
-    for name in added:
+    done = import_opml(config_path, opml_file)
+    for name in done.added:
         click.echo(f"added source {name}")
-    click.echo(f"{len(added)} sources added to {config_path}")
+    left = [f"{n} {what}" for n, what in ((done.configured, "already configured"),
+                                          (done.repeated, "listed again in the file")) if n]
+    click.echo(f"{len(done.added)} sources added to {config_path}" + (f" ({', '.join(left)})" if left else ""))
 
 
 @main.command()

@@ -345,13 +345,19 @@ def new_feeds(
         yield feed, None
 
 
-def import_opml(config_path: Path, opml_path: Path) -> list[str]:
+@dataclass(frozen=True)
+class OpmlImport:
+    added: list[str]  # the names of the sources added, in OPML order
+    configured: int = 0  # feeds left out as some source's already
+    repeated: int = 0  # outlines left out as an earlier outline's feed
+
+
+def import_opml(config_path: Path, opml_path: Path) -> OpmlImport:
     """Append a ``[[sources]]`` table to the config for every new feed of an OPML file.
 
     A feed is new when its canonical URL is no configured source's. Comments and
     formatting of the file are kept; the result is validated before it replaces the
     file (temp file + ``os.replace``), so a failed import leaves the config as it was.
-    Returns the names of the sources added, in OPML order.
     """
     # imported here: config imports this module for read_opml
     import tomlkit
@@ -395,11 +401,17 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
         raise ConfigError([f"{config_path}: {exc}"]) from exc
 
     fresh: list[OpmlFeed] = []
+    configured = set(known)
     for feed, problem in new_feeds(feeds, known):
         if problem:
             log.warning("%s", skipped_outline(str(opml_path), feed, problem))
             continue
         fresh.append(feed)
+    # The usable outlines left out: a feed configured already (counted once), and a
+    # further outline of a feed (configured or not).
+    usable = [canonical_url(f.url) for f in feeds if not outline_problem(f)]
+    already = len(configured.intersection(usable))
+    repeated = len(usable) - len(fresh) - already
     # the existing names are taken, so no [[sources]] entry is ever renamed
     names = source_names(fresh, taken)
 
@@ -414,7 +426,7 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
         new_tables.append(table)
         added.append(name)
     if not added:
-        return []
+        return OpmlImport([], already, repeated)
 
     if isinstance(doc.get("sources"), tomlkit.items.AoT) and doc.as_string() != text:
         # tomlkit regroups a [[sources]] array that [[topics]] interrupt, moving tables away
@@ -434,7 +446,7 @@ def import_opml(config_path: Path, opml_path: Path) -> list[str]:
         _replace_validated(config_path, bom + result, lambda copy, shown: load_config_as(copy, shown, base_dir))
     except OSError as exc:  # a full disk, a folder the user may not write: the config is as it was
         raise AggregatorError(f"cannot write {config_path}: {exc.strerror or exc}") from exc
-    return added
+    return OpmlImport(added, already, repeated)
 
 
 def _append_sources(

@@ -11,7 +11,7 @@ from lxml import etree
 import aggregator.opml as opml_module
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
-from aggregator.opml import OpmlFeed, canonical_url, import_opml, read_opml, source_names
+from aggregator.opml import OpmlFeed, OpmlImport, canonical_url, import_opml, read_opml, source_names
 
 NESTED = """\
 <?xml version="1.0" encoding="UTF-8"?>
@@ -282,7 +282,7 @@ def test_import_appends_keeps_comments_and_skips_duplicates(tmp_path: Path) -> N
         )
     )
 
-    added = import_opml(config_path, subs)
+    added = import_opml(config_path, subs).added
 
     # "bbc-world" is a configured source's: the new feed's name takes its URL's suffix
     bbc2 = f"bbc-world-{tag('https://bbc2.example/rss')}"
@@ -301,7 +301,7 @@ def test_import_appends_keeps_comments_and_skips_duplicates(tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator.toml", "subs.opml"]
 
     before = config_path.read_bytes()
-    assert import_opml(config_path, subs) == []
+    assert import_opml(config_path, subs).added == []
     assert config_path.read_bytes() == before
 
 
@@ -336,7 +336,7 @@ def test_import_keeps_a_config_whose_sources_and_topics_interleave_as_it_was(tmp
     subs = tmp_path / "subs.opml"
     subs.write_bytes(opml_of([OpmlFeed("https://nato.example/feed", "NATO News", None)]))
 
-    assert import_opml(config_path, subs) == ["nato-news"]
+    assert import_opml(config_path, subs).added == ["nato-news"]
     assert config_path.read_text(encoding="utf-8").startswith(text)
     config = load_config(config_path)
     assert [s.name for s in config.sources] == ["seeds", "bbc-world", "nato-news"]
@@ -352,7 +352,7 @@ def test_import_into_a_config_without_sources_or_final_newline(tmp_path: Path) -
     # "last" is the name of the OPML-listed source already: the new one is suffixed, and the
     # listed one keeps its name
     last2 = f"last-{tag('https://more.example/rss')}"
-    assert import_opml(config_path, other) == [last2]
+    assert import_opml(config_path, other).added == [last2]
     text = config_path.read_text(encoding="utf-8")
     assert text.startswith('[aggregator]\ntitle = "x"  # keep\nopml = ["subs.opml"]\n')
     names = [s.name for s in load_config(config_path).sources]
@@ -370,7 +370,7 @@ def test_import_into_a_config_reached_through_a_symlink(tmp_path: Path) -> None:
     config_path = tmp_path / "etc" / "aggregator.toml"
     config_path.symlink_to(target)
     other = write(tmp_path / "more.opml", NESTED.replace("last.example", "more.example"))
-    assert import_opml(config_path, other) == [f"last-{tag('https://more.example/rss')}"]
+    assert import_opml(config_path, other).added == [f"last-{tag('https://more.example/rss')}"]
     assert config_path.is_symlink() and "more.example" in target.read_text(encoding="utf-8")
 
 
@@ -401,7 +401,7 @@ def test_import_as_root_keeps_the_config_owner_and_group(tmp_path: Path) -> None
     subs = write(tmp_path / "subs.opml", NESTED)
     os.chown(config_path, 4321, 4322)
     config_path.chmod(0o640)
-    assert import_opml(config_path, subs)
+    assert import_opml(config_path, subs).added
     after = config_path.stat()
     assert (after.st_uid, after.st_gid, stat.S_IMODE(after.st_mode)) == (4321, 4322, 0o640)
 
@@ -411,7 +411,7 @@ def test_import_refuses_a_broken_config_and_leaves_it_alone(tmp_path: Path) -> N
     config_path = write(tmp_path / "aggregator.toml", broken)
     subs = write(tmp_path / "subs.opml", NESTED)
     with pytest.raises(ConfigError, match="aggregator.title: must be a string"):
-        import_opml(config_path, subs)
+        import_opml(config_path, subs).added
     assert config_path.read_text(encoding="utf-8") == broken
 
 
@@ -421,7 +421,7 @@ def test_import_never_writes_an_invalid_result(tmp_path: Path, monkeypatch: pyte
     # force a name the validator rejects, to prove the result is checked before the rename
     monkeypatch.setattr(opml_module, "source_names", lambda feeds, taken: [f"Bad {len(taken)}"] * len(feeds))
     with pytest.raises(ConfigError) as info:
-        import_opml(config_path, subs)
+        import_opml(config_path, subs).added
     assert info.value.problems[0].startswith(f"{config_path}: sources[2].name: 'Bad 2' is not a valid name")
     assert config_path.read_text(encoding="utf-8") == CONFIG
     assert sorted(p.name for p in tmp_path.iterdir()) == ["aggregator.toml", "subs.opml"]
@@ -474,10 +474,24 @@ def test_import_takes_feed_urls_and_skips_unusable_outlines_with_a_warning(
         '<outline text="Old" xmlUrl="gopher://old.example/rss"/>\n'
         '<outline xmlUrl="feed:https://feeds.bbci.co.uk/news/world/rss.xml"/>\n'  # configured
         "</body></opml>"))
-    assert import_opml(config_path, subs) == ["podcast"]
+    assert import_opml(config_path, subs).added == ["podcast"]
     assert [(s.name, s.url) for s in load_config(config_path).sources][-1] == ("podcast", "http://example.com/rss")
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         f"{subs}:3: skipping the outline 'Old': 'gopher://old.example/rss' is not an http:// or https:// URL"]
+
+
+def test_import_counts_the_feeds_it_leaves_out_as_configured_or_listed_again(tmp_path: Path) -> None:
+    config_path = write(tmp_path / "aggregator.toml", CONFIG)  # BBC World is configured
+    subs = write(tmp_path / "subs.opml", (
+        '<opml version="2.0"><body>\n'
+        '<outline text="A" xmlUrl="https://a.example/rss"/>\n'
+        '<outline text="A again" xmlUrl="https://A.example/rss#top"/>\n'
+        '<outline text="BBC" xmlUrl="https://feeds.bbci.co.uk/news/world/rss.xml"/>\n'
+        '<outline text="BBC again" xmlUrl="https://feeds.bbci.co.uk/news/world/rss.xml"/>\n'
+        '<outline text="Old" xmlUrl="gopher://old.example/rss"/>\n'  # a warning, not counted
+        "</body></opml>"))
+    assert import_opml(config_path, subs) == OpmlImport(["a"], configured=1, repeated=2)
+    assert import_opml(config_path, subs) == OpmlImport([], configured=2, repeated=2)
 
 
 def test_import_into_a_crlf_config_writes_crlf_lines(tmp_path: Path) -> None:
@@ -488,7 +502,7 @@ def test_import_into_a_crlf_config_writes_crlf_lines(tmp_path: Path) -> None:
     config_path.write_bytes(crlf.encode("utf-8"))
     subs = write(tmp_path / "subs.opml", NESTED)
 
-    assert import_opml(config_path, subs) == ["deep-one", "untitled-example", "last"]
+    assert import_opml(config_path, subs).added == ["deep-one", "untitled-example", "last"]
     data = config_path.read_bytes()
     assert data.startswith(crlf.split("[[topics]]")[0].encode("utf-8"))
     assert b"\n" not in data.replace(b"\r\n", b"")
@@ -499,7 +513,7 @@ def test_import_into_a_crlf_config_writes_crlf_lines(tmp_path: Path) -> None:
 
 def _imported_as_lf(tmp_path: Path, text: str, subs: Path) -> bytes:
     lf = write(tmp_path / "lf.toml", text)
-    import_opml(lf, subs)
+    import_opml(lf, subs).added
     return lf.read_bytes()
 
 
@@ -513,7 +527,7 @@ def test_import_into_a_config_with_an_empty_sources_array(tmp_path: Path) -> Non
     other = write(tmp_path / "more.opml", NESTED.replace("last.example", "more.example"))
 
     last2 = f"last-{tag('https://more.example/rss')}"
-    assert import_opml(config_path, other) == [last2]
+    assert import_opml(config_path, other).added == [last2]
     result = config_path.read_text(encoding="utf-8")
     assert "sources = []" not in result
     assert "# my feeds" in result and 'title = "x"  # keep' in result and "# filled by sources import" in result
@@ -532,7 +546,7 @@ def test_import_into_a_config_with_no_source_yet(tmp_path: Path, sources: str) -
     with pytest.raises(ConfigError, match="no \\[\\[sources\\]\\] defined"):
         load_config(config_path)
 
-    assert import_opml(config_path, subs) == ["bbc-world", "deep-one", "untitled-example", "last"]
+    assert import_opml(config_path, subs).added == ["bbc-world", "deep-one", "untitled-example", "last"]
     assert 'title = "x"  # keep' in config_path.read_text(encoding="utf-8")
     config = load_config(config_path)
     assert [s.name for s in config.sources] == ["bbc-world", "deep-one", "untitled-example", "last"]
@@ -544,7 +558,7 @@ def test_import_into_a_config_with_no_source_and_another_problem_is_refused(tmp_
     config_path = write(tmp_path / "aggregator.toml", text)
     subs = write(tmp_path / "subs.opml", NESTED)
     with pytest.raises(ConfigError) as info:
-        import_opml(config_path, subs)
+        import_opml(config_path, subs).added
     assert info.value.problems == [f"{config_path}: aggregator.title: must be a string, not an integer",
                                    f"{config_path}: sources: no [[sources]] defined; add at least one source"]
     assert config_path.read_text(encoding="utf-8") == text
@@ -570,7 +584,7 @@ def test_import_edits_only_a_regular_file(tmp_path: Path) -> None:
     subs = write(tmp_path / "subs.opml", NESTED)
     try:
         with pytest.raises(ConfigError) as info:
-            import_opml(fifo, subs)
+            import_opml(fifo, subs).added
     finally:
         done.set()
         os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)) if stat.S_ISFIFO(os.stat(fifo).st_mode) else None
@@ -583,7 +597,7 @@ def test_import_keeps_the_byte_order_mark_of_a_config_that_has_one(tmp_path: Pat
     config_path = tmp_path / "aggregator.toml"
     config_path.write_bytes(b"\xef\xbb\xbf" + CONFIG.encode("utf-8"))
     subs = write(tmp_path / "subs.opml", NESTED)
-    assert import_opml(config_path, subs) == ["deep-one", "untitled-example", "last"]
+    assert import_opml(config_path, subs).added == ["deep-one", "untitled-example", "last"]
     assert config_path.read_bytes().startswith(b"\xef\xbb\xbf" + CONFIG.split("[[topics]]")[0].encode("utf-8"))
     assert [s.name for s in load_config(config_path).sources][-1] == "last"
 
@@ -605,7 +619,7 @@ def test_import_never_takes_the_name_that_opml_listed_feeds_share(tmp_path: Path
                 '<opml version="2.0"><body><outline text="News" xmlUrl="https://three.example/feed"/></body></opml>')
 
     third = f"news-{tag('https://three.example/feed')}"
-    assert import_opml(config_path, new) == [third]
+    assert import_opml(config_path, new).added == [third]
     assert load_config(config_path).topics[0].sources == listed
 
 
@@ -619,7 +633,7 @@ def test_imported_tables_are_one_blank_line_apart(tmp_path: Path, sources: str) 
     config_path = write(tmp_path / "aggregator.toml", f'[aggregator]\nopml = ["subs.opml"]\n\n{sources}')
     write(tmp_path / "subs.opml", NESTED.replace("last.example", "listed.example"))
     more = write(tmp_path / "more.opml", NESTED.replace("example", "test"))
-    assert len(import_opml(config_path, more)) == 3
+    assert len(import_opml(config_path, more).added) == 3
     text = config_path.read_text(encoding="utf-8")
     assert "\n\n\n" not in text and text.count("\n\n[[sources]]\n") == text.count("[[sources]]")
 
@@ -630,7 +644,7 @@ def test_import_into_an_inline_sources_array_says_what_to_do_and_leaves_it_alone
     config_path = write(tmp_path / "aggregator.toml", text)
     subs = write(tmp_path / "subs.opml", NESTED)
     with pytest.raises(ConfigError) as info:
-        import_opml(config_path, subs)
+        import_opml(config_path, subs).added
     assert info.value.problems == [
         f"{config_path}: sources: is an inline array (sources = [...]), which TOML lets no [[sources]] "
         "table extend; write its entries as [[sources]] tables to import into it"]
@@ -645,7 +659,7 @@ def test_import_leaves_the_comment_above_the_next_table_above_it(tmp_path: Path)
     tail = '# --- topics ---\n# (one per reader)\n[[topics]]\nslug = "t"\nany = ["x"]\n'
     config_path = write(tmp_path / "aggregator.toml", head + tail)
     subs = write(tmp_path / "subs.opml", NESTED)
-    assert len(import_opml(config_path, subs)) == 4
+    assert len(import_opml(config_path, subs).added) == 4
     text = config_path.read_text(encoding="utf-8")
     assert text.startswith(head) and text.endswith(f'title = "Last"\n\n{tail}')
     assert [s.name for s in load_config(config_path).sources][-1] == "last"
@@ -673,7 +687,7 @@ def test_freshrss_scraped_pages_are_skipped_with_a_warning_by_both_routes(
     # xmlUrl is the page: taken as feeds, they were sources failing at every refresh
     subs = write(tmp_path / "subs.opml", FRESHRSS)
     config_path = write(tmp_path / "aggregator.toml", CONFIG)
-    assert import_opml(config_path, subs) == ["releases"]
+    assert import_opml(config_path, subs).added == ["releases"]
     expected = [
         f"{subs}:7: skipping the outline 'Scraped page': its type 'HTML+XPath' is a page another "
         "reader scrapes, not a feed",
@@ -699,7 +713,7 @@ def test_a_space_in_a_feed_url_is_read_as_browsers_send_it(
         '<outline text="Bad host" xmlUrl="https://my host.example/rss"/>\n'
         "</body></opml>"))
     config_path = write(tmp_path / "aggregator.toml", CONFIG)
-    assert import_opml(config_path, subs) == ["show"]
+    assert import_opml(config_path, subs).added == ["show"]
     assert load_config(config_path).sources[-1].url == "https://pod.example/casts/My%20Show.xml?q=a%20b"
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         f"{subs}:3: skipping the outline 'Bad host': 'https://my host.example/rss' contains whitespace"]

@@ -128,7 +128,7 @@ def test_opml_sources_import_and_listed_opml_files(feed_server: FeedServer, tmp_
     assert "added source feed-a" in out.output
     assert cfg.read_text().startswith("# my comment")
     again = runner.invoke(main, ["--config", str(cfg), "sources", "import", str(tmp_path / "import.opml")])
-    assert "0 sources added" in again.output
+    assert again.output.endswith(f"0 sources added to {cfg} (1 already configured)\n"), again.output
     result = runner.invoke(main, ["--config", str(cfg), "update"])
     assert result.exit_code == 0, result.output
     status = {s["name"]: s for s in json.loads(runner.invoke(main, ["--config", str(cfg), "status", "--json"]).output)}
