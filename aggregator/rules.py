@@ -84,6 +84,20 @@ class _Phrase:
         return frozenset(atoms)
 
 
+# Scripts written without spaces between words (Chinese, Japanese, Thai, Lao, Khmer,
+# Myanmar), and Korean, whose particles join the word before them ("나토는", NATO + "as
+# for"): in them a run of letters is a sentence or a clause, not a word, and a phrase
+# matched as whole words ("北约", NATO) would meet nothing. Each of their characters is
+# taken as a word of its own, in phrases and texts alike: a phrase of them matches
+# wherever its characters stand in a row, and a word in another script beside them
+# ("在NATO峰会") is a whole word.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u3005-\u3007\u3040-\u30ff"
+    "\u3130-\u318f\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af"
+    "\ud7b0-\ud7ff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+)
+
+
 def match_fold(text: str) -> str:
     """What phrases and texts are matched as, beyond ``normalize``: two spellings of one
     thing made one.
@@ -96,8 +110,17 @@ def match_fold(text: str) -> str:
     (``’``, in most published text) is the one typed (``'``, in most written phrases), so
     ``alliance's chief`` finds ``Alliance’s chief``. So is a typographic hyphen (``‐``, or the
     non-breaking ``‑`` a word processor puts in ``IRIS‑T``) the typed ``-``; dashes are not
-    hyphens and stay apart.
+    hyphens and stay apart. Each character of a script written without spaces stands apart
+    (``_UNSPACED``).
     """
+    text = _folded(text)
+    return _apart(text) if _UNSPACED.search(text) else text
+
+
+def _folded(text: str) -> str:
+    """``match_fold`` but for ``_UNSPACED``."""
+    if text.isascii():
+        return text
     if "\u0307" in text:
         text = text.replace("i\u0307", "i")
     if "\u0131" in text:
@@ -107,6 +130,16 @@ def match_fold(text: str) -> str:
     if "\u2010" in text or "\u2011" in text:
         text = text.replace("\u2010", "-").replace("\u2011", "-")
     return text
+
+
+def _apart(text: str) -> str:
+    return _UNSPACED.sub(r" \g<0> ", text)
+
+
+# The first bytes of the UTF-8 of every _UNSPACED character (and of others: a test before
+# _UNSPACED's own, 0.5 µs for a text of 1 KB against 4 µs): 0xE2, General Punctuation's
+# (’ — …), is not one of them.
+_NOT_UNSPACED_LEADS = bytes(b for b in range(256) if b not in (0xE0, 0xE1, *range(0xE3, 0xEE), 0xEF, 0xF0))
 
 
 def _parse_phrase(phrase: str) -> _Phrase:
@@ -119,6 +152,10 @@ def _parse_phrase(phrase: str) -> _Phrase:
         raise ValueError("phrase is empty")
     if not text.strip("*"):
         raise ValueError(f"phrase {phrase!r} has no text to match, only '*'")
+    if text.endswith(" *") and len(text) > 2 and _UNSPACED.match(text[-3]):
+        # "ウクライナ*": its last character is a word already, which any character may
+        # follow (_UNSPACED); a star there is no further word.
+        text = text[:-2]
     star = text.endswith("*")
     # A detached "*" ("nato *") is an empty last word with any ending: one more word.
     body = text[:-1] if star else text
@@ -373,11 +410,18 @@ class Classifier:
 
     def phrase_hits(self, text: str) -> set[str]:
         """Keys of the phrases (and bare atoms) found in ``text`` (``rule_text`` output)."""
-        text = match_fold(text)  # stored rule texts are folded here, as they are matched
+        # Stored rule texts are folded here, as they are matched (match_fold).
+        text = _folded(text)
         found: list[frozenset[str] | None] = []
-        if self._scan is not None:
+        if self._scan is None:
+            text = match_fold(text)
+        else:
             # surrogatepass: a lone surrogate from a badly decoded feed must not raise.
-            raw = text.encode("utf-8", "surrogatepass").translate(_ASCII_SEPARATORS)
+            raw = text.encode("utf-8", "surrogatepass")
+            if not text.isascii() and raw.translate(None, _NOT_UNSPACED_LEADS) and _UNSPACED.search(text):
+                text = _apart(text)
+                raw = text.encode("utf-8", "surrogatepass")
+            raw = raw.translate(_ASCII_SEPARATORS)
             spaced = " " + raw.decode("utf-8", "surrogatepass")
             if not text.isascii():
                 # Non-ASCII separators ("l’europe", "«baltic»", "nordic—baltic") become

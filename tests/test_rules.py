@@ -258,11 +258,13 @@ def test_odd_text_does_not_raise() -> None:
 # --- the fast Classifier agrees with the definition on random texts ------------------
 
 VOCAB = ["baltic", "balticum", "sea", "cable", "cables", "undersea", "nato", "iris", "t", "u", "s",
-         "straße", "münchen", "sanction", "sanctions", "drone", "x_y", "ü", "éclair", "l", "europe"]
-SEPARATORS = [" ", "  ", "\n", "-", "’", "'", ", ", ". ", "—", " «", "» ", "\u00a0", "/", "’s "]
+         "straße", "münchen", "sanction", "sanctions", "drone", "x_y", "ü", "éclair", "l", "europe",
+         "北约", "峰会", "北", "ウクライナ", "นาโต", "나토는"]
+SEPARATORS = [" ", "  ", "\n", "-", "’", "'", ", ", ". ", "—", " «", "» ", "\u00a0", "/", "’s ", "", "、"]
 PHRASES = ["baltic", "sea", "cable*", "undersea cable*", "nato", "iris-t", "u.s.", "u s", "straße", "münchen",
            "sanction*", "sanctions", "x_y", "ü", "éclair*", "l’europe", "europ*", "baltic’s", "sea-cable", "dron*",
-           "nato sea", "—", "t*", "sea *", "*s", "u.s.*"]
+           "nato sea", "—", "t*", "sea *", "*s", "u.s.*", "北约", "约峰", "北约 峰会", "ウクライナ*", "nato峰会",
+           "นาโต", "나토"]
 
 
 def random_text(rnd: random.Random) -> str:
@@ -400,6 +402,36 @@ def test_a_typographic_hyphen_is_the_typed_one(phrase: str, text: str) -> None:
     assert c.topics_for(rule_text(text, None, None), ["s"]) == ("t",)
     dashed = text.replace("\u2011", "\u2013").replace("\u2010", "\u2014").replace("-", "\u2013")
     assert not matches(phrase, dashed)  # dashes are not hyphens
+
+
+@pytest.mark.parametrize(("phrase", "text"), [
+    ("北约", "北约峰会在维尔纽斯举行"),  # Chinese: no spaces between words
+    ("北约", "今年的北约峰会"),
+    ("峰会", "北约峰会在维尔纽斯举行"),
+    ("北约 峰会", "北约峰会"),  # a space in the phrase: none needed between those characters
+    ("NATO", "在NATO峰会上"),  # a Latin word beside them is a whole word
+    ("NATO峰会", "在NATO峰会上"),
+    ("ウクライナ", "ウクライナ情勢について"),  # Japanese
+    ("ウクライナ*", "ウクライナ"),  # a star after such a character asks nothing more
+    ("北大西洋条約機構", "北大西洋条約機構（NATO）の首脳会議"),
+    ("นาโต", "การประชุมสุดยอดนาโตที่วิลนีอุส"),  # Thai
+    ("나토", "나토는 오늘 정상회의를 열었다"),  # Korean: a particle joins its noun
+])
+def test_a_phrase_in_a_script_written_without_spaces_matches_inside_its_run(phrase: str, text: str) -> None:
+    # DESIGN's whole words are runs of letters: in Chinese or Japanese such a run is a
+    # clause, and "北约" (NATO) met no item. Each of their characters is a word.
+    assert matches(phrase, text)
+    assert Classifier([TopicRule("t", any=(phrase,))]).topics_for(rule_text(text, None, None), ["s"]) == ("t",)
+
+
+@pytest.mark.parametrize(("phrase", "text"), [
+    ("北约", "北方的约定"),  # its characters apart
+    ("NATO", "在NATOS峰会上"),  # a Latin word is still whole
+    ("北约峰会", "北约"),
+])
+def test_a_phrase_in_a_script_written_without_spaces_needs_its_characters_in_a_row(phrase: str, text: str) -> None:
+    assert not matches(phrase, text)
+    assert Classifier([TopicRule("t", any=(phrase,))]).topics_for(rule_text(text, None, None), ["s"]) == ()
 
 
 def test_a_soft_hyphen_in_a_phrase_is_dropped_as_in_texts() -> None:
