@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import uuid
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
@@ -74,10 +75,27 @@ def without_credentials(url: str) -> str:
     return url if at < 0 else url[:start] + url[at + 1:]
 
 
+def _ascii_host(host: str) -> str:
+    """An international host name in the one spelling the fetch sends it in: IDNA 2008
+    with UTS #46, which composes and case-folds first (``bücher`` in any case, composed or
+    not, is ``xn--bcher-kva``), else IDNA 2003 as the fetch falls back to, else NFC."""
+    import idna  # its tables take ≈ 1 MiB: only for the rare international host name
+
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except UnicodeError:
+        try:
+            return host.encode("idna").decode("ascii")
+        except UnicodeError:  # no DNS name (a label too long): one spelling all the same
+            return unicodedata.normalize("NFC", host)
+
+
 def _canonical_netloc(parts: SplitResult) -> str | None:
     host = parts.hostname  # already lower-cased by urllib
     if not host:
         return None
+    if not host.isascii():
+        host = _ascii_host(host)
     try:
         port = parts.port
     except ValueError:  # "http://h:99999/" or "http://h:abc/": not a usable link
@@ -95,10 +113,11 @@ def _canonical_netloc(parts: SplitResult) -> str | None:
 def canonical_link(url: str | None) -> str | None:
     """The form of ``url`` used to recognise one story linked from two sources.
 
-    Scheme and host lower-cased, default port and fragment dropped, an empty path
-    becomes ``/`` (the same resource), ``utm_*``/``fbclid``/``gclid`` query parameters
-    removed and every other parameter kept verbatim and in order. Returns None for
-    None, empty, non-http(s) or unparsable URLs: such items are not link-deduplicated.
+    Scheme and host lower-cased (an international host name in IDNA, ``xn--``), default
+    port and fragment dropped, an empty path becomes ``/`` (the same resource),
+    ``utm_*``/``fbclid``/``gclid`` query parameters removed and every other parameter
+    kept verbatim and in order. Returns None for None, empty, non-http(s) or unparsable
+    URLs: such items are not link-deduplicated.
     """
     if not url or not url.strip():
         return None
@@ -127,14 +146,12 @@ def dedup_text(
 ) -> str | None:
     """Normalized title + content for text dedup, or None when under 40 characters.
 
-    HTML (when ``content_type == "html"``) is stripped, then NFC, case-folded, and
-    whitespace collapsed; the length is that of the final string.
+    The content's HTML (when ``content_type == "html"``) is stripped, then NFC,
+    case-folded, and whitespace collapsed; the length is that of the final string. The
+    title is plain text (see ``rule_text``): ``Why x<y matters`` keeps its words.
     """
-    is_html = content_type == "html"
-    pieces = [
-        strip_html(value) if is_html else value for value in (title, content) if value
-    ]
-    text = collapse_ws(normalize(" ".join(pieces)))
+    body = strip_html(content) if content and content_type == "html" else content
+    text = collapse_ws(normalize(" ".join(value for value in (title, body) if value)))
     return text if len(text) >= DEDUP_MIN_CHARS else None
 
 
@@ -160,12 +177,10 @@ def item_texts(
         stripped = _strip_uncached(value) if html else value
         return stripped, normalize(stripped) if stripped else ""
 
-    parts = (norm(title, is_html), norm(summary, True), norm(content, is_html))
-    # A title is plain text to the rules (see rule_text); the dedup text strips it as
-    # before, so stored text keys still meet the same story.
-    rule_title = norm(title, False) if is_html and title and ("<" in title or "&" in title) else parts[0]
+    # A title is plain text, to the rules (see rule_text) and to the dedup text alike.
+    parts = (norm(title, False), norm(summary, True), norm(content, is_html))
     rule_parts = []
-    for part in (rule_title, parts[1], parts[2]):
+    for part in parts:
         if part is None or not part[0]:
             continue  # rule_text drops parts that strip to nothing
         stripped, normed = part

@@ -718,6 +718,12 @@ def test_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(pg
     check_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(pg_url)
 
 
+def test_0011_gives_stored_items_the_keys_of_plain_text_titles_and_idna_hosts(pg_url: str) -> None:
+    from test_store import check_0011_gives_stored_items_the_keys_of_plain_text_titles_and_idna_hosts
+
+    check_0011_gives_stored_items_the_keys_of_plain_text_titles_and_idna_hosts(pg_url)
+
+
 def test_concurrent_openers_of_one_old_database_upgrade_it_once(pg_url: str) -> None:
     engine = make_engine(pg_url)
     with engine.connect() as conn:

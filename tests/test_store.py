@@ -456,7 +456,7 @@ def test_a_copy_linked_before_its_outlet_carried_the_story_is_the_same_story(sto
     assert store.item_count() == 1
 
 
-def test_0011_gives_stories_the_links_of_the_further_sources_copies_stored_before(tmp_path: Path) -> None:
+def test_0012_gives_stories_the_links_of_the_further_sources_copies_stored_before(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = Store.open(url)
     _three_outlets(store)
@@ -465,7 +465,7 @@ def test_0011_gives_stories_the_links_of_the_further_sources_copies_stored_befor
         store.ingest(name, [EntryData(key="1", title="Air policing", content=TEXT_A,
                                       link="https://b.example/air")], now=T0)
     store.close()
-    store = migrated_again(url, "0010", "0011")
+    store = migrated_again(url, "0011", "0012")
     try:
         with store.reading() as conn:
             assert conn.execute(text("SELECT link FROM item_alias_links")).scalars().all() == ["https://b.example/air"]
@@ -618,6 +618,65 @@ def check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(url: 
         # read again at its next refresh, to take this release's readings
         state = store.source_states()["one"]
         assert (state.etag, state.last_modified, state.body_hash) == (None, None, None)
+    finally:
+        store.close()
+
+
+def test_0011_gives_stored_items_the_keys_of_plain_text_titles_and_idna_hosts(tmp_path: Path) -> None:
+    check_0011_gives_stored_items_the_keys_of_plain_text_titles_and_idna_hosts(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def check_0011_gives_stored_items_the_keys_of_plain_text_titles_and_idna_hosts(url: str) -> None:
+    """Stored by the release before, a story whose title holds "x<y" had a text key of
+    "why x" (none: too short), and one of an international host its canonical link as
+    written: another source's copy, keyed as ingest keys it now, met neither, and was
+    stored again. (test_postgres runs it too.)"""
+    import hashlib
+
+    from sqlalchemy import update
+
+    from aggregator.identity import dedup_text, text_key
+
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"), SourceSpec("two", "feed", "http://two.test/")])
+    angled = EntryData(key="x", title="Why x<y matters for the Baltic Sea and NATO allies", content="<p>Live.</p>",
+                       link="https://one.example/x")
+    idn = EntryData(key="b", title="Bücher", link="https://BÜCHER.example/story/1")
+    long_path = "/story/" + "a" * 1200  # past the index limit: stored as its hash
+    idn_long = EntryData(key="l", title="Long", link="https://bücher.example" + long_path)
+    # Untitled: stored under its first sentence, which has an "&", but keyed by its content alone.
+    untitled = EntryData(key="u", content="<p>R&amp;D budgets rise across the alliance this year, ministers said.</p>")
+    seed = EntryData(key="s", title="A <b> & c: the seed's own words, kept", content="Text of <the> seed.",
+                     content_type="text")
+    store.ingest("one", [angled, idn, idn_long, untitled, seed], now=T0)
+    with store.writing() as conn:  # the keys the release before stored
+        conn.execute(update(items).where(items.c.title == angled.title).values(text_key=None))
+        conn.execute(update(items).where(items.c.title == "Bücher").values(
+            canonical_link="https://bücher.example/story/1"))
+        conn.execute(update(items).where(items.c.title == "Long").values(canonical_link="sha256:" + hashlib.sha256(
+            f"https://bücher.example{long_path}".encode()).hexdigest()))
+        before = {row.title: row._asdict() for row in conn.execute(select(items))}
+    assert "R&D budgets rise across the alliance this year, ministers said." in before
+    version = store.data_version()
+    store.close()
+    store = migrated_again(url, "0010", "0011")
+    try:
+        with store.engine.connect() as conn:
+            after = {row.title: row._asdict() for row in conn.execute(select(items))}
+        assert store.data_version() == version  # no feed shows a key
+        want = dict(before)
+        want[angled.title] = before[angled.title] | {"text_key": text_key(dedup_text(angled.title, angled.content) or "")}
+        want["Bücher"] = before["Bücher"] | {"canonical_link": "https://xn--bcher-kva.example/story/1"}
+        want["Long"] = before["Long"] | {"canonical_link": "sha256:" + hashlib.sha256(
+            f"https://xn--bcher-kva.example{long_path}".encode()).hexdigest()}
+        assert after == want
+        copies = [replace(angled, key="x2", link="https://two.example/x"),
+                  replace(idn, key="b2", link="https://xn--bcher-kva.example/story/1"),
+                  replace(idn_long, key="l2", link="https://bu\u0308cher.example" + long_path),
+                  replace(untitled, key="u2")]
+        got = store.ingest("two", copies, now=T0 + timedelta(days=1))
+        assert (got.new, got.attached) == (0, 4)
+        assert len(store.newest_items(None, 10)) == 5
     finally:
         store.close()
 
