@@ -626,6 +626,28 @@ def test_0011_gives_stored_items_the_keys_of_plain_text_titles_and_idna_hosts(tm
     check_0011_gives_stored_items_the_keys_of_plain_text_titles_and_idna_hosts(f"sqlite:///{tmp_path / 'store.db'}")
 
 
+def test_0011_over_many_items_holds_a_bounded_amount_of_memory(tmp_path: Path) -> None:
+    # 0011 reads every item's link, and the whole texts of those whose title holds "<":
+    # read at once, memory in proportion to every item ever stored.
+    n = 150_000
+    with _old_sqlite(tmp_path, "0010") as conn:
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES (1, 'one', 'feed', 0, 0)"))
+        conn.exec_driver_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO items (id, uid, source_id, title, link, canonical_link, content, content_type, truncated, "
+            "first_seen, published, updated, classified) SELECT i, 'u' || i, 1, "
+            "CASE WHEN i % 10 = 0 THEN 'Why x<y matters, part ' || i ELSE 'Story ' || i END, "
+            "'https://news.example/2025/01/01/a-story-about-things-' || i || CASE WHEN i % 10 = 1 THEN '-ü' ELSE '' END, "
+            "'https://news.example/2025/01/01/a-story-about-things-' || i || CASE WHEN i % 10 = 1 THEN '-ü' ELSE '' END, "
+            "'<p>' || printf('%.2000c', 'x') || '</p>', 'html', 0, '2025-01-01 00:00:00', '2025-01-01 00:00:00', "
+            "printf('2025-01-01 00:00:00.%06d', i), 1 FROM n", (n,))
+        conn.commit()
+        peak = _upgrade_peak(conn, "0011")
+        keyed = conn.execute(text("SELECT count(*) FROM items WHERE text_key IS NOT NULL")).scalar()
+    assert keyed == n // 10  # every "x<y" title keyed, its words kept
+    assert peak < 25 * 2**20, peak / 2**20
+
+
 def check_0011_gives_stored_items_the_keys_of_plain_text_titles_and_idna_hosts(url: str) -> None:
     """Stored by the release before, a story whose title holds "x<y" had a text key of
     "why x" (none: too short), and one of an international host its canonical link as
