@@ -71,6 +71,9 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_reingest_adds_nothing_and_change_updates_in_place,
     test_rekey_moves_stored_keys_and_never_over_a_stored_one,
     test_same_story_from_two_sources_is_one_item,
+    test_a_further_sources_copy_is_found_by_its_own_link_and_text,
+    test_a_further_sources_copy_is_found_by_its_link_in_the_same_batch,
+    test_a_story_is_found_by_its_text_and_link_from_before_its_origin_edited_them,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
