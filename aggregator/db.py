@@ -351,9 +351,11 @@ def current_revision(engine: Engine) -> str | None:
             row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
         except Exception:
             connection.rollback()  # PostgreSQL: the failed statement ended the transaction
-            if inspect(connection).has_table(VERSION_TABLE.name):
-                # There and not readable: a role granted nothing on the tables another made
-                # (PostgreSQL), which the driver's message says; not a database of no revision.
-                raise
-            return None
+            if not inspect(connection).has_table(VERSION_TABLE.name):
+                return None
+            # There now: another opener may have just created the schema (its commit fell
+            # between the two reads), or it is there and not readable: a role granted
+            # nothing on the tables another made (PostgreSQL), which the driver's message
+            # says; not a database of no revision.
+            row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
         return row[0] if row else None

@@ -94,6 +94,23 @@ def test_a_database_with_only_someone_elses_tables_counts_as_fresh(tmp_path: Pat
     assert current_revision(engine) == SCHEMA_REVISION
 
 
+def test_a_schema_another_opener_commits_while_the_revision_is_read_is_read(tmp_path: Path) -> None:
+    # The revision's read failed (no table yet), the other opener's schema was committed
+    # before the check for the table, and the first error was raised: "no such table:
+    # alembic_version" from one of two processes started at once on a new file.
+    from sqlalchemy import event
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    engine = make_engine(url)
+
+    @event.listens_for(engine, "handle_error")
+    def other_opener_commits(context: Any) -> None:
+        event.remove(engine, "handle_error", other_opener_commits)
+        assert create_fresh(make_engine(url))
+
+    assert current_revision(engine) == SCHEMA_REVISION
+
+
 def test_two_openers_of_one_new_file_both_end_with_one_schema(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'race.db'}"
     errors: list[BaseException] = []
