@@ -1890,6 +1890,21 @@ def test_a_title_of_only_invisible_characters_counts_as_none(feed_server: FeedSe
         "Baltic cable 1 cut.", "Baltic cable 2 cut.", "Baltic cable 3 cut.", "\u200bVisible"]
 
 
+@pytest.mark.parametrize("fmt", ["rss20", "atom10", "jsonfeed11"])
+def test_an_untitled_entry_whose_first_sentence_is_invisible_is_titled_by_its_link(
+        feed_server: FeedServer, make_project, fmt: str) -> None:
+    # The first sentence of a text of only zero-width characters is as blank as a title of
+    # them: it was the entry's title, and readers listed an entry with no title at all.
+    builder, ctype = FORMATS[fmt]
+    entries = [story(1, "z", title="\u200b", content="<p>\u200b\u200d</p>"),
+               story(2, "z", title="", content="\ufeff")]
+    feed_server.route("/z", builder("Zero", entries), content_type=ctype)
+    p = make_project({"z": feed_server.url("/z")})
+    p.update()
+    assert sorted(e.findtext(f"{ATOM}title") for e in p.entry_elements()) == [
+        "http://example.org/z/1", "http://example.org/z/2"]
+
+
 @pytest.mark.parametrize("fmt", ["rss20", "atom10", "rss10", "jsonfeed11"])
 def test_c1_controls_and_replacement_characters_are_not_republished(
         feed_server: FeedServer, make_project, fmt: str) -> None:

@@ -342,9 +342,9 @@ def fallback_title(entry: EntryData) -> str:
     raw = entry.content or entry.summary or ""
     # A line break of plain text (text_as_html's <br>) stays one: a blank line ends a paragraph.
     text = strip_html(without_text_breaks(raw)) if entry.content_type == "html" else raw
-    if not text.strip():
-        return entry.link or "(untitled)"
-    return make_title(first_sentence(text))
+    # A text of only zero-width characters has a first sentence as blank as such a title.
+    title = make_title(first_sentence(text)) if text.strip() else ""
+    return title if _visible(title) else entry.link or "(untitled)"
 
 
 @dataclass(frozen=True)
