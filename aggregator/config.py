@@ -275,8 +275,10 @@ def _split_listen(value: str) -> tuple[str, int]:
     # publish feed ids that are no URL, or another URL ("a/b:80" -> http://a/b:80/all.xml)
     elif not _HOST_RE.fullmatch(host):
         host = ""
-    if not sep or not host or not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
+    if not sep or not host or not port.isascii() or not port.isdigit():
         raise ValueError(f"{value!r} is not host:port (e.g. '127.0.0.1:8080')")
+    if not 1 <= int(port) <= 65535:  # 0 too: a port the system picks is no address to subscribe to
+        raise ValueError(f"{value!r}: the port must be from 1 to 65535")
     return host, int(port)
 
 
