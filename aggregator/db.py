@@ -290,7 +290,17 @@ def migrate(engine: Engine) -> None:
         if found != SCHEMA_REVISION:
             # A large database takes minutes, which the service's log would spend silent.
             log.info("upgrading the database schema from revision %s to %s", found, SCHEMA_REVISION)
-        command.upgrade(alembic_config(connection), "head")
+        try:
+            command.upgrade(alembic_config(connection), "head")
+        except Exception as e:
+            # Ctrl-C in the middle of a batch table copy invalidates the connection, and
+            # Alembic then drops its temporary table on it: that failure ("Can't reconnect
+            # until invalid transaction is rolled back") hid the interrupt, as if the
+            # database were broken. The transaction is rolled back either way.
+            interrupt = _interrupt_behind(e)
+            if interrupt is not None:
+                raise interrupt from None
+            raise
         connection.commit()
         if is_sqlite:
             problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
@@ -300,6 +310,16 @@ def migrate(engine: Engine) -> None:
     if found != SCHEMA_REVISION:
         log.info("the database schema is at revision %s, upgraded in %.1f s", SCHEMA_REVISION,
                  time.monotonic() - started)
+
+
+def _interrupt_behind(error: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or SystemExit that ``error`` was raised while handling, if any."""
+    seen: BaseException | None = error.__context__
+    while seen is not None:
+        if not isinstance(seen, Exception):
+            return seen
+        seen = seen.__context__
+    return None
 
 
 def create_fresh(engine: Engine) -> bool:

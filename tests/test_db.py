@@ -276,3 +276,30 @@ def test_an_upgrade_says_in_the_log_from_which_revision_and_how_long_it_took(
     with caplog.at_level("INFO", logger="aggregator.db"):
         migrate(engine)
     assert caplog.records == []
+
+
+def test_an_upgrade_interrupted_in_a_table_copy_says_so_and_leaves_the_old_schema(tmp_path: Path) -> None:
+    # Ctrl-C while Alembic's batch mode copies a table (0003 and 0005 copy items: minutes on
+    # a large database) invalidates the connection; Alembic then drops its temporary table on
+    # it, and that failure ("Can't reconnect until invalid transaction is rolled back. Please
+    # rollback() fully ...") was what the command printed, as if the database were broken.
+    from sqlalchemy import event
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        command.upgrade(alembic_config(conn), "0002")
+        conn.commit()
+    before = schema(engine)
+
+    def ctrl_c(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("INSERT INTO _alembic_tmp_items"):
+            raise KeyboardInterrupt
+
+    event.listen(engine, "before_cursor_execute", ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        migrate(engine)
+    event.remove(engine, "before_cursor_execute", ctrl_c)
+    assert current_revision(engine) == "0002" and schema(engine) == before
+    migrate(engine)
+    assert current_revision(engine) == SCHEMA_REVISION
