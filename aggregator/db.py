@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Column, Engine, MetaData, PrimaryKeyConstraint, String, Table, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import SingletonThreadPool
 
 from .errors import StoreError
@@ -292,14 +293,10 @@ def migrate(engine: Engine) -> None:
             log.info("upgrading the database schema from revision %s to %s", found, SCHEMA_REVISION)
         try:
             command.upgrade(alembic_config(connection), "head")
-        except Exception as e:
-            # Ctrl-C in the middle of a batch table copy invalidates the connection, and
-            # Alembic then drops its temporary table on it: that failure ("Can't reconnect
-            # until invalid transaction is rolled back") hid the interrupt, as if the
-            # database were broken. The transaction is rolled back either way.
-            interrupt = _interrupt_behind(e)
-            if interrupt is not None:
-                raise interrupt from None
+        except SQLAlchemyError as e:
+            first = _first_failure(e)
+            if first is not e:
+                raise first from first.__cause__
             raise
         connection.commit()
         if is_sqlite:
@@ -312,14 +309,20 @@ def migrate(engine: Engine) -> None:
                  time.monotonic() - started)
 
 
-def _interrupt_behind(error: BaseException) -> BaseException | None:
-    """The KeyboardInterrupt or SystemExit that ``error`` was raised while handling, if any."""
-    seen: BaseException | None = error.__context__
+def _first_failure(error: SQLAlchemyError) -> BaseException:
+    """What an upgrade failed on first. When a batch table copy fails, Alembic drops its
+    temporary table before it raises again, and on SQLite that drop fails in turn: a full
+    disk or an I/O error has rolled the whole transaction back ("no such table:
+    _alembic_tmp_items"), Ctrl-C has invalidated the connection ("Can't reconnect until
+    invalid transaction is rolled back"). Its error hid the one to report; the upgrade is
+    rolled back either way."""
+    first: BaseException = error
+    seen = error.__context__
     while seen is not None:
-        if not isinstance(seen, Exception):
-            return seen
+        if isinstance(seen, SQLAlchemyError) or not isinstance(seen, Exception):
+            first = seen
         seen = seen.__context__
-    return None
+    return first
 
 
 def create_fresh(engine: Engine) -> bool:

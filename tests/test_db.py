@@ -303,3 +303,40 @@ def test_an_upgrade_interrupted_in_a_table_copy_says_so_and_leaves_the_old_schem
     assert current_revision(engine) == "0002" and schema(engine) == before
     migrate(engine)
     assert current_revision(engine) == SCHEMA_REVISION
+
+
+def test_an_upgrade_that_runs_out_of_room_says_so_and_leaves_the_old_schema(tmp_path: Path) -> None:
+    # A full disk (here: a limit on the size of a file, which SQLite reports as an I/O error)
+    # while batch mode copies the items table rolls SQLite's whole transaction back; Alembic's
+    # cleanup then drops a temporary table no longer there, and `migrate` said "no such
+    # table: _alembic_tmp_items" instead of what went wrong.
+    import resource
+
+    db = tmp_path / "old.db"
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        command.upgrade(alembic_config(conn), "0002")
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES (1, 'one', 'feed', 0, 0)"))
+        conn.exec_driver_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) "
+            "INSERT INTO items (id, uid, source_id, title, content, content_type, truncated, first_seen, published, "
+            "updated, classified) SELECT i, 'u' || i, 1, 't', printf('%.1000c', 'x'), 'text', 0, "
+            "'2025-01-01 00:00:00', '2025-01-01 00:00:00', printf('2025-01-01 00:00:00.%06d', i), 1 FROM n")
+        conn.commit()
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    before = schema(engine)
+    engine.dispose()
+    config = tmp_path / "aggregator.toml"
+    config.write_text('[aggregator]\ndatabase = "sqlite:///old.db"\n[[sources]]\nname = "one"\n'
+                      'url = "http://one.test/feed"\n', encoding="utf-8")
+    room = db.stat().st_size + 2**20  # less than the copy of items needs
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    done = subprocess.run([sys.executable, "-m", "aggregator.cli", "--config", str(config), "migrate"],
+                          capture_output=True, text=True,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (room, hard)))
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == f"aggregator: database {db}: disk I/O error", done.stderr
+    assert current_revision(engine) == "0002" and schema(engine) == before
+    migrate(engine)
+    assert current_revision(engine) == SCHEMA_REVISION
