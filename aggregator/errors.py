@@ -40,7 +40,12 @@ class StoreError(AggregatorError):
 
 
 class LockedError(StoreError):
-    """Another process holds the database's exclusive lock."""
+    """Another process holds the database's exclusive lock; ``role`` says what it does there
+    (``lock.ROLE``, ``lock.UPGRADE_ROLE``), None when that is not known."""
+
+    def __init__(self, message: str, *, role: str | None = None):
+        self.role = role
+        super().__init__(message)
 
 
 def driver_message(error: BaseException) -> str:

@@ -32,6 +32,9 @@ from .errors import LockedError, StoreError, driver_message
 log = logging.getLogger(__name__)
 
 ROLE = "aggregator run"
+# What a command other than the service holds the lock for: upgrading the schema while no
+# service uses the database (pipeline.open_database). Another command waits for it to end.
+UPGRADE_ROLE = "aggregator schema upgrade"
 
 
 def _holder_text(pid: Any, host: Any, role: Any = ROLE) -> str:
@@ -39,10 +42,12 @@ def _holder_text(pid: Any, host: Any, role: Any = ROLE) -> str:
 
 
 class DatabaseLock:
-    """Base class: ``acquire()`` raises LockedError when another process holds the lock."""
+    """Base class: ``acquire()`` raises LockedError when another process holds the lock.
+    ``role`` is what the holder is said to be doing to another process that wants it."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, role: str = ROLE):
         self.url = url
+        self.role = role
 
     def describe(self) -> str:
         return make_url(self.url).render_as_string(hide_password=True)
@@ -66,8 +71,8 @@ class DatabaseLock:
 
 
 class SQLiteLock(DatabaseLock):
-    def __init__(self, url: str, database: Path):
-        super().__init__(url)
+    def __init__(self, url: str, database: Path, role: str = ROLE):
+        super().__init__(url, role)
         self.database = database
         self.lock_path = database.with_name(database.name + ".lock")
         self.owner_path = database.with_name(database.name + ".lock.owner")
@@ -87,8 +92,9 @@ class SQLiteLock(DatabaseLock):
         try:
             self._lock.acquire(blocking=False)
         except filelock.Timeout:
-            raise LockedError(f"database {self.database} is in use by {self._read_holder()}") from None
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "role": ROLE}
+            holder, role = self._read_holder()
+            raise LockedError(f"database {self.database} is in use by {holder}", role=role) from None
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "role": self.role}
         # Written after the lock is ours, and replaced atomically, so a reader never sees half
         # a record; a stale record of a killed holder is simply overwritten here.
         tmp = self.owner_path.with_name(self.owner_path.name + f".{os.getpid()}.tmp")
@@ -96,13 +102,15 @@ class SQLiteLock(DatabaseLock):
         os.replace(tmp, self.owner_path)
         log.debug("locked %s", self.lock_path)
 
-    def _read_holder(self) -> str:
+    def _read_holder(self) -> tuple[str, str | None]:
+        """The holder of the lock, as the error names it, and its role."""
         try:
             record = json.loads(self.owner_path.read_text(encoding="utf-8"))
-            return _holder_text(record["pid"], record["host"], record.get("role", ROLE))
-        except (OSError, ValueError, KeyError, TypeError):
+            role = record.get("role", ROLE)
+            return _holder_text(record["pid"], record["host"], role), role
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             # The holder has the lock but has not written its record yet (or it is unreadable).
-            return f"another process (see {self.lock_path})"
+            return f"another process (see {self.lock_path})", None
 
     def release(self) -> None:
         if not self._lock.is_locked:
@@ -127,10 +135,10 @@ RELEASE_WAIT = 2.0  # seconds release() waits for a check of the lock in progres
 
 
 class PostgresLock(DatabaseLock):
-    def __init__(self, url: str):
-        super().__init__(url)
+    def __init__(self, url: str, role: str = ROLE):
+        super().__init__(url, role)
         self.key = RUN_LOCK_KEY
-        self.app_name = f"{ROLE} pid {os.getpid()} on {socket.gethostname()}"[:63]
+        self.app_name = f"{role} pid {os.getpid()} on {socket.gethostname()}"[:63]
         self._engine: Any = None
         self._conn: Any = None
         self._mutex = threading.Lock()  # check() runs in the service's threads, release() at its end
@@ -153,7 +161,7 @@ class PostgresLock(DatabaseLock):
             self._dispose()
             raise StoreError(f"cannot take the database lock on {self.describe()}: {driver_message(e)}") from e
         if not got:
-            holder, pid = self._holder()
+            holder, pid, role = self._holder()
             self._dispose()
             if self._session is not None and pid == self._session:
                 # Its connection was cut on the way (a NAT, a firewall) but the server has not
@@ -161,11 +169,11 @@ class PostgresLock(DatabaseLock):
                 # else can take it. Not lost: the next check tries again.
                 raise StoreError(f"the database lock on {self.describe()} is still held by this service's "
                                  "earlier session, which the server has not seen end yet")
-            raise LockedError(f"database {self.describe()} is in use by {holder}")
+            raise LockedError(f"database {self.describe()} is in use by {holder}", role=role)
         self._held, self._session = True, session
 
-    def _holder(self) -> tuple[str, int | None]:
-        """The holder of the lock, as the error names it, and its session's server pid."""
+    def _holder(self) -> tuple[str, int | None, str | None]:
+        """The holder of the lock, as the error names it, its session's server pid, and its role."""
         assert self._conn is not None
         classid, objid = (self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF
         row = self._conn.execute(text(
@@ -176,11 +184,12 @@ class PostgresLock(DatabaseLock):
             "AND l.objid::bigint = :o AND l.objsubid = 1"
         ), {"c": classid, "o": objid}).first()
         if row is None:
-            return "another process", None
+            return "another process", None, None
         app = row.application_name or ""
-        if app.startswith(ROLE + " "):
-            return app[len(ROLE) + 1:] + f" ({ROLE})", row.pid
-        return f"server backend {row.pid} ({app or row.client_addr or 'unknown client'})", row.pid
+        for role in (ROLE, UPGRADE_ROLE):
+            if app.startswith(role + " "):
+                return app[len(role) + 1:] + f" ({role})", row.pid, role
+        return f"server backend {row.pid} ({app or row.client_addr or 'unknown client'})", row.pid, None
 
     def _dispose(self) -> None:
         if self._conn is not None:
@@ -238,13 +247,13 @@ class NoLock(DatabaseLock):
         pass
 
 
-def database_lock(url: str) -> DatabaseLock:
-    """The right lock for a SQLAlchemy URL (not yet acquired)."""
+def database_lock(url: str, role: str = ROLE) -> DatabaseLock:
+    """The right lock for a SQLAlchemy URL (not yet acquired), held for ``role``."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         file = sqlite_file(url)
-        return NoLock(url) if file is None else SQLiteLock(url, file.resolve())
+        return NoLock(url, role) if file is None else SQLiteLock(url, file.resolve(), role)
     if backend == "postgresql":
-        return PostgresLock(url)
-    return NoLock(url)
+        return PostgresLock(url, role)
+    return NoLock(url, role)

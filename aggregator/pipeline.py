@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -83,14 +84,19 @@ def open_store(config: Config, *, service: bool = False) -> Store:
     return store
 
 
+# How often a command polls the lock another command holds while it upgrades the schema.
+UPGRADE_WAIT_S = 0.2
+
+
 def open_database(url: str, *, service: bool = False) -> Store:
     """The store, its schema created or upgraded. A command other than the service
     (``service``: it holds the database's lock already) upgrades a database only while no
     service uses it: under a running service of an earlier release, every refresh of that
-    service failed on the changed schema until it was restarted."""
+    service failed on the changed schema until it was restarted. It waits for another
+    command that is upgrading it."""
     from .db import migrate, upgrade_from
     from .errors import LockedError
-    from .lock import database_lock
+    from .lock import UPGRADE_ROLE, database_lock
 
     store = Store.open(url, run_migrations=False)
     try:
@@ -98,15 +104,25 @@ def open_database(url: str, *, service: bool = False) -> Store:
         if revision is None:
             migrate(store.engine)  # nothing to upgrade, a new database to create, or a newer one to refuse
         else:
-            lock = database_lock(url)
-            try:
-                lock.acquire()
-            except LockedError as e:
-                raise StoreError(
-                    f"{e}, at schema revision {revision}, which this release upgrades: a service of this "
-                    "release upgrades it as it starts (and may be doing so now); stop one of an earlier "
-                    "release, then start this release's"
-                ) from None
+            lock = database_lock(url, role=UPGRADE_ROLE)
+            waiting = False
+            while True:
+                try:
+                    lock.acquire()
+                    break
+                except LockedError as e:
+                    if e.role != UPGRADE_ROLE:
+                        raise StoreError(
+                            f"{e}, at schema revision {revision}, which this release upgrades: a service of "
+                            "this release upgrades it as it starts (and may be doing so now); stop one of an "
+                            "earlier release, then start this release's"
+                        ) from None
+                    # Another command of this release is upgrading it (`migrate` by hand, a
+                    # cron job's `update`): this one goes on once it is done.
+                    if not waiting:
+                        log.info("%s: waiting for it to finish", e)
+                        waiting = True
+                    time.sleep(UPGRADE_WAIT_S)
             try:
                 migrate(store.engine)
             finally:

@@ -373,6 +373,48 @@ def test_a_database_a_running_service_uses_is_not_upgraded_under_it(project: Pat
     engine.dispose()
 
 
+def test_a_command_started_while_another_upgrades_the_database_waits_for_it(project: Path) -> None:
+    # `aggregator migrate` by hand after `git pull`, and the cron job's `update` starts while it
+    # runs: the cron job exited 1 saying the database was "in use by pid N (aggregator run)" and
+    # to stop a service of an earlier release, where no service ran at all. It waits for the
+    # upgrade, then does its work.
+    import time
+
+    from alembic import command
+    from sqlalchemy import text
+
+    from aggregator.db import alembic_config, current_revision, make_engine
+
+    db = project / "aggregator.db"
+    engine = make_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:  # an earlier release's database, large enough to take a while
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        command.upgrade(alembic_config(conn), "0002")
+        conn.execute(text("INSERT INTO sources (id, name, type, failures, retired) VALUES (1, 'seeds', 'seeds', 0, 0)"))
+        conn.exec_driver_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150000) "
+            "INSERT INTO items (id, uid, source_id, title, content_type, truncated, first_seen, published, "
+            "updated, classified, match_text) SELECT i, 'u' || i, 1, 't', 'text', 0, '2025-01-01 00:00:00', "
+            "'2025-01-01 00:00:00', printf('2025-01-01 00:00:00.%06d', i), 1, 't' FROM n")
+        conn.commit()
+    engine.dispose()
+    upgrading = subprocess.Popen([sys.executable, "-m", "aggregator.cli", "--config", str(project / "aggregator.toml"),
+                                  "migrate"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        owner = project / "aggregator.db.lock.owner"
+        deadline = time.monotonic() + 30
+        while not owner.exists() and upgrading.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert owner.exists(), upgrading.communicate()
+        out = run(project, "status")
+        assert "seeds" in out
+    finally:
+        stdout, stderr = upgrading.communicate(timeout=60)
+    assert upgrading.returncode == 0, stderr
+    assert current_revision(engine) == SCHEMA_REVISION
+    engine.dispose()
+
+
 def test_a_full_disk_during_an_update_gives_one_line_and_stores_nothing_half(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
