@@ -131,6 +131,16 @@ class SQLiteLock(DatabaseLock):
 RUN_LOCK_KEY = int.from_bytes(hashlib.sha256(b"aggregator:run").digest()[:8], "big", signed=True)
 
 
+def legacy_run_key(url: str) -> int:
+    """The key of run's advisory lock in releases until 88c64e2 (schema 0008 and before):
+    made of the URL's host, port and database name. A service of such a release holds only
+    that one, so this release takes it too, or a command upgraded the schema under that
+    service (which then failed every refresh) and a service of this release ran beside it."""
+    parsed = make_url(url)
+    name = f"aggregator:{parsed.host or ''}:{parsed.port or ''}:{parsed.database or ''}"
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
 RELEASE_WAIT = 2.0  # seconds release() waits for a check of the lock in progress
 
 
@@ -138,6 +148,7 @@ class PostgresLock(DatabaseLock):
     def __init__(self, url: str, role: str = ROLE):
         super().__init__(url, role)
         self.key = RUN_LOCK_KEY
+        self.legacy_key = legacy_run_key(url)
         self.app_name = f"{role} pid {os.getpid()} on {socket.gethostname()}"[:63]
         self._engine: Any = None
         self._conn: Any = None
@@ -157,11 +168,18 @@ class PostgresLock(DatabaseLock):
             self._conn.execution_options(isolation_level="AUTOCOMMIT")
             got, session = self._conn.execute(
                 text("SELECT pg_try_advisory_lock(:k), pg_backend_pid()"), {"k": self.key}).one()
+            if got and not self._conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.legacy_key}).scalar():
+                # A service of an earlier release; the session's end (_dispose) lets go of ours.
+                holder, _, role = self._holder(self.legacy_key)
+                self._dispose()
+                raise LockedError(f"database {self.describe()} is in use by {holder}", role=role)
+        except LockedError:
+            raise
         except Exception as e:
             self._dispose()
             raise StoreError(f"cannot take the database lock on {self.describe()}: {driver_message(e)}") from e
         if not got:
-            holder, pid, role = self._holder()
+            holder, pid, role = self._holder(self.key)
             self._dispose()
             if self._session is not None and pid == self._session:
                 # Its connection was cut on the way (a NAT, a firewall) but the server has not
@@ -172,10 +190,11 @@ class PostgresLock(DatabaseLock):
             raise LockedError(f"database {self.describe()} is in use by {holder}", role=role)
         self._held, self._session = True, session
 
-    def _holder(self) -> tuple[str, int | None, str | None]:
-        """The holder of the lock, as the error names it, its session's server pid, and its role."""
+    def _holder(self, key: int) -> tuple[str, int | None, str | None]:
+        """The holder of the lock on ``key``, as the error names it, its session's server pid,
+        and its role."""
         assert self._conn is not None
-        classid, objid = (self.key >> 32) & 0xFFFFFFFF, self.key & 0xFFFFFFFF
+        classid, objid = (key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF
         row = self._conn.execute(text(
             "SELECT a.pid, a.application_name, a.client_addr FROM pg_locks l "
             "JOIN pg_stat_activity a ON a.pid = l.pid "
@@ -229,7 +248,8 @@ class PostgresLock(DatabaseLock):
         try:
             if self._conn is not None:
                 try:
-                    self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                    self._conn.execute(text("SELECT pg_advisory_unlock(:k), pg_advisory_unlock(:old)"),
+                                       {"k": self.key, "old": self.legacy_key})
                 except Exception as e:  # closing the session drops the lock anyway
                     log.warning("releasing the database lock: %s", driver_message(e))
             self._dispose()

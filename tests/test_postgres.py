@@ -743,6 +743,40 @@ def test_concurrent_openers_of_one_old_database_upgrade_it_once(pg_url: str) -> 
         engine.dispose()
 
 
+def test_a_service_of_a_release_before_the_fixed_lock_key_is_not_upgraded_under(pg_url: str) -> None:
+    # Releases until 88c64e2 (schema 0008 and before) took run's advisory lock on a key made
+    # of the URL's host, port and database name. This release looked for a service on its own
+    # key alone: `aggregator status` after `git pull` upgraded the schema under such a service,
+    # which then failed every refresh until restarted (README: the command exits 1 instead).
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(pg_url)
+    name = f"aggregator:{parsed.host or ''}:{parsed.port or ''}:{parsed.database or ''}"
+    old_key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    engine = make_engine(pg_url)
+    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), "0007")
+        conn.commit()
+    old_service = create_engine(pg_url, connect_args={"application_name": "aggregator run pid 4242 on oldhost"})
+    try:
+        with old_service.connect() as held:
+            assert held.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": old_key}).scalar()
+            held.commit()
+            with pytest.raises(StoreError, match=r"is in use by pid 4242 on oldhost \(aggregator run\), at schema "
+                                                 r"revision 0007, which this release upgrades"):
+                pipeline.open_database(pg_url)
+            with pytest.raises(LockedError, match=r"pid 4242 on oldhost \(aggregator run\)"):
+                database_lock(pg_url).acquire()  # nor does a service of this release start beside it
+            assert current_revision(engine) == "0007"
+        old_service.dispose()  # that service stopped: its session, and its lock, ended
+        pipeline.open_database(pg_url).close()
+        assert current_revision(engine) == SCHEMA_REVISION
+    finally:
+        old_service.dispose()
+        engine.dispose()
+
+
 def test_64_bit_text_keys_and_unicode_links_match_exactly(store: Store) -> None:
     from aggregator.store.sql import _one_of
 
