@@ -271,6 +271,50 @@ for _name in ("_start_enclosure", "_start_media_content"):
     setattr(feedparser.mixin._FeedParserMixin, _name, _resolving_url(getattr(feedparser.mixin._FeedParserMixin, _name)))
 
 
+_feedparsers_start_media_content = feedparser.mixin._FeedParserMixin._start_media_content
+
+
+def _start_media_content(self: Any, attrs_d: Any) -> None:
+    """feedparser's, noting how deep the file's element is: what it holds describes that file."""
+    _feedparsers_start_media_content(self, attrs_d)
+    self.media_file_depth = self.depth
+
+
+def _end_media_content(self: Any) -> None:
+    self.media_file_depth = 0
+
+
+def _in_media_file(self: Any) -> bool:
+    return self.depth > getattr(self, "media_file_depth", 0) > 0
+
+
+def _file_text(own_start: Any, own_end: Any) -> tuple[Any, Any]:
+    """feedparser's handlers of media:title and media:description, which read them as the
+    entry's title and description wherever they are: inside a media:content they are that
+    file's (a Mastodon post's picture's alt text), and are read as nothing there, as
+    Miniflux reads them. One in a media:group or the item itself (YouTube's) stays the entry's."""
+    def start(self: Any, attrs_d: Any) -> None:
+        if _in_media_file(self):
+            _skip_start(self, attrs_d)
+        else:
+            own_start(self, attrs_d)
+
+    def end(self: Any) -> None:
+        if _in_media_file(self):
+            _skip_end(self)
+        else:
+            own_end(self)
+    return start, end
+
+
+feedparser.mixin._FeedParserMixin._start_media_content = _start_media_content  # type: ignore[method-assign]
+feedparser.mixin._FeedParserMixin._end_media_content = _end_media_content  # type: ignore[attr-defined]
+for _name in ("media_title", "media_description"):
+    _start, _end = _file_text(getattr(feedparser.mixin._FeedParserMixin, f"_start_{_name}"),
+                              getattr(feedparser.mixin._FeedParserMixin, f"_end_{_name}"))
+    setattr(feedparser.mixin._FeedParserMixin, f"_start_{_name}", _start)
+    setattr(feedparser.mixin._FeedParserMixin, f"_end_{_name}", _end)
+
 def _drop_mistyped(found: Any) -> None:
     """Take out of one of feedparser's dictionaries the keys an element of their name
     filled with text: without them it reads as a feed without that element."""
