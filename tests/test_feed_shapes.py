@@ -5,6 +5,8 @@ service sends (elements, their order and nesting, escaping), shortened to one or
 
 from __future__ import annotations
 
+import json
+
 from feedserver import FeedServer, feed_server  # noqa: F401 - a fixture
 from test_sources_http import make_project  # noqa: F401 - a fixture
 
@@ -69,3 +71,26 @@ def test_a_mastodon_posts_attachment_alt_text_is_not_the_post(feed_server: FeedS
         assert alt not in shown and alt not in entry.get("summary", "")
     assert [x.href for x in cat.enclosures] == [
         "https://files.mastodon.example/media_attachments/files/112/original/cat.jpg"]
+
+
+def test_an_untitled_posts_title_reads_its_inline_markup_as_text(feed_server: FeedServer, make_project) -> None:
+    # An untitled entry is titled by its first sentence. Each tag became a space there (the
+    # topic rules' reading), so a hashtag or a mention, which Mastodon writes as
+    # <a>#<span>cat</span></a>, read "# cat", and a word emphasised before a full stop
+    # "keyboard .". Inline tags join their text, as the reader shows it; a line break or
+    # a block still parts words.
+    feed_server.route("/@jane.rss", MASTODON, content_type="application/rss+xml; charset=utf-8")
+    feed_server.route("/feed.json", json.dumps({
+        "version": "https://jsonfeed.org/version/1.1", "title": "Notes", "home_page_url": "https://notes.example/",
+        "items": [{"id": "1", "url": "https://notes.example/1", "date_published": "2024-05-01T08:00:00Z",
+                   "content_html": '<p>Thanks <a href="https://notes.example/@bob">@<span>bob</span></a>'
+                                   "!<br>See you</p><p>Next</p>"},
+                  {"id": "2", "url": "https://notes.example/2", "date_published": "2024-05-01T07:00:00Z",
+                   "summary": "A plain summary without a stop\n\nIts second paragraph."}]}).encode(),
+        content_type="application/feed+json")
+    p = make_project({"jane": feed_server.url("/@jane.rss"), "notes": feed_server.url("/feed.json")})
+    p.update()
+    titles = {e.link: e.title for e in p.entries()}
+    assert titles["https://mastodon.example/@jane/112345678901234567"] == "Look at this #cat asleep on the keyboard."
+    assert titles["https://notes.example/1"] == "Thanks @bob!"
+    assert titles["https://notes.example/2"] == "A plain summary without a stop"

@@ -25,8 +25,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_key, untracked, without_credentials
 from ..models import item_alias_links, item_alias_texts, item_enclosures, item_sources, items, rule_texts, sources
 from ..errors import StoreError
-from ..text import drop_not_xml, has_not_xml, strip_html
-from ..sanitize import without_pre_newlines, without_text_breaks
+from ..text import drop_not_xml, has_not_xml
+from ..sanitize import html_to_text, without_pre_newlines, without_text_breaks
 from ..types import EntryData
 from .sql import _chunks, _get_meta, _in_list, _insert_rows, _listed, _statement
 
@@ -341,7 +341,10 @@ def fallback_title(entry: EntryData) -> str:
 
     raw = entry.content or entry.summary or ""
     # A line break of plain text (text_as_html's <br>) stays one: a blank line ends a paragraph.
-    text = strip_html(without_text_breaks(raw)) if entry.content_type == "html" else raw
+    # Inline tags join their text as a reader shows it (Mastodon's "#<span>cat</span>" reads
+    # "#cat", not "# cat"); strip_html, the rules' reading, makes every tag a space.
+    text = ("\n\n".join(html_to_text(part) for part in without_text_breaks(raw).split("\n\n"))
+            if entry.content_type == "html" else raw)
     # A text of only zero-width characters has a first sentence as blank as such a title.
     title = make_title(first_sentence(text)) if text.strip() else ""
     return title if _visible(title) else entry.link or "(untitled)"
