@@ -297,7 +297,9 @@ def _file_text(own_start: Any, own_end: Any) -> tuple[Any, Any]:
         if _in_media_file(self):
             _skip_start(self, attrs_d)
         else:
-            own_start(self, attrs_d)
+            # Plain text unless it says html (Media RSS), where feedparser took a
+            # description for HTML: a video's lines and paragraphs ran together.
+            own_start(self, {"type": "plain", **attrs_d})
 
     def end(self: Any) -> None:
         if _in_media_file(self):

@@ -94,3 +94,65 @@ def test_an_untitled_posts_title_reads_its_inline_markup_as_text(feed_server: Fe
     assert titles["https://mastodon.example/@jane/112345678901234567"] == "Look at this #cat asleep on the keyboard."
     assert titles["https://notes.example/1"] == "Thanks @bob!"
     assert titles["https://notes.example/2"] == "A plain summary without a stop"
+
+
+# A YouTube channel's feed (youtube.com/feeds/videos.xml?channel_id=...): Atom entries with no
+# content or summary; the video's text is media:description inside media:group, plain text
+# (Media RSS: type "plain" unless it says "html") whose line breaks part its paragraphs.
+YOUTUBE = """<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns:yt="http://www.youtube.com/xml/schemas/2015" xmlns:media="http://search.yahoo.com/mrss/" xmlns="http://www.w3.org/2005/Atom">
+ <link rel="self" href="http://www.youtube.com/feeds/videos.xml?channel_id=UCsXVk37bltHxD1rDPwtNM8Q"/>
+ <id>yt:channel:UCsXVk37bltHxD1rDPwtNM8Q</id>
+ <yt:channelId>UCsXVk37bltHxD1rDPwtNM8Q</yt:channelId>
+ <title>Kurzgesagt – In a Nutshell</title>
+ <link rel="alternate" href="https://www.youtube.com/channel/UCsXVk37bltHxD1rDPwtNM8Q"/>
+ <author>
+  <name>Kurzgesagt – In a Nutshell</name>
+  <uri>https://www.youtube.com/channel/UCsXVk37bltHxD1rDPwtNM8Q</uri>
+ </author>
+ <published>2013-07-09T16:07:49+00:00</published>
+ <entry>
+  <id>yt:video:dQw4w9WgXcQ</id>
+  <yt:videoId>dQw4w9WgXcQ</yt:videoId>
+  <yt:channelId>UCsXVk37bltHxD1rDPwtNM8Q</yt:channelId>
+  <title>Undersea Cables &amp; How They Break</title>
+  <link rel="alternate" href="https://www.youtube.com/watch?v=dQw4w9WgXcQ"/>
+  <author>
+   <name>Kurzgesagt – In a Nutshell</name>
+   <uri>https://www.youtube.com/channel/UCsXVk37bltHxD1rDPwtNM8Q</uri>
+  </author>
+  <published>2024-04-30T14:00:07+00:00</published>
+  <updated>2024-05-01T02:11:45+00:00</updated>
+  <media:group>
+   <media:title>Undersea Cables &amp; How They Break</media:title>
+   <media:content url="https://www.youtube.com/v/dQw4w9WgXcQ?version=3" type="application/x-shockwave-flash" width="640" height="390"/>
+   <media:thumbnail url="https://i4.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" width="480" height="360"/>
+   <media:description>Cables under the sea carry 99% of the world's data.
+Sources &amp; further reading: https://sites.example/cables
+
+Support us on Patreon &lt;3</media:description>
+   <media:community>
+    <media:starRating count="43210" average="5.00" min="1" max="5"/>
+    <media:statistics views="1234567"/>
+   </media:community>
+  </media:group>
+ </entry>
+</feed>
+"""
+
+
+def test_a_youtube_videos_description_keeps_its_lines(feed_server: FeedServer, make_project) -> None:
+    # media:description is plain text unless its type says html (as Miniflux reads it, a line
+    # break a <br>): it was read as HTML, so a reader ran its lines and paragraphs together.
+    feed_server.route("/videos.xml", YOUTUBE.encode(), content_type="application/atom+xml; charset=UTF-8")
+    p = make_project({"kurzgesagt": feed_server.url("/videos.xml")})
+    assert "1 new item" in p.update()
+    [video] = p.entries()
+    assert video.title == "Undersea Cables & How They Break"
+    assert video.link == "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    assert video.author == "Kurzgesagt – In a Nutshell"
+    shown = video.content[0]
+    assert shown.type == "text/html"
+    assert shown.value == ("Cables under the sea carry 99% of the world's data.<br />\n"
+                           "Sources &amp; further reading: https://sites.example/cables<br />\n<br />\n"
+                           "Support us on Patreon &lt;3")
