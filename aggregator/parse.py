@@ -292,14 +292,13 @@ def _file_text(own_start: Any, own_end: Any) -> tuple[Any, Any]:
     """feedparser's handlers of media:title and media:description, which read them as the
     entry's title and description wherever they are: inside a media:content they are that
     file's (a Mastodon post's picture's alt text), and are read as nothing there, as
-    Miniflux reads them. One in a media:group or the item itself (YouTube's) stays the entry's."""
+    Miniflux reads them. One in a media:group or the item itself is the entry's media's
+    (a YouTube video's, see _start_media_description)."""
     def start(self: Any, attrs_d: Any) -> None:
         if _in_media_file(self):
             _skip_start(self, attrs_d)
         else:
-            # Plain text unless it says html (Media RSS), where feedparser took a
-            # description for HTML: a video's lines and paragraphs ran together.
-            own_start(self, {"type": "plain", **attrs_d})
+            own_start(self, attrs_d)
 
     def end(self: Any) -> None:
         if _in_media_file(self):
@@ -309,13 +308,29 @@ def _file_text(own_start: Any, own_end: Any) -> tuple[Any, Any]:
     return start, end
 
 
+def _start_media_description(self: Any, attrs_d: Any) -> None:
+    """media:description as its own field, ``media_description``: feedparser read it as a
+    description, and one beside the item's own (a news photo's caption) became the entry's
+    content, or its summary when written first. It is the entry's text only when the entry
+    has none (a YouTube video's, see _entry). Plain text unless it says html (Media RSS),
+    where feedparser took it for HTML: a video's lines and paragraphs ran together."""
+    self.push_content("media_description", {"type": "plain", **attrs_d}, "text/plain", 1)
+
+
+def _end_media_description(self: Any) -> None:
+    self.pop_content("media_description")
+
+
 feedparser.mixin._FeedParserMixin._start_media_content = _start_media_content  # type: ignore[method-assign]
 feedparser.mixin._FeedParserMixin._end_media_content = _end_media_content  # type: ignore[attr-defined]
-for _name in ("media_title", "media_description"):
-    _start, _end = _file_text(getattr(feedparser.mixin._FeedParserMixin, f"_start_{_name}"),
-                              getattr(feedparser.mixin._FeedParserMixin, f"_end_{_name}"))
+for _name, _handlers in (
+        ("media_title", (feedparser.mixin._FeedParserMixin._start_media_title,
+                         feedparser.mixin._FeedParserMixin._end_media_title)),
+        ("media_description", (_start_media_description, _end_media_description))):
+    _start, _end = _file_text(*_handlers)
     setattr(feedparser.mixin._FeedParserMixin, f"_start_{_name}", _start)
     setattr(feedparser.mixin._FeedParserMixin, f"_end_{_name}", _end)
+
 
 def _drop_mistyped(found: Any) -> None:
     """Take out of one of feedparser's dictionaries the keys an element of their name
@@ -460,6 +475,9 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     content_detail = _best_content(contents) if contents else None
     summary_detail = get("summary_detail")
     raw_summary: str | None = get("summary") or None
+    if raw_summary is None and not contents and get("media_description"):
+        # Media RSS's description of the item's media, its only text (a YouTube video's).
+        raw_summary, summary_detail = get("media_description"), get("media_description_detail")
     if raw_summary and contents and any(_is_binary(c) and c.get("value") == raw_summary for c in contents):
         raw_summary = None  # feedparser's copy of the content, for an entry without a summary
     raw_content: str | None = content_detail.get("value") if content_detail else None

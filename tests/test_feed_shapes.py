@@ -156,3 +156,64 @@ def test_a_youtube_videos_description_keeps_its_lines(feed_server: FeedServer, m
     assert shown.value == ("Cables under the sea carry 99% of the world's data.<br />\n"
                            "Sources &amp; further reading: https://sites.example/cables<br />\n<br />\n"
                            "Support us on Patreon &lt;3")
+
+
+# The New York Times' section feeds (rss.nytimes.com/services/xml/rss/nyt/World.xml): the item's
+# teaser is its description; its picture a media:content with, beside it in the item, the
+# photo's media:credit and its caption as media:description.
+NYT = b"""<?xml version="1.0" encoding="UTF-8"?>
+<rss xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom" xmlns:media="http://search.yahoo.com/mrss/" xmlns:nyt="http://www.nytimes.com/namespaces/rss/2.0" version="2.0">
+  <channel>
+    <title>NYT &gt; World News</title>
+    <link>https://www.nytimes.com/section/world</link>
+    <atom:link href="https://rss.nytimes.com/services/xml/rss/nyt/World.xml" rel="self" type="application/rss+xml"></atom:link>
+    <description></description>
+    <language>en-us</language>
+    <copyright>Copyright 2024 The New York Times Company</copyright>
+    <lastBuildDate>Wed, 01 May 2024 10:00:00 +0000</lastBuildDate>
+    <pubDate>Wed, 01 May 2024 09:40:00 +0000</pubDate>
+    <item>
+      <title>NATO Steps Up Patrols After Damage to Baltic Sea Cables</title>
+      <link>https://www.nytimes.com/2024/05/01/world/europe/nato-baltic-cables.html</link>
+      <guid isPermaLink="true">https://www.nytimes.com/2024/05/01/world/europe/nato-baltic-cables.html</guid>
+      <atom:link href="https://www.nytimes.com/2024/05/01/world/europe/nato-baltic-cables.html" rel="standout"></atom:link>
+      <description>The alliance is sending ships and planes after two cables were cut in a week.</description>
+      <dc:creator>Jane Reporter</dc:creator>
+      <pubDate>Wed, 01 May 2024 09:00:00 +0000</pubDate>
+      <category domain="http://www.nytimes.com/namespaces/keywords/nyt_geo">Baltic Sea</category>
+      <media:content height="1800" medium="image" url="https://static01.nyt.com/images/2024/05/01/multimedia/01nato-cables/01nato-cables-mediumSquareAt3X.jpg" width="1800"></media:content>
+      <media:credit>Ints Kalnins/Reuters</media:credit>
+      <media:description>A Latvian navy vessel off the coast near Liepaja on Tuesday.</media:description>
+    </item>
+    <item>
+      <title>Caption Before Teaser</title>
+      <link>https://www.nytimes.com/2024/05/01/world/europe/second.html</link>
+      <guid isPermaLink="true">https://www.nytimes.com/2024/05/01/world/europe/second.html</guid>
+      <media:content height="1800" medium="image" url="https://static01.nyt.com/images/2024/05/01/multimedia/second.jpg" width="1800"></media:content>
+      <media:description>A photo caption written before the teaser.</media:description>
+      <description>The second story's own teaser.</description>
+      <pubDate>Wed, 01 May 2024 08:00:00 +0000</pubDate>
+    </item>
+  </channel>
+</rss>
+"""
+
+
+def test_a_news_items_photo_caption_is_not_its_text(feed_server: FeedServer, make_project) -> None:
+    # An item's own media:description describes its media (a photo's caption), as a
+    # YouTube video's is the video's only text. It was read as a second description: the
+    # caption became the entry's content, which a reader shows in place of the teaser (or,
+    # written first, the teaser became the content and the caption its summary). A
+    # media:description is now the entry's text only when the entry has none of its own.
+    feed_server.route("/World.xml", NYT, content_type="application/rss+xml")
+    p = make_project({"nyt-world": feed_server.url("/World.xml")})
+    assert "2 new items" in p.update()
+    entries = {e.title: e for e in p.entries()}
+    first, second = entries["NATO Steps Up Patrols After Damage to Baltic Sea Cables"], entries["Caption Before Teaser"]
+    for entry, teaser, caption in ((first, "two cables were cut", "Latvian navy"), (second, "own teaser", "caption")):
+        [shown] = entry.content
+        assert teaser in shown.value
+        assert caption not in shown.value and caption not in entry.summary
+    assert first.author == "Jane Reporter"
+    assert [x.href for x in first.enclosures] == [
+        "https://static01.nyt.com/images/2024/05/01/multimedia/01nato-cables/01nato-cables-mediumSquareAt3X.jpg"]
