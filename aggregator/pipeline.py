@@ -218,6 +218,15 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
                          warning=warning)
 
 
+# The meta key an upgrade sets (an ISO time, UTC) when its release reads feeds anew in ways
+# no stored fingerprint can tell from a change upstream (a Media RSS picture's alt text read
+# as the post: schema 0013). A feed not refreshed since is parsed whole at its next refresh
+# (the upgrade drops its validators) and its entries take the new readings without being
+# dated anew (IngestJob.keep_times), so a reader does not get its window again on top. An
+# entry edited upstream in the meantime takes its edit in place, undated, too.
+REREAD_BEFORE = "reread_before"
+
+
 # IngestJob.reread_shifts: the dates of a feed that names its time zone (CET, MSK), which
 # releases before ZONE_OFFSETS read as UTC: later by the zone's offset than now.
 _REREAD_SHIFTS = tuple(sorted({
@@ -267,6 +276,9 @@ def refresh_feeds(
     # A service refreshes one source a job: its row only, not every source's (thousands
     # of sources on short intervals made that a good part of a core).
     states = store.source_states() if len(sources) != 1 else {sources[0].name: store.source_state(sources[0].name)}
+    reread_before = store.get_meta(REREAD_BEFORE)
+    rereads = {name for name, state in states.items() if reread_before is not None and (
+        state.last_success is None or state.last_success < datetime.fromisoformat(reread_before))}
     started = now or utcnow()
     outcomes: list[SourceOutcome] = []
     requests = []
@@ -282,8 +294,8 @@ def refresh_feeds(
                                      etag=state.etag, last_modified=state.last_modified))
     if requests:
         with _old_objects_frozen():
-            outcomes.extend(asyncio.run(_fetch_and_store(config, store, requests, by_name, states, started,
-                                                         progress)))
+            outcomes.extend(asyncio.run(_fetch_and_store(config, store, requests, by_name, states, rereads,
+                                                         started, progress)))
     order = {s.name: i for i, s in enumerate(sources)}
     outcomes.sort(key=lambda o: order[o.name])
     return outcomes
@@ -335,6 +347,7 @@ async def _fetch_and_store(
     requests: Sequence[FetchRequest],
     by_name: dict[str, SourceConfig],
     states: dict[str, SourceState],
+    rereads: set[str],
     started: datetime,
     progress: Progress | None,
 ) -> list[SourceOutcome]:
@@ -405,7 +418,7 @@ async def _fetch_and_store(
         pending.clear()
         # parse_feed clamped future dates to `started`
         jobs = [IngestJob(rec.name, entries, clamped_at=started, resanitize=_resanitize,
-                          reread_shifts=_REREAD_SHIFTS,
+                          reread_shifts=_REREAD_SHIFTS, keep_times=rec.name in rereads,
                           credentials=_credentials(states[rec.name].url or by_name[rec.name].url or ""))
                 for rec, entries, _ in batch if entries is not None]
         settle = settler(batch)

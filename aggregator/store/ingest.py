@@ -358,9 +358,10 @@ class IngestJob:
     entries: Sequence[EntryData]
     seen_times: Callable[[int], list[datetime]] | None = None  # first-seen times of k new items
     clamped_at: datetime | None = None  # the time the parser clamped future dates to, if it did
-    # An entry found by its key is the same text (a seed's key hashes it): what changes is
-    # only how it reads in its file (is it cut at the file's longest?), never news, so its
-    # item keeps its times.
+    # What changes in an entry found by its key is only how it is read, never news, so its
+    # item keeps its times: a seed's (its key hashes its text; is it cut at the file's
+    # longest?), and a feed's at its first parse after an upgrade that reads feeds anew
+    # (pipeline.REREAD_BEFORE).
     keep_times: bool = False
     # This release's HTML cleaner (the parser's): a stored entry whose content and summary
     # it turns into the ones sent now, all else equal, changed only in how HTML is cleaned
