@@ -332,6 +332,33 @@ for _name, _handlers in (
     setattr(feedparser.mixin._FeedParserMixin, f"_end_{_name}", _end)
 
 
+_feedparsers_itunes_summary = (feedparser.mixin._FeedParserMixin._start_itunes_summary,
+                               feedparser.mixin._FeedParserMixin._end_itunes_summary)
+
+
+def _start_itunes_summary(self: Any, attrs_d: Any) -> None:
+    """An item's itunes:summary as its own field, ``itunes_summary``: feedparser read it as a
+    summary, and one after the item's description (a podcast's show notes, their plain-text
+    copy) became the entry's content, the HTML notes with their links only its summary. It
+    is the entry's text only when the entry has none (see _entry), as Miniflux reads it. A
+    channel's is feedparser's."""
+    if self.inentry:
+        self.push_content("itunes_summary", attrs_d, "text/plain", 1)
+    else:
+        _feedparsers_itunes_summary[0](self, attrs_d)
+
+
+def _end_itunes_summary(self: Any) -> None:
+    if self.inentry:
+        self.pop_content("itunes_summary")
+    else:
+        _feedparsers_itunes_summary[1](self)
+
+
+feedparser.mixin._FeedParserMixin._start_itunes_summary = _start_itunes_summary  # type: ignore[method-assign]
+feedparser.mixin._FeedParserMixin._end_itunes_summary = _end_itunes_summary  # type: ignore[method-assign]
+
+
 def _drop_mistyped(found: Any) -> None:
     """Take out of one of feedparser's dictionaries the keys an element of their name
     filled with text: without them it reads as a feed without that element."""
@@ -475,9 +502,12 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     content_detail = _best_content(contents) if contents else None
     summary_detail = get("summary_detail")
     raw_summary: str | None = get("summary") or None
-    if raw_summary is None and not contents and get("media_description"):
-        # Media RSS's description of the item's media, its only text (a YouTube video's).
-        raw_summary, summary_detail = get("media_description"), get("media_description_detail")
+    if raw_summary is None and not contents:
+        if get("media_description"):
+            # Media RSS's description of the item's media, its only text (a YouTube video's).
+            raw_summary, summary_detail = get("media_description"), get("media_description_detail")
+        elif get("itunes_summary"):  # a podcast episode's only text
+            raw_summary, summary_detail = get("itunes_summary"), get("itunes_summary_detail")
     if raw_summary and contents and any(_is_binary(c) and c.get("value") == raw_summary for c in contents):
         raw_summary = None  # feedparser's copy of the content, for an entry without a summary
     raw_content: str | None = content_detail.get("value") if content_detail else None

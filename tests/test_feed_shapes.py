@@ -251,9 +251,6 @@ PODCAST = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-@pytest.mark.xfail(strict=True, reason="feedparser reads an itunes:summary after the description as the entry's "
-                   "content: reading it as a fallback, as Miniflux does, changes the stored content of every such "
-                   "episode, which dates a podcast's whole window anew unless the earlier reading is recognised")
 def test_a_podcast_episodes_html_show_notes_are_its_content(feed_server: FeedServer, make_project) -> None:
     # The notes' plain-text copy was published as the content, the HTML notes with their
     # links only as the summary, which readers showing the content never show.
@@ -264,3 +261,13 @@ def test_a_podcast_episodes_html_show_notes_are_its_content(feed_server: FeedSer
     [shown] = episode.content
     assert '<a href="https://guest.example/"' in shown.value
     assert [(x.href, x.type) for x in episode.enclosures] == [("https://cdn.pod.example.com/ep12.mp3", "audio/mpeg")]
+
+
+def test_a_podcast_episode_with_only_an_itunes_summary_is_read_by_it(feed_server: FeedServer, make_project) -> None:
+    notes = b'<description><![CDATA[<p>We talk about the <b>Baltic</b> with <a href="https://guest.example/">our guest</a>.</p>]]></description>'
+    feed_server.route("/pod.xml", PODCAST.replace(notes, b""), content_type="application/rss+xml")
+    p = make_project({"pod": feed_server.url("/pod.xml")})
+    p.update()
+    [episode] = p.entries()
+    assert episode.content[0].value == "We talk about the Baltic with our guest."
+
