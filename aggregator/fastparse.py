@@ -94,7 +94,6 @@ def fast_feed(body: bytes, content_type: str) -> tuple[dict[str, Any], list[dict
         return None
     try:
         root = etree.fromstring(body, _STRICT)
-        _check_prefixes(root)
         if root.tag == "rss" and root.get("version") == "2.0":
             channel = _only_channel(root)
             result = _walk_feed(channel, atom=False)
@@ -157,24 +156,12 @@ def _only_channel(rss: Any) -> Any:
     return children[0]
 
 
-_USUAL_PREFIXES = frozenset(prefix.lower() for prefix in _MATCH_NAMESPACES.values() if prefix)
-
-
 def _usual_prefix(uri: str) -> str | None:
     """feedparser's prefix for a namespace, or None for one it does not know."""
     lower = uri.lower()
     if "backend.userland.com/rss" in lower:
         lower = "http://backend.userland.com/rss"
     return _MATCH_NAMESPACES.get(lower)
-
-
-def _check_prefixes(root: Any) -> None:
-    """The root's prefixes must not rename elements for feedparser, which renames a namespace's
-    usual prefix to the namespace the document bound that prefix to: with xmlns:dc for the DC
-    terms namespace, a DC element written dce:creator was a dcterms one to it, and no author."""
-    for prefix, uri in root.nsmap.items():
-        if prefix in _USUAL_PREFIXES and _usual_prefix(uri) not in (None, prefix):
-            raise _NotFast(f"prefix {prefix} bound to another known namespace")
 
 
 # Tag -> feedparser name, for the tags whose name does not depend on the document's

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+import feedparser.api
 import feedparser.mixin
 
 from aggregator.document import (
@@ -357,6 +358,24 @@ def _end_itunes_summary(self: Any) -> None:
 
 feedparser.mixin._FeedParserMixin._start_itunes_summary = _start_itunes_summary  # type: ignore[method-assign]
 feedparser.mixin._FeedParserMixin._end_itunes_summary = _end_itunes_summary  # type: ignore[method-assign]
+
+
+_feedparsers_track_namespace = feedparser.mixin._FeedParserMixin.track_namespace
+
+
+def _track_namespace(self: Any, prefix: str | None, uri: str) -> None:
+    """feedparser's, without its map from the document's prefixes to its own, in the strict
+    parser: that parser already names an element of a namespace it knows by its own prefix,
+    and the map, meant for the loose parser that reads prefixes as written, renamed it again,
+    from the declaration on to the end of the document, wherever it was declared. One
+    element declaring dc for DC terms made every later dc:creator and dc:date a dcterms
+    element (the entries lost their author and date), and a prefix bound to DC at the root
+    and to another namespace on an element made that namespace's creator an author."""
+    _feedparsers_track_namespace(self, prefix, uri)
+    self.namespacemap.pop(prefix, None)
+
+
+feedparser.api.StrictFeedParser.track_namespace = _track_namespace  # type: ignore[method-assign]
 
 
 def _drop_mistyped(found: Any) -> None:
