@@ -851,9 +851,12 @@ def _json_entry(item: Mapping[str, Any], base: str, now: datetime, feed_author: 
         return None
     content, content_type = (sanitize_html(content_html, base) or None) if content_html else None, "html"
     if content is None and content_text:
-        # Also when the HTML was only what the sanitizer removes (a video's embed): the
-        # text is the same item's words (JSON Feed: "the HTML or plain text of the item").
         content, content_type = content_text.strip(), "text"
+    elif content is not None and content_text and content_text.strip() and not sanitize_html(
+            content_html or "", base, embeds=False):
+        # The HTML was only a video's embed, now its link: the text is the same item's
+        # words (JSON Feed: "the HTML or plain text of the item"), and the link follows them.
+        content = f"<p>{text_as_html(content_text.strip())}</p>{content}"
     raw_summary = _json_str(item, "summary")  # plain text by the spec
     summary = text_as_html(raw_summary) if raw_summary else None
     if raw_summary and (raw_summary.strip() == (content_text or "").strip()

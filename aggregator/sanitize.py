@@ -13,7 +13,7 @@ import html
 import re
 from functools import lru_cache
 from typing import Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import nh3
 
@@ -112,7 +112,7 @@ def _unchanged_by_cleaner(fragment: str) -> bool:
     )
 
 
-def sanitize_html(html_fragment: str, base_url: str | None) -> str:
+def sanitize_html(html_fragment: str, base_url: str | None, *, embeds: bool = True) -> str:
     """Return ``html_fragment`` reduced to safe, self-contained HTML.
 
     Removes scripts, styles, frames, objects, embeds, forms, event handlers and
@@ -120,7 +120,8 @@ def sanitize_html(html_fragment: str, base_url: str | None) -> str:
     links and images. Relative ``href``/``src`` values are resolved
     against ``base_url``; without a usable absolute http(s) base they are dropped,
     so the output never holds a relative reference. Deterministic: the same input
-    always gives the same output.
+    always gives the same output. An embedded document or player (a video's ``<iframe>``)
+    becomes a link to its source, unless ``embeds`` is False.
     """
     if not html_fragment:
         return ""
@@ -129,6 +130,9 @@ def sanitize_html(html_fragment: str, base_url: str | None) -> str:
     lowered = html_fragment.lower()
     if "<img" in lowered and "data-" in lowered:
         html_fragment = _lazy_images(html_fragment)
+        lowered = html_fragment.lower()
+    if embeds and any(f"<{tag}" in lowered for tag in _EMBEDS):
+        html_fragment = _embeds_as_links(html_fragment, base_url)
         lowered = html_fragment.lower()
     if "href" in lowered or "src" in lowered:
         cleaner = _cleaner_for(base_url)
@@ -167,6 +171,33 @@ def _lazy_images(html_fragment: str) -> str:
         return f'{text[:4]} src="{html.escape(url)}"{text[4:]}'
 
     return _IMG_TAG.sub(fix, html_fragment)
+
+
+# Elements that embed another document or a player, which the cleaner drops with their
+# source: a post's embedded video (a YouTube <iframe>, a <video> and its <source>s)
+# vanished without a trace. Each source becomes a link to it, where it stood.
+_EMBEDS = ("iframe", "embed", "video", "audio", "source")
+_EMBED_TAG = re.compile(r"<(?:iframe|embed|video|audio|source)\b[^>]*>", re.IGNORECASE)
+
+
+def _embeds_as_links(html_fragment: str, base_url: str | None) -> str:
+    """Each embedded document's or player's http(s) ``src`` (resolved against ``base_url``)
+    as a link before its element, which the cleaner then drops."""
+    def link(tag: re.Match[str]) -> str:
+        text = tag.group()
+        src = _SRC.search(text)
+        url = html.unescape(next(g for g in src.groups() if g is not None)).strip() if src else ""
+        if url and base_url:
+            try:
+                url = urljoin(base_url, url)
+            except ValueError:  # a src urljoin refuses ("http://[oops/")
+                return text
+        if not url.lower().startswith(("http://", "https://")):
+            return text
+        shown = html.escape(url)
+        return f'<a href="{shown}">{shown}</a>{text}'
+
+    return _EMBED_TAG.sub(link, html_fragment)
 
 
 def _clean(cleaner: nh3.Cleaner, html_fragment: str) -> str:

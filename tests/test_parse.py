@@ -554,6 +554,12 @@ def test_json_feed_html_that_sanitizes_to_nothing_gives_way_to_the_items_text() 
         {"id": "v", "title": "Video", "content_html": '<iframe src="https://video.example/embed/1"></iframe>',
          "content_text": "Footage of the drone strike on the depot."}]}
     [entry] = parse_feed(FETCHED, json.dumps(doc).encode(), {}, now=NOW).entries
+    # ... and the embed is a link to the video, after them
+    assert (entry.content, entry.content_type) == (
+        '<p>Footage of the drone strike on the depot.</p><a href="https://video.example/embed/1" '
+        'rel="noopener noreferrer">https://video.example/embed/1</a>', "html")
+    doc["items"][0]["content_html"] = '<iframe src="javascript:void(0)"></iframe>'  # nothing left: the text
+    [entry] = parse_feed(FETCHED, json.dumps(doc).encode(), {}, now=NOW).entries
     assert (entry.content, entry.content_type) == ("Footage of the drone strike on the depot.", "text")
 
 
@@ -1153,6 +1159,28 @@ def test_http_url_shortcut_agrees_with_urlsplit(url: str) -> None:
 def test_lazy_loaded_images_keep_their_picture(fragment: str, expected: str) -> None:
     # WordPress and others publish <img data-src> for a script to swap in: no reader runs it.
     assert sanitize_html(fragment, "http://ex.org/p/") == expected
+
+
+@pytest.mark.parametrize(("fragment", "expected"), [
+    # A WordPress post's embedded YouTube video: the cleaner dropped it, and the post read
+    # as if it had none.
+    ('<p>Watch:</p><iframe width="560" src="https://www.youtube.com/embed/abc" title="YouTube video player">'
+     '</iframe><p>After.</p>',
+     '<p>Watch:</p><a href="https://www.youtube.com/embed/abc" rel="noopener noreferrer">'
+     'https://www.youtube.com/embed/abc</a><p>After.</p>'),
+    ('<video controls src="/v.mp4">No video.</video>',
+     '<a href="https://ex.org/v.mp4" rel="noopener noreferrer">https://ex.org/v.mp4</a>No video.'),
+    ('<VIDEO><source src="v.webm" type="video/webm"></VIDEO>',
+     '<a href="https://ex.org/p/v.webm" rel="noopener noreferrer">https://ex.org/p/v.webm</a>'),
+    ('<iframe src="//player.vimeo.com/video/1?a=1&amp;b=2"></iframe>',
+     '<a href="https://player.vimeo.com/video/1?a=1&amp;b=2" rel="noopener noreferrer">'
+     'https://player.vimeo.com/video/1?a=1&amp;b=2</a>'),
+    ('<iframe src="javascript:alert(1)"></iframe><embed src="data:text/html,x">', ""),  # no http(s): nothing
+    ('<iframe src="http://[oops/"></iframe>', ""),
+    ("<p>&lt;iframe src=x&gt; is text</p>", "<p>&lt;iframe src=x&gt; is text</p>"),
+])
+def test_an_embedded_video_or_frame_is_a_link_to_it(fragment: str, expected: str) -> None:
+    assert sanitize_html(fragment, "https://ex.org/p/") == expected
 
 
 def test_atom_content_out_of_line_is_the_entrys_link_when_it_has_none() -> None:
