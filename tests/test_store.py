@@ -703,6 +703,44 @@ def check_0011_gives_stored_items_the_keys_of_plain_text_titles_and_idna_hosts(u
         store.close()
 
 
+def test_0011_tells_a_titled_entry_from_an_untitled_one_by_its_stored_key(tmp_path: Path) -> None:
+    # 0011 took an entry whose title is its text's first sentence for an untitled one and
+    # kept its key of the title stripped as HTML ("Is x"): the same story from another
+    # source, keyed with its whole title, was stored again (and no refresh heals it: the
+    # entry does not change). And it took an untitled post stored by the release before,
+    # under that release's first sentence ("# cat", where this one reads "#cat"), for a
+    # titled one, and gave it a key of that title and its text, which no copy of the post
+    # meets (its own key never held a title).
+    from sqlalchemy import update
+
+    from aggregator.identity import dedup_text, text_key
+    from aggregator.text import strip_html
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"), SourceSpec("two", "feed", "http://two.test/")])
+    question = EntryData(key="q", title="Is x<y always true?", link="https://one.example/q",
+                         content="<p>Is x&lt;y always true? Not for every pair of numbers, the paper shows.</p>")
+    post = EntryData(key="p", link="https://one.example/@a/1", content=(
+        '<p>Tom &amp; Jerry <a href="https://one.example/tags/cat">#<span>cat</span></a> rule the internet today, '
+        'fans say.</p>'))
+    store.ingest("one", [question, post], now=T0)
+    old_post_title = "Tom & Jerry # cat rule the internet today, fans say."  # the release before's first sentence
+    with store.writing() as conn:  # as the release before stored them
+        conn.execute(update(items).where(items.c.title == question.title).values(
+            text_key=text_key(dedup_text(strip_html(question.title), question.content) or "")))
+        conn.execute(update(items).where(items.c.link == post.link).values(title=old_post_title))
+    store.close()
+    store = migrated_again(url, "0010", "0011")
+    try:
+        copies = [replace(question, key="q2", link="https://two.example/q"),
+                  replace(post, key="p2", link="https://two.example/@a/1")]
+        got = store.ingest("two", copies, now=T0 + timedelta(days=1))
+        assert (got.new, got.attached) == (0, 2)
+    finally:
+        store.close()
+
+
 def test_entries_stored_by_the_previous_release_keep_their_time_when_read_with_authors_and_files(
         store: Store) -> None:
     # An Atom blog naming its author once, on the feed, and a podcast episode: the previous

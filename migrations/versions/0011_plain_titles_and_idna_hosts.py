@@ -76,6 +76,7 @@ def _titles_as_text(conn: sa.Connection) -> None:
     key never held."""
     from aggregator.identity import text_key
     from aggregator.store.ingest import _derived_texts, fallback_title
+    from aggregator.text import strip_html
     from aggregator.types import EntryData
 
     after = 0
@@ -91,7 +92,15 @@ def _titles_as_text(conn: sa.Connection) -> None:
         for row in found:
             entry = EntryData(key="", title=row.title, link=row.link, summary=row.summary, content=row.content,
                               content_type=row.content_type)
-            if row.title == fallback_title(replace(entry, title=None)):
+            untitled = replace(entry, title=None)
+            alone = _derived_texts(untitled)[2]
+            # Untitled: its key is that of its text alone. Its title alone cannot tell: a
+            # titled entry's may be its text's first sentence, and an untitled one's is the
+            # earlier release's first sentence ("# cat" where this one reads "#cat"). A
+            # title the earlier release stripped to nothing ("<Update 1>") keyed its text
+            # alone too.
+            if row.text_key == (text_key(alone) if alone else None) and (
+                    row.title == fallback_title(untitled) or (row.text_key is not None and strip_html(row.title).strip())):
                 continue
             dedup = _derived_texts(entry)[2]
             key = text_key(dedup) if dedup else None
