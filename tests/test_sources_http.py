@@ -2244,3 +2244,42 @@ def test_the_first_refresh_after_an_upgrade_that_reads_feeds_anew_keeps_the_entr
     route.body = rss20("M", [replace(post, content="<p>Caturday, at last. #cat</p>"), story(2, "m")])
     assert "0 new items, 1 updated" in p.update()
     assert p.entry_times() != times
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an untitled entry stored before 9a4f28f keeps the first sentence that release read ('# cat') "
+    "after the upgrade's re-read: its fingerprint is unchanged, so nothing is updated; "
+    "giving stored entries this release's reading needs their stored titles recomputed (a design decision)"))
+def test_an_untitled_post_stored_before_schema_0013_takes_this_releases_title_at_the_first_refresh(
+    feed_server: FeedServer, make_project
+) -> None:
+    # The release before made every tag of an untitled entry's text a space for its title
+    # (a Mastodon hashtag read "# nato"); this one joins inline tags as a reader shows them
+    # ("#nato"). 0013 has every feed re-read whole so that stored entries take this
+    # release's readings, keeping their times; the post stored before kept "# nato" while
+    # the same feed's new posts read "#nato".
+    from alembic import command
+    from sqlalchemy import select, update
+
+    from aggregator.db import alembic_config, make_engine
+    from aggregator.models import items
+
+    hashtag = '<a href="https://m.example/tags/nato" class="mention hashtag" rel="tag">#<span>nato</span></a>'
+    post = story(1, "m", title="", link="https://m.example/@a/1", content=f"<p>Hello {hashtag} friends and all.</p>")
+    feed_server.route("/m", rss20("Masto", [post]))
+    p = make_project({"m": feed_server.url("/m")})
+    assert "1 new items" in p.update()
+    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(select(items.c.title)).scalar() == "Hello #nato friends and all."
+        conn.execute(update(items).values(title="Hello # nato friends and all."))  # as the release before stored it
+        command.downgrade(alembic_config(conn), "0012")
+        conn.commit()
+    engine.dispose()
+    times = p.entry_times()
+    p.update()  # upgrades, then reads the feed whole
+    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(select(items.c.title)).scalar() == "Hello #nato friends and all."
+    engine.dispose()
+    assert p.entry_times() == times
