@@ -2246,10 +2246,6 @@ def test_the_first_refresh_after_an_upgrade_that_reads_feeds_anew_keeps_the_entr
     assert p.entry_times() != times
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an untitled entry stored before 9a4f28f keeps the first sentence that release read ('# cat') "
-    "after the upgrade's re-read: its fingerprint is unchanged, so nothing is updated; "
-    "giving stored entries this release's reading needs their stored titles recomputed (a design decision)"))
 def test_an_untitled_post_stored_before_schema_0013_takes_this_releases_title_at_the_first_refresh(
     feed_server: FeedServer, make_project
 ) -> None:

@@ -139,6 +139,10 @@ def _times_of(sqlite: bool) -> Any:  # :ids -> (item, its updated)
     return select(items.c.id, items.c.updated).where(_in_list(items.c.id, "ids", sqlite))
 
 
+def _titles_of(sqlite: bool) -> Any:  # :ids -> (item, its title)
+    return select(items.c.id, items.c.title).where(_in_list(items.c.id, "ids", sqlite))
+
+
 def _keys_of(sqlite: bool) -> Any:  # :ids -> (item, its canonical link, its text key)
     return select(items.c.id, items.c.canonical_link, items.c.text_key).where(_in_list(items.c.id, "ids", sqlite))
 
@@ -507,6 +511,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     enriched: list[tuple[int, EntryData]] = []  # ... whose entry only reads fuller now
     whole_after: int | None = None  # read when a changed entry needs it (see migration 0008)
     recleaned: list[tuple[IngestJob, int, EntryData, EntryData, str, bool, bool]] = []  # see _recleaned
+    untitled: list[tuple[int, int, EntryData]] = []  # (job, item, entry): unchanged, read anew, titled by its text
     for j, (job, unique) in enumerate(zip(jobs, per_job)):
         sid = source_ids[job.source_name]
         for key, entry in unique.items():
@@ -523,6 +528,11 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 continue
             link_id, item_id, old_fp, old_ufp, origin, sent = hit
             if old_fp == fp:
+                if job.keep_times and origin == sid and not _visible(entry.title):
+                    # Its title is derived from its text after the fingerprint: a release
+                    # that derives it anew ("#cat", where one before read "# cat") is seen
+                    # only against the stored title.
+                    untitled.append((j, item_id, entry))
                 continue
             relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_undated": ufp, "b_link": entry.link})
             if old_ufp == ufp:
@@ -562,6 +572,14 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             else:
                 (enriched if read_fuller else changed).append((item_id, entry))
             counts[j][1] += 1
+    if untitled:
+        titles: dict[int, str] = {}
+        for part in _chunks(sorted({item_id for _, item_id, _ in untitled})):
+            titles.update(conn.execute(_statement(conn, _titles_of), {"ids": _listed(conn, items.c.id, part)}).all())
+        for j, item_id, entry in untitled:
+            if titles.get(item_id, "") != fallback_title(entry):
+                enriched.append((item_id, entry))
+                counts[j][1] += 1
     if recleaned:
         for item_id, entry, cleaned in _recleaned(conn, recleaned):
             (enriched if cleaned else changed).append((item_id, entry))
