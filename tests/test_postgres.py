@@ -74,6 +74,7 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_further_sources_copy_is_found_by_its_own_link_and_text,
     test_a_further_sources_copy_is_found_by_its_link_in_the_same_batch,
     test_a_story_is_found_by_its_text_and_link_from_before_its_origin_edited_them,
+    test_a_further_sources_copy_is_found_by_its_link_and_text_after_its_outlet_edited_it,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

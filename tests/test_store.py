@@ -444,6 +444,24 @@ def test_a_story_is_found_by_its_text_and_link_from_before_its_origin_edited_the
         assert conn.scalar(text("SELECT COUNT(*) FROM item_alias_links WHERE link LIKE 'https://d.example%'")) == 0
 
 
+def test_a_further_sources_copy_is_found_by_its_link_and_text_after_its_outlet_edited_it(store: Store) -> None:
+    # b's copy of a's story moves to the address its edited headline makes, its text
+    # edited too: c's link to b's new address, and d's wire copy of b's edited text, are
+    # still the story (as they are of a copy stored as it reads now).
+    _three_outlets(store)
+    store.ingest("a", [EntryData(key="1", title="Air policing", content=TEXT_A, link="https://a.example/air")], now=T0)
+    copy = EntryData(key="1", title="Air policing", content=TEXT_A, link="https://b.example/air-policing")
+    assert store.ingest("b", [copy], now=T0).attached == 1
+    edited = replace(copy, title="Air policing: Spain takes over", content=TEXT_A.replace("today", "this morning"),
+                     link="https://b.example/spain-takes-over-air-policing")
+    assert store.ingest("b", [edited], now=T0 + timedelta(hours=1)).updated == 1
+    assert store.ingest("c", [EntryData(key="1", title="Teaser", content="<p>Teaser.</p>",
+                                        link="https://b.example/spain-takes-over-air-policing?utm_source=c")],
+                        now=T0 + timedelta(hours=2)).attached == 1
+    assert store.ingest("d", [replace(edited, link="https://d.example/x")], now=T0 + timedelta(hours=2)).attached == 1
+    assert store.item_count() == 1
+
+
 @pytest.mark.xfail(strict=True, reason="a third outlet's copy of the second's link stored before the second "
                                        "source carried the story is a story of its own: joining the two needs "
                                        "stored items merged")

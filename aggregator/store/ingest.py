@@ -507,6 +507,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
     fresh: list[tuple[int, str, int, EntryData, tuple[str, str]]] = []  # (job, name, source id, entry, fingerprints)
     relinked: list[dict[str, Any]] = []  # item_sources rows whose source sent a change
+    copies: list[tuple[int, EntryData]] = []  # (item, entry) of a further source that sent a change
     changed: list[tuple[int, EntryData]] = []  # (item, entry) of items that source made
     enriched: list[tuple[int, EntryData]] = []  # ... whose entry only reads fuller now
     whole_after: int | None = None  # read when a changed entry needs it (see migration 0008)
@@ -548,6 +549,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 # feeds, which must be published again when it moves.
                 if sent != entry.link:
                     counts[j][1] += 1
+                copies.append((item_id, entry))
                 continue
             if whole_after is None:
                 whole_after = int(_get_meta(conn, "fingerprints_whole_after") or 0)
@@ -587,6 +589,8 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
         conn.execute(_statement(conn, _rekey), rekeyed)
     if relinked:
         conn.execute(_statement(conn, _relink), relinked)
+    if copies:
+        _keep_copy_keys(conn, copies)
     if changed or enriched:
         _keep_earlier_keys(conn, changed + enriched)
     if changed:
@@ -771,6 +775,27 @@ def _keep_earlier_keys(conn: Connection, changed: list[tuple[int, EntryData]]) -
             dedup = _derived_texts(entry)[2]
             if was_key != (text_key(dedup) if dedup else None):
                 texts.append((was_key, item_id))
+    _insert_aliases(conn, links, texts)
+
+
+def _keep_copy_keys(conn: Connection, copies: list[tuple[int, EntryData]]) -> None:
+    """Keep the canonical link and text key of a further source's copy that changed (its
+    outlet moved it to a new address, or edited it) as its story's: a copy taken of it
+    since is still that story, as one of the copy first stored is (``_insert_fresh``)."""
+    own: dict[int, tuple[str | None, int | None]] = {}
+    for part in _chunks(sorted({item_id for item_id, _ in copies})):
+        for item_id, canon, key in conn.execute(_statement(conn, _keys_of), {"ids": _listed(conn, items.c.id, part)}):
+            own[item_id] = (canon, key)
+    links: list[tuple[str, int]] = []
+    texts: list[tuple[int, int]] = []
+    for item_id, entry in copies:
+        item_canon, item_key = own[item_id]
+        canon = canonical_link(entry.link)
+        if canon and _names_a_story(canon) and (link := _indexed(canon)) != item_canon:
+            links.append((link, item_id))
+        dedup = _derived_texts(entry)[2]
+        if dedup and (key := text_key(dedup)) != item_key:
+            texts.append((key, item_id))
     _insert_aliases(conn, links, texts)
 
 
