@@ -662,8 +662,9 @@ def topic_rules(config: Config) -> list[TopicRule]:
 # Bumped when matching itself changes (2: a dotted capital I matches I; 3: ’ matches ';
 # 4: a dotless ı matches i; 5: the hyphens ‐ and ‑ match -; 6: a phrase's soft hyphens are
 # dropped, as the texts' are; 7: each character of a script written without spaces is a
-# word), so that stored items are reclassified once under it, not only when the rules change.
-MATCHING = 7
+# word; 8: full-width letters, digits and signs match ASCII ones), so that stored items are
+# reclassified once under it, not only when the rules change.
+MATCHING = 8
 
 
 def rules_fingerprint(rules: Sequence[TopicRule]) -> str:

@@ -110,15 +110,18 @@ def match_fold(text: str) -> str:
     (``’``, in most published text) is the one typed (``'``, in most written phrases), so
     ``alliance's chief`` finds ``Alliance’s chief``. So is a typographic hyphen (``‐``, or the
     non-breaking ``‑`` a word processor puts in ``IRIS‑T``) the typed ``-``; dashes are not
-    hyphens and stay apart. Each character of a script written without spaces stands apart
-    (``_UNSPACED``).
+    hyphens and stay apart. A full-width letter, digit or sign (``ＮＡＴＯ``, ``２０２４年``, as
+    Japanese and Chinese text writes them beside its own) is the ASCII one. Each character
+    of a script written without spaces stands apart (``_UNSPACED``).
     """
     text = _folded(text)
+    if _FULL_WIDTH_RE.search(text):
+        text = text.translate(_FULL_WIDTH)
     return _apart(text) if _UNSPACED.search(text) else text
 
 
 def _folded(text: str) -> str:
-    """``match_fold`` but for ``_UNSPACED``."""
+    """``match_fold`` but for full-width forms and ``_UNSPACED``."""
     if text.isascii():
         return text
     if "\u0307" in text:
@@ -130,6 +133,13 @@ def _folded(text: str) -> str:
     if "\u2010" in text or "\u2011" in text:
         text = text.replace("\u2010", "-").replace("\u2011", "-")
     return text
+
+
+# The full-width forms of ASCII's letters, digits and signs (U+FF01-U+FF5E), and the ASCII
+# ones; in UTF-8 each begins with one of _FULL_WIDTH_LEADS.
+_FULL_WIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_FULL_WIDTH_RE = re.compile("[\uff01-\uff5e]")
+_FULL_WIDTH_LEADS = (b"\xef\xbc", b"\xef\xbd")
 
 
 def _apart(text: str) -> str:
@@ -418,6 +428,9 @@ class Classifier:
         else:
             # surrogatepass: a lone surrogate from a badly decoded feed must not raise.
             raw = text.encode("utf-8", "surrogatepass")
+            if not text.isascii() and (_FULL_WIDTH_LEADS[0] in raw or _FULL_WIDTH_LEADS[1] in raw):
+                text = text.translate(_FULL_WIDTH)
+                raw = text.encode("utf-8", "surrogatepass")
             if not text.isascii() and raw.translate(None, _NOT_UNSPACED_LEADS) and _UNSPACED.search(text):
                 text = _apart(text)
                 raw = text.encode("utf-8", "surrogatepass")

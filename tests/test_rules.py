@@ -259,7 +259,7 @@ def test_odd_text_does_not_raise() -> None:
 
 VOCAB = ["baltic", "balticum", "sea", "cable", "cables", "undersea", "nato", "iris", "t", "u", "s",
          "straße", "münchen", "sanction", "sanctions", "drone", "x_y", "ü", "éclair", "l", "europe",
-         "北约", "峰会", "北", "ウクライナ", "นาโต", "나토는"]
+         "北约", "峰会", "北", "ウクライナ", "นาโต", "나토는", "ＮＡＴＯ", "ｕ．ｓ．", "２０２４年"]
 SEPARATORS = [" ", "  ", "\n", "-", "’", "'", ", ", ". ", "—", " «", "» ", "\u00a0", "/", "’s ", "", "、"]
 PHRASES = ["baltic", "sea", "cable*", "undersea cable*", "nato", "iris-t", "u.s.", "u s", "straße", "münchen",
            "sanction*", "sanctions", "x_y", "ü", "éclair*", "l’europe", "europ*", "baltic’s", "sea-cable", "dron*",
@@ -422,6 +422,23 @@ def test_a_phrase_in_a_script_written_without_spaces_matches_inside_its_run(phra
     # clause, and "北约" (NATO) met no item. Each of their characters is a word.
     assert matches(phrase, text)
     assert Classifier([TopicRule("t", any=(phrase,))]).topics_for(rule_text(text, None, None), ["s"]) == ("t",)
+
+
+@pytest.mark.parametrize(("phrase", "text"), [
+    ("NATO", "ＮＡＴＯ首脳会議　ウクライナ支援で合意"),  # NHK writes Latin letters full-width
+    ("2024年", "２０２４年の首脳会議"),
+    ("G7", "Ｇ７サミット"),
+    ("u.s.", "Ｕ．Ｓ．の"),
+    ("ＮＡＴＯ", "在NATO峰会上"),  # and a phrase typed in full-width mode
+    ("ウクライナ＊", "ウクライナ情勢"),  # its star too
+])
+def test_a_full_width_letter_digit_or_sign_is_the_ascii_one(phrase: str, text: str) -> None:
+    # Japanese and Chinese text writes Latin letters and digits beside its own full-width
+    # (ＮＡＴＯ, ２０２４年): "NATO" met none of them, nor a phrase typed so any ASCII text.
+    assert matches(phrase, text)
+    assert Classifier([TopicRule("t", any=(phrase,))]).topics_for(rule_text(text, None, None), ["s"]) == ("t",)
+    assert not matches(phrase, text.replace("Ｇ", "Ｘ").replace("ＮＡＴＯ", "ＮＡＴＯＳ").replace("NATO", "NATOS")
+                       .replace("２０２", "１０２").replace("Ｕ", "Ｖ").replace("ウクライナ", "ウクライ"))
 
 
 @pytest.mark.parametrize(("phrase", "text"), [
