@@ -142,8 +142,17 @@ _FULL_WIDTH_RE = re.compile("[\uff01-\uff5e]")
 _FULL_WIDTH_LEADS = (b"\xef\xbc", b"\xef\xbd")
 
 
+# A run of _UNSPACED characters: spaced out at once (a substitution a character cost
+# 0.45 ms a 1 KB Chinese text, ten times the rest of its classifying).
+_UNSPACED_RUN = re.compile(_UNSPACED.pattern + "+")
+
+
+def _spaced_run(m: re.Match[str]) -> str:
+    return " " + " ".join(m.group()) + " "
+
+
 def _apart(text: str) -> str:
-    return _UNSPACED.sub(r" \g<0> ", text)
+    return _UNSPACED_RUN.sub(_spaced_run, text)
 
 
 # The first bytes of the UTF-8 of every _UNSPACED character (and of others: a test before
