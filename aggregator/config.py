@@ -34,6 +34,7 @@ from aggregator.opml import (
     OpmlFeed,
     base_name,
     canonical_url,
+    earlier_name,
     new_feeds,
     read_opml,
     skipped_outline,
@@ -538,11 +539,26 @@ def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Conf
     # a suffix): it then means every one of them, and it goes on meaning the feed it meant
     # when a second outline of that title comes and suffixes the first.
     shared: dict[str, list[str]] = {}
+    # An OPML feed's name as releases before spelled it (``earlier_name``): a topic that
+    # names it so still means it (with a warning), rather than taking no more of its items.
+    earlier: dict[str, list[str]] = {}
     for src in opml_sources:
-        base = base_name(OpmlFeed(url=src.url or "", title=src.title, html_url=None))
+        feed = OpmlFeed(url=src.url or "", title=src.title, html_url=None)
+        base = base_name(feed)
         if src.name != base and base not in names:
             shared.setdefault(base, []).append(src.name)
-    checked_topics = _check_topics(raw_topics, names | set(shared), report, shared, warn if opml_entries else None)
+        if (was := earlier_name(src.name, feed)) != src.name and was not in names:
+            earlier.setdefault(was, []).append(src.name)
+    # (not one two feeds would have had: those were suffixed then, as their names are not now)
+    renamed = {was: now[0] for was, now in earlier.items() if len(now) == 1 and was not in shared}
+    checked_topics = _check_topics(raw_topics, names | set(shared) | set(renamed), report, shared,
+                                   warn if opml_entries else None)
+    for i, raw in enumerate(raw_topics):
+        refs = raw.get("sources") if isinstance(raw, dict) else None
+        for k, ref in enumerate(refs if isinstance(refs, list) else ()):
+            if isinstance(ref, str) and ref in renamed:
+                warn(f"topics[{i}].sources[{k}]", f"{ref!r} is the source now named {renamed[ref]!r} (its "
+                     "title's ß, æ, ø, ł or þ is spelled out since this release): write that")
     if problems or agg is None:
         raise ConfigError(problems)
 
@@ -586,7 +602,7 @@ def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Conf
             any=tuple(t["any"]),
             all=tuple(t["all"]),
             none=tuple(t["none"]),
-            sources=tuple(n for ref in t["sources"] for n in shared.get(ref, [ref])),
+            sources=tuple(n for ref in t["sources"] for n in shared.get(ref, [renamed.get(ref, ref)])),
         )
         for t in checked_topics
         if t is not None

@@ -277,8 +277,10 @@ _LATIN = str.maketrans({"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "
                         "ı": "i", "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T", "ŋ": "ng", "Ŋ": "NG"})
 
 
-def _slugify(text: str) -> str:
-    ascii_text = unicodedata.normalize("NFKD", text.translate(_LATIN)).encode("ascii", "ignore").decode()
+def _slugify(text: str, *, spelled: bool = True) -> str:
+    """``spelled``: the letters of _LATIN spelled out (else dropped, as before 4f3a2e1)."""
+    ascii_text = unicodedata.normalize("NFKD", text.translate(_LATIN) if spelled else text
+                                       ).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     if len(slug) > _MAX_NAME:
         cut = slug[:_MAX_NAME]
@@ -286,13 +288,26 @@ def _slugify(text: str) -> str:
     return slug
 
 
-def base_name(feed: OpmlFeed) -> str:
-    """A slug from the feed's title, else its host ("bbc-world", "example-org")."""
-    base = _slugify(feed.title or "")
+def base_name(feed: OpmlFeed, *, spelled: bool = True) -> str:
+    """A slug from the feed's title, else its host ("bbc-world", "example-org").
+    ``spelled``: see ``_slugify``."""
+    base = _slugify(feed.title or "", spelled=spelled)
     if not base:
         host = (urlsplit(feed.url).hostname or "").lower()
-        base = _slugify(host.removeprefix("www.")) or "feed"
+        base = _slugify(host.removeprefix("www."), spelled=spelled) or "feed"
     return base
+
+
+def earlier_name(name: str, feed: OpmlFeed) -> str:
+    """``name``, the source name ``source_names`` gave ``feed``, as releases before 4f3a2e1
+    spelled it: they dropped the letters NFKD leaves whole ("die-strae" for "die-strasse"),
+    and a topic may name the source so."""
+    base, was = base_name(feed), base_name(feed, spelled=False)
+    if was == base:
+        return name
+    if name == base:
+        return was
+    return was + name[len(base):] if name.startswith(base + "-") else name
 
 
 def source_names(feeds: Sequence[OpmlFeed], taken: AbstractSet[str]) -> list[str]:

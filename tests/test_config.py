@@ -643,6 +643,30 @@ def test_a_topic_naming_an_opml_feed_by_its_old_positional_name_is_told_the_name
     )
 
 
+def test_a_topic_naming_an_opml_feed_as_releases_before_spelled_it_still_means_it(tmp_path: Path) -> None:
+    # Since 4f3a2e1 an OPML feed's name spells out ß, ø, æ, ł, þ ("aussenpolitik", not
+    # "auenpolitik"): a topic limited to such a feed of a listed OPML file, by the name
+    # `status` showed, took none of its items after the upgrade, with a warning that
+    # blamed the OPML file ("an outline removed or retitled?"). It still means the feed,
+    # and a warning gives the name now.
+    write(tmp_path, opml_with('<outline text="Tagesschau – Außenpolitik" xmlUrl="https://a.example/rss"/>',
+                              '<outline text="Ærø" xmlUrl="https://b.example/rss"/>',
+                              '<outline text="Ærø" xmlUrl="https://c.example/rss"/>'), "subs.opml")
+    config = load_config(write(tmp_path, '[aggregator]\nopml = ["subs.opml"]\n' + MINIMAL))
+    b, c = (s.name for s in config.sources if s.name.startswith("aero-"))
+    text = ('[aggregator]\nopml = ["subs.opml"]\n' + MINIMAL + '[[topics]]\nslug = "w"\nany = ["x"]\n'
+            f'sources = ["tagesschau-auenpolitik", "r{b[4:]}", "seeds"]\n')
+    write(tmp_path, text)
+    config = load_config(Path("aggregator.toml"))
+    assert config.topics[0].sources == ("tagesschau-aussenpolitik", b, "seeds")
+    assert config.warnings == (
+        "aggregator.toml: topics[0].sources[0]: 'tagesschau-auenpolitik' is the source now named "
+        "'tagesschau-aussenpolitik' (its title's ß, æ, ø, ł or þ is spelled out since this release): write that",
+        f"aggregator.toml: topics[0].sources[1]: 'r{b[4:]}' is the source now named '{b}' (its title's ß, æ, ø, "
+        "ł or þ is spelled out since this release): write that",
+    )
+
+
 def test_a_url_listed_twice_is_one_source(tmp_path: Path) -> None:
     write(tmp_path, opml_with('<outline text="News" xmlUrl="https://a.example/rss"/>',
                               '<outline text="Again" xmlUrl="HTTPS://A.example/rss#x"/>'), "subs.opml")
