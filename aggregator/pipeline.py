@@ -218,13 +218,15 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
                          warning=warning)
 
 
-# The meta key an upgrade sets (an ISO time, UTC) when its release reads feeds anew in ways
-# no stored fingerprint can tell from a change upstream (a Media RSS picture's alt text read
-# as the post: schema 0013). A feed not refreshed since is parsed whole at its next refresh
-# (the upgrade drops its validators) and its entries take the new readings without being
-# dated anew (IngestJob.keep_times), so a reader does not get its window again on top. An
-# entry edited upstream in the meantime takes its edit in place, undated, too.
-REREAD_BEFORE = "reread_before"
+# What an upgrade writes for a feed's body hash (sources.body_hash) when its release reads
+# feeds anew in ways no stored fingerprint can tell from a change upstream (a Media RSS
+# picture's alt text read as the post: schema 0013), with its validators dropped: the feed's
+# next answer is parsed whole (no hash is this one), and its entries take the new readings
+# without being dated anew (IngestJob.keep_times), so a reader does not get its window again
+# on top. An entry edited upstream in the meantime takes its edit in place, undated, too.
+# The mark stays until a parse stores the body's hash: a 304 (a cache that answers one to a
+# request without validators) or a failure leaves it for the next refresh.
+REREAD = "reread"
 
 
 # IngestJob.reread_shifts: the dates of a feed that names its time zone (CET, MSK), which
@@ -276,9 +278,7 @@ def refresh_feeds(
     # A service refreshes one source a job: its row only, not every source's (thousands
     # of sources on short intervals made that a good part of a core).
     states = store.source_states() if len(sources) != 1 else {sources[0].name: store.source_state(sources[0].name)}
-    reread_before = store.get_meta(REREAD_BEFORE)
-    rereads = {name for name, state in states.items() if reread_before is not None and (
-        state.last_success is None or state.last_success < datetime.fromisoformat(reread_before))}
+    rereads = {name for name, state in states.items() if state.body_hash == REREAD}
     started = now or utcnow()
     outcomes: list[SourceOutcome] = []
     requests = []

@@ -2280,9 +2280,6 @@ def test_an_untitled_post_stored_before_schema_0013_takes_this_releases_title_at
     engine.dispose()
 
 
-@pytest.mark.xfail(strict=True, reason="a 304 counts as a success (last_success moves past the upgrade) though "
-                                       "nothing was parsed: keeping the re-read for the next parse needs a record "
-                                       "of the last parse, or a 304 to an unconditional request read as no success")
 def test_a_feed_answering_304_to_its_first_request_after_the_upgrade_is_still_read_anew_at_its_next_parse(
     feed_server: FeedServer, make_project
 ) -> None:

@@ -369,7 +369,7 @@ class IngestJob:
     # What changes in an entry found by its key is only how it is read, never news, so its
     # item keeps its times: a seed's (its key hashes its text; is it cut at the file's
     # longest?), and a feed's at its first parse after an upgrade that reads feeds anew
-    # (pipeline.REREAD_BEFORE).
+    # (pipeline.REREAD).
     keep_times: bool = False
     # This release's HTML cleaner (the parser's): a stored entry whose content and summary
     # it turns into the ones sent now, all else equal, changed only in how HTML is cleaned
