@@ -633,9 +633,10 @@ def check_0009_gives_items_dated_before_1990_the_time_they_were_first_seen(url: 
         assert got["Baltic c"] == (c, c)  # its plausible date, for both
         assert got["Baltic d"] == (T0 - timedelta(days=1), T0 - timedelta(days=1))
         assert copies == {title: u for title, (u, _) in got.items()}
-        # read again at its next refresh, to take this release's readings
+        # read again at its next refresh, to take this release's readings (0009 drops the
+        # validators; 0013, which opening the store runs after it, marks the feed for that re-read)
         state = store.source_states()["one"]
-        assert (state.etag, state.last_modified, state.body_hash) == (None, None, None)
+        assert (state.etag, state.last_modified, state.body_hash) == (None, None, "reread")
     finally:
         store.close()
 
