@@ -2213,14 +2213,9 @@ def test_stories_stored_before_schema_0011_stay_one_item_each_when_another_sourc
     assert p.status()["two"]["items"] == 3
 
 
-def test_the_first_refresh_after_an_upgrade_that_reads_feeds_anew_keeps_the_entries_times(
-    feed_server: FeedServer, make_project
-) -> None:
-    # Schema 0013: this release reads some entries differently from the release before (a
-    # Mastodon picture's alt text was read as the post), which a stored fingerprint cannot
-    # tell from an edit upstream: every such entry of a feed's window went to the top of
-    # every feed after the upgrade. Here the new reading is played by the feed sending
-    # another text for the same bytes' entry.
+def _upgraded_to_0013(feed_server: FeedServer, make_project):
+    """A feed of two entries, stored by a release before schema 0013 and upgraded: (its
+    first entry, its route, the project, the entries' times)."""
     from alembic import command
 
     from aggregator.db import alembic_config, make_engine
@@ -2236,6 +2231,18 @@ def test_the_first_refresh_after_an_upgrade_that_reads_feeds_anew_keeps_the_entr
         conn.commit()
     engine.dispose()
     p.run("migrate")
+    return post, route, p, times
+
+
+def test_the_first_refresh_after_an_upgrade_that_reads_feeds_anew_keeps_the_entries_times(
+    feed_server: FeedServer, make_project
+) -> None:
+    # Schema 0013: this release reads some entries differently from the release before (a
+    # Mastodon picture's alt text was read as the post), which a stored fingerprint cannot
+    # tell from an edit upstream: every such entry of a feed's window went to the top of
+    # every feed after the upgrade. Here the new reading is played by the feed sending
+    # another text for the same bytes' entry.
+    post, route, p, times = _upgraded_to_0013(feed_server, make_project)
     route.body = rss20("M", [replace(post, content="<p>Caturday, finally. #cat</p>"), story(2, "m")])
     assert "0 new items, 1 updated" in p.update()
     assert p.entry_times() == times
@@ -2286,21 +2293,7 @@ def test_a_feed_answering_304_to_its_first_request_after_the_upgrade_is_still_re
     # Schema 0013 drops every feed's validators, so its next request is unconditional; a
     # server that answers it 304 anyway (a misconfigured cache) gave the source a success
     # with nothing parsed, and its first parse after that dated every entry read anew.
-    from alembic import command
-
-    from aggregator.db import alembic_config, make_engine
-
-    post = story(1, "m", title="Cat", content="<p>A grey cat asleep on a laptop</p>")
-    route = feed_server.route("/m", rss20("M", [post, story(2, "m")]))
-    p = make_project({"m": feed_server.url("/m")})
-    p.update()
-    times = p.entry_times()
-    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
-    with engine.connect() as conn:
-        command.downgrade(alembic_config(conn), "0012")
-        conn.commit()
-    engine.dispose()
-    p.run("migrate")
+    post, route, p, times = _upgraded_to_0013(feed_server, make_project)
     route.status = 304
     p.update()
     route.status = 200

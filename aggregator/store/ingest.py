@@ -755,14 +755,20 @@ def _fingerprints_dated(
     return out
 
 
+def _stored_keys(conn: Connection, item_ids: Iterable[int]) -> dict[int, tuple[str | None, int | None]]:
+    """Each item's own canonical link and text key, as stored."""
+    keys: dict[int, tuple[str | None, int | None]] = {}
+    for part in _chunks(sorted(set(item_ids))):
+        for item_id, canon, key in conn.execute(_statement(conn, _keys_of), {"ids": _listed(conn, items.c.id, part)}):
+            keys[item_id] = (canon, key)
+    return keys
+
+
 def _keep_earlier_keys(conn: Connection, changed: list[tuple[int, EntryData]]) -> None:
     """Keep the canonical link and text key each item had before its entry in ``changed``
     is written into it, where the entry has others: a copy another source took of the story
     before its origin edited it is still the same story (``_items_by_link``, ``_items_by_text``)."""
-    old: dict[int, tuple[str | None, int | None]] = {}
-    for part in _chunks(sorted({item_id for item_id, _ in changed})):
-        for item_id, canon, key in conn.execute(_statement(conn, _keys_of), {"ids": _listed(conn, items.c.id, part)}):
-            old[item_id] = (canon, key)
+    old = _stored_keys(conn, [item_id for item_id, _ in changed])
     links: list[tuple[str, int]] = []
     texts: list[tuple[int, int]] = []
     for item_id, entry in changed:
@@ -782,10 +788,7 @@ def _keep_copy_keys(conn: Connection, copies: list[tuple[int, EntryData]]) -> No
     """Keep the canonical link and text key of a further source's copy that changed (its
     outlet moved it to a new address, or edited it) as its story's: a copy taken of it
     since is still that story, as one of the copy first stored is (``_insert_fresh``)."""
-    own: dict[int, tuple[str | None, int | None]] = {}
-    for part in _chunks(sorted({item_id for item_id, _ in copies})):
-        for item_id, canon, key in conn.execute(_statement(conn, _keys_of), {"ids": _listed(conn, items.c.id, part)}):
-            own[item_id] = (canon, key)
+    own = _stored_keys(conn, [item_id for item_id, _ in copies])
     links: list[tuple[str, int]] = []
     texts: list[tuple[int, int]] = []
     for item_id, entry in copies:
