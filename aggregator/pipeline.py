@@ -31,7 +31,7 @@ from .identity import without_credentials
 from .parse import parse_feed
 from .policy import next_delay, redirect_decision
 from .sanitize import sanitize_html
-from .store import IngestJob, IngestResult, PendingCommit, RefreshRecord, SourceSpec, SourceState, Store
+from .store import REREAD, IngestJob, IngestResult, PendingCommit, RefreshRecord, SourceSpec, SourceState, Store
 from .types import EntryData, FeedView, FetchResult
 
 if TYPE_CHECKING:  # the publisher (feedgen) is imported only by the commands that publish
@@ -216,17 +216,6 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
     log.info("source %s: %d new, %d updated", src.name, result.new, result.updated)
     return SourceOutcome(src.name, ok=True, new=result.new, updated=result.updated, merged=result.attached,
                          warning=warning)
-
-
-# What an upgrade writes for a feed's body hash (sources.body_hash) when its release reads
-# feeds anew in ways no stored fingerprint can tell from a change upstream (a Media RSS
-# picture's alt text read as the post: schema 0013), with its validators dropped: the feed's
-# next answer is parsed whole (no hash is this one), and its entries take the new readings
-# without being dated anew (IngestJob.keep_times), so a reader does not get its window again
-# on top. An entry edited upstream in the meantime takes its edit in place, undated, too.
-# The mark stays until a parse stores the body's hash: a 304 (a cache that answers one to a
-# request without validators) or a failure leaves it for the next refresh.
-REREAD = "reread"
 
 
 # IngestJob.reread_shifts: the dates of a feed that names its time zone (CET, MSK), which

@@ -2287,6 +2287,20 @@ def test_an_untitled_post_stored_before_schema_0013_takes_this_releases_title_at
     engine.dispose()
 
 
+def test_a_feed_whose_url_is_edited_with_the_upgrade_is_still_read_anew_at_its_first_parse(
+    feed_server: FeedServer, make_project
+) -> None:
+    # An edited URL starts the source afresh (validators, body hash): it dropped schema
+    # 0013's re-read mark too, so a feed moved to https in the config at the upgrade dated
+    # every entry this release reads anew.
+    post, route, p, times = _upgraded_to_0013(feed_server, make_project)
+    feed_server.route("/m-moved", rss20("M", [replace(post, content="<p>Caturday, finally. #cat</p>"), story(2, "m")]))
+    p.config.write_text(p.config.read_text(encoding="utf-8").replace(feed_server.url("/m"), feed_server.url("/m-moved")),
+                        encoding="utf-8")
+    assert "0 new items, 1 updated" in p.update()
+    assert p.entry_times() == times
+
+
 def test_a_feed_answering_304_to_its_first_request_after_the_upgrade_is_still_read_anew_at_its_next_parse(
     feed_server: FeedServer, make_project
 ) -> None:

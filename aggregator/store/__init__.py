@@ -12,11 +12,11 @@ and refresh history) and ``sql`` (statements built once and the SQLite fast path
 
 from .core import Store
 from .ingest import IngestJob, IngestResult, PendingCommit, fallback_title, fingerprint
-from .records import RefreshRecord, SourceSpec, SourceState, SourceStatus
+from .records import REREAD, RefreshRecord, SourceSpec, SourceState, SourceStatus
 from .sql import utcnow
 from .views import source_iri
 
 __all__ = [
-    "IngestJob", "IngestResult", "PendingCommit", "RefreshRecord", "SourceSpec", "SourceState", "SourceStatus",
-    "Store", "fallback_title", "fingerprint", "source_iri", "utcnow",
+    "REREAD", "IngestJob", "IngestResult", "PendingCommit", "RefreshRecord", "SourceSpec", "SourceState",
+    "SourceStatus", "Store", "fallback_title", "fingerprint", "source_iri", "utcnow",
 ]

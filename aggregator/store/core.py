@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from ..db import make_engine, migrate, widen_cache_for
@@ -26,7 +26,9 @@ from ..models import fetches, item_sources, item_topics, items, sources, topics
 from ..types import EntryData, PublishedItem
 from . import classify as _classify
 from .ingest import IngestJob, IngestResult, PendingCommit, ingest
-from .records import RefreshRecord, SourceSpec, SourceState, SourceStatus, _states_of, record_refreshes_in, state_of
+from .records import (
+    REREAD, RefreshRecord, SourceSpec, SourceState, SourceStatus, _states_of, record_refreshes_in, state_of,
+)
 from .sql import (
     _bump_data_version,
     _chunks,
@@ -46,8 +48,10 @@ log = logging.getLogger(__name__)
 
 
 # A source's fetch state when its URL is new: nothing known of the new server (the old one's
-# error, status and warning are no longer this source's, as its failures are not).
-_AFRESH: dict[str, Any] = dict(etag=None, last_modified=None, body_hash=None, pending_redirect=None,
+# error, status and warning are no longer this source's, as its failures are not). An
+# upgrade's re-read mark stays: the feed at its new URL is read by this release anew too.
+_AFRESH: dict[str, Any] = dict(etag=None, last_modified=None, pending_redirect=None,
+                               body_hash=case((sources.c.body_hash == REREAD, REREAD)),
                                retired=False, failures=0, error=None, http_status=None, warning=None)
 
 

@@ -18,6 +18,19 @@ from .sql import _chunks, _driver_sql, _in_list, _insert_rows, _listed, _stateme
 
 log = logging.getLogger(__name__)
 
+
+# What an upgrade writes for a feed's body hash (sources.body_hash) when its release reads
+# feeds anew in ways no stored fingerprint can tell from a change upstream (a Media RSS
+# picture's alt text read as the post: schema 0013), with its validators dropped: the feed's
+# next answer is parsed whole (no hash is this one), and its entries take the new readings
+# without being dated anew (IngestJob.keep_times), so a reader does not get its window again
+# on top. An entry edited upstream in the meantime takes its edit in place, undated, too.
+# The mark stays until a parse stores the body's hash: a 304 (a cache that answers one to a
+# request without validators) or a failure leaves it for the next refresh, and an edited
+# URL (Store.sync_sources) keeps it.
+REREAD = "reread"
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """What the store needs to know of a configured source."""
