@@ -178,13 +178,23 @@ def _lazy_images(html_fragment: str) -> str:
 # vanished without a trace. Each source becomes a link to it, where it stood.
 _EMBEDS = ("iframe", "embed", "video", "audio", "source")
 _EMBED_TAG = re.compile(r"<(?:iframe|embed|video|audio|source)\b[^>]*>", re.IGNORECASE)
+# A player whose fallback content is a link already: WordPress's [audio] and [video]
+# shortcodes write <audio><source src="….mp3?_=1"><a href="….mp3">….mp3</a></audio>, which
+# the cleaner leaves as that link; one more, of the source, ran into it ("….mp3?_=1….mp3").
+_PLAYER_WITH_LINK = re.compile(r"<(video|audio)\b[^>]*>(?:(?!</?\1\b).)*?<a\s(?:(?!</?\1\b).)*</\1\s*>",
+                               re.IGNORECASE | re.DOTALL)
 
 
 def _embeds_as_links(html_fragment: str, base_url: str | None) -> str:
     """Each embedded document's or player's http(s) ``src`` (resolved against ``base_url``)
-    as a link before its element, which the cleaner then drops."""
+    as a link before its element, which the cleaner then drops; a player whose fallback
+    content holds a link keeps that one alone."""
+    linked = [m.span() for m in _PLAYER_WITH_LINK.finditer(html_fragment)] if "<a" in html_fragment.lower() else []
+
     def link(tag: re.Match[str]) -> str:
         text = tag.group()
+        if any(start <= tag.start() < end for start, end in linked):
+            return text
         src = _SRC.search(text)
         url = html.unescape(next(g for g in src.groups() if g is not None)).strip() if src else ""
         if url and base_url:

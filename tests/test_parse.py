@@ -1178,6 +1178,14 @@ def test_lazy_loaded_images_keep_their_picture(fragment: str, expected: str) -> 
     ('<iframe src="javascript:alert(1)"></iframe><embed src="data:text/html,x">', ""),  # no http(s): nothing
     ('<iframe src="http://[oops/"></iframe>', ""),
     ("<p>&lt;iframe src=x&gt; is text</p>", "<p>&lt;iframe src=x&gt; is text</p>"),
+    # WordPress's [audio] shortcode (every WordPress podcast's post): its fallback link is
+    # the link; one more, of its <source>, ran into it ("https://…/ep1.mp3?_=1https://…").
+    ('<audio class="wp-audio-shortcode" id="audio-1-1" preload="none" controls="controls">'
+     '<source type="audio/mpeg" src="https://c.example/ep1.mp3?_=1" />'
+     '<a href="https://c.example/ep1.mp3">https://c.example/ep1.mp3</a></audio><p>Notes.</p>'
+     '<video><source src="https://c.example/v.mp4"></video>',
+     '<a href="https://c.example/ep1.mp3" rel="noopener noreferrer">https://c.example/ep1.mp3</a><p>Notes.</p>'
+     '<a href="https://c.example/v.mp4" rel="noopener noreferrer">https://c.example/v.mp4</a>'),
 ])
 def test_an_embedded_video_or_frame_is_a_link_to_it(fragment: str, expected: str) -> None:
     assert sanitize_html(fragment, "https://ex.org/p/") == expected
