@@ -183,6 +183,9 @@ _EMBED_TAG = re.compile(r"<(?:iframe|embed|video|audio|source)\b[^>]*>", re.IGNO
 # the cleaner leaves as that link; one more, of the source, ran into it ("….mp3?_=1….mp3").
 _PLAYER_WITH_LINK = re.compile(r"<(video|audio)\b[^>]*>(?:(?!</?\1\b).)*?<a\s(?:(?!</?\1\b).)*</\1\s*>",
                                re.IGNORECASE | re.DOTALL)
+# What may stand between two embeds' links with nothing shown, not even a space: a <video>'s
+# <source>s (WebM and MP4), or two frames in a row, whose links ran together as one text.
+_NOTHING_SHOWN = re.compile(r"(?:</(?:iframe|embed|video|audio|source)\s*>)*", re.IGNORECASE)
 
 
 def _embeds_as_links(html_fragment: str, base_url: str | None) -> str:
@@ -190,8 +193,10 @@ def _embeds_as_links(html_fragment: str, base_url: str | None) -> str:
     as a link before its element, which the cleaner then drops; a player whose fallback
     content holds a link keeps that one alone."""
     linked = [m.span() for m in _PLAYER_WITH_LINK.finditer(html_fragment)] if "<a" in html_fragment.lower() else []
+    last = -1  # where the element of the last link ends
 
     def link(tag: re.Match[str]) -> str:
+        nonlocal last
         text = tag.group()
         if any(start <= tag.start() < end for start, end in linked):
             return text
@@ -205,7 +210,9 @@ def _embeds_as_links(html_fragment: str, base_url: str | None) -> str:
         if not url.lower().startswith(("http://", "https://")):
             return text
         shown = html.escape(url)
-        return f'<a href="{shown}">{shown}</a>{text}'
+        apart = " " if last >= 0 and _NOTHING_SHOWN.fullmatch(html_fragment, last, tag.start()) else ""
+        last = tag.end()
+        return f'{apart}<a href="{shown}">{shown}</a>{text}'
 
     return _EMBED_TAG.sub(link, html_fragment)
 

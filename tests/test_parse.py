@@ -1186,6 +1186,15 @@ def test_lazy_loaded_images_keep_their_picture(fragment: str, expected: str) -> 
      '<video><source src="https://c.example/v.mp4"></video>',
      '<a href="https://c.example/ep1.mp3" rel="noopener noreferrer">https://c.example/ep1.mp3</a><p>Notes.</p>'
      '<a href="https://c.example/v.mp4" rel="noopener noreferrer">https://c.example/v.mp4</a>'),
+    # A video's two sources, two frames in a row: their links ran together as one text.
+    ('<video controls><source src="v.webm" type="video/webm"><source src="v.mp4" type="video/mp4"></video>'
+     '<iframe src="https://a.example/1"></iframe><iframe src="https://a.example/2"></iframe>'
+     '<p><iframe src="https://a.example/3"></iframe></p>',
+     '<a href="https://ex.org/p/v.webm" rel="noopener noreferrer">https://ex.org/p/v.webm</a>'
+     ' <a href="https://ex.org/p/v.mp4" rel="noopener noreferrer">https://ex.org/p/v.mp4</a>'
+     ' <a href="https://a.example/1" rel="noopener noreferrer">https://a.example/1</a>'
+     ' <a href="https://a.example/2" rel="noopener noreferrer">https://a.example/2</a>'
+     '<p><a href="https://a.example/3" rel="noopener noreferrer">https://a.example/3</a></p>'),
 ])
 def test_an_embedded_video_or_frame_is_a_link_to_it(fragment: str, expected: str) -> None:
     assert sanitize_html(fragment, "https://ex.org/p/") == expected
