@@ -75,6 +75,9 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_further_sources_copy_is_found_by_its_link_in_the_same_batch,
     test_a_story_is_found_by_its_text_and_link_from_before_its_origin_edited_them,
     test_a_further_sources_copy_is_found_by_its_link_and_text_after_its_outlet_edited_it,
+    test_a_copy_linked_before_its_outlet_carried_the_story_is_the_same_story,
+    test_a_copy_linked_before_its_outlet_carried_the_story_is_one_story_whatever_the_batches,
+    test_a_merge_takes_the_newer_storys_topics_away_and_reclassifies_the_older,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

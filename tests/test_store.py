@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, inspect, select, text
 
 from aggregator.db import make_engine, migrate
 from aggregator.models import item_sources, items, metadata
-from aggregator.store import SourceSpec, Store
+from aggregator.store import IngestJob, SourceSpec, Store
 from aggregator.store.records import state_of
 from aggregator.types import EntryData
 
@@ -390,6 +390,7 @@ def test_0009_titles_blank_titles_and_detaches_stories_joined_by_a_front_page(tm
 
 
 TEXT_A = "<p>The alliance agreed on a new air policing rotation over the Baltic states today.</p>"
+TEASER = "<p>Spanish jets take over the alliance's air policing over the Baltic states next week.</p>"
 
 
 def _three_outlets(store: Store) -> None:
@@ -462,15 +463,100 @@ def test_a_further_sources_copy_is_found_by_its_link_and_text_after_its_outlet_e
     assert store.item_count() == 1
 
 
-@pytest.mark.xfail(strict=True, reason="a third outlet's copy of the second's link stored before the second "
-                                       "source carried the story is a story of its own: joining the two needs "
-                                       "stored items merged")
 def test_a_copy_linked_before_its_outlet_carried_the_story_is_the_same_story(store: Store) -> None:
+    # c links b's page before b carries the story (a story of its own: nothing tells it
+    # is a's); b's copy then has a's text and c's link: the two stored items are one
+    # story, the older (a's) with c and b as further sources, known by all their links.
     _three_outlets(store)
     store.ingest("a", [EntryData(key="1", title="Air policing", content=TEXT_A, link="https://a.example/air")], now=T0)
-    store.ingest("c", [EntryData(key="1", title="Teaser", content="<p>Teaser.</p>",
-                                 link="https://b.example/air?utm_source=c")], now=T0)
+    store.ingest("c", [EntryData(key="1", title="Teaser", content=TEASER,
+                                 link="https://b.example/air?utm_source=c")], now=T0 + timedelta(minutes=1))
+    assert store.item_count() == 2
+    assert store.ingest("b", [EntryData(key="1", title="Air policing", content=TEXT_A, link="https://b.example/air")],
+                        now=T0 + timedelta(minutes=2)).attached == 1
+    assert store.item_count() == 1
+    [item] = store.newest_items(None, 5)
+    assert (item.title, item.link, item.updated) == ("Air policing", "https://a.example/air", T0)
+    with store.reading() as conn:
+        assert sorted(conn.execute(text(
+            "SELECT s.name FROM item_sources l JOIN sources s ON s.id = l.source_id")).scalars()) == ["a", "b", "c"]
+        assert conn.scalar(text("SELECT COUNT(DISTINCT item_id) FROM item_sources")) == 1
+        for table in ("rule_texts", "item_alias_links", "item_alias_texts"):
+            assert conn.scalar(text(f"SELECT COUNT(*) FROM {table} WHERE item_id NOT IN (SELECT id FROM items)")) == 0
+    # Each source's entry is still found as its own: an edit of c's teaser updates the story.
+    assert store.ingest("c", [EntryData(key="1", title="Teaser", content=TEASER.replace("jets", "fighter jets"),
+                                        link="https://b.example/air?utm_source=c")],
+                        now=T0 + timedelta(minutes=3)).new == 0
+    # And a fourth outlet's wire copy of the teaser's text, or a link to c's own, is the story too.
+    assert store.ingest("d", [EntryData(key="1", title="Teaser", content=TEASER,
+                                        link="https://d.example/teaser")], now=T0 + timedelta(minutes=4)).attached == 1
+    assert store.item_count() == 1
+
+
+_A = EntryData(key="1", title="Air policing", content=TEXT_A, link="https://a.example/air")
+_C = EntryData(key="1", title="Teaser", content=TEASER, link="https://b.example/air?utm_source=c")
+_B = EntryData(key="1", title="Air policing", content=TEXT_A, link="https://b.example/air")
+
+
+@pytest.mark.parametrize("rounds", [
+    "acb", "a|cb", "ac|b", "c|ab", "ca|b", "cab", "c|a|b", "a|c|b", "bac", "b|ca", "ab|c", "cba",
+], ids=lambda r: r.replace("|", "_then_"))
+def test_a_copy_linked_before_its_outlet_carried_the_story_is_one_story_whatever_the_batches(
+        store: Store, rounds: str) -> None:
+    # a's story, c's teaser linking b's page, b's copy of a's text: one story however the
+    # three arrive, in one batch, in two or in three (refreshes of their own), every
+    # source's entry on it, none lost.
+    _three_outlets(store)
+    entries = {"a": _A, "b": _B, "c": _C}
+    t = T0
+    for batch in rounds.split("|"):
+        t += timedelta(minutes=1)
+        results = store.ingest_batch([IngestJob(name, [entries[name]]) for name in batch], now=t)
+        assert sum(r.new + r.attached for r in results) == len(batch)
+    assert store.item_count() == 1
+    with store.reading() as conn:
+        assert sorted(conn.execute(text(
+            "SELECT s.name FROM item_sources l JOIN sources s ON s.id = l.source_id")).scalars()) == ["a", "b", "c"]
+        assert conn.scalar(text("SELECT COUNT(*) FROM item_alias_links WHERE item_id NOT IN (SELECT id FROM items)")) == 0
+        assert conn.scalar(text("SELECT COUNT(*) FROM item_alias_texts WHERE item_id NOT IN (SELECT id FROM items)")) == 0
+    # Every copy is found again as its own: nothing new at the next refresh of all three.
+    results = store.ingest_batch([IngestJob(name, [entries[name]]) for name in "abc"], now=t + timedelta(hours=1))
+    assert [(r.new, r.updated) for r in results] == [(0, 0)] * 3
+    # A fourth outlet's wire copy of the teaser, or of a's text, is the story.
+    store.ingest("d", [replace(_C, link="https://d.example/teaser")], now=t + timedelta(hours=2))
+    store.sync_sources([SourceSpec(n, "feed", f"http://{n}.test/feed") for n in "abcde"])
+    store.ingest("e", [replace(_A, link="https://e.example/air")], now=t + timedelta(hours=2))
+    assert store.item_count() == 1
+
+
+def test_two_stories_one_source_carries_both_of_are_not_merged(store: Store) -> None:
+    # c carries both stored stories (its own teaser linking b, and a copy of a's text): b's
+    # entry with a's text and the teaser's link cannot make them one, since one source's
+    # two entries are two items.
+    _three_outlets(store)
+    store.ingest("a", [EntryData(key="1", title="Air policing", content=TEXT_A, link="https://a.example/air")], now=T0)
+    store.ingest("c", [EntryData(key="1", title="Teaser", content="<p>Teaser.</p>", link="https://b.example/air"),
+                       EntryData(key="2", title="Air policing", content=TEXT_A, link="https://c.example/air")], now=T0)
+    assert store.item_count() == 2
     store.ingest("b", [EntryData(key="1", title="Air policing", content=TEXT_A, link="https://b.example/air")], now=T0)
+    assert store.item_count() == 2
+
+
+def test_a_merge_takes_the_newer_storys_topics_away_and_reclassifies_the_older(store: Store) -> None:
+    _three_outlets(store)
+    store.ingest("a", [EntryData(key="1", title="Air policing", content=TEXT_A, link="https://a.example/air")], now=T0)
+    store.ingest("c", [EntryData(key="1", title="Teaser", content="<p>Baltic teaser.</p>",
+                                 link="https://b.example/air")], now=T0 + timedelta(minutes=1))
+    from aggregator.rules import Classifier, TopicRule
+
+    decide = Classifier([TopicRule("baltic", any=("teaser",))]).topics_for
+    topic_ids = store.sync_topics([("baltic", "Baltic")])
+    store.classify(decide, "rules-1", topic_ids)
+    assert [i.title for i in store.newest_items("baltic", 5)] == ["Teaser"]
+    store.ingest("b", [EntryData(key="1", title="Air policing", content=TEXT_A, link="https://b.example/air")],
+                 now=T0 + timedelta(minutes=2))
+    store.classify(decide, "rules-1", topic_ids)
+    assert [i.title for i in store.newest_items("baltic", 5)] == []  # the story reads as a's
     assert store.item_count() == 1
 
 

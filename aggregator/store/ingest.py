@@ -802,6 +802,39 @@ def _keep_copy_keys(conn: Connection, copies: list[tuple[int, EntryData]]) -> No
     _insert_aliases(conn, links, texts)
 
 
+def _merged_into(merged: dict[int, int], item_id: int) -> int:
+    while item_id in merged:
+        item_id = merged[item_id]
+    return item_id
+
+
+def _merge_items(conn: Connection, merged: dict[int, int]) -> None:
+    """Merge each stored item of ``merged`` into the item it maps to (through any chain):
+    the older item takes the newer's link rows (its sources), further links and texts, and
+    its own link and text as further ones; the newer is deleted, with its topics, and the
+    older is classified again (its sources grew)."""
+    final = {gone: _merged_into(merged, gone) for gone in merged}
+    gone_ids = sorted(final)
+    own = _stored_keys(conn, gone_ids)
+    links: list[tuple[str, int]] = []
+    texts: list[tuple[int, int]] = []
+    for gone, (canon, key) in own.items():
+        if canon and (canon.startswith("sha256:") or _names_a_story(canon)):
+            links.append((canon, final[gone]))
+        if key is not None:
+            texts.append((key, final[gone]))
+    for part in _chunks(gone_ids):
+        for table, column, out in ((item_alias_links, item_alias_links.c.link, links),
+                                   (item_alias_texts, item_alias_texts.c.text_key, texts)):
+            for item_id, value in conn.execute(select(table.c.item_id, column).where(table.c.item_id.in_(part))):
+                out.append((value, final[item_id]))  # type: ignore[arg-type]
+    for gone, keep in final.items():
+        conn.execute(update(item_sources).where(item_sources.c.item_id == gone).values(item_id=keep))
+        log.info("item %d is the story of item %d: merged into it", gone, keep)
+    _insert_aliases(conn, links, texts)
+    conn.execute(delete(items).where(items.c.id.in_(gone_ids)))
+
+
 def _update_items(
     conn: Connection, changed: list[tuple[int, EntryData]], now: datetime, *, keep_times: bool = False
 ) -> None:
@@ -1008,41 +1041,121 @@ def _insert_fresh(
             return keys
         return [k for k in keys if k in text] if text else None
 
+    # Its link names one story and its text another (a third outlet linked an outlet's page
+    # before that outlet carried the story, whose text is a first outlet's): the two are
+    # one story, unless a source carries both (two entries of one source are two items).
+    # The older takes the newer's sources, links and texts.
+    merged: dict[int, int] = {}  # stored item -> the stored item it was merged into (_merge_items)
+
+    def merge(one: int, other: int) -> int:
+        keep, gone = min(one, other), max(one, other)
+        merged[gone] = keep
+        carriers[keep] |= carriers.pop(gone)
+        for found in (*by_link.values(), *by_text.values()):
+            if gone in found:
+                found.remove(gone)
+                if keep not in found:
+                    insort(found, keep)
+        return keep
+
+    def known_by(stored: int, canon: str | None, th: int | None) -> None:
+        """The stored story is known by this link and text too, from now on (and to the
+        rest of this batch)."""
+        if canon and stored not in by_link.get(canon, ()):
+            insort(by_link.setdefault(canon, []), stored)
+            alias_links.append((canon, stored))
+        if th is not None and stored not in by_text.get(th, ()):
+            insort(by_text.setdefault(th, []), stored)
+            alias_texts.append((th, stored))
+
+    def twin_known_by(twin: int, canon: str | None, th: int | None) -> None:
+        if canon and twin not in batch_link.get(canon, ()):
+            insort(batch_link[canon], twin)
+            twin_links.append((canon, twin))
+        if th is not None and twin not in batch_text.get(th, ()):
+            insort(batch_text[th], twin)
+            twin_texts.append((th, twin))
+
+    def unmake(twin: int) -> tuple[set[int], list[str | None], list[int | None]]:
+        """A new item of this batch found to be another's story is no item of its own:
+        its sources, and the links and texts it is known by, for that story to take."""
+        new.remove(twin)
+        counts[fresh[twin][0]][0] -= 1
+        counts[fresh[twin][0]][2] += 1
+        for found in (*batch_link.values(), *batch_text.values()):
+            if twin in found:
+                found.remove(twin)
+        links: list[str | None] = [matched[twin], *(key for key, t in twin_links if t == twin)]
+        keys: list[int | None] = [texts[twin], *(key for key, t in twin_texts if t == twin)]
+        twin_links[:] = [pair for pair in twin_links if pair[1] != twin]
+        twin_texts[:] = [pair for pair in twin_texts if pair[1] != twin]
+        return new_carriers.pop(twin), links, keys
+
+    def twin_into_stored(twin: int, stored: int) -> None:
+        sids, links, keys = unmake(twin)
+        carriers[stored] |= sids
+        target_item[twin] = stored
+        for k in [k for k, t in target_new.items() if t == twin]:
+            del target_new[k]
+            target_item[k] = stored
+        for canon in links:
+            known_by(stored, canon, None)
+        for th in keys:
+            known_by(stored, None, th)
+
+    def twin_into_twin(keep: int, gone: int) -> None:
+        sids, links, keys = unmake(gone)
+        new_carriers[keep] |= sids
+        target_new[gone] = keep
+        for k, t in target_new.items():
+            if t == gone:
+                target_new[k] = keep
+        for canon in links:
+            twin_known_by(keep, canon, None)
+        for th in keys:
+            twin_known_by(keep, None, th)
+
     for i, (j, _, sid, e, _) in enumerate(fresh):
         canon, th = matched[i], texts[i]
         # .get: most entries match nothing, and a defaultdict lookup would store an
         # empty list for each of them.
-        found = story_of(by_link.get(canon), by_text.get(th) if th is not None else None) if canon else None
-        stored = stored_match(found, sid) if found else None
-        if stored is None and th is not None and (found := by_text.get(th)):
-            stored = stored_match(found, sid)
+        same = by_text.get(th) if th is not None else None
+        found = story_of(by_link.get(canon), same) if canon else None
+        by_its_link = stored_match(found, sid) if found else None
+        by_its_text = stored_match(same, sid) if same else None
+        batch_same = batch_text.get(th) if th is not None else None
+        twin_by_link = twin_by_text = None
+        if by_its_link is None and canon and (found := story_of(batch_link.get(canon), batch_same)):
+            twin_by_link = batch_match(found, sid)
+        if by_its_text is None and batch_same:
+            twin_by_text = batch_match(batch_same, sid)
+        stored = by_its_link if by_its_link is not None else by_its_text
+        if by_its_link is not None:
+            if by_its_text is not None and same and by_its_link not in same:
+                if carriers[by_its_text].isdisjoint(carriers[by_its_link]):
+                    stored = merge(by_its_link, by_its_text)
+            elif twin_by_text is not None and new_carriers[twin_by_text].isdisjoint(carriers[by_its_link]):
+                twin_into_stored(twin_by_text, by_its_link)
+        elif by_its_text is not None and twin_by_link is not None:
+            if new_carriers[twin_by_link].isdisjoint(carriers[by_its_text]):
+                twin_into_stored(twin_by_link, by_its_text)
         if stored is not None:
             target_item[i] = stored
             carriers[stored].add(sid)
             counts[j][2] += 1
-            # The story is known by this copy's link and text too, from now on (and to
-            # the rest of this batch).
-            if canon and stored not in by_link.get(canon, ()):
-                insort(by_link.setdefault(canon, []), stored)
-                alias_links.append((canon, stored))
-            if th is not None and stored not in by_text.get(th, ()):
-                insort(by_text.setdefault(th, []), stored)
-                alias_texts.append((th, stored))
+            known_by(stored, canon, th)
             continue
-        found = story_of(batch_link.get(canon), batch_text.get(th) if th is not None else None) if canon else None
-        twin = batch_match(found, sid) if found else None
-        if twin is None and th is not None and (found := batch_text.get(th)):
-            twin = batch_match(found, sid)
+        twin = twin_by_link if twin_by_link is not None else twin_by_text
+        if (twin_by_link is not None and twin_by_text is not None and batch_same
+                and twin_by_link not in batch_same
+                and new_carriers[twin_by_link].isdisjoint(new_carriers[twin_by_text])):
+            twin = min(twin_by_link, twin_by_text)
+            twin_into_twin(twin, max(twin_by_link, twin_by_text))
         if twin is not None:
             target_new[i] = twin
             new_carriers[twin].add(sid)
             counts[j][2] += 1
-            if canon and twin not in batch_link.get(canon, ()):
-                insort(batch_link[canon], twin)
-                twin_links.append((canon, twin))
-            if th is not None and twin not in batch_text.get(th, ()):
-                insort(batch_text[th], twin)
-                twin_texts.append((th, twin))
+            twin_known_by(twin, canon, th)
             continue
         new.append(i)
         new_carriers[i] = {sid}
@@ -1077,6 +1190,11 @@ def _insert_fresh(
             entry_uid(name, e.key), sid, title, e.link, links[i], texts[i], e.summary, e.content,
             e.content_type, e.author, e.truncated, t, _plausible(e.published) or _plausible(e.updated) or t, upd, False,
         ))
+    if merged:
+        target_item = {i: _merged_into(merged, item_id) for i, item_id in target_item.items()}
+        _merge_items(conn, merged)
+        alias_links = [(key, _merged_into(merged, item_id)) for key, item_id in alias_links]
+        alias_texts = [(key, _merged_into(merged, item_id)) for key, item_id in alias_texts]
     new_ids = dict(zip(new, _insert_items(conn, rows, converted)))
     _insert_rows(conn, rule_texts, _TEXT_COLUMNS, [(new_ids[i], derived[i][1]) for i in new])
     _insert_enclosures(conn, [(new_ids[i], fresh[i][3]) for i in new])
