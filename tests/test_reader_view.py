@@ -18,8 +18,7 @@ TEXT = "<p>The alliance agreed on a new air policing rotation over the Baltic st
 def test_a_third_outlet_linking_a_further_sources_copy_brings_the_same_story(feed_server: FeedServer,
                                                                            make_project) -> None:
     # a and b carry one story (same text, own links); c then links b's copy (with its
-    # campaign): the same story, by b's link. (c's copy stored before b carried the story
-    # stays a story of its own: test_store, test_a_copy_linked_before_its_outlet_...)
+    # campaign): the same story, by b's link.
     feed_server.route("/a", rss20("A", [story(1, "a", title="Air policing", content=TEXT, link="https://a.example/air")]))
     feed_server.route("/b", rss20("B", [story(1, "b", title="Air policing", content=TEXT, link="https://b.example/air")]))
     c = feed_server.route("/c", rss20("C", []))
@@ -29,6 +28,30 @@ def test_a_third_outlet_linking_a_further_sources_copy_brings_the_same_story(fee
                                link="https://b.example/air?utm_source=c")])
     assert "0 new items" in p.update()
     assert len(p.entry_elements()) == 1
+
+
+def test_a_third_outlet_linking_a_page_before_its_outlet_carried_the_story_joins_it_when_it_does(
+        feed_server: FeedServer, make_project) -> None:
+    # c links b's page first: a story of its own, published. When b's copy (a's text,
+    # the page c linked) arrives, the two stories are one: the feed keeps a's entry, with
+    # b's and c's copies as via links, and c's entry leaves it.
+    feed_server.route("/a", rss20("A", [story(1, "a", title="Air policing", content=TEXT, link="https://a.example/air")]))
+    b = feed_server.route("/b", rss20("B", []))
+    feed_server.route("/c", rss20("C", [story(1, "c", title="Air policing: what it means",
+                                              content="<p>Spanish jets take over the Baltic air policing next week.</p>",
+                                              link="https://b.example/air?utm_source=c")]))
+    p = make_project({"a": feed_server.url("/a"), "b": feed_server.url("/b"), "c": feed_server.url("/c")})
+    p.update()
+    assert len(p.entry_elements()) == 2
+    a_entry = next(e for e in p.entry_elements() if "a.example" in e.findtext("{*}id", "") + str(
+        [link.get("href") for link in e.findall("{*}link")]))
+    b.body = rss20("B", [story(1, "b", title="Air policing", content=TEXT, link="https://b.example/air")])
+    assert "0 new items, 0 updated, 1 merged" in p.update()
+    [entry] = p.entry_elements()
+    assert entry.findtext("{*}id") == a_entry.findtext("{*}id")
+    assert entry.findtext("{*}updated") == a_entry.findtext("{*}updated")
+    vias = sorted(link.get("href") for link in entry.findall("{*}link") if link.get("rel") == "via")
+    assert vias == ["https://b.example/air", "https://b.example/air?utm_source=c"]
 
 
 def test_a_wire_copy_of_a_story_its_origin_has_since_edited_is_the_same_story(feed_server: FeedServer,
