@@ -19,6 +19,7 @@ date parser, so every format it accepts is read the same way.
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import re
 import time
@@ -29,11 +30,15 @@ from typing import Any
 import feedparser
 import feedparser.api
 import feedparser.mixin
-from feedparser.datetimes import _parse_date
+from feedparser.datetimes import _date_handlers, _parse_date
+from feedparser.datetimes.asctime import _parse_date_asctime
+from feedparser.datetimes.iso8601 import _iso8601_matches, _parse_date_iso8601
+from feedparser.datetimes.perforce import _parse_date_perforce
 from feedparser.datetimes.rfc822 import _parse_date_rfc822, day_names
+from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 from lxml import etree
 
-__all__ = ["fast_feed", "fast_path_count", "parse_date"]
+__all__ = ["fast_feed", "fast_path_count", "parse_date", "zone_in_range"]
 
 # How many documents took the fast path (tests assert on it; cheap to keep).
 fast_path_count = 0
@@ -487,6 +492,75 @@ feedparser.registerDateHandler(_rfc822_without_zone)
 feedparser.registerDateHandler(_rfc822_named_zone)
 
 
+# A numeric zone after a time of day ("10:00:00 +0100", "10:00:00.5-05:00", "10:00 GMT+01:00").
+_NUMERIC_ZONE = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d*)?)?\s*(?:gmt|utc?)?\s*[+-](\d\d)(?::?(\d\d))?", re.IGNORECASE)
+
+
+def zone_in_range(value: str) -> bool:
+    """False for a numeric zone no date can have: RFC 3339 and RFC 5322 write hours 00-23 and
+    minutes 00-59 ("+2500", "-99:00", "+0099"); feedparser's handlers took it as so many hours."""
+    match = _NUMERIC_ZONE.search(value)
+    return match is None or (int(match.group(1)) < 24 and int(match.group(2) or 0) < 60)
+
+
+def _iso8601_in_range(value: str) -> bool:
+    """False for an ISO 8601 date with a field out of its range ("2024-02-30", hour 99, minute
+    61): feedparser's ISO 8601 handler lets mktime() roll it over into a real date (1 March)."""
+    for match in _iso8601_matches:
+        found = match(value)
+        if found:
+            break
+    else:
+        return True  # the handler reads nothing from it
+    fields = found.groupdict()
+    year = int(fields["year"]) if fields.get("year") and len(fields["year"]) == 4 else 2000  # a leap year
+    month, day, ordinal = (int(fields.get(k) or 0) for k in ("month", "day", "ordinal"))
+    if fields.get("month") and not 1 <= month <= 12:
+        return False
+    if fields.get("day") and not 1 <= day <= calendar.monthrange(year, month or 1)[1]:
+        return False
+    if fields.get("ordinal") and not 1 <= ordinal <= 365 + calendar.isleap(year):
+        return False
+    hour, minute, tz_hour, tz_minute = (int(fields.get(k) or 0) for k in ("hour", "minute", "tzhour", "tzmin"))
+    second = float(fields.get("second") or 0)
+    if hour == 24 and (minute or second or fields.get("fracsecond")):
+        return False  # 24:00:00 alone is a time: ISO 8601's end of a day
+    return hour <= 24 and minute < 60 and second < 61 and tz_hour < 24 and tz_minute < 60  # :60 a leap second
+
+
+def _checked(handler: Any, *checks: Any) -> Any:
+    def checked_handler(value: str) -> Any:
+        return handler(value) if all(check(value) for check in checks) else None
+
+    checked_handler.__name__ = handler.__name__
+    return checked_handler
+
+
+def _perforce_in_range(value: str) -> bool:
+    """False for a Perforce date ("Fri, 2006/09/15 08:19:53 EDT") no calendar has: its handler
+    rolls it over as the ISO 8601 one does."""
+    found = re.search(r"(\d{,4})/(\d{,2})/(\d{2}) (\d{,2}):(\d{2}):(\d{2})", value)
+    if found is None:
+        return True
+    try:
+        year, month, day, hour, minute, second = (int(part) for part in found.groups())
+        datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return False
+    return True
+
+
+# An impossible date counts as none, as an undated entry's (it takes the time it was first
+# seen), on both paths: feedparser's handlers, in their list, refuse what is out of range.
+# W3DTF's and RFC 822's handlers already refuse an impossible day or time (datetime does).
+_CHECKS: dict[Any, tuple[Any, ...]] = {
+    _parse_date_w3dtf: (zone_in_range,), _parse_date_rfc822: (zone_in_range,),
+    _parse_date_iso8601: (_iso8601_in_range,), _parse_date_asctime: (zone_in_range,),
+    _parse_date_perforce: (_perforce_in_range,),
+}
+_date_handlers[:] = [_checked(h, *_CHECKS[h]) if h in _CHECKS else h for h in _date_handlers]
+
+
 def parse_date(value: str) -> datetime | time.struct_time | None:
     """feedparser's reading of a date: an aware UTC datetime for the common RFC 822 and
     W3DTF forms (a fifth of the cost), else feedparser's own UTC struct_time or None."""
@@ -514,7 +588,10 @@ def parse_date(value: str) -> datetime | time.struct_time | None:
         stamp = datetime(int(year), month_number, int(day), int(hour), int(minute), int(second),
                          tzinfo=timezone.utc)
         if zone[0] in "+-":
-            offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[-2:]))
+            zone_hours, zone_minutes = int(zone[1:3]), int(zone[-2:])
+            if zone_hours > 23 or zone_minutes > 59:
+                return _parse_date(value)  # no zone is that far (RFC 3339, RFC 5322): see zone_in_range
+            offset = timedelta(hours=zone_hours, minutes=zone_minutes)
             stamp = stamp - offset if zone[0] == "+" else stamp + offset
     except (ValueError, OverflowError):
         return _parse_date(value)  # an impossible date: feedparser's other handlers get a turn

@@ -50,7 +50,7 @@ from aggregator.document import (
     _utf16_as_utf8,
 )
 from aggregator.errors import ParseError
-from aggregator.fastparse import fast_feed, parse_date
+from aggregator.fastparse import fast_feed, parse_date, zone_in_range
 from aggregator.identity import untracked, without_credentials
 from aggregator.sanitize import html_to_text, sanitize_html, text_as_html
 from aggregator.text import collapse_ws, drop_not_xml
@@ -829,8 +829,10 @@ def _json_date(value: Any, now: datetime) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        # RFC 3339 allows a lower-case "z", which fromisoformat refuses.
-        return clamp_date(datetime.fromisoformat(value.strip().upper()), now)
+        # RFC 3339 allows a lower-case "z", which fromisoformat refuses. It takes a zone's
+        # minutes up to 99 ("+05:99" is 6:39 ahead): such a zone, as on the XML paths, is none.
+        stamp = datetime.fromisoformat(value.strip().upper())
+        return clamp_date(stamp, now) if stamp.tzinfo is None or zone_in_range(value) else None
     except OverflowError:  # an instant outside datetime's range in UTC, as in _struct_date
         return None
     except ValueError:

@@ -1369,3 +1369,54 @@ def test_an_author_written_as_markup_is_its_text(written: str, name: str) -> Non
             "</channel></rss>").encode()
     for feed in (parse_feed(FETCHED, body, {}, now=NOW), _parse_with_feedparser(FETCHED, body, "", NOW)):
         assert [e.author for e in feed.entries] == [name]
+
+
+# Dates no calendar or clock has: feedparser's ISO 8601 handler rolled them over (mktime) into
+# real dates ("2024-02-30" was 1 March), and its W3DTF and RFC 822 handlers took any two digits
+# of a numeric zone for hours ("+2500" a day and an hour ahead). Such a date is none.
+IMPOSSIBLE_DATES = [
+    "2024-02-30T10:00:00Z", "2023-02-29T10:00:00+00:00", "2024-02-30", "2024-13-01T10:00:00Z",
+    "2024-01-01T99:00:00Z", "2024-01-01T10:61:00Z", "2024-01-01T10:00:61Z", "2024-02-30 10:00:00",
+    "2024-01-01T10:00:00+25:00", "2024-01-01T10:00:00-99:00", "2024-01-01T10:00:00+05:99", "2024-01-01T10:00:00+2500",
+    "Fri, 30 Feb 2024 10:00:00 GMT", "Mon, 01 Jan 2024 99:00:00 GMT", "Mon, 01 Jan 2024 10:61:00 GMT",
+    "Mon, 01 Jan 2024 10:00:00 +2500", "Mon, 01 Jan 2024 10:00:00 -9900", "Mon, 01 Jan 2024 10:00:00 +0099",
+    "Mon, 01 Jan 2024 10:00:00 GMT+25:00", "Fri, 2024/02/30 10:00:00 EDT",
+]
+
+
+@pytest.mark.parametrize("written", IMPOSSIBLE_DATES)
+def test_an_impossible_date_is_no_date_on_every_path(written: str) -> None:
+    from aggregator.parse import _parse_with_feedparser
+
+    for tag in ("pubDate", "dc:date"):
+        body = (f"<?xml version='1.0' encoding='utf-8'?><rss version='2.0' xmlns:dc='http://purl.org/dc/elements/1.1/'>"
+                f"<channel><title>t</title><link>http://x.example/</link><item><title>a</title>"
+                f"<guid isPermaLink='false'>1</guid><{tag}>{written}</{tag}></item></channel></rss>").encode()
+        for feed in (parse_feed(FETCHED, body, {"content-type": "application/rss+xml"}, now=NOW),
+                     _parse_with_feedparser(FETCHED, body, "application/rss+xml", NOW)):
+            [entry] = feed.entries
+            assert (entry.published, entry.updated) == (None, None), (tag, written)
+    atom_body = (f"<feed xmlns='http://www.w3.org/2005/Atom'><id>urn:f</id><title>t</title><updated>2024-01-01T00:00:00Z"
+                 f"</updated><entry><id>urn:1</id><title>a</title><published>{written}</published><updated>{written}"
+                 f"</updated></entry></feed>").encode()
+    for feed in (parse_feed(FETCHED, atom_body, {"content-type": "application/atom+xml"}, now=NOW),
+                 _parse_with_feedparser(FETCHED, atom_body, "application/atom+xml", NOW)):
+        [entry] = feed.entries
+        assert (entry.published, entry.updated) == (None, None), written
+    json_body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [
+        {"id": "1", "content_text": "x", "date_published": written, "date_modified": written}]}).encode()
+    [entry] = parse_feed(FETCHED, json_body, {"content-type": "application/feed+json"}, now=NOW).entries
+    assert (entry.published, entry.updated) == (None, None), written
+
+
+@pytest.mark.parametrize(("written", "instant"), [
+    ("2024-01-01T10:00:00+14:00", utc(2023, 12, 31, 20)), ("2024-01-01T10:00:00-12:00", utc(2024, 1, 1, 22)),
+    ("2024-01-01T10:00:00+23:59", utc(2023, 12, 31, 10, 1)), ("Mon, 01 Jan 2024 10:00:00 +1345", utc(2023, 12, 31, 20, 15)),
+    ("2024-01-01T24:00:00Z", utc(2024, 1, 2)),  # ISO 8601's end of the day
+    ("2024-02-29T10:00:00Z", utc(2024, 2, 29, 10)),
+])
+def test_dates_at_the_edges_of_their_ranges_are_read(written: str, instant: datetime) -> None:
+    body = (f"<feed xmlns='http://www.w3.org/2005/Atom'><id>urn:f</id><title>t</title><updated>2024-01-01T00:00:00Z"
+            f"</updated><entry><id>urn:1</id><title>a</title><updated>{written}</updated></entry></feed>").encode()
+    [entry] = parse_feed(FETCHED, body, {"content-type": "application/atom+xml"}, now=NOW).entries
+    assert entry.updated == instant
