@@ -271,7 +271,7 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
         attrs = {"href": _iri(enc.href), "rel": "enclosure"}
         if enc.type:
             attrs["type"] = enc.type
-        if enc.length is not None:
+        if enc.length:  # 0 is how most feeds write "unknown" (RFC 4287's length is the file's size)
             attrs["length"] = str(enc.length)
         _SubElement(entry, "link", attrs)
     xml = etree.tostring(entry, pretty_print=True, encoding="UTF-8")

@@ -271,3 +271,24 @@ def test_a_podcast_episode_with_only_an_itunes_summary_is_read_by_it(feed_server
     [episode] = p.entries()
     assert episode.content[0].value == "We talk about the Baltic with our guest."
 
+
+
+def test_an_enclosure_of_unknown_length_is_published_without_one(feed_server: FeedServer, make_project) -> None:
+    # length="0" is how most podcast feeds write "length unknown" (the RSS Advisory Board's
+    # profile allows it): published as Atom's length="0" it told readers the file was empty
+    # (RFC 4287 §4.2.7.6: the length is the file's size in octets). It is left out, as a
+    # length that is no count is.
+    files = (b'<enclosure url="https://cdn.pod.example.com/ep12.mp3" length="0" type="audio/mpeg"/>'
+             b'<enclosure url="https://cdn.pod.example.com/ep12.ogg" length="000" type="audio/ogg"/>'
+             b'<enclosure url="https://cdn.pod.example.com/ep12.m4a" length="-1" type="audio/mp4"/>'
+             b'<enclosure url="https://cdn.pod.example.com/ep12.opus" length="12" type="audio/opus"/>')
+    body = PODCAST.replace(b'<enclosure url="https://cdn.pod.example.com/ep12.mp3" length="34216300" type="audio/mpeg"/>',
+                           files)
+    feed_server.route("/pod.xml", body, content_type="application/rss+xml")
+    p = make_project({"pod": feed_server.url("/pod.xml")})
+    p.update()
+    [episode] = p.entries()
+    assert [(x.href, x.get("length")) for x in episode.enclosures] == [
+        ("https://cdn.pod.example.com/ep12.mp3", None), ("https://cdn.pod.example.com/ep12.ogg", None),
+        ("https://cdn.pod.example.com/ep12.m4a", None), ("https://cdn.pod.example.com/ep12.opus", "12")]
+    assert b'length="0"' not in (p.root / "feeds" / "all.xml").read_bytes()
