@@ -260,12 +260,13 @@ def test_odd_text_does_not_raise() -> None:
 
 VOCAB = ["baltic", "balticum", "sea", "cable", "cables", "undersea", "nato", "iris", "t", "u", "s",
          "straße", "münchen", "sanction", "sanctions", "drone", "x_y", "ü", "éclair", "l", "europe",
-         "北约", "峰会", "北", "ウクライナ", "นาโต", "나토는", "ＮＡＴＯ", "ｕ．ｓ．", "２０２４年"]
+         "北约", "峰会", "北", "ウクライナ", "นาโต", "나토는", "ＮＡＴＯ", "ｕ．ｓ．", "２０２４年",
+         "обʼєднання", "ещё", "ΟΥΚΡΑΝΙΑ", "Ουκρανία", "ｳｸﾗｲﾅ", "ｶﾞｽ", "bucureşti"]
 SEPARATORS = [" ", "  ", "\n", "-", "’", "'", ", ", ". ", "—", " «", "» ", "\u00a0", "/", "’s ", "", "、"]
 PHRASES = ["baltic", "sea", "cable*", "undersea cable*", "nato", "iris-t", "u.s.", "u s", "straße", "münchen",
            "sanction*", "sanctions", "x_y", "ü", "éclair*", "l’europe", "europ*", "baltic’s", "sea-cable", "dron*",
            "nato sea", "—", "t*", "sea *", "*s", "u.s.*", "北约", "约峰", "北约 峰会", "ウクライナ*", "nato峰会",
-           "นาโต", "나토"]
+           "นาโต", "나토", "об'єднання", "єднання", "еще", "ουκρανία", "ウクライナ", "ガス", "bucurești"]
 
 
 def random_text(rnd: random.Random) -> str:
@@ -486,3 +487,39 @@ def test_a_soft_hyphen_in_a_phrase_is_dropped_as_in_texts() -> None:
         text = rule_text(None, summary, None)
         assert compile_phrase(phrase).search(match_fold(text))
         assert Classifier([TopicRule("t", any=(phrase,))]).topics_for(text, ["s"]) == ("t",)
+
+
+@pytest.mark.parametrize(("phrase", "text"), [
+    # Ukrainian: outlets print the apostrophe as U+02BC (a "letter" to Unicode), ’ or ';
+    # a user types '.
+    ("об'єднання", "Сили обʼєднання"), ("п'ять", "ПʼЯТЬ країн"), ("пʼять", "п’ять країн"),
+    ("пʼять", "п'ять країн"), ("об'єдн*", "обʼєднаних сил"),
+    # Russian: ё's dots are optional; most outlets leave them out, some print them.
+    ("Петр", "Пётр Первый"), ("еще", "ещё раз"), ("Пётр", "ПЕТР I"), ("ещё", "ЕЩЕ"), ("Ёлки", "елки"),
+    # Greek: capitals drop the tonos (and keep a dialytika where it parted two vowels).
+    ("Ουκρανία", "ΟΥΚΡΑΝΙΑ: νέα"), ("Ουκρανίας", "ΟΥΚΡΑΝΙΑΣ"), ("Ευρωπαϊκή", "ΕΥΡΩΠΑΪΚΗ ΕΠΙΤΡΟΠΗ"),
+    ("Μαΐου", "ΜΑΪΟΥ"), ("τσάι", "ΤΣΑΪ"), ("ΟΥΚΡΑΝΙΑ", "στην Ουκρανία"), ("Ουκρανί*", "ΟΥΚΡΑΝΙΚΟΣ"),
+    # Romanian: the comma-below letters, and their old cedilla spellings.
+    ("București", "Bucureşti"), ("Bucureşti", "BUCUREȘTI"), ("forțe", "forţe"),
+    # Japanese: half-width katakana are the usual ones.
+    ("ウクライナ", "ｳｸﾗｲﾅ情勢"), ("ガス", "ｶﾞｽ供給"), ("ｳｸﾗｲﾅ", "ウクライナ情勢"),
+])
+def test_two_spellings_of_one_letter_match(phrase: str, text: str) -> None:
+    # Each of these met nothing: a phrase typed as a keyboard types it against the way
+    # outlets print the word (or the other way round).
+    assert matches(phrase, text)
+    assert Classifier([TopicRule("t", any=(phrase,))]).topics_for(rule_text(text, None, None), ["s"]) == ("t",)
+
+
+@pytest.mark.parametrize(("phrase", "text"), [
+    ("об'єднання", "об єднання"),  # an apostrophe is still punctuation, matched literally
+    ("єднання*", "поєднання"),  # and still parts words: not inside one
+    ("Петр", "Пятр"), ("ещё", "ещи"), ("Ουκρανία", "ΟΥΚΡΑΝΟΙ"),
+    ("ウクライナ", "ｳｸﾗｲ"), ("ガス", "ｶｽ"),  # a voiced mark is part of its kana
+    # Other accents are letters of their own (German, Polish, Spanish, Turkish,
+    # Vietnamese, Baltic, Czech...): folding them would match other words.
+    ("Müll", "Mull"), ("año", "ano"), ("żona", "zona"), ("États-Unis", "ETATS-UNIS"), ("šalis", "salis"),
+])
+def test_other_letters_stay_apart(phrase: str, text: str) -> None:
+    assert not matches(phrase, text)
+    assert Classifier([TopicRule("t", any=(phrase,))]).topics_for(rule_text(text, None, None), ["s"]) == ()
