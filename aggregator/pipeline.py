@@ -219,10 +219,18 @@ def refresh_seeds(store: Store, src: SourceConfig, *, now: datetime | None = Non
 
 
 # IngestJob.reread_shifts: the dates of a feed that names its time zone (CET, MSK), which
-# releases before ZONE_OFFSETS read as UTC: later by the zone's offset than now.
-_REREAD_SHIFTS = tuple(sorted({
+# releases before ZONE_OFFSETS read as UTC: later by the zone's offset than now. And those
+# of one that writes an ISO 8601 zone a part of an hour from UTC without its colon
+# ("+0530"), whose minutes releases before fastparse._zone_with_colon read from their last
+# digit ("+0545" as +05:05; W3DTF) or not at all (ISO 8601, read at hour 24): later by the
+# minutes missed east of UTC, earlier west. The zones such minutes are written in:
+_PART_HOUR_ZONES = ("+0330", "+0430", "+0530", "+0545", "+0630", "+0845", "+0930", "+1030", "+1245", "+1345",
+                    "-0230", "-0330", "-0930")
+_REREAD_SHIFTS = tuple(sorted(({
     timedelta(hours=int(offset[1:3]), minutes=int(offset[3:])) * (1 if offset[0] == "+" else -1)
-    for offset in ZONE_OFFSETS.values()} - {timedelta(0)}))
+    for offset in ZONE_OFFSETS.values()} | {
+    timedelta(minutes=missed) * (1 if zone[0] == "+" else -1)
+    for zone in _PART_HOUR_ZONES for missed in (int(zone[3:]) - int(zone[4]), int(zone[3:]))}) - {timedelta(0)}))
 
 
 def _resanitize(html: str) -> str:

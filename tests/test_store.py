@@ -2273,3 +2273,43 @@ def test_a_source_another_process_adds_during_a_classify_does_not_fail_it(store:
         event.remove(store.engine, "commit", on_commit)
         other.close()
     assert steps == ["first batch", "source added"] and store.topic_counts() == {"baltic": 1}
+
+
+
+@pytest.mark.parametrize("stored_as", ["since_schema_0010", "before_schema_0010", "author_unread"])
+@pytest.mark.parametrize("zone, misread", [
+    ("+0530", timedelta(minutes=30)),  # India, read as +05:00
+    ("+0545", timedelta(minutes=40)),  # Nepal, read as +05:05
+    ("-0330", timedelta(minutes=-30)),  # Newfoundland, read as -03:00
+    ("+1030", timedelta(minutes=30)),  # South Australia's summer, read as +10:00
+])
+def test_an_entry_stored_with_a_zone_s_minutes_misread_keeps_its_times(
+        store: Store, zone: str, misread: timedelta, stored_as: str) -> None:
+    # "2024-01-01T10:00:00+0530": releases before read the zone's minutes from their last
+    # digit, the instant `misread` late (west of UTC early). Read right now, the date the
+    # feed sends is no news, nor with another reading of this release (an author), nor
+    # for a link row stored before schema 0010 (no undated fingerprint): its stored entries
+    # keep their times, where they went to the top of every feed.
+    from aggregator.fastparse import parse_date
+    from aggregator.pipeline import _REREAD_SHIFTS
+
+    sent = parse_date(f"2024-01-01T10:00:00{zone}")
+    assert isinstance(sent, datetime)
+    post = EntryData(key="post", title="Post", content="<p>Body.</p>", content_type="html",
+                     published=sent, updated=sent, author="Jo")
+    old = replace(post, published=sent + misread, updated=sent + misread)
+    store.ingest("one", [replace(old, author=None) if stored_as == "author_unread" else old], now=T0)
+    if stored_as == "before_schema_0010":
+        with store.engine.begin() as conn:
+            conn.execute(item_sources.update().values(undated_fingerprint=None))
+    [r] = store.ingest_batch([IngestJob("one", [post], reread_shifts=_REREAD_SHIFTS)], now=T0 + timedelta(hours=1))
+    # Only dates that moved leave the item as it was; else it takes this release's reading.
+    assert (r.new, r.updated) == (0, 0 if stored_as == "since_schema_0010" else 1)
+    [item] = store.newest_items(None, 10)
+    assert item.updated == old.updated  # its time kept
+    assert item.author == "Jo"
+    # A real change is still one.
+    [r] = store.ingest_batch([IngestJob("one", [replace(post, content="<p>Edited.</p>")], reread_shifts=_REREAD_SHIFTS)],
+                             now=T0 + timedelta(hours=2))
+    assert r.updated == 1
+    assert store.newest_items(None, 10)[0].updated > old.updated
