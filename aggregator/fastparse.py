@@ -447,9 +447,10 @@ _RFC822 = re.compile(
     r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?(\d{1,2}) (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
     r"(\d{4}) (\d\d):(\d\d):(\d\d) (GMT|UTC?|Z|[+-]\d{4})"
 )
-# W3DTF with a colon in the offset (feedparser misreads "+0530") and at most six
-# fraction digits (it truncates them through a float, which could round up to 60).
-_W3DTF = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,6})?(Z|[+-]\d\d:\d\d)")
+# W3DTF with an offset written with its colon or without (feedparser's handlers read
+# "+0530" as "+05:30", see _zone_with_colon) and at most six fraction digits (it truncates
+# them through a float, which could round up to 60).
+_W3DTF = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,6})?(Z|[+-]\d\d:?\d\d)")
 _MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
                                        "Nov", "Dec"), 1)}
 _MONTH_DIGITS = {name: f"{number:02d}" for name, number in _MONTHS.items()}
@@ -528,6 +529,21 @@ def _iso8601_in_range(value: str) -> bool:
     return hour <= 24 and minute < 60 and second < 61 and tz_hour < 24 and tz_minute < 60  # :60 a leap second
 
 
+# A numeric zone without its colon after an ISO 8601 time ("10:00:00+0530", "10:00 -0330").
+_ZONE_WITHOUT_COLON = re.compile(r"(:\d\d(?:[.,]\d+)?\s?[+-]\d\d)(\d\d)\s*$")
+
+
+def _zone_with_colon(handler: Any) -> Any:
+    """``handler`` given an ISO 8601 date's zone with its colon: feedparser's W3DTF handler
+    reads the minutes of "+0530" from their last digit (India's 10:00 was 05:00 UTC, not
+    04:30; Nepal's "+0545" 04:55, not 04:15), and its ISO 8601 handler drops them."""
+    def handler_with_colon(value: str) -> Any:
+        return handler(_ZONE_WITHOUT_COLON.sub(r"\1:\2", value, count=1))
+
+    handler_with_colon.__name__ = handler.__name__
+    return handler_with_colon
+
+
 def _checked(handler: Any, *checks: Any) -> Any:
     def checked_handler(value: str) -> Any:
         return handler(value) if all(check(value) for check in checks) else None
@@ -558,7 +574,8 @@ _CHECKS: dict[Any, tuple[Any, ...]] = {
     _parse_date_iso8601: (_iso8601_in_range,), _parse_date_asctime: (zone_in_range,),
     _parse_date_perforce: (_perforce_in_range,),
 }
-_date_handlers[:] = [_checked(h, *_CHECKS[h]) if h in _CHECKS else h for h in _date_handlers]
+_date_handlers[:] = [_checked(_zone_with_colon(h) if h in (_parse_date_w3dtf, _parse_date_iso8601) else h, *_CHECKS[h])
+                     if h in _CHECKS else h for h in _date_handlers]
 
 
 def parse_date(value: str) -> datetime | time.struct_time | None:

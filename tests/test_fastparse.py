@@ -298,7 +298,8 @@ DATE_SAMPLES = [
     for d in ("01", "29", "31", "00")
     for hh, mm, ss in (("00", "00", "00"), ("23", "59", "59"), ("24", "00", "00"), ("10", "60", "60"))
     for frac in ("", ".5", ".999999", ".123")
-    for zone in ("Z", "+00:00", "-05:00", "+05:30", "-01:30", "+99:59", "+25:00", "-05:99", "+23:59")
+    for zone in ("Z", "+00:00", "-05:00", "+05:30", "-01:30", "+99:59", "+25:00", "-05:99", "+23:59",
+                 "+0530", "-0330", "+0545", "+2500", "-0599")
 ] + [
     # Non-ASCII digits match the RFC 822 regex's \d but not datetime.fromisoformat.
     "Mon, \u0660\u0661 Jan \u0662\u0660\u0662\u0664 \u0660\u0669:\u0660\u0660:\u0660\u0663 GMT",
@@ -315,6 +316,44 @@ def test_fast_dates_are_feedparsers_dates() -> None:
         assert not isinstance(ours, datetime) or ours.tzinfo is timezone.utc, sample
         assert _as_instant(ours) == _as_instant(_parse_date(sample)), sample
     assert fast_forms > len(DATE_SAMPLES) // 5  # the shortcut really ran (on the valid ones)
+
+
+# Dates as outlets east and west of UTC by a part of an hour write them, and the instant
+# each stands for. feedparser's W3DTF handler read the zone's minutes of "+0530" from its
+# last digit ("0": India's 10:00 was 05:00 UTC, not 04:30; Nepal's "+0545" 04:55, not
+# 04:15) and its ISO 8601 handler dropped them.
+ZONED_DATES = {
+    "2024-01-01T10:00:00+0530": "2024-01-01T04:30:00+00:00",
+    "2024-01-01T10:00:00+05:30": "2024-01-01T04:30:00+00:00",
+    "2024-01-01T10:00:00+05": "2024-01-01T05:00:00+00:00",
+    "2024-01-01T10:00:00.123+0545": "2024-01-01T04:15:00+00:00",
+    "2024-01-01T10:00:00-0330": "2024-01-01T13:30:00+00:00",
+    "2024-01-01T10:00:00+1030": "2023-12-31T23:30:00+00:00",
+    "2024-01-01T10:00:00+0000": "2024-01-01T10:00:00+00:00",
+    "2024-01-01T10:00:00 +0330": "2024-01-01T06:30:00+00:00",
+    "2024-01-01 10:00:00+0430": "2024-01-01T05:30:00+00:00",
+    "2024-01-01 10:00:00 +0930": "2024-01-01T00:30:00+00:00",
+    "2024-01-01T10:00+0530": "2024-01-01T04:30:00+00:00",
+    "2024-01-01T24:00:00+0530": "2024-01-01T18:30:00+00:00",
+    "Mon, 01 Jan 2024 10:00:00 +0530": "2024-01-01T04:30:00+00:00",
+    "Mon, 01 Jan 2024 10:00:00 -0330": "2024-01-01T13:30:00+00:00",
+    "Mon, 01 Jan 2024 10:00:00 +05:30": "2024-01-01T04:30:00+00:00",
+}
+
+
+@pytest.mark.parametrize("value", sorted(ZONED_DATES))
+def test_a_zone_a_part_of_an_hour_from_utc_is_read_at_its_minutes_on_both_paths(value: str) -> None:
+    from feedparser.datetimes import _parse_date
+
+    expected = datetime.fromisoformat(ZONED_DATES[value])
+    assert _as_instant(fastparse.parse_date(value)) == expected
+    assert _as_instant(_parse_date(value)) == expected
+    # In feeds: an Atom entry's updated, an RSS item's dc:date, read by each path.
+    for body in (atom(f"<id>urn:1</id><title>t</title><updated>{value}</updated>"),
+                 rss(f"<title>t</title><guid isPermaLink='false'>1</guid><dc:date>{value}</dc:date>")):
+        for feed in (parse_feed(URL, body, {}, now=NOW), _parse_with_feedparser(URL, body, "", NOW)):
+            (entry,) = feed.entries
+            assert entry.updated == expected, value
 
 
 def test_an_atom_entry_without_an_author_takes_its_source_s_then_the_feeds() -> None:
