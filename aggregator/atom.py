@@ -42,7 +42,8 @@ GENERATOR_NAME = "aggregator"
 # 8: the source's title standing in for a name that was only an address, as a name.
 # 9: no C1 control or U+FFFD in text (BadCharacters). 10: characters no IRI may hold
 # escaped in a link's host too. 11: a feed title or category label that reads as markup
-# as escaped HTML, or what HTML shows of it.
+# as escaped HTML, or what HTML shows of it. (An entry's picture, media:thumbnail, needed
+# no bump: no item stored before it had one.)
 RENDERING = 11
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
@@ -52,6 +53,13 @@ _CATEGORIES_MARK = b"  <categories/>\n"
 _SOURCE_UPDATED = b"<updated/>"  # the only one in a source's bytes: lxml escapes every "<" of text
 _UTC = timezone.utc
 _SubElement = etree.SubElement
+# Media RSS: its media:thumbnail is the picture readers take for an Atom entry (YouTube's
+# Atom feeds carry one; feedparser reads it as media_thumbnail, Miniflux's Atom reader as the
+# first of the entry's files; the W3C validator checks it in an entry). Declared on the
+# element itself: entries are serialized on their own and spliced into each feed.
+MEDIA_NS = "http://search.yahoo.com/mrss/"
+_THUMBNAIL = "{%s}thumbnail" % MEDIA_NS
+_MEDIA_NSMAP = {"media": MEDIA_NS}
 
 
 # ASCII characters no IRI may hold (RFC 3987): controls and spaces, '"<>\^`{|}', and
@@ -274,6 +282,8 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
         if enc.length:  # 0 is how most feeds write "unknown" (RFC 4287's length is the file's size)
             attrs["length"] = str(enc.length)
         _SubElement(entry, "link", attrs)
+    if item.image:
+        _SubElement(entry, _THUMBNAIL, url=_iri(item.image), nsmap=_MEDIA_NSMAP)
     xml = etree.tostring(entry, pretty_print=True, encoding="UTF-8")
     if item.topics:
         # lxml escapes every "<" of text and attribute values, so this empty element
@@ -335,6 +345,7 @@ def _xml_safe(item: PublishedItem) -> PublishedItem:
         content=drop_not_xml(item.content), summary=drop_not_xml(item.summary), author=drop_not_xml(item.author),
         via=tuple(drop_not_xml(v) for v in item.via),
         enclosures=tuple(Enclosure(drop_not_xml(e.href), drop_not_xml(e.type), e.length) for e in item.enclosures),
+        image=drop_not_xml(item.image),
         source=replace(src, title=drop_not_xml(src.title), link=drop_not_xml(src.link),
                        self_link=drop_not_xml(src.self_link)),
     )

@@ -125,6 +125,8 @@ items = Table(
     Column("published", UTCDateTime, nullable=False),
     Column("updated", UTCDateTime, nullable=False, unique=True),  # distinct: Atom readers key on it
     Column("classified", Boolean, nullable=False, default=False, index=True),
+    # Its picture (EntryData.image), published as media:thumbnail; NULL for none (schema 0014).
+    Column("image", Text),
     # (source, updated) serves lookups by source and each source's newest item time
     # (atom:source/updated) without reading the source's rows.
     Index("ix_items_source_updated", "source_id", "updated"),

@@ -268,7 +268,7 @@ def _resolving_url(start: Any) -> Any:
     return handler
 
 
-for _name in ("_start_enclosure", "_start_media_content"):
+for _name in ("_start_enclosure", "_start_media_content", "_start_media_thumbnail", "_start_itunes_image"):
     setattr(feedparser.mixin._FeedParserMixin, _name, _resolving_url(getattr(feedparser.mixin._FeedParserMixin, _name)))
 
 
@@ -583,6 +583,14 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     # names a file as <enclosure> does, as Miniflux and reader read it (thumbnails are not).
     media = get("media_content")
     media = [m for m in media if isinstance(m, Mapping) and m.get("url")] if isinstance(media, list) else []
+    thumbnails = get("media_thumbnail")
+    episode_image = get("image")  # feedparser's for an entry: its itunes:image
+    image = _image(feed_url, [
+        *((t.get("url"), True) for t in (thumbnails if isinstance(thumbnails, list) else ()) if isinstance(t, Mapping)),
+        *((m["url"], m.get("medium") == "image" or _is_image_type(m.get("type"))) for m in media),
+        *((f.get("href"), _is_image_type(f.get("type"))) for f in files or () if isinstance(f, Mapping)),
+        (episode_image.get("href") if isinstance(episode_image, Mapping) else None, True),
+    ]) if thumbnails or media or files or episode_image else None
     return EntryData(
         key,
         title,
@@ -603,7 +611,25 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
                                  f.get("length")) for f in files or ()],
                                [(m["url"], m.get("type"), m.get("filesize")) for m in media])
         if files or media else (),
+        image=image,
     )
+
+
+def _is_image_type(kind: Any) -> bool:
+    return isinstance(kind, str) and kind.lstrip()[:6].lower() == "image/"
+
+
+def _image(base: str, candidates: Iterable[tuple[Any, bool]]) -> str | None:
+    """The entry's one picture: the first candidate (url, is a picture) that is a picture
+    with an http(s) URL, resolved against ``base``. Candidates come best first: an explicit
+    thumbnail (Media RSS media:thumbnail, alone, in a media:group or a media:content), then
+    a file that is an image (media:content medium="image" or of an image type, an enclosure
+    of an image type), then a podcast episode's itunes:image; JSON Feed's ``image``, then
+    ``banner_image``, then an image attachment (see _json_entry)."""
+    for url, is_picture in candidates:
+        if is_picture and isinstance(url, str) and (found := _absolute_link(base, url)) is not None:
+            return drop_not_xml(found)
+    return None
 
 
 _TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -878,4 +904,8 @@ def _json_entry(item: Mapping[str, Any], base: str, now: datetime, feed_author: 
         enclosures=_enclosures(base, [(a.get("url"), a.get("mime_type"), a.get("size_in_bytes"))
                                       for a in attachments if isinstance(a, dict)])
         if isinstance(attachments := item.get("attachments"), list) else (),
+        # JSON Feed's "main image for the item" is its explicit picture: first.
+        image=_image(base, [(item.get("image"), True), (item.get("banner_image"), True),
+                            *((a.get("url"), _is_image_type(a.get("mime_type")))
+                              for a in (attachments if isinstance(attachments, list) else ()) if isinstance(a, dict))]),
     )

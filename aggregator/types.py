@@ -40,6 +40,9 @@ class EntryData:
     author: str | None = None
     truncated: bool = False
     enclosures: tuple[Enclosure, ...] = ()
+    # Its one picture (absolute http(s) URL): media:thumbnail, an image file, itunes:image,
+    # JSON Feed's image. Not in the fingerprint: a new picture alone dates no entry anew.
+    image: str | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class PublishedItem:
     topics: tuple[str, ...] = ()  # slugs, written as category terms
     via: tuple[str, ...] = ()  # links to the same story at its further sources
     enclosures: tuple[Enclosure, ...] = ()
+    image: str | None = None  # its picture, published as media:thumbnail
 
 
 @dataclass(frozen=True)

@@ -254,6 +254,14 @@ def _check_hrefs(feed: etree._Element, problems: list[str]) -> None:
         problem = _iri_problem(href)
         if problem:
             problems.append(f"link href {href!r} ({problem})")
+    # Media RSS pictures: the validator checks their url as a full URI (MissingAttribute,
+    # InvalidFullLink, InvalidUriChar).
+    for thumbnail in feed.iter("{http://search.yahoo.com/mrss/}thumbnail"):
+        url = thumbnail.get("url", "")
+        problem = "MissingAttribute" if not url else None if _is_absolute(url) else "InvalidFullLink"
+        problem = problem or _iri_problem(url)
+        if problem:
+            problems.append(f"media:thumbnail url {url!r} ({problem})")
 
 
 def _check_dates(feed: etree._Element, problems: list[str]) -> None:

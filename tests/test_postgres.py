@@ -994,3 +994,9 @@ def test_a_role_that_may_not_read_the_tables_is_told_so_not_sent_to_a_newer_rele
         lines = result.stderr.splitlines()
         assert len(lines) == 1, (command, result.stderr)
         assert "permission denied for table alembic_version" in lines[0], (command, lines[0])
+
+
+def test_0014_keeps_pictures_and_has_every_feed_read_anew(pg_url: str) -> None:
+    from test_store import check_0014_keeps_pictures_and_has_every_feed_read_anew
+
+    check_0014_keeps_pictures_and_has_every_feed_read_anew(pg_url)

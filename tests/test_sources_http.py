@@ -2184,7 +2184,8 @@ def test_stories_stored_before_schema_0011_stay_one_item_each_when_another_sourc
             conn.execute(update(items).where(items.c.title == angled_title).values(text_key=None))  # "why x live."
         command.downgrade(alembic_config(conn), "0010")
         conn.commit()
-        before = conn.execute(select(items).order_by(items.c.id)).all()
+        columns_0010 = [c for c in items.c if c.name != "image"]  # image came with schema 0014
+        before = conn.execute(select(*columns_0010).order_by(items.c.id)).all()
         links_before = conn.execute(select(item_sources).order_by(item_sources.c.id)).all()
     engine.dispose()
     times = p.entry_times()
@@ -2192,7 +2193,7 @@ def test_stories_stored_before_schema_0011_stay_one_item_each_when_another_sourc
     assert p.run("migrate").strip() == f"database at revision {SCHEMA_REVISION}"  # through 0011
     engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
     with engine.connect() as conn:
-        after = conn.execute(select(items).order_by(items.c.id)).all()
+        after = conn.execute(select(*columns_0010).order_by(items.c.id)).all()
         assert conn.execute(select(item_sources).order_by(item_sources.c.id)).all() == links_before
     engine.dispose()
     changed = {row.title: (old._asdict(), row._asdict()) for old, row in zip(before, after) if old != row}
@@ -2313,4 +2314,41 @@ def test_a_feed_answering_304_to_its_first_request_after_the_upgrade_is_still_re
     route.status = 200
     route.body = rss20("M", [replace(post, content="<p>Caturday, finally. #cat</p>"), story(2, "m")])
     assert "0 new items, 1 updated" in p.update()
+    assert p.entry_times() == times
+
+
+def test_stored_items_take_their_pictures_at_the_first_refresh_after_schema_0014_keeping_their_times(
+    feed_server: FeedServer, make_project
+) -> None:
+    # Schema 0014: an entry's picture is kept and published as media:thumbnail; the release
+    # before read none. The feed sends the very bytes it sent before the upgrade (its body
+    # hash alone would skip the parse): 0014 has it read anew, and its items take their
+    # pictures without going to the top of the feeds.
+    from alembic import command
+
+    from aggregator.db import alembic_config, make_engine
+
+    body = (b'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/">'
+            b'<channel><title>Pics</title><link>https://pics.example/</link><description>d</description>'
+            b'<item><title>With</title><link>https://pics.example/1</link><guid>https://pics.example/1</guid>'
+            b'<pubDate>Mon, 06 Jan 2025 10:00:00 GMT</pubDate><description>One</description>'
+            b'<media:thumbnail url="/img/1.jpg"/></item>'
+            b'<item><title>Without</title><link>https://pics.example/2</link><guid>https://pics.example/2</guid>'
+            b'<pubDate>Sun, 05 Jan 2025 10:00:00 GMT</pubDate><description>Two</description></item>'
+            b'</channel></rss>')
+    feed_server.route("/pics", body)
+    p = make_project({"pics": feed_server.url("/pics")})
+    assert "2 new items" in p.update()
+    picture = feed_server.url("/img/1.jpg")
+    assert [e.get("media_thumbnail") for e in p.entries()] == [[{"url": picture}], None]
+    times = p.entry_times()
+    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.commit()
+        command.downgrade(alembic_config(conn), "0013")  # as the release before stored them: no pictures
+        conn.commit()
+    engine.dispose()
+    assert "0 new items, 1 updated" in p.update()  # upgrades, then reads the same bytes anew
+    assert [e.get("media_thumbnail") for e in p.entries()] == [[{"url": picture}], None]
     assert p.entry_times() == times

@@ -1482,7 +1482,7 @@ def test_inserted_item_ids_are_those_of_the_rows_in_order(store: Store, how: str
     store.ingest("one", [EntryData(key="before", title="an earlier item")], now=T0)
     rows = [dict(uid=f"urn:uuid:row-{n}", source_id=1, title=f"t{n}", link=None, canonical_link=None,
                  text_key=None, summary=None, content=None, content_type="html", author=None, truncated=False,
-                 first_seen=T0, published=T0, updated=T0 + timedelta(seconds=n + 1), classified=False)
+                 first_seen=T0, published=T0, updated=T0 + timedelta(seconds=n + 1), classified=False, image=None)
             for n in range(7)]
     with store.engine.begin() as conn:
         if how == "sqlite":  # _insert_items takes tuples of _ITEM_COLUMNS
@@ -2275,7 +2275,6 @@ def test_a_source_another_process_adds_during_a_classify_does_not_fail_it(store:
     assert steps == ["first batch", "source added"] and store.topic_counts() == {"baltic": 1}
 
 
-
 @pytest.mark.parametrize("stored_as", ["since_schema_0010", "before_schema_0010", "author_unread"])
 @pytest.mark.parametrize("zone, misread", [
     ("+0530", timedelta(minutes=30)),  # India, read as +05:00
@@ -2313,3 +2312,34 @@ def test_an_entry_stored_with_a_zone_s_minutes_misread_keeps_its_times(
                              now=T0 + timedelta(hours=2))
     assert r.updated == 1
     assert store.newest_items(None, 10)[0].updated > old.updated
+
+
+def test_0014_keeps_pictures_and_has_every_feed_read_anew(tmp_path: Path) -> None:
+    check_0014_keeps_pictures_and_has_every_feed_read_anew(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def check_0014_keeps_pictures_and_has_every_feed_read_anew(url: str) -> None:
+    """Schema 0014: items keep a picture. Items stored before have none; every feed is read
+    anew once, and an item whose entry then carries a picture takes it, keeping its times.
+    The downgrade keeps every row (a copied table would cascade to the rows referring to
+    it). (test_postgres runs it too.)"""
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"), SourceSpec("seeds", "seeds")])
+    post = EntryData(key="p", title="Post", content="<p>Text</p>", updated=T0)
+    store.ingest("one", [post], now=T0)
+    store.record_refresh("one", started=T0, finished=T0, ok=True, etag='"e"', last_modified="x", body_hash="h")
+    [before] = store.newest_items(None, 10)
+    store.close()
+    store = migrated_again(url, "0013", "0014")
+    try:
+        state = store.source_states()["one"]
+        assert (state.etag, state.last_modified, state.body_hash) == (None, None, "reread")
+        assert store.source_states()["seeds"].body_hash != "reread"
+        [item] = store.newest_items(None, 10)
+        assert item == before and item.image is None
+        r = store.ingest("one", [replace(post, image="http://one.test/a.jpg")], now=T0 + timedelta(days=1))
+        assert (r.new, r.updated) == (0, 1)
+        [item] = store.newest_items(None, 10)
+        assert item == replace(before, image="http://one.test/a.jpg")
+    finally:
+        store.close()

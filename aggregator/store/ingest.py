@@ -59,7 +59,8 @@ def _isoformat(value: datetime) -> str:
 
 # Columns of the tables every new entry writes, in the order ``_insert_rows`` takes.
 _ITEM_COLUMNS = ("uid", "source_id", "title", "link", "canonical_link", "text_key", "summary", "content",
-                 "content_type", "author", "truncated", "first_seen", "published", "updated", "classified")
+                 "content_type", "author", "truncated", "first_seen", "published", "updated", "classified",
+                 "image")
 _LINK_COLUMNS = ("item_id", "source_id", "key", "link", "fingerprint", "undated_fingerprint", "first_seen")
 _TEXT_COLUMNS = ("item_id", "text")
 _ENCLOSURE_COLUMNS = ("item_id", "position", "href", "type", "length")
@@ -72,14 +73,16 @@ def _source_ids_of(sqlite: bool) -> Any:  # :names
 
 def _links_of(sqlite: bool) -> Any:  # :keys of :sources -> each one's link row, item and origin
     return (select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
-                   item_sources.c.undated_fingerprint, items.c.source_id, item_sources.c.source_id, item_sources.c.link)
+                   item_sources.c.undated_fingerprint, items.c.source_id, item_sources.c.source_id, item_sources.c.link,
+                   items.c.image)
             .join(items, items.c.id == item_sources.c.item_id)
             .where(_in_list(item_sources.c.key, "keys", sqlite), _in_list(item_sources.c.source_id, "sources", sqlite)))
 
 
 def _links_by_item_link(sqlite: bool) -> Any:  # _links_of, by their items' :links (canonical)
     return (select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
-                   item_sources.c.undated_fingerprint, items.c.source_id, item_sources.c.source_id, item_sources.c.link)
+                   item_sources.c.undated_fingerprint, items.c.source_id, item_sources.c.source_id, item_sources.c.link,
+                   items.c.image)
             .join(items, items.c.id == item_sources.c.item_id)
             .where(_in_list(items.c.canonical_link, "links", sqlite),
                    _in_list(item_sources.c.source_id, "sources", sqlite))
@@ -159,7 +162,7 @@ def _rekey(sqlite: bool) -> Any:  # a source's link row stored under its entry's
 
 # What an update upstream writes into its item (b_<column>, b_id); classify sees it again.
 _ITEM_UPDATE_COLUMNS = ("title", "link", "canonical_link", "text_key", "summary", "content", "content_type",
-                        "author", "truncated", "updated")
+                        "author", "truncated", "updated", "image")
 
 
 def _item_update(sqlite: bool) -> Any:
@@ -447,18 +450,18 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
         per_job.append(unique)
 
     # What each source already sent: (source_id, key) -> (link row, item, fingerprint, origin,
-    # the link it sent).
-    known: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None]] = {}
+    # the link it sent, the item's picture).
+    known: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
     all_keys = {k for unique in per_job for k in unique}
     raw_key = {_indexed(k): k for k in all_keys}  # stored form -> the entry's key
     wanted_ids = [source_ids[j.source_name] for j in jobs]
     wanted_sources = _listed(conn, item_sources.c.source_id, wanted_ids)
     links_of = _statement(conn, _links_of)
     for part in _chunks(sorted(raw_key.keys() | all_keys)):  # all_keys: see _with_legacy
-        for key, link_id, item_id, fp, ufp, origin, sid, sent in conn.execute(
+        for key, link_id, item_id, fp, ufp, origin, sid, sent, pic in conn.execute(
             links_of, {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
         ):
-            known[(sid, raw_key.get(key, key))] = (link_id, item_id, fp, ufp, origin, sent)
+            known[(sid, raw_key.get(key, key))] = (link_id, item_id, fp, ufp, origin, sent, pic)
     # An entry keyed by its link was stored, before schema 0008, under the link with its
     # tracking parameters (see ``untracked``): found by that key too, and re-keyed.
     legacy_of = {raw: key for unique in per_job for key, e in unique.items()
@@ -475,19 +478,19 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     schemes = {other: key for unique in per_job for key, e in unique.items()
                if e.link and key.startswith(("https://", "http://")) and key == untracked(e.link.strip())
                and (other := _other_scheme(key)) not in unique}
-    legacy: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None]] = {}
-    by_scheme: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None]] = {}
+    legacy: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
+    by_scheme: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
     if legacy_of or schemes:
         stored_legacy = {_indexed(raw): raw for raw in (*schemes, *legacy_of)}
         for part in _chunks(sorted(stored_legacy.keys() | schemes.keys() | legacy_of.keys())):
-            for key, link_id, item_id, fp, ufp, origin, sid, sent in conn.execute(
+            for key, link_id, item_id, fp, ufp, origin, sid, sent, pic in conn.execute(
                 links_of, {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
             ):
                 raw = stored_legacy.get(key, key)
                 if raw in legacy_of:
-                    legacy[(sid, legacy_of[raw])] = (link_id, item_id, fp, ufp, origin, sent)
+                    legacy[(sid, legacy_of[raw])] = (link_id, item_id, fp, ufp, origin, sent, pic)
                 else:
-                    by_scheme[(sid, schemes[raw])] = (link_id, item_id, fp, ufp, origin, sent)
+                    by_scheme[(sid, schemes[raw])] = (link_id, item_id, fp, ufp, origin, sent, pic)
     if legacy_of:
         # The feed may have moved its campaign since: a row keyed by its whole link, whose
         # link less its tracking parameters is the key, found by its item's canonical link.
@@ -495,13 +498,13 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                  if any((sid, key) not in known and (sid, key) not in legacy for sid in wanted_ids)}
         by_canon = sorted({c for key in moved if (c := canonical_link(key))})
         for part in _chunks(_with_legacy(by_canon)):
-            for key, link_id, item_id, fp, ufp, origin, sid, sent in conn.execute(
+            for key, link_id, item_id, fp, ufp, origin, sid, sent, pic in conn.execute(
                 _statement(conn, _links_by_item_link),
                 {"links": _listed(conn, items.c.canonical_link, part), "sources": wanted_sources},
             ):
                 was = sent.strip() if sent else None
                 if was and key in (was, _indexed(was)) and (now_key := untracked(was)) in moved:
-                    legacy.setdefault((sid, now_key), (link_id, item_id, fp, ufp, origin, sent))
+                    legacy.setdefault((sid, now_key), (link_id, item_id, fp, ufp, origin, sent, pic))
     rekeyed: list[dict[str, Any]] = []
 
     counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
@@ -527,8 +530,17 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             if hit is None:
                 fresh.append((j, job.source_name, sid, entry, (fp, ufp)))
                 continue
-            link_id, item_id, old_fp, old_ufp, origin, sent = hit
-            if old_fp == fp:
+            link_id, item_id, old_fp, old_ufp, origin, sent, image = hit
+            if origin == sid and image != entry.image and (old_fp == fp or old_ufp == ufp):
+                # Only its picture changed (or came: a release before schema 0014 read
+                # none), which the fingerprint leaves out: the item takes it, keeping its
+                # times, as an entry that only reads fuller (its feeds are written again).
+                # Only the values of its dates moved besides: the item keeps its times.
+                enriched.append((item_id, entry if old_fp == fp else replace(entry, published=None)))
+                counts[j][1] += 1
+                if old_fp == fp:
+                    continue
+            elif old_fp == fp:
                 if job.keep_times and origin == sid and not _visible(entry.title):
                     # Its title is derived from its text after the fingerprint: a release
                     # that derives it anew ("#cat", where one before read "# cat") is seen
@@ -882,7 +894,7 @@ def _update_items(
             "b_id": item_id, "b_title": title, "b_link": entry.link, "b_canonical_link": _indexed_link(entry.link),
             "b_text_key": text_key(dedup) if dedup else None, "b_summary": entry.summary,
             "b_content": entry.content, "b_content_type": entry.content_type, "b_author": entry.author,
-            "b_truncated": entry.truncated, "b_updated": updated,
+            "b_truncated": entry.truncated, "b_updated": updated, "b_image": entry.image,
         }
         published = _plausible(entry.published)
         if published:  # an entry without one keeps the item's
@@ -1189,6 +1201,7 @@ def _insert_fresh(
         rows.append((  # _ITEM_COLUMNS
             entry_uid(name, e.key), sid, title, e.link, links[i], texts[i], e.summary, e.content,
             e.content_type, e.author, e.truncated, t, _plausible(e.published) or _plausible(e.updated) or t, upd, False,
+            e.image,
         ))
     if merged:
         target_item = {i: _merged_into(merged, item_id) for i, item_id in target_item.items()}

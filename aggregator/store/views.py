@@ -74,7 +74,7 @@ def _views(conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dic
     for part in _chunks(ids):
         rows += conn.execute(select(
             it.id, it.uid, it.source_id, it.title, it.link, it.summary, it.content, it.content_type,
-            it.author, it.published, it.updated,
+            it.author, it.published, it.updated, it.image,
         ).where(_one_of(conn, it.id, part))).all()
         for item_id, topic_id in conn.execute(
             select(item_topics.c.item_id, item_topics.c.topic_id).where(_one_of(conn, item_topics.c.item_id, part))
@@ -106,10 +106,10 @@ def _views(conn: Connection, ids: list[int], topic_slugs: dict[int, str]) -> dic
             link=link or next(iter(via.get(item_id, ())), None), content=content, content_type=content_type, summary=summary, author=author,
             # Slug order, as the category elements have always been written.
             topics=tuple(sorted(slugs_of.get(item_id, no_topics))), via=tuple(via.get(item_id, ())),
-            enclosures=tuple(files.get(item_id, ())),
+            enclosures=tuple(files.get(item_id, ())), image=image,
         )
         for (item_id, uid, source_id, title, link, summary, content, content_type, author, published,
-             updated) in rows
+             updated, image) in rows
     }
 
 
