@@ -43,8 +43,9 @@ GENERATOR_NAME = "aggregator"
 # 9: no C1 control or U+FFFD in text (BadCharacters). 10: characters no IRI may hold
 # escaped in a link's host too. 11: a feed title or category label that reads as markup
 # as escaped HTML, or what HTML shows of it. (An entry's picture, media:thumbnail, needed
-# no bump: no item stored before it had one.)
-RENDERING = 11
+# no bump: no item stored before it had one.) 12: the title as the content of an entry
+# with a link and no text of its own (MissingTextualContent).
+RENDERING = 12
 _FEED_END = b"</feed>\n"
 _ENTRY_START = b"<entry>\n"
 _ENTRY_END = b"</entry>\n"
@@ -262,9 +263,10 @@ def _entry_xml(item: PublishedItem, topic_titles: Mapping[str, str]) -> bytes:
         _SubElement(entry, "content", type="html").text = content
     elif content:
         _text_construct(entry, "content", content, type="text")
-    elif not item.link:
-        # RFC 4287 §4.1.1.1: an entry needs content or an alternate link. An empty one
-        # draws the W3C validator's NotBlank: the title, all there is, is the body.
+    else:
+        # RFC 4287 §4.1.1.1: an entry needs content or an alternate link, and the W3C
+        # validator warns of one with neither content nor summary (MissingTextualContent),
+        # link or not; an empty one draws its NotBlank. The title, all there is, is the body.
         _text_construct(entry, "content", item.title, type="text")
     if summary and summary != content:
         _SubElement(entry, "summary", type="html").text = summary

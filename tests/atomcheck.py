@@ -306,6 +306,10 @@ def _check_entries(feed: etree._Element, problems: list[str]) -> None:
         ]
         if content is None and not alternates:
             problems.append(f"{where}: neither content nor an alternate link (MissingContentOrAlternate)")
+        if content is None and entry.find(_a("summary")) is None:
+            problems.append(f"{where}: neither content nor summary (MissingTextualContent)")
+        if content is not None and content.get("src") is not None and entry.find(_a("summary")) is None:
+            problems.append(f"{where}: content with src and no summary (MissingSummary)")
         if content is not None and content.get("src") is None and not (content.text or "") and not len(content):
             problems.append(f"{where}: empty content (NotBlank)")
         for source in entry.findall(_a("source")):

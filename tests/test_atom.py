@@ -18,7 +18,7 @@ from aggregator.atom import _EMAIL_IN_NAME, _iri, _reads_as_markup, render_atom
 from aggregator.publish import EPOCH
 from aggregator.sanitize import html_to_text
 from aggregator.types import FeedView, PublishedItem, SourceInfo
-from atomcheck import validate_atom
+from atomcheck import ATOM_NS, validate_atom
 
 DATA = Path(__file__).parent / "data"
 BASE = "http://127.0.0.1:8080/"
@@ -110,7 +110,9 @@ def test_entry_fields_and_order() -> None:
     assert [c.get("label") for c in first.findall("a:category", ns)] == ["Baltic & <Sea>", "Cables", "unknown-topic"]
     assert second.find("a:content", ns).get("type") == "text"  # type: ignore[union-attr]
     assert second.find("a:source/a:link", ns) is None  # a local source has no feed to point at
-    assert third.find("a:content", ns) is None  # a link stands in for content
+    # a link stands in for content in RFC 4287, but the W3C validator warns of an entry with
+    # neither content nor summary (MissingTextualContent): the title is its body
+    assert (third.find("a:content", ns).get("type"), third.find("a:content", ns).text) == ("text", "Link only")  # type: ignore[union-attr]
     # atom:source's updated is the entry's own, normalized to UTC like it.
     assert third.findtext("a:source/a:updated", namespaces=ns) == third.findtext("a:updated", namespaces=ns)
 
@@ -220,7 +222,7 @@ def _whole_entry_xml(item: PublishedItem, titles: dict[str, str]) -> bytes:
         etree.SubElement(e, "content", type="html").text = content
     elif content:
         _text_elem(e, "content", content, type="text")
-    elif not item.link:
+    else:
         _text_elem(e, "content", item.title, type="text")
     if summary and summary != content:
         etree.SubElement(e, "summary", type="html").text = summary
@@ -302,3 +304,15 @@ def test_an_entry_without_an_author_is_credited_to_its_source_not_this_site() ->
     parsed = feedparser.parse(_render(view))
     assert parsed.bozo == 0 and parsed.feed.author == SITE
     assert [e.author for e in parsed.entries] == ["Jo Reporter", "Baltic Times"]
+
+
+def test_an_entry_with_a_link_and_no_text_has_its_title_as_content() -> None:
+    # A link-only item (a title and a link, as many RSS items are) was published with neither
+    # content nor summary: the W3C validator's MissingTextualContent warning on every such entry.
+    link_only = _item(9, title="Only a title & a link", link="https://a.example/9", source=SITE_SRC)
+    xml = _render(FeedView("all", "All items", (link_only,), 1))
+    assert validate_atom(xml, self_url=f"{BASE}all.xml") == []
+    entry = etree.fromstring(xml).find(f"{{{ATOM_NS}}}entry")
+    assert entry is not None
+    content = entry.find(f"{{{ATOM_NS}}}content")
+    assert content is not None and (content.get("type"), content.text) == ("text", "Only a title & a link")
