@@ -259,7 +259,8 @@ def _check_hrefs(feed: etree._Element, problems: list[str]) -> None:
     for thumbnail in feed.iter("{http://search.yahoo.com/mrss/}thumbnail"):
         url = thumbnail.get("url", "")
         problem = "MissingAttribute" if not url else None if _is_absolute(url) else "InvalidFullLink"
-        problem = problem or _iri_problem(url)
+        # A URI, not an IRI: unlike a link's href, the url is not IDNA-encoded before the check.
+        problem = problem or (None if _URI_CHARS.fullmatch(url) else "InvalidUriChar")
         if problem:
             problems.append(f"media:thumbnail url {url!r} ({problem})")
 

@@ -316,3 +316,17 @@ def test_an_entry_with_a_link_and_no_text_has_its_title_as_content() -> None:
     assert entry is not None
     content = entry.find(f"{{{ATOM_NS}}}content")
     assert content is not None and (content.get("type"), content.text) == ("text", "Only a title & a link")
+
+
+def test_a_pictures_url_is_published_as_an_ascii_uri() -> None:
+    # The validator checks media:thumbnail's url as a URI (rfc2396_full), not as an IRI:
+    # unlike a link's href it is not IDNA-encoded first, so any non-ASCII character is an error.
+    item = _item(9, title="Picture", link="https://a.example/9", source=SITE_SRC,
+                 image="http://пример.example/фото 1.jpg?q=ü")
+    xml = _render(FeedView("all", "All items", (item,), 1))
+    assert validate_atom(xml, self_url=f"{BASE}all.xml") == []
+    thumbnail = etree.fromstring(xml).find(".//{http://search.yahoo.com/mrss/}thumbnail")
+    assert thumbnail is not None and thumbnail.get("url", "").isascii()
+    bare = xml.replace(thumbnail.get("url", "").encode(), "http://пример.example/фото.jpg".encode())
+    assert validate_atom(bare, self_url=f"{BASE}all.xml") == [
+        "media:thumbnail url 'http://пример.example/фото.jpg' (InvalidUriChar)"]
