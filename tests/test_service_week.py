@@ -108,3 +108,33 @@ def test_a_feed_that_moves_does_not_publish_its_guidless_entries_twice(
         assert ids <= {e.id for e in after.entries}
     finally:
         run.stop()
+
+
+def test_a_feed_that_switches_from_rss_to_atom_lifts_no_old_story_to_the_top(
+    tmp_path: Path, upstream: FeedServer
+) -> None:
+    # The site's new theme serves its feed as Atom at the same URL, with the same ids,
+    # titles, links and texts: each entry now has an <updated> beside its date. A reader
+    # must see no story changed, none of them lifted above a newer one.
+    stories = [("s1", "Baltic story one", "2026-03-01"), ("s2", "Baltic story two", "2026-03-02")]
+    upstream.route("/old/feed.xml", rss("".join(
+        f"<item><guid isPermaLink='false'>{g}</guid><title>{t}</title><link>http://example.org/{g}</link>"
+        f"<description>{t}, told at some length.</description>"
+        f"<pubDate>{day[8:]} Mar 2026 10:00:00 +0000</pubDate></item>" for g, t, day in stories)))
+    run = Running(tmp_path, upstream, upstream.url("/old/feed.xml"))
+    try:
+        before = wait_for("both entries served",
+                          lambda: (d := run.feed()) is not None and len(d.entries) == 2 and d, 20)
+        upstream.route("/old/feed.xml", (
+            "<?xml version='1.0' encoding='utf-8'?><feed xmlns='http://www.w3.org/2005/Atom'>"
+            "<title>Moving</title><id>http://example.org/</id><updated>2026-03-02T10:00:00Z</updated>"
+            + "".join(f"<entry><id>{g}</id><title>{t}</title><link href='http://example.org/{g}'/>"
+                      f"<summary>{t}, told at some length.</summary><published>{day}T10:00:00Z</published>"
+                      f"<updated>{day}T10:00:00Z</updated></entry>" for g, t, day in stories)
+            + "</feed>").encode())
+        done = run.update()
+        assert done.returncode == 0, done.stdout + done.stderr
+        after = wait_for("the feed served", run.feed, 10)
+        assert [(e.id, e.updated) for e in after.entries] == [(e.id, e.updated) for e in before.entries]
+    finally:
+        run.stop()

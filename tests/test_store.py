@@ -177,6 +177,28 @@ def test_dates_that_alone_move_date_no_item_anew_once_the_link_row_has_an_undate
     assert store.newest_items(None, 5)[0].updated == later + timedelta(days=4)
 
 
+def test_a_second_date_that_appears_beside_the_first_dates_no_item_anew(store: Store) -> None:
+    # RSS gives an entry its pubDate alone; the same feed as Atom (a CMS's new theme, the
+    # same ids) gives <published> and <updated>. Nothing the reader sees changed: the
+    # story kept its place, where it went to the top of every feed (an independent
+    # review's week of the service: the whole window of a feed that switched).
+    rss = EntryData(key="a", title="A story", content="Text.", published=T0)
+    store.ingest("one", [rss], now=T0)
+    [item] = store.newest_items(None, 5)
+    atom = replace(rss, updated=T0 + timedelta(hours=2))  # a later edit time, the text as it was
+    store.ingest("one", [atom], now=T0 + timedelta(days=1))
+    assert [(i.id, i.updated) for i in store.newest_items(None, 5)] == [(item.id, item.updated)]
+    # And the other way round: an updated date alone, a published date that appears.
+    only_updated = EntryData(key="b", title="B story", content="Other text.", updated=T0)
+    store.ingest("one", [only_updated], now=T0)
+    before = {i.id: i.updated for i in store.newest_items(None, 5)}
+    store.ingest("one", [replace(only_updated, published=T0 - timedelta(hours=1))], now=T0 + timedelta(days=2))
+    assert {i.id: i.updated for i in store.newest_items(None, 5)} == before
+    # A change of the text is news still: the entry takes its own new time.
+    store.ingest("one", [replace(atom, content="Text, revised.")], now=T0 + timedelta(days=3))
+    assert {i.id: i.updated for i in store.newest_items(None, 5)}[item.id] == atom.updated
+
+
 def test_a_changed_entry_hashes_its_text_a_few_times_not_once_per_reread_zone(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     # A changed entry is checked against the fingerprints it had when only how it is read

@@ -722,6 +722,10 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
     dates = [(published, updated)]
     if published or updated:
         dates.append((None, None))
+        if published and updated:
+            # One of two dates that appears beside the other (RSS's pubDate alone, the
+            # same feed as Atom with <updated> too): the story as it was.
+            dates += [(published, None), (None, updated)]
         for shift in job.reread_shifts:  # a date read in the zone it names, where an earlier release read UTC
             try:
                 dates.append((published and published + shift, updated and updated + shift))
