@@ -138,3 +138,34 @@ def test_a_feed_that_switches_from_rss_to_atom_lifts_no_old_story_to_the_top(
         assert [(e.id, e.updated) for e in after.entries] == [(e.id, e.updated) for e in before.entries]
     finally:
         run.stop()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an entry's fingerprint hashes its cleaned HTML as the source serialised it, so markup "
+    "that reads the same (a newline between paragraphs, attributes in another order) is a "
+    "change of its text and dates it anew; telling them apart needs a fingerprint of the "
+    "markup normalised, stored beside the old one (a schema change)"))
+def test_a_cms_that_reserialises_its_html_lifts_no_old_story_to_the_top(
+    tmp_path: Path, upstream: FeedServer
+) -> None:
+    # A CMS update writes every post's HTML anew: the same paragraphs and links, with a
+    # newline between paragraphs and a link's attributes in another order. A reader sees
+    # the same text; no story of the feed's window should go to the top of the topic.
+    def feed(html: str) -> bytes:
+        return rss("".join(
+            f"<item><guid isPermaLink='false'>s{n}</guid><title>Baltic story {n}</title>"
+            f"<link>http://example.org/s{n}</link><description><![CDATA[{html}]]></description>"
+            f"<pubDate>0{n} Mar 2026 10:00:00 +0000</pubDate></item>" for n in (1, 2)))
+
+    upstream.route("/old/feed.xml", feed('<p>A story.</p><p>More <a href="http://x.org/" title="t">here</a>.</p>'))
+    run = Running(tmp_path, upstream, upstream.url("/old/feed.xml"))
+    try:
+        before = wait_for("both entries served",
+                          lambda: (d := run.feed()) is not None and len(d.entries) == 2 and d, 20)
+        upstream.route("/old/feed.xml", feed('<p>A story.</p>\n<p>More <a title="t" href="http://x.org/">here</a>.</p>'))
+        done = run.update()
+        assert done.returncode == 0, done.stdout + done.stderr
+        after = wait_for("the feed served", run.feed, 10)
+        assert [(e.id, e.updated) for e in after.entries] == [(e.id, e.updated) for e in before.entries]
+    finally:
+        run.stop()
