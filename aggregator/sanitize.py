@@ -19,7 +19,7 @@ import nh3
 
 from aggregator.text import bare_paragraphs, drop_not_xml
 
-__all__ = ["sanitize_html", "html_to_text", "text_as_html", "without_text_breaks", "keep_pre_newline",
+__all__ = ["sanitize_html", "same_markup", "html_to_text", "text_as_html", "without_text_breaks", "keep_pre_newline",
            "without_pre_newlines", "ALLOWED_TAGS", "URL_SCHEMES"]
 
 # Formatting, structure, links and images; nothing that runs code, embeds other
@@ -297,3 +297,61 @@ def html_to_text(html_fragment: str) -> str:
         return ""
     text = html.unescape(_clean(_STRIP_ALL, _BREAKING_TAG.sub(" <", html_fragment)))
     return " ".join(text.split())
+
+
+# Elements a reader lays out as blocks (and <br>): whitespace beside them shows as nothing.
+_BLOCKS = frozenset({
+    "address", "article", "aside", "blockquote", "br", "dd", "details", "div", "dl", "dt", "figcaption",
+    "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p",
+    "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
+})
+_WS = " \t\n\r\f"  # HTML's whitespace: a no-break space is text
+_WS_RUN = re.compile(f"[{_WS}]+")
+_TAGS_AND_WS = re.compile(f"<[^>]*>|[{_WS}]+")
+_NO_WS = str.maketrans("", "", _WS)
+
+
+def same_markup(a: str, b: str) -> bool:
+    """Whether two cleaned fragments show the same document: the same elements, attributes
+    (in any order) and text, where whitespace runs count as one space and whitespace beside
+    a block counts as none (a CMS that writes its posts anew puts a newline between
+    paragraphs, or a link's attributes in another order). Outside <pre>, as a browser
+    lays it out. Only for entries whose markup changed (see store.ingest._reads_as)."""
+    from lxml import etree, html as lxml_html  # rare: only a changed entry's text pays for it
+
+    def canon(fragment: str) -> object:
+        try:
+            root = lxml_html.fragment_fromstring(fragment, create_parent="div")
+        except (etree.ParserError, ValueError):
+            return fragment
+        return node(root, False)
+
+    def node(el: etree._Element, in_pre: bool) -> object:
+        tag = el.tag if isinstance(el.tag, str) else "#" + type(el).__name__  # comments, PIs
+        pre = in_pre or tag == "pre"
+        kids = [k for k in el]
+        parts: list[object] = []
+        # The strings between the children: el.text before the first, each child's tail after it.
+        strings = [el.text, *(k.tail for k in kids)]
+        for i, s in enumerate(strings):
+            if s:
+                if pre:
+                    parts.append(s)
+                elif not s.strip(_WS):
+                    left = kids[i - 1].tag if i else tag
+                    right = kids[i].tag if i < len(kids) else tag
+                    if left not in _BLOCKS and right not in _BLOCKS:
+                        parts.append(" ")
+                else:
+                    parts.append(_WS_RUN.sub(" ", s))
+            if i < len(kids):
+                parts.append(node(kids[i], pre))
+        return (tag, tuple(sorted(el.attrib.items())), tuple(parts))
+
+    if a == b:
+        return True
+    # Most changed entries changed their text: that shows without parsing either (the
+    # characters but whitespace are the same ones, in another order at most).
+    if len(a.translate(_NO_WS)) != len(b.translate(_NO_WS)) or _TAGS_AND_WS.sub("", a) != _TAGS_AND_WS.sub("", b):
+        return False
+    return canon(a) == canon(b)

@@ -199,6 +199,29 @@ def test_a_second_date_that_appears_beside_the_first_dates_no_item_anew(store: S
     assert {i.id: i.updated for i in store.newest_items(None, 5)}[item.id] == atom.updated
 
 
+def test_html_written_anew_the_same_dates_no_item_anew_and_a_changed_link_in_it_does(store: Store) -> None:
+    # A CMS update writes every post anew: a newline between paragraphs, a link's
+    # attributes in another order. The reader's story is as it was: it keeps its time (and
+    # takes the new markup). A link in it that changed, or a no-break space, is news.
+    from aggregator.pipeline import _resanitize
+    from aggregator.store import IngestJob
+
+    def ingest(content: str, day: int) -> None:
+        entry = EntryData(key="a", title="A story", content=content, content_type="html", published=T0)
+        store.ingest_batch([IngestJob("one", [entry], resanitize=_resanitize)], now=T0 + timedelta(days=day))
+
+    ingest('<p>A story.</p><p>More <a href="http://x.org/" title="t">here</a>.</p>', 0)
+    [item] = store.newest_items(None, 5)
+    anew = '<p>A story.</p>\n<p>More <a title="t" href="http://x.org/">here</a>.</p>'
+    ingest(anew, 1)
+    [now] = store.newest_items(None, 5)
+    assert (now.id, now.updated, now.content) == (item.id, item.updated, anew)
+    ingest(anew.replace("x.org", "y.org"), 2)
+    assert store.newest_items(None, 5)[0].updated == T0 + timedelta(days=2)
+    ingest(anew.replace("x.org", "y.org").replace("A story", "A\xa0story"), 3)
+    assert store.newest_items(None, 5)[0].updated == T0 + timedelta(days=3)
+
+
 def test_a_changed_entry_hashes_its_text_a_few_times_not_once_per_reread_zone(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     # A changed entry is checked against the fingerprints it had when only how it is read

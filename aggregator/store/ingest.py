@@ -24,7 +24,7 @@ from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_k
 from ..models import item_alias_links, item_alias_texts, item_enclosures, item_sources, items, rule_texts, sources
 from ..errors import StoreError
 from ..text import drop_not_xml, has_not_xml
-from ..sanitize import html_to_text, without_pre_newlines, without_text_breaks
+from ..sanitize import html_to_text, same_markup, without_pre_newlines, without_text_breaks
 from ..types import EntryData
 from .sql import _chunks, _get_meta, _in_list, _insert_rows, _listed, _statement
 
@@ -683,7 +683,10 @@ def _reads_as(sent: str | None, stored: str | None, clean: Callable[[str], str])
         return True
     cleaned = clean(sent)  # once: cleaning is the costly step of a changed entry
     return (cleaned == again or without_pre_newlines(cleaned) == without_pre_newlines(again)
-            or ("<br>\n" in cleaned and without_text_breaks(cleaned) == again))
+            or ("<br>\n" in cleaned and without_text_breaks(cleaned) == again)
+            # A CMS that writes the same post anew (a newline between paragraphs, a
+            # link's attributes in another order): the story as it was.
+            or same_markup(cleaned, again))
 
 
 def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, tracked: bool) -> set[str]:
