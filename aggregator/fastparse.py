@@ -392,6 +392,15 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
                     raise _NotFast("unusual enclosure")
                 attrs["href"] = attrs.pop("url")
                 entry.setdefault("enclosures", []).append(attrs)
+            elif name == "source" and not atom:
+                # RSS's <source url="...">Name</source>, the channel the item came from: feedparser's
+                # ``source`` of it, {"href": url, "title": Name}. An atom:source is feedparser's.
+                if "source" in entry or len(child) or set(child.keys()) - {"url"}:
+                    raise _NotFast("unusual source")
+                source = {"href": child.get("url")} if "url" in child.keys() else {}
+                if value := _text(child):
+                    source["title"] = value
+                entry["source"] = source
             elif name in _ENTRY_IGNORED and not (atom and name in ("source", "contributor")):
                 if len(child) or set(child.attrib) - {"domain", "url", "term", "scheme", "label"}:
                     raise _NotFast(f"unusual {name}")

@@ -94,7 +94,8 @@ def parse_feed(
     fast = fast_feed(body, content_type)
     if fast is not None:
         feed_dict, raw_entries = fast
-        return _feed_data(url, feed_dict, raw_entries, None, now, feed_dict.get("author"))
+        # An entry's <source> reaches here only from RSS: the fast path leaves atom:source to feedparser.
+        return _feed_data(url, feed_dict, raw_entries, None, now, feed_dict.get("author"), rss=True)
     return _parse_with_feedparser(url, body, content_type, now)
 
 
@@ -146,7 +147,7 @@ def _parse_with_feedparser(url: str, body: bytes, content_type: str, now: dateti
     # An Atom feed's author is its entries' when they name none (RFC 4287 §4.2.1).
     atom = str(parsed.get("version") or "").startswith("atom")
     feed_author = (_first_author(parsed.feed) or {}).get("name") if atom else None
-    feed = _feed_data(url, parsed.feed, raw_entries, warning, now, (feed_author or "").strip() or None)
+    feed = _feed_data(url, parsed.feed, raw_entries, warning, now, (feed_author or "").strip() or None, rss=not atom)
     return replace(feed, cut_short=True) if cut_short else feed
 
 
@@ -388,14 +389,15 @@ def _drop_mistyped(found: Any) -> None:
 
 def _feed_data(
     url: str, feed: Mapping[str, Any], raw_entries: list[Any], warning: str | None, now: datetime,
-    feed_author: str | None = None,
+    feed_author: str | None = None, *, rss: bool = False,
 ) -> FeedData:
     """Map feedparser-shaped dictionaries (from either path) to ``FeedData``; ``feed_author``
-    is the author of the entries that name none."""
+    is the author of the entries that name none; ``rss``: an entry's ``source`` is RSS's
+    <source> (see _outlet), not an atom:source."""
     entries: list[EntryData] = []
     for index, raw in enumerate(raw_entries):
         try:
-            entry = _entry(raw, url, now, feed_author)
+            entry = _entry(raw, url, now, feed_author, rss)
         except Exception as exc:  # one bad entry must never sink the feed
             log.warning("%s: skipping entry %d: %s", url, index, exc)
             continue
@@ -512,10 +514,12 @@ def _title_text(value: str | None, detail: Mapping[str, Any] | None) -> str | No
     return text or None
 
 
-def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = None) -> EntryData | None:
+def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = None, rss: bool = False) -> EntryData | None:
     get = raw.get  # one bound method for the dozen look-ups below (the per-entry hot path)
     raw_title = get("title")
     title = _title_text(raw_title, get("title_detail")) if raw_title else None
+    source = get("source")
+    outlet = _outlet(source) if rss and source else None
 
     contents = get("content")
     content_detail = _best_content(contents) if contents else None
@@ -561,6 +565,9 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     key = entry_key(get("id"), link, title, raw_content or raw_summary)
     if key is None:
         return None
+    if outlet and title:
+        # After the key, which takes the title as sent: an item keyed by it keeps its item.
+        title = _without_outlet(title, outlet)
 
     # feedparser answers updated_parsed with published_parsed when the entry has no
     # updated element of its own; dict.__contains__ sees only what the feed said.
@@ -570,10 +577,10 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     author = _author_text((author_detail and _author_name(author_detail, author_detail.get("raw", get("author"))))
                           or get("author") or "") or None
     if author is None:
-        # RFC 4287 §4.2.1: the authors of the entry's atom:source, else the feed's.
-        source = get("source")
+        # RFC 4287 §4.2.1: the authors of the entry's atom:source, else the feed's. An RSS
+        # item's <source> names the outlet it came from, as readers credit it (Google News).
         source_author = source and collapse_ws((_first_author(source) or {}).get("name") or "")
-        author = source_author or (feed_author and collapse_ws(feed_author)) or None
+        author = source_author or outlet or (feed_author and collapse_ws(feed_author)) or None
 
     try:
         files = get("enclosures")
@@ -613,6 +620,30 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         if files or media else (),
         image=image,
     )
+
+
+def _outlet(source: Any) -> str | None:
+    """The name an RSS item's <source> gives (feedparser's ``title`` of it): RSS 2.0's "the
+    RSS channel that the item came from", the outlet of a news aggregator's item (Google
+    News: <source url="https://www.reuters.com">Reuters</source>)."""
+    name = source.get("title") if isinstance(source, Mapping) else None
+    return (_author_text(name) or None) if isinstance(name, str) else None
+
+
+# What a news aggregator writes between a headline and its outlet's name.
+_OUTLET_SEPARATORS = (" - ", " | ", " – ", " — ")
+
+
+def _without_outlet(title: str, outlet: str) -> str:
+    """``title`` without a separator and ``outlet`` at its end ("Cables cut - Reuters", from
+    Reuters): only that exact name, never a guess at another's, and never the whole title."""
+    if not title.endswith(outlet):
+        return title
+    head = title[:-len(outlet)]
+    for separator in _OUTLET_SEPARATORS:
+        if head.endswith(separator) and head[:-len(separator)].strip():
+            return head[:-len(separator)].rstrip()
+    return title
 
 
 def _is_image_type(kind: Any) -> bool:

@@ -178,7 +178,12 @@ def rss_item(rng: random.Random, used: dict[str, str]) -> str:
         elif c == "empty":
             parts.append(rng.choice(["<description/>", "<link/>", "<guid/>", "<pubDate/>", "<author/>", "<description></description>"]))
         elif c == "source":
-            parts.append("<source url='http://s.example/rss'>Src</source>")
+            # The outlet of a news aggregator's item, named at the end of its title or not.
+            name = rng.choice(["Src", "Src", "Le Monde", r_text(rng)])
+            attrs = rng.choice([" url='http://s.example/rss'", " url='http://s.example/rss'", ""])
+            parts.append(el("source", name if rng.random() < 0.9 else None, attrs))
+            if rng.random() < 0.5:
+                parts.append(el("title", f"Headline{rng.choice([' - ', ' | ', ' – ', '-', ' - - '])}{name}"))
         elif c == "slash":
             p = prefix_for(rng, "slash", used)
             parts.append(f"<{p}:comments>4</{p}:comments>")

@@ -440,3 +440,83 @@ def test_an_encoding_named_later_on_the_first_line_is_not_the_documents() -> Non
         [entry] = result.entries  # type: ignore[attr-defined]
         assert (entry.title, entry.author) == ("Café", "José")
         assert [f.href for f in entry.enclosures] == ["http://x.example/café.mp3"]
+
+
+# RSS 2.0's <source url="...">Name</source>: the channel an item came from, as a news
+# aggregator (Google News, a planet) writes it on each item, with the outlet's name after
+# the headline.
+SOURCED = {
+    "credited": ("<title>Cables cut - Reuters</title><guid isPermaLink='false'>1</guid>"
+                 "<source url='https://www.reuters.com'>Reuters</source>", "Cables cut", "Reuters"),
+    "bar": ("<title>Cables cut | The Guardian</title><guid isPermaLink='false'>2</guid>"
+            "<source url='https://www.theguardian.com'>The Guardian</source>", "Cables cut", "The Guardian"),
+    "en_dash": ("<title>Kabel – Tagesschau</title><guid isPermaLink='false'>3</guid>"
+                "<source url='https://www.tagesschau.de'>Tagesschau</source>", "Kabel", "Tagesschau"),
+    "em_dash": ("<title>Câbles — Le Monde</title><guid isPermaLink='false'>4</guid>"
+                "<source url='https://www.lemonde.fr'>Le Monde</source>", "Câbles", "Le Monde"),
+    "own_author_kept": ("<title>Cables cut - AP News</title><guid isPermaLink='false'>5</guid>"
+                        "<author>desk@apnews.example (Jo Reporter)</author>"
+                        "<source url='https://apnews.com'>AP News</source>", "Cables cut", "Jo Reporter"),
+    "another_name_kept": ("<title>Cables cut - Reuters.com</title><guid isPermaLink='false'>6</guid>"
+                          "<source url='https://www.reuters.com'>Reuters</source>", "Cables cut - Reuters.com", "Reuters"),
+    "no_separator_kept": ("<title>Chips from Reuters</title><guid isPermaLink='false'>7</guid>"
+                          "<source url='https://www.reuters.com'>Reuters</source>", "Chips from Reuters", "Reuters"),
+    "only_the_name_kept": ("<title>Reuters</title><guid isPermaLink='false'>8</guid>"
+                           "<source url='https://www.reuters.com'>Reuters</source>", "Reuters", "Reuters"),
+    "entities": ("<title>Merger talk - AT&amp;T News</title><guid isPermaLink='false'>9</guid>"
+                 "<source url='https://att.example'> AT&amp;T\n News </source>", "Merger talk", "AT&T News"),
+    "empty_source": ("<title>Cables cut - Reuters</title><guid isPermaLink='false'>10</guid>"
+                     "<source url='https://www.reuters.com'/>", "Cables cut - Reuters", None),
+    "no_url": ("<title>Cables cut - Reuters</title><guid isPermaLink='false'>11</guid>"
+               "<source>Reuters</source>", "Cables cut", "Reuters"),
+    "dc_creator_kept": ("<title>Cables cut - Reuters</title><guid isPermaLink='false'>12</guid>"
+                        "<dc:creator>Jane Doe</dc:creator><source url='https://www.reuters.com'>Reuters</source>",
+                        "Cables cut", "Jane Doe"),
+    "source_first": ("<source url='https://www.reuters.com'>Reuters</source><guid isPermaLink='false'>13</guid>"
+                     "<title>Cables cut - Reuters</title>", "Cables cut", "Reuters"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOURCED))
+def test_an_rss_items_source_credits_it_and_leaves_its_title_on_both_paths(name: str) -> None:
+    # An item's <source> was read by neither path: a Google News item was credited to no one
+    # (readers show the feed, "Google News") and kept " - Reuters" in its title. Its source's
+    # name is its author when it names none, and a title ending in a separator and exactly
+    # that name loses them; anything else is left as it is.
+    item, title, author = SOURCED[name]
+    body = rss(item)
+    result, took_fast = _fast(body, "application/rss+xml")
+    assert took_fast
+    assert result == _reference(body, "application/rss+xml")
+    [entry] = result.entries  # type: ignore[attr-defined]
+    assert (entry.title, entry.author) == (title, author)
+
+
+def test_an_rss_source_the_fast_path_does_not_read_is_feedparsers() -> None:
+    for item in ("<title>a - R</title><source url='u'>R</source><source url='v'>S</source>",  # two
+                 "<title>a - R</title><source url='u' x='1'>R</source>",  # another attribute
+                 "<title>a - R</title><source url='u'>R<b>x</b></source>"):  # markup
+        body = rss(item)
+        result, took_fast = _fast(body, "application/rss+xml")
+        assert not took_fast, item
+        assert result == _reference(body, "application/rss+xml")
+
+
+def test_an_atom_sources_title_is_no_author_of_its_entry() -> None:
+    # atom:source names the feed an entry was copied from; its authors are the entry's when it
+    # names none (RFC 4287 §4.2.1), its title never: the feed's author comes next.
+    body = atom("<id>urn:1</id><title>Cables cut - S</title><source><id>urn:s</id><title>S</title></source>")
+    [entry] = _reference(body, "application/atom+xml").entries  # type: ignore[attr-defined]
+    assert (entry.title, entry.author) == ("Cables cut - S", "Feed Author")
+
+
+def test_a_title_keyed_item_keeps_its_key_when_its_outlet_is_dropped_from_its_title() -> None:
+    # An item with neither GUID nor link is keyed by its title and text: the key is the title
+    # as sent, or every such item stored before would be stored again.
+    from aggregator.parse import entry_key
+    body = rss("<title>Cables cut - Reuters</title><description>d</description>"
+               "<source url='https://www.reuters.com'>Reuters</source>")
+    for feed in (parse_feed(URL, body, {}, now=NOW), _parse_with_feedparser(URL, body, "", NOW)):
+        [entry] = feed.entries
+        assert entry.title == "Cables cut"
+        assert entry.key == entry_key(None, None, "Cables cut - Reuters", "d")

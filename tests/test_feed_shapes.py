@@ -292,3 +292,59 @@ def test_an_enclosure_of_unknown_length_is_published_without_one(feed_server: Fe
         ("https://cdn.pod.example.com/ep12.mp3", None), ("https://cdn.pod.example.com/ep12.ogg", None),
         ("https://cdn.pod.example.com/ep12.m4a", None), ("https://cdn.pod.example.com/ep12.opus", "12")]
     assert b'length="0"' not in (p.root / "feeds" / "all.xml").read_bytes()
+
+
+# A Google News search feed (news.google.com/rss/search?q=...): each item's title is the
+# headline with " - " and its outlet after it, its link and GUID Google's own, its
+# description the headline linked and the outlet's name, and <source> the outlet (RSS 2.0:
+# "the RSS channel that the item came from").
+GOOGLE_NEWS = """<?xml version="1.0" encoding="UTF-8" standalone="yes"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><generator>NFE/5.0</generator><title>"baltic cable" - Google News</title><link>https://news.google.com/search?q=%22baltic+cable%22&amp;hl=en-US&amp;gl=US&amp;ceid=US:en</link><language>en-US</language><webMaster>news-webmaster@google.com</webMaster><copyright>© 2024 Google LLC</copyright><lastBuildDate>Wed, 01 May 2024 10:00:00 GMT</lastBuildDate><description>Google News</description><item><title>NATO steps up Baltic patrols after cable damage - Reuters</title><link>https://news.google.com/rss/articles/CBMiZGh0dHBzOi8vd3d3LnJldXRlcnMuY29t?oc=5</link><guid isPermaLink="false">CBMiZGh0dHBzOi8vd3d3LnJldXRlcnMuY29t</guid><pubDate>Wed, 01 May 2024 09:00:00 GMT</pubDate><description>&lt;a href="https://news.google.com/rss/articles/CBMiZGh0dHBzOi8vd3d3LnJldXRlcnMuY29t?oc=5" target="_blank"&gt;NATO steps up Baltic patrols after cable damage&lt;/a&gt;&amp;nbsp;&amp;nbsp;&lt;font color="#6f6f6f"&gt;Reuters&lt;/font&gt;</description><source url="https://www.reuters.com">Reuters</source></item><item><title>Finland seizes tanker over Estlink 2 cable - Yle News</title><link>https://news.google.com/rss/articles/CBMiTmh0dHBzOi8veWxlLmZpL2EvNzQtMjAwMTIzNDU2?oc=5</link><guid isPermaLink="false">CBMiTmh0dHBzOi8veWxlLmZpL2EvNzQtMjAwMTIzNDU2</guid><pubDate>Wed, 01 May 2024 08:00:00 GMT</pubDate><description>&lt;a href="https://news.google.com/rss/articles/CBMiTmh0dHBzOi8veWxlLmZpL2EvNzQtMjAwMTIzNDU2?oc=5" target="_blank"&gt;Finland seizes tanker over Estlink 2 cable&lt;/a&gt;&amp;nbsp;&amp;nbsp;&lt;font color="#6f6f6f"&gt;Yle&lt;/font&gt;</description><source url="https://yle.fi">Yle</source></item></channel></rss>
+""".encode()
+
+
+def test_a_news_aggregators_item_is_credited_to_its_outlet(feed_server: FeedServer, make_project) -> None:
+    # Its <source> was read by neither parser: the entry was credited to no one (a reader
+    # shows the feed's name, "Google News") and kept " - Reuters" in its title. The outlet is
+    # its author now, and its name leaves the title when the title ends in exactly that name;
+    # "- Yle News" is no "Yle", and stays.
+    feed_server.route("/search", GOOGLE_NEWS, content_type="application/xml; charset=utf-8")
+    p = make_project({"gnews": feed_server.url("/search")})
+    assert "2 new items" in p.update()
+    entries = {e.link: e for e in p.entries()}
+    reuters = entries["https://news.google.com/rss/articles/CBMiZGh0dHBzOi8vd3d3LnJldXRlcnMuY29t?oc=5"]
+    yle = entries["https://news.google.com/rss/articles/CBMiTmh0dHBzOi8veWxlLmZpL2EvNzQtMjAwMTIzNDU2?oc=5"]
+    assert (reuters.title, reuters.author) == ("NATO steps up Baltic patrols after cable damage", "Reuters")
+    assert (yle.title, yle.author) == ("Finland seizes tanker over Estlink 2 cable - Yle News", "Yle")
+    # atom:source stays the feed the entry came from here (DESIGN.md), not the outlet.
+    assert reuters.source.title == '"baltic cable" - Google News'
+    # Its text is what the feed gives: the headline, linked, and the outlet's name.
+    assert "Reuters" in reuters.summary and "NATO steps up" in reuters.summary
+
+
+def test_an_outlets_item_stored_before_is_read_anew_at_the_upgrade_keeping_its_times(
+        feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stored by the release before (no author, the outlet in its title), the item takes this
+    # release's reading at the re-read schema 0014 marks every feed for (REREAD), and keeps
+    # its times: read anew otherwise, it would go to the top of every feed as news.
+    import sqlite3
+
+    import aggregator.parse
+
+    feed_server.route("/search", GOOGLE_NEWS, content_type="application/xml; charset=utf-8")
+    p = make_project({"gnews": feed_server.url("/search")})
+    monkeypatch.setattr(aggregator.parse, "_outlet", lambda source: None)  # the release before
+    assert "2 new items" in p.update()
+    feed = '"baltic cable" - Google News'  # credited, as an entry of no author, to the feed
+    assert {(e.title, e.author) for e in p.entries()} == {
+        ("NATO steps up Baltic patrols after cable damage - Reuters", feed),
+        ("Finland seizes tanker over Estlink 2 cable - Yle News", feed)}
+    before = p.entry_times()
+    monkeypatch.undo()
+    with sqlite3.connect(p.root / "agg.db") as db:  # what the upgrade to 0014 does
+        db.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = 'reread' WHERE type = 'feed'")
+    assert "0 new items, 2 updated" in p.update()
+    assert {(e.title, e.author) for e in p.entries()} == {
+        ("NATO steps up Baltic patrols after cable damage", "Reuters"),
+        ("Finland seizes tanker over Estlink 2 cable - Yle News", "Yle")}
+    assert p.entry_times() == before
+    assert "0 new items, 0 updated" in p.update()
