@@ -5,7 +5,12 @@ RSS 2.0 or Atom 1.0 with a handful of common elements, and for those this module
 produces the same raw entry dictionaries that feedparser would (the keys
 ``aggregator.parse`` reads: title/_detail, link, id, guidislink, summary/_detail,
 content, published_parsed, updated_parsed, author/_detail), so one mapping step in
-``parse.py`` serves both paths and the results stay identical.
+``parse.py`` serves both paths and the results stay identical. The common Media RSS and
+iTunes elements of news, YouTube and podcast feeds are read too, into the keys parse.py's
+patched feedparser handlers fill (media_content, media_thumbnail, media_description,
+itunes_summary, an episode's image, media:title as the title of an entry without one);
+an unusual attribute (a base, a thumbnail's url as text) or a shape whose feedparser
+reading hangs on depth and order (two media:titles, an empty title beside one) declines.
 
 Identity with feedparser is the rule, not speed: ``fast_feed`` answers None, and the
 caller falls back to feedparser, for anything whose feedparser result this module
@@ -300,10 +305,15 @@ def _walk_feed(container: Any, *, atom: bool) -> tuple[dict[str, Any], list[dict
 # they hold only plain text (or, for author and image, only their usual children).
 _FEED_IGNORED_RSS = frozenset(
     {"description", "language", "copyright", "managingeditor", "webmaster", "pubdate", "lastbuilddate",
-     "category", "generator", "docs", "ttl", "image", "cloud", "rating", "skiphours", "skipdays"}
+     "category", "generator", "docs", "ttl", "image", "cloud", "rating", "skiphours", "skipdays",
+     # A podcast's and a news site's channel: feedparser keeps these in feed fields we do not read
+     # (an RSS channel's author is no entry's). Not media:title, which it reads as the feed's title.
+     "itunes_author", "itunes_owner", "itunes_image", "itunes_category", "itunes_explicit", "itunes_summary",
+     "itunes_subtitle", "itunes_keywords", "itunes_block", "media_thumbnail", "media_category", "media_keywords",
+     "media_rating", "media_credit", "media_copyright"}
 )
 _FEED_IGNORED_ATOM = frozenset(
-    {"subtitle", "updated", "author", "contributor", "category", "generator", "icon", "logo", "rights"}
+    {"subtitle", "updated", "published", "author", "contributor", "category", "generator", "icon", "logo", "rights"}
 )
 # Their usual children. Only inside an image are a title and a link the image's own: anywhere
 # else feedparser stores them as the feed's title and link.
@@ -312,14 +322,29 @@ _SIMPLE_CHILDREN: dict[str, frozenset[str]] = {
     "image": frozenset({"url", "title", "link", "width", "height", "description"}),
     "author": _PERSON_CHILDREN, "contributor": _PERSON_CHILDREN,
     "skiphours": frozenset({"hour"}), "skipdays": frozenset({"day"}),
+    "itunes_owner": frozenset({"itunes_name", "itunes_email"}), "itunes_category": frozenset({"itunes_category"}),
 }
 
 
 def _check_leaf_or_simple(element: Any) -> None:
-    allowed = _SIMPLE_CHILDREN.get(_fp_name(element), frozenset())
+    name = _fp_name(element)
+    allowed = _SIMPLE_CHILDREN.get(name, frozenset())
     for child in element:
         if _fp_name(child) not in allowed or len(child):
             raise _NotFast("unexpected nested element")
+    if name[:6] in ("itunes", "media_"):
+        _check_plain_attributes(element)
+        for child in element:
+            _check_plain_attributes(child)
+
+
+def _check_plain_attributes(element: Any) -> None:
+    """No attribute feedparser takes for a base (``base`` in any namespace), and none on an
+    element whose handler reads only its text (feedparser's keyword handlers fail on one)."""
+    keys = element.keys()
+    if keys and (any(key.rpartition("}")[2].lower() == "base" for key in keys)
+                 or _fp_name(element) in ("media_keywords", "itunes_keywords")):
+        raise _NotFast("attributes on a media or itunes element")
 
 
 def _link(element: Any, *, atom: bool, in_entry: bool, enclosures: list[dict[str, Any]] | None = None) -> str | None:
@@ -356,12 +381,137 @@ def _link(element: Any, *, atom: bool, in_entry: bool, enclosures: list[dict[str
 _ENTRY_KEYS_RSS: dict[str, str] = {
     "title": "title", "guid": "id", "pubdate": "published_parsed", "description": "summary",
     "author": "author", "dc_creator": "author", "content_encoded": "content", "dc_date": "updated_parsed",
+    "itunes_author": "author",  # feedparser's _start_itunes_author is its _start_author
 }
 _ENTRY_KEYS_ATOM: dict[str, str] = {
     "title": "title", "id": "id", "published": "published_parsed", "summary": "summary", "author": "author",
     "content": "content", "updated": "updated_parsed",
 }
 _ENTRY_IGNORED = frozenset({"category", "comments", "source", "contributor"})
+
+# Media RSS and iTunes elements feedparser handles into entry fields we do not read (credits,
+# ratings, tags, flags, an episode's subtitle), as long as they hold only text.
+_MEDIA_LEAVES = frozenset({
+    "media_credit", "media_rating", "media_category", "media_keywords", "media_restriction", "media_license",
+    "media_player", "itunes_explicit", "itunes_block", "itunes_subtitle", "itunes_keywords", "itunes_category",
+})
+# The attributes of a file (media:content) and a thumbnail as Media RSS writes them, lower-cased as
+# feedparser hands them over. Any other (a base, a namespaced one) sends the document to feedparser.
+_MEDIA_FILE_ATTRS = frozenset({"url", "type", "medium", "filesize", "width", "height", "duration", "bitrate",
+                               "framerate", "samplingrate", "channels", "lang", "isdefault", "expression"})
+_THUMBNAIL_ATTRS = frozenset({"url", "width", "height", "time"})
+
+
+class _Media:
+    """What an entry's Media RSS elements say that needs the whole entry to place: feedparser
+    reads media:title as the entry's title (where it has none) and media:description as
+    ``media_description`` (see parse._start_media_description)."""
+
+    __slots__ = ("titles", "descriptions")
+
+    def __init__(self) -> None:
+        self.titles: list[tuple[str, dict[str, str]]] = []
+        self.descriptions: list[tuple[str, str]] = []
+
+
+def _media_attrs(element: Any, allowed: frozenset[str]) -> dict[str, str]:
+    """The attributes feedparser's handler gets: names lower-cased, the type's value too."""
+    attrs: dict[str, str] = {}
+    for key, value in element.items():
+        lower = key.lower()
+        if lower not in allowed or lower in attrs:  # a namespaced name is "{uri}name": never allowed
+            raise _NotFast("unusual media attributes")
+        attrs[lower] = value.lower() if lower == "type" else value
+    if (element.text or "").strip():
+        raise _NotFast("text in a media file element")  # a thumbnail's text is its url to feedparser
+    return attrs
+
+
+def _media_leaf(element: Any) -> None:
+    if len(element):
+        raise _NotFast("markup inside a media element")
+    _check_plain_attributes(element)
+
+
+def _media_element(name: str, element: Any, entry: dict[str, Any], media: _Media, *, atom: bool,
+                   in_group: bool = False) -> None:
+    """One Media RSS or iTunes element of an entry (or of its media:group), read as feedparser
+    with parse.py's handlers reads it, or _NotFast."""
+    if name == "media_content":
+        entry.setdefault("media_content", []).append(_media_attrs(element, _MEDIA_FILE_ATTRS))
+        for child in element:
+            child_name = _fp_name(child)
+            if child_name == "media_thumbnail":
+                _media_element(child_name, child, entry, media, atom=atom)
+            elif child_name in ("media_title", "media_description"):
+                if len(child):  # the file's own title and text: read as nothing (parse._file_text)
+                    raise _NotFast("markup inside a media file's text")
+            elif child_name in _MEDIA_LEAVES:
+                _media_leaf(child)
+            else:
+                _check_ignorable(child)
+    elif name == "media_thumbnail":
+        if len(element):
+            raise _NotFast("markup inside media:thumbnail")
+        entry.setdefault("media_thumbnail", []).append(_media_attrs(element, _THUMBNAIL_ATTRS))
+    elif name == "media_title":
+        media.titles.append(_title(element, atom=atom))
+    elif name == "media_description":
+        kind = _content_type(element, "text/plain")
+        value = _text(element)
+        if not atom and kind == "text/plain" and _looks_like_html(value):
+            kind = "text/html"
+        media.descriptions.append((value, kind))
+    elif name == "media_group" and not in_group:
+        if element.keys():
+            raise _NotFast("attributes on media:group")
+        for child in element:
+            child_name = _fp_name(child)
+            if child_name in ("media_content", "media_thumbnail", "media_title", "media_description"):
+                _media_element(child_name, child, entry, media, atom=atom, in_group=True)
+            elif child_name in _MEDIA_LEAVES:
+                _media_leaf(child)
+            else:
+                _check_ignorable(child)
+    elif name == "itunes_image" and not in_group:
+        if len(element) or element.keys() != ["href"] or (element.text or "").strip():
+            raise _NotFast("unusual itunes:image")
+        if "image" in entry:
+            raise _NotFast("several itunes:image")
+        href = element.get("href")
+        entry["image"] = {"href": href} if href else None
+    elif name == "itunes_summary" and not in_group:
+        # parse._start_itunes_summary: the entry's own field, typed as a description is.
+        if "itunes_summary" in entry:
+            raise _NotFast("several itunes:summary")
+        kind = _content_type(element, "text/plain")
+        value = _text(element)
+        if not atom and kind == "text/plain" and _looks_like_html(value):
+            kind = "text/html"
+        entry["itunes_summary"], entry["itunes_summary_detail"] = value, {"type": kind, "base": ""}
+    elif name in _MEDIA_LEAVES and not in_group:
+        _media_leaf(element)
+    else:
+        _check_ignorable(element)  # itunes:duration, :episode...: no handler, kept under their own names
+
+
+def _place_media(entry: dict[str, Any], media: _Media, has_source: bool) -> None:
+    """media:title and media:description where feedparser leaves them: a title that is not
+    empty wins over a media:title wherever each is (the first sets feedparser's title depth,
+    and a deeper or later media:title is dropped; an earlier one is overwritten)."""
+    if media.titles:
+        if len(media.titles) > 1 or has_source:  # <source> resets feedparser's title depth
+            raise _NotFast("media:title beside several titles")
+        if "title" in entry:
+            if not entry["title"]:
+                raise _NotFast("an empty title beside media:title")  # which wins depends on depth and order
+        else:
+            entry["title"], entry["title_detail"] = media.titles[0]
+    if media.descriptions:
+        if len(media.descriptions) > 1:
+            raise _NotFast("several media:description")  # the shallowest's text, the last one's type
+        value, kind = media.descriptions[0]
+        entry["media_description"], entry["media_description_detail"] = value, {"type": kind, "base": ""}
 
 
 def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
@@ -372,6 +522,7 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
     keys = _ENTRY_KEYS_ATOM if atom else _ENTRY_KEYS_RSS
     explicit_link = guid_is_link = False
     guid_before_link = True
+    media: _Media | None = None
     for child in item:
         name = _NAMES.get(child.tag) or _fp_name(child)
         if name == "link":
@@ -404,6 +555,10 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
             elif name in _ENTRY_IGNORED and not (atom and name in ("source", "contributor")):
                 if len(child) or set(child.attrib) - {"domain", "url", "term", "scheme", "label"}:
                     raise _NotFast(f"unusual {name}")
+            elif name[:6] in ("media_", "itunes"):
+                if media is None:
+                    media = _Media()
+                _media_element(name, child, entry, media, atom=atom)
             else:
                 _check_ignorable(child)
             continue
@@ -439,6 +594,10 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
             entry["content"] = [{"type": kind, "value": value, "base": ""}]
         else:  # author
             entry.update(_author(child, atom=atom))
+    if media is not None:
+        _place_media(entry, media, not atom and any(c.tag == "source" for c in item))
+    if entry.get("image", 0) is None:
+        del entry["image"]  # an itunes:image with an empty href: feedparser stores none
     if "id" in entry:
         entry["guidislink"] = guid_is_link and guid_before_link
         if guid_is_link and not explicit_link:

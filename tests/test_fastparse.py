@@ -26,6 +26,20 @@ ATOM_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.
 ATOM_TAIL = "</feed>"
 
 
+MEDIA_NS = ('xmlns:media="http://search.yahoo.com/mrss/" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" '
+            'xmlns:yt="http://www.youtube.com/xml/schemas/2015"')
+
+
+def media_rss(*items: str, channel: str = "") -> bytes:
+    """RSS 2.0 declaring Media RSS and iTunes at the root, ``channel`` after its description."""
+    return rss(*items).replace(b'<rss version="2.0"', f'<rss version="2.0" {MEDIA_NS}'.encode()).replace(
+        b"<description>d</description>", f"<description>d</description>{channel}".encode(), 1)
+
+
+def media_atom(*entries: str) -> bytes:
+    return atom(*entries).replace(b"<feed ", f"<feed {MEDIA_NS} ".encode(), 1)
+
+
 def rss(*items: str) -> bytes:
     return (RSS_HEAD + "".join(f"<item>{i}</item>" for i in items) + RSS_TAIL).encode("utf-8")
 
@@ -158,6 +172,65 @@ FAST_CASES: dict[str, bytes] = {
     # binds it (the DC author and date are kept): feedparser's strict parser renamed it again by
     # the document's prefixes (parse._track_namespace).
     **PREFIX_CASES,
+    # Media RSS and iTunes, as news sites, YouTube, Mastodon and podcasts write them: the
+    # patched feedparser handlers of parse.py (media:description and itunes:summary their own
+    # fields, a file's own title and text read as nothing, media:title the entry's title when it
+    # has none, the picture from media:thumbnail, an image media:content or itunes:image).
+    "media_news_photo": media_rss(
+        "<title>Story</title><link>http://news.example/1</link><description>&lt;p&gt;Teaser&lt;/p&gt;</description>"
+        "<dc:creator>Reporter</dc:creator><media:content url='http://img.example/1.jpg' medium='image' type='Image/JPEG'"
+        " width='1024' height='576' fileSize='99'/><media:thumbnail url='/t/1.jpg' width='240'/>"
+        "<media:credit scheme='urn:ebu' role='photographer'>Agency</media:credit>"
+        "<media:description type='plain'>A caption &lt;3</media:description><media:category>World</media:category>",
+        "<title>Video story</title><guid>http://news.example/2</guid><media:content url='http://v.example/2.mp4'"
+        " type='video/mp4' medium='video' duration='12'><media:thumbnail url='http://v.example/2.jpg'/>"
+        "<media:title type='plain'>The file's title</media:title><media:description>The file's text</media:description>"
+        "<media:rating scheme='urn:simple'>nonadult</media:rating></media:content>",
+    ),
+    "media_description_is_the_text_of_an_entry_without_any": media_rss(
+        "<guid>http://v.example/1</guid><media:title>Only a media title &amp; more</media:title>"
+        "<media:description type='html'>&lt;p&gt;Para&lt;/p&gt;</media:description>",
+        "<guid>http://v.example/2</guid><media:group><media:title>&lt;b&gt;Group&lt;/b&gt; title</media:title>"
+        "<media:description>Lines\nof &lt;b&gt;plain&lt;/b&gt; text</media:description>"
+        "<media:content url='http://v.example/2.mp4'/><media:content url='http://v.example/2.jpg' medium='image'/>"
+        "</media:group>",
+    ),
+    "media_title_beside_a_title_at_any_depth_in_any_order": media_rss(
+        "<title>Own</title><media:title>Media</media:title>",
+        "<media:title>Media first</media:title><title>Own second</title>",
+        "<media:group><media:title>In a group first</media:title></media:group><title>Own</title>",
+        "<title>Own first</title><media:group><media:title>In a group</media:title></media:group>",
+    ),
+    "youtube_atom": media_atom(
+        "<id>yt:video:abc</id><yt:videoId>abc</yt:videoId><title>Video &amp; more</title>"
+        "<link rel='alternate' href='https://www.youtube.com/watch?v=abc'/><author><name>Chan</name>"
+        "<uri>https://www.youtube.com/channel/UC1</uri></author><published>2024-03-01T10:00:00+00:00</published>"
+        "<updated>2024-03-02T10:00:00+00:00</updated><media:group><media:title>Video &amp; more</media:title>"
+        "<media:content url='https://www.youtube.com/v/abc?version=3' type='application/x-shockwave-flash' width='640'/>"
+        "<media:thumbnail url='https://i4.ytimg.com/vi/abc/hqdefault.jpg' width='480' height='360'/>"
+        "<media:description>Line one\nLine &lt;b&gt;two&lt;/b&gt;</media:description><media:community>"
+        "<media:starRating count='4' average='5.00' min='1' max='5'/><media:statistics views='9'/></media:community>"
+        "</media:group>",
+    ).replace(b"<updated>2024-01-01T00:00:00Z</updated>", b"<published>2020-01-01T00:00:00+00:00</published>", 1),
+    "podcast": media_rss(
+        "<title>Episode 1</title><description>&lt;p&gt;Notes &lt;a href='/x'&gt;link&lt;/a&gt;&lt;/p&gt;</description>"
+        "<itunes:summary>Notes in plain text</itunes:summary><itunes:subtitle>Sub</itunes:subtitle>"
+        "<guid isPermaLink='false'>ep-1</guid><enclosure url='http://cdn.example/1.mp3' length='123' type='audio/mpeg'/>"
+        "<itunes:author>jo@example.org (Jo Host)</itunes:author><itunes:image href='http://cdn.example/1.jpg'/>"
+        "<itunes:duration>00:45:12</itunes:duration><itunes:episode>1</itunes:episode>"
+        "<itunes:episodeType>full</itunes:episodeType><itunes:explicit>false</itunes:explicit>"
+        "<itunes:keywords>a, b</itunes:keywords><itunes:category text='Tech'/><itunes:block>no</itunes:block>",
+        "<title>Episode 2</title><guid isPermaLink='false'>ep-2</guid><itunes:summary>&lt;p&gt;Only"
+        " &lt;b&gt;HTML&lt;/b&gt; notes&lt;/p&gt;</itunes:summary><itunes:image href=''/>",
+        "<title>Episode 3</title><guid isPermaLink='false'>ep-3</guid><itunes:image href='/rel/3.jpg'/>"
+        "<enclosure url='http://cdn.example/3.mp3' type='audio/mpeg'/>",
+        channel="<itunes:author>Host</itunes:author><itunes:owner><itunes:name>Host</itunes:name>"
+        "<itunes:email>host@example.org</itunes:email></itunes:owner><itunes:image href='http://cdn.example/show.jpg'/>"
+        "<itunes:category text='Technology'><itunes:category text='Tech News'/></itunes:category>"
+        "<itunes:explicit>false</itunes:explicit><itunes:type>episodic</itunes:type><itunes:summary>Show</itunes:summary>"
+        "<itunes:new-feed-url>http://new.example/feed</itunes:new-feed-url><media:thumbnail url='http://cdn.example/c.jpg'/>"
+        "<media:copyright>c</media:copyright>",
+    ),
 }
 
 # Generated feeds the fast path must decline (feedparser's rules for them differ or are intricate).
@@ -185,7 +258,25 @@ SLOW_CASES: dict[str, tuple[bytes, str]] = {
     "rss_link_inside_cloud": (rss("<title>t</title>").replace(b"<description>d</description>",
                                                               b"<description>d</description><cloud><link>http://late.example/</link></cloud>"),
                               "application/rss+xml"),
-    "media_title": (rss("<title>t</title><media:title xmlns:media='http://search.yahoo.com/mrss/'>m</media:title>"), ""),
+    # Media RSS and iTunes shapes whose feedparser reading depends on depth and order, or on an
+    # attribute feedparser reads (a base, a thumbnail's text for its url, itunes:image's url).
+    "media_title_beside_an_empty_title": (media_rss("<title/><guid>g</guid><media:title>m</media:title>"), ""),
+    "two_media_titles": (media_rss("<guid>g</guid><media:title>a</media:title><media:group><media:title>b</media:title>"
+                                   "</media:group>"), ""),
+    "two_media_descriptions": (media_rss("<guid>g</guid><media:description>a</media:description>"
+                                         "<media:group><media:description type='html'>b</media:description></media:group>"), ""),
+    "media_title_beside_a_source": (media_rss("<title>t</title><source url='http://s.example/'>S</source>"
+                                              "<media:title>m</media:title>"), ""),
+    "media_content_with_a_base": (media_rss("<title>t</title><media:content base='http://b.example/d/' url='x.jpg'"
+                                            " medium='image'/>"), ""),
+    "media_thumbnail_with_a_url_as_text": (media_rss("<title>t</title><media:thumbnail>http://t.example/t.jpg"
+                                                     "</media:thumbnail>"), ""),
+    "media_content_with_an_unknown_attribute": (media_rss("<title>t</title><media:content url='x' foo='1'/>"), ""),
+    "itunes_image_by_url": (media_rss("<title>t</title><itunes:image url='http://i.example/i.jpg'/>"), ""),
+    "itunes_link": (media_rss("<title>t</title><itunes:link href='http://i.example/i.jpg'/>"), ""),
+    "media_title_of_a_channel": (media_rss("<title>t</title>", channel="<media:title>Channel</media:title>"), ""),
+    "itunes_author_of_an_atom_entry": (media_atom("<id>x</id><title>t</title><itunes:author>A</itunes:author>"), ""),
+    "media_keywords_with_an_attribute": (media_rss("<title>t</title><media:keywords lang='en'>a</media:keywords>"), ""),
     # An RSS 1.0 namespace declared before Atom's, in any case, makes the document RSS 1.0 to
     # feedparser: a text title that looks like HTML is HTML, and the feed's author is no entry's.
     "atom_declaring_rss10_in_capitals": (

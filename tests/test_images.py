@@ -46,21 +46,21 @@ def images(body: bytes, content_type: str = "application/xml") -> tuple[str | No
     return fast.image, reference.image, took_fast
 
 
-# Each shape: (document, its picture, whether the fast path reads it).
+# Each shape: (document, its picture, whether the fast path reads it: all but an xml:base).
 SHAPES = {
     "rss media:thumbnail, relative": (
-        rss('<media:thumbnail url="/img/t.jpg" width="120"/>'), "http://fetched.example.org/img/t.jpg", False),
+        rss('<media:thumbnail url="/img/t.jpg" width="120"/>'), "http://fetched.example.org/img/t.jpg", True),
     "youtube atom media:group": (
         atom('<media:group><media:title>V</media:title>'
              '<media:content url="https://www.youtube.com/v/abc" type="application/x-shockwave-flash" width="640"/>'
              '<media:thumbnail url="https://i1.ytimg.com/vi/abc/hqdefault.jpg" width="480" height="360"/>'
              '<media:description>About</media:description></media:group>'),
-        "https://i1.ytimg.com/vi/abc/hqdefault.jpg", False),
+        "https://i1.ytimg.com/vi/abc/hqdefault.jpg", True),
     "media:content medium=image": (
-        rss('<media:content url="http://cdn.example/a.jpg" medium="image"/>'), "http://cdn.example/a.jpg", False),
+        rss('<media:content url="http://cdn.example/a.jpg" medium="image"/>'), "http://cdn.example/a.jpg", True),
     "media:content of an image type": (
         rss('<media:content url="http://cdn.example/v.mp4" type="video/mp4"/>'
-            '<media:content url="http://cdn.example/b.png" type="IMAGE/PNG"/>'), "http://cdn.example/b.png", False),
+            '<media:content url="http://cdn.example/b.png" type="IMAGE/PNG"/>'), "http://cdn.example/b.png", True),
     "rss enclosure of an image type": (
         rss('<enclosure url="http://cdn.example/ep.mp3" type="audio/mpeg" length="1"/>'
             '<enclosure url="pic.jpg" type="image/jpeg" length="2"/>'),
@@ -70,19 +70,19 @@ SHAPES = {
         "http://cdn.example/c.webp", True),
     "podcast episode itunes:image": (
         rss('<enclosure url="http://cdn.example/ep.mp3" type="audio/mpeg" length="1"/>'
-            '<itunes:image href="http://cdn.example/ep.jpg"/>'), "http://cdn.example/ep.jpg", False),
+            '<itunes:image href="http://cdn.example/ep.jpg"/>'), "http://cdn.example/ep.jpg", True),
     "a thumbnail before an image file and itunes:image": (
         rss('<itunes:image href="http://cdn.example/show.jpg"/><enclosure url="http://cdn.example/e.jpg" '
             'type="image/jpeg" length="1"/><media:content url="http://cdn.example/m.jpg" medium="image"/>'
-            '<media:thumbnail url="http://cdn.example/t.jpg"/>'), "http://cdn.example/t.jpg", False),
+            '<media:thumbnail url="http://cdn.example/t.jpg"/>'), "http://cdn.example/t.jpg", True),
     "an image media:content before an image enclosure before itunes:image": (
         rss('<itunes:image href="http://cdn.example/show.jpg"/><enclosure url="http://cdn.example/e.jpg" '
             'type="image/jpeg" length="1"/><media:content url="http://cdn.example/m.jpg" medium="image"/>'),
-        "http://cdn.example/m.jpg", False),
+        "http://cdn.example/m.jpg", True),
     "no javascript: or data: URL": (
         rss('<media:thumbnail url="javascript:alert(1)"/><media:thumbnail url="data:image/png;base64,AAAA"/>'
             '<itunes:image href="ftp://cdn.example/x.jpg"/>'
-            '<media:content url="http://cdn.example/ok.jpg" medium="image"/>'), "http://cdn.example/ok.jpg", False),
+            '<media:content url="http://cdn.example/ok.jpg" medium="image"/>'), "http://cdn.example/ok.jpg", True),
     "the xml:base in effect": (
         rss('<media:thumbnail xml:base="http://img.example/dir/" url="t.jpg"/>'), "http://img.example/dir/t.jpg",
         False),
