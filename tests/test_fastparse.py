@@ -276,6 +276,14 @@ SLOW_CASES: dict[str, tuple[bytes, str]] = {
     "itunes_link": (media_rss("<title>t</title><itunes:link href='http://i.example/i.jpg'/>"), ""),
     "media_title_of_a_channel": (media_rss("<title>t</title>", channel="<media:title>Channel</media:title>"), ""),
     "itunes_author_of_an_atom_entry": (media_atom("<id>x</id><title>t</title><itunes:author>A</itunes:author>"), ""),
+    # A prefix of a namespace feedparser does not know, bound again to another anywhere before:
+    # feedparser then reads <x:link> as the entry's link and <x:title> as its title.
+    "unknown_prefix_bound_again_on_an_element": (
+        rss("<guid isPermaLink='false'>g</guid><x:thing xmlns:x='http://x.example/'>v</x:thing><x:link>http://x/</x:link>"
+            "<x:title>T</x:title>").replace(b"<rss ", b"<rss xmlns:x='http://unknown.example/ns' "), ""),
+    "unknown_prefix_bound_again_on_another_element": (
+        rss("<guid isPermaLink='false'>g</guid><y:thing xmlns:y='http://y.example/' xmlns:x='http://x.example/'>v"
+            "</y:thing><x:link>http://x/</x:link>").replace(b"<rss ", b"<rss xmlns:x='http://unknown.example/ns' "), ""),
     "media_keywords_with_an_attribute": (media_rss("<title>t</title><media:keywords lang='en'>a</media:keywords>"), ""),
     # An RSS 1.0 namespace declared before Atom's, in any case, makes the document RSS 1.0 to
     # feedparser: a text title that looks like HTML is HTML, and the feed's author is no entry's.
