@@ -624,8 +624,8 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
             entry.update(_author(child, atom=atom))
     if media is not None:
         _place_media(entry, media, not atom and any(c.tag == "source" for c in item))
-    if entry.get("image", 0) is None:
-        del entry["image"]  # an itunes:image with an empty href: feedparser stores none
+        if entry.get("image", 0) is None:
+            del entry["image"]  # an itunes:image with an empty href: feedparser stores none
     if "id" in entry:
         entry["guidislink"] = guid_is_link and guid_before_link
         if guid_is_link and not explicit_link:
