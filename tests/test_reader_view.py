@@ -54,6 +54,30 @@ def test_a_third_outlet_linking_a_page_before_its_outlet_carried_the_story_joins
     assert vias == ["https://b.example/air", "https://b.example/air?utm_source=c"]
 
 
+def test_a_copy_on_a_linked_page_filled_with_another_storys_text_joins_that_story(
+        feed_server: FeedServer, make_project) -> None:
+    # c links b's page; b's entry there is first a short note (c's story, by its link),
+    # then b fills it with a's text: the reader's two entries become one, with b's and c's
+    # copies as via links, and the refresh reports the merge (it stayed two for ever).
+    feed_server.route("/a", rss20("A", [story(1, "a", title="Air policing", content=TEXT, link="https://a.example/air")]))
+    b = feed_server.route("/b", rss20("B", []))
+    feed_server.route("/c", rss20("C", [story(1, "c", title="Air policing: what it means",
+                                              content="<p>Spanish jets take over the Baltic air policing next week.</p>",
+                                              link="https://b.example/air?utm_source=c")]))
+    p = make_project({"a": feed_server.url("/a"), "b": feed_server.url("/b"), "c": feed_server.url("/c")})
+    p.update()
+    note = story(1, "b", title="Air policing", content="<p>Breaking: more to follow on the air policing decision.</p>",
+                 link="https://b.example/air")
+    b.body = rss20("B", [note])
+    assert "0 new items, 0 updated, 1 merged" in p.update()
+    assert len(p.entry_elements()) == 2
+    b.body = rss20("B", [replace(note, content=TEXT)])
+    assert "1 merged" in p.update()
+    [entry] = p.entry_elements()
+    vias = sorted(link.get("href") for link in entry.findall("{*}link") if link.get("rel") == "via")
+    assert len(vias) == 2 and "https://b.example/air" in vias
+
+
 def test_a_wire_copy_of_a_story_its_origin_has_since_edited_is_the_same_story(feed_server: FeedServer,
                                                                              make_project) -> None:
     one = feed_server.route("/one", rss20("One", [story(1, "one", title="Air policing", content=TEXT)]))

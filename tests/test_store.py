@@ -605,6 +605,64 @@ def test_a_merge_takes_the_newer_storys_topics_away_and_reclassifies_the_older(s
     assert store.item_count() == 1
 
 
+_BREAKING = "<p>Breaking: more to follow on the alliance's air policing decision shortly.</p>"
+
+
+def test_a_copy_edited_into_another_storys_text_joins_that_story(store: Store) -> None:
+    # c links b's page; b's entry on that page first carries a short note (the same story
+    # as c's, by its link); a's story arrives; b then fills its entry with a's text. Its link
+    # names one stored story and its text another: one story, as when b's copy arrives
+    # with a's text at once (it stayed two for ever).
+    _three_outlets(store)
+    store.ingest("c", [_C], now=T0)
+    note = replace(_B, content=_BREAKING)
+    assert store.ingest("b", [note], now=T0 + timedelta(minutes=1)).attached == 1
+    store.ingest("a", [_A], now=T0 + timedelta(minutes=2))
+    assert store.item_count() == 2
+    assert store.ingest("b", [_B], now=T0 + timedelta(minutes=3)).attached == 1  # a merge: the feeds change
+    assert store.item_count() == 1
+    with store.reading() as conn:
+        assert sorted(conn.execute(text(
+            "SELECT s.name FROM item_sources l JOIN sources s ON s.id = l.source_id")).scalars()) == ["a", "b", "c"]
+        for table in ("rule_texts", "item_alias_links", "item_alias_texts"):
+            assert conn.scalar(text(f"SELECT COUNT(*) FROM {table} WHERE item_id NOT IN (SELECT id FROM items)")) == 0
+    results = store.ingest_batch([IngestJob(n, [e]) for n, e in (("a", _A), ("b", _B), ("c", _C))],
+                                 now=T0 + timedelta(hours=1))
+    assert [(r.new, r.updated, r.attached) for r in results] == [(0, 0, 0)] * 3
+    # a wire copy of b's note, or of the teaser, is the story
+    assert store.ingest("d", [replace(note, link="https://d.example/air")], now=T0 + timedelta(hours=2)).attached == 1
+    assert store.item_count() == 1
+
+
+def test_a_story_its_origin_edits_into_another_storys_text_joins_that_story(store: Store) -> None:
+    # b's own short note, which c links; then a's story; then b replaces its note with
+    # a's text: b's story is a's, whichever came first (b's, the older, keeps).
+    _three_outlets(store)
+    note = replace(_B, content=_BREAKING)
+    store.ingest("b", [note], now=T0)
+    store.ingest("c", [_C], now=T0 + timedelta(minutes=1))
+    store.ingest("a", [_A], now=T0 + timedelta(minutes=2))
+    assert store.item_count() == 2
+    assert store.ingest("b", [_B], now=T0 + timedelta(minutes=3)).updated == 1
+    assert store.item_count() == 1
+    [item] = store.newest_items(None, 5)
+    assert item.link == "https://b.example/air"
+    results = store.ingest_batch([IngestJob(n, [e]) for n, e in (("a", _A), ("b", _B), ("c", _C))],
+                                 now=T0 + timedelta(hours=1))
+    assert [(r.new, r.updated, r.attached) for r in results] == [(0, 0, 0)] * 3
+
+
+def test_an_edit_into_another_storys_text_joins_no_story_one_source_carries_both_of(store: Store) -> None:
+    # c carries a's story too (a copy of its own): b's note filled with a's text cannot
+    # make c's two entries one item.
+    _three_outlets(store)
+    store.ingest("c", [_C, replace(_A, key="2", link="https://c.example/air")], now=T0)
+    store.ingest("b", [replace(_B, content=_BREAKING)], now=T0 + timedelta(minutes=1))
+    assert store.item_count() == 2
+    store.ingest("b", [_B], now=T0 + timedelta(minutes=2))
+    assert store.item_count() == 2
+
+
 def test_0012_gives_stories_the_links_of_the_further_sources_copies_stored_before(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = Store.open(url)

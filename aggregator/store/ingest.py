@@ -516,6 +516,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     whole_after: int | None = None  # read when a changed entry needs it (see migration 0008)
     recleaned: list[tuple[IngestJob, int, EntryData, EntryData, str, bool, bool]] = []  # see _recleaned
     untitled: list[tuple[int, int, EntryData]] = []  # (job, item, entry): unchanged, read anew, titled by its text
+    edited: list[tuple[int, int, EntryData, bool]] = []  # (job, item, entry, counted as updated): see _merge_edited
     for j, (job, unique) in enumerate(zip(jobs, per_job)):
         sid = source_ids[job.source_name]
         for key, entry in unique.items():
@@ -562,6 +563,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 if sent != entry.link:
                     counts[j][1] += 1
                 copies.append((item_id, entry))
+                edited.append((j, item_id, entry, sent != entry.link))
                 continue
             if whole_after is None:
                 whole_after = int(_get_meta(conn, "fingerprints_whole_after") or 0)
@@ -585,6 +587,8 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 recleaned.append((job, item_id, entry, was, old_fp, earlier, tracked))
             else:
                 (enriched if read_fuller else changed).append((item_id, entry))
+                if not read_fuller:
+                    edited.append((j, item_id, entry, True))
             counts[j][1] += 1
     if untitled:
         titles: dict[int, str] = {}
@@ -595,8 +599,11 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 enriched.append((item_id, entry))
                 counts[j][1] += 1
     if recleaned:
-        for item_id, entry, cleaned in _recleaned(conn, recleaned):
+        job_index = {id(job): j for j, job in enumerate(jobs)}
+        for (item_id, entry, cleaned), (job, *_) in zip(_recleaned(conn, recleaned), recleaned):
             (enriched if cleaned else changed).append((item_id, entry))
+            if not cleaned:
+                edited.append((job_index[id(job)], item_id, entry, True))
     if rekeyed:
         conn.execute(_statement(conn, _rekey), rekeyed)
     if relinked:
@@ -609,6 +616,9 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
         _update_items(conn, changed, now)
     if enriched:
         _update_items(conn, enriched, now, keep_times=True)
+    if edited:
+        _merge_edited(conn, [(j, source_ids[jobs[j].source_name], item_id, entry, counted)
+                             for j, item_id, entry, counted in edited], counts)
     if fresh:
         _insert_fresh(conn, jobs, fresh, counts, now)
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
@@ -852,6 +862,72 @@ def _merge_items(conn: Connection, merged: dict[int, int]) -> None:
         log.info("item %d is the story of item %d: merged into it", gone, keep)
     _insert_aliases(conn, links, texts)
     conn.execute(delete(items).where(items.c.id.in_(gone_ids)))
+
+
+def _merge_edited(
+    conn: Connection, edited: list[tuple[int, int, int, EntryData, bool]], counts: list[list[int]]
+) -> None:
+    """Merge the stories that entries sent changed make one, as ``_insert_fresh`` does for
+    new entries: an entry whose item is one story and whose link or text now names another
+    (b's short note on the page c linked, filled with a's text; or b's own story, edited
+    into a's), unless a source carries both. Each (job, source, item, entry, counted as
+    updated) is written already; an entry that merges and was not counted (a further
+    source's copy whose text changed) counts as merged: the feeds change."""
+    links: list[str | None] = []
+    keys: list[int | None] = []
+    for _, _, _, entry, _ in edited:
+        canon = canonical_link(entry.link)
+        links.append(_indexed(canon) if canon and _names_a_story(canon) else None)
+        dedup = _derived_texts(entry)[2]
+        keys.append(text_key(dedup) if dedup else None)
+    by_link: dict[str, list[int]] = defaultdict(list)
+    by_text: dict[int, list[int]] = defaultdict(list)
+    raw_links = sorted({canonical_link(e.link) or "" for _, _, _, e, _ in edited} - {""})
+    for part in _chunks(_with_legacy(raw_links)):
+        for item_id, canon in conn.execute(
+                _statement(conn, _items_by_link), {"links": _listed(conn, items.c.canonical_link, part)}):
+            if canon is not None:
+                by_link[_indexed(canon)].append(item_id)
+    for part in _chunks(sorted({k for k in keys if k is not None})):
+        for item_id, key in conn.execute(
+                _statement(conn, _items_by_text), {"keys": _listed(conn, items.c.text_key, part)}):
+            if key is not None:
+                by_text[key].append(item_id)
+    candidates = sorted({i for ids in (*by_link.values(), *by_text.values()) for i in ids}
+                        | {item_id for _, _, item_id, _, _ in edited})
+    carriers: dict[int, set[int]] = defaultdict(set)
+    for part in _chunks(candidates):
+        for item_id, source_id in conn.execute(
+                _statement(conn, _carriers_of), {"ids": _listed(conn, item_sources.c.item_id, part)}):
+            carriers[item_id].add(source_id)
+    merged: dict[int, int] = {}
+
+    def stories(found: list[int] | None) -> list[int]:
+        """The items of ``found`` as they stand after this batch's merges, oldest first."""
+        return sorted({_merged_into(merged, i) for i in found or ()})
+
+    for (j, sid, item_id, _, counted), canon, key in zip(edited, links, keys):
+        own = _merged_into(merged, item_id)
+        same = stories(by_text.get(key) if key is not None else None)
+        named = stories(by_link.get(canon) if canon else None)
+        if len(named) > 1:  # a link several stories share names none of them but by its text too
+            named = [i for i in named if i in same]
+        for found in (same, named):
+            other = next((i for i in found if i != own and sid not in carriers[i]), None)
+            if other is None or not carriers[own].isdisjoint(carriers[other]):
+                continue
+            keep, gone = min(own, other), max(own, other)
+            merged[gone] = keep
+            carriers[keep] |= carriers.pop(gone)
+            own = keep
+            if not counted:
+                counts[j][2] += 1
+                counted = True
+    if merged:
+        _merge_items(conn, merged)
+        keeps = sorted({_merged_into(merged, i) for i in merged})
+        for part in _chunks(keeps):
+            conn.execute(_statement(conn, _unclassify), {"ids": _listed(conn, items.c.id, part)})
 
 
 def _update_items(
