@@ -15,7 +15,7 @@ from sqlalchemy import Connection, func, inspect, select, text
 
 from aggregator.db import make_engine, migrate
 from aggregator.models import item_sources, items, metadata
-from aggregator.store import IngestJob, SourceSpec, Store
+from aggregator.store import IngestJob, IngestResult, SourceSpec, Store
 from aggregator.store.records import state_of
 from aggregator.types import EntryData
 
@@ -604,6 +604,27 @@ def test_a_merge_takes_the_newer_storys_topics_away_and_reclassifies_the_older(s
     assert [i.title for i in store.newest_items("baltic", 5)] == []  # the story reads as a's
     assert store.item_count() == 1
 
+
+
+@pytest.mark.parametrize("wire_first", [False, True])
+def test_a_live_page_its_outlet_links_several_entries_to_names_no_story_to_merge(
+        store: Store, wire_first: bool) -> None:
+    # c's own story links b's live page; b's feed then sends two updates of that page, one
+    # a wire copy of a's story. The page names no one story (two entries of b link it):
+    # the wire copy is a's story by its text, and c's story stays its own (it was merged
+    # into a's and left c's feeds).
+    _three_outlets(store)
+    store.ingest("a", [_A], now=T0)
+    election = EntryData(key="1", title="Election night", link="https://b.example/live",
+                         content="<p>Our own coverage: polls close at eight, and results follow all night.</p>")
+    store.ingest("c", [election], now=T0 + timedelta(minutes=1))
+    live = [EntryData(key="live-2", title="Polls closed", link="https://b.example/live",
+                      content="<p>Polls have closed in all districts; the first results are expected soon.</p>"),
+            EntryData(key="live-1", title="Air policing", content=TEXT_A, link="https://b.example/live")]
+    if wire_first:
+        live.reverse()
+    assert store.ingest("b", live, now=T0 + timedelta(minutes=2)) == IngestResult(new=1, attached=1)
+    assert sorted(i.title for i in store.newest_items(None, 5)) == ["Air policing", "Election night", "Polls closed"]
 
 _BREAKING = "<p>Breaking: more to follow on the alliance's air policing decision shortly.</p>"
 

@@ -831,6 +831,24 @@ def _keep_copy_keys(conn: Connection, copies: list[tuple[int, EntryData]]) -> No
     _insert_aliases(conn, links, texts)
 
 
+def _sent_twice(fresh: list[tuple[int, str, int, EntryData, tuple[str, str]]], matched: list[str | None]) -> set[str]:
+    """The links of ``matched`` (one for each entry of ``fresh``) that two entries of one
+    source send."""
+    linked = set(matched)
+    linked.discard(None)
+    if len(linked) == len(matched) - matched.count(None):  # (most batches: every link once, a set's cost)
+        return set()
+    sent: set[tuple[int, str]] = set()
+    shared: set[str] = set()
+    for (_, _, sid, _, _), canon in zip(fresh, matched):
+        if canon is not None:
+            if (sid, canon) in sent:
+                shared.add(canon)
+            else:
+                sent.add((sid, canon))
+    return shared
+
+
 def _merged_into(merged: dict[int, int], item_id: int) -> int:
     while item_id in merged:
         item_id = merged[item_id]
@@ -1076,6 +1094,14 @@ def _insert_fresh(
         title, match_text, dedup = _derived_texts(e)
         derived.append((title, match_text))
         texts.append(text_key(dedup) if dedup else None)
+    shared = _sent_twice(fresh, matched)
+    if shared:
+        # A link that two new entries of one source send (updates of a live page, a
+        # section page) is no one story's, as one several stored stories share is not
+        # (story_of): the first of them took another source's story with that link, or
+        # merged that story into the one of its text, and the second was a story of its own.
+        matched = [None if canon in shared else canon for canon in matched]
+        raw_links = [canon for canon in raw_links if _indexed(canon) not in shared]
     # Stored items with the same canonical link or text, oldest first, and every
     # source that already carries each of them.
     by_link: dict[str, list[int]] = defaultdict(list)
