@@ -604,21 +604,22 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             (enriched if cleaned else changed).append((item_id, entry))
             if not cleaned:
                 edited.append((job_index[id(job)], item_id, entry, True))
+    text_keys: dict[int, int | None] = {}  # id(entry) -> its text key, for _merge_edited
     if rekeyed:
         conn.execute(_statement(conn, _rekey), rekeyed)
     if relinked:
         conn.execute(_statement(conn, _relink), relinked)
     if copies:
-        _keep_copy_keys(conn, copies)
+        _keep_copy_keys(conn, copies, text_keys)
     if changed or enriched:
-        _keep_earlier_keys(conn, changed + enriched)
+        _keep_earlier_keys(conn, changed + enriched, text_keys)
     if changed:
         _update_items(conn, changed, now)
     if enriched:
         _update_items(conn, enriched, now, keep_times=True)
     if edited:
         _merge_edited(conn, [(j, source_ids[jobs[j].source_name], item_id, entry, counted)
-                             for j, item_id, entry, counted in edited], counts)
+                             for j, item_id, entry, counted in edited], counts, text_keys)
     if fresh:
         _insert_fresh(conn, jobs, fresh, counts, now)
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
@@ -793,10 +794,13 @@ def _stored_keys(conn: Connection, item_ids: Iterable[int]) -> dict[int, tuple[s
     return keys
 
 
-def _keep_earlier_keys(conn: Connection, changed: list[tuple[int, EntryData]]) -> None:
+def _keep_earlier_keys(
+    conn: Connection, changed: list[tuple[int, EntryData]], text_keys: dict[int, int | None] | None = None
+) -> None:
     """Keep the canonical link and text key each item had before its entry in ``changed``
     is written into it, where the entry has others: a copy another source took of the story
-    before its origin edited it is still the same story (``_items_by_link``, ``_items_by_text``)."""
+    before its origin edited it is still the same story (``_items_by_link``, ``_items_by_text``).
+    ``text_keys``: the text keys it computes are put there, by ``id(entry)``."""
     old = _stored_keys(conn, [item_id for item_id, _ in changed])
     links: list[tuple[str, int]] = []
     texts: list[tuple[int, int]] = []
@@ -808,15 +812,21 @@ def _keep_earlier_keys(conn: Connection, changed: list[tuple[int, EntryData]]) -
             links.append((was_canon, item_id))
         if was_key is not None:
             dedup = _derived_texts(entry)[2]
-            if was_key != (text_key(dedup) if dedup else None):
+            key = text_key(dedup) if dedup else None
+            if text_keys is not None:
+                text_keys[id(entry)] = key
+            if was_key != key:
                 texts.append((was_key, item_id))
     _insert_aliases(conn, links, texts)
 
 
-def _keep_copy_keys(conn: Connection, copies: list[tuple[int, EntryData]]) -> None:
+def _keep_copy_keys(
+    conn: Connection, copies: list[tuple[int, EntryData]], text_keys: dict[int, int | None] | None = None
+) -> None:
     """Keep the canonical link and text key of a further source's copy that changed (its
     outlet moved it to a new address, or edited it) as its story's: a copy taken of it
-    since is still that story, as one of the copy first stored is (``_insert_fresh``)."""
+    since is still that story, as one of the copy first stored is (``_insert_fresh``).
+    ``text_keys``: each entry's text key is put there, by ``id(entry)``."""
     own = _stored_keys(conn, [item_id for item_id, _ in copies])
     links: list[tuple[str, int]] = []
     texts: list[tuple[int, int]] = []
@@ -826,7 +836,10 @@ def _keep_copy_keys(conn: Connection, copies: list[tuple[int, EntryData]]) -> No
         if canon and _names_a_story(canon) and (link := _indexed(canon)) != item_canon:
             links.append((link, item_id))
         dedup = _derived_texts(entry)[2]
-        if dedup and (key := text_key(dedup)) != item_key:
+        key = text_key(dedup) if dedup else None
+        if text_keys is not None:
+            text_keys[id(entry)] = key
+        if key is not None and key != item_key:
             texts.append((key, item_id))
     _insert_aliases(conn, links, texts)
 
@@ -883,21 +896,26 @@ def _merge_items(conn: Connection, merged: dict[int, int]) -> None:
 
 
 def _merge_edited(
-    conn: Connection, edited: list[tuple[int, int, int, EntryData, bool]], counts: list[list[int]]
+    conn: Connection, edited: list[tuple[int, int, int, EntryData, bool]], counts: list[list[int]],
+    text_keys: dict[int, int | None],
 ) -> None:
     """Merge the stories that entries sent changed make one, as ``_insert_fresh`` does for
     new entries: an entry whose item is one story and whose link or text now names another
     (b's short note on the page c linked, filled with a's text; or b's own story, edited
     into a's), unless a source carries both. Each (job, source, item, entry, counted as
     updated) is written already; an entry that merges and was not counted (a further
-    source's copy whose text changed) counts as merged: the feeds change."""
+    source's copy whose text changed) counts as merged: the feeds change. ``text_keys``:
+    the entries' text keys as ingest computed them, by ``id(entry)``."""
     links: list[str | None] = []
     keys: list[int | None] = []
     for _, _, _, entry, _ in edited:
         canon = canonical_link(entry.link)
         links.append(_indexed(canon) if canon and _names_a_story(canon) else None)
-        dedup = _derived_texts(entry)[2]
-        keys.append(text_key(dedup) if dedup else None)
+        if id(entry) in text_keys:
+            keys.append(text_keys[id(entry)])
+        else:  # (an item without a text key before its edit)
+            dedup = _derived_texts(entry)[2]
+            keys.append(text_key(dedup) if dedup else None)
     by_link: dict[str, list[int]] = defaultdict(list)
     by_text: dict[int, list[int]] = defaultdict(list)
     raw_links = sorted({canonical_link(e.link) or "" for _, _, _, e, _ in edited} - {""})
