@@ -82,6 +82,9 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_story_its_origin_edits_into_another_storys_text_joins_that_story,
     test_an_edit_into_another_storys_text_joins_no_story_one_source_carries_both_of,
     test_a_live_page_its_outlet_links_several_entries_to_names_no_story_to_merge,
+    test_a_text_several_stored_stories_share_merges_no_story_into_them,
+    test_a_text_several_stories_share_merges_no_new_story_into_them,
+    test_an_edit_into_a_text_several_stories_share_merges_no_story_into_them,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -626,6 +626,54 @@ def test_a_live_page_its_outlet_links_several_entries_to_names_no_story_to_merge
     assert store.ingest("b", live, now=T0 + timedelta(minutes=2)) == IngestResult(new=1, attached=1)
     assert sorted(i.title for i in store.newest_items(None, 5)) == ["Air policing", "Election night", "Polls closed"]
 
+
+_NEWSLETTER = "<p>Sign up to receive our daily newsletter with the top stories in your inbox every morning.</p>"
+_HARBOUR = EntryData(key="1", title="Harbour reopens", link="https://x.example/harbour",
+                     content="<p>The harbour reopens after the winter storms damaged its piers.</p>")
+
+
+def test_a_text_several_stored_stories_share_merges_no_story_into_them(store: Store) -> None:
+    # p sends its newsletter boilerplate each day (two stories of one text); q's entry links
+    # x's story with that boilerplate as its only text. The text names no one story: q's
+    # copy is x's story by its link, and x's story stays (it was merged into Monday's
+    # newsletter and left every feed).
+    store.sync_sources([SourceSpec(n, "feed", f"http://{n}.test/feed") for n in "pqx"])
+    store.ingest("p", [EntryData(key=day, title="Newsletter", content=_NEWSLETTER,
+                                 link=f"https://p.example/newsletter/{day}") for day in ("mon", "tue")], now=T0)
+    store.ingest("x", [_HARBOUR], now=T0 + timedelta(minutes=1))
+    copy = EntryData(key="1", title="Newsletter", content=_NEWSLETTER, link="https://x.example/harbour?utm_source=q")
+    assert store.ingest("q", [copy], now=T0 + timedelta(minutes=2)).attached == 1
+    assert sorted(i.title for i in store.newest_items(None, 5)) == ["Harbour reopens", "Newsletter", "Newsletter"]
+
+
+@pytest.mark.parametrize("order", ["pxq", "p|xq"])
+def test_a_text_several_stories_share_merges_no_new_story_into_them(store: Store, order: str) -> None:
+    # The same, with x's story and q's copy new in one batch, or all three.
+    store.sync_sources([SourceSpec(n, "feed", f"http://{n}.test/feed") for n in "pqx"])
+    entries = {"p": [EntryData(key=day, title="Newsletter", content=_NEWSLETTER,
+                               link=f"https://p.example/newsletter/{day}") for day in ("mon", "tue")],
+               "x": [_HARBOUR],
+               "q": [EntryData(key="1", title="Newsletter", content=_NEWSLETTER,
+                               link="https://x.example/harbour?utm_source=q")]}
+    t = T0
+    for batch in order.split("|"):
+        t += timedelta(minutes=1)
+        store.ingest_batch([IngestJob(name, entries[name]) for name in batch], now=t)
+    assert sorted(i.title for i in store.newest_items(None, 5)) == ["Harbour reopens", "Newsletter", "Newsletter"]
+
+
+def test_an_edit_into_a_text_several_stories_share_merges_no_story_into_them(store: Store) -> None:
+    # q's copy of x's story, edited into p's daily boilerplate, merges x's story into none.
+    store.sync_sources([SourceSpec(n, "feed", f"http://{n}.test/feed") for n in "pqx"])
+    store.ingest("p", [EntryData(key=day, title="Newsletter", content=_NEWSLETTER,
+                                 link=f"https://p.example/newsletter/{day}") for day in ("mon", "tue")], now=T0)
+    store.ingest("x", [_HARBOUR], now=T0 + timedelta(minutes=1))
+    copy = replace(_HARBOUR, link="https://x.example/harbour?utm_source=q",
+                   content="<p>Read about the harbour reopening after the storms on x's site.</p>")
+    store.ingest("q", [copy], now=T0 + timedelta(minutes=2))
+    store.ingest("q", [replace(copy, title="Newsletter", content=_NEWSLETTER)], now=T0 + timedelta(minutes=3))
+    assert sorted(i.title for i in store.newest_items(None, 5)) == ["Harbour reopens", "Newsletter", "Newsletter"]
+
 _BREAKING = "<p>Breaking: more to follow on the alliance's air policing decision shortly.</p>"
 
 

@@ -949,8 +949,9 @@ def _merge_edited(
         if len(named) > 1:  # a link several stories share names none of them but by its text too
             named = [i for i in named if i in same]
         for found in (same, named):
-            other = next((i for i in found if i != own and sid not in carriers[i]), None)
-            if other is None or not carriers[own].isdisjoint(carriers[other]):
+            # (a text or link that several other stories share names none of them)
+            others = [i for i in found if i != own]
+            if len(others) != 1 or not carriers[own].isdisjoint(carriers[other := others[0]]):
                 continue
             keep, gone = min(own, other), max(own, other)
             merged[gone] = keep
@@ -1269,13 +1270,16 @@ def _insert_fresh(
         if by_its_text is None and batch_same:
             twin_by_text = batch_match(batch_same, sid)
         stored = by_its_link if by_its_link is not None else by_its_text
+        # Merged only by a text that names one story: one several share (a source's daily
+        # boilerplate) would merge the link's story into the oldest of them.
         if by_its_link is not None:
-            if by_its_text is not None and same and by_its_link not in same:
+            if by_its_text is not None and same and len(same) == 1 and by_its_link not in same:
                 if carriers[by_its_text].isdisjoint(carriers[by_its_link]):
                     stored = merge(by_its_link, by_its_text)
-            elif twin_by_text is not None and new_carriers[twin_by_text].isdisjoint(carriers[by_its_link]):
+            elif (twin_by_text is not None and not same and batch_same and len(batch_same) == 1
+                  and new_carriers[twin_by_text].isdisjoint(carriers[by_its_link])):
                 twin_into_stored(twin_by_text, by_its_link)
-        elif by_its_text is not None and twin_by_link is not None:
+        elif by_its_text is not None and twin_by_link is not None and same and len(same) == 1:
             if new_carriers[twin_by_link].isdisjoint(carriers[by_its_text]):
                 twin_into_stored(twin_by_link, by_its_text)
         if stored is not None:
@@ -1286,7 +1290,7 @@ def _insert_fresh(
             continue
         twin = twin_by_link if twin_by_link is not None else twin_by_text
         if (twin_by_link is not None and twin_by_text is not None and batch_same
-                and twin_by_link not in batch_same
+                and len(batch_same) == 1 and not same and twin_by_link not in batch_same
                 and new_carriers[twin_by_link].isdisjoint(new_carriers[twin_by_text])):
             twin = min(twin_by_link, twin_by_text)
             twin_into_twin(twin, max(twin_by_link, twin_by_text))
