@@ -92,6 +92,9 @@ sources = Table(
     Column("last_modified", Text),
     Column("body_hash", String(64)),
     Column("pending_redirect", Text),
+    # The URL its stored entries' relative links were resolved against: the final URL of
+    # its last parse, without credentials (schema 0015; see IngestJob.moved).
+    Column("link_base", Text),
     Column("last_fetch", UTCDateTime),
     Column("last_success", UTCDateTime),
     Column("http_status", Integer),

@@ -248,6 +248,13 @@ def _credentials(url: str) -> tuple[str, str] | None:
     return (plain, url[:end]) if plain != url[:end] else None
 
 
+def _moved(stored: str | None, parsed: str | None) -> tuple[str, str] | None:
+    """(the URL a source's stored entries' relative links were resolved against, the one
+    this parse's were) when they differ (the feed moved, or a redirect sends it elsewhere):
+    see ``IngestJob.moved``."""
+    return (stored, parsed) if stored and parsed and stored != parsed else None
+
+
 # A store transaction during a refresh takes this many sources, or fewer once their
 # entries reach BATCH_ENTRIES: parsed entries wait in memory until it commits. Halving
 # both from 100/500 cut 1.2 MiB of peak memory off a 1,000-feed refresh at no measurable
@@ -416,7 +423,8 @@ async def _fetch_and_store(
         # parse_feed clamped future dates to `started`
         jobs = [IngestJob(rec.name, entries, clamped_at=started, resanitize=_resanitize,
                           reread_shifts=_REREAD_SHIFTS, keep_times=rec.name in rereads,
-                          credentials=_credentials(states[rec.name].url or by_name[rec.name].url or ""))
+                          credentials=_credentials(states[rec.name].url or by_name[rec.name].url or ""),
+                          moved=_moved(states[rec.name].link_base, rec.link_base))
                 for rec, entries, _ in batch if entries is not None]
         settle = settler(batch)
         if not jobs:
@@ -637,7 +645,7 @@ def decide_fetch(
         return record, None, SourceOutcome(src.name, ok=False, error=error, http_status=res.status)
     if feed.warning:
         log.warning("source %s: %s", src.name, feed.warning)
-    record = ok(warning=feed.warning, body_hash=body_hash, title=feed.title, site_link=feed.link)
+    record = ok(warning=feed.warning, body_hash=body_hash, title=feed.title, site_link=feed.link, link_base=feed.url)
     if feed.cut_short:
         # The entries after the cut (and one it left out) come with the next whole
         # document, which a server whose validators date its newest post, not its bytes

@@ -1007,3 +1007,9 @@ def test_0014_keeps_pictures_and_has_every_feed_read_anew(pg_url: str) -> None:
     from test_store import check_0014_keeps_pictures_and_has_every_feed_read_anew
 
     check_0014_keeps_pictures_and_has_every_feed_read_anew(pg_url)
+
+
+def test_0015_keeps_the_url_each_feed_was_read_from(pg_url: str) -> None:
+    from test_store import check_0015_keeps_the_url_each_feed_was_read_from
+
+    check_0015_keeps_the_url_each_feed_was_read_from(pg_url)

@@ -72,10 +72,6 @@ def upstream() -> Iterator[FeedServer]:
         yield server
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a guid-less entry is keyed by its link resolved against the URL the feed was fetched from "
-    "(parse.entry_key), so a relative <link> names another entry once the feed moves, and entries "
-    "of one source are never merged by text (store/ingest.py): every such entry is published twice"))
 def test_a_feed_that_moves_does_not_publish_its_guidless_entries_twice(
     tmp_path: Path, upstream: FeedServer
 ) -> None:

@@ -338,6 +338,73 @@ def test_a_permanent_redirect_to_a_temporary_one_moves_the_source_to_the_permane
     assert (st["url"], st["error"], st["items"]) == (feed_server.url("/feed"), None, 1)
     assert feed_server.hits("/old") == 2 and feed_server.hits("/cdn/today.xml") == 3
 
+def relative_rss(*numbers: int, guid: bool = False, absolute: str | None = None) -> bytes:
+    """RSS whose items link to their stories relative to the feed (story-1.html), as some
+    CMSs write them, without GUIDs; ``absolute``: written whole under that folder instead."""
+    return rss20("moving", []).replace(b"</channel>", "".join(
+        f"<item><title>Moving story {n}</title><link>{absolute or ''}story-{n}.html</link>"
+        + (f"<guid isPermaLink='false'>g{n}</guid>" if guid else "")
+        + f"<description>The moving story number {n}, told at some length here.</description>"
+        f"<pubDate>Mon, 0{n} Mar 2026 10:00:00 +0000</pubDate></item>" for n in numbers).encode() + b"</channel>")
+
+
+@pytest.mark.parametrize("how", ["301 to a folder", "301 to a host", "302 to a folder", "301, same bytes"])
+def test_a_feed_with_relative_links_and_no_guids_that_moves_keeps_its_entries(
+    feed_server: FeedServer, make_project, how: str
+) -> None:
+    # Its entries are keyed by their links resolved against the feed's URL: once it moved,
+    # every one took a new key, and the next document published each of them twice.
+    with FeedServer() as elsewhere:
+        feed_server.route("/old/feed.xml", relative_rss(1, 2))
+        p = make_project({"moving": feed_server.url("/old/feed.xml")})
+        p.update()
+        before = {e.title: (e.id, e.updated) for e in p.entries()}
+        server, path = (elsewhere, "/feed.xml") if "host" in how else (feed_server, "/new/feed.xml")
+        there = server.url(path)
+        route = server.route(path, relative_rss(1, 2, 3))
+        feed_server.redirect("/old/feed.xml", there, 302 if "302" in how else 301)
+        if "same bytes" in how:  # not parsed (the bytes it has), then with the next story
+            route.body = relative_rss(1, 2)
+            assert "0 new items" in p.update()
+            assert "0 new items" in p.update()
+            route.body = relative_rss(1, 2, 3)
+        assert "1 new items" in p.update()
+        after = {e.title: (e.id, e.updated, e.link) for e in p.entries()}
+        assert sorted(after) == ["Moving story 1", "Moving story 2", "Moving story 3"]
+        # The stories it had keep their ids and times (nothing happened to them), and take their new links.
+        assert {t: after[t][:2] for t in before} == before
+        assert {t: v[2] for t, v in after.items()} == {f"Moving story {n}": there.rpartition("/")[0] + f"/story-{n}.html"
+                                                       for n in (1, 2, 3)}
+        # Nothing moves again while it stays there (a 302 as much: its keys do not flap).
+        assert "0 new items, 0 updated" in p.update()
+        route.body = relative_rss(1, 2, 3, 4)
+        assert "1 new items, 0 updated" in p.update()
+        assert len(p.entries()) == 4 and p.status()["moving"]["items"] == 4
+        if "302" in how:  # the redirect ends: the feed is at its own URL again
+            feed_server.route("/old/feed.xml", relative_rss(1, 2, 3, 4, 5))
+            assert "1 new items" in p.update()
+            final = {e.title: (e.id, e.updated, e.link) for e in p.entries()}
+            assert len(final) == 5 and {t: final[t][:2] for t in before} == before
+            assert final["Moving story 1"][2] == feed_server.url("/old/story-1.html")
+
+
+@pytest.mark.parametrize("kind", ["guid", "absolute"])
+def test_a_feed_with_guids_or_whole_links_that_moves_keeps_its_entries_as_before(
+    feed_server: FeedServer, make_project, kind: str
+) -> None:
+    # Such entries keep their keys wherever the feed is: found by them, as before.
+    absolute = feed_server.url("/posts/") if kind == "absolute" else None
+    feed_server.route("/old/feed.xml", relative_rss(1, 2, guid=kind == "guid", absolute=absolute))
+    p = make_project({"moving": feed_server.url("/old/feed.xml")})
+    p.update()
+    before = {e.id for e in p.entries()}
+    feed_server.redirect("/old/feed.xml", "/new/feed.xml", 301)
+    feed_server.route("/new/feed.xml", relative_rss(1, 2, 3, guid=kind == "guid", absolute=absolute))
+    assert "1 new items" in p.update()
+    entries = p.entries()
+    assert len(entries) == 3 and before <= {e.id for e in entries}
+
+
 # --- failures, backoff and recovery -------------------------------------------------------------
 
 

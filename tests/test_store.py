@@ -2515,3 +2515,59 @@ def check_0014_keeps_pictures_and_has_every_feed_read_anew(url: str) -> None:
         assert item == replace(before, image="http://one.test/a.jpg")
     finally:
         store.close()
+
+
+def test_0015_keeps_the_url_each_feed_was_read_from(tmp_path: Path) -> None:
+    check_0015_keeps_the_url_each_feed_was_read_from(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def check_0015_keeps_the_url_each_feed_was_read_from(url: str) -> None:
+    """Schema 0015: a source keeps the URL its stored entries' relative links were resolved
+    against, filled in with its URL; a parse stores its own, a refresh that parses nothing
+    leaves it. The downgrade keeps every row. (test_postgres runs it too.)"""
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/old/feed"), SourceSpec("seeds", "seeds")])
+    store.ingest("one", [EntryData(key="http://one.test/old/a", title="A", link="http://one.test/old/a")], now=T0)
+    store.close()
+    store = migrated_again(url, "0014", "0015")
+    try:
+        assert store.source_states()["one"].link_base == "http://one.test/old/feed"
+        assert store.source_states()["seeds"].link_base is None
+        store.record_refresh("one", started=T0, finished=T0, ok=True, link_base="http://one.test/new/feed")
+        store.record_refresh("one", started=T0, finished=T0, ok=True, body_hash="h")  # nothing parsed
+        assert store.source_state("one").link_base == "http://one.test/new/feed"
+        assert store.source_states()["one"].link_base == "http://one.test/new/feed"
+        assert len(store.newest_items(None, 10)) == 1
+    finally:
+        store.close()
+
+
+def test_an_entry_found_where_its_feed_was_before_it_moved_is_news_only_if_it_changed(tmp_path: Path) -> None:
+    # A feed of relative links moved from /old/ to /new/: its entries are found by the keys
+    # their links had under /old/. One the feed also edited is dated anew, as any edit is;
+    # one whose old key the document sends too is that entry's, not taken from it.
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/old/feed.xml")])
+
+    def entry(folder: str, n: int, text: str = "As it was.") -> EntryData:
+        link = f"http://one.test/{folder}/story-{n}.html"
+        return EntryData(key=link, title=f"Story {n}", link=link, summary=f"<p>{text}</p>", published=T0)
+
+    store.ingest("one", [entry("old", 1), entry("old", 2), entry("old", 3)], now=T0)
+    before = {i.title: i for i in store.newest_items(None, 10)}
+    moved = ("http://one.test/old/feed.xml", "http://one.test/new/feed.xml")
+    later = T0 + timedelta(days=1)
+    [r] = store.ingest_batch([IngestJob("one", [entry("new", 1), entry("new", 2, "Edited."), entry("new", 3),
+                                                entry("old", 3)], moved=moved)], now=later)
+    assert (r.new, r.updated) == (1, 2)  # story 3 at /new/ is new: the feed still sends its /old/ link
+    after = {(i.title, i.link): i for i in store.newest_items(None, 10)}
+    assert len(after) == 4
+    one = after[("Story 1", "http://one.test/new/story-1.html")]
+    assert (one.id, one.updated, one.published) == (before["Story 1"].id, before["Story 1"].updated, T0)
+    two = after[("Story 2", "http://one.test/new/story-2.html")]
+    assert two.id == before["Story 2"].id and two.updated == later
+    assert after[("Story 3", "http://one.test/old/story-3.html")].id == before["Story 3"].id
+    # Keyed anew: the next document, at the same URL, finds them by their keys.
+    [r] = store.ingest_batch([IngestJob("one", [entry("new", 1), entry("new", 2, "Edited.")])], now=later)
+    assert (r.new, r.updated) == (0, 0)
+    store.close()

@@ -257,8 +257,9 @@ class Store:
             return {
                 name: SourceState(id_, name, type_, url, etag, modified, body_hash, pending, failures or 0,
                                   bool(retired), next_run if next_run is None else time_of(next_run),
-                                  success if success is None else time_of(success))
-                for (id_, name, type_, url, etag, modified, body_hash, pending, failures, retired, next_run, success)
+                                  success if success is None else time_of(success), link_base)
+                for (id_, name, type_, url, etag, modified, body_hash, pending, failures, retired, next_run, success,
+                     link_base)
                 in conn.exec_driver_sql(_driver_sql(conn, _states_of)[0])
             }
 

@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, bindparam, delete, func, select, union_all, update
 
@@ -386,6 +387,11 @@ class IngestJob:
     # time zone by name it did not know, CET or MSK, for UTC): a stored entry whose dates
     # are the ones sent now moved by one of these, all else equal, is no news.
     reread_shifts: tuple[timedelta, ...] = ()
+    # (the URL the source's stored entries' relative links were resolved against, the one
+    # these entries' were), when the feed moved (a 301, or a 302 to elsewhere): an entry
+    # keyed by its link, not found by it, is found by the key the same relative link had
+    # there, re-keyed, and its item takes the new link without being dated anew.
+    moved: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -506,6 +512,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 if was and key in (was, _indexed(was)) and (now_key := untracked(was)) in moved:
                     legacy.setdefault((sid, now_key), (link_id, item_id, fp, ufp, origin, sent, pic))
     rekeyed: list[dict[str, Any]] = []
+    relocated = _found_where_it_was(conn, jobs, per_job, source_ids, known) if any(j.moved for j in jobs) else {}
 
     counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
     fresh: list[tuple[int, str, int, EntryData, tuple[str, str]]] = []  # (job, name, source id, entry, fingerprints)
@@ -528,6 +535,10 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                     rekeyed.append({"b_id": hit[0], "b_key": _indexed(key)})
             if hit is None and by_scheme:
                 hit = by_scheme.get((sid, key))
+            if hit is None and relocated:
+                hit = relocated.get((sid, key))
+                if hit is not None:
+                    rekeyed.append({"b_id": hit[0], "b_key": _indexed(key)})
             if hit is None:
                 fresh.append((j, job.source_name, sid, entry, (fp, ufp)))
                 continue
@@ -574,12 +585,18 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             if (earlier and sent and entry.link and sent != entry.link
                     and untracked(without_credentials(sent)) == untracked(entry.link)):
                 was = replace(entry, link=sent)
+            # Found where its feed was before it moved: the story as it was there, its link
+            # as resolved there (a story whose text changed too is news, as any).
+            moved_link = bool(relocated) and relocated.get((sid, key)) is hit
+            if moved_link:
+                was = replace(entry, link=sent)
             tracked = earlier and was.link is not None and untracked(was.link) != was.link
             if tracked and was.link == without_credentials(was.link or "") and old_fp == fingerprint(
                     was, job.clamped_at, tracked=True):
                 continue  # unchanged, fingerprinted as before schema 0008: the new one is stored
             read_fuller = job.keep_times or (
-                (entry.enclosures or entry.author or entry.published or entry.updated or entry.link == key)
+                (moved_link or entry.enclosures or entry.author or entry.published or entry.updated
+                 or entry.link == key)
                 and old_fp in _earlier_fingerprints(was, job, earlier, tracked))
             if not read_fuller and job.resanitize is not None and (
                     entry.content or entry.summary or entry.author
@@ -623,6 +640,71 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     if fresh:
         _insert_fresh(conn, jobs, fresh, counts, now)
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
+
+
+def _moved_prefixes(old: str, new: str) -> list[tuple[str, str]]:
+    """What a relative link resolved against ``new`` starts with, and the same link
+    resolved against ``old`` in its place, most specific first: the document's own URL (a
+    link of a query alone, "?p=17"), its folder ("story-1.html"), its origin when the
+    host moved ("/story-1.html"). A link that climbs out of the folder ("../story") cannot
+    be told from one written whole, and is not followed."""
+    try:
+        was, now = urlsplit(old), urlsplit(new)
+    except ValueError:
+        return []
+    if not (was.scheme and was.netloc and now.scheme and now.netloc):
+        return []
+    pairs = []
+    was_origin, now_origin = f"{was.scheme}://{was.netloc}", f"{now.scheme}://{now.netloc}"
+    was_path, now_path = was.path or "/", now.path or "/"
+    pairs.append((f"{now_origin}{now_path}?", f"{was_origin}{was_path}?"))
+    pairs.append((now_origin + now_path[:now_path.rfind("/") + 1], was_origin + was_path[:was_path.rfind("/") + 1]))
+    if now_origin != was_origin:
+        pairs.append((now_origin + "/", was_origin + "/"))
+    return [(n, o) for n, o in pairs if n != o]
+
+
+def _found_where_it_was(
+    conn: Connection, jobs: Sequence[IngestJob], per_job: list[dict[str, EntryData]], source_ids: dict[str, int],
+    known: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]],
+) -> dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]]:
+    """For each job whose feed moved (``IngestJob.moved``): its entries keyed by their
+    links and not found by them, each found by the key its link had against the feed's
+    URL before (``_moved_prefixes``), as (source, key) -> its link row, as ``known``
+    holds them. A key the document also sends is its own entry's, and a stored row is
+    found for one entry at most."""
+    wanted: dict[tuple[int, str], list[str]] = {}  # (source, key) -> its keys before, best first
+    for job, unique in zip(jobs, per_job):
+        if not job.moved:
+            continue
+        sid = source_ids[job.source_name]
+        pairs = _moved_prefixes(*job.moved)
+        for key, e in unique.items():
+            if (sid, key) in known or not e.link or key != untracked(e.link.strip()):
+                continue
+            before = [o + key[len(n):] for n, o in pairs if key.startswith(n)]
+            before = [b for b in before if b not in unique]
+            if before:
+                wanted[(sid, key)] = before
+    if not wanted:
+        return {}
+    asked = {b for before in wanted.values() for b in before}
+    stored_form = {_indexed(b): b for b in asked}
+    wanted_sources = _listed(conn, item_sources.c.source_id, sorted({sid for sid, _ in wanted}))
+    rows: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
+    for part in _chunks(sorted(stored_form.keys() | asked)):  # asked: see _with_legacy
+        for key, link_id, item_id, fp, ufp, origin, sid, sent, pic in conn.execute(
+            _statement(conn, _links_of), {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
+        ):
+            rows[(sid, stored_form.get(key, key))] = (link_id, item_id, fp, ufp, origin, sent, pic)
+    found: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
+    claimed: set[int] = set()
+    for (sid, key), before in sorted(wanted.items()):
+        hit = next((row for b in before if (row := rows.get((sid, b))) is not None and row[0] not in claimed), None)
+        if hit is not None:
+            claimed.add(hit[0])
+            found[(sid, key)] = hit
+    return found
 
 
 def _recleaned(

@@ -55,12 +55,14 @@ class SourceState:
     retired: bool
     next_run: datetime | None
     last_success: datetime | None
-
+    # The URL its stored entries' relative links were resolved against (schema 0015): the
+    # final URL of its last parse, without credentials; None before its first.
+    link_base: str | None = None
 
 
 # SourceState's fields, in order, as sources columns.
 _STATE_COLUMNS = ("id", "name", "type", "url", "etag", "last_modified", "body_hash", "pending_redirect",
-                  "failures", "retired", "next_run", "last_success")
+                  "failures", "retired", "next_run", "last_success", "link_base")
 
 
 def _states_of(sqlite: bool) -> Any:  # for _statement or _driver_sql: every source's state
@@ -90,11 +92,14 @@ class RefreshRecord:
     site_link: str | None = None
     keep_validators: bool = False  # seeds: no HTTP validators to store
     keep_warning: bool = False  # body not parsed (304, same bytes): the last parse's warning stands
+    # The URL its parsed document's relative links were resolved against (SourceState.link_base):
+    # None when nothing was parsed (304, same bytes, a failure), which leaves the stored one.
+    link_base: str | None = None
 
 
 _REFRESH_COLUMNS = ("id", "last_fetch", "http_status", "next_run", "error", "warning", "failures",
                     "last_success", "etag", "last_modified", "body_hash", "pending_redirect", "url",
-                    "title", "site_link", "retired")
+                    "title", "site_link", "retired", "link_base")
 
 
 _FETCH_COLUMNS = ("source_id", "started", "finished", "http_status", "error", "warning", "new_items", "updated_items")
@@ -134,6 +139,8 @@ def _apply_refresh(row: dict[str, Any], rec: RefreshRecord) -> None:
             row["title"] = rec.title
         if rec.site_link:
             row["site_link"] = rec.site_link
+        if rec.link_base:
+            row["link_base"] = rec.link_base
     else:
         row["error"] = rec.error
         row["failures"] = (row["failures"] or 0) + 1
@@ -163,6 +170,7 @@ def state_of(src: Any) -> SourceState:
         last_modified=src.last_modified, body_hash=src.body_hash,
         pending_redirect=src.pending_redirect, failures=src.failures or 0,
         retired=bool(src.retired), next_run=src.next_run, last_success=src.last_success,
+        link_base=src.link_base,
     )
 
 
