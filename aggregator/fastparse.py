@@ -19,7 +19,8 @@ other than plain UTF-8/ASCII, RSS 1.0/0.9x and Atom 0.3, markup or comments insi
 text element, XHTML or base64 content, repeated fields (feedparser's precedence rules
 for duplicates are intricate), and any element feedparser has a handler for that is
 not handled here (it could feed a field we read). Dates go through feedparser's own
-date parser, so every format it accepts is read the same way.
+date handlers, given what the slow path gives them (an ISO 8601 zone without its colon is
+read here, '+0530', as parse.py has feedparser read it), so both paths read every date alike.
 """
 
 from __future__ import annotations
