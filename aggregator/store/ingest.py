@@ -782,6 +782,13 @@ def _reads_as(sent: str | None, stored: str | None, clean: Callable[[str], str])
             or same_markup(cleaned, again))
 
 
+def _text_moved(entry: EntryData) -> bool:
+    """Whether ``entry`` may have its one HTML text in the other element than it had: an RSS
+    item's <description> (its summary) served as Atom <content> (Blogger's two feeds of one
+    blog, a new theme), or back. The story reads as it did."""
+    return (entry.summary is None) != (entry.content is None) and entry.content_type == "html"
+
+
 def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, tracked: bool) -> set[str]:
     """The fingerprints ``entry`` had when nothing but how it is read changed: a stored
     one of these means the source sent nothing new. An author that appears is never news
@@ -814,6 +821,8 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
         # going back, or whose links take the scheme of the request its page was made for.
         other = _other_scheme(entry.link)
         variants += [replace(v, link=other) for v in variants]
+    if _text_moved(entry):
+        variants += [replace(v, summary=v.content, content=v.summary) for v in variants]
     published, updated = entry.published, entry.updated
     dates = [(published, updated)]
     if published or updated:
