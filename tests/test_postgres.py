@@ -1013,3 +1013,9 @@ def test_0015_keeps_the_url_each_feed_was_read_from(pg_url: str) -> None:
     from test_store import check_0015_keeps_the_url_each_feed_was_read_from
 
     check_0015_keeps_the_url_each_feed_was_read_from(pg_url)
+
+
+def test_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before(pg_url: str) -> None:
+    from test_store import check_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before
+
+    check_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before(pg_url)

@@ -2508,6 +2508,43 @@ def test_an_entry_stored_with_a_zone_s_minutes_misread_keeps_its_times(
     assert store.newest_items(None, 10)[0].updated > old.updated
 
 
+def test_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before(tmp_path: Path) -> None:
+    check_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def check_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before(url: str) -> None:
+    """The release before 0014 reads feeds otherwise: a news aggregator's item keeps its
+    outlet in its title and has no author. Taken back to 0013 after this release's re-read
+    (a real body hash and validators), its feeds' next change was parsed by that release
+    without its re-read mark: the item's stored title, this release's, and the one read
+    then differed, and every such entry of the feed's window went to the top of every feed
+    as news. The downgrade marks every feed for that release's re-read (REREAD, whose
+    entries take its readings keeping their times), dropping the validators; the items
+    keep every row. (test_postgres runs it too.)"""
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"), SourceSpec("seeds", "seeds")])
+    store.ingest("one", [EntryData(key="p", title="Cables cut", author="Reuters", image="http://one.test/a.jpg",
+                                   content="<p>Text</p>", updated=T0)], now=T0)
+    store.record_refresh("one", started=T0, finished=T0, ok=True, etag='"e"', last_modified="x", body_hash="h")
+    store.close()
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            command.downgrade(alembic_config(conn), "0013")
+            conn.commit()
+        with engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT name, body_hash FROM sources")).all())
+            assert rows == {"one": "reread", "seeds": None}
+            assert conn.execute(text("SELECT etag, last_modified FROM sources WHERE name = 'one'")).one() == (None, None)
+            assert conn.execute(text("SELECT title, author FROM items")).all() == [("Cables cut", "Reuters")]
+    finally:
+        engine.dispose()
+
+
 def test_0014_keeps_pictures_and_has_every_feed_read_anew(tmp_path: Path) -> None:
     check_0014_keeps_pictures_and_has_every_feed_read_anew(f"sqlite:///{tmp_path / 'store.db'}")
 

@@ -13,7 +13,10 @@ answers 304 would otherwise give its stored items their pictures only when it ne
 The same re-read gives a news aggregator's stored items (RSS <source>: Google News) their
 outlet as author and their titles without its name.
 
-Downgrade drops the column and the marks.
+Downgrade drops the column and marks every feed for the release before's own re-read
+(``REREAD``, validators dropped): it reads feeds otherwise (an outlet's item keeps the
+outlet in its title and no author), and without the mark its first parse of a changed feed
+took each entry this release read otherwise for one changed upstream, dating it anew.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("UPDATE sources SET body_hash = NULL WHERE body_hash = 'reread'")
+    op.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = 'reread' WHERE type = 'feed'")
     bind = op.get_bind()
     if bind.dialect.name == "sqlite" and bind.dialect.dbapi.sqlite_version_info < (3, 35):  # type: ignore[union-attr]
         with op.batch_alter_table('items', schema=None) as batch_op:
