@@ -410,10 +410,11 @@ def _end_session(pg_url: str, pid: int) -> None:
         with engine.connect() as conn:
             assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
             conn.commit()
-            for _ in range(200):  # its locks go when the backend has exited
+            for _ in range(1000):  # its locks go when the backend has exited (seconds on a loaded machine)
                 if not conn.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :p"), {"p": pid}).first():
                     return
                 threading.Event().wait(0.01)
+            raise AssertionError(f"the server session {pid} did not end in 10 s")
     finally:
         engine.dispose()
 
