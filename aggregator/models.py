@@ -178,6 +178,19 @@ item_alias_texts = Table(
            autoincrement=False, index=True),
 )
 
+# The keys a source's item was once stored under and no longer is (an entry of relative
+# links re-keyed when its feed moved, schema 0016): the item's published id derives from
+# its first key, so an entry stored anew under that key takes an id of its own
+# (``ingest``), and one that comes back there, its item not otherwise in the document, is
+# found by it. Only moved items have rows.
+item_former_keys = Table(
+    "item_former_keys", metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True,
+           autoincrement=False),
+    Column("key", Text, primary_key=True),  # as item_sources.key stores it
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), nullable=False, index=True),
+)
+
 # Every source that carried an item, the first one included.
 item_sources = Table(
     "item_sources", metadata,

@@ -1020,3 +1020,9 @@ def test_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before(pg_url:
     from test_store import check_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before
 
     check_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before(pg_url)
+
+
+def test_an_entry_sent_under_the_link_a_moved_entry_had_is_published_under_an_id_of_its_own(pg_url: str) -> None:
+    from test_store import check_an_entry_sent_under_the_link_a_moved_entry_had_is_published_under_an_id_of_its_own
+
+    check_an_entry_sent_under_the_link_a_moved_entry_had_is_published_under_an_id_of_its_own(pg_url)

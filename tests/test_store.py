@@ -2630,3 +2630,68 @@ def test_an_entry_found_where_its_feed_was_before_it_moved_is_news_only_if_it_ch
     [r] = store.ingest_batch([IngestJob("one", [entry("new", 1), entry("new", 2, "Edited.")])], now=later)
     assert (r.new, r.updated) == (0, 0)
     store.close()
+
+
+def _moving_entry(folder: str, n: int, text: str = "As it was.", host: str = "one.test") -> EntryData:
+    link = f"http://{host}/{folder}/story-{n}.html"
+    return EntryData(key=link, title=f"Story {n}", link=link, summary=f"<p>{text} Number {n}.</p>", published=T0)
+
+
+def _ids_once(store: Store) -> list[str]:
+    ids = [i.id for i in store.newest_items(None, 100)]
+    assert len(ids) == len(set(ids)), f"two items publish one id: {sorted(ids)}"
+    return ids
+
+
+def test_an_entry_sent_under_the_link_a_moved_entry_had_is_published_under_an_id_of_its_own(tmp_path: Path) -> None:
+    check_an_entry_sent_under_the_link_a_moved_entry_had_is_published_under_an_id_of_its_own(
+        f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def check_an_entry_sent_under_the_link_a_moved_entry_had_is_published_under_an_id_of_its_own(url: str) -> None:
+    # Story 1 of a feed of relative links moved from /old/ to /new/, its item keeping the
+    # id made of its /old/ key. The feed then also sends the /old/ link whole, as an
+    # entry of its own (a "moved here" note, a CMS listing both): that entry took the
+    # same id, and both were published with one atom:id (DuplicateEntries). (test_postgres too.)
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/old/feed.xml")])
+    store.ingest("one", [_moving_entry("old", 1), _moving_entry("old", 2)], now=T0)
+    moved = ("http://one.test/old/feed.xml", "http://one.test/new/feed.xml")
+    later = T0 + timedelta(days=1)
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("new", 1), _moving_entry("new", 2)], moved=moved)],
+                             now=later)
+    assert (r.new, r.updated) == (0, 2)
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("new", 1), _moving_entry("new", 2),
+                                                _moving_entry("old", 1, "A note that it moved.")])],
+                             now=later + timedelta(hours=1))
+    assert (r.new, r.updated) == (1, 0)
+    assert len(_ids_once(store)) == 3
+    store.close()
+
+
+def test_an_entry_that_was_away_when_its_feed_moved_back_is_found_when_it_returns(tmp_path: Path) -> None:
+    # A 302 sent the feed to /new/ for a while (its entries re-keyed there), then ended: at
+    # /old/ again, the entries in that document moved back. Story 1, out of that document
+    # (a feed of the newest few), came back later under its /old/ link: not found by it
+    # (its row was keyed /new/), it was stored anew with the id its item already had.
+    store = Store.open(f"sqlite:///{tmp_path / 'store.db'}")
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/old/feed.xml")])
+    store.ingest("one", [_moving_entry("old", 1), _moving_entry("old", 2)], now=T0)
+    there = ("http://one.test/old/feed.xml", "http://one.test/new/feed.xml")
+    back = there[::-1]
+    t = T0 + timedelta(days=1)
+    store.ingest_batch([IngestJob("one", [_moving_entry("new", 1), _moving_entry("new", 2)], moved=there)], now=t)
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("old", 2)], moved=back)], now=t + timedelta(hours=1))
+    assert (r.new, r.updated) == (0, 1)
+    before = {i.title: (i.id, i.updated) for i in store.newest_items(None, 10)}
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("old", 1), _moving_entry("old", 2)])],
+                             now=t + timedelta(hours=2))
+    assert (r.new, r.updated) == (0, 1)  # story 1 takes its /old/ link back: no news
+    assert len(_ids_once(store)) == 2
+    after = {i.title: (i.id, i.updated, i.link) for i in store.newest_items(None, 10)}
+    assert {k: v[:2] for k, v in after.items()} == before
+    assert after["Story 1"][2] == "http://one.test/old/story-1.html"
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("old", 1), _moving_entry("old", 2)])],
+                             now=t + timedelta(hours=3))
+    assert (r.new, r.updated) == (0, 0)
+    store.close()

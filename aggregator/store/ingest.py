@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import Connection, bindparam, delete, func, select, union_all, update
 
 from ..identity import canonical_link, dedup_text, entry_uid, item_texts, text_key, untracked, without_credentials
-from ..models import item_alias_links, item_alias_texts, item_enclosures, item_sources, items, rule_texts, sources
+from ..models import (item_alias_links, item_alias_texts, item_enclosures, item_former_keys, item_sources, items,
+                      rule_texts, sources)
 from ..errors import StoreError
 from ..text import drop_not_xml, has_not_xml
 from ..sanitize import html_to_text, same_markup, without_pre_newlines, without_text_breaks
@@ -78,6 +79,30 @@ def _links_of(sqlite: bool) -> Any:  # :keys of :sources -> each one's link row,
                    items.c.image)
             .join(items, items.c.id == item_sources.c.item_id)
             .where(_in_list(item_sources.c.key, "keys", sqlite), _in_list(item_sources.c.source_id, "sources", sqlite)))
+
+
+def _links_of_items(sqlite: bool) -> Any:  # _links_of, by their :ids of :sources
+    return (select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
+                   item_sources.c.undated_fingerprint, items.c.source_id, item_sources.c.source_id, item_sources.c.link,
+                   items.c.image)
+            .join(items, items.c.id == item_sources.c.item_id)
+            .where(_in_list(item_sources.c.item_id, "ids", sqlite),
+                   _in_list(item_sources.c.source_id, "sources", sqlite)))
+
+
+def _former_sources(sqlite: bool) -> Any:  # which of :sources have an item_former_keys row
+    return (select(item_former_keys.c.source_id).distinct()
+            .where(_in_list(item_former_keys.c.source_id, "sources", sqlite)))
+
+
+def _former_of(sqlite: bool) -> Any:  # item_former_keys rows of :keys of :sources
+    return (select(item_former_keys.c.source_id, item_former_keys.c.key, item_former_keys.c.item_id)
+            .where(_in_list(item_former_keys.c.key, "keys", sqlite),
+                   _in_list(item_former_keys.c.source_id, "sources", sqlite)))
+
+
+def _keys_at(sqlite: bool) -> Any:  # :ids of link rows -> their keys
+    return select(item_sources.c.id, item_sources.c.key).where(_in_list(item_sources.c.id, "ids", sqlite))
 
 
 def _links_by_item_link(sqlite: bool) -> Any:  # _links_of, by their items' :links (canonical)
@@ -513,6 +538,17 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                     legacy.setdefault((sid, now_key), (link_id, item_id, fp, ufp, origin, sent, pic))
     rekeyed: list[dict[str, Any]] = []
     relocated = _found_where_it_was(conn, jobs, per_job, source_ids, known) if any(j.moved for j in jobs) else {}
+    # A key a moved item left (item_former_keys): the item, when nothing else in the
+    # document found it; else a new entry's, which must not take the item's id.
+    taken_ids: set[tuple[int, str]] = set()
+    former = _former_sources_of(conn, wanted_ids)
+    if former:
+        found_ids = {hit[0] for hit in (*known.values(), *legacy.values(), *by_scheme.values(), *relocated.values())}
+        back, taken_ids = _found_by_former_keys(
+            conn, jobs, per_job, source_ids, former,
+            lambda sid, key: (sid, key) in known or (sid, key) in legacy or (sid, key) in by_scheme
+            or (sid, key) in relocated, found_ids)
+        relocated = {**relocated, **back}
 
     counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
     fresh: list[tuple[int, str, int, EntryData, tuple[str, str]]] = []  # (job, name, source id, entry, fingerprints)
@@ -622,6 +658,8 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             if not cleaned:
                 edited.append((job_index[id(job)], item_id, entry, True))
     text_keys: dict[int, int | None] = {}  # id(entry) -> its text key, for _merge_edited
+    if relocated:
+        _keep_former_keys(conn, relocated)
     if rekeyed:
         conn.execute(_statement(conn, _rekey), rekeyed)
     if relinked:
@@ -638,7 +676,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
         _merge_edited(conn, [(j, source_ids[jobs[j].source_name], item_id, entry, counted)
                              for j, item_id, entry, counted in edited], counts, text_keys)
     if fresh:
-        _insert_fresh(conn, jobs, fresh, counts, now)
+        _insert_fresh(conn, jobs, fresh, counts, now, taken_ids)
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
 
 
@@ -705,6 +743,77 @@ def _found_where_it_was(
             claimed.add(hit[0])
             found[(sid, key)] = hit
     return found
+
+
+def _former_sources_of(conn: Connection, source_ids: list[int]) -> list[int]:
+    """Which of ``source_ids`` have item_former_keys rows (most have none: their ingest
+    looks nothing more up)."""
+    return [sid for (sid,) in conn.execute(
+        _statement(conn, _former_sources), {"sources": _listed(conn, item_former_keys.c.source_id, source_ids)})]
+
+
+def _found_by_former_keys(
+    conn: Connection, jobs: Sequence[IngestJob], per_job: list[dict[str, EntryData]], source_ids: dict[str, int],
+    former: list[int], found: Callable[[int, str], bool], found_ids: set[int],
+) -> tuple[dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]],
+           set[tuple[int, str]]]:
+    """Entries of the sources ``former`` not ``found`` by their keys whose key a moved item
+    left (item_former_keys): (source, key) -> the item's link row, as ``known`` holds them,
+    where the document sends nothing that found that row (``found_ids``) nor its key (the
+    entry came back where it was, its item out of the document when the feed moved back);
+    and the (source, stored key) of the others, which a new item takes without the id
+    made of its key (the moved item's)."""
+    wanted = {(sid, _indexed(key)): key for job, unique in zip(jobs, per_job)
+              if (sid := source_ids[job.source_name]) in former for key in unique if not found(sid, key)}
+    if not wanted:
+        return {}, set()
+    rows: dict[tuple[int, str], int] = {}
+    sources_listed = _listed(conn, item_former_keys.c.source_id, former)
+    for part in _chunks(sorted({key for _, key in wanted})):
+        for sid, key, item_id in conn.execute(
+            _statement(conn, _former_of), {"keys": _listed(conn, item_former_keys.c.key, part), "sources": sources_listed}
+        ):
+            if (sid, key) in wanted:
+                rows[(sid, key)] = item_id
+    if not rows:
+        return {}, set()
+    current: dict[tuple[int, int], tuple[str, tuple[int, int, str, str | None, int, str | None, str | None]]] = {}
+    for part in _chunks(sorted(set(rows.values()))):
+        for key, link_id, item_id, fp, ufp, origin, sid, sent, pic in conn.execute(
+            _statement(conn, _links_of_items), {"ids": _listed(conn, item_sources.c.item_id, part),
+                                                "sources": _listed(conn, item_sources.c.source_id, former)}
+        ):
+            current[(sid, item_id)] = (key, (link_id, item_id, fp, ufp, origin, sent, pic))
+    sent_keys = {(source_ids[job.source_name], _indexed(key)) for job, unique in zip(jobs, per_job) for key in unique}
+    back: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
+    taken: set[tuple[int, str]] = set()
+    for (sid, stored), item_id in sorted(rows.items()):
+        now_key, hit = current.get((sid, item_id), (None, None))
+        if (hit is not None and hit[0] not in found_ids and (sid, now_key) not in sent_keys
+                and hit[4] == sid):  # its own story, not a further source's copy
+            found_ids.add(hit[0])
+            back[(sid, wanted[(sid, stored)])] = hit
+        else:
+            taken.add((sid, stored))
+    return back, taken
+
+
+def _keep_former_keys(
+    conn: Connection, relocated: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]],
+) -> None:
+    """Each re-keyed item's key before (item_former_keys), where it left one; a key an item
+    takes is no other's former key (a new entry there is found by it)."""
+    keys_before: dict[int, str] = {}
+    for part in _chunks(sorted({hit[0] for hit in relocated.values()})):
+        keys_before.update(conn.execute(_statement(conn, _keys_at), {"ids": _listed(conn, item_sources.c.id, part)}).all())
+    taken = {(sid, _indexed(key)) for sid, key in relocated}
+    left = {(sid, keys_before[hit[0]]): hit[1] for (sid, _), hit in relocated.items() if hit[0] in keys_before}
+    left = {k: v for k, v in left.items() if k not in taken}
+    for sid, key in sorted(taken | left.keys()):
+        conn.execute(delete(item_former_keys).where(item_former_keys.c.source_id == sid, item_former_keys.c.key == key))
+    if left:
+        _insert_rows(conn, item_former_keys, ("source_id", "key", "item_id"),
+                     [(sid, key, item_id) for (sid, key), item_id in sorted(left.items())])
 
 
 def _recleaned(
@@ -1181,6 +1290,7 @@ def _insert_fresh(
     fresh: list[tuple[int, str, int, EntryData, tuple[str, str]]],
     counts: list[list[int]],
     now: datetime,
+    taken_ids: set[tuple[int, str]] | None = None,  # (source, stored key): see _found_by_former_keys
 ) -> None:
     links: list[str | None] = []  # as stored
     raw_links: list[str] = []
@@ -1421,7 +1531,8 @@ def _insert_fresh(
         t = first_seen[i]
         title = derived[i][0]
         rows.append((  # _ITEM_COLUMNS
-            entry_uid(name, e.key), sid, title, e.link, links[i], texts[i], e.summary, e.content,
+            _fresh_uid() if taken_ids and (sid, stored_keys[i]) in taken_ids else entry_uid(name, e.key),
+            sid, title, e.link, links[i], texts[i], e.summary, e.content,
             e.content_type, e.author, e.truncated, t, _plausible(e.published) or _plausible(e.updated) or t, upd, False,
             e.image,
         ))
@@ -1446,3 +1557,11 @@ def _insert_fresh(
     for part in _chunks(sorted(set(target_item.values()))):
         conn.execute(_statement(conn, _unclassify), {"ids": _listed(conn, items.c.id, part)})
 
+
+
+def _fresh_uid() -> str:
+    """The id of a new item whose key a moved item left, whose id ``entry_uid`` of that key
+    is (item_former_keys): one of its own, for ever (stored, never computed again)."""
+    import uuid
+
+    return f"urn:uuid:{uuid.uuid4()}"
