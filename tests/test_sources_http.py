@@ -2419,3 +2419,28 @@ def test_stored_items_take_their_pictures_at_the_first_refresh_after_schema_0014
     assert "0 new items, 1 updated" in p.update()  # upgrades, then reads the same bytes anew
     assert [e.get("media_thumbnail") for e in p.entries()] == [[{"url": picture}], None]
     assert p.entry_times() == times
+
+
+def test_a_moved_feed_that_also_sends_an_old_link_whole_publishes_each_entry_under_an_id_of_its_own(
+    feed_server: FeedServer, make_project
+) -> None:
+    # A feed served with a query (feed.php?id=3), relative links, no GUIDs, moved by a 301
+    # to another folder: its entries keep their ids (made of their /old/ keys). The next
+    # document also lists story 1's /old/ link whole, as an entry of its own: it took the
+    # same id, and the published feeds carried two entries with one atom:id.
+    feed_server.route("/old/feed.php", relative_rss(1, 2))
+    p = make_project({"moving": feed_server.url("/old/feed.php?id=3")})
+    p.update()
+    feed_server.redirect("/old/feed.php", "/new/feed.php?id=3", 301)
+    route = feed_server.route("/new/feed.php", relative_rss(1, 2))
+    route.body = relative_rss(1, 2, 3)
+    assert "1 new items" in p.update()
+    assert "0 new items, 0 updated" in p.update()
+    route.body = relative_rss(1, 2, 3).replace(b"</channel>", (
+        "<item><title>Where story 1 was</title><link>" + feed_server.url("/old/story-1.html") + "</link>"
+        "<description>Story 1 used to be here; it has moved to the new folder.</description></item>"
+    ).encode() + b"</channel>")
+    assert "1 new items, 0 updated" in p.update()  # make_project validates every published feed
+    ids = [e.id for e in p.entries()]
+    assert len(ids) == 4 == len(set(ids))
+    assert "0 new items, 0 updated" in p.update()
