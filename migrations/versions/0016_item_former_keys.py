@@ -2,15 +2,14 @@
 
 Revision ID: 0016
 Revises: 0015
-Create Date: 2026-11-27 10:00:00
+Create Date: 2026-11-24 23:40:00
 
 Schema 0015 re-keys an entry of relative links when its feed moves, its item keeping the
 published id made of its first key. A later entry under that key (the feed sending the
 old link whole as well, or the entry back after the feed moved back while it was out of
 the document) was stored anew under the same id: two entries with one atom:id.
 ``item_former_keys`` keeps each key an item left (ingest gives an entry stored anew
-under one an id of its own, or finds the item by it). Starts empty: rows re-keyed by
-0015's release are not told apart. Downgrade drops the table.
+under one an id of its own, or finds the item by it). (0015 and 0016 ship in one release: no item was re-keyed before the table.) Downgrade drops the table.
 """
 
 from __future__ import annotations
