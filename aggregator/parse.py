@@ -21,6 +21,7 @@ import logging
 import math
 import re
 import time
+import unicodedata
 import xml.sax
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -636,13 +637,18 @@ _OUTLET_SEPARATORS = (" - ", " | ", " – ", " — ")
 
 def _without_outlet(title: str, outlet: str) -> str:
     """``title`` without a separator and ``outlet`` at its end ("Cables cut - Reuters", from
-    Reuters): only that exact name, never a guess at another's, and never the whole title."""
+    Reuters): only that exact name, never a guess at another's, and never the whole title:
+    what comes before it must be a headline, a letter, digit or symbol ("- - Reuters" and a
+    zero-width space before " - Reuters" are kept whole, not cut to "-" or to nothing)."""
     if not title.endswith(outlet):
         return title
     head = title[:-len(outlet)]
     for separator in _OUTLET_SEPARATORS:
-        if head.endswith(separator) and head[:-len(separator)].strip():
-            return head[:-len(separator)].rstrip()
+        if head.endswith(separator):
+            headline = head[:-len(separator)].rstrip()
+            if any(c.isalnum() or unicodedata.category(c)[0] == "S" for c in headline):
+                return headline
+            return title
     return title
 
 

@@ -619,3 +619,25 @@ def test_a_title_keyed_item_keeps_its_key_when_its_outlet_is_dropped_from_its_ti
         [entry] = feed.entries
         assert entry.title == "Cables cut"
         assert entry.key == entry_key(None, None, "Cables cut - Reuters", "d")
+
+
+@pytest.mark.parametrize("title", ["- - Reuters", "… - Reuters", "\u200b - Reuters", "\u200b\u2060 | Reuters", "-- – Reuters"])
+def test_a_title_that_is_nothing_but_its_outlet_keeps_it_on_both_paths(title: str) -> None:
+    # Dropping " - Reuters" left a title of only punctuation ("-", "…") or of only invisible
+    # characters (a zero-width space, which ingest then takes as no title at all): what was
+    # read before the outlet's name was no headline, and the title is kept as it came.
+    body = rss(f"<title>{title}</title><guid isPermaLink='false'>1</guid>"
+               "<source url='https://www.reuters.com'>Reuters</source>")
+    result, took_fast = _fast(body, "application/rss+xml")
+    assert took_fast
+    assert result == _reference(body, "application/rss+xml")
+    [entry] = result.entries  # type: ignore[attr-defined]
+    assert (entry.title, entry.author) == (title, "Reuters")
+
+
+@pytest.mark.parametrize(("title", "headline"), [("42 - Reuters", "42"), ("🛰️ | Reuters", "🛰️"), ("Ключ — Reuters", "Ключ")])
+def test_a_short_headline_still_loses_its_outlet(title: str, headline: str) -> None:
+    body = rss(f"<title>{title}</title><guid isPermaLink='false'>1</guid>"
+               "<source url='https://www.reuters.com'>Reuters</source>")
+    [entry] = parse_feed(URL, body, {}, now=NOW).entries
+    assert (entry.title, entry.author) == (headline, "Reuters")
