@@ -305,10 +305,64 @@ _BLOCKS = frozenset({
     "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p",
     "pre", "section", "summary", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul",
 })
+# Elements whose text shows its whitespace as written.
+_KEEPS_SPACE = frozenset({"pre"})
+# html5ever writes no end tag for these, and an end tag for every other element.
+_VOID = frozenset({
+    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "img", "input", "keygen",
+    "link", "meta", "param", "source", "track", "wbr",
+})
 _WS = " \t\n\r\f"  # HTML's whitespace: a no-break space is text
 _WS_RUN = re.compile(f"[{_WS}]+")
 _TAGS_AND_WS = re.compile(f"<[^>]*>|[{_WS}]+")
 _NO_WS = str.maketrans("", "", _WS)
+# A tag as html5ever writes it: lower-case name, each attribute's value double-quoted (its
+# quotes escaped, a ">" in it as is). Split on it, a fragment is [text, slash, name,
+# attributes, text, ...].
+_MARKUP_TAG = re.compile(r'<(/?)([a-z][^\s/>]*)((?:\s+[^\s"\'=/>]+(?:="[^"]*")?)*)\s*>')
+_MARKUP_ATTR = re.compile(r'([^\s"\'=/>]+)(?:="([^"]*)")?')
+
+
+def _layout(cleaned: str) -> list[object] | None:
+    """``cleaned`` as a reader lays it out: its tags (attributes in any order) and texts
+    in document order, whitespace runs as one space, whitespace alone beside a block as
+    none, inside <pre> as written. Read off the cleaner's own serialization, whose tags all
+    close where they were opened: re-parsed by another parser (libxml2's HTML 4 rules close
+    an <i> before a <p> inside it, stop nesting at 255 levels) two different documents came
+    out the same. None for markup the cleaner does not write."""
+    parts = _MARKUP_TAG.split(cleaned)
+    out: list[object] = []
+    open_tags: list[str] = []
+    kept = 0  # open elements whose whitespace shows as written
+    last = len(parts) - 1
+    for i in range(0, len(parts), 4):
+        text = parts[i]
+        if "<" in text:
+            return None
+        if text:
+            if kept:
+                if i and text[0] == "\n" and parts[i - 2] in _KEEPS_SPACE and not parts[i - 3]:
+                    text = text[1:]  # a parser drops the line break that starts a <pre>
+                out.append(text)
+            elif not text.strip(_WS):
+                # Beside a tag of a block (or the fragment's edge), whitespace shows as nothing.
+                if 0 < i < last and parts[i - 2] not in _BLOCKS and parts[i + 2] not in _BLOCKS:
+                    out.append(" ")
+            else:
+                out.append(_WS_RUN.sub(" ", text))
+        if i < last:
+            slash, name, attributes = parts[i + 1:i + 4]
+            if slash:
+                if not open_tags or open_tags.pop() != name:
+                    return None
+                kept -= name in _KEEPS_SPACE
+                out.append((name,))
+            else:
+                if name not in _VOID:
+                    open_tags.append(name)
+                    kept += name in _KEEPS_SPACE
+                out.append((name, tuple(sorted(_MARKUP_ATTR.findall(attributes)))))
+    return None if open_tags else out
 
 
 def same_markup(a: str, b: str) -> bool:
@@ -316,42 +370,13 @@ def same_markup(a: str, b: str) -> bool:
     (in any order) and text, where whitespace runs count as one space and whitespace beside
     a block counts as none (a CMS that writes its posts anew puts a newline between
     paragraphs, or a link's attributes in another order). Outside <pre>, as a browser
-    lays it out. Only for entries whose markup changed (see store.ingest._reads_as)."""
-    from lxml import etree, html as lxml_html  # rare: only a changed entry's text pays for it
-
-    def canon(fragment: str) -> object:
-        try:
-            root = lxml_html.fragment_fromstring(fragment, create_parent="div")
-        except (etree.ParserError, ValueError):
-            return fragment
-        return node(root, False)
-
-    def node(el: etree._Element, in_pre: bool) -> object:
-        tag = el.tag if isinstance(el.tag, str) else "#" + type(el).__name__  # comments, PIs
-        pre = in_pre or tag == "pre"
-        kids = [k for k in el]
-        parts: list[object] = []
-        # The strings between the children: el.text before the first, each child's tail after it.
-        strings = [el.text, *(k.tail for k in kids)]
-        for i, s in enumerate(strings):
-            if s:
-                if pre:
-                    parts.append(s)
-                elif not s.strip(_WS):
-                    left = kids[i - 1].tag if i else tag
-                    right = kids[i].tag if i < len(kids) else tag
-                    if left not in _BLOCKS and right not in _BLOCKS:
-                        parts.append(" ")
-                else:
-                    parts.append(_WS_RUN.sub(" ", s))
-            if i < len(kids):
-                parts.append(node(kids[i], pre))
-        return (tag, tuple(sorted(el.attrib.items())), tuple(parts))
-
+    lays it out. Only for entries whose markup changed (see store.ingest._reads_as), and
+    only for the cleaner's output: other markup is never the same as anything else."""
     if a == b:
         return True
-    # Most changed entries changed their text: that shows without parsing either (the
+    # Most changed entries changed their text: that shows without reading either (the
     # characters but whitespace are the same ones, in another order at most).
     if len(a.translate(_NO_WS)) != len(b.translate(_NO_WS)) or _TAGS_AND_WS.sub("", a) != _TAGS_AND_WS.sub("", b):
         return False
-    return canon(a) == canon(b)
+    layout = _layout(a)
+    return layout is not None and layout == _layout(b)
