@@ -339,7 +339,13 @@ _FEED_IGNORED_RSS = frozenset(
      # (an RSS channel's author is no entry's). Not media:title, which it reads as the feed's title.
      "itunes_author", "itunes_owner", "itunes_image", "itunes_category", "itunes_explicit", "itunes_summary",
      "itunes_subtitle", "itunes_keywords", "itunes_block", "media_thumbnail", "media_category", "media_keywords",
-     "media_rating", "media_credit", "media_copyright"}
+     "media_rating", "media_credit", "media_copyright",
+     # As real channels write them: Anchor's <author>, Megaphone's show notes in content:encoded (a feed
+     # summary and content to feedparser), The Guardian's Dublin Core date, language and rights, a
+     # channel's atom:updated or <published>, TWiT's creativeCommons:license (a feed link of rel
+     # "license", never the feed's link).
+     "author", "content_encoded", "dc_date", "dc_language", "dc_rights", "dc_publisher", "dc_creator", "updated",
+     "published", "creativecommons_license"}
 )
 _FEED_IGNORED_ATOM = frozenset(
     {"subtitle", "updated", "published", "author", "contributor", "category", "generator", "icon", "logo", "rights"}
@@ -411,6 +417,9 @@ _ENTRY_KEYS_RSS: dict[str, str] = {
     "title": "title", "guid": "id", "pubdate": "published_parsed", "description": "summary",
     "author": "author", "dc_creator": "author", "content_encoded": "content", "dc_date": "updated_parsed",
     "itunes_author": "author",  # feedparser's _start_itunes_author is its _start_author
+    # An item's <updated> (Le Monde) or <published>, plain or Atom's: feedparser's handlers of
+    # dc:date and pubDate are these.
+    "updated": "updated_parsed", "published": "published_parsed",
 }
 _ENTRY_KEYS_ATOM: dict[str, str] = {
     "title": "title", "id": "id", "published": "published_parsed", "summary": "summary", "author": "author",

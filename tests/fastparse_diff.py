@@ -176,13 +176,20 @@ def channel_extras(rng: random.Random, used: dict[str, str]) -> str:
         f"<{m}:thumbnail url='http://m.example/c.jpg'/>", f"<{m}:title>Media channel title</{m}:title>",
         f"<{m}:copyright>c</{m}:copyright>", f"<{m}:rating scheme='urn:simple'>nonadult</{m}:rating>",
         f"<{i}:owner><{i}:name>O</{i}:name><{i}:link>http://x/</{i}:link></{i}:owner>", f"<{i}:subtitle>s</{i}:subtitle>",
+        # As Anchor, Megaphone, The Guardian and TWiT write their channels.
+        el("author", rng.choice(PEOPLE)), "<author><name>N</name><email>n@x.example</email></author>",
+        el(f"{prefix_for(rng, 'content', used)}:encoded", rng.choice(HTMLS + TEXTS), rng.choice(["", " type='html'"])),
+        el(f"{prefix_for(rng, 'dc', used)}:{rng.choice(['date', 'language', 'rights', 'publisher', 'creator'])}",
+           rng.choice(ISO + PEOPLE)), el(rng.choice(["updated", "published"]), rng.choice(ISO + RFC822)),
+        "<creativeCommons:license xmlns:creativeCommons='http://backend.userland.com/creativeCommonsRssModule'>"
+        "http://creativecommons.org/licenses/by/4.0/</creativeCommons:license>",
     ]) for _ in range(rng.randint(1, 4)))
 
 
 def rss_item(rng: random.Random, used: dict[str, str]) -> str:
     parts: list[str] = []
     choices = ["title", "link", "guid", "description", "content", "author", "creator", "pubDate", "dcdate",
-               "enclosure", "media", "itunes", "category", "comments", "atomlink", "empty", "atomupdated", "dcterms",
+               "enclosure", "media", "itunes", "category", "comments", "atomlink", "empty", "atomupdated", "dcterms", "updated",
                "localns_content", "source", "slash", "wfw", "unknown"]
     for c in rng.sample(choices, rng.randint(1, 4 if BIAS else 8)):
         if c == "title":
@@ -215,6 +222,8 @@ def rss_item(rng: random.Random, used: dict[str, str]) -> str:
         elif c == "atomupdated":
             p = prefix_for(rng, "atom", used)
             parts.append(el(f"{p}:{rng.choice(['updated', 'published'])}", rng.choice(ISO)))
+        elif c == "updated":  # Le Monde's items: <updated> in no namespace, an RFC 822 date
+            parts.append(el(rng.choice(["updated", "published"]), rng.choice(RFC822 + ISO)))
         elif c == "enclosure":
             attrs = f" url='{rng.choice(LINKS)}'"
             if rng.random() < 0.8:

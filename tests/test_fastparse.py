@@ -231,6 +231,32 @@ FAST_CASES: dict[str, bytes] = {
         "<itunes:new-feed-url>http://new.example/feed</itunes:new-feed-url><media:thumbnail url='http://cdn.example/c.jpg'/>"
         "<media:copyright>c</media:copyright>",
     ),
+    # Channels and items as real podcasts and news sites write them (Anchor, Megaphone, TWiT, The
+    # Guardian, Le Monde): elements feedparser keeps in feed fields we do not read, and an item's
+    # <updated> or <published> in no namespace, read as feedparser reads dc:date and pubDate. These
+    # took feedparser's path.
+    "podcast_channel_as_anchor_megaphone_and_twit_write_it": media_rss(
+        "<title> Episode </title><description>&lt;p&gt;Notes&lt;/p&gt;</description><guid isPermaLink='false'>e1</guid>"
+        "<itunes:summary>&lt;p&gt;Notes&lt;/p&gt;</itunes:summary><enclosure url='http://cdn.example/1.mp3' length='0'"
+        " type='audio/mpeg'/>",
+        "<title>Episode 2</title><content:encoded>&lt;p&gt;Full notes&lt;/p&gt;</content:encoded><guid>http://e.example/2</guid>",
+        channel="<author>\n  <![CDATA[bum]]>\n</author><itunes:author>bum</itunes:author>"
+        "<content:encoded><![CDATA[<p>Show notes</p>]]></content:encoded>"
+        "<creativeCommons:license xmlns:creativeCommons='http://backend.userland.com/creativeCommonsRssModule'>"
+        "http://creativecommons.org/licenses/by-nc-nd/4.0/</creativeCommons:license>",
+    ),
+    "news_dates_as_the_guardian_and_le_monde_write_them": media_rss(
+        "<title>Story</title><guid>http://news.example/1</guid><pubDate>Thu, 18 Jul 2024 05:45:05 +0200</pubDate>"
+        "<updated>Thu, 18 Jul 2024 16:57:53 +0200</updated><media:content width='644' url='http://img.example/1.jpg'>"
+        "<media:description type='plain'>En Chine.</media:description><media:credit scheme='urn:ebu'>AFP</media:credit>"
+        "</media:content>",
+        "<title>Other</title><guid>http://news.example/2</guid><atom:published>2024-07-18T05:45:05Z</atom:published>"
+        "<dc:date>2024-07-18T06:00:00Z</dc:date>",
+        "<title>Third</title><guid>http://news.example/3</guid><published>2024-07-18T05:45:05+0200</published>",
+        channel="<dc:date>2025-03-01T17:12:56Z</dc:date><dc:language>en-gb</dc:language>"
+        "<dc:rights>Guardian News and Media Limited</dc:rights><dc:publisher>GNM</dc:publisher>"
+        "<dc:creator>Desk</dc:creator><atom:updated>2025-03-01T17:12:56Z</atom:updated>",
+    ),
 }
 
 # Generated feeds the fast path must decline (feedparser's rules for them differ or are intricate).
@@ -284,6 +310,14 @@ SLOW_CASES: dict[str, tuple[bytes, str]] = {
     "unknown_prefix_bound_again_on_another_element": (
         rss("<guid isPermaLink='false'>g</guid><y:thing xmlns:y='http://y.example/' xmlns:x='http://x.example/'>v"
             "</y:thing><x:link>http://x/</x:link>").replace(b"<rss ", b"<rss xmlns:x='http://unknown.example/ns' "), ""),
+    # Two dates feedparser folds into one field: which wins is its order of handlers.
+    "an_item_s_updated_beside_its_dc_date": (media_rss("<title>t</title><updated>Thu, 18 Jul 2024 16:57:53 +0200"
+                                                       "</updated><dc:date>2024-07-18T05:00:00Z</dc:date>"), ""),
+    "an_item_s_published_beside_its_pubdate": (media_rss("<title>t</title><pubDate>Thu, 18 Jul 2024 16:57:53 +0200"
+                                                         "</pubDate><published>2024-07-18T05:00:00Z</published>"), ""),
+    # A channel element holding a title or a link: feedparser stores it as the feed's.
+    "a_link_inside_a_channel_author": (media_rss("<title>t</title>", channel="<author>A<link>http://late.example/</link>"
+                                                 "</author>"), ""),
     "media_keywords_with_an_attribute": (media_rss("<title>t</title><media:keywords lang='en'>a</media:keywords>"), ""),
     # An RSS 1.0 namespace declared before Atom's, in any case, makes the document RSS 1.0 to
     # feedparser: a text title that looks like HTML is HTML, and the feed's author is no entry's.
