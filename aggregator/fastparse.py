@@ -832,11 +832,22 @@ def _title(element: Any, *, atom: bool) -> tuple[str, dict[str, str]]:
 
 
 def _author(element: Any, *, atom: bool) -> Mapping[str, Any]:
-    if element.attrib:
+    keys = element.keys()
+    if keys and (atom or any(key.rpartition("}")[2].lower() in ("base", "lang") for key in keys)):
+        # Flickr's RSS <author flickr:profile="..."> is read as any author; a base or a language
+        # is feedparser's to apply.
         raise _NotFast("attributes on author")
     if atom:
-        names = {_fp_name(c): c for c in element}
-        if len(names) != len(element) or set(names) - {"name", "email", "uri"} or "name" not in names:
+        names: dict[str, Any] = {}
+        for child in element:
+            name = _fp_name(child)
+            if name in _PERSON_CHILDREN:
+                if name in names:
+                    raise _NotFast("unusual atom author")
+                names[name] = child
+            else:
+                _check_ignorable(child)  # Flickr's flickr:nsid and flickr:buddyicon: kept under their names
+        if "name" not in names:
             raise _NotFast("unusual atom author")
         for other in names.values():
             _text(other)  # no markup anywhere inside

@@ -206,8 +206,10 @@ def rss_item(rng: random.Random, used: dict[str, str]) -> str:
             parts.append(el(f"{p}:encoded", rng.choice(HTMLS)))
         elif c == "localns_content":
             parts.append(el("encoded", rng.choice(HTMLS), f" xmlns='{NS['content']}'"))
-        elif c == "author":
-            parts.append(el("author", rng.choice(PEOPLE)))
+        elif c == "author":  # Flickr's: <author flickr:profile="...">
+            attrs = rng.choice(["", "", " f:profile='http://f.example/p/' xmlns:f='urn:flickr:user'", " lang='en'",
+                                " title='t'", " base='http://b.example/'"])
+            parts.append(el("author", rng.choice(PEOPLE), attrs))
         elif c == "creator":
             p = prefix_for(rng, "dc", used)
             parts.append(el(f"{p}:creator", rng.choice(PEOPLE)))
@@ -304,6 +306,12 @@ def atom_entry(rng: random.Random, used: dict[str, str], a: str) -> str:
                 f"<{q}name>{rng.choice(PEOPLE)}</{q}name>", f"<{q}name>Ann</{q}name><{q}email>ann@example.org</{q}email>",
                 f"<{q}email>ann@example.org</{q}email>", f"<{q}name>Ann</{q}name><{q}uri>http://ann.example/</{q}uri>", "",
                 f"<{q}name/>",
+                # Flickr's: its own elements beside the name (and a duplicate, a handled one)
+                f"<{q}name>Ann</{q}name><f:nsid xmlns:f='urn:flickr:user'>1@N04</f:nsid><f:buddyicon"
+                f" xmlns:f='urn:flickr:user'>http://f.example/i.jpg</f:buddyicon>",
+                f"<f:nsid xmlns:f='urn:flickr:user'>1@N04</f:nsid><{q}name>Ann</{q}name>",
+                f"<{q}name>Ann</{q}name><{q}name>Bob</{q}name>", f"<{q}name>Ann</{q}name><{q}title>T</{q}title>",
+                f"<{q}name>Ann</{q}name><f:x xmlns:f='urn:flickr:user'><{q}link href='http://l/'/></f:x>",
             ])
             parts.append(f"<{q}{tag}>{sub}</{q}{tag}>")
         elif c == "category":

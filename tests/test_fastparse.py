@@ -257,6 +257,27 @@ FAST_CASES: dict[str, bytes] = {
         "<dc:rights>Guardian News and Media Limited</dc:rights><dc:publisher>GNM</dc:publisher>"
         "<dc:creator>Desk</dc:creator><atom:updated>2025-03-01T17:12:56Z</atom:updated>",
     ),
+    # Flickr's photo feeds: an RSS author with a flickr:profile attribute, and Atom authors with
+    # flickr:nsid and flickr:buddyicon beside the name (feedparser keeps those under their own
+    # names). These took feedparser's path.
+    "flickr_rss": media_rss(
+        "<title>Fall Welcome 2014</title><link>https://www.flickr.com/photos/a/1/</link><description>     &lt;p&gt;posted"
+        " a photo:&lt;/p&gt;\n</description><pubDate>Thu, 09 Oct 2014 11:51:16 -0700</pubDate>"
+        "<dc:date.Taken>2014-08-19T09:00:41-08:00</dc:date.Taken><author flickr:profile='https://www.flickr.com/people/a/'"
+        ">nobody@flickr.com (Global Institute)</author><guid isPermaLink='false'>tag:flickr.com,2004:/photo/1</guid>"
+        "<media:content url='https://farm4.staticflickr.com/1_b.jpg' type='image/jpeg' height='768' width='1024'/>"
+        "<media:title>Fall Welcome 2014</media:title><media:thumbnail url='https://farm4.staticflickr.com/1_s.jpg'"
+        " height='75' width='75' /><media:credit role='photographer'>Global Institute</media:credit>",
+    ).replace(b"<rss ", b"<rss xmlns:flickr='urn:flickr:user' ", 1),
+    "flickr_atom": media_atom(
+        "<title>20150318-0042</title><link rel='alternate' type='text/html' href='https://www.flickr.com/photos/k/1/'/>"
+        "<id>tag:flickr.com,2005:/photo/1</id><published>2015-03-22T16:10:41Z</published><updated>2015-03-22T16:10:41Z"
+        "</updated><flickr:date_taken>2015-03-18T11:48:26-08:00</flickr:date_taken><content type='html'>&lt;p>posted"
+        " a photo:&lt;/p></content><author>\n<name>Kermitz1</name>\n<uri>https://www.flickr.com/people/k/</uri>\n"
+        "<flickr:nsid>27845935@N04</flickr:nsid>\n<flickr:buddyicon>https://farm6.staticflickr.com/b.jpg</flickr:buddyicon>"
+        "</author><link rel='enclosure' type='image/jpeg' href='https://farm9.staticflickr.com/1_b.jpg'/>"
+        "<category term='travel' scheme='https://www.flickr.com/photos/tags/'/><displaycategories></displaycategories>",
+    ).replace(b"<feed ", b"<feed xmlns:flickr='urn:flickr:user' ", 1),
 }
 
 # Generated feeds the fast path must decline (feedparser's rules for them differ or are intricate).
@@ -317,6 +338,14 @@ SLOW_CASES: dict[str, tuple[bytes, str]] = {
                                                          "</pubDate><published>2024-07-18T05:00:00Z</published>"), ""),
     # A channel element holding a title or a link: feedparser stores it as the feed's.
     "a_link_inside_a_channel_author": (media_rss("<title>t</title>", channel="<author>A<link>http://late.example/</link>"
+                                                 "</author>"), ""),
+    # An author's base or language is feedparser's to apply; a second name or a title inside an
+    # Atom author is feedparser's too.
+    "an_rss_author_with_a_base": (media_rss("<title>t</title><author base='http://b.example/'>A</author>"), ""),
+    "an_rss_author_with_a_language": (media_rss("<title>t</title><author lang='en'>A</author>"), ""),
+    "an_atom_author_with_two_names": (media_atom("<id>x</id><title>t</title><author><name>A</name><name>B</name>"
+                                                 "</author>"), ""),
+    "a_title_inside_an_atom_author": (media_atom("<id>x</id><title>t</title><author><name>A</name><title>T</title>"
                                                  "</author>"), ""),
     "media_keywords_with_an_attribute": (media_rss("<title>t</title><media:keywords lang='en'>a</media:keywords>"), ""),
     # An RSS 1.0 namespace declared before Atom's, in any case, makes the document RSS 1.0 to
