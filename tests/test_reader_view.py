@@ -30,11 +30,9 @@ def test_a_third_outlet_linking_a_further_sources_copy_brings_the_same_story(fee
     assert len(p.entry_elements()) == 1
 
 
-def test_a_third_outlet_linking_a_page_before_its_outlet_carried_the_story_joins_it_when_it_does(
-        feed_server: FeedServer, make_project) -> None:
-    # c links b's page first: a story of its own, published. When b's copy (a's text,
-    # the page c linked) arrives, the two stories are one: the feed keeps a's entry, with
-    # b's and c's copies as via links, and c's entry leaves it.
+def _c_links_bs_page_first(feed_server: FeedServer, make_project):
+    """a's story, and c's teaser linking b's page, refreshed once; b carries nothing yet:
+    (b's route, the project)."""
     feed_server.route("/a", rss20("A", [story(1, "a", title="Air policing", content=TEXT, link="https://a.example/air")]))
     b = feed_server.route("/b", rss20("B", []))
     feed_server.route("/c", rss20("C", [story(1, "c", title="Air policing: what it means",
@@ -42,9 +40,18 @@ def test_a_third_outlet_linking_a_page_before_its_outlet_carried_the_story_joins
                                               link="https://b.example/air?utm_source=c")]))
     p = make_project({"a": feed_server.url("/a"), "b": feed_server.url("/b"), "c": feed_server.url("/c")})
     p.update()
+    return b, p
+
+
+def test_a_third_outlet_linking_a_page_before_its_outlet_carried_the_story_joins_it_when_it_does(
+        feed_server: FeedServer, make_project) -> None:
+    # c links b's page first: a story of its own, published. When b's copy (a's text,
+    # the page c linked) arrives, the two stories are one: the feed keeps a's entry, with
+    # b's and c's copies as via links, and c's entry leaves it.
+    b, p = _c_links_bs_page_first(feed_server, make_project)
     assert len(p.entry_elements()) == 2
-    a_entry = next(e for e in p.entry_elements() if "a.example" in e.findtext("{*}id", "") + str(
-        [link.get("href") for link in e.findall("{*}link")]))
+    a_entry = next(e for e in p.entry_elements()
+                   if any(link.get("href") == "https://a.example/air" for link in e.findall("{*}link")))
     b.body = rss20("B", [story(1, "b", title="Air policing", content=TEXT, link="https://b.example/air")])
     assert "0 new items, 0 updated, 1 merged" in p.update()
     [entry] = p.entry_elements()
@@ -59,13 +66,7 @@ def test_a_copy_on_a_linked_page_filled_with_another_storys_text_joins_that_stor
     # c links b's page; b's entry there is first a short note (c's story, by its link),
     # then b fills it with a's text: the reader's two entries become one, with b's and c's
     # copies as via links, and the refresh reports the merge (it stayed two for ever).
-    feed_server.route("/a", rss20("A", [story(1, "a", title="Air policing", content=TEXT, link="https://a.example/air")]))
-    b = feed_server.route("/b", rss20("B", []))
-    feed_server.route("/c", rss20("C", [story(1, "c", title="Air policing: what it means",
-                                              content="<p>Spanish jets take over the Baltic air policing next week.</p>",
-                                              link="https://b.example/air?utm_source=c")]))
-    p = make_project({"a": feed_server.url("/a"), "b": feed_server.url("/b"), "c": feed_server.url("/c")})
-    p.update()
+    b, p = _c_links_bs_page_first(feed_server, make_project)
     note = story(1, "b", title="Air policing", content="<p>Breaking: more to follow on the air policing decision.</p>",
                  link="https://b.example/air")
     b.body = rss20("B", [note])

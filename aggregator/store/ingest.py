@@ -1095,6 +1095,40 @@ def _merge_items(conn: Connection, merged: dict[int, int]) -> None:
     conn.execute(delete(items).where(items.c.id.in_(gone_ids)))
 
 
+def _stories_of(
+    conn: Connection, raw_links: Iterable[str], text_keys: Iterable[int | None], also: Iterable[int] = (),
+) -> tuple[dict[str, list[int]], dict[int, list[int]], dict[int, set[int]]]:
+    """The stored items known by each canonical link (stored form) and by each text key,
+    oldest first, by their own keys or further ones (``_items_by_link``, ``_items_by_text``),
+    and every source that carries each of them and of ``also``."""
+    by_link: dict[str, list[int]] = defaultdict(list)
+    by_text: dict[int, list[int]] = defaultdict(list)
+    for part in _chunks(_with_legacy(raw_links)):
+        for item_id, canon in conn.execute(
+            _statement(conn, _items_by_link), {"links": _listed(conn, items.c.canonical_link, part)}
+        ):
+            if canon is not None:
+                known = by_link[_indexed(canon)]
+                if not known or known[-1] != item_id:  # by its own link and a further one
+                    known.append(item_id)
+    for part in _chunks(sorted({v for v in text_keys if v is not None})):
+        for item_id, key in conn.execute(
+            _statement(conn, _items_by_text), {"keys": _listed(conn, items.c.text_key, part)}
+        ):
+            if key is not None:
+                known_texts = by_text[key]
+                if not known_texts or known_texts[-1] != item_id:
+                    known_texts.append(item_id)
+    carriers: dict[int, set[int]] = defaultdict(set)  # stored item id -> source ids
+    candidates = sorted({i for ids in (*by_link.values(), *by_text.values()) for i in ids} | set(also))
+    for part in _chunks(candidates):
+        for item_id, source_id in conn.execute(
+            _statement(conn, _carriers_of), {"ids": _listed(conn, item_sources.c.item_id, part)}
+        ):
+            carriers[item_id].add(source_id)
+    return by_link, by_text, carriers
+
+
 def _merge_edited(
     conn: Connection, edited: list[tuple[int, int, int, EntryData, bool]], counts: list[list[int]],
     text_keys: dict[int, int | None],
@@ -1116,26 +1150,8 @@ def _merge_edited(
         else:  # (an item without a text key before its edit)
             dedup = _derived_texts(entry)[2]
             keys.append(text_key(dedup) if dedup else None)
-    by_link: dict[str, list[int]] = defaultdict(list)
-    by_text: dict[int, list[int]] = defaultdict(list)
     raw_links = sorted({canonical_link(e.link) or "" for _, _, _, e, _ in edited} - {""})
-    for part in _chunks(_with_legacy(raw_links)):
-        for item_id, canon in conn.execute(
-                _statement(conn, _items_by_link), {"links": _listed(conn, items.c.canonical_link, part)}):
-            if canon is not None:
-                by_link[_indexed(canon)].append(item_id)
-    for part in _chunks(sorted({k for k in keys if k is not None})):
-        for item_id, key in conn.execute(
-                _statement(conn, _items_by_text), {"keys": _listed(conn, items.c.text_key, part)}):
-            if key is not None:
-                by_text[key].append(item_id)
-    candidates = sorted({i for ids in (*by_link.values(), *by_text.values()) for i in ids}
-                        | {item_id for _, _, item_id, _, _ in edited})
-    carriers: dict[int, set[int]] = defaultdict(set)
-    for part in _chunks(candidates):
-        for item_id, source_id in conn.execute(
-                _statement(conn, _carriers_of), {"ids": _listed(conn, item_sources.c.item_id, part)}):
-            carriers[item_id].add(source_id)
+    by_link, by_text, carriers = _stories_of(conn, raw_links, keys, [item_id for _, _, item_id, _, _ in edited])
     merged: dict[int, int] = {}
 
     def stories(found: list[int] | None) -> list[int]:
@@ -1322,33 +1338,7 @@ def _insert_fresh(
         # merged that story into the one of its text, and the second was a story of its own.
         matched = [None if canon in shared else canon for canon in matched]
         raw_links = [canon for canon in raw_links if _indexed(canon) not in shared]
-    # Stored items with the same canonical link or text, oldest first, and every
-    # source that already carries each of them.
-    by_link: dict[str, list[int]] = defaultdict(list)
-    by_text: dict[int, list[int]] = defaultdict(list)
-    for part in _chunks(_with_legacy(raw_links)):
-        for item_id, canon in conn.execute(
-            _statement(conn, _items_by_link), {"links": _listed(conn, items.c.canonical_link, part)}
-        ):
-            if canon is not None:
-                known = by_link[_indexed(canon)]
-                if not known or known[-1] != item_id:  # by its own link and a further one
-                    known.append(item_id)
-    for part in _chunks(sorted({v for v in texts if v is not None})):
-        for item_id, key in conn.execute(
-            _statement(conn, _items_by_text), {"keys": _listed(conn, items.c.text_key, part)}
-        ):
-            if key is not None:
-                known_texts = by_text[key]
-                if not known_texts or known_texts[-1] != item_id:
-                    known_texts.append(item_id)
-    carriers: dict[int, set[int]] = defaultdict(set)  # stored item id -> source ids
-    candidates = sorted({i for ids in (*by_link.values(), *by_text.values()) for i in ids})
-    for part in _chunks(candidates):
-        for item_id, source_id in conn.execute(
-            _statement(conn, _carriers_of), {"ids": _listed(conn, item_sources.c.item_id, part)}
-        ):
-            carriers[item_id].add(source_id)
+    by_link, by_text, carriers = _stories_of(conn, raw_links, texts)
 
     # Decide, in order: attach to a stored item, to a new item of this batch, or create.
     # Only the same story from ANOTHER source is merged: two entries of one source
