@@ -2618,6 +2618,30 @@ def check_0015_keeps_the_url_each_feed_was_read_from(url: str) -> None:
         store.close()
 
 
+def test_0017_keeps_no_password_in_the_url_a_feed_was_read_from(tmp_path: Path) -> None:
+    check_0017_keeps_no_password_in_the_url_a_feed_was_read_from(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def check_0017_keeps_no_password_in_the_url_a_feed_was_read_from(url: str) -> None:
+    """Schema 0015 filled link_base in with each feed's URL, a private feed's user and
+    password with it (a parse stores its URL without them): 0017 takes them out, and
+    leaves every other URL as it is. (test_postgres runs it too.)"""
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("private", "feed", "https://reader:s3cr%40t@one.test/feed?u=a@b"),
+                        SourceSpec("at-in-path", "feed", "https://two.test/@me/feed"),
+                        SourceSpec("plain", "feed", "https://three.test/feed"), SourceSpec("seeds", "seeds")])
+    store.close()
+    store = migrated_again(url, "0014", "0017")
+    try:
+        states = store.source_states()
+        assert {name: states[name].link_base for name in states} == {
+            "private": "https://one.test/feed?u=a@b", "at-in-path": "https://two.test/@me/feed",
+            "plain": "https://three.test/feed", "seeds": None}
+        assert states["private"].url == "https://reader:s3cr%40t@one.test/feed?u=a@b"  # the fetch still sends them
+    finally:
+        store.close()
+
+
 def test_an_entry_found_where_its_feed_was_before_it_moved_is_news_only_if_it_changed(tmp_path: Path) -> None:
     # A feed of relative links moved from /old/ to /new/: its entries are found by the keys
     # their links had under /old/. One the feed also edited is dated anew, as any edit is;
