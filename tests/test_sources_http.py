@@ -405,6 +405,48 @@ def test_a_feed_with_guids_or_whole_links_that_moves_keeps_its_entries_as_before
     assert len(entries) == 3 and before <= {e.id for e in entries}
 
 
+def test_a_feed_of_whole_links_that_moves_with_a_new_story_under_its_new_folder_publishes_it_as_new(
+    feed_server: FeedServer, make_project
+) -> None:
+    # Its links are written whole: a new story's link under the feed's new folder was taken
+    # for a relative one and looked up under the old folder, where a story that left the
+    # feed had that name: the new story took that story's id and times (an update of it).
+    def whole(*stories: tuple[str, str]) -> bytes:
+        return rss20("whole", []).replace(b"</channel>", "".join(
+            f"<item><title>{title}</title><link>{feed_server.url(path)}</link>"
+            f"<description>{title}, told at some length here.</description></item>"
+            for title, path in stories).encode() + b"</channel>")
+
+    feed_server.route("/old/feed.xml", whole(("Old one", "/old/story-1.html"), ("Old two", "/old/story-2.html")))
+    p = make_project({"whole": feed_server.url("/old/feed.xml")})
+    p.update()
+    before = {e.title: e.id for e in p.entries()}
+    feed_server.redirect("/old/feed.xml", "/new/feed.xml", 301)
+    feed_server.route("/new/feed.xml", whole(("New one", "/new/story-1.html"), ("Old two", "/old/story-2.html")))
+    assert "1 new items, 0 updated" in p.update()
+    after = {e.title: e.id for e in p.entries()}
+    assert sorted(after) == ["New one", "Old one", "Old two"]
+    assert {t: after[t] for t in before} == before and after["New one"] not in before.values()
+
+
+def test_a_feed_whose_relative_links_climb_out_of_its_folder_keeps_its_entries_when_it_moves(
+    feed_server: FeedServer, make_project
+) -> None:
+    # <link>../story-1.html</link> from /a/feed/ is /a/story-1.html; moved to /b/feed/, it is
+    # /b/story-1.html, which was not looked up under /a/: every entry was published twice.
+    feed_server.route("/a/feed/rss.xml", relative_rss(1, 2).replace(b"<link>story", b"<link>../story"))
+    p = make_project({"climbing": feed_server.url("/a/feed/rss.xml")})
+    p.update()
+    before = {e.title: (e.id, e.updated) for e in p.entries()}
+    assert {e.link for e in p.entries()} == {feed_server.url(f"/a/story-{n}.html") for n in (1, 2)}
+    feed_server.redirect("/a/feed/rss.xml", "/b/feed/rss.xml", 301)
+    feed_server.route("/b/feed/rss.xml", relative_rss(1, 2, 3).replace(b"<link>story", b"<link>../story"))
+    assert "1 new items, 2 updated" in p.update()  # the two take their new links
+    after = {e.title: (e.id, e.updated, e.link) for e in p.entries()}
+    assert len(after) == 3 and {t: after[t][:2] for t in before} == before
+    assert {v[2] for v in after.values()} == {feed_server.url(f"/b/story-{n}.html") for n in (1, 2, 3)}
+
+
 # --- failures, backoff and recovery -------------------------------------------------------------
 
 

@@ -417,6 +417,9 @@ class IngestJob:
     # keyed by its link, not found by it, is found by the key the same relative link had
     # there, re-keyed, and its item takes the new link without being dated anew.
     moved: tuple[str, str] | None = None
+    # Of a moved feed's entries, the links its document writes whole (not relative to
+    # it): those did not move with it, and are never looked up where the feed was.
+    written_whole: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -680,26 +683,32 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
 
 
-def _moved_prefixes(old: str, new: str) -> list[tuple[str, str]]:
+def _moved_prefixes(old: str, new: str) -> list[tuple[str, str, str | None]]:
     """What a relative link resolved against ``new`` starts with, and the same link
-    resolved against ``old`` in its place, most specific first: the document's own URL (a
-    link of a query alone, "?p=17"), its folder ("story-1.html"), its origin when the
-    host moved ("/story-1.html"). A link that climbs out of the folder ("../story") cannot
-    be told from one written whole, and is not followed."""
+    resolved against ``old`` in its place, and a prefix under which a link is not this
+    one's (a more specific one's), most specific first: the document's own URL (a link of
+    a query alone, "?p=17"), its folder ("story-1.html"), each folder it climbs to
+    ("../story", as far as both URLs have folders to climb), its origin when the host
+    moved ("/story-1.html")."""
     try:
         was, now = urlsplit(old), urlsplit(new)
     except ValueError:
         return []
     if not (was.scheme and was.netloc and now.scheme and now.netloc):
         return []
-    pairs = []
+    pairs: list[tuple[str, str, str | None]] = []
     was_origin, now_origin = f"{was.scheme}://{was.netloc}", f"{now.scheme}://{now.netloc}"
     was_path, now_path = was.path or "/", now.path or "/"
-    pairs.append((f"{now_origin}{now_path}?", f"{was_origin}{was_path}?"))
-    pairs.append((now_origin + now_path[:now_path.rfind("/") + 1], was_origin + was_path[:was_path.rfind("/") + 1]))
+    pairs.append((f"{now_origin}{now_path}?", f"{was_origin}{was_path}?", None))
+    was_dir, now_dir = was_path[:was_path.rfind("/") + 1], now_path[:now_path.rfind("/") + 1]
+    pairs.append((now_origin + now_dir, was_origin + was_dir, None))
+    while was_dir.count("/") > 1 and now_dir.count("/") > 1:  # "../": one folder up on both
+        deeper = now_origin + now_dir
+        was_dir, now_dir = was_dir[:was_dir.rfind("/", 0, -1) + 1], now_dir[:now_dir.rfind("/", 0, -1) + 1]
+        pairs.append((now_origin + now_dir, was_origin + was_dir, deeper))
     if now_origin != was_origin:
-        pairs.append((now_origin + "/", was_origin + "/"))
-    return [(n, o) for n, o in pairs if n != o]
+        pairs.append((now_origin + "/", was_origin + "/", None))
+    return [(n, o, d) for n, o, d in pairs if n != o]
 
 
 def _found_where_it_was(
@@ -718,9 +727,11 @@ def _found_where_it_was(
         sid = source_ids[job.source_name]
         pairs = _moved_prefixes(*job.moved)
         for key, e in unique.items():
-            if (sid, key) in known or not e.link or key != untracked(e.link.strip()):
+            if ((sid, key) in known or not e.link or key != untracked(link := e.link.strip())
+                    or link in job.written_whole):
                 continue
-            before = [o + key[len(n):] for n, o in pairs if key.startswith(n)]
+            before = [o + key[len(n):] for n, o, deeper in pairs
+                      if key.startswith(n) and not (deeper and key.startswith(deeper))]
             before = [b for b in before if b not in unique]
             if before:
                 wanted[(sid, key)] = before

@@ -95,6 +95,9 @@ class RefreshRecord:
     # The URL its parsed document's relative links were resolved against (SourceState.link_base):
     # None when nothing was parsed (304, same bytes, a failure), which leaves the stored one.
     link_base: str | None = None
+    # When the document came from elsewhere than link_base (a move): the links of its
+    # entries it writes whole (IngestJob.written_whole). Not stored.
+    written_whole: frozenset[str] = frozenset()
 
 
 _REFRESH_COLUMNS = ("id", "last_fetch", "http_status", "next_run", "error", "warning", "failures",
