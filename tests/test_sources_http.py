@@ -447,6 +447,39 @@ def test_a_feed_whose_relative_links_climb_out_of_its_folder_keeps_its_entries_w
     assert {v[2] for v in after.values()} == {feed_server.url(f"/b/story-{n}.html") for n in (1, 2, 3)}
 
 
+def test_a_url_fixed_in_the_config_keeps_the_feeds_entries(feed_server: FeedServer, make_project,
+                                                             tmp_path: Path) -> None:
+    # The same feed at a new address (a typo fixed, http to https): the source stays the
+    # same (its entries are its own, DESIGN), and its relative links are read where they
+    # were, as after a 301: the entries stay one.
+    feed_server.route("/old/feed.xml", relative_rss(1, 2))
+    feed_server.route("/new/feed.xml", relative_rss(1, 2, 3))
+    p = make_project({"fixed": feed_server.url("/old/feed.xml")})
+    p.update()
+    before = {e.title: (e.id, e.updated) for e in p.entries()}
+    Project(tmp_path, {"fixed": feed_server.url("/new/feed.xml")})
+    assert "1 new items" in p.update()
+    after = {e.title: (e.id, e.updated) for e in p.entries()}
+    assert len(after) == 3 and {t: after[t] for t in before} == before
+
+
+def test_a_source_pointed_at_another_feed_keeps_the_old_entries_and_stores_the_new_ones_anew(
+    feed_server: FeedServer, make_project, tmp_path: Path
+) -> None:
+    # Another feed, whose relative links happen to have the old one's names (story-1.html):
+    # its stories are new; the old ones stay as they were.
+    feed_server.route("/old/feed.xml", relative_rss(1, 2))
+    other = relative_rss(1, 2).replace(b"Moving story", b"Other story").replace(b"moving story", b"other story")
+    feed_server.route("/other/feed.xml", other)
+    p = make_project({"pointed": feed_server.url("/old/feed.xml")})
+    p.update()
+    before = {e.title: (e.id, e.updated, e.link) for e in p.entries()}
+    Project(tmp_path, {"pointed": feed_server.url("/other/feed.xml")})
+    assert "2 new items, 0 updated" in p.update()
+    after = {e.title: (e.id, e.updated, e.link) for e in p.entries()}
+    assert len(after) == 4 and {t: after[t] for t in before} == before
+
+
 # --- failures, backoff and recovery -------------------------------------------------------------
 
 

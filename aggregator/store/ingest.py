@@ -753,7 +753,20 @@ def _found_where_it_was(
         if hit is not None:
             claimed.add(hit[0])
             found[(sid, key)] = hit
-    return found
+    # Another feed (a source whose URL the user pointed elsewhere) may have relative links
+    # of the same names: the same feed moved sends some of its stories as they were. A
+    # source none of whose entries found so is unchanged (its link as it was there) moved
+    # nothing: its entries are new, the stored ones stay as they were.
+    same: set[int] = set()
+    entries = {(source_ids[job.source_name], key): (e, job.clamped_at)
+               for job, unique in zip(jobs, per_job) if job.moved for key, e in unique.items()}
+    for (sid, key), hit in found.items():
+        if sid not in same:
+            entry, clamped_at = entries[(sid, key)]
+            fp, ufp = fingerprints(replace(entry, link=hit[5]), clamped_at)
+            if fp == hit[2] or ufp == hit[3]:
+                same.add(sid)
+    return {k: hit for k, hit in found.items() if k[0] in same}
 
 
 def _former_sources_of(conn: Connection, source_ids: list[int]) -> list[int]:
