@@ -449,6 +449,30 @@ any = ["ok", "a", "", "b"]
     ]
 
 
+def test_every_bad_value_of_a_table_and_of_an_array_is_reported(tmp_path: Path) -> None:
+    # the validator stops at a value's first problem: each value and each element is checked alone
+    text = """\
+[[sources]]
+name = "seeds"
+type = 2
+path = "seeds"
+enabled = "yes"
+[[topics]]
+slug = "t"
+any = ["", 1, "*", "ok"]
+sources = [1, "seeds", 2.5]
+"""
+    assert problems_of(write(tmp_path, text)) == [
+        "aggregator.toml: sources[0].type: must be 'seeds' or 'feed', not 2",
+        "aggregator.toml: sources[0].enabled: must be true or false, not a string",
+        "aggregator.toml: topics[0].any[0]: must not be empty",
+        "aggregator.toml: topics[0].any[1]: must be a string, not an integer",
+        "aggregator.toml: topics[0].any[2]: '*' has no letters or digits to match",
+        "aggregator.toml: topics[0].sources[0]: must be a string, not an integer",
+        "aggregator.toml: topics[0].sources[2]: must be a string, not a float",
+    ]
+
+
 def test_problems_name_the_file_as_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path / "etc", "[aggregator]\nnope = 1\n" + MINIMAL, "site.toml")
     monkeypatch.chdir(tmp_path)
