@@ -8,7 +8,9 @@ content, published_parsed, updated_parsed, author/_detail), so one mapping step 
 ``parse.py`` serves both paths and the results stay identical. The common Media RSS and
 iTunes elements of news, YouTube and podcast feeds are read too, into the keys parse.py's
 patched feedparser handlers fill (media_content, media_thumbnail, media_description,
-itunes_summary, an episode's image, media:title as the title of an entry without one);
+itunes_summary, an episode's image, media:title as the title of an entry without one), and
+so are Bing News' News:Source and News:Image (news_source, news_image: feedparser's names for
+elements it has no handler for);
 an unusual attribute (a base, a thumbnail's url as text) or a shape whose feedparser
 reading hangs on depth and order (two media:titles, an empty title beside one) declines.
 
@@ -242,7 +244,10 @@ def _fp_name(element: Any) -> str:
 def _check_ignorable(element: Any) -> None:
     """An element we skip must be one feedparser also keeps out of our fields."""
     name = _fp_name(element)
-    if name in _HANDLED_BY_FEEDPARSER or name in _RESERVED_KEYS or name.endswith(("_detail", "_parsed")):
+    if (name in _HANDLED_BY_FEEDPARSER or name in _RESERVED_KEYS or name in _BING_KEYS
+            or name.endswith(("_detail", "_parsed"))):
+        # A News:Source anywhere but an item's own child (deeper, or the channel's) is feedparser's
+        # to place: it stores the shallowest in the entry or the feed.
         raise _NotFast(f"element {name} needs feedparser")
     for child in element:
         _check_ignorable(child)
@@ -426,6 +431,9 @@ _ENTRY_KEYS_ATOM: dict[str, str] = {
     "content": "content", "updated": "updated_parsed",
 }
 _ENTRY_IGNORED = frozenset({"category", "comments", "source", "contributor"})
+# Bing News' outlet and picture (<News:Source>, <News:Image>): feedparser stores any element it
+# has no handler for under its prefixed name, and parse.py reads these two of an RSS item.
+_BING_KEYS = frozenset({"news_source", "news_image"})
 
 # Media RSS and iTunes elements feedparser handles into entry fields we do not read (credits,
 # ratings, tags, flags, an episode's subtitle), as long as they hold only text.
@@ -590,6 +598,12 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
                 if value := _text(child):
                     source["title"] = value
                 entry["source"] = source
+            elif name in _BING_KEYS and not atom:
+                # Bing News' <News:Source>Reuters</News:Source> and <News:Image>, in a namespace of
+                # its own (the search's URL): feedparser keeps each under its prefixed name.
+                if name in entry or len(child) or child.keys():
+                    raise _NotFast(f"unusual {name}")
+                entry[name] = _text(child)
             elif name in _ENTRY_IGNORED and not (atom and name in ("source", "contributor")):
                 if len(child) or set(child.attrib) - {"domain", "url", "term", "scheme", "label"}:
                     raise _NotFast(f"unusual {name}")

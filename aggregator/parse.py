@@ -521,6 +521,8 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     title = _title_text(raw_title, get("title_detail")) if raw_title else None
     source = get("source")
     outlet = _outlet(source) if rss and source else None
+    if outlet is None and rss and (credit := get("news_source")):
+        outlet = _credited(credit)  # Bing News: <News:Source>Reuters</News:Source>
 
     contents = get("content")
     content_detail = _best_content(contents) if contents else None
@@ -593,12 +595,14 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     media = [m for m in media if isinstance(m, Mapping) and m.get("url")] if isinstance(media, list) else []
     thumbnails = get("media_thumbnail")
     episode_image = get("image")  # feedparser's for an entry: its itunes:image
+    bing_image = get("news_image") if rss else None  # Bing News' <News:Image>: its picture of the story
     image = _image(feed_url, [
         *((t.get("url"), True) for t in (thumbnails if isinstance(thumbnails, list) else ()) if isinstance(t, Mapping)),
         *((m["url"], m.get("medium") == "image" or _is_image_type(m.get("type"))) for m in media),
         *((f.get("href"), _is_image_type(f.get("type"))) for f in files or () if isinstance(f, Mapping)),
         (episode_image.get("href") if isinstance(episode_image, Mapping) else None, True),
-    ]) if thumbnails or media or files or episode_image else None
+        (bing_image, True),
+    ]) if thumbnails or media or files or episode_image or bing_image else None
     return EntryData(
         key,
         title,
@@ -628,6 +632,12 @@ def _outlet(source: Any) -> str | None:
     RSS channel that the item came from", the outlet of a news aggregator's item (Google
     News: <source url="https://www.reuters.com">Reuters</source>)."""
     name = source.get("title") if isinstance(source, Mapping) else None
+    return _credited(name)
+
+
+def _credited(name: Any) -> str | None:
+    """An outlet's name as one line of text, or None: also Bing News' <News:Source>, which
+    feedparser keeps as ``news_source`` (a dictionary when written with attributes)."""
     return (_author_text(name) or None) if isinstance(name, str) else None
 
 
@@ -661,7 +671,8 @@ def _image(base: str, candidates: Iterable[tuple[Any, bool]]) -> str | None:
     with an http(s) URL, resolved against ``base``. Candidates come best first: an explicit
     thumbnail (Media RSS media:thumbnail, alone, in a media:group or a media:content), then
     a file that is an image (media:content medium="image" or of an image type, an enclosure
-    of an image type), then a podcast episode's itunes:image; JSON Feed's ``image``, then
+    of an image type), then a podcast episode's itunes:image, then Bing News' News:Image (its
+    picture of the story, an image by the element's meaning); JSON Feed's ``image``, then
     ``banner_image``, then an image attachment (see _json_entry)."""
     for url, is_picture in candidates:
         if is_picture and isinstance(url, str) and (found := _absolute_link(base, url)) is not None:

@@ -39,9 +39,11 @@ NS = {
     "georss": "http://www.georss.org/georss",
     "feedburner": "http://rssnamespace.org/feedburner/ext/1.0",
     "x": "http://unknown.example/ns",
+    # Bing News' namespace is the search's own URL.
+    "News": "https://www.bing.com:443/news/search?q=x&amp;format=rss",
 }
 # Unusual prefixes for known namespaces.
-ODD_PREFIX = {"content": "c", "dc": "d", "atom": "a10", "media": "m", "itunes": "it", "dcterms": "terms"}
+ODD_PREFIX = {"content": "c", "dc": "d", "atom": "a10", "media": "m", "itunes": "it", "dcterms": "terms", "News": "news"}
 
 TEXTS = [
     "Plain title", "Tom &amp; Jerry", "Caf&#233; &#x2014; r&#xE9;sum&#233;", "<![CDATA[CDATA & <b>bold</b>]]>",
@@ -190,7 +192,7 @@ def rss_item(rng: random.Random, used: dict[str, str]) -> str:
     parts: list[str] = []
     choices = ["title", "link", "guid", "description", "content", "author", "creator", "pubDate", "dcdate",
                "enclosure", "media", "itunes", "category", "comments", "atomlink", "empty", "atomupdated", "dcterms", "updated",
-               "localns_content", "source", "slash", "wfw", "unknown"]
+               "localns_content", "source", "slash", "wfw", "unknown", "bing"]
     for c in rng.sample(choices, rng.randint(1, 4 if BIAS else 8)):
         if c == "title":
             parts.append(el("title", r_text(rng)) if rng.random() < 0.9 else "<title/>")
@@ -257,6 +259,18 @@ def rss_item(rng: random.Random, used: dict[str, str]) -> str:
             parts.append(el("source", name if rng.random() < 0.9 else None, attrs))
             if rng.random() < 0.5:
                 parts.append(el("title", f"Headline{rng.choice([' - ', ' | ', ' – ', '-', ' - - '])}{name}"))
+        elif c == "bing":
+            # Bing News: the outlet in News:Source (named at the end of the title or not), its picture
+            # in News:Image, and the picture's size.
+            p = prefix_for(rng, "News", used)
+            name = rng.choice(["Src", "Src", "Le Monde", r_text(rng)])
+            parts.append(el(f"{p}:Source", name if rng.random() < 0.9 else None))
+            if rng.random() < 0.5:
+                parts.append(el("title", f"Headline{rng.choice([' - ', ' | ', '-'])}{name}"))
+            if rng.random() < 0.7:
+                parts.append(el(f"{p}:Image", rng.choice(MEDIA_URLS + ["http://www.bing.com/th?id=OVFT.a&amp;pid=News"])))
+            if rng.random() < 0.5:
+                parts.append(el(f"{p}:ImageMaxWidth", "700"))
         elif c == "slash":
             p = prefix_for(rng, "slash", used)
             parts.append(f"<{p}:comments>4</{p}:comments>")
