@@ -22,7 +22,10 @@ text element, XHTML or base64 content, repeated fields (feedparser's precedence 
 for duplicates are intricate), and any element feedparser has a handler for that is
 not handled here (it could feed a field we read). Dates go through feedparser's own
 date handlers, given what the slow path gives them (an ISO 8601 zone without its colon is
-read here, '+0530', as parse.py has feedparser read it), so both paths read every date alike.
+read here, '+0530', as parse.py has feedparser read it), so both paths read every date alike;
+the forms feedparser misread ("20240101T100000Z", "2024-060", "+5:30") are read by handlers
+registered ahead of its own, on both paths, and earlier_date tells how the release before
+read them.
 """
 
 from __future__ import annotations
@@ -43,11 +46,11 @@ from feedparser.datetimes import _date_handlers, _parse_date
 from feedparser.datetimes.asctime import _parse_date_asctime
 from feedparser.datetimes.iso8601 import _iso8601_matches, _parse_date_iso8601
 from feedparser.datetimes.perforce import _parse_date_perforce
-from feedparser.datetimes.rfc822 import _parse_date_rfc822, day_names
+from feedparser.datetimes.rfc822 import _parse_date_rfc822, day_names, timezone_names
 from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 from lxml import etree
 
-__all__ = ["fast_feed", "fast_path_count", "parse_date", "zone_in_range"]
+__all__ = ["earlier_date", "fast_feed", "fast_path_count", "parse_date", "zone_in_range"]
 
 # How many documents took the fast path (tests assert on it; cheap to keep).
 fast_path_count = 0
@@ -629,7 +632,9 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
         elif key == "published_parsed" or key == "updated_parsed":
             if child.keys():
                 raise _NotFast("attributes on a date")
-            entry[key] = parse_date(_text(child))
+            text = _text(child)
+            entry[key] = parse_date(text)
+            entry[key[:-7]] = text  # as feedparser keeps it: for earlier_date
         elif key == "summary":
             kind = _content_type(child, "text/plain" if atom else "text/html")
             value = _text(child)
@@ -796,6 +801,161 @@ _CHECKS: dict[Any, tuple[Any, ...]] = {
 }
 _date_handlers[:] = [_checked(_zone_with_colon(h) if h in (_parse_date_w3dtf, _parse_date_iso8601) else h, *_CHECKS[h])
                      if h in _CHECKS else h for h in _date_handlers]
+# The handlers as the release before this one had them, for earlier_date.
+_EARLIER_HANDLERS = list(_date_handlers)
+
+
+def _iso8601_whole(value: str) -> bool:
+    """False for a date feedparser's ISO 8601 handler stops reading inside of: its patterns
+    match a prefix, and it took "20240101T100000Z" (the basic format) and "2024-01-01
+    10:00:00 UTC" for midnight, "2024/01/01 10:00" and the week date "2024-W01-1" for the
+    first of the current month, "10:00:00+5:30" for UTC. Such a date counts as none; a
+    time it read whole, a word after it ("10:00:00 GMT", "-05:00 (EST)"), is read as before."""
+    value = _ZONE_WITHOUT_COLON.sub(r"\1:\2", value, count=1)
+    for match in _iso8601_matches:
+        found = match(value)
+        if found:
+            rest = value[found.end():].rstrip()
+            if not rest:
+                return True
+            if rest[0] in "0123456789,.:+-":
+                return False
+            return found.group("hour") is not None or not any(c.isdigit() for c in rest)
+    return True
+
+
+# ISO 8601's basic format, as some generators write dc:date or updated ("20240101T100000Z",
+# "20240101T1000+0530"), written out in the extended one that the W3DTF handler reads.
+_ISO8601_BASIC = re.compile(
+    r"(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d(?:[.,]\d+)?)?\s*(Z|[+-]\d\d(?::?\d\d)?)?", re.IGNORECASE)
+# ISO 8601's ordinal date ("2024-060", the 60th day), which feedparser's first pattern that
+# matches takes for year and month ("2024-06", 1 June): written out as its calendar date.
+_ISO8601_ORDINAL = re.compile(r"(\d{4})-(\d{3})((?:T|\s+)\d.*)?", re.IGNORECASE | re.DOTALL)
+# A numeric zone written short after a time of day: its hour in one digit ("+5:30", "-3"),
+# or after the name of UTC ("GMT+2", "UTC+05:30", "UTC-0300"; feedparser read "UTC+2" as
+# UTC and lost "GMT+2").
+_SHORT_ZONE = re.compile(
+    r"(.*\d:\d\d(?::\d\d(?:\.\d+)?)?)(\s*)(?:(gmt|utc?)\s*)?([+-])(\d\d?)(?::?(\d\d))?\s*", re.IGNORECASE | re.DOTALL)
+# A fraction of a second written with a comma, ISO 8601's other decimal sign
+# ("10:00:00,5+01:00": the ISO 8601 handler dropped the zone).
+_COMMA_FRACTION = re.compile(r"(.*\d:\d\d:\d\d),(\d.*)", re.DOTALL)
+# An ISO 8601 date and time followed by the name of its zone ("2024-01-01 10:00:00 UTC", as
+# Ruby's Time#to_s writes it, was read as midnight; "T10:00:00 CET" as UTC): one feedparser's
+# RFC 822 handler knows (UTC, GMT, EST, ...; no military letter but Z) or of ZONE_OFFSETS.
+_ISO8601_NAMED_ZONE = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?)\s*([a-z]{1,5})", re.IGNORECASE)
+
+
+def _iso8601_basic(value: str) -> time.struct_time | None:
+    """A date in ISO 8601's basic format, read as its extended form is."""
+    found = _ISO8601_BASIC.fullmatch(value.strip())
+    if found is None:
+        return None
+    year, month, day, hour, minute, second, zone = found.groups()
+    second = (":" + second.replace(",", ".")) if second else ""
+    zone = zone.upper() if zone else ""
+    return _parse_date(f"{year}-{month}-{day}T{hour}:{minute}{second}{zone}")
+
+
+def _iso8601_ordinal(value: str) -> time.struct_time | None:
+    """An ISO 8601 ordinal date (and time), read as its calendar date is; a day the year
+    has not (000, 366 of 2023) is no date."""
+    found = _ISO8601_ORDINAL.fullmatch(value.strip())
+    if found is None:
+        return None
+    year, ordinal, rest = int(found.group(1)), int(found.group(2)), found.group(3) or ""
+    if not 1 <= ordinal <= 365 + calendar.isleap(year) or year < 1:
+        return None
+    day = datetime(year, 1, 1) + timedelta(days=ordinal - 1)
+    return _parse_date(f"{day.year:04d}-{day.month:02d}-{day.day:02d}{rest}")
+
+
+def _short_zone(value: str) -> time.struct_time | None:
+    """A date whose numeric zone is written short (``_SHORT_ZONE``), read as with the
+    zone written in full ("+05:30")."""
+    found = _SHORT_ZONE.fullmatch(value)
+    if found is None:
+        return None
+    head, space, name, plus, hours, minutes = found.groups()
+    if len(hours) == 2 and not name:
+        return None  # written in full: the handlers below read it
+    return _parse_date(f"{head}{space or (' ' if name else '')}{plus}{int(hours):02d}:{minutes or '00'}")
+
+
+def _comma_fraction(value: str) -> time.struct_time | None:
+    """A date whose fraction of a second is written with a comma, read as with a point."""
+    found = _COMMA_FRACTION.fullmatch(value)
+    return _parse_date(f"{found.group(1)}.{found.group(2)}") if found else None
+
+
+def _iso8601_named_zone(value: str) -> time.struct_time | None:
+    """An ISO 8601 date and time with its zone's name (``_ISO8601_NAMED_ZONE``)."""
+    found = _ISO8601_NAMED_ZONE.fullmatch(value.strip())
+    if found is None:
+        return None
+    name = found.group(2).lower()
+    hours = 0 if name == "utc" else timezone_names.get(name) if len(name) > 1 or name == "z" else None
+    offset = ZONE_OFFSETS.get(name) if hours is None else f"{'-' if hours < 0 else '+'}{abs(hours):02d}00"
+    return _parse_date(f"{found.group(1)}{offset[:3]}:{offset[3:]}") if offset else None
+
+
+def _asctime_year_last(value: str) -> bool:
+    """False for asctime with something after the year (``_asctime_zoned`` reads it, or no
+    one): feedparser's asctime handler takes a zone there for the year."""
+    parts = value.split()
+    return len(parts) != 6 or parts[5].isdigit()
+
+
+def _asctime_zoned(value: str) -> time.struct_time | None:
+    """asctime with a zone after the year, as git and strftime("%c %z") write it ("Mon Jan 1
+    10:00:00 2024 +0530"; feedparser's asctime handler took the zone for the year, 530),
+    or with a zone named in ZONE_OFFSETS before it ("Mon Jan 01 10:00:00 CET 2024", as
+    date(1) writes it; read as UTC): read as RFC 822 is."""
+    parts = value.split()
+    if len(parts) != 6 or parts[0][:3].lower() not in day_names or ":" not in parts[3]:
+        return None
+    if parts[4].isdigit() and len(parts[4]) == 4:
+        year, zone = parts[4], parts[5]
+    elif parts[5].isdigit() and parts[4].lower() in ZONE_OFFSETS:
+        year, zone = parts[5], parts[4]
+    else:
+        return None
+    zone = ZONE_OFFSETS.get(zone.lower(), zone)
+    if zone[:1] in "+-" and not (zone[1:].isdigit() and len(zone) == 5 and zone[1:3] < "24" and zone[3:] < "60"):
+        return None  # no zone is that far (zone_in_range)
+    return _parse_date_rfc822(f"{parts[0]} {parts[2]} {parts[1]} {year} {parts[3]} {zone}")
+
+
+# Ahead of the handlers above; the ISO 8601 handler refuses what it cannot read whole.
+_date_handlers[:] = [
+    _iso8601_basic, _iso8601_ordinal, _comma_fraction, _short_zone, _iso8601_named_zone, _asctime_zoned,
+    *(_checked(h, _iso8601_whole) if h.__name__ == "_parse_date_iso8601"
+      else _checked(h, _asctime_year_last) if h.__name__ == "_parse_date_asctime" else h for h in _EARLIER_HANDLERS),
+]
+# What every date this release reads otherwise than the release before matches (and many
+# it reads alike): an ISO 8601 date of any form (basic, ordinal, a week date, with slashes,
+# with its zone's name), a comma fraction, a zone written short, six words (asctime, whose
+# handler took any six for one and its fifth for the year: "Mon, 1 Jan 0001 00:00:00 +0530").
+_NEW_FORM_HINT = re.compile(
+    r"\s*\d{4}|.*(?:\d:\d\d:\d\d,|\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:(?:gmt|utc?)\s*[+-]|[+-]\d(?!\d)))"
+    r"|\s*\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s*$", re.IGNORECASE | re.DOTALL)
+
+
+def earlier_date(value: str) -> time.struct_time | None | bool:
+    """How the release before this one read ``value``, when this release may read it by
+    another handler (a form it misread, or could not read); False when it surely reads it
+    alike (``_NEW_FORM_HINT``). The store takes a stored entry whose dates are that reading
+    for one that did not change. A date parse_date gave as a datetime (the usual forms,
+    read by its regexes) is read alike: parse.py asks only about the others."""
+    if not _NEW_FORM_HINT.match(value):
+        return False
+    for handler in _EARLIER_HANDLERS:
+        try:
+            reading = handler(value)
+        except (KeyError, OverflowError, ValueError, AttributeError):
+            continue
+        if reading and len(reading) == 9:
+            return reading  # type: ignore[no-any-return]
+    return None
 
 
 def parse_date(value: str) -> datetime | time.struct_time | None:

@@ -15,6 +15,7 @@ import pytest
 import aggregator.fastparse as fastparse
 from aggregator.errors import ParseError
 from aggregator.parse import _parse_with_feedparser, parse_feed
+from aggregator.types import FeedData
 
 DATA = Path(__file__).parent / "data"
 NOW = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -584,7 +585,7 @@ def test_random_feeds_match_feedparser(seed: int, mutation: bool) -> None:
         ours, reference, took_fast = run(body, content_type)
         fast += took_fast
         assert not diff(ours, reference), body
-    assert fast > 40
+    assert fast > 20  # the fast path really ran: about one feed in ten with mutation, a third without
 
 
 def test_an_encoding_named_later_on_the_first_line_is_not_the_documents() -> None:
@@ -779,3 +780,126 @@ def test_an_outlet_in_a_malformed_document_is_read_with_its_entities() -> None:
     feed = _reference(body, "application/rss+xml")
     assert [(e.title, e.author) for e in feed.entries] == [("Cables cut", "AT&T")] * 2  # type: ignore[attr-defined]
     assert feed.entries[1].image == "http://www.bing.com/th?id=OVFT.a1&pid=News"  # type: ignore[attr-defined]
+
+
+# Date forms feedparser misread on both paths, the instant each stands for (None: counts as no
+# date), and how the release before read them (None: no date; it took the first-seen time).
+MISREAD_DATES = {
+    # ISO 8601's basic format: read as midnight of its day.
+    "20240101T100000Z": ("2024-01-01T10:00:00+00:00", "2024-01-01T00:00:00+00:00"),
+    "20240101T100000+0530": ("2024-01-01T04:30:00+00:00", "2024-01-01T00:00:00+00:00"),
+    "20240101T1000-03:30": ("2024-01-01T13:30:00+00:00", "2024-01-01T00:00:00+00:00"),
+    "20240101T100000.5Z": ("2024-01-01T10:00:00+00:00", "2024-01-01T00:00:00+00:00"),
+    "20240101T990000Z": (None, "2024-01-01T00:00:00+00:00"),
+    # asctime with its zone after the year (git, strftime("%c %z")): the zone taken for the year
+    # (530, before 1990: no date, the first-seen time).
+    "Mon Jan 1 10:00:00 2024 +0530": ("2024-01-01T04:30:00+00:00", "0530-01-01T10:00:00+00:00"),
+    "Mon Jan  1 10:00:00 2024 -0800": ("2024-01-01T18:00:00+00:00", None),
+    "Mon Jan 1 10:00:00 2024 +2500": (None, "2025-01-01T00:00:00+00:00"),  # 2500: the future, now
+    # ... or a zone of ZONE_OFFSETS before it (date(1)): read as UTC.
+    "Mon Jan 01 10:00:00 CET 2024": ("2024-01-01T09:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    # A zone's hour in one digit: ISO read as UTC, RFC 822 lost.
+    "2024-01-01T10:00:00+5:30": ("2024-01-01T04:30:00+00:00", "2024-01-01T10:00:00+00:00"),
+    "2024-01-01T10:00:00-3": ("2024-01-01T13:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    "Mon, 01 Jan 2024 10:00:00 +5:30": ("2024-01-01T04:30:00+00:00", None),
+    # A zone after UTC's name: "UTC+2" read as UTC, "GMT+2" lost.
+    "Mon, 01 Jan 2024 10:00:00 UTC+2": ("2024-01-01T08:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    "Mon, 01 Jan 2024 10:00:00 GMT+2": ("2024-01-01T08:00:00+00:00", None),
+    "Mon, 01 Jan 2024 10:00:00 GMT-5": ("2024-01-01T15:00:00+00:00", None),
+    # ISO 8601's ordinal date: "2024-060" read as year and month (1 June).
+    "2024-060": ("2024-02-29T00:00:00+00:00", "2024-06-01T00:00:00+00:00"),
+    "2024-012T10:00:00Z": ("2024-01-12T10:00:00+00:00", "2024-12-01T10:00:00+00:00"),  # W3DTF: December
+    "2023-366": (None, None),
+    # A fraction written with a comma: the zone after it dropped.
+    "2024-01-01T10:00:00,500+01:00": ("2024-01-01T09:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    "2024-01-01T10:00:00,5Z": ("2024-01-01T10:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    # An ISO date and time with its zone's name (Ruby's Time#to_s): midnight, or UTC.
+    "2024-01-01 10:00:00 UTC": ("2024-01-01T10:00:00+00:00", "2024-01-01T00:00:00+00:00"),
+    "2024-01-01 10:00:00 EST": ("2024-01-01T15:00:00+00:00", "2024-01-01T00:00:00+00:00"),
+    "2024-01-01T10:00:00 CET": ("2024-01-01T09:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    # Read from their start only: the first of the current month. Now no date.
+    "2024/01/01 10:00:00": (None, "month"),
+    "2024-W01-1": (None, "month"),
+    # Read right before, and still.
+    "2024-01-01T10:00:00 GMT": ("2024-01-01T10:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    "2024-01-01T10:00:00+01:00 (CET)": ("2024-01-01T09:00:00+00:00", "2024-01-01T09:00:00+00:00"),
+    "Mon Jan 1 10:00:00 2024": ("2024-01-01T10:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    "Mon Jan 1 10:00:00 +0530 2024": ("2024-01-01T04:30:00+00:00", "2024-01-01T04:30:00+00:00"),
+    "Mon, 01 Jan 24 10:00:00 GMT": ("2024-01-01T10:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    "Mon 01 Jan 2024 10:00:00 +0100": ("2024-01-01T09:00:00+00:00", "2024-01-01T09:00:00+00:00"),
+    "Mon, 01 Jan 2024 10:00:00 UT": ("2024-01-01T10:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    "Mon, 01 Jan 2024 10:00:00 Z": ("2024-01-01T10:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    "2024060": ("2024-02-29T00:00:00+00:00", "2024-02-29T00:00:00+00:00"),
+}
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+@pytest.mark.parametrize("value", sorted(MISREAD_DATES))
+def test_a_date_form_feedparser_misread_is_read_right_on_both_paths(value: str) -> None:
+    from feedparser.datetimes import _parse_date
+
+    expected = _instant(MISREAD_DATES[value][0])
+    assert _as_instant(fastparse.parse_date(value)) == expected
+    assert _as_instant(_parse_date(value)) == expected
+    for body in (atom(f"<id>urn:1</id><title>t</title><updated>{value}</updated>"),
+                 rss(f"<title>t</title><guid isPermaLink='false'>1</guid><dc:date>{value}</dc:date>")):
+        fast, took_fast = _fast(body, "")
+        assert took_fast, value
+        for feed in (fast, _parse_with_feedparser(URL, body, "", NOW)):
+            assert isinstance(feed, FeedData)
+            (entry,) = feed.entries
+            assert entry.updated == expected, value
+    body = rss(f"<title>t</title><guid isPermaLink='false'>1</guid><pubDate>{value}</pubDate>")
+    fast, took_fast = _fast(body, "")
+    assert took_fast and fast == _reference(body, ""), value
+    assert isinstance(fast, FeedData) and fast.entries[0].published == expected, value
+
+
+@pytest.mark.parametrize("value", sorted(MISREAD_DATES))
+def test_an_entry_carries_the_dates_the_release_before_read_where_they_differ(value: str) -> None:
+    # The store takes a stored entry with these dates for one that did not change.
+    expected, before = (_instant(v) if v != "month" else v for v in MISREAD_DATES[value])
+    body = rss(f"<title>t</title><guid isPermaLink='false'>1</guid><pubDate>{value}</pubDate>"
+               f"<dc:date>{value}</dc:date>")
+    for feed in (_fast(body, "")[0], _parse_with_feedparser(URL, body, "", NOW)):
+        assert isinstance(feed, FeedData)
+        (entry,) = feed.entries
+        if before == "month":  # the first of the month it is read in
+            assert entry.earlier_dates is not None and entry.earlier_dates[0] is not None
+            assert entry.earlier_dates[0].day == 1 and entry.earlier_dates[0].hour == 0
+        elif before == expected:
+            assert entry.earlier_dates is None, value
+        else:
+            assert entry.earlier_dates == (before, before), value
+
+
+def test_earlier_date_misses_no_date_the_release_before_read_otherwise() -> None:
+    # earlier_date skips, by a regex, the dates it takes to be read alike, and parse.py the
+    # ones parse_date read by its own regexes: over every sample date here and in the parity
+    # harness, what they skip the old handlers read as this release does.
+    import sys
+    from feedparser.datetimes import _parse_date
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import fastparse_diff
+
+    samples = [*DATE_SAMPLES, *ZONED_DATES, *MISREAD_DATES, *fastparse_diff.RFC822, *fastparse_diff.ISO,
+               "Mon, 01 Jan 2024 10:00 GMT", "Sat, 6 Jul 2024 8:05:00 EST", "2024-01-01 10:00:00 +0100"]
+    skipped = 0
+    for sample in samples:
+        if isinstance(fastparse.parse_date(sample), datetime) or fastparse.earlier_date(sample) is False:
+            skipped += 1
+            old = fastparse._EARLIER_HANDLERS
+            readings = [r for h in old for r in [_safe(h, sample)] if r]
+            assert _as_instant(readings[0] if readings else None) == _as_instant(_parse_date(sample)), sample
+    assert skipped > len(samples) // 4  # the regexes really skip (many samples are impossible dates)
+
+
+def _safe(handler: object, value: str) -> object:
+    try:
+        return handler(value)  # type: ignore[operator]
+    except (KeyError, OverflowError, ValueError, AttributeError):
+        return None
