@@ -24,8 +24,7 @@ not handled here (it could feed a field we read). Dates go through feedparser's 
 date handlers, given what the slow path gives them (an ISO 8601 zone without its colon is
 read here, '+0530', as parse.py has feedparser read it), so both paths read every date alike;
 the forms feedparser misread ("20240101T100000Z", "2024-060", "+5:30") are read by handlers
-registered ahead of its own, on both paths, and earlier_date tells how the release before
-read them.
+registered ahead of its own, on both paths.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ from feedparser.datetimes.rfc822 import _parse_date_rfc822, day_names, timezone_
 from feedparser.datetimes.w3dtf import _parse_date_w3dtf
 from lxml import etree
 
-__all__ = ["earlier_date", "fast_feed", "fast_path_count", "parse_date", "zone_in_range"]
+__all__ = ["fast_feed", "fast_path_count", "parse_date", "zone_in_range"]
 
 # How many documents took the fast path (tests assert on it; cheap to keep).
 fast_path_count = 0
@@ -632,9 +631,7 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
         elif key == "published_parsed" or key == "updated_parsed":
             if child.keys():
                 raise _NotFast("attributes on a date")
-            text = _text(child)
-            entry[key] = parse_date(text)
-            entry[key[:-7]] = text  # as feedparser keeps it: for earlier_date
+            entry[key] = parse_date(_text(child))
         elif key == "summary":
             kind = _content_type(child, "text/plain" if atom else "text/html")
             value = _text(child)
@@ -801,8 +798,7 @@ _CHECKS: dict[Any, tuple[Any, ...]] = {
 }
 _date_handlers[:] = [_checked(_zone_with_colon(h) if h in (_parse_date_w3dtf, _parse_date_iso8601) else h, *_CHECKS[h])
                      if h in _CHECKS else h for h in _date_handlers]
-# The handlers as the release before this one had them, for earlier_date.
-_EARLIER_HANDLERS = list(_date_handlers)
+_FEEDPARSERS_HANDLERS = list(_date_handlers)  # feedparser's, checked as above
 
 
 def _iso8601_whole(value: str) -> bool:
@@ -929,35 +925,8 @@ def _asctime_zoned(value: str) -> time.struct_time | None:
 _date_handlers[:] = [
     _iso8601_basic, _iso8601_ordinal, _comma_fraction, _short_zone, _iso8601_named_zone, _asctime_zoned,
     *(_checked(h, _iso8601_whole) if h.__name__ == "_parse_date_iso8601"
-      else _checked(h, _asctime_year_last) if h.__name__ == "_parse_date_asctime" else h for h in _EARLIER_HANDLERS),
+      else _checked(h, _asctime_year_last) if h.__name__ == "_parse_date_asctime" else h for h in _FEEDPARSERS_HANDLERS),
 ]
-# What every date this release reads otherwise than the release before matches (and many
-# it reads alike): an ISO 8601 date of any form (basic, ordinal, a week date, with slashes,
-# with its zone's name), a comma fraction, a zone written short, six words (asctime, whose
-# handler took any six for one and its fifth for the year: "Mon, 1 Jan 0001 00:00:00 +0530").
-_NEW_FORM_HINT = re.compile(
-    r"\s*\d{4}|.*(?:\d:\d\d:\d\d,|\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:(?:gmt|utc?)\s*[+-]|[+-]\d(?!\d)))"
-    r"|\s*\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s*$", re.IGNORECASE | re.DOTALL)
-
-
-def earlier_date(value: str) -> time.struct_time | None | bool:
-    """How the release before this one read ``value``, when this release may read it by
-    another handler (a form it misread, or could not read); False when it surely reads it
-    alike (``_NEW_FORM_HINT``). The store takes a stored entry whose dates are that reading
-    for one that did not change. A date parse_date gave as a datetime (the usual forms,
-    read by its regexes) is read alike: parse.py asks only about the others."""
-    if not _NEW_FORM_HINT.match(value):
-        return False
-    for handler in _EARLIER_HANDLERS:
-        try:
-            reading = handler(value)
-        except (KeyError, OverflowError, ValueError, AttributeError):
-            continue
-        if reading and len(reading) == 9:
-            return reading  # type: ignore[no-any-return]
-    return None
-
-
 def parse_date(value: str) -> datetime | time.struct_time | None:
     """feedparser's reading of a date: an aware UTC datetime for the common RFC 822 and
     W3DTF forms (a fifth of the cost), else feedparser's own UTC struct_time or None."""

@@ -51,7 +51,7 @@ from aggregator.document import (
     _utf16_as_utf8,
 )
 from aggregator.errors import ParseError
-from aggregator.fastparse import earlier_date, fast_feed, parse_date, zone_in_range
+from aggregator.fastparse import fast_feed, parse_date, zone_in_range
 from aggregator.identity import untracked, without_credentials
 from aggregator.sanitize import html_to_text, sanitize_html, text_as_html
 from aggregator.text import collapse_ws, drop_not_xml
@@ -605,7 +605,6 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     ]) if thumbnails or media or files or episode_image or bing_image else None
     published = _struct_date(published_struct, now) if published_struct else None
     updated = _struct_date(updated_struct, now) if updated_struct else None
-    earlier = _earlier_dates(raw, published, updated, now)
     return EntryData(
         key,
         title,
@@ -627,29 +626,7 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
                                [(m["url"], m.get("type"), m.get("filesize")) for m in media])
         if files or media else (),
         image=image,
-        earlier_dates=earlier,
     )
-
-
-def _earlier_dates(
-    raw: Any, published: datetime | None, updated: datetime | None, now: datetime
-) -> tuple[datetime | None, datetime | None] | None:
-    """The entry's (published, updated) as the release before this one read them, when it
-    read one of them otherwise (``EntryData.earlier_dates``); else None. Only the rare forms
-    ``fastparse.earlier_date`` names are read twice."""
-    dates = [published, updated]
-    differ = False
-    for i, name in enumerate(("published", "updated")):
-        text = dict.get(raw, name)  # the date as written (feedparser's updated answers published)
-        if not isinstance(text, str) or not text or isinstance(dict.get(raw, name + "_parsed"), datetime):
-            continue  # none, or one of the two usual forms the fast path read (parse_date)
-        reading = earlier_date(text)
-        if reading is False:
-            continue
-        before = _struct_date(reading, now) if reading else None  # type: ignore[arg-type]
-        if before != dates[i]:
-            dates[i], differ = before, True
-    return (dates[0], dates[1]) if differ else None
 
 
 def _outlet(source: Any) -> str | None:

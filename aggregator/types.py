@@ -43,11 +43,6 @@ class EntryData:
     # Its one picture (absolute http(s) URL): media:thumbnail, an image file, itunes:image,
     # JSON Feed's image. Not in the fingerprint: a new picture alone dates no entry anew.
     image: str | None = None
-    # (published, updated) as the release before this one read them, when it read a date of
-    # this entry otherwise (ISO 8601's basic format "20240101T100000Z" as midnight, a zone
-    # "+5:30" as UTC, ...): a stored entry with those dates, all else equal, is no news.
-    # Not in the fingerprint.
-    earlier_dates: tuple[datetime | None, datetime | None] | None = None
 
 
 @dataclass(frozen=True)

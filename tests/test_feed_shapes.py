@@ -384,7 +384,7 @@ def test_a_bing_news_item_is_credited_to_its_outlet_with_its_picture(feed_server
 def test_a_bing_news_item_stored_before_is_read_anew_at_the_upgrade_keeping_its_times(
         feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch) -> None:
     # Stored by the release before (credited to the feed, " - Yle" in its title), the item
-    # takes this release's reading at the re-read schema 0014 marks every feed for (REREAD),
+    # takes this release's reading at the re-read schema 0018 marks every feed for (REREAD),
     # keeping its times: read anew otherwise, the window would go to the top as news.
     import sqlite3
 
@@ -399,7 +399,7 @@ def test_a_bing_news_item_stored_before_is_read_anew_at_the_upgrade_keeping_its_
         ("NATO steps up Baltic patrols after cable damage", feed), ("Finland seizes tanker over Estlink 2 cable - Yle", feed)}
     before = p.entry_times()
     monkeypatch.undo()
-    with sqlite3.connect(p.root / "agg.db") as db:  # what the upgrade to 0014 does
+    with sqlite3.connect(p.root / "agg.db") as db:  # what the upgrade to 0018 does
         db.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = 'reread' WHERE type = 'feed'")
     assert "0 new items, 2 updated" in p.update()
     assert {(e.title, e.author) for e in p.entries()} == {

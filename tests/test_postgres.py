@@ -1022,6 +1022,12 @@ def test_0017_keeps_no_password_in_the_url_a_feed_was_read_from(pg_url: str) -> 
     check_0017_keeps_no_password_in_the_url_a_feed_was_read_from(pg_url)
 
 
+def test_0018_has_every_feed_read_anew(pg_url: str) -> None:
+    from test_store import check_0018_has_every_feed_read_anew
+
+    check_0018_has_every_feed_read_anew(pg_url)
+
+
 def test_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before(pg_url: str) -> None:
     from test_store import check_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before
 

@@ -2751,32 +2751,87 @@ _REREAD_FORMS = [
 ]
 
 
+def _read_before(value: str) -> datetime | None:
+    """``value`` as the release before 0018 read it: feedparser's own date handlers."""
+    from aggregator import fastparse
+    from aggregator.parse import _struct_date
+
+    for handler in fastparse._FEEDPARSERS_HANDLERS:
+        try:
+            reading = handler(value)
+        except (KeyError, OverflowError, ValueError, AttributeError):
+            continue
+        if reading and len(reading) == 9:
+            return _struct_date(reading, T0)
+    return None
+
+
 @pytest.mark.parametrize("value", _REREAD_FORMS)
 def test_an_entry_stored_with_a_date_form_the_release_before_misread_keeps_its_times(store: Store, value: str) -> None:
     # Stored as the release before read its dates, the entry this release reads from the same
-    # document is no news: its item keeps its time (the feeds' order), and its published
-    # time, unless the release before read none (the first-seen time): then it takes the date
-    # now read. A real change is still news.
+    # document differs: at 0018's re-read (REREAD: keep_times) it takes this release's reading
+    # and its item keeps its times (its place in every feed). Then it is unchanged, and a
+    # real change is news again.
     from aggregator.parse import parse_feed
 
     body = (f"<rss version='2.0'><channel><title>f</title><link>http://x.example/</link><item><title>Post</title>"
             f"<guid isPermaLink='false'>post</guid><description>Body.</description><pubDate>{value}</pubDate>"
             f"</item></channel></rss>").encode()
     (entry,) = parse_feed("http://x.example/feed", body, {}, now=T0).entries
-    assert entry.earlier_dates is not None
-    old = replace(entry, published=entry.earlier_dates[0], updated=entry.earlier_dates[1], earlier_dates=None)
+    was = _read_before(value)
+    old = replace(entry, published=was, updated=was if entry.updated is not None else None)
     assert old.published != entry.published
     store.ingest("one", [old], now=T0)
     [before] = store.newest_items(None, 10)
-    [r] = store.ingest_batch([IngestJob("one", [entry])], now=T0 + timedelta(hours=1))
+    [r] = store.ingest_batch([IngestJob("one", [entry], keep_times=True)], now=T0 + timedelta(hours=1))
     assert r.new == 0
     [item] = store.newest_items(None, 10)
     assert item.updated == before.updated  # not dated anew: stays where it was in every feed
-    plausible_before = old.published is not None and old.published.year >= 1990
-    if plausible_before or entry.published is None:
-        assert item.published == before.published  # kept as stored
-    else:
+    if old.published is None or old.published.year < 1990:
         assert item.published == entry.published  # it had the first-seen time: the date now read
-    [r] = store.ingest_batch([IngestJob("one", [replace(entry, summary="Edited.")])], now=T0 + timedelta(hours=2))
+    else:
+        assert item.published == before.published  # kept as stored
+    [r] = store.ingest_batch([IngestJob("one", [entry])], now=T0 + timedelta(hours=2))
+    assert (r.new, r.updated) == (0, 0)  # read as stored now
+    [r] = store.ingest_batch([IngestJob("one", [replace(entry, summary="Edited.")])], now=T0 + timedelta(hours=3))
     assert r.updated == 1
     assert store.newest_items(None, 10)[0].updated > before.updated
+
+
+def test_0018_has_every_feed_read_anew(tmp_path: Path) -> None:
+    check_0018_has_every_feed_read_anew(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def check_0018_has_every_feed_read_anew(url: str) -> None:
+    """Schema 0018: every feed forgets its validators and is read anew once (REREAD), so
+    that entries this release reads otherwise (date forms, Bing News' outlet) take its
+    readings keeping their times; the downgrade marks them the same way. Items and seeds
+    are left as they are. (test_postgres runs it too.)"""
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"), SourceSpec("seeds", "seeds")])
+    store.ingest("one", [EntryData(key="p", title="Post", content="<p>Text</p>", updated=T0)], now=T0)
+    [before] = store.newest_items(None, 10)
+    for revision in ("0018", "0017"):
+        store.record_refresh("one", started=T0, finished=T0, ok=True, etag='"e"', last_modified="x", body_hash="h")
+        store.close()
+        store = migrated_again(url, "0017", "0018") if revision == "0018" else _downgraded(url, "0017")
+        state = store.source_states()["one"]
+        assert (state.etag, state.last_modified, state.body_hash) == (None, None, "reread"), revision
+        assert store.source_states()["seeds"].body_hash != "reread"
+        assert store.newest_items(None, 10) == [before]
+    store.close()
+
+
+def _downgraded(url: str, revision: str) -> Store:
+    from alembic import command
+
+    from aggregator.db import alembic_config
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            command.downgrade(alembic_config(conn), revision)
+            conn.commit()
+    finally:
+        engine.dispose()
+    return Store.open(url, run_migrations=False)

@@ -635,7 +635,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 continue  # unchanged, fingerprinted as before schema 0008: the new one is stored
             read_fuller = job.keep_times or (
                 (moved_link or entry.enclosures or entry.author or entry.published or entry.updated
-                 or entry.link == key or entry.earlier_dates)
+                 or entry.link == key)
                 and old_fp in _earlier_fingerprints(was, job, earlier, tracked))
             if not read_fuller and job.resanitize is not None and (
                     entry.content or entry.summary or entry.author
@@ -928,8 +928,7 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
     (an Atom feed that names its author gives it to every entry), nor are dates that appear
     (a date form this release reads and an earlier one lost, or a feed that starts dating
     its entries, or mends the zero of its clock it wrote for them), nor dates read in the
-    zone they name (``IngestJob.reread_shifts``), nor dates as the release before read them
-    (``EntryData.earlier_dates``: a form it misread). ``earlier``: its link row was
+    zone they name (``IngestJob.reread_shifts``). ``earlier``: its link row was
     fingerprinted before schema 0008, maybe by a release that did not read files
     (enclosures) yet, or took its link whole (``tracked``: the link has tracking
     parameters); for a row fingerprinted since, a file that appears is a change upstream,
@@ -973,10 +972,6 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
         for zero in _ZERO_DATES:  # a CMS that wrote the zero of its clock for a date it lacked, mended
             zero_published, zero_updated = published and zero, updated and zero
             dates += [(zero_published, updated), (published, zero_updated), (zero_published, zero_updated)]
-    if entry.earlier_dates is not None:
-        # The dates as the release before read them (a date form it misread, or could not read):
-        # the entry as stored then.
-        dates.append(entry.earlier_dates)
     return {fp for v in variants for t in {False, tracked} for fp in _fingerprints_dated(v, dates, job.clamped_at, t)}
 
 

@@ -10,9 +10,8 @@ its own (NULL for none), published as media:thumbnail. It is not part of an entr
 a stored item whose picture appears or changes takes it without being dated anew. Each feed
 forgets its validators and is marked to be read anew (``REREAD``, as by 0013): a feed that
 answers 304 would otherwise give its stored items their pictures only when it next changes.
-The same re-read gives a news aggregator's stored items (RSS <source>: Google News; Bing
-News' <News:Source>, and its <News:Image> as their picture) their outlet as author and their
-titles without its name.
+The same re-read gives a news aggregator's stored items (RSS <source>: Google News) their
+outlet as author and their titles without its name.
 
 Downgrade drops the column and marks every feed for the release before's own re-read
 (``REREAD``, validators dropped): it reads feeds otherwise (an outlet's item keeps the
