@@ -900,6 +900,7 @@ class Fetcher:
                     etag=hdrs.get("etag"),
                     last_modified=hdrs.get("last-modified"),
                     permanent_redirect=moved_to,
+                    temporary=not permanent,
                     body_sha256=outcome.sha256 if body is outcome.body else None,  # else decoded here
                 )
             else:

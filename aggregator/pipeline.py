@@ -438,7 +438,7 @@ async def _fetch_and_store(
         jobs = [IngestJob(rec.name, entries, clamped_at=started, resanitize=_resanitize,
                           reread_shifts=_REREAD_SHIFTS, keep_times=rec.name in rereads,
                           credentials=_credentials(states[rec.name].url or by_name[rec.name].url or ""),
-                          moved=_moved(states[rec.name].link_base, rec.link_base),
+                          moved=_moved(states[rec.name].link_base, rec.link_base), for_now=rec.base_for_now,
                           written_whole=rec.written_whole)
                 for rec, entries, _ in batch if entries is not None]
         settle = settler(batch)
@@ -661,7 +661,7 @@ def decide_fetch(
     if feed.warning:
         log.warning("source %s: %s", src.name, feed.warning)
     record = ok(warning=feed.warning, body_hash=body_hash, title=feed.title, site_link=feed.link, link_base=feed.url,
-                written_whole=_written_whole(feed.entries, body) if _moved(state.link_base, feed.url) else frozenset())
+                base_for_now=res.temporary, written_whole=_written_whole(feed.entries, body) if _moved(state.link_base, feed.url) else frozenset())
     if feed.cut_short:
         # The entries after the cut (and one it left out) come with the next whole
         # document, which a server whose validators date its newest post, not its bytes

@@ -68,6 +68,9 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     permanent_redirect: str | None = None  # target of the 301/308 hops the chain started with, if any
+    # A 302/303/307 hop led to ``url``: the feed is there for now (a mirror, a CDN's address
+    # of the day), not moved: its stored entries keep the links they have where it was.
+    temporary: bool = False
     body_sha256: str | None = None  # hex SHA-256 of ``body``, when the fetcher already took it
 
     @property

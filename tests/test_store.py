@@ -2710,6 +2710,49 @@ def check_an_entry_sent_under_the_link_a_moved_entry_had_is_published_under_an_i
     store.close()
 
 
+def check_a_feed_behind_a_temporary_redirect_keeps_its_entries_and_finds_its_new_ones_when_it_ends(url: str) -> None:
+    # A 302 sends the feed to a mirror for now: its entries kept their keys only by being
+    # re-keyed at each fetch, their links (and every feed's bytes) flipping between mirrors.
+    # Now those found where it was are read as they were there (nothing to store), a new
+    # one is stored at the mirror's link and found at the feed's own when the 302 ends.
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/old/feed.xml")])
+    store.ingest("one", [_moving_entry("old", 1), _moving_entry("old", 2)], now=T0)
+    before = {i.title: (i.id, i.updated, i.link) for i in store.newest_items(None, 10)}
+    for_now = ("http://one.test/old/feed.xml", "http://one.test/m2/feed.xml")
+    t = T0 + timedelta(days=1)
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("m2", n) for n in (1, 2, 3)], moved=for_now,
+                                        for_now=True)], now=t)
+    assert (r.new, r.updated) == (1, 0)
+    during = {i.title: (i.id, i.updated, i.link) for i in store.newest_items(None, 10)}
+    assert {k: during[k] for k in before} == before and during["Story 3"][2] == "http://one.test/m2/story-3.html"
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("m2", n) for n in (1, 2, 3)], moved=for_now,
+                                        for_now=True)], now=t + timedelta(hours=1))
+    assert (r.new, r.updated) == (0, 0)
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("old", n) for n in (1, 2, 3, 4)])],
+                             now=t + timedelta(hours=2))
+    assert (r.new, r.updated) == (1, 1)  # story 3 takes its link here, keeping its id and times
+    after = {i.title: (i.id, i.updated, i.link) for i in store.newest_items(None, 10)}
+    assert len(_ids_once(store)) == 4 and {k: after[k] for k in before} == before
+    assert after["Story 3"] == (*during["Story 3"][:2], "http://one.test/old/story-3.html")
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("old", n) for n in (1, 2, 3, 4)])],
+                             now=t + timedelta(hours=3))
+    assert (r.new, r.updated) == (0, 0)
+    # A permanent move (no for_now) re-keys them, as before.
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("new", n) for n in (1, 2, 3, 4)],
+                                        moved=("http://one.test/old/feed.xml", "http://one.test/new/feed.xml"))],
+                             now=t + timedelta(hours=4))
+    assert (r.new, r.updated) == (0, 4) and len(_ids_once(store)) == 4
+    store.close()
+
+
+def test_a_feed_behind_a_temporary_redirect_keeps_its_entries_and_finds_its_new_ones_when_it_ends(
+    tmp_path: Path,
+) -> None:
+    check_a_feed_behind_a_temporary_redirect_keeps_its_entries_and_finds_its_new_ones_when_it_ends(
+        f"sqlite:///{tmp_path / 'store.db'}")
+
+
 def test_an_entry_that_was_away_when_its_feed_moved_back_is_found_when_it_returns(tmp_path: Path) -> None:
     # A 302 sent the feed to /new/ for a while (its entries re-keyed there), then ended: at
     # /old/ again, the entries in that document moved back. Story 1, out of that document

@@ -420,6 +420,12 @@ class IngestJob:
     # Of a moved feed's entries, the links its document writes whole (not relative to
     # it): those did not move with it, and are never looked up where the feed was.
     written_whole: frozenset[str] = frozenset()
+    # The move is a temporary redirect's (302/303/307: a mirror, a CDN's address of the
+    # day): an entry found where the feed was is read as it was there (its key and link
+    # stay, so alternating mirrors publish nothing), and a new one, keyed where it is now,
+    # leaves the key it has where the feed was (item_former_keys), to be found there once
+    # the redirect ends.
+    for_now: bool = False
 
 
 @dataclass(frozen=True)
@@ -540,7 +546,19 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 if was and key in (was, _indexed(was)) and (now_key := untracked(was)) in moved:
                     legacy.setdefault((sid, now_key), (link_id, item_id, fp, ufp, origin, sent, pic))
     rekeyed: list[dict[str, Any]] = []
-    relocated = _found_where_it_was(conn, jobs, per_job, source_ids, known) if any(j.moved for j in jobs) else {}
+    relocated: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
+    awaited: dict[tuple[int, str], str] = {}  # see _found_where_it_was
+    if any(j.moved for j in jobs):
+        relocated, there, awaited = _found_where_it_was(conn, jobs, per_job, source_ids, known)
+        if there:
+            # Behind a temporary redirect: each such entry is the one sent where the feed
+            # was (its key and link there), found by that key, as if it had not moved.
+            for j, job in enumerate(jobs):
+                sid = source_ids[job.source_name]
+                if job.for_now and any((sid, key) in there for key in per_job[j]):
+                    per_job[j] = dict(_as_it_was(per_job[j], sid, there))
+            for (sid, key), (was_key, _) in there.items():
+                known[(sid, was_key)] = relocated.pop((sid, key))
     # A key a moved item left (item_former_keys): the item, when nothing else in the
     # document found it; else a new entry's, which must not take the item's id.
     taken_ids: set[tuple[int, str]] = set()
@@ -680,6 +698,8 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                              for j, item_id, entry, counted in edited], counts, text_keys)
     if fresh:
         _insert_fresh(conn, jobs, fresh, counts, now, taken_ids)
+        if awaited:
+            _await_where_it_was(conn, {(sid, e.key) for _, _, sid, e, _ in fresh}, awaited)
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
 
 
@@ -714,13 +734,16 @@ def _moved_prefixes(old: str, new: str) -> list[tuple[str, str, str | None]]:
 def _found_where_it_was(
     conn: Connection, jobs: Sequence[IngestJob], per_job: list[dict[str, EntryData]], source_ids: dict[str, int],
     known: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]],
-) -> dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]]:
+) -> tuple[dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]],
+           dict[tuple[int, str], tuple[str, str]], dict[tuple[int, str], str]]:
     """For each job whose feed moved (``IngestJob.moved``): its entries keyed by their
     links and not found by them, each found by the key its link had against the feed's
     URL before (``_moved_prefixes``), as (source, key) -> its link row, as ``known``
     holds them. A key the document also sends is its own entry's, and a stored row is
-    found for one entry at most."""
-    wanted: dict[tuple[int, str], list[str]] = {}  # (source, key) -> its keys before, best first
+    found for one entry at most. Then, for a job moved ``for_now``: of those found, (source,
+    key) -> (its key, its link) where the feed was; of the others (new there), (source, key)
+    -> its key where the feed was, which no stored entry of the source has."""
+    wanted: dict[tuple[int, str], list[tuple[str, str, str]]] = {}  # (source, key) -> its keys before, best first
     for job, unique in zip(jobs, per_job):
         if not job.moved:
             continue
@@ -730,14 +753,14 @@ def _found_where_it_was(
             if ((sid, key) in known or not e.link or key != untracked(link := e.link.strip())
                     or link in job.written_whole):
                 continue
-            before = [o + key[len(n):] for n, o, deeper in pairs
+            before = [(o + key[len(n):], n, o) for n, o, deeper in pairs
                       if key.startswith(n) and not (deeper and key.startswith(deeper))]
-            before = [b for b in before if b not in unique]
+            before = [b for b in before if b[0] not in unique]
             if before:
                 wanted[(sid, key)] = before
     if not wanted:
-        return {}
-    asked = {b for before in wanted.values() for b in before}
+        return {}, {}, {}
+    asked = {b for before in wanted.values() for b, _, _ in before}
     stored_form = {_indexed(b): b for b in asked}
     wanted_sources = _listed(conn, item_sources.c.source_id, sorted({sid for sid, _ in wanted}))
     rows: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
@@ -747,12 +770,15 @@ def _found_where_it_was(
         ):
             rows[(sid, stored_form.get(key, key))] = (link_id, item_id, fp, ufp, origin, sent, pic)
     found: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
+    where: dict[tuple[int, str], tuple[str, str, str]] = {}
     claimed: set[int] = set()
     for (sid, key), before in sorted(wanted.items()):
-        hit = next((row for b in before if (row := rows.get((sid, b))) is not None and row[0] not in claimed), None)
+        hit, at = next(((row, b) for b in before if (row := rows.get((sid, b[0]))) is not None
+                        and row[0] not in claimed), (None, before[0]))
         if hit is not None:
             claimed.add(hit[0])
             found[(sid, key)] = hit
+        where[(sid, key)] = at
     # Another feed (a source whose URL the user pointed elsewhere) may have relative links
     # of the same names: the same feed moved sends some of its stories as they were. A
     # source none of whose entries found so is unchanged (its link as it was there) moved
@@ -766,7 +792,54 @@ def _found_where_it_was(
             fp, ufp = fingerprints(replace(entry, link=hit[5]), clamped_at)
             if fp == hit[2] or ufp == hit[3]:
                 same.add(sid)
-    return {k: hit for k, hit in found.items() if k[0] in same}
+    for_now = {source_ids[job.source_name] for job in jobs if job.moved and job.for_now} & same
+    there: dict[tuple[int, str], tuple[str, str]] = {}
+    awaited: dict[tuple[int, str], str] = {}
+    for (sid, key), (was_key, n, o) in where.items():
+        if sid not in for_now:
+            continue
+        if (sid, key) in found:
+            link = entries[(sid, key)][0].link or ""
+            link = link.strip()
+            there[(sid, key)] = (was_key, o + link[len(n):] if link.startswith(n) else found[(sid, key)][5] or link)
+        elif not any((sid, b) in rows for b, _, _ in wanted[(sid, key)]):
+            awaited[(sid, key)] = was_key
+    return {k: hit for k, hit in found.items() if k[0] in same}, there, awaited
+
+
+def _as_it_was(unique: dict[str, EntryData], sid: int,
+               there: dict[tuple[int, str], tuple[str, str]]) -> Iterable[tuple[str, EntryData]]:
+    """A document's entries, in order, those ``there`` holds read where the feed was."""
+    for key, e in unique.items():
+        if (at := there.get((sid, key))) is not None:
+            yield at[0], replace(e, key=at[0], link=at[1])
+        else:
+            yield key, e
+
+
+def _await_where_it_was(conn: Connection, fresh: set[tuple[int, str]], awaited: dict[tuple[int, str], str]) -> None:
+    """For each new entry of a feed behind a temporary redirect (``awaited``): the key it
+    has where the feed was, left as its item's former key, by which it is found there once
+    the redirect ends (``_found_by_former_keys``), and not stored anew."""
+    waiting = {k: v for k, v in awaited.items() if k in fresh}
+    if not waiting:
+        return
+    items_of: dict[tuple[int, str], int] = {}
+    sids = sorted({sid for sid, _ in waiting})
+    stored_keys = {(sid, _indexed(key)): (sid, key) for sid, key in waiting}
+    for part in _chunks(sorted({key for _, key in stored_keys})):
+        for sid, key, item_id in conn.execute(
+            select(item_sources.c.source_id, item_sources.c.key, item_sources.c.item_id)
+            .where(item_sources.c.key.in_(part), item_sources.c.source_id.in_(sids))
+        ):
+            if (sid, key) in stored_keys:
+                items_of[stored_keys[(sid, key)]] = item_id
+    left = {(k[0], _indexed(waiting[k])): item_id for k, item_id in items_of.items()}
+    for sid, key in sorted(left):
+        conn.execute(delete(item_former_keys).where(item_former_keys.c.source_id == sid, item_former_keys.c.key == key))
+    if left:
+        _insert_rows(conn, item_former_keys, ("source_id", "key", "item_id"),
+                     [(sid, key, item_id) for (sid, key), item_id in sorted(left.items())])
 
 
 def _former_sources_of(conn: Connection, source_ids: list[int]) -> list[int]:

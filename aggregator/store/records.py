@@ -95,6 +95,9 @@ class RefreshRecord:
     # The URL its parsed document's relative links were resolved against (SourceState.link_base):
     # None when nothing was parsed (304, same bytes, a failure), which leaves the stored one.
     link_base: str | None = None
+    # link_base is where a temporary redirect (302/303/307) sent the fetch: the feed is
+    # there for now, and the stored one (when there is one) stays: IngestJob.for_now.
+    base_for_now: bool = False
     # When the document came from elsewhere than link_base (a move): the links of its
     # entries it writes whole (IngestJob.written_whole). Not stored.
     written_whole: frozenset[str] = frozenset()
@@ -142,7 +145,7 @@ def _apply_refresh(row: dict[str, Any], rec: RefreshRecord) -> None:
             row["title"] = rec.title
         if rec.site_link:
             row["site_link"] = rec.site_link
-        if rec.link_base:
+        if rec.link_base and not (rec.base_for_now and row["link_base"]):
             row["link_base"] = rec.link_base
     else:
         row["error"] = rec.error
