@@ -407,9 +407,10 @@ def _end_session(pg_url: str, pid: int) -> None:
     """End one server session, as a restart, a failover or an idle timeout would."""
     engine = make_engine(pg_url)
     try:
-        with engine.connect() as conn:
+        # AUTOCOMMIT: a transaction reads pg_stat_activity once and keeps that snapshot, so
+        # polling in one transaction never saw a backend leave that was there at the first look.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
-            conn.commit()
             for _ in range(1000):  # its locks go when the backend has exited (seconds on a loaded machine)
                 if not conn.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :p"), {"p": pid}).first():
                     return
@@ -422,6 +423,48 @@ def _end_session(pg_url: str, pid: int) -> None:
 def _lock_session(lock: PostgresLock) -> int:
     pid: int = lock._conn.execute(text("SELECT pg_backend_pid()")).scalar()
     return pid
+
+
+def test_ending_a_session_waits_for_a_backend_slow_to_exit(pg_url: str) -> None:
+    # On a loaded machine the backend is often still there at _end_session's first look.
+    # Frozen (SIGSTOP) until that look has happened, it surely is; once let go, it exits.
+    import signal
+
+    engine = make_engine(pg_url)
+    try:
+        victim = engine.connect()
+        with victim, engine.connect() as watcher:
+            pid = victim.execute(text("SELECT pg_backend_pid()")).scalar()
+            assert isinstance(pid, int)
+            watcher.execution_options(isolation_level="AUTOCOMMIT")  # each look a fresh snapshot
+            os.kill(pid, signal.SIGSTOP)
+            errors: list[BaseException] = []
+
+            def end() -> None:
+                try:
+                    _end_session(pg_url, pid)
+                except BaseException as e:  # noqa: BLE001 - reported by the test's thread
+                    errors.append(e)
+
+            ender = threading.Thread(target=end)
+            ender.start()
+            try:
+                for _ in range(1000):  # until _end_session has looked and seen it alive
+                    if watcher.execute(text(
+                            "SELECT 1 FROM pg_stat_activity WHERE pid NOT IN (:p, pg_backend_pid()) "
+                            "AND query LIKE 'SELECT 1 FROM pg_stat_activity%'"), {"p": pid}).first():
+                        break
+                    threading.Event().wait(0.01)
+                else:
+                    raise AssertionError("_end_session did not look at the session in 10 s")
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            ender.join()
+            assert errors == []
+            assert not watcher.execute(text("SELECT 1 FROM pg_stat_activity WHERE pid = :p"), {"p": pid}).first()
+            victim.invalidate()  # its session is gone: closed without the rollback that would fail
+    finally:
+        engine.dispose()
 
 
 def test_a_lock_whose_session_ended_is_taken_again_unless_another_service_has_it(pg_url: str) -> None:
