@@ -15,6 +15,7 @@ import calendar
 import codecs
 import hashlib
 import html
+import html.entities
 import io
 import json
 import logging
@@ -378,6 +379,79 @@ def _track_namespace(self: Any, prefix: str | None, uri: str) -> None:
 
 
 feedparser.api.StrictFeedParser.track_namespace = _track_namespace  # type: ignore[method-assign]
+
+
+# feedparser's loose parser (every document its strict parse failed on: an undeclared prefix,
+# a bare "&", a cut-off answer) hands an element's text over with the five XML characters
+# still escaped ("&amp;", "&lt;", ... and character references to them, which it writes so),
+# unescaping them only for content typed text or HTML, and there one name after another: an
+# element read with no content type (an author, a guid, an RSS <source>, Bing's <News:Source>
+# and <News:Image>, a comments link) kept "AT&amp;T", and a text title's "&amp;quot;" (the
+# text "&quot;") became a quote. The strict parser hands over the characters.
+_LOOSE_TEXT_REF = re.compile(r"&(?:lt|gt|amp|quot|apos|#(?:60|62|38|34|39|x3[cCeE]|x2[26fF]|x27));")
+_LOOSE_TEXT_CHAR = {
+    "lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'", "#60": "<", "#62": ">", "#38": "&", "#34": '"',
+    "#39": "'", "#x3c": "<", "#x3e": ">", "#x26": "&", "#x22": '"', "#x27": "'", "#x2f": "/",
+}
+_feedparsers_loose_decode = feedparser.api.LooseFeedParser.decode_entities
+
+
+def _loose_decode_entities(self: Any, element: str, data: str) -> str:
+    """The loose parser's text as the strict parser gives it: markup (content of an XML type,
+    XHTML) stays escaped as feedparser leaves it; any other text is unescaped in one pass."""
+    if "&" not in data:
+        return data  # every reference either reads has one
+    kind = self.contentparams.get("type")
+    if kind is not None and kind.endswith("xml"):
+        return _feedparsers_loose_decode(self, element, data)  # type: ignore[no-any-return]
+    return _LOOSE_TEXT_REF.sub(lambda m: _LOOSE_TEXT_CHAR[m.group()[1:-1].lower()], data)
+
+
+_feedparsers_loose_pop = feedparser.api.LooseFeedParser.pop
+
+
+def _loose_pop(self: Any, element: str, strip_whitespace: int = 1) -> Any:
+    """feedparser's, with the text of an element it reads without decoding (an Atom author's
+    name and email, dc:creator's and itunes:owner's parts: ``push(name, 0)``) decoded as any."""
+    stack = self.elementstack
+    verbatim = bool(stack) and stack[-1][0] == element and not stack[-1][1]
+    output = _feedparsers_loose_pop(self, element, strip_whitespace)
+    if verbatim and isinstance(output, str):
+        return _loose_decode_entities(self, element, output)
+    return output
+
+
+# Its attributes keep every reference but "&amp;" (sgmllib writes them back as they were): a
+# url's "&#38;" or "&#x26;" stayed so (an enclosure's, a picture's, an Atom link's), and so did
+# "&lt;", "&quot;" and "&apos;". Each is read once, as the strict parser reads it, and an HTML
+# entity as the loose parser reads one in text; what names no character is kept as written.
+_ATTRIBUTE_REF = re.compile(r"&(?:#([0-9]{1,7})|#[xX]([0-9a-fA-F]{1,6})|([A-Za-z][A-Za-z0-9]*));")
+_XML_CHAR = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+
+
+def _attribute_char(match: re.Match[str]) -> str:
+    decimal, hexadecimal, name = match.groups()
+    if name is not None:
+        found = _XML_CHAR.get(name) or html.entities.name2codepoint.get(name)
+        return match.group() if found is None else found if isinstance(found, str) else chr(found)
+    code = int(decimal) if decimal is not None else int(hexadecimal, 16)
+    if code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0x10FFFF and code not in (0xFFFE, 0xFFFF):
+        return chr(code)
+    return match.group()  # no XML character: as written
+
+
+def _loose_normalize_attribute(kv: tuple[str, str]) -> tuple[str, str]:
+    name = kv[0].lower()
+    value = kv[1].lower() if name in ("rel", "type") else kv[1]
+    return name, _ATTRIBUTE_REF.sub(_attribute_char, value) if "&" in value else value
+
+
+feedparser.api.LooseFeedParser.decode_entities = _loose_decode_entities  # type: ignore[method-assign]
+feedparser.api.LooseFeedParser.pop = _loose_pop  # type: ignore[method-assign]
+feedparser.api.LooseFeedParser._normalize_attributes = staticmethod(_loose_normalize_attribute)  # type: ignore[method-assign,assignment]
+# Decoded, they are written back into inline XHTML escaped, as the strict parser writes them
+# (the loose parser's own escapes only the quote, for values it left escaped).
+feedparser.api.LooseFeedParser.strattrs = staticmethod(feedparser.mixin._FeedParserMixin.strattrs)  # type: ignore[method-assign,assignment]
 
 
 def _drop_mistyped(found: Any) -> None:
