@@ -33,6 +33,7 @@ from urllib.parse import urljoin
 import feedparser
 import feedparser.api
 import feedparser.mixin
+import feedparser.sgml
 
 from aggregator.document import (
     _CHARSET_PARAM,
@@ -452,6 +453,15 @@ feedparser.api.LooseFeedParser._normalize_attributes = staticmethod(_loose_norma
 # Decoded, they are written back into inline XHTML escaped, as the strict parser writes them
 # (the loose parser's own escapes only the quote, for values it left escaped).
 feedparser.api.LooseFeedParser.strattrs = staticmethod(feedparser.mixin._FeedParserMixin.strattrs)  # type: ignore[method-assign,assignment]
+
+# sgmllib, under the loose parser, took any "&" before letters for a reference, ";" or not, and
+# feedparser writes one to an entity it does not know back with a ";": a bare "&" (a feed
+# written without escaping, the commonest malformation) read "R&D budget" as "R&D; budget" and
+# an outlet "AT&T" as "AT&T;". A reference is now a name and its ";", or one of the names
+# HTML reads without it (&amp, &copy, &nbsp...); any other "&" is text, as a browser reads it.
+_LEGACY_NAMES = "|".join(sorted((n for n in html.entities.html5 if not n.endswith(";")), key=len, reverse=True))
+feedparser.sgml.sgmllib.entityref = re.compile(
+    rf"&((?:[a-zA-Z][-.a-zA-Z0-9]*(?=;))|(?:{_LEGACY_NAMES})(?=[^a-zA-Z0-9]))[^a-zA-Z0-9]")
 
 
 def _drop_mistyped(found: Any) -> None:

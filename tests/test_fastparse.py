@@ -931,3 +931,15 @@ def test_a_value_in_a_malformed_document_is_read_with_its_entities(case: str, ma
     assert getattr(entry, field) == expected
     [strict] = parse_feed(URL, well_formed, {}, now=NOW).entries
     assert entry == strict
+
+
+def test_a_bare_ampersand_before_a_name_is_kept_as_written() -> None:
+    """A bare "&" (the commonest malformation: a feed written without escaping) before letters
+    was read by the loose parser as a reference to an entity of that name, and, none being
+    known, written back with a ";": "R&D budget" read "R&D; budget", an outlet "AT&T" read
+    "AT&T;" (and stayed in its title). A name a browser reads without its ";" still is one."""
+    body = rss("<title>R&D budget &copy 2024</title><guid>g</guid><author>Q&A desk</author>",
+               "<title>Cables cut - AT&T</title><guid>h</guid><source url='https://s.example'>AT&T</source>")
+    _assert_loose(body, "")
+    feed = parse_feed(URL, body, {}, now=NOW)
+    assert [(e.title, e.author) for e in feed.entries] == [("R&D budget \u00a9 2024", "Q&A desk"), ("Cables cut", "AT&T")]
