@@ -63,6 +63,7 @@ _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
 _HOST_RE = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?")  # a host name or an IPv4 address
 _TOML_POSITION_RE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_END_RE = re.compile(r"\s*\(at end of document\)\s*$")
+_BAD_PORT_RE = re.compile(r"invalid literal for int\(\) with base 10: ('.*')")
 _ESCAPE_RE = re.compile(r"%([0-9A-Fa-f]{2})")
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
@@ -186,6 +187,30 @@ def _nonempty(value: str) -> str:
     return _xml_text(value)
 
 
+def _no_home(text: str) -> str | None:
+    """Why ``text``'s leading ``~`` or ``~user`` names no folder (``expanduser`` raises
+    RuntimeError then, a traceback at the first use of the path), or None."""
+    if not text.startswith("~"):
+        return None
+    try:
+        Path(text).expanduser()
+    except RuntimeError:
+        tilde = text.split("/", 1)[0]
+        if tilde == "~":
+            return f"{text!r}: '~' names the home folder, and none is known (HOME is not set)"
+        return f"{text!r}: no user {tilde[1:]!r} has a home folder for {tilde!r} to name"
+    return None
+
+
+def _path(value: str) -> str:
+    """A file or folder of the config (output_dir, a seeds path, an OPML file)."""
+    _nonempty(value)
+    problem = _no_home(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
 def _title(value: str) -> str:
     """A title as it is shown, one line: runs of whitespace (a TOML multi-line string's line
     breaks) are one space, as in the feeds' own titles; in a status or topics table a line
@@ -235,10 +260,19 @@ def _database(value: str) -> str:
     """
     try:
         url = make_url(value)
-    except ArgumentError:
+    except (ArgumentError, ValueError) as exc:  # ValueError: int() of a port ("host:abc")
+        port = _BAD_PORT_RE.fullmatch(str(exc))
         raise ValueError(
             f"{value!r} is not a SQLAlchemy database URL (e.g. 'sqlite:///aggregator.db')"
+            + (f": its port {port[1]} is not a number" if port else "")
         ) from None
+    if url.get_backend_name() == "sqlite" and url.database:
+        # Both were accepted, and the first command to open the store stopped with a traceback.
+        if "\x00" in url.database:
+            raise ValueError("the file name contains the control character U+0000")
+        problem = _no_home(url.database.removeprefix("file:"))
+        if problem:
+            raise ValueError(problem)
     try:
         dialect_cls = url.get_dialect()
     except NoSuchModuleError:
@@ -349,7 +383,7 @@ def _decode(kind: type, value: object) -> str:
         raise _Problem(str(exc)) from None
 
 
-_NONEMPTY = _checked(_nonempty)
+_PATH = _checked(_path)
 _TITLE = _checked(_title)
 _INTERVAL = _checked(_interval)
 _PHRASE = _checked(_phrase)
@@ -378,7 +412,7 @@ _DOCUMENT = _Table(
 _AGGREGATOR = _Table(
     {
         "database": (_checked(_database), "sqlite:///aggregator.db"),
-        "output_dir": (_NONEMPTY, "feeds"),
+        "output_dir": (_PATH, "feeds"),
         "base_url": _optional(_checked(_base_url)),  # default: from listen
         "listen": (_checked(_listen), "127.0.0.1:8080"),
         "title": (_TITLE, "Aggregator"),
@@ -386,7 +420,7 @@ _AGGREGATOR = _Table(
         "default_interval": (_INTERVAL, "30m"),
         "max_connections": (_COUNT, 64),
         "max_per_host": (_COUNT, 8),
-        "opml": (list[_NONEMPTY], []),  # type: ignore[valid-type]
+        "opml": (list[_PATH], []),  # type: ignore[valid-type]
     }
 )
 _SOURCE = _Table(
@@ -394,7 +428,7 @@ _SOURCE = _Table(
         "name": (_checked(_slug), _REQUIRED),
         "type": _optional(Literal["seeds", "feed"]),
         "url": _optional(_checked(_http_url)),
-        "path": _optional(_NONEMPTY),
+        "path": _optional(_PATH),
         "interval": _optional(_INTERVAL),
         "enabled": (bool, True),
         "title": _optional(_TITLE),
@@ -560,7 +594,7 @@ def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Conf
         if isinstance(s, dict) and isinstance(s.get("url"), str)
     }
     default_interval = parse_interval(agg["default_interval"]) if agg else 1800
-    opml_entries = agg["opml"] if agg else _strings(raw_agg.get("opml"))
+    opml_entries = agg["opml"] if agg else usable_paths(raw_agg.get("opml"))
     opml_sources = _opml_sources(
         opml_entries, base_dir, names, feed_urls, default_interval, report, warn
     )
@@ -660,6 +694,9 @@ def _read_toml(path: Path, shown: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_problem(shown, text, str(exc))]) from exc
+    except RecursionError:  # tomllib recurses once per level of an array or inline table
+        raise ConfigError([f"{shown}: arrays or inline tables are nested too deeply to read "
+                           "(more than a few hundred levels)"]) from None
 
 
 def _syntax_problem(shown: str, text: str, message: str) -> str:
@@ -681,10 +718,20 @@ def _section(data: dict[str, Any], key: str, kind: type, empty: Any) -> Any:
     return value if isinstance(value, kind) else empty
 
 
-def _strings(value: object) -> list[str]:
+def usable_paths(value: object) -> list[str]:
+    """The entries of an opml array that are usable paths: those of a refused [aggregator]
+    table (each other one is reported already), so that the OPML files' problems are
+    reported too; those of a config that failed to load, for the service to watch."""
     if not isinstance(value, list):
         return []
-    return [v for v in value if isinstance(v, str) and v.strip()]
+    usable = []
+    for v in value:
+        try:
+            if isinstance(v, str):
+                usable.append(_path(v))
+        except ValueError:
+            pass
+    return usable
 
 
 def _resolve(base_dir: Path, text: str) -> Path:

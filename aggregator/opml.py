@@ -110,6 +110,11 @@ def url_problem(url: str) -> str | None:
     if any(ch.isspace() for ch in url):
         where = "" if any(ch.isspace() for ch in shown) else " in its user or password"
         return f"{shown!r} contains whitespace{where}"
+    # (not whitespace) a NUL or DEL in a feed id or a request: RFC 3986 has no place for them
+    control = next((ch for ch in url if ch < " " or ch == "\x7f"), None)
+    if control is not None:
+        where = "" if control in shown else " in its user or password"
+        return f"{shown!r} contains the control character U+{ord(control):04X}{where}"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port

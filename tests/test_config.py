@@ -820,3 +820,48 @@ def test_a_quoted_phrase_is_warned_of(tmp_path: Path) -> None:
         f"aggregator.toml: topics[0].{key}: {phrase!r}: the quotes match quote marks in the text; a phrase "
         "already matches its words in order, so write it without them"
         for key, phrase in (("any[0]", '"Baltic Sea"'), ("all[0]", "«Nord Stream»"), ("all[1]", "’ Baltic ’")))
+
+
+NO_USER = "~no-such-user-rev104"  # a "~user" path whose user does not exist: expanduser raises
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # tomllib recurses per nesting level: a RecursionError, not a TOMLDecodeError
+        (MINIMAL + "x = " + "[" * 1200 + "]" * 1200 + "\n",
+         "aggregator.toml: arrays or inline tables are nested too deeply to read (more than a few hundred levels)"),
+        (MINIMAL + "x = " + "{a = " * 1200 + "1" + "}" * 1200 + "\n",
+         "aggregator.toml: arrays or inline tables are nested too deeply to read (more than a few hundred levels)"),
+        # the [aggregator] table refused, its opml files were still read (ValueError: embedded null byte)
+        ('[aggregator]\nopml = ["a\\u0000b.opml"]\n' + MINIMAL,
+         "aggregator.toml: aggregator.opml[0]: contains the control character U+0000, which XML cannot hold"),
+        # ~user of no user: RuntimeError("Could not determine home directory.") at load
+        (f'[aggregator]\nopml = ["{NO_USER}/x.opml"]\n' + MINIMAL,
+         f"aggregator.toml: aggregator.opml[0]: '{NO_USER}/x.opml': no user '{NO_USER[1:]}' has a home folder for '{NO_USER}' to name"),
+        (f'[aggregator]\noutput_dir = "{NO_USER}/feeds"\n' + MINIMAL,
+         f"aggregator.toml: aggregator.output_dir: '{NO_USER}/feeds': no user '{NO_USER[1:]}' has a home folder for '{NO_USER}' to name"),
+        (f'[[sources]]\nname = "s"\npath = "{NO_USER}"\n',
+         f"aggregator.toml: sources[0].path: '{NO_USER}': no user '{NO_USER[1:]}' has a home folder for '{NO_USER}' to name"),
+        (f'[aggregator]\ndatabase = "sqlite:///{NO_USER}/a.db"\n' + MINIMAL,
+         f"aggregator.toml: aggregator.database: '{NO_USER}/a.db': no user '{NO_USER[1:]}' has a home folder for '{NO_USER}' to name"),
+        # accepted, then ValueError: embedded null byte at the first command that opened the store
+        ('[aggregator]\ndatabase = "sqlite:///a\\u0000b.db"\n' + MINIMAL,
+         "aggregator.toml: aggregator.database: the file name contains the control character U+0000"),
+        # accepted: a URL holds no control character (RFC 3986); a feed id or a request with one
+        ('[aggregator]\nbase_url = "https://example.org/a\\u0000b"\n' + MINIMAL,
+         "aggregator.toml: aggregator.base_url: 'https://example.org/a\\x00b' contains the control character U+0000"),
+        ('[[sources]]\nname = "s"\nurl = "https://example.org/a\\u007fb"\n',
+         "aggregator.toml: sources[0].url: 'https://example.org/a\\x7fb' contains the control character U+007F"),
+        # make_url's int() of the port: "invalid literal for int() with base 10: 'abc'", no word of the key's kind
+        ('[aggregator]\ndatabase = "postgresql://host:abc/db"\n' + MINIMAL,
+         "aggregator.toml: aggregator.database: 'postgresql://host:abc/db' is not a SQLAlchemy database URL "
+         "(e.g. 'sqlite:///aggregator.db'): its port 'abc' is not a number"),
+    ],
+    ids=["nested-arrays", "nested-tables", "opml-nul", "opml-no-user", "output-dir-no-user", "path-no-user",
+         "database-no-user", "database-nul", "base-url-nul", "url-del", "database-port"],
+)
+def test_a_value_no_file_or_url_can_hold_is_one_problem_line_not_a_traceback(
+    tmp_path: Path, text: str, expected: str,
+) -> None:
+    assert problems_of(write(tmp_path, text)) == [expected]
