@@ -428,3 +428,29 @@ def test_a_listen_change_is_named_by_its_config_key(tmp_path: Path, ups: list[Ga
         assert (svc.config.settings.listen_host, svc.config.settings.listen_port) == ("127.0.0.1", 18699)
     finally:
         shut(svc)
+
+
+@pytest.mark.parametrize("bad", [
+    'max_entries = "50"',
+    "opml = 5",
+    'opml = ["a\\u0000b.opml"]',  # opml_named: ValueError (embedded null byte) from os.stat
+    'opml = ["~no-such-user-rev104/x.opml"]',  # opml_named: RuntimeError from expanduser
+    "x = " + "[" * 1200 + "]" * 1200,  # opml_named: RecursionError from tomllib
+], ids=["wrong-type", "opml-not-an-array", "opml-nul", "opml-no-user", "nested-too-deep"])
+def test_a_bad_edit_is_logged_and_the_service_goes_on(tmp_path: Path, bad: str, caplog) -> None:
+    from aggregator.service.watch import ConfigWatch
+
+    (tmp_path / "seeds.txt").write_text("Allies meet in Brussels.\n", encoding="utf-8")
+    cfg = tmp_path / "aggregator.toml"
+    good = HEAD.format(maxc=4, extra="")
+    write(cfg, good)
+    watch = ConfigWatch(load_config(cfg))
+    assert watch.look() is not None  # the first look reads the files
+    write(cfg, HEAD.format(maxc=4, extra=bad))
+    with caplog.at_level(logging.ERROR, logger="aggregator.service"):
+        assert watch.look() is None
+    assert caplog.messages[-1] == "config not reloaded: the service goes on with the config it had"
+    assert all(m.startswith(f"{cfg}: ") for m in caplog.messages[:-1]) and len(caplog.messages) >= 2
+    write(cfg, good.replace("max_connections = 4", "max_connections = 3"))
+    fixed = watch.look()
+    assert fixed is not None and fixed.settings.max_connections == 3

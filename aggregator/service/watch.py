@@ -10,7 +10,7 @@ import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..config import Config, load_config_as
+from ..config import Config, load_config_as, usable_paths
 from ..errors import ConfigError
 
 log = logging.getLogger("aggregator.service")
@@ -34,12 +34,14 @@ def stamps(paths: Iterable[Path]) -> tuple[Stamp, ...]:
 def opml_named(path: Path) -> tuple[Path, ...]:
     """The OPML files a config file names, read as well as it can be (it may be the one
     that failed to load: a file it names may appear later, and is then watched too)."""
-    try:
-        with open(path, "rb") as f:
-            listed = tomllib.load(f).get("aggregator", {}).get("opml", [])
-        return tuple((path.parent / Path(p).expanduser()) for p in listed if isinstance(p, str))
-    except (OSError, ValueError, AttributeError):
+    try:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors; RecursionError: nested too deep
+        data = tomllib.loads(path.read_bytes().decode("utf-8-sig"))
+    except (OSError, ValueError, RecursionError):
         return ()
+    agg = data.get("aggregator")
+    # only the entries that are usable paths: opml = 5, a NUL or a "~user" of no user raised here
+    listed = usable_paths(agg.get("opml") if isinstance(agg, dict) else None)
+    return tuple(path.parent / Path(p).expanduser() for p in listed)
 
 
 class ConfigWatch:
