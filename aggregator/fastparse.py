@@ -246,10 +246,10 @@ def _fp_name(element: Any) -> str:
 def _check_ignorable(element: Any) -> None:
     """An element we skip must be one feedparser also keeps out of our fields."""
     name = _fp_name(element)
-    if (name in _HANDLED_BY_FEEDPARSER or name in _RESERVED_KEYS or name in _BING_KEYS
+    if (name in _HANDLED_BY_FEEDPARSER or name in _RESERVED_KEYS or name in _BING_KEYS or name == _ORIG_LINK
             or name.endswith(("_detail", "_parsed"))):
-        # A News:Source anywhere but an item's own child (deeper, or the channel's) is feedparser's
-        # to place: it stores the shallowest in the entry or the feed.
+        # A News:Source (or an origLink) anywhere but an item's own child (deeper, or the
+        # channel's) is feedparser's to place: it stores the shallowest in the entry or the feed.
         raise _NotFast(f"element {name} needs feedparser")
     for child in element:
         _check_ignorable(child)
@@ -436,6 +436,9 @@ _ENTRY_IGNORED = frozenset({"category", "comments", "source", "contributor"})
 # Bing News' outlet and picture (<News:Source>, <News:Image>): feedparser stores any element it
 # has no handler for under its prefixed name, and parse.py reads these two of an RSS item.
 _BING_KEYS = frozenset({"news_source", "news_image"})
+# FeedBurner's <feedburner:origLink>, the item's own URL beside its feedproxy link: feedparser
+# knows the namespace (any prefix is "feedburner") but has no handler, so it keeps the text.
+_ORIG_LINK = "feedburner_origlink"
 
 # Media RSS and iTunes elements feedparser handles into entry fields we do not read (credits,
 # ratings, tags, flags, an episode's subtitle), as long as they hold only text.
@@ -605,6 +608,10 @@ def _walk_entry(item: Any, *, atom: bool) -> dict[str, Any]:
                 # its own (the search's URL): feedparser keeps each under its prefixed name.
                 if name in entry or len(child) or child.keys():
                     raise _NotFast(f"unusual {name}")
+                entry[name] = _text(child)
+            elif name == _ORIG_LINK:
+                if name in entry or len(child) or child.keys():
+                    raise _NotFast("unusual feedburner:origLink")
                 entry[name] = _text(child)
             elif name in _ENTRY_IGNORED and not (atom and name in ("source", "contributor")):
                 if len(child) or set(child.attrib) - {"domain", "url", "term", "scheme", "label"}:

@@ -15,8 +15,8 @@ from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
 from aggregator.text import collapse_ws, normalize, strip_html
 
-__all__ = ["DEDUP_MIN_CHARS", "ENTRY_NAMESPACE", "canonical_link", "dedup_text", "entry_uid", "item_texts", "text_key",
-           "untracked", "without_credentials"]
+__all__ = ["DEDUP_MIN_CHARS", "ENTRY_NAMESPACE", "REDIRECTORS", "canonical_link", "dedup_text", "entry_uid", "item_texts",
+           "text_key", "untracked", "unwrapped", "without_credentials"]
 
 # Never change: every published entry id derives from it.
 ENTRY_NAMESPACE = uuid.UUID("6f1c3b52-8a0e-5d47-9b8e-3c2a41d7e905")
@@ -61,6 +61,54 @@ def untracked(url: str) -> str:
         return url
     kept = [p for p in kept if p]
     return url[:start] + ("?" + "&".join(kept) if kept else "") + url[end:]
+
+
+# Click trackers that carry the story's own URL in their ``url`` parameter, exactly as
+# their feeds write them: Google Alerts' (https://www.google.com/url?rct=j&sa=t&url=...&ct=ga
+# &cd=...&usg=...) and Bing News' (http://www.bing.com/news/apiclick.aspx?ref=FexRss&aid=
+# &tid=...&url=...&c=...&mkt=en-us). A link not starting so is returned by one startswith.
+REDIRECTORS = (
+    "https://www.google.com/url?", "http://www.google.com/url?",
+    "http://www.bing.com/news/apiclick.aspx?", "https://www.bing.com/news/apiclick.aspx?",
+)
+# What a wrapped URL must look like once decoded: http(s), a host, no space or control
+# character (a target cut short or garbled leaves the link as it was sent).
+_TARGET = re.compile(r"https?://([^\x00-\x20\x7f/?#@]+)(?:[/?#][^\x00-\x20\x7f]*)?")
+
+
+def unwrapped(url: str) -> str:
+    """The story's own URL when ``url`` is a Google Alerts or Bing News click tracker
+    (``REDIRECTORS``) whose one ``url`` parameter, percent-decoded (Bing encodes it, Google
+    Alerts mostly does not), is an http(s) URL with a host; else ``url`` as it is.
+
+    The entry's link is published in this form, so a reader's click goes to the outlet
+    and the story's link equals the outlet's own (``canonical_link`` dedup). An entry's key
+    still takes the link as sent (``parse.entry_key``): a stored guid-less item keeps its id.
+    """
+    if not url.startswith(REDIRECTORS):
+        return url
+    query = url.split("?", 1)[1].split("#", 1)[0]
+    targets = [param[4:] for param in query.split("&") if param[:4] == "url="]
+    if len(targets) != 1:
+        return url
+    target = targets[0]
+    if "%" in target:
+        try:
+            target = unquote(target, errors="strict")
+        except UnicodeDecodeError:  # percent-encoded bytes that are no UTF-8
+            return url
+    found = _TARGET.fullmatch(target)
+    if found is None:
+        return url
+    if ":" in found[1] or "[" in found[1] or "]" in found[1]:  # a port or an IPv6 literal: rare
+        try:
+            parts = urlsplit(target)
+            parts.port  # noqa: B018 - raises on a port that is no number or out of range
+        except ValueError:
+            return url
+        if not parts.hostname:
+            return url
+    return target
 
 
 def without_credentials(url: str) -> str:

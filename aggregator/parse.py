@@ -54,7 +54,7 @@ from aggregator.document import (
 )
 from aggregator.errors import ParseError
 from aggregator.fastparse import fast_feed, parse_date, zone_in_range
-from aggregator.identity import untracked, without_credentials
+from aggregator.identity import REDIRECTORS, untracked, unwrapped, without_credentials
 from aggregator.sanitize import html_to_text, sanitize_html, text_as_html
 from aggregator.text import collapse_ws, drop_not_xml
 from aggregator.types import Enclosure, EntryData, FeedData
@@ -652,6 +652,12 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
     key = entry_key(get("id"), link, title, raw_content or raw_summary)
     if key is None:
         return None
+    # After the key too, which takes the link as sent (a guid-less Bing item keyed by its
+    # click tracker keeps its item): the story's own URL, to publish and to dedup by.
+    if (orig_link := get("feedburner_origlink")) and isinstance(orig_link, str) and (orig_link := _http_url(orig_link)):
+        link = orig_link  # FeedBurner's <feedburner:origLink> beside its feedproxy link
+    if link is not None and link.startswith(REDIRECTORS):
+        link = unwrapped(link)
     if outlet and title:
         # After the key, which takes the title as sent: an item keyed by it keeps its item.
         title = _without_outlet(title, outlet)

@@ -67,6 +67,10 @@ LINKS = [
     "http://a.example/q?a=1&amp;amp;b=2", "", "https://a.example/é", "http:///triple", "\n http://a.example/nl\n",
     "http://a.example/x#frag", "//proto.example/rel", "http://a.example/a b", "mailto:x@example.org", "javascript:alert(1)",
     "http://a.example/?q=&amp;lt;", "http://a.example/&amp;copy;", "http://a.example/&#38;x",
+    # Click trackers (identity.unwrapped): Google Alerts', Bing News', and a target that is no http(s) URL.
+    "https://www.google.com/url?rct=j&amp;sa=t&amp;url=https://news.example/a%3Fb%3D1&amp;ct=ga&amp;usg=x",
+    "http://www.bing.com/news/apiclick.aspx?ref=FexRss&amp;aid=&amp;url=https%3a%2f%2fout.example%2fs%2f&amp;c=1",
+    "https://www.google.com/url?rct=j&amp;sa=t&amp;url=javascript:alert(1)&amp;ct=ga",
 ]
 RFC822 = [
     "Mon, 01 Jan 2024 00:00:00 GMT", "Tue, 02 Jan 2024 10:00:00 +0100", "2 Jan 2024 10:00:00 -0500", "Sat, 6 Jul 2024 8:05:00 EST",
@@ -369,6 +373,8 @@ INSERTS = ["<!-- c -->", "<?pi x?>", "<image><url>http://i/</url><title>Img</tit
            "<zz:title xmlns:zz='http://zz/'>zt</zz:title>", "<dc:title xmlns:dc='http://purl.org/dc/elements/1.1/'>dt</dc:title>",
            "<expirationDate>2024-01-01</expirationDate>", "<subtitle>s</subtitle>", "<license>l</license>", "<rights>r</rights>",
            "<feedburner:origLink xmlns:feedburner='http://rssnamespace.org/feedburner/ext/1.0'>http://orig.example/</feedburner:origLink>",
+           "<feedburner:origLink xmlns:feedburner='http://rssnamespace.org/feedburner/ext/1.0'>  /rel?a=1&amp;b=2 </feedburner:origLink>",
+           "<fb:origLink xmlns:fb='http://rssnamespace.org/feedburner/ext/1.0'>https://orig.example/p?a=1&amp;b=2</fb:origLink>",
            "<cc:license xmlns:cc='http://web.resource.org/cc/'>l</cc:license>", "<psc:chapters xmlns:psc='http://podlove.org/simple-chapters'/>"]
 
 

@@ -7,6 +7,9 @@ and for the feeds listed as fast, the fast path must really have been taken.
 
 from __future__ import annotations
 
+import html
+import re
+
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -768,6 +771,79 @@ def test_a_bing_element_the_fast_path_does_not_place_is_feedparsers() -> None:
     [entry] = _reference(body, "application/rss+xml").entries  # type: ignore[attr-defined]
     assert (entry.title, entry.author) == ("a - R", None)
     assert parse_feed(URL, body, {}, now=NOW) == _reference(body, "")
+
+
+
+
+
+# Click trackers around the story's URL (identity.unwrapped), as each service writes them: Google
+# Alerts (Atom, the target mostly not percent-encoded, its own query encoded), Bing News (RSS, no
+# guid, the target percent-encoded in lower case), and FeedBurner's origLink beside its feedproxy link.
+GOOGLE_ALERT = ("<id>tag:google.com,2013:googlealerts/feed:12501224780620368192</id><title type='html'>This week in "
+                "&lt;b&gt;Concord&lt;/b&gt; history</title><link href='https://www.google.com/url?rct=j&amp;sa=t&amp;url="
+                "{target}&amp;ct=ga&amp;cd=CAIyGjUwMjhiYWRmMWQ5M2MzMGE6Y29tOmVuOlVT&amp;usg=AFQjCNGc3F9NBj810v400CL5oepfu5PTwQ'/>"
+                "<published>2021-06-04T14:26:15Z</published><updated>2021-06-04T14:26:15Z</updated>"
+                "<content type='html'>A look back at &lt;b&gt;Concord&lt;/b&gt;.</content>")
+FEEDBURNER_NS = "xmlns:feedburner='http://rssnamespace.org/feedburner/ext/1.0'"
+FEEDBURNER_ITEM = ("<title>February 19, 2015</title><link>http://feedproxy.google.com/~r/smbc-comics/PvLb/~3/QpSo_9Hw56I/"
+                   "index.php</link><description>New comic.</description><pubDate>Thu, 19 Feb 2015 00:00:00 -0500</pubDate>"
+                   "<feedburner:origLink " + FEEDBURNER_NS + ">{orig}</feedburner:origLink>")
+
+
+@pytest.mark.parametrize(("kind", "body", "link"), [
+    ("atom", atom(GOOGLE_ALERT.format(target="https://www.theconcordinsider.com/2021/06/04/this-week-502/")),
+     "https://www.theconcordinsider.com/2021/06/04/this-week-502/"),
+    ("atom", atom(GOOGLE_ALERT.format(target="https://news.example/a%3Fid%3D5%26p%3D2")), "https://news.example/a?id=5&p=2"),
+    ("atom", atom(GOOGLE_ALERT.format(target="https%3A%2F%2Fwww.reuters.com%2Fworld%2Fx")), "https://www.reuters.com/world/x"),
+    # Google writes an empty author in every entry, which the fast path leaves to feedparser.
+    ("atom", atom(GOOGLE_ALERT.format(target="https://news.example/a") + "<author><name/></author>"),
+     "https://news.example/a"),
+    ("rss", bing_rss(BING_ITEM.format(title="Cables cut", extra="<News:Source>Reuters</News:Source>")),
+     "https://www.reuters.com/world/x"),
+    ("rss", rss(FEEDBURNER_ITEM.format(orig="http://www.smbc-comics.com/index.php?db=comics&amp;id=3646")),
+     "http://www.smbc-comics.com/index.php?db=comics&id=3646"),
+    # Any prefix: feedparser knows the namespace as "feedburner".
+    ("rss", rss(FEEDBURNER_ITEM.format(orig=" https://orig.example/p ").replace("feedburner:", "fb:")
+                .replace("xmlns:feedburner", "xmlns:fb")), "https://orig.example/p"),
+    # As sent: a target that is no http(s) URL, one cut short, one with a space; a redirector
+    # elsewhere than on its service's host; an origLink that is relative or a script.
+    ("atom", atom(GOOGLE_ALERT.format(target="javascript:alert(1)")), None),
+    ("atom", atom(GOOGLE_ALERT.format(target="https%3A%2F%2F")), None),
+    ("atom", atom(GOOGLE_ALERT.format(target="https://news.example/a b")), None),
+    ("atom", atom(GOOGLE_ALERT.format(target="https://news.example/a").replace("www.google.com", "www.google.example")),
+     None),
+    ("rss", rss(FEEDBURNER_ITEM.format(orig="/index.php?id=3646")), None),
+    ("rss", rss(FEEDBURNER_ITEM.format(orig="javascript:alert(1)")), None),
+])
+def test_a_link_wrapped_in_a_click_tracker_is_the_storys_own_on_both_paths(kind: str, body: bytes, link: str | None) -> None:
+    # Both paths published the wrapped link (Google's or Bing's click tracker, FeedBurner's
+    # feedproxy), so a click went through the tracker and the story's link never equalled the
+    # outlet's own copy of it (no dedup by link). It is the wrapped URL (origLink) now; a
+    # malformed one stays as sent. The key still takes the link as sent.
+    media_type = f"application/{kind}+xml"
+    result, took_fast = _fast(body, media_type)
+    assert took_fast or b"<name/>" in body
+    assert result == _reference(body, media_type)
+    [entry] = result.entries  # type: ignore[attr-defined]
+    sent = re.search(rb"<link[^>]*?(?:href='([^']*)'/>|>([^<]*)</link>)", body[body.index(b"<item>" if kind == "rss" else b"<entry>"):])
+    assert sent is not None
+    as_sent = html.unescape((sent[1] or sent[2]).decode())
+    assert entry.link == (link or as_sent)
+    if kind == "atom":
+        assert entry.key == "tag:google.com,2013:googlealerts/feed:12501224780620368192"
+    elif b"bing.com" in body:
+        assert entry.key == as_sent  # guid-less: keyed by its link as sent, as stored before
+
+
+def test_an_origlink_the_fast_path_does_not_place_is_feedparsers() -> None:
+    orig = f"<feedburner:origLink {FEEDBURNER_NS}>http://o.example/{{}}</feedburner:origLink>"
+    for item in ("<title>a</title>" + orig.format(1) + orig.format(2),  # two
+                 "<title>a</title>" + orig.format(1).replace("<feedburner:origLink ", "<feedburner:origLink a='1' "),
+                 f"<title>a</title><x:thing xmlns:x='urn:x'>{orig.format(1)}</x:thing>"):  # deeper
+        body = rss(item)
+        result, took_fast = _fast(body, "application/rss+xml")
+        assert not took_fast, item
+        assert result == _reference(body, "application/rss+xml"), item
 
 
 def test_an_outlet_in_a_malformed_document_is_read_with_its_entities() -> None:

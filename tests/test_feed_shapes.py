@@ -6,6 +6,7 @@ service sends (elements, their order and nesting, escaping), shortened to one or
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 
 import pytest
 
@@ -375,7 +376,7 @@ def test_a_bing_news_item_is_credited_to_its_outlet_with_its_picture(feed_server
     assert {(title, e.author) for title, e in entries.items()} == {
         ("NATO steps up Baltic patrols after cable damage", "Reuters"), ("Finland seizes tanker over Estlink 2 cable", "Yle")}
     reuters = entries["NATO steps up Baltic patrols after cable damage"]
-    assert reuters.link == BING_REUTERS
+    assert reuters.link == "https://www.reuters.com/world/europe/nato-baltic-patrols-2024-05-01/"  # not Bing's tracker
     assert reuters.media_thumbnail == [{"url": "http://www.bing.com/th?id=OVFT.Zq8bX3kQ&pid=News"}]
     assert "media_thumbnail" not in entries["Finland seizes tanker over Estlink 2 cable"]
     assert reuters.source.title == "baltic cable - BingNews"
@@ -393,10 +394,12 @@ def test_a_bing_news_item_stored_before_is_read_anew_at_the_upgrade_keeping_its_
     feed_server.route("/bing", BING_NEWS, content_type="application/rss+xml; charset=utf-8")
     p = make_project({"bing": feed_server.url("/bing")})
     monkeypatch.setattr(aggregator.parse, "_credited", lambda name: None)  # the release before
+    monkeypatch.setattr(aggregator.parse, "REDIRECTORS", ())  # ... which published Bing's click tracker
     assert "2 new items" in p.update()
     feed = "baltic cable - BingNews"
     assert {(e.title, e.author) for e in p.entries()} == {
         ("NATO steps up Baltic patrols after cable damage", feed), ("Finland seizes tanker over Estlink 2 cable - Yle", feed)}
+    assert {e.link for e in p.entries()} >= {BING_REUTERS}
     before = p.entry_times()
     monkeypatch.undo()
     with sqlite3.connect(p.root / "agg.db") as db:  # what the upgrade to 0018 does
@@ -404,6 +407,10 @@ def test_a_bing_news_item_stored_before_is_read_anew_at_the_upgrade_keeping_its_
     assert "0 new items, 2 updated" in p.update()
     assert {(e.title, e.author) for e in p.entries()} == {
         ("NATO steps up Baltic patrols after cable damage", "Reuters"), ("Finland seizes tanker over Estlink 2 cable", "Yle")}
+    # Its link is the outlet's now; its id, made of its key (the link as sent: these items
+    # have no guid), is the same, and its times too: no duplicate, nothing dated anew.
+    assert {e.link for e in p.entries()} == {
+        "https://www.reuters.com/world/europe/nato-baltic-patrols-2024-05-01/", "https://yle.fi/a/74-20012345"}
     assert p.entry_times() == before
     assert "0 new items, 0 updated" in p.update()
 
@@ -484,3 +491,36 @@ def test_a_malformed_feeds_entries_stored_with_escaped_entities_are_read_anew_ke
     assert entries["Cables cut"].media_thumbnail == [{"url": "http://www.bing.com/th?id=OVFT.a1&pid=News"}]
     assert p.entry_times() == before
     assert "0 new items, 0 updated" in p.update()
+
+
+# A Google Alert (Atom, as Google sends it: an empty author in every entry, the link Google's
+# click tracker around the story's URL), an outlet's own RSS of the same story, the outlet's
+# feed through FeedBurner (the link feedproxy's, <feedburner:origLink> the story's) and a Bing
+# News item of it.
+STORY = "https://www.theconcordinsider.com/2021/06/04/this-week-in-concord-history-502/"
+GOOGLE_ALERT = f"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" xmlns:idx="urn:atom-extension:indexing"><id>tag:google.com,2005:reader/user/17849810695950872924/state/com.google/alerts/15842463258895766468</id><title>Google Alert - concord history</title><link href="https://www.google.com/alerts/feeds/17849810695950872924/15842463258895766468" rel="self"></link><updated>2021-06-04T16:18:45Z</updated><entry><id>tag:google.com,2013:googlealerts/feed:12501224780620368192</id><title type="html">This week in &lt;b&gt;Concord history&lt;/b&gt;</title><link href="https://www.google.com/url?rct=j&amp;sa=t&amp;url={STORY}&amp;ct=ga&amp;cd=CAIyGjUwMjhiYWRmMWQ5M2MzMGE6Y29tOmVuOlVT&amp;usg=AFQjCNGc3F9NBj810v400CL5oepfu5PTwQ"></link><published>2021-06-04T14:26:15Z</published><updated>2021-06-04T14:26:15Z</updated><content type="html">Fifty years ago: the &lt;b&gt;Concord&lt;/b&gt; city council voted on the new library.</content><author><name></name></author></entry></feed>
+""".encode()
+OUTLET = f"""<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Concord Monitor</title><link>https://www.theconcordinsider.com/</link><description>News</description><item><title>This week in Concord history</title><link>{STORY}</link><guid isPermaLink="false">https://www.theconcordinsider.com/?p=40502</guid><pubDate>Fri, 04 Jun 2021 14:00:00 GMT</pubDate><description>Each week, the Insider looks back at what happened in the city 25, 50 and 100 years ago.</description></item></channel></rss>
+""".encode()
+FEEDBURNER = f"""<?xml version="1.0" encoding="UTF-8"?><rss xmlns:feedburner="http://rssnamespace.org/feedburner/ext/1.0" version="2.0"><channel><title>Concord Insider</title><link>https://www.theconcordinsider.com</link><description>News</description><item><title>This week in Concord history (FeedBurner)</title><link>http://feedproxy.google.com/~r/ConcordInsider/~3/XwpDn-ogUnc/</link><guid isPermaLink="false">concord-40502</guid><pubDate>Fri, 04 Jun 2021 14:05:00 GMT</pubDate><description>The weekly look back, as syndicated.</description><feedburner:origLink>{STORY}</feedburner:origLink></item></channel></rss>
+""".encode()
+BING_STORY = f"""<?xml version="1.0" encoding="utf-8" ?><rss version="2.0" xmlns:News="https://www.bing.com:443/news/search?q=concord&amp;format=rss"><channel><title>concord - BingNews</title><link>https://www.bing.com:443/news/search?q=concord&amp;format=rss</link><description>Search results</description><item><title>Concord, then and now</title><link>http://www.bing.com/news/apiclick.aspx?ref=FexRss&amp;aid=&amp;tid=6631A2B0C1D250&amp;url={quote(STORY, safe="").lower()}&amp;c=1234&amp;mkt=en-us</link><description>A weekly column.</description><pubDate>Fri, 04 Jun 2021 15:00:00 GMT</pubDate><News:Source>Concord Monitor</News:Source></item></channel></rss>
+""".encode()
+
+
+@pytest.mark.parametrize("wrapped", ["google", "feedburner", "bing"])
+def test_a_story_behind_a_click_tracker_is_the_outlets_own_entry(feed_server: FeedServer, make_project,
+                                                                 wrapped: str) -> None:
+    # The story came twice, from the outlet's own feed and through a click tracker (a Google
+    # Alert, FeedBurner's feedproxy, Bing News), whose link never equalled the outlet's: two
+    # entries in every feed, the tracker's link in one. The wrapped URL is the entry's link
+    # now, so the story is one entry, linked to the outlet's page.
+    body, media_type = {"google": (GOOGLE_ALERT, "application/atom+xml"), "feedburner": (FEEDBURNER, "application/rss+xml"),
+                        "bing": (BING_STORY, "application/rss+xml")}[wrapped]
+    feed_server.route("/outlet", OUTLET, content_type="application/rss+xml")
+    feed_server.route("/wrapped", body, content_type=media_type)
+    p = make_project({"outlet": feed_server.url("/outlet"), "wrapped": feed_server.url("/wrapped")})
+    p.update()
+    assert [e.link for e in p.entries()] == [STORY]
+    assert "0 new items, 0 updated" in p.update()
+

@@ -9,10 +9,13 @@ misread on both parser paths ("20240101T100000Z" read as midnight, "2024-060" as
 "+5:30" as UTC, "Mon Jan 1 10:00:00 2024 +0530" as the year 530, "2024/01/01 10:00" as the
 first of the current month, ...) are read as meant or as none, and a Bing News item
 (<News:Source>, <News:Image>) takes its outlet as author, its title without the outlet's
-name and its picture, and a malformed feed (read by feedparser's loose parser) is read as its
+name and its picture; a malformed feed (read by feedparser's loose parser) is read as its
 well-formed copy: the text of an author, a guid, an outlet no longer keeps "&amp;", a picture's
 URL "&amp;" or "&#38;", and a bare "&" before letters ("R&D desk") no longer gains a ";" ("R&D;
-desk"). Read by the first parse after the upgrade, such an entry would differ
+desk"); and a link wrapped in a click tracker (Google Alerts' google.com/url, Bing News'
+apiclick.aspx) or sent beside FeedBurner's <feedburner:origLink> is the page it leads to
+(identity.unwrapped), its key still the link as sent (a guid-less Bing item keeps its id).
+Read by the first parse after the upgrade, such an entry would differ
 from the one stored and be dated anew, to the top of every feed. Each feed forgets its
 validators and is marked to be read anew (``REREAD``, as by 0013 and 0014): its entries
 take this release's readings keeping their times. A malformed feed's entry keyed by its guid
