@@ -459,9 +459,11 @@ feedparser.api.LooseFeedParser.strattrs = staticmethod(feedparser.mixin._FeedPar
 # written without escaping, the commonest malformation) read "R&D budget" as "R&D; budget" and
 # an outlet "AT&T" as "AT&T;". A reference is now a name and its ";", or one of the names
 # HTML reads without it (&amp, &copy, &nbsp...); any other "&" is text, as a browser reads it.
+# One of those before "=" is a URL's query parameter ("?a=1&reg=us", "&copy=6"), as HTML reads
+# it in an attribute: read as the entity, a link and a GUID key changed ("?a=1®=us").
 _LEGACY_NAMES = "|".join(sorted((n for n in html.entities.html5 if not n.endswith(";")), key=len, reverse=True))
 feedparser.sgml.sgmllib.entityref = re.compile(
-    rf"&((?:[a-zA-Z][-.a-zA-Z0-9]*(?=;))|(?:{_LEGACY_NAMES})(?=[^a-zA-Z0-9]))[^a-zA-Z0-9]")
+    rf"&((?:[a-zA-Z][-.a-zA-Z0-9]*(?=;))|(?:{_LEGACY_NAMES})(?=[^a-zA-Z0-9=]))[^a-zA-Z0-9]")
 
 
 def _drop_mistyped(found: Any) -> None:

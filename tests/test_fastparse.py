@@ -1019,3 +1019,19 @@ def test_a_bare_ampersand_before_a_name_is_kept_as_written() -> None:
     _assert_loose(body, "")
     feed = parse_feed(URL, body, {}, now=NOW)
     assert [(e.title, e.author) for e in feed.entries] == [("R&D budget \u00a9 2024", "Q&A desk"), ("Cables cut", "AT&T")]
+
+
+def test_a_bare_ampersand_before_a_name_and_an_equals_sign_is_a_query_parameter() -> None:
+    """A name HTML reads without its ";" (&copy, &reg, &nbsp, &sect...) followed by "=" is a URL's
+    query parameter written without escaping ("?a=1&reg=us"), as HTML reads it in an attribute:
+    the loose parser read "&reg=us" as "®=us", so a link, a GUID key and a feed's home page changed
+    with the malformation. Before another character it is still the entity ("&copy 2024")."""
+    well_formed = rss("<title>&#169; 2024</title><guid>https://q.example/p?a=1&amp;reg=us&amp;nbsp=1</guid>"
+                      "<link>https://q.example/p?a=1&amp;copy=6&amp;sect=2</link>")
+    body = rss("<title>&copy 2024</title><guid>https://q.example/p?a=1&reg=us&nbsp=1</guid>"
+               "<link>https://q.example/p?a=1&copy=6&sect=2</link>")
+    _assert_loose(body, "")
+    [entry] = parse_feed(URL, body, {}, now=NOW).entries
+    assert (entry.title, entry.key, entry.link) == (
+        "\u00a9 2024", "https://q.example/p?a=1&reg=us&nbsp=1", "https://q.example/p?a=1&copy=6&sect=2")
+    assert parse_feed(URL, well_formed, {}, now=NOW).entries == (entry,)
