@@ -395,6 +395,11 @@ _LOOSE_TEXT_CHAR = {
     "#39": "'", "#x3c": "<", "#x3e": ">", "#x26": "&", "#x22": '"', "#x27": "'", "#x2f": "/",
 }
 _feedparsers_loose_decode = feedparser.api.LooseFeedParser.decode_entities
+# In markup (XHTML content, or text with elements in it) the strict parser escapes only "&",
+# "<" and ">" of the text; the loose one kept "&quot;" and "&apos;" (and wrote "&#34;" and
+# "&#39;" so), which changed the hash key of an entry with no id or link. A tag, whose
+# attribute values are escaped as the strict parser writes them, is kept as it is.
+_MARKUP_QUOTE = re.compile(r"(<[^>]*>)|&quot;|&apos;")
 
 
 def _loose_decode_entities(self: Any, element: str, data: str) -> str:
@@ -404,7 +409,10 @@ def _loose_decode_entities(self: Any, element: str, data: str) -> str:
         return data  # every reference either reads has one
     kind = self.contentparams.get("type")
     if kind is not None and kind.endswith("xml"):
-        return _feedparsers_loose_decode(self, element, data)  # type: ignore[no-any-return]
+        markup: str = _feedparsers_loose_decode(self, element, data)
+        if "&quot;" in markup or "&apos;" in markup:  # text's quotes as the strict parser gives them
+            markup = _MARKUP_QUOTE.sub(lambda m: m.group(1) or _LOOSE_TEXT_CHAR[m.group()[1:-1]], markup)
+        return markup
     return _LOOSE_TEXT_REF.sub(lambda m: _LOOSE_TEXT_CHAR[m.group()[1:-1].lower()], data)
 
 

@@ -1035,3 +1035,16 @@ def test_a_bare_ampersand_before_a_name_and_an_equals_sign_is_a_query_parameter(
     assert (entry.title, entry.key, entry.link) == (
         "\u00a9 2024", "https://q.example/p?a=1&reg=us&nbsp=1", "https://q.example/p?a=1&copy=6&sect=2")
     assert parse_feed(URL, well_formed, {}, now=NOW).entries == (entry,)
+
+
+def test_quotes_in_xhtml_content_of_a_malformed_document_read_as_in_its_well_formed_copy() -> None:
+    """The loose parser kept "&quot;" and "&apos;" (and wrote "&#34;", "&#39;" so) in the text of
+    XHTML content, where the strict parser gives the characters: the content shown was the same,
+    but an entry with no id or link, keyed by a hash of its title and content, took another key
+    when its feed was malformed (stored anew: a second copy). Attribute values keep their escapes."""
+    well_formed = atom("<title>t</title><content type='xhtml'><div xmlns='http://www.w3.org/1999/xhtml'>"
+                       "&apos;a&apos; &quot;b&quot; &#39;c&#34; <a title='&quot;q&apos;'>&amp;quot;</a></div></content>")
+    body = LOOSE_MALFORMATIONS["undeclared_prefix"](well_formed)
+    _assert_loose(body, "")
+    [entry] = parse_feed(URL, body, {}, now=NOW).entries
+    assert parse_feed(URL, well_formed, {}, now=NOW).entries == (entry,)
