@@ -818,11 +818,12 @@ def _iso8601_whole(value: str) -> bool:
     for match in _iso8601_matches:
         found = match(value)
         if found:
-            rest = value[found.end():].rstrip()
-            if not rest:
-                return True
-            if rest[0] in "0123456789,.:+-":
-                return False
+            after = value[found.end():]
+            rest = after.strip()
+            if not rest.rstrip(".,;"):
+                return True  # "2024-01-01T10:00:00Z," as a sentence ends it
+            if after[0] in "0123456789,.:+-" or rest[0] in "+-":
+                return False  # and "20240101T10:00:00 +0100": a zone, not a word
             return found.group("hour") is not None or not any(c.isdigit() for c in rest)
     return True
 
@@ -846,6 +847,13 @@ _COMMA_FRACTION = re.compile(r"(.*\d:\d\d:\d\d),(\d.*)", re.DOTALL)
 # Ruby's Time#to_s writes it, was read as midnight; "T10:00:00 CET" as UTC): one feedparser's
 # RFC 822 handler knows (UTC, GMT, EST, ...; no military letter but Z) or of ZONE_OFFSETS.
 _ISO8601_NAMED_ZONE = re.compile(r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?)\s*([a-z]{1,5})", re.IGNORECASE)
+# An ISO 8601 date and time with a numeric zone and then its name, bare or in parentheses, as
+# Go's time.Time.String() writes it ("2024-01-01 10:00:00 +0000 UTC", read as midnight) or
+# with a comment ("T10:00:00+0530 (IST)", read with the zone's minutes dropped): the number is
+# the zone, the name a comment (RFC 5322's "+0100 (CET)").
+_ISO8601_ZONE_AND_NAME = re.compile(
+    r"(\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*[+-]\d\d:?\d\d)\s*(?:\([^()]*\)|[a-z]{1,5})",
+    re.IGNORECASE)
 
 
 def _iso8601_basic(value: str) -> time.struct_time | None:
@@ -879,8 +887,9 @@ def _short_zone(value: str) -> time.struct_time | None:
     if found is None:
         return None
     head, space, name, plus, hours, minutes = found.groups()
-    if len(hours) == 2 and not name:
-        return None  # written in full: the handlers below read it
+    if len(hours) == 2 and minutes and not name:
+        return None  # written in full: the handlers below read it (its hours alone, "+01",
+        # only the ISO 8601 one, after a "T": PostgreSQL's "2024-01-01 10:00:00-05" was lost)
     return _parse_date(f"{head}{space or (' ' if name else '')}{plus}{int(hours):02d}:{minutes or '00'}")
 
 
@@ -890,22 +899,42 @@ def _comma_fraction(value: str) -> time.struct_time | None:
     return _parse_date(f"{found.group(1)}.{found.group(2)}") if found else None
 
 
+def _zone_offset(name: str) -> str | None:
+    """The offset ("+0100") of a zone written by name: UTC, one feedparser's RFC 822 handler
+    knows or one of ZONE_OFFSETS. No military letter but Z (RFC 822 wrote them backwards),
+    and the two-letter US names ("ET", "AT") only in capitals: "at" and "et" are words."""
+    lower = name.lower()
+    if lower == "utc":
+        return "+0000"
+    hours = timezone_names.get(lower) if len(name) > 2 or lower in ("z", "ut") or name.isupper() and len(name) == 2 else None
+    return ZONE_OFFSETS.get(lower) if hours is None else f"{'-' if hours < 0 else '+'}{abs(hours):02d}00"
+
+
 def _iso8601_named_zone(value: str) -> time.struct_time | None:
     """An ISO 8601 date and time with its zone's name (``_ISO8601_NAMED_ZONE``)."""
     found = _ISO8601_NAMED_ZONE.fullmatch(value.strip())
     if found is None:
         return None
-    name = found.group(2).lower()
-    hours = 0 if name == "utc" else timezone_names.get(name) if len(name) > 1 or name == "z" else None
-    offset = ZONE_OFFSETS.get(name) if hours is None else f"{'-' if hours < 0 else '+'}{abs(hours):02d}00"
+    offset = _zone_offset(found.group(2))
     return _parse_date(f"{found.group(1)}{offset[:3]}:{offset[3:]}") if offset else None
+
+
+def _iso8601_zone_and_name(value: str) -> time.struct_time | None:
+    """An ISO 8601 date and time with a numeric zone and its name (``_ISO8601_ZONE_AND_NAME``),
+    read by the number."""
+    found = _ISO8601_ZONE_AND_NAME.fullmatch(value.strip())
+    return _parse_date(found.group(1)) if found else None
 
 
 def _asctime_year_last(value: str) -> bool:
     """False for asctime with something after the year (``_asctime_zoned`` reads it, or no
     one): feedparser's asctime handler takes a zone there for the year."""
     parts = value.split()
-    return len(parts) != 6 or parts[5].isdigit()
+    return len(parts) != 6 or parts[5].isdigit() and not parts[4].isdigit()  # "2024 0530": no zone
+
+
+# A numeric zone after asctime's year, after UTC's name or not ("+0530", "GMT+01:00", "UTC-3").
+_ASCTIME_ZONE = re.compile(r"(?:gmt|utc?)?([+-])(\d\d?)(?::?(\d\d))?", re.IGNORECASE)
 
 
 def _asctime_zoned(value: str) -> time.struct_time | None:
@@ -922,15 +951,24 @@ def _asctime_zoned(value: str) -> time.struct_time | None:
         year, zone = parts[5], parts[4]
     else:
         return None
-    zone = ZONE_OFFSETS.get(zone.lower(), zone)
-    if zone[:1] in "+-" and not (zone[1:].isdigit() and len(zone) == 5 and zone[1:3] < "24" and zone[3:] < "60"):
+    numeric = _ASCTIME_ZONE.fullmatch(zone)
+    if numeric is not None:  # "+0530", "GMT+01:00", "UTC-3"
+        plus, hours, minutes = numeric.groups()
+        zone = f"{plus}{int(hours):02d}{minutes or '00'}"
+    else:
+        offset = _zone_offset(zone.removeprefix("(").removesuffix(")"))  # "CET", "(UTC)"
+        if offset is None:
+            return None  # a word, an unsigned "0530", a military letter, "IST": no zone
+        zone = offset
+    if not (zone[1:].isdigit() and len(zone) == 5 and zone[1:3] < "24" and zone[3:] < "60"):
         return None  # no zone is that far (zone_in_range)
     return _parse_date_rfc822(f"{parts[0]} {parts[2]} {parts[1]} {year} {parts[3]} {zone}")
 
 
 # Ahead of the handlers above; the ISO 8601 handler refuses what it cannot read whole.
 _date_handlers[:] = [
-    _iso8601_basic, _iso8601_ordinal, _comma_fraction, _short_zone, _iso8601_named_zone, _asctime_zoned,
+    _iso8601_basic, _iso8601_ordinal, _comma_fraction, _short_zone, _iso8601_named_zone, _iso8601_zone_and_name,
+    _asctime_zoned,
     *(_checked(h, _iso8601_whole) if h.__name__ == "_parse_date_iso8601"
       else _checked(h, _asctime_year_last) if h.__name__ == "_parse_date_asctime" else h for h in _FEEDPARSERS_HANDLERS),
 ]

@@ -1048,3 +1048,69 @@ def test_quotes_in_xhtml_content_of_a_malformed_document_read_as_in_its_well_for
     _assert_loose(body, "")
     [entry] = parse_feed(URL, body, {}, now=NOW).entries
     assert parse_feed(URL, well_formed, {}, now=NOW).entries == (entry,)
+
+
+# Review 105: dates the handlers added for MISREAD_DATES read wrong or as none, and how the
+# release before them read each (None: no date).
+REVIEWED_DATES = {
+    # A whole ISO date and time with a colon-less zone and the zone's name after it: read
+    # right before (the ISO 8601 handler), then none as a date it "stopped inside of".
+    "2024-01-01T10:00:00+0100 (CET)": ("2024-01-01T09:00:00+00:00", "2024-01-01T09:00:00+00:00"),
+    "2024-01-01T10:00:00+0530 (IST)": ("2024-01-01T04:30:00+00:00", "2024-01-01T05:00:00+00:00"),
+    # Go's time.Time.String(): "2006-01-02 15:04:05.999999999 -0700 MST", midnight then none.
+    "2024-01-01 10:00:00 +0000 UTC": ("2024-01-01T10:00:00+00:00", "2024-01-01T00:00:00+00:00"),
+    "2024-01-01 10:00:00.123456789 -0800 PST": ("2024-01-01T18:00:00+00:00", "2024-01-01T00:00:00+00:00"),
+    "2024-01-01 10:00:00 +0530 IST": ("2024-01-01T04:30:00+00:00", "2024-01-01T00:00:00+00:00"),
+    # A whole date and time with a full stop or comma after it (a sentence's): right, then none.
+    "2024-01-01T10:00:00Z,": ("2024-01-01T10:00:00+00:00", "2024-01-01T10:00:00+00:00"),
+    "2024-01-01T10:00:00+01:00.": ("2024-01-01T09:00:00+00:00", "2024-01-01T09:00:00+00:00"),
+    "2024-01-01.": ("2024-01-01T00:00:00+00:00", "2024-01-01T00:00:00+00:00"),
+    # A zone of two digits without minutes after a time that a space sets off: midnight, then
+    # none; in RFC 822 lost. The ISO 8601 handler reads "T10:00:00+01".
+    "2024-01-01 10:00:00+01": ("2024-01-01T09:00:00+00:00", "2024-01-01T00:00:00+00:00"),
+    "2024-01-01 10:00:00 -05": ("2024-01-01T15:00:00+00:00", "2024-01-01T00:00:00+00:00"),
+    "Mon, 01 Jan 2024 10:00:00 +01": ("2024-01-01T09:00:00+00:00", None),
+    # asctime with something after the year that is no zone: none before; the asctime handler
+    # read it as UTC (hours off for "0530", a military letter RFC 822 gives backwards, a word).
+    "Mon Jan 1 10:00:00 2024 0530": (None, None),
+    "Mon Jan 1 10:00:00 2024 A": (None, None),
+    "Mon Jan 1 10:00:00 2024 M": (None, None),
+    "Mon Jan 1 10:00:00 2024 at": (None, None),
+    "Mon Jan 1 10:00:00 2024 foo": (None, None),
+    "Mon Jan 1 10:00:00 2024 UTC+5:30": ("2024-01-01T04:30:00+00:00", None),  # the zone after UTC's name
+    "Mon Jan 1 10:00:00 2024 GMT-0500": ("2024-01-01T15:00:00+00:00", None),
+    "Mon Jan 1 10:00:00 2024 (UTC)": ("2024-01-01T10:00:00+00:00", None),
+    "Mon Jan 1 10:00:00 2024 IST": (None, None),  # India, Ireland or Israel
+    # A numeric zone a space sets off after the ISO 8601 handler's time: taken for a word, UTC.
+    "20240101T10:00:00 +0100": (None, "2024-01-01T10:00:00+00:00"),
+    "20240101T10:00:00.5 -05:00": (None, "2024-01-01T10:00:00+00:00"),
+    # An English word after an ISO time is no zone ("at" is Atlantic time to feedparser).
+    "2024-01-01 10:00:00 at": (None, "2024-01-01T00:00:00+00:00"),
+    "2024-01-01T10:00:00 et": ("2024-01-01T10:00:00+00:00", "2024-01-01T10:00:00+00:00"),  # as "T10:00:00 GMT"
+    # Still read as they were.
+    "2024-01-01T10:00:00-05:00 (EST)": ("2024-01-01T15:00:00+00:00", "2024-01-01T15:00:00+00:00"),
+    "Mon, 01 Jan 2024 10:00:00 +0100 CET": ("2024-01-01T09:00:00+00:00", "2024-01-01T09:00:00+00:00"),
+    "Mon Jan 1 10:00:00 2024 EDT": ("2024-01-01T14:00:00+00:00", None),
+    "2024-01-01 10:00:00 ET": ("2024-01-01T15:00:00+00:00", "2024-01-01T00:00:00+00:00"),
+}
+
+
+@pytest.mark.parametrize("value", sorted(REVIEWED_DATES))
+def test_a_date_the_new_handlers_misread_is_read_right_on_both_paths(value: str) -> None:
+    from feedparser.datetimes import _parse_date
+
+    expected = _instant(REVIEWED_DATES[value][0])
+    assert _as_instant(fastparse.parse_date(value)) == expected
+    assert _as_instant(_parse_date(value)) == expected
+    for body in (atom(f"<id>urn:1</id><title>t</title><updated>{value}</updated>"),
+                 rss(f"<title>t</title><guid isPermaLink='false'>1</guid><dc:date>{value}</dc:date>")):
+        fast, took_fast = _fast(body, "")
+        assert took_fast, value
+        for feed in (fast, _parse_with_feedparser(URL, body, "", NOW)):
+            assert isinstance(feed, FeedData)
+            (entry,) = feed.entries
+            assert entry.updated == expected, value
+    body = rss(f"<title>t</title><guid isPermaLink='false'>1</guid><pubDate>{value}</pubDate>")
+    fast, took_fast = _fast(body, "")
+    assert took_fast and fast == _reference(body, ""), value
+    assert isinstance(fast, FeedData) and fast.entries[0].published == expected, value
