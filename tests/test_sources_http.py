@@ -507,6 +507,60 @@ def test_a_302_alternating_between_two_mirrors_publishes_nothing_new(feed_server
     assert (p.root / "feeds" / "all.xml").read_bytes() == published
 
 
+def test_a_story_new_at_one_mirror_is_that_story_at_the_next_mirror_and_where_the_feed_is_again(
+    feed_server: FeedServer, make_project
+) -> None:
+    # A story first seen behind a 302 is stored keyed at that mirror and leaves its key at
+    # the feed's own URL; the next day's mirror sends it under a key of its own, which was
+    # looked up only among stored keys: it was published a second time (and the first copy,
+    # its former key taken by the second, stayed once the redirect ended).
+    feed_server.route("/feed.xml", relative_rss(1, 2))
+    p = make_project({"s": feed_server.url("/feed.xml")})
+    p.update()
+    feed_server.route("/m1/feed.xml", relative_rss(1, 2, 3))
+    feed_server.route("/m2/feed.xml", relative_rss(1, 2, 3, 4).replace(b"</channel>", b"<!-- m2 --></channel>"))
+    feed_server.redirect("/feed.xml", "/m1/feed.xml", 302)
+    assert "1 new items" in p.update()
+    seen = {e.title: (e.id, e.updated, e.link) for e in p.entries()}
+    feed_server.redirect("/feed.xml", "/m2/feed.xml", 302)
+    assert "1 new items, 0 updated" in p.update()  # story 4; story 3 is the one stored
+    after = {e.title: (e.id, e.updated, e.link) for e in p.entries()}
+    assert len(after) == 4 and {t: after[t] for t in seen} == seen
+    feed_server.redirect("/feed.xml", "/m1/feed.xml", 302)
+    assert "0 new items, 0 updated" in p.update()
+    feed_server.route("/feed.xml", relative_rss(1, 2, 3, 4, 5))  # the redirect ends
+    assert "1 new items, 2 updated" in p.update()
+    final = {e.title: (e.id, e.updated, e.link) for e in p.entries()}
+    assert len(final) == 5 and {t: final[t][:2] for t in after} == {t: v[:2] for t, v in after.items()}
+    assert {v[2] for v in final.values()} == {feed_server.url(f"/story-{n}.html") for n in range(1, 6)}
+    assert "0 new items, 0 updated" in p.update()
+
+
+def test_a_story_new_behind_a_302_after_a_301_is_that_story_where_the_feed_moved(
+    feed_server: FeedServer, make_project
+) -> None:
+    # 301 to /new/, which sends to a mirror for now (302): a story new there left its key
+    # where the feed was (/old/); once /new/ answers itself, that story's key there was
+    # looked up among stored keys only, and it was published twice (/m/ and /new/).
+    feed_server.route("/old/feed.xml", relative_rss(1, 2))
+    p = make_project({"s": feed_server.url("/old/feed.xml")})
+    p.update()
+    ids = {e.title: (e.id, e.updated) for e in p.entries()}
+    feed_server.redirect("/old/feed.xml", "/new/feed.xml", 301)
+    feed_server.redirect("/new/feed.xml", "/m/feed.xml", 302)
+    feed_server.route("/m/feed.xml", relative_rss(1, 2, 3))
+    assert "1 new items" in p.update()
+    assert "0 new items" in p.update()  # the move is taken (the config's url stays)
+    assert p.status()["s"]["url"] == feed_server.url("/new/feed.xml")
+    ids.update({e.title: (e.id, e.updated) for e in p.entries()})
+    feed_server.route("/new/feed.xml", relative_rss(1, 2, 3, 4))
+    assert "1 new items, 3 updated" in p.update()  # the three take their links at /new/
+    final = {e.title: (e.id, e.updated, e.link) for e in p.entries()}
+    assert len(final) == 4 and {t: final[t][:2] for t in ids} == ids
+    assert {v[2] for v in final.values()} == {feed_server.url(f"/new/story-{n}.html") for n in range(1, 5)}
+    assert "0 new items, 0 updated" in p.update()
+
+
 # --- failures, backoff and recovery -------------------------------------------------------------
 
 

@@ -769,6 +769,14 @@ def _found_where_it_was(
             _statement(conn, _links_of), {"keys": _listed(conn, item_sources.c.key, part), "sources": wanted_sources}
         ):
             rows[(sid, stored_form.get(key, key))] = (link_id, item_id, fp, ufp, origin, sent, pic)
+    # A key where the feed was that an entry new behind a temporary redirect left (it is
+    # stored keyed at that mirror, _await_where_it_was): that entry's, found so at another
+    # mirror (the CDN's address of the next day) or where the feed moved for good since.
+    stored_as: dict[tuple[int, str], str] = {}  # (source, key where it was) -> the item's stored key
+    if missing := {(sid, b) for sid, b in ((sid, b) for (sid, _), before in wanted.items() for b, _, _ in before)
+                   if (sid, b) not in rows}:
+        sent = {(source_ids[job.source_name], key) for job, unique in zip(jobs, per_job) if job.moved for key in unique}
+        stored_as = _awaited_rows(conn, missing, sent, rows)
     found: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
     where: dict[tuple[int, str], tuple[str, str, str]] = {}
     claimed: set[int] = set()
@@ -798,13 +806,52 @@ def _found_where_it_was(
     for (sid, key), (was_key, n, o) in where.items():
         if sid not in for_now:
             continue
-        if (sid, key) in found:
+        if (sid, key) in found and (sid, was_key) in stored_as:  # as it is stored (a mirror's)
+            there[(sid, key)] = (stored_as[(sid, was_key)], found[(sid, key)][5] or "")
+        elif (sid, key) in found:
             link = entries[(sid, key)][0].link or ""
             link = link.strip()
             there[(sid, key)] = (was_key, o + link[len(n):] if link.startswith(n) else found[(sid, key)][5] or link)
         elif not any((sid, b) in rows for b, _, _ in wanted[(sid, key)]):
             awaited[(sid, key)] = was_key
     return {k: hit for k, hit in found.items() if k[0] in same}, there, awaited
+
+
+def _awaited_rows(
+    conn: Connection, missing: set[tuple[int, str]], sent: set[tuple[int, str]],
+    rows: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]],
+) -> dict[tuple[int, str], str]:
+    """Of ``missing`` (source, key where the feed was), those an item of the source's own
+    left as its former key (item_former_keys) while its stored key is not ``sent`` (the
+    document does not send it where it is stored): its link row into ``rows``, as
+    ``_links_of`` reads them; returns (source, key) -> the item's stored key."""
+    former = set(_former_sources_of(conn, sorted({sid for sid, _ in missing})))
+    wanted = {(sid, _indexed(key)): key for sid, key in missing if sid in former}
+    if not wanted:
+        return {}
+    item_of: dict[tuple[int, str], int] = {}
+    sources_listed = _listed(conn, item_former_keys.c.source_id, sorted(former))
+    for part in _chunks(sorted({key for _, key in wanted})):
+        for sid, key, item_id in conn.execute(
+            _statement(conn, _former_of), {"keys": _listed(conn, item_former_keys.c.key, part), "sources": sources_listed}
+        ):
+            if (sid, key) in wanted:
+                item_of[(sid, wanted[(sid, key)])] = item_id
+    current: dict[tuple[int, int], tuple[str, tuple[int, int, str, str | None, int, str | None, str | None]]] = {}
+    for part in _chunks(sorted(set(item_of.values()))):
+        for key, link_id, item_id, fp, ufp, origin, sid, sent_link, pic in conn.execute(
+            _statement(conn, _links_of_items), {"ids": _listed(conn, item_sources.c.item_id, part),
+                                                "sources": _listed(conn, item_sources.c.source_id, sorted(former))}
+        ):
+            current[(sid, item_id)] = (key, (link_id, item_id, fp, ufp, origin, sent_link, pic))
+    sent_stored = {(sid, _indexed(key)) for sid, key in sent}
+    stored_as: dict[tuple[int, str], str] = {}
+    for (sid, key), item_id in item_of.items():
+        stored_key, hit = current.get((sid, item_id), (None, None))
+        if hit is not None and stored_key is not None and hit[4] == sid and (sid, stored_key) not in sent_stored:
+            rows[(sid, key)] = hit
+            stored_as[(sid, key)] = stored_key
+    return stored_as
 
 
 def _as_it_was(unique: dict[str, EntryData], sid: int,
