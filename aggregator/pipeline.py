@@ -641,6 +641,11 @@ def decide_fetch(
 
     body = res.body or b""
     body_hash = res.body_sha256 or hashlib.sha256(body).hexdigest()
+    if res.temporary:
+        # The same bytes where a temporary redirect sent the fetch are not the same bytes at
+        # the feed's own URL: there, once the redirect ends, the entries first seen at the
+        # mirror take their links (IngestJob.for_now), also from a document the mirror sent.
+        body_hash = hashlib.sha256(f"{res.url}\n{body_hash}".encode()).hexdigest()
     if body_hash == state.body_hash:
         # Same bytes as last time: nothing to parse.
         return (ok(keep_warning=True, body_hash=body_hash), None,

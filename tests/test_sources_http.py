@@ -561,6 +561,30 @@ def test_a_story_new_behind_a_302_after_a_301_is_that_story_where_the_feed_moved
     assert "0 new items, 0 updated" in p.update()
 
 
+def test_a_story_new_behind_a_302_takes_its_link_when_the_feed_sends_the_mirrors_bytes_itself(
+    feed_server: FeedServer, make_project
+) -> None:
+    # A mirror sends the feed's own bytes: when the redirect ended, the feed's first document
+    # was the mirror's last, not parsed (the same bytes), and the story first seen at the
+    # mirror kept the mirror's link (the address of the day, gone tomorrow) until a next story.
+    feed_server.route("/old/feed.xml", relative_rss(1, 2))
+    p = make_project({"s": feed_server.url("/old/feed.xml")})
+    p.update()
+    route = feed_server.route("/m/feed.xml", relative_rss(1, 2, 3))
+    feed_server.redirect("/old/feed.xml", "/m/feed.xml", 302)
+    assert "1 new items" in p.update()
+    assert "0 new items, 0 updated" in p.update()  # the same bytes there again
+    route.body = relative_rss(1, 2, 3).replace(b"number 3,", b"number 3 (corrected),")
+    assert "0 new items, 1 updated" in p.update()  # an edit at the mirror is published
+    seen = {e.title: (e.id, e.updated, e.summary) for e in p.entries()}
+    feed_server.route("/old/feed.xml", route.body)
+    assert "0 new items, 1 updated" in p.update()
+    final = {e.title: (e.id, e.updated, e.summary, e.link) for e in p.entries()}
+    assert {t: v[:3] for t, v in final.items()} == seen
+    assert {v[3] for v in final.values()} == {feed_server.url(f"/old/story-{n}.html") for n in (1, 2, 3)}
+    assert "0 new items, 0 updated" in p.update()
+
+
 # --- failures, backoff and recovery -------------------------------------------------------------
 
 
