@@ -1087,3 +1087,9 @@ def test_a_feed_behind_a_temporary_redirect_keeps_its_entries_and_finds_its_new_
     from test_store import check_a_feed_behind_a_temporary_redirect_keeps_its_entries_and_finds_its_new_ones_when_it_ends
 
     check_a_feed_behind_a_temporary_redirect_keeps_its_entries_and_finds_its_new_ones_when_it_ends(pg_url)
+
+
+def test_a_story_new_behind_a_302_is_that_story_at_the_next_mirror(pg_url: str) -> None:
+    from test_store import check_a_story_new_behind_a_302_is_that_story_at_the_next_mirror
+
+    check_a_story_new_behind_a_302_is_that_story_at_the_next_mirror(pg_url)

@@ -2753,6 +2753,31 @@ def test_a_feed_behind_a_temporary_redirect_keeps_its_entries_and_finds_its_new_
         f"sqlite:///{tmp_path / 'store.db'}")
 
 
+def check_a_story_new_behind_a_302_is_that_story_at_the_next_mirror(url: str) -> None:
+    # Story 3, first seen at mirror m1 (keyed there, its key at /old/ left as a former key),
+    # was looked up at mirror m2 among stored keys only: stored a second time.
+    store = Store.open(url)
+    store.sync_sources([SourceSpec("one", "feed", "http://one.test/old/feed.xml")])
+    store.ingest("one", [_moving_entry("old", 1), _moving_entry("old", 2)], now=T0)
+    old = "http://one.test/old/feed.xml"
+    t = T0 + timedelta(days=1)
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("m1", n) for n in (1, 2, 3)],
+                                        moved=(old, "http://one.test/m1/feed.xml"), for_now=True)], now=t)
+    assert (r.new, r.updated) == (1, 0)
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("m2", n) for n in (1, 2, 3)],
+                                        moved=(old, "http://one.test/m2/feed.xml"), for_now=True)], now=t)
+    assert (r.new, r.updated) == (0, 0)
+    assert len(_ids_once(store)) == 3
+    [r] = store.ingest_batch([IngestJob("one", [_moving_entry("old", n) for n in (1, 2, 3)])], now=t)
+    assert (r.new, r.updated) == (0, 1)  # story 3 takes its link at /old/
+    assert {i.link for i in store.newest_items(None, 10)} == {f"http://one.test/old/story-{n}.html" for n in (1, 2, 3)}
+    store.close()
+
+
+def test_a_story_new_behind_a_302_is_that_story_at_the_next_mirror(tmp_path: Path) -> None:
+    check_a_story_new_behind_a_302_is_that_story_at_the_next_mirror(f"sqlite:///{tmp_path / 'store.db'}")
+
+
 def test_an_entry_that_was_away_when_its_feed_moved_back_is_found_when_it_returns(tmp_path: Path) -> None:
     # A 302 sent the feed to /new/ for a while (its entries re-keyed there), then ended: at
     # /old/ again, the entries in that document moved back. Story 1, out of that document
