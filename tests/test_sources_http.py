@@ -585,6 +585,45 @@ def test_a_story_new_behind_a_302_takes_its_link_when_the_feed_sends_the_mirrors
     assert "0 new items, 0 updated" in p.update()
 
 
+@pytest.mark.parametrize("code", [301, 302])
+def test_a_feed_with_relative_pictures_in_its_entries_that_moves_keeps_its_entries(
+    feed_server: FeedServer, make_project, code: int
+) -> None:
+    # <img src="pic.png"> in each entry's HTML, made absolute against the feed's URL: moved,
+    # no entry was as it was where the feed was (its picture's URL had moved too), so the
+    # feed was taken for another one (review 96) and every entry was published twice.
+    def pictured(*numbers: int) -> bytes:
+        return relative_rss(*numbers).replace(
+            b"<description>The moving", b"<description>&lt;p&gt;&lt;img src=\"pic.png\"&gt; The moving")
+
+    feed_server.route("/old/feed.xml", pictured(1, 2))
+    p = make_project({"s": feed_server.url("/old/feed.xml")})
+    p.update()
+    before = {e.title: (e.id, e.updated) for e in p.entries()}
+    feed_server.route("/m/feed.xml", pictured(1, 2, 3))
+    feed_server.redirect("/old/feed.xml", "/m/feed.xml", code)
+    # After a 301 the two take their new links and pictures, keeping their times; behind a
+    # 302 they stay as they were (nothing published for them).
+    assert f"1 new items, {2 if code == 301 else 0} updated" in p.update()
+    after = {e.title: (e.id, e.updated, e.link, e.summary) for e in p.entries()}
+    assert len(after) == 3 and {t: after[t][:2] for t in before} == before
+    there = "/m/" if code == 301 else "/old/"
+    assert {after[f"Moving story {n}"][2:] for n in (1, 2)} == {
+        (feed_server.url(f"{there}story-{n}.html"),
+         f'<p><img src="{feed_server.url(there)}pic.png" /> The moving story number {n}, told at some length here.</p>')
+        for n in (1, 2)}
+    assert "0 new items, 0 updated" in p.update()
+    if code == 302:  # the redirect ends: story 3 takes its link and picture here, keeping its time
+        feed_server.route("/old/feed.xml", pictured(1, 2, 3, 4))
+        assert "1 new items, 1 updated" in p.update()
+        final = {e.title: (e.id, e.updated, e.link, e.summary) for e in p.entries()}
+        assert len(final) == 4 and {t: final[t][:2] for t in after} == {t: v[:2] for t, v in after.items()}
+        assert final["Moving story 3"][2:] == (
+            feed_server.url("/old/story-3.html"),
+            f'<p><img src="{feed_server.url("/old/")}pic.png" /> The moving story number 3, told at some length here.</p>')
+        assert "0 new items, 0 updated" in p.update()
+
+
 # --- failures, backoff and recovery -------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import unicodedata
 from bisect import insort
 from collections import defaultdict
@@ -556,7 +557,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             for j, job in enumerate(jobs):
                 sid = source_ids[job.source_name]
                 if job.for_now and any((sid, key) in there for key in per_job[j]):
-                    per_job[j] = dict(_as_it_was(per_job[j], sid, there))
+                    per_job[j] = dict(_as_it_was(per_job[j], sid, there, _moved_prefixes(*job.moved or ("", ""))))
             for (sid, key), (was_key, _) in there.items():
                 known[(sid, was_key)] = relocated.pop((sid, key))
     # A key a moved item left (item_former_keys): the item, when nothing else in the
@@ -646,7 +647,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             # as resolved there (a story whose text changed too is news, as any).
             moved_link = bool(relocated) and relocated.get((sid, key)) is hit
             if moved_link:
-                was = replace(entry, link=sent)
+                was = _read_there(entry, _moved_prefixes(*job.moved) if job.moved else _relinked(entry.link, sent), sent)
             tracked = earlier and was.link is not None and untracked(was.link) != was.link
             if tracked and was.link == without_credentials(was.link or "") and old_fp == fingerprint(
                     was, job.clamped_at, tracked=True):
@@ -731,6 +732,45 @@ def _moved_prefixes(old: str, new: str) -> list[tuple[str, str, str | None]]:
     return [(n, o, d) for n, o, d in pairs if n != o]
 
 
+def _read_there(e: EntryData, pairs: list[tuple[str, str, str | None]], link: str | None) -> EntryData:
+    """``e`` as the document read where the feed was (``_moved_prefixes``' pairs): its link
+    ``link``, and each URL its text, picture and files resolved against the new URL (a
+    relative picture, img/1.png, in its HTML) as resolved there, so that an unchanged
+    entry has the fingerprint it was stored with."""
+    if not pairs:
+        return replace(e, link=link)
+    olds = {n: o for n, o, _ in pairs}
+    # Alternatives in order, most specific first: at each place the first that matches.
+    moved = re.compile("|".join(re.escape(n) for n, _, _ in pairs))
+
+    def there(text: str | None) -> str | None:
+        return moved.sub(lambda m: olds[m.group()], text) if text else text
+
+    def there_url(url: str | None) -> str | None:
+        m = moved.match(url) if url else None
+        return olds[m.group()] + url[m.end():] if m and url else url
+
+    return replace(e, link=link, summary=there(e.summary), content=there(e.content), image=there_url(e.image),
+                   enclosures=tuple(replace(f, href=there_url(f.href) or f.href) for f in e.enclosures))
+
+
+def _relinked(link: str | None, sent: str | None) -> list[tuple[str, str, str | None]]:
+    """For an entry found by a key its item left (a story first seen behind a temporary
+    redirect, at a mirror, found at the feed's own URL once it ended): where its ``link``
+    and the one stored (``sent``) part, up to the folder they share the rest of, as
+    ``_moved_prefixes`` gives a move (http://host/old/ for http://host/m/)."""
+    if not link or not sent or link == sent:
+        return []
+    i = 0
+    while i < min(len(link), len(sent)) and link[-1 - i] == sent[-1 - i]:
+        i += 1
+    j = link.find("/", len(link) - i)
+    if j < 0:
+        return []
+    now, was = link[:j + 1], sent[:len(sent) - (len(link) - j) + 1]
+    return [(now, was, None)] if "://" in now and "://" in was and now != was else []
+
+
 def _found_where_it_was(
     conn: Connection, jobs: Sequence[IngestJob], per_job: list[dict[str, EntryData]], source_ids: dict[str, int],
     known: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]],
@@ -794,10 +834,11 @@ def _found_where_it_was(
     same: set[int] = set()
     entries = {(source_ids[job.source_name], key): (e, job.clamped_at)
                for job, unique in zip(jobs, per_job) if job.moved for key, e in unique.items()}
+    pairs_of = {source_ids[job.source_name]: _moved_prefixes(*job.moved) for job in jobs if job.moved}
     for (sid, key), hit in found.items():
         if sid not in same:
             entry, clamped_at = entries[(sid, key)]
-            fp, ufp = fingerprints(replace(entry, link=hit[5]), clamped_at)
+            fp, ufp = fingerprints(_read_there(entry, pairs_of[sid], hit[5]), clamped_at)
             if fp == hit[2] or ufp == hit[3]:
                 same.add(sid)
     for_now = {source_ids[job.source_name] for job in jobs if job.moved and job.for_now} & same
@@ -854,12 +895,13 @@ def _awaited_rows(
     return stored_as
 
 
-def _as_it_was(unique: dict[str, EntryData], sid: int,
-               there: dict[tuple[int, str], tuple[str, str]]) -> Iterable[tuple[str, EntryData]]:
-    """A document's entries, in order, those ``there`` holds read where the feed was."""
+def _as_it_was(unique: dict[str, EntryData], sid: int, there: dict[tuple[int, str], tuple[str, str]],
+               pairs: list[tuple[str, str, str | None]]) -> Iterable[tuple[str, EntryData]]:
+    """A document's entries, in order, those ``there`` holds read where the feed was
+    (their texts' relative URLs too: ``_read_there``)."""
     for key, e in unique.items():
         if (at := there.get((sid, key))) is not None:
-            yield at[0], replace(e, key=at[0], link=at[1])
+            yield at[0], replace(_read_there(e, pairs, at[1]), key=at[0])
         else:
             yield key, e
 
