@@ -624,6 +624,38 @@ def test_a_feed_with_relative_pictures_in_its_entries_that_moves_keeps_its_entri
         assert "0 new items, 0 updated" in p.update()
 
 
+@pytest.mark.parametrize("code", [301, 302])
+def test_a_feed_with_guids_and_relative_links_that_moves_dates_nothing_anew(
+    feed_server: FeedServer, make_project, code: int
+) -> None:
+    # Found by their GUIDs, its entries' links (story-1.html) had moved with the feed: each
+    # was taken for an edit, dated anew (to the top of every feed) at the move, and behind a
+    # 302 that alternates between mirrors at every fetch, its link flipping between them.
+    feed_server.route("/old/feed.xml", relative_rss(1, 2, guid=True))
+    p = make_project({"s": feed_server.url("/old/feed.xml")})
+    p.update()
+    before = {e.title: (e.id, e.updated) for e in p.entries()}
+    for mirror in ("m1", "m2"):
+        feed_server.route(f"/{mirror}/feed.xml", relative_rss(1, 2, guid=True).replace(
+            b"</channel>", f"<!-- {mirror} --></channel>".encode()))
+    feed_server.redirect("/old/feed.xml", "/m1/feed.xml", code)
+    # After a 301 they take their new links, keeping their times; behind a 302 they stay.
+    assert f"0 new items, {2 if code == 301 else 0} updated" in p.update()
+    after = {e.title: (e.id, e.updated, e.link) for e in p.entries()}
+    assert {t: v[:2] for t, v in after.items()} == before
+    there = "/m1/" if code == 301 else "/old/"
+    assert {v[2] for v in after.values()} == {feed_server.url(f"{there}story-{n}.html") for n in (1, 2)}
+    if code == 302:
+        published = (p.root / "feeds" / "all.xml").read_bytes()
+        feed_server.redirect("/old/feed.xml", "/m2/feed.xml", 302)
+        assert "0 new items, 0 updated" in p.update()
+        feed_server.redirect("/old/feed.xml", "/m1/feed.xml", 302)
+        assert "0 new items, 0 updated" in p.update()
+        assert (p.root / "feeds" / "all.xml").read_bytes() == published
+    else:
+        assert "0 new items, 0 updated" in p.update()
+
+
 # --- failures, backoff and recovery -------------------------------------------------------------
 
 

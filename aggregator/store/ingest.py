@@ -582,6 +582,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     recleaned: list[tuple[IngestJob, int, EntryData, EntryData, str, bool, bool]] = []  # see _recleaned
     untitled: list[tuple[int, int, EntryData]] = []  # (job, item, entry): unchanged, read anew, titled by its text
     edited: list[tuple[int, int, EntryData, bool]] = []  # (job, item, entry, counted as updated): see _merge_edited
+    moved_pairs: dict[int, list[tuple[str, str, str | None]]] = {}  # job -> _moved_prefixes, once
     for j, (job, unique) in enumerate(zip(jobs, per_job)):
         sid = source_ids[job.source_name]
         for key, entry in unique.items():
@@ -617,6 +618,19 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                     # only against the stored title.
                     untitled.append((j, item_id, entry))
                 continue
+            moved_there: EntryData | None = None
+            if job.moved and origin == sid and not (relocated and relocated.get((sid, key)) is hit):
+                # Found by its key (a GUID) in a moved document: its relative link, pictures
+                # and links read where the feed was are as stored. Behind a temporary redirect
+                # nothing moves (alternating mirrors date nothing anew); after a 301 it takes
+                # them, keeping its times.
+                if j not in moved_pairs:
+                    moved_pairs[j] = _moved_prefixes(*job.moved)
+                as_there = _read_there(entry, moved_pairs[j], _ITS_OWN)
+                if as_there != entry and fingerprints(as_there, job.clamped_at)[0] == old_fp:
+                    if job.for_now:
+                        continue
+                    moved_there = as_there
             relinked.append({"b_id": link_id, "b_fingerprint": fp, "b_undated": ufp, "b_link": entry.link})
             if old_ufp == ufp:
                 # Only the values of its dates moved (a feed made on request, stamping each
@@ -648,6 +662,8 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             moved_link = bool(relocated) and relocated.get((sid, key)) is hit
             if moved_link:
                 was = _read_there(entry, _moved_prefixes(*job.moved) if job.moved else _relinked(entry.link, sent), sent)
+            elif moved_there is not None:
+                was, moved_link = moved_there, True
             tracked = earlier and was.link is not None and untracked(was.link) != was.link
             if tracked and was.link == without_credentials(was.link or "") and old_fp == fingerprint(
                     was, job.clamped_at, tracked=True):
@@ -732,13 +748,16 @@ def _moved_prefixes(old: str, new: str) -> list[tuple[str, str, str | None]]:
     return [(n, o, d) for n, o, d in pairs if n != o]
 
 
+_ITS_OWN = "\x00"  # _read_there: the entry's own link, read there as the rest
+
+
 def _read_there(e: EntryData, pairs: list[tuple[str, str, str | None]], link: str | None) -> EntryData:
     """``e`` as the document read where the feed was (``_moved_prefixes``' pairs): its link
-    ``link``, and each URL its text, picture and files resolved against the new URL (a
-    relative picture, img/1.png, in its HTML) as resolved there, so that an unchanged
-    entry has the fingerprint it was stored with."""
+    ``link`` (``_ITS_OWN``: its own, read there), and each URL its text, picture and files
+    resolved against the new URL (a relative picture, img/1.png, in its HTML) as resolved
+    there, so that an unchanged entry has the fingerprint it was stored with."""
     if not pairs:
-        return replace(e, link=link)
+        return replace(e, link=e.link if link == _ITS_OWN else link)
     olds = {n: o for n, o, _ in pairs}
     # Alternatives in order, most specific first: at each place the first that matches.
     moved = re.compile("|".join(re.escape(n) for n, _, _ in pairs))
@@ -750,7 +769,8 @@ def _read_there(e: EntryData, pairs: list[tuple[str, str, str | None]], link: st
         m = moved.match(url) if url else None
         return olds[m.group()] + url[m.end():] if m and url else url
 
-    return replace(e, link=link, summary=there(e.summary), content=there(e.content), image=there_url(e.image),
+    return replace(e, link=there_url(e.link) if link == _ITS_OWN else link,
+                   summary=there(e.summary), content=there(e.content), image=there_url(e.image),
                    enclosures=tuple(replace(f, href=there_url(f.href) or f.href) for f in e.enclosures))
 
 
