@@ -656,6 +656,25 @@ def test_a_feed_with_guids_and_relative_links_that_moves_dates_nothing_anew(
         assert "0 new items, 0 updated" in p.update()
 
 
+@pytest.mark.xfail(strict=True, reason="the validators of a fetch behind a 302 (the mirror's Last-Modified, an rsync'd "
+                   "mirror's being the feed's own) are sent to the feed's URL once the redirect ends, which answers 304: "
+                   "nothing is parsed, and a story first seen at the mirror keeps the mirror's link until the document "
+                   "changes. Keeping no validators from a temporary fetch would fix it, at the cost of every fetch behind "
+                   "a 302 coming whole (skipped as the same bytes, not parsed): the lead's call")
+def test_a_story_new_behind_a_302_takes_its_link_when_the_feed_answers_304_to_the_mirrors_validators(
+    feed_server: FeedServer, make_project
+) -> None:
+    feed_server.route("/old/feed.xml", relative_rss(1, 2), last_modified="Mon, 02 Mar 2026 10:00:00 GMT")
+    p = make_project({"s": feed_server.url("/old/feed.xml")})
+    p.update()
+    feed_server.route("/m/feed.xml", relative_rss(1, 2, 3), last_modified="Tue, 03 Mar 2026 10:00:00 GMT")
+    feed_server.redirect("/old/feed.xml", "/m/feed.xml", 302)
+    assert "1 new items" in p.update()
+    feed_server.route("/old/feed.xml", relative_rss(1, 2, 3), last_modified="Tue, 03 Mar 2026 10:00:00 GMT")
+    p.update()
+    assert {e.link for e in p.entries()} == {feed_server.url(f"/old/story-{n}.html") for n in (1, 2, 3)}
+
+
 # --- failures, backoff and recovery -------------------------------------------------------------
 
 
