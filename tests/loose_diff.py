@@ -7,8 +7,11 @@ must be equal.
 
 Two sources of documents: tests/fastparse_diff.py's generator (each kind and encoding; not its
 MUTATE shapes, elements inserted into text elements, whose loose reading differs in ways not yet
-sorted out) and the real documents under tests/data/feeds, each malformed by an element with
-an undeclared prefix at the end of its channel or feed; and entity-heavy documents (HTML
+sorted out, nor three shapes feedparser's two parsers read differently, searched for in the
+document's text, UTF-16 too, each a strict xfail in test_loose_diff: a default namespace
+declared on an element, a self-closed tag in CDATA, a prefix of an unknown namespace bound
+again) and the real documents under tests/data/feeds, each malformed by an element with an
+undeclared prefix at the end of its channel or feed; and entity-heavy documents (HTML
 entities, character references, "&amp;amp;", escaped markup, CDATA, HTML and XHTML content,
 "&" in URLs and attributes) whose malformed copy writes HTML's named entities where the
 well-formed one writes their character references, and a bare "&" where it writes "&amp;".
@@ -28,6 +31,7 @@ from typing import Callable
 
 import feedparser
 
+import aggregator.fastparse as fastparse
 from aggregator.errors import ParseError
 from aggregator.parse import _parse_with_feedparser
 from fastparse_diff import NOW, URL, diff, gen
@@ -257,20 +261,38 @@ def entity_atom(rng: random.Random) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- the runs
 
+# The shapes below are excluded by the document's text (_encoded: a UTF-16 document is searched
+# as text, where a pattern of ASCII bytes never matches it; the generator writes UTF-16 too).
+
 # <encoded xmlns='http://purl.org/rss/1.0/modules/content/'>: content:encoded to the strict parser,
 # an unknown "encoded" to the loose one (a pre-existing feedparser difference, xfail).
-LOCAL_NAMESPACE = re.compile(rb"<[A-Za-z]+ xmlns=|<\x00[A-Za-z\x00]+ \x00x\x00m\x00l\x00n\x00s\x00=")
+LOCAL_NAMESPACE = re.compile(r"<[A-Za-z]+ xmlns=")
 
 
 # <![CDATA[Line<br/>break]]>: "<br />" to the loose parser (a pre-existing feedparser difference, xfail).
-SELF_CLOSED_IN_CDATA = re.compile(rb"<!\[CDATA\[(?:(?!\]\]>).)*/>", re.S)
+SELF_CLOSED_IN_CDATA = re.compile(r"<!\[CDATA\[(?:(?!\]\]>).)*/>", re.S)
+
+
+def _prefix_rebound(text: str) -> bool:
+    """A prefix of a namespace feedparser does not know bound again to another (the generator's
+    <x:thing xmlns:x='http://x/'> in a document whose root binds x): from there on the strict
+    parser reads <x:link> as the entry's link and <x:title> as its title, the loose one reads
+    them as the unknown elements they are (a pre-existing difference of the strict parser, which
+    the fast path declines to keep: fastparse._prefix_rebound; xfail)."""
+    return fastparse._prefix_rebound(text.encode("utf-8"))
+
+
+def _excluded(body: bytes) -> bool:
+    decoded = _encoded(body)
+    text = decoded[0] if decoded is not None else body.decode("latin-1")
+    return bool(LOCAL_NAMESPACE.search(text) or SELF_CLOSED_IN_CDATA.search(text)) or _prefix_rebound(text)
 
 
 def generated(rng: random.Random, bias: bool | None = None, mutation: bool = False) -> tuple[bytes, bytes, str] | None:
     """A well-formed document of fastparse_diff's generator and its malformed copy."""
     _, body, content_type = gen(rng, bias=bias, mutation=mutation)
-    if LOCAL_NAMESPACE.search(body) or SELF_CLOSED_IN_CDATA.search(body):
-        return None  # the loose parser reads no default namespace an element declares: see test_loose_diff's xfail
+    if _excluded(body):
+        return None  # a pre-existing difference of feedparser's: see test_loose_diff's xfails
     if _is_loose(body, content_type):
         return None  # malformed already (a few of its values are)
     malformed = MALFORMATIONS[rng.choice(sorted(MALFORMATIONS))](body)

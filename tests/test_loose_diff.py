@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from loose_diff import compare, data_documents, entity_heavy, generated, undeclared_prefix, _is_loose
+from loose_diff import compare, data_documents, entity_heavy, generated, undeclared_prefix, _excluded, _is_loose
 from test_fastparse import NOW, URL, rss, atom  # noqa: F401
 from aggregator.parse import parse_feed
 
@@ -67,3 +67,39 @@ def test_a_self_closed_tag_in_cdata_keeps_a_keyless_entrys_key_when_malformed() 
     malformed = undeclared_prefix(body)
     assert malformed is not None and _is_loose(malformed, "")
     assert parse_feed(URL, malformed, {}, now=NOW).entries == parse_feed(URL, body, {}, now=NOW).entries
+
+
+@pytest.mark.xfail(strict=True, reason="feedparser's strict parser keeps one binding per prefix for the rest of the document: once an element binds"
+                   " x (of a namespace it does not know, bound at the root) to another namespace, it reads every later"
+                   " <x:link> as the entry's link and <x:title> as its title; the loose parser reads them as the"
+                   " unknown elements they are. The strict reading is the wrong one; the fast path declines such"
+                   " documents to keep it (fastparse._prefix_rebound); righting it changes such entries' links and keys")
+def test_an_unknown_prefix_bound_again_reads_alike_when_malformed() -> None:
+    body = rss("<link>http://a.example/own</link><q><x:thing xmlns:x='http://x.example/'>v</x:thing></q>"
+               "<x:link>http://x/</x:link>").replace(b"<rss ", b"<rss xmlns:x='http://unknown.example/ns' ")
+    malformed = undeclared_prefix(body)
+    assert malformed is not None and _is_loose(malformed, "") and not _is_loose(body, "")
+    assert parse_feed(URL, malformed, {}, now=NOW).entries == parse_feed(URL, body, {}, now=NOW).entries
+
+
+def _in(codec: str, text: str) -> bytes:
+    """The document in that encoding, a UTF-16 one with its byte order mark (as a server sends it)."""
+    if codec == "utf-8":
+        return text.encode(codec)
+    return {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff"}[codec] + text.encode(codec)
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("shape", [
+    "<encoded xmlns='http://purl.org/rss/1.0/modules/content/'>&lt;p&gt;x&lt;/p&gt;</encoded>",
+    "<description><![CDATA[Line<br/>break]]></description>",
+    "<x:link>http://x/</x:link><y:thing xmlns:x='http://x.example/'>v</y:thing>",
+])
+def test_the_harness_leaves_out_the_shapes_of_its_xfails_in_any_encoding(codec: str, shape: str) -> None:
+    # Each the shape of one of the xfails above, a difference of feedparser's own and not what the
+    # harness looks for. Searched for as ASCII bytes, a UTF-16 document (the generator writes
+    # some) never matched: loose_diff 3000 7 reported #515 and #1485 (a <br/> in CDATA).
+    head = "<rss xmlns:x='http://unknown.example/ns' xmlns:y='http://y.example/' "
+    assert _excluded(_in(codec, rss("<title>t</title>" + shape).decode().replace("<rss ", head)))
+    assert not _excluded(_in(codec, rss("<title>t</title><description>Line&lt;br/&gt;break</description>").decode()
+                             .replace("<rss ", head)))
