@@ -306,8 +306,10 @@ def entity_heavy(rng: random.Random) -> tuple[bytes, bytes, str] | None:
     body = well_formed.encode("utf-8")
     bad = malformed.encode("utf-8")
     if bad == body or not _is_loose(bad, ""):
-        bad = undeclared_prefix(bad)  # nothing in it malformed: malform it
-    assert bad is not None and not _is_loose(body, ""), well_formed
+        again = undeclared_prefix(bad)  # nothing in it malformed: malform it
+        assert again is not None, well_formed
+        bad = again
+    assert not _is_loose(body, ""), well_formed
     return body, bad, ""
 
 
