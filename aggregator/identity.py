@@ -82,8 +82,9 @@ def unwrapped(url: str) -> str:
     Alerts mostly does not), is an http(s) URL with a host; else ``url`` as it is.
 
     The entry's link is published in this form, so a reader's click goes to the outlet
-    and the story's link equals the outlet's own (``canonical_link`` dedup). An entry's key
-    still takes the link as sent (``parse.entry_key``): a stored guid-less item keeps its id.
+    and the story's link equals the outlet's own (``canonical_link`` dedup), and an entry
+    with no guid is keyed by it (``parse.entry_key``): Bing writes its tracker anew at every
+    fetch. A guid-less item stored under the tracker's link is found by 0018's former key.
     """
     if not url.startswith(REDIRECTORS):
         return url

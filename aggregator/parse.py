@@ -659,15 +659,18 @@ def _entry(raw: Any, feed_url: str, now: datetime, feed_author: str | None = Non
         # Atom content out of line (<content src="report.pdf"/>): all there is to open.
         link = next((found for c in contents if c.get("src")
                      and (found := _absolute_link(_content_base(feed_url, c), c["src"]))), None)
+    if link is not None and link.startswith(REDIRECTORS):
+        # The story's own URL, to publish and to dedup by, and the key of an entry with no
+        # guid (a Bing item): the tracker's tid is its response's, another at every fetch.
+        # Stored items keyed by the tracker are found by this key (0018's former keys).
+        link = unwrapped(link)
     key = entry_key(get("id"), link, title, raw_content or raw_summary)
     if key is None:
         return None
-    # After the key too, which takes the link as sent (a guid-less Bing item keyed by its
-    # click tracker keeps its item): the story's own URL, to publish and to dedup by.
+    # After the key, which takes the feedproxy link (stable per item) as sent: an item
+    # keyed by it keeps its item.
     if (orig_link := get("feedburner_origlink")) and isinstance(orig_link, str) and (orig_link := _http_url(orig_link)):
         link = orig_link  # FeedBurner's <feedburner:origLink> beside its feedproxy link
-    if link is not None and link.startswith(REDIRECTORS):
-        link = unwrapped(link)
     if outlet and title:
         # After the key, which takes the title as sent: an item keyed by it keeps its item.
         title = _without_outlet(title, outlet)

@@ -387,9 +387,10 @@ def test_a_bing_news_item_stored_before_is_read_anew_at_the_upgrade_keeping_its_
     # Stored by the release before (credited to the feed, " - Yle" in its title), the item
     # takes this release's reading at the re-read schema 0018 marks every feed for (REREAD),
     # keeping its times: read anew otherwise, the window would go to the top as news.
-    import sqlite3
+    from alembic import command
 
     import aggregator.parse
+    from aggregator.db import alembic_config, make_engine
 
     feed_server.route("/bing", BING_NEWS, content_type="application/rss+xml; charset=utf-8")
     p = make_project({"bing": feed_server.url("/bing")})
@@ -402,13 +403,20 @@ def test_a_bing_news_item_stored_before_is_read_anew_at_the_upgrade_keeping_its_
     assert {e.link for e in p.entries()} >= {BING_REUTERS}
     before = p.entry_times()
     monkeypatch.undo()
-    with sqlite3.connect(p.root / "agg.db") as db:  # what the upgrade to 0018 does
-        db.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = 'reread' WHERE type = 'feed'")
+    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
+    try:
+        with engine.connect() as conn:  # the upgrade to 0018 (taken down to 0017 and up again)
+            command.downgrade(alembic_config(conn), "0017")
+            command.upgrade(alembic_config(conn), "0018")
+            conn.commit()
+    finally:
+        engine.dispose()
     assert "0 new items, 2 updated" in p.update()
     assert {(e.title, e.author) for e in p.entries()} == {
         ("NATO steps up Baltic patrols after cable damage", "Reuters"), ("Finland seizes tanker over Estlink 2 cable", "Yle")}
-    # Its link is the outlet's now; its id, made of its key (the link as sent: these items
-    # have no guid), is the same, and its times too: no duplicate, nothing dated anew.
+    # Its link is the outlet's now; its id (made of its key then: the tracker's link, as these
+    # items have no guid) is the same, found by the key it takes now (the outlet's link, which
+    # 0018 left as a former key), and its times too: no duplicate, nothing dated anew.
     assert {e.link for e in p.entries()} == {
         "https://www.reuters.com/world/europe/nato-baltic-patrols-2024-05-01/", "https://yle.fi/a/74-20012345"}
     assert p.entry_times() == before
@@ -545,3 +553,61 @@ def test_a_story_stored_twice_before_the_upgrade_is_one_entry_after_it(
         db.execute("UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = 'reread' WHERE type = 'feed'")
     p.update()
     assert [e.link for e in p.entries()] == [STORY]
+
+
+# The same Bing News search fetched twice: Bing writes one ``tid`` into every item's click
+# tracker of a response (a real capture's ten items all carry tid=D254857CE7774D7EB6868C764486E532,
+# each its own ``c``), an id of that response, so the tracker of a story changes at every fetch.
+BING_AGAIN = BING_STORY.replace(b"tid=6631A2B0C1D250", b"tid=9E07C4D1A2B3F6")
+
+
+def test_a_guidless_bing_news_item_is_one_entry_when_its_click_tracker_changes_between_fetches(
+        feed_server: FeedServer, make_project) -> None:
+    # A Bing item has no guid: its key was its link as sent, the click tracker, whose tid is
+    # the response's. Each fetch stored the story anew (two entries of a source are two items,
+    # even with one link). The key of a guid-less entry behind a click tracker is the page it
+    # leads to now: the same at every fetch.
+    route = feed_server.route("/bing", BING_STORY, content_type="application/rss+xml")
+    p = make_project({"bing": feed_server.url("/bing")})
+    assert "1 new item" in p.update()
+    route.body = BING_AGAIN
+    assert "0 new items, 0 updated" in p.update()
+    assert [e.link for e in p.entries()] == [STORY]
+
+
+def test_a_bing_news_item_keyed_by_its_click_tracker_before_keeps_its_item_after_the_upgrade(
+        feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Stored by the release before under its tracker's link (its key then), the item is found
+    # at 0018's re-read by the key this release gives it (0018 leaves it as a former key), not
+    # stored anew though the tracker's tid is another: same id, same times.
+    import sqlite3
+
+    from alembic import command
+
+    import aggregator.parse
+    from aggregator.db import alembic_config, make_engine
+
+    route = feed_server.route("/bing", BING_STORY, content_type="application/rss+xml")
+    p = make_project({"bing": feed_server.url("/bing")})
+    monkeypatch.setattr(aggregator.parse, "REDIRECTORS", ())  # the release before
+    assert "1 new item" in p.update()
+    [(key,)] = sqlite3.connect(p.root / "agg.db").execute("SELECT key FROM item_sources").fetchall()
+    assert key.startswith("http://www.bing.com/news/apiclick.aspx?")
+    before, ids = p.entry_times(), [e.id for e in p.entries()]
+    monkeypatch.undo()
+    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
+    try:
+        with engine.connect() as conn:  # the upgrade to 0018
+            command.downgrade(alembic_config(conn), "0017")
+            command.upgrade(alembic_config(conn), "0018")
+            conn.commit()
+    finally:
+        engine.dispose()
+    route.body = BING_AGAIN
+    assert "0 new items, 1 updated" in p.update()
+    assert [(e.id, e.link) for e in p.entries()] == [(ids[0], STORY)]
+    assert p.entry_times() == before
+    [(key,)] = sqlite3.connect(p.root / "agg.db").execute("SELECT key FROM item_sources").fetchall()
+    assert key == STORY
+    route.body = BING_STORY
+    assert "0 new items, 0 updated" in p.update()

@@ -14,14 +14,18 @@ well-formed copy: the text of an author, a guid, an outlet no longer keeps "&amp
 URL "&amp;" or "&#38;", and a bare "&" before letters ("R&D desk") no longer gains a ";" ("R&D;
 desk"); and a link wrapped in a click tracker (Google Alerts' google.com/url, Bing News'
 apiclick.aspx) or sent beside FeedBurner's <feedburner:origLink> is the page it leads to
-(identity.unwrapped), its key still the link as sent (a guid-less Bing item keeps its id).
+(identity.unwrapped), and the key of such an entry with no guid (a Bing item) is that page:
+the tracker's tid is an id of Bing's response, another at every fetch, so each fetch stored
+the story anew under the tracker's link as key.
 Read by the first parse after the upgrade, such an entry would differ
 from the one stored and be dated anew, to the top of every feed. Each feed forgets its
 validators and is marked to be read anew (``REREAD``, as by 0013 and 0014): its entries
 take this release's readings keeping their times. A malformed feed's entry keyed by its guid
 as the loose parser read it ("cable?id=2&amp;lang=en", "cable?id=3&l;=en") would be a new one
 under this release's key: its item takes that key as a former key (``item_former_keys``, 0016),
-by which the re-read finds it and re-keys it (unless the source already has an entry so keyed).
+by which the re-read finds it and re-keys it (unless the source already has an entry so keyed);
+so does an item keyed by a click tracker, with the page it leads to (the oldest of a story's
+copies a Bing feed's changing tids stored apart: the others stay as they are).
 
 Downgrade marks every feed the same way, for the release before's own readings (the former
 keys stay: the release before finds those entries by their keys as it reads them).
@@ -61,6 +65,7 @@ def _as_read_now(key: str) -> str:
 
 def upgrade() -> None:
     op.execute(_REREAD)
+    from aggregator.identity import REDIRECTORS, untracked, unwrapped
     from aggregator.store.ingest import _indexed
 
     bind = op.get_bind()
@@ -69,9 +74,10 @@ def upgrade() -> None:
     former = sa.table('item_former_keys', sa.column('source_id', sa.Integer()), sa.column('key', sa.Text()),
                       sa.column('item_id', sa.Integer()))
     rows = bind.execute(sa.select(links.c.source_id, links.c.key, links.c.item_id)
-                        .where(links.c.key.like('%&%;%'))).all()
+                        .where(sa.or_(links.c.key.like('%&%;%'), *(links.c.key.like(f'{prefix}%') for prefix in REDIRECTORS)))
+                        .order_by(links.c.item_id)).all()  # the oldest of copies stored apart keeps its item
     for source_id, key, item_id in rows:
-        now_key = _indexed(_as_read_now(key))
+        now_key = _indexed(untracked(unwrapped(_as_read_now(key))) if key.startswith(REDIRECTORS) else _as_read_now(key))
         if now_key == key:
             continue
         taken = sa.union_all(
