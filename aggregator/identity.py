@@ -79,13 +79,23 @@ _TARGET = re.compile(r"https?://([^\x00-\x20\x7f/?#@]+)(?:[/?#][^\x00-\x20\x7f]*
 def unwrapped(url: str) -> str:
     """The story's own URL when ``url`` is a Google Alerts or Bing News click tracker
     (``REDIRECTORS``) whose one ``url`` parameter, percent-decoded (Bing encodes it, Google
-    Alerts mostly does not), is an http(s) URL with a host; else ``url`` as it is.
+    Alerts mostly does not), is an http(s) URL with a host; else ``url`` as it is. A tracker
+    wrapped in another (a Google Alert of a Bing link) is unwrapped too, a few deep.
 
     The entry's link is published in this form, so a reader's click goes to the outlet
     and the story's link equals the outlet's own (``canonical_link`` dedup), and an entry
     with no guid is keyed by it (``parse.entry_key``): Bing writes its tracker anew at every
     fetch. A guid-less item stored under the tracker's link is found by 0018's former key.
     """
+    for _ in range(4):  # a tracker of a tracker...: bounded, a loop of them ends too
+        target = _unwrapped_once(url)
+        if target is url or not target.startswith(REDIRECTORS):
+            return target
+        url = target
+    return url
+
+
+def _unwrapped_once(url: str) -> str:
     if not url.startswith(REDIRECTORS):
         return url
     query = url.split("?", 1)[1].split("#", 1)[0]

@@ -805,6 +805,12 @@ FEEDBURNER_ITEM = ("<title>February 19, 2015</title><link>http://feedproxy.googl
     # Any prefix: feedparser knows the namespace as "feedburner".
     ("rss", rss(FEEDBURNER_ITEM.format(orig=" https://orig.example/p ").replace("feedburner:", "fb:")
                 .replace("xmlns:feedburner", "xmlns:fb")), "https://orig.example/p"),
+    # Wrapped twice (a Google Alert of a Bing News link): the page at the end of both.
+    ("atom", atom(GOOGLE_ALERT.format(target="http://www.bing.com/news/apiclick.aspx?ref%3DFexRss%26url%3Dhttps%253a%252f%252f"
+                                             "www.reuters.com%252fworld%252fx%26c%3D2")), "https://www.reuters.com/world/x"),
+    # A tracker around itself, around nothing: the innermost tracker, never a loop.
+    ("atom", atom(GOOGLE_ALERT.format(target="https://www.google.com/url?url%3Dhttps://www.google.com/url?rct%3Dj")),
+     "https://www.google.com/url?rct=j"),
     # As sent: a target that is no http(s) URL, one cut short, one with a space; a redirector
     # elsewhere than on its service's host; an origLink that is relative or a script.
     ("atom", atom(GOOGLE_ALERT.format(target="javascript:alert(1)")), None),
