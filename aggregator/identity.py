@@ -70,6 +70,7 @@ def untracked(url: str) -> str:
 REDIRECTORS = (
     "https://www.google.com/url?", "http://www.google.com/url?",
     "http://www.bing.com/news/apiclick.aspx?", "https://www.bing.com/news/apiclick.aspx?",
+    "http://bing.com/news/apiclick.aspx?", "https://bing.com/news/apiclick.aspx?",  # a search asked of bing.com
 )
 # What a wrapped URL must look like once decoded: http(s), a host, no space or control
 # character (a target cut short or garbled leaves the link as it was sent).

@@ -805,6 +805,10 @@ FEEDBURNER_ITEM = ("<title>February 19, 2015</title><link>http://feedproxy.googl
     # Any prefix: feedparser knows the namespace as "feedburner".
     ("rss", rss(FEEDBURNER_ITEM.format(orig=" https://orig.example/p ").replace("feedburner:", "fb:")
                 .replace("xmlns:feedburner", "xmlns:fb")), "https://orig.example/p"),
+    # Bing's host without "www." (a search asked of bing.com, as some clients do).
+    ("rss", bing_rss(BING_ITEM.format(title="Cables cut", extra="").replace("http://www.bing.com/news/apiclick",
+                                                                            "https://bing.com/news/apiclick")),
+     "https://www.reuters.com/world/x"),
     # Wrapped twice (a Google Alert of a Bing News link): the page at the end of both.
     ("atom", atom(GOOGLE_ALERT.format(target="http://www.bing.com/news/apiclick.aspx?ref%3DFexRss%26url%3Dhttps%253a%252f%252f"
                                              "www.reuters.com%252fworld%252fx%26c%3D2")), "https://www.reuters.com/world/x"),
