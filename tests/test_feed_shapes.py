@@ -611,3 +611,38 @@ def test_a_bing_news_item_keyed_by_its_click_tracker_before_keeps_its_item_after
     assert key == STORY
     route.body = BING_STORY
     assert "0 new items, 0 updated" in p.update()
+
+
+EMPTY_RSS = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Nothing yet</title>'
+             b"<link>https://www.theconcordinsider.com/</link><description>News</description></channel></rss>")
+
+
+@pytest.mark.parametrize("wrapped", ["google", "feedburner", "bing"])
+@pytest.mark.parametrize("arrival", ["one batch", "the outlet's first", "the tracker's first"])
+def test_a_story_behind_a_click_tracker_is_one_entry_in_whatever_order_its_copies_arrive(
+        feed_server: FeedServer, make_project, wrapped: str, arrival: str) -> None:
+    # The tracker's copy and the outlet's, in one refresh or in two, either first: one entry,
+    # linked to the outlet's page, with the id of the copy that came first (the outlet's when
+    # both come at once: listed first; an id published is never changed), and the next
+    # refreshes (Bing's tid another) store nothing.
+    from aggregator.identity import entry_uid
+
+    body, media_type = {"google": (GOOGLE_ALERT, "application/atom+xml"), "feedburner": (FEEDBURNER, "application/rss+xml"),
+                        "bing": (BING_STORY, "application/rss+xml")}[wrapped]
+    outlet = feed_server.route("/outlet", OUTLET, content_type="application/rss+xml")
+    tracker = feed_server.route("/wrapped", body, content_type=media_type)
+    p = make_project({"outlet": feed_server.url("/outlet"), "wrapped": feed_server.url("/wrapped")})
+    first = {"one batch": "outlet", "the outlet's first": "outlet", "the tracker's first": "wrapped"}[arrival]
+    if arrival != "one batch":
+        (tracker if first == "outlet" else outlet).body = EMPTY_RSS
+        assert "1 new items" in p.update()
+        tracker.body, outlet.body = body, OUTLET
+        assert "0 new items, 0 updated, 1 merged" in p.update()
+    else:
+        assert "1 new items, 0 updated, 1 merged" in p.update()
+    key = {"outlet": "https://www.theconcordinsider.com/?p=40502", "google": "tag:google.com,2013:googlealerts/feed:12501224780620368192",
+           "feedburner": "concord-40502", "bing": STORY}[first if first == "outlet" else wrapped]
+    assert [(e.id, e.link) for e in p.entries()] == [(entry_uid(first, key), STORY)]
+    tracker.body = BING_AGAIN if wrapped == "bing" else body
+    assert "0 new items, 0 updated" in p.update()
+    assert len(p.entries()) == 1
