@@ -382,6 +382,42 @@ def _track_namespace(self: Any, prefix: str | None, uri: str) -> None:
 feedparser.api.StrictFeedParser.track_namespace = _track_namespace  # type: ignore[method-assign]
 
 
+_feedparsers_start_prefix_mapping = feedparser.api.StrictFeedParser.startPrefixMapping
+
+
+def _start_prefix_mapping(self: Any, prefix: str | None, uri: str) -> None:
+    """feedparser's, noting the binding the declaration hides (see _end_prefix_mapping)."""
+    hidden: tuple[str, str] | None = None
+    if uri:
+        lower = uri.lower()
+        if "backend.userland.com/rss" in lower:
+            lower = "http://backend.userland.com/rss"
+        key = self._matchnamespaces.get(lower, prefix or "")  # track_namespace's key
+        if key in self.namespaces_in_use:
+            hidden = (key, self.namespaces_in_use[key])
+    scopes = self.__dict__.setdefault("_aggregator_scopes", {})
+    scopes.setdefault(prefix, []).append(hidden)
+    _feedparsers_start_prefix_mapping(self, prefix, uri)
+
+
+def _end_prefix_mapping(self: Any, prefix: str | None) -> None:
+    """The binding a declaration hid, back at the end of its element. feedparser's strict
+    parser names an element of a namespace it does not know by the prefix bound to it, which
+    it looks up among the bindings it has seen, one a prefix, the last: a prefix bound at the
+    root to such a namespace and again on one element stayed bound to the element's namespace
+    to the end of the document, and a later <x:link> or <x:title> of the root's namespace, no
+    longer found, was read as the entry's link or title (the loose parser and lxml read the
+    unknown elements they are). A binding not hiding another is left as feedparser keeps it."""
+    stack = self.__dict__.get("_aggregator_scopes", {}).get(prefix)
+    hidden = stack.pop() if stack else None
+    if hidden is not None:
+        self.namespaces_in_use[hidden[0]] = hidden[1]
+
+
+feedparser.api.StrictFeedParser.startPrefixMapping = _start_prefix_mapping  # type: ignore[method-assign]
+feedparser.api.StrictFeedParser.endPrefixMapping = _end_prefix_mapping  # type: ignore[method-assign]
+
+
 # feedparser's loose parser (every document its strict parse failed on: an undeclared prefix,
 # a bare "&", a cut-off answer) hands an element's text over with the five XML characters
 # still escaped ("&amp;", "&lt;", ... and character references to them, which it writes so),

@@ -859,6 +859,36 @@ def test_an_origlink_the_fast_path_does_not_place_is_feedparsers() -> None:
         assert result == _reference(body, "application/rss+xml"), item
 
 
+# A prefix of a namespace feedparser does not know (x, bound at the root), bound again on one
+# element: feedparser's strict parser kept the inner binding for the rest of the document, so
+# a later <x:link> and <x:title> of the root's namespace were the entry's link and title.
+REBOUND_X = {
+    "on_the_element": "<q><x:thing xmlns:x='http://x.example/'>v</x:thing></q>",
+    "on_another_element": "<q><y:thing xmlns:y='http://y.example/' xmlns:x='http://x.example/'>v</y:thing></q>",
+    "on_the_item_before": "",  # the item before declares it (below)
+}
+
+
+@pytest.mark.parametrize("where", sorted(REBOUND_X))
+def test_an_unknown_prefix_bound_again_is_read_as_its_unknown_elements_after_its_scope(where: str) -> None:
+    later = "<x:link>http://x/</x:link><x:title>T</x:title>"
+    items = (["<title>Own</title><link>http://a.example/own</link>" + REBOUND_X[where] + later,
+              "<title>k</title><description>no id, no link</description>" + later]
+             if where != "on_the_item_before" else
+             ["<title>first</title><guid>g</guid><x:thing xmlns:x='http://x.example/'>v</x:thing>",
+              "<title>Own</title><link>http://a.example/own</link>" + later,
+              "<title>k</title><description>no id, no link</description>" + later])
+    body = rss(*items).replace(b"<rss ", b"<rss xmlns:x='http://unknown.example/ns' ")
+    unrebound = body.replace(b"xmlns:x='http://x.example/'", b"xmlns:z='http://x.example/'").replace(
+        b"<x:thing", b"<z:thing").replace(b"</x:thing>", b"</z:thing>")
+    expected = _reference(unrebound, "")
+    for feed in (_reference(body, ""), parse_feed(URL, body, {}, now=NOW)):
+        own, keyless = feed.entries[-2:]  # type: ignore[attr-defined]
+        assert (own.key, own.link, own.title) == ("http://a.example/own", "http://a.example/own", "Own")
+        assert (keyless.link, keyless.title) == (None, "k")
+        assert feed == expected  # as if the element had bound another prefix
+
+
 def test_an_outlet_in_a_malformed_document_is_read_with_its_entities() -> None:
     body = rss("<title>Cables cut - AT&amp;T</title><source url='https://s.example'>AT&amp;T</source>",
                "<title>Cables cut - AT&amp;T</title><News:Source>AT&amp;T</News:Source>"

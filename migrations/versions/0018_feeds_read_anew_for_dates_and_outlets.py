@@ -16,7 +16,11 @@ desk"); and a link wrapped in a click tracker (Google Alerts' google.com/url, Bi
 apiclick.aspx) or sent beside FeedBurner's <feedburner:origLink> is the page it leads to
 (identity.unwrapped), and the key of such an entry with no guid (a Bing item) is that page:
 the tracker's tid is an id of Bing's response, another at every fetch, so each fetch stored
-the story anew under the tracker's link as key.
+the story anew under the tracker's link as key; and a prefix of a namespace feedparser does not know, bound again on one element, no longer
+stays bound to the element's namespace to the end of the document (a later <x:link>,
+<x:title> of the root's namespace was the entry's link, title: parse._end_prefix_mapping; a
+guid-less entry keyed by such a link takes another key, no former key given: the release
+before's key is not found without the document).
 Read by the first parse after the upgrade, such an entry would differ
 from the one stored and be dated anew, to the top of every feed. Each feed forgets its
 validators and is marked to be read anew (``REREAD``, as by 0013 and 0014): its entries
