@@ -32,7 +32,6 @@ from __future__ import annotations
 import calendar
 import codecs
 import re
-import threading
 import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -110,7 +109,6 @@ def fast_feed(body: bytes, content_type: str) -> tuple[dict[str, Any], list[dict
         return None
     try:
         root = etree.fromstring(body, _STRICT)
-        _document.body, _document.checked = body, False
         if root.tag == "rss" and root.get("version") == "2.0":
             channel = _only_channel(root)
             result = _walk_feed(channel, atom=False)
@@ -125,30 +123,8 @@ def fast_feed(body: bytes, content_type: str) -> tuple[dict[str, Any], list[dict
             return None
     except (_NotFast, etree.LxmlError, ValueError, UnicodeError):
         return None
-    finally:
-        _document.body = b""
     fast_path_count += 1
     return result
-
-
-# The document being read, for the one check that needs its text (see _fp_name); per thread,
-# as refreshes run in a pool.
-_document = threading.local()
-_PREFIX_DECLARATION = re.compile(rb"""xmlns:([^\s=/>]+)\s*=\s*(["'])(.*?)\2""")
-
-
-def _prefix_rebound(body: bytes) -> bool:
-    """True when a prefix first bound to a namespace feedparser does not know is bound again
-    to another: from that declaration on, feedparser reads the elements written with the
-    prefix as its own (an <x:link> of the first namespace as the entry's link, <x:title> as its
-    title), wherever they are. Only for documents declaring namespaces below the root."""
-    first: dict[bytes, bytes] = {}
-    for match in _PREFIX_DECLARATION.finditer(body):
-        prefix, uri = match.group(1), match.group(3)
-        bound = first.setdefault(prefix, uri)
-        if bound != uri and _usual_prefix(bound.decode("utf-8", "replace")) is None:
-            return True
-    return False
 
 
 def _plain_utf8(body: bytes, content_type: str) -> bool:
@@ -228,10 +204,6 @@ def _fp_name(element: Any) -> str:
             if sum(1 for other, bound in element.nsmap.items() if bound == uri and other) > 1:
                 # feedparser names it by the prefix bound first, not by the one it is written with.
                 raise _NotFast("unknown namespace bound to several prefixes")
-            if not _document.checked:  # once a document, and only one with such an element
-                _document.checked = True
-                if _prefix_rebound(_document.body):
-                    raise _NotFast("a prefix of an unknown namespace bound again")
             local = local.lower()
             return f"{prefix.lower()}_{local}"  # the document's own prefix: not cached
         local = local.lower()
