@@ -1071,6 +1071,12 @@ def test_0018_has_every_feed_read_anew(pg_url: str) -> None:
     check_0018_has_every_feed_read_anew(pg_url)
 
 
+def test_0018_makes_the_copies_of_a_story_stored_under_click_trackers_one_item(pg_url: str) -> None:
+    from test_store import check_0018_makes_the_copies_of_a_story_stored_under_click_trackers_one_item
+
+    check_0018_makes_the_copies_of_a_story_stored_under_click_trackers_one_item(pg_url)
+
+
 def test_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before(pg_url: str) -> None:
     from test_store import check_0014_s_downgrade_has_every_feed_read_anew_by_the_release_before
 

@@ -2886,7 +2886,8 @@ def check_0018_has_every_feed_read_anew(url: str) -> None:
              "a&copy;b": None, "x&lt;y": "x<y"}
     # Keys of guid-less entries behind a click tracker (their link as sent): each item takes the
     # page it leads to (identity.unwrapped), this release's key of it, as a former key; of two
-    # copies of one story a Bing feed's changing tid stored apart, the oldest item only.
+    # copies of one story a Bing feed's changing tid stored apart, the oldest item only (the
+    # other is removed: check_0018_makes_the_copies_of_a_story_stored_under_click_trackers_one_item).
     bing = "http://www.bing.com/news/apiclick.aspx?ref=FexRss&aid=&tid={}&url=https%3a%2f%2fnews.example%2fa&c=7&mkt=en-us"
     tracked = {bing.format("A1"): "https://news.example/a",
                "https://www.google.com/url?rct=j&sa=t&url=https://news.example/b&ct=ga": "https://news.example/b",
@@ -2906,10 +2907,85 @@ def check_0018_has_every_feed_read_anew(url: str) -> None:
         assert (state.etag, state.last_modified, state.body_hash) == (None, None, "reread"), revision
         assert store.source_states()["seeds"].body_hash != "reread"
         assert next(i for i in store.newest_items(None, 10) if i.title == "Post") == before
-        assert len(store.newest_items(None, 20)) == 10
+        assert len(store.newest_items(None, 20)) == 9  # B2's copy of A1's story is gone
     assert set(_rows(url, "SELECT key, item_id FROM item_former_keys")) == {
         (now, ids[was]) for was, now in loose.items() if now and now != "x<y"}  # "x<y" is an entry's already
     store.close()
+
+
+def test_0018_makes_the_copies_of_a_story_stored_under_click_trackers_one_item(tmp_path: Path) -> None:
+    check_0018_makes_the_copies_of_a_story_stored_under_click_trackers_one_item(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def check_0018_makes_the_copies_of_a_story_stored_under_click_trackers_one_item(url: str) -> None:
+    """Schema 0018: the release before keyed a guid-less Bing News item by its click tracker,
+    whose tid changes at every fetch, so each fetch stored each story anew. Of one source's
+    items whose trackers lead to one page, the oldest stays (its id, times, topics, files,
+    and the page as a former key) and the others are removed with every row that refers to
+    them; another source's copy merged into one of them, its former keys and further links
+    go to the item kept. Another source's own copy stays its item. (test_postgres runs it too.)"""
+    from aggregator.rules import Classifier, TopicRule
+    from aggregator.types import Enclosure
+
+    bing = "http://www.bing.com/news/apiclick.aspx?ref=FexRss&aid=&tid={}&url=https%3a%2f%2fnews.example%2f{}&c=7&mkt=en-us"
+    store = Store.open(url)
+    store.sync_sources([SourceSpec(name, "feed", f"http://{name}.test/feed") for name in ("bing", "mirror", "other")])
+
+    def copy(tid: str, page: str = "a", **more: Any) -> EntryData:
+        return EntryData(key=bing.format(tid, page), link=bing.format(tid, page), title=f"Baltic cable {page} cut",
+                         updated=T0 - timedelta(days=1), **more)
+
+    store.ingest("bing", [copy("A1"), copy("A1", "d"), EntryData(key="plain", title="Baltic plain", updated=T0)], now=T0)
+    store.ingest("bing", [copy("B2", enclosures=(Enclosure("https://news.example/a.mp3"),))], now=T0 + timedelta(hours=1))
+    store.ingest("bing", [copy("C3")], now=T0 + timedelta(hours=2))
+    # Another source sent C3's tracker too (a republished search): merged into C3's item.
+    store.ingest("mirror", [EntryData(key="m-1", link=bing.format("C3", "a"), title="Mirror", updated=T0)],
+                 now=T0 + timedelta(hours=3))
+    # Another source's own copy of the story behind a tracker: an item of its own, kept.
+    store.ingest("other", [EntryData(key=bing.format("Z9", "a"), link=bing.format("Z9", "a"), title="Other Baltic",
+                                     updated=T0)], now=T0 + timedelta(hours=4))
+    store.classify(Classifier([TopicRule("baltic", any=("Baltic",))]).topics_for, "rules-1",
+                   store.sync_topics([("baltic", "Baltic")]))
+    item_of = {(name, key): item_id for name, key, item_id in _rows(
+        url, "SELECT s.name, l.key, l.item_id FROM item_sources l JOIN sources s ON s.id = l.source_id")}
+    a, b, c = (item_of["bing", bing.format(tid, "a")] for tid in ("A1", "B2", "C3"))
+    d, plain, other = item_of["bing", bing.format("A1", "d")], item_of["bing", "plain"], item_of["other", bing.format("Z9", "a")]
+    assert item_of["mirror", "m-1"] == c and a < b < c
+    with store.writing() as conn:  # what B2's item was known by too (an earlier move, an edit)
+        source = conn.execute(text("SELECT id FROM sources WHERE name = 'bing'")).scalar_one()
+        conn.execute(text("INSERT INTO item_former_keys (source_id, key, item_id) VALUES (:s, 'moved', :i)"),
+                     {"s": source, "i": b})
+        conn.execute(text("INSERT INTO item_alias_links (link, item_id) VALUES ('https://news.example/earlier', :i)"),
+                     {"i": b})
+    before = {i.id: i for i in store.newest_items(None, 10)}
+    uid = dict(_rows(url, "SELECT id, uid FROM items"))
+    assert len(before) == 6 and before[uid[a]].topics == ("baltic",)
+    store.close()
+    _downgraded(url, "0017").close()
+    store = Store.open(url)  # upgraded as a command upgrades: SQLite's foreign keys OFF, then checked
+    try:
+        after = {i.id: i for i in store.newest_items(None, 10)}
+        assert set(after) == {uid[i] for i in (a, d, plain, other)}
+        assert after[uid[a]] == replace(before[uid[a]], via=(bing.format("C3", "a"),))  # the mirror's copy's link
+        assert [after[uid[i]] for i in (d, plain, other)] == [before[uid[i]] for i in (d, plain, other)]
+        assert sorted(_rows(url, "SELECT id FROM items")) == [(i,) for i in sorted((a, d, plain, other))]
+        for table in ("item_sources", "item_former_keys", "item_alias_links", "item_alias_texts", "item_topics",
+                      "rule_texts", "item_enclosures"):
+            assert not {i for (i,) in _rows(url, f"SELECT item_id FROM {table}")} & {b, c}, table
+        assert set(_rows(url, "SELECT s.name, l.key, l.item_id FROM item_sources l JOIN sources s ON s.id = l.source_id")) == {
+            ("bing", bing.format("A1", "a"), a), ("bing", bing.format("A1", "d"), d), ("bing", "plain", plain),
+            ("mirror", "m-1", a), ("other", bing.format("Z9", "a"), other)}
+        assert set(_rows(url, "SELECT s.name, f.key, f.item_id FROM item_former_keys f JOIN sources s ON s.id = f.source_id")) == {
+            ("bing", "moved", a), ("bing", "https://news.example/a", a), ("bing", "https://news.example/d", d),
+            ("other", "https://news.example/a", other)}
+        assert set(_rows(url, "SELECT link, item_id FROM item_alias_links")) == {
+            ("https://news.example/earlier", a), (bing.format("C3", "a"), a)}  # C3's link, which the mirror's copy had
+        assert {i for i, done in _rows(url, "SELECT id, classified FROM items") if not done} == {a}  # its sources grew
+        assert sorted(_rows(url, "SELECT item_id FROM item_topics")) == [(i,) for i in sorted((a, d, plain, other))]
+        if url.startswith("sqlite"):
+            assert _rows(url, "PRAGMA foreign_key_check") == []
+    finally:
+        store.close()
 
 
 def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:

@@ -28,8 +28,10 @@ take this release's readings keeping their times. A malformed feed's entry keyed
 as the loose parser read it ("cable?id=2&amp;lang=en", "cable?id=3&l;=en") would be a new one
 under this release's key: its item takes that key as a former key (``item_former_keys``, 0016),
 by which the re-read finds it and re-keys it (unless the source already has an entry so keyed);
-so does an item keyed by a click tracker, with the page it leads to (the oldest of a story's
-copies a Bing feed's changing tids stored apart: the others stay as they are).
+so does an item keyed by a click tracker, with the page it leads to. A Bing feed's changing
+tids stored each story anew at each fetch: of one source's items whose trackers lead to one
+page, the oldest keeps the story (its id, times and topics) and the others are removed, what
+another source had merged into them going to it (``_one_item_a_story``).
 
 Downgrade marks every feed the same way, for the release before's own readings (the former
 keys stay: the release before finds those entries by their keys as it reads them).
@@ -38,6 +40,8 @@ keys stay: the release before finds those entries by their keys as it reads them
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -69,26 +73,127 @@ def _as_read_now(key: str) -> str:
 
 def upgrade() -> None:
     op.execute(_REREAD)
-    from aggregator.identity import REDIRECTORS, untracked, unwrapped
-    from aggregator.store.ingest import _indexed
+    from aggregator.identity import REDIRECTORS
 
     bind = op.get_bind()
-    links = sa.table('item_sources', sa.column('source_id', sa.Integer()), sa.column('key', sa.Text()),
-                     sa.column('item_id', sa.Integer()))
-    former = sa.table('item_former_keys', sa.column('source_id', sa.Integer()), sa.column('key', sa.Text()),
-                      sa.column('item_id', sa.Integer()))
-    rows = bind.execute(sa.select(links.c.source_id, links.c.key, links.c.item_id)
-                        .where(sa.or_(links.c.key.like('%&%;%'), *(links.c.key.like(f'{prefix}%') for prefix in REDIRECTORS)))
-                        .order_by(links.c.item_id)).all()  # the oldest of copies stored apart keeps its item
-    for source_id, key, item_id in rows:
-        now_key = _indexed(untracked(unwrapped(_as_read_now(key))) if key.startswith(REDIRECTORS) else _as_read_now(key))
-        if now_key == key:
-            continue
+    _one_item_a_story(bind, _keyed_otherwise(bind, REDIRECTORS))
+    for source_id, key, item_id, now_key in _keyed_otherwise(bind, REDIRECTORS):
         taken = sa.union_all(
-            sa.select(links.c.key).where(links.c.source_id == source_id, links.c.key == now_key),
-            sa.select(former.c.key).where(former.c.source_id == source_id, former.c.key == now_key))
+            sa.select(_links.c.key).where(_links.c.source_id == source_id, _links.c.key == now_key),
+            sa.select(_former.c.key).where(_former.c.source_id == source_id, _former.c.key == now_key))
         if bind.execute(taken).first() is None:
-            bind.execute(sa.insert(former).values(source_id=source_id, key=now_key, item_id=item_id))
+            bind.execute(sa.insert(_former).values(source_id=source_id, key=now_key, item_id=item_id))
+
+
+_items = sa.table('items', sa.column('id', sa.Integer()), sa.column('canonical_link', sa.Text()),
+                  sa.column('text_key', sa.BigInteger()), sa.column('classified', sa.Boolean()))
+_links = sa.table('item_sources', sa.column('source_id', sa.Integer()), sa.column('key', sa.Text()),
+                  sa.column('item_id', sa.Integer()))
+_former = sa.table('item_former_keys', sa.column('source_id', sa.Integer()), sa.column('key', sa.Text()),
+                   sa.column('item_id', sa.Integer()))
+_alias_links = sa.table('item_alias_links', sa.column('link', sa.Text()), sa.column('item_id', sa.Integer()))
+_alias_texts = sa.table('item_alias_texts', sa.column('text_key', sa.BigInteger()), sa.column('item_id', sa.Integer()))
+# Every table with a foreign key to items, its children first: migrations run with SQLite's
+# foreign keys OFF, so no cascade removes them.
+_OF_ITEMS = ('item_topics', 'rule_texts', 'item_enclosures', 'item_alias_links', 'item_alias_texts',
+             'item_former_keys', 'item_sources')
+
+
+def _keyed_otherwise(bind: sa.Connection, redirectors: tuple[str, ...]) -> list[tuple[int, str, int, str]]:
+    """Each (source, key, item, key as read now) of a stored entry this release keys
+    otherwise, oldest item first: an escape left in (``_as_read_now``), a click tracker
+    (the page it leads to)."""
+    from aggregator.identity import untracked, unwrapped
+    from aggregator.store.ingest import _indexed
+
+    rows = bind.execute(sa.select(_links.c.source_id, _links.c.key, _links.c.item_id)
+                        .where(sa.or_(_links.c.key.like('%&%;%'), *(_links.c.key.like(f'{prefix}%') for prefix in redirectors)))
+                        .order_by(_links.c.item_id, _links.c.key)).all()
+    found = []
+    for source_id, key, item_id in rows:
+        now_key = _indexed(untracked(unwrapped(_as_read_now(key))) if key.startswith(redirectors) else _as_read_now(key))
+        if now_key != key:
+            found.append((source_id, key, item_id, now_key))
+    return found
+
+
+def _one_item_a_story(bind: sa.Connection, keyed: list[tuple[int, str, int, str]]) -> None:
+    """Make the copies of a story one source stored under click trackers one item: a Bing
+    News item (no guid) was keyed by its tracker, whose tid is an id of Bing's response, so
+    every fetch stored each story anew. Of a source's entries whose trackers lead to one
+    page, the oldest item stays (its id, times and topics) and the others' link rows of that
+    source are removed; an item left with nothing else is removed with every row that
+    refers to it, and what else it has (another source's copy merged into it, its former
+    keys, further links and texts) goes to the item kept, as ingest's ``_merge_items``
+    does. Another source's copy of the story is not one of them (a via link, as merged)."""
+    from aggregator.identity import REDIRECTORS
+    from aggregator.store.ingest import _names_a_story
+
+    copies: dict[tuple[int, str], list[tuple[str, int]]] = {}
+    for source_id, key, item_id, now_key in keyed:  # oldest item first
+        if key.startswith(REDIRECTORS):
+            copies.setdefault((source_id, now_key), []).append((key, item_id))
+    kept: set[int] = set()
+    into: dict[int, int] = {}  # a younger copy's item -> the item its story keeps
+    dropped: list[tuple[int, str]] = []
+    for (source_id, _), stored in copies.items():
+        oldest = stored[0][1]
+        kept.add(oldest)
+        for key, item_id in stored:
+            if item_id != oldest:
+                dropped.append((source_id, key))
+                into[item_id] = min(into.get(item_id, oldest), oldest)
+    if not dropped:
+        return
+    for source_id, key in dropped:
+        bind.execute(sa.delete(_links).where(_links.c.source_id == source_id, _links.c.key == key))
+    # An item kept for another source's copies stays (its younger copy's row is gone); one
+    # whose story's oldest item goes too goes to where that one goes (always an older item).
+    gone = {item_id: target for item_id, target in into.items() if item_id not in kept}
+    for item_id in sorted(gone):
+        while gone[item_id] in gone:
+            gone[item_id] = gone[gone[item_id]]
+    if not gone:
+        return
+    own = {item_id: (canon, text_key) for item_id, canon, text_key in _in_parts(
+        bind, sa.select(_items.c.id, _items.c.canonical_link, _items.c.text_key), _items.c.id, {*gone, *gone.values()})}
+    grown: set[int] = set()
+    for item_id, target in sorted(gone.items()):
+        moved = bind.execute(sa.update(_links).where(_links.c.item_id == item_id).values(item_id=target)).rowcount
+        bind.execute(sa.update(_former).where(_former.c.item_id == item_id).values(item_id=target))
+        further: list[tuple[sa.TableClause, sa.ColumnClause[Any], object]] = []
+        if moved:  # another source's copy was merged into it: the story is known by its link and text too
+            grown.add(target)
+            canon, text_key = own[item_id]
+            if canon and canon != own[target][0] and (canon.startswith('sha256:') or _names_a_story(canon)):
+                further.append((_alias_links, _alias_links.c.link, canon))
+            if text_key is not None and text_key != own[target][1]:
+                further.append((_alias_texts, _alias_texts.c.text_key, text_key))
+        for table, column in ((_alias_links, _alias_links.c.link), (_alias_texts, _alias_texts.c.text_key)):
+            for (value,) in bind.execute(sa.select(column).where(table.c.item_id == item_id)).all():
+                further.append((table, column, value))
+        for table, column, value in further:
+            if bind.execute(sa.select(table.c.item_id).where(column == value, table.c.item_id == target)).first() is None:
+                bind.execute(sa.insert(table).values({column.name: value, 'item_id': target}))
+    for name in _OF_ITEMS:
+        table = sa.table(name, sa.column('item_id', sa.Integer()))
+        for part in _parts(gone):
+            bind.execute(sa.delete(table).where(table.c.item_id.in_(part)))
+    for part in _parts(gone):
+        bind.execute(sa.delete(_items).where(_items.c.id.in_(part)))
+    for part in _parts(grown):  # its sources grew: classified again (a topic's sources)
+        bind.execute(sa.update(_items).where(_items.c.id.in_(part)).values(classified=False))
+
+
+def _parts(ids: Iterable[int]) -> Iterator[list[int]]:
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 500):
+        yield ordered[start:start + 500]
+
+
+def _in_parts(bind: sa.Connection, query: sa.Select[Any], column: sa.ColumnClause[Any], ids: Iterable[int]) -> Iterator[Any]:
+    for part in _parts(ids):
+        yield from bind.execute(query.where(column.in_(part)))
 
 
 def downgrade() -> None:
