@@ -678,9 +678,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 recleaned.append((job, item_id, entry, was, old_fp, earlier, tracked))
             else:
                 (enriched if read_fuller else changed).append((item_id, entry))
-                if not read_fuller or sent != entry.link:
-                    # Read fuller with another link (a click tracker's, read now as the
-                    # page it leads to): that link may be another stored story's.
+                if not read_fuller:
                     edited.append((j, item_id, entry, True))
             counts[j][1] += 1
     if untitled:
@@ -1370,7 +1368,7 @@ def _merge_edited(
         own = _merged_into(merged, item_id)
         same = stories(by_text.get(key) if key is not None else None)
         named = stories(by_link.get(canon) if canon else None)
-        if len([i for i in named if i != own]) > 1:  # a link several stories share names none of them but by its text too
+        if len(named) > 1:  # a link several stories share names none of them but by its text too
             named = [i for i in named if i in same]
         for found in (same, named):
             # (a text or link that several other stories share names none of them)
