@@ -78,6 +78,7 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_copy_linked_before_its_outlet_carried_the_story_is_the_same_story,
     test_a_copy_linked_before_its_outlet_carried_the_story_is_one_story_whatever_the_batches,
     test_a_merge_takes_the_newer_storys_topics_away_and_reclassifies_the_older,
+    test_an_edit_that_links_another_storys_page_joins_that_story,
     test_a_copy_edited_into_another_storys_text_joins_that_story,
     test_a_story_its_origin_edits_into_another_storys_text_joins_that_story,
     test_an_edit_into_another_storys_text_joins_no_story_one_source_carries_both_of,

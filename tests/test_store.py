@@ -771,6 +771,30 @@ def test_an_edit_into_another_storys_text_joins_no_story_one_source_carries_both
     assert store.item_count() == 2
 
 
+_TRACKER = "http://www.bing.com/news/apiclick.aspx?ref=FexRss&url=https%3a%2f%2fa.example%2fair&c=1"
+_TRACKED = replace(_B, title="Air policing, b's column", content=_BREAKING, link=_TRACKER)
+
+
+def _carriers(store: Store) -> list[tuple[str, str]]:
+    with store.reading() as conn:
+        for table in ("rule_texts", "item_alias_links", "item_alias_texts"):
+            assert conn.scalar(text(f"SELECT COUNT(*) FROM {table} WHERE item_id NOT IN (SELECT id FROM items)")) == 0
+        return sorted(conn.execute(text(  # type: ignore[arg-type]
+            "SELECT s.name, i.title FROM item_sources l JOIN sources s ON s.id = l.source_id JOIN items i ON i.id = l.item_id")))
+
+
+def test_an_edit_that_links_another_storys_page_joins_that_story(store: Store) -> None:
+    # b's own entry, edited to link a's page (its first link a click tracker's, or a wrong
+    # one), is a's story: its item carries the link now too, which is no second story.
+    _three_outlets(store)
+    store.ingest("a", [_A], now=T0)
+    store.ingest("b", [_TRACKED], now=T0 + timedelta(minutes=1))
+    assert store.ingest("b", [replace(_TRACKED, link="https://a.example/air")], now=T0 + timedelta(minutes=2)).updated == 1
+    [item] = store.newest_items(None, 5)
+    assert (item.title, item.link) == ("Air policing", "https://a.example/air")
+    assert _carriers(store) == [("a", "Air policing"), ("b", "Air policing")]
+
+
 def test_0012_gives_stories_the_links_of_the_further_sources_copies_stored_before(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = Store.open(url)

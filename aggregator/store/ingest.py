@@ -1368,7 +1368,7 @@ def _merge_edited(
         own = _merged_into(merged, item_id)
         same = stories(by_text.get(key) if key is not None else None)
         named = stories(by_link.get(canon) if canon else None)
-        if len(named) > 1:  # a link several stories share names none of them but by its text too
+        if sum(i != own for i in named) > 1:  # a link several other stories share names none but by its text too
             named = [i for i in named if i in same]
         for found in (same, named):
             # (a text or link that several other stories share names none of them)
