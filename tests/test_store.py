@@ -771,8 +771,16 @@ def test_an_edit_into_another_storys_text_joins_no_story_one_source_carries_both
     assert store.item_count() == 2
 
 
+# At a re-read (pipeline.REREAD: IngestJob.keep_times), an entry stored as the release before
+# read it is read anew: its link or text may now name another source's stored story (the
+# release before stored b's copy of a's story under a click tracker's link, never a's).
 _TRACKER = "http://www.bing.com/news/apiclick.aspx?ref=FexRss&url=https%3a%2f%2fa.example%2fair&c=1"
 _TRACKED = replace(_B, title="Air policing, b's column", content=_BREAKING, link=_TRACKER)
+
+
+def _reread(store: Store, name: str, entries: list[EntryData], now: datetime) -> tuple[int, int, int]:
+    [r] = store.ingest_batch([IngestJob(name, entries, keep_times=True)], now=now)
+    return r.new, r.updated, r.attached
 
 
 def _carriers(store: Store) -> list[tuple[str, str]]:
@@ -781,6 +789,40 @@ def _carriers(store: Store) -> list[tuple[str, str]]:
             assert conn.scalar(text(f"SELECT COUNT(*) FROM {table} WHERE item_id NOT IN (SELECT id FROM items)")) == 0
         return sorted(conn.execute(text(  # type: ignore[arg-type]
             "SELECT s.name, i.title FROM item_sources l JOIN sources s ON s.id = l.source_id JOIN items i ON i.id = l.item_id")))
+
+
+@pytest.mark.parametrize("outlet_first", [True, False], ids=["outlet_first", "copy_first"])
+def test_a_copy_a_reread_links_to_another_storys_page_joins_that_story(store: Store, outlet_first: bool) -> None:
+    # Two stories before the re-read; one after it, the older item's (its id, its time: it
+    # keeps its place in every feed), each source's entry on it, the copy counted as merged.
+    _three_outlets(store)
+    first, second = (("a", _A), ("b", _TRACKED)) if outlet_first else (("b", _TRACKED), ("a", _A))
+    store.ingest(first[0], [first[1]], now=T0)
+    store.ingest(second[0], [second[1]], now=T0 + timedelta(minutes=1))
+    assert store.item_count() == 2
+    older = {i.title: i for i in store.newest_items(None, 5)}[first[1].title]
+    reread = replace(_TRACKED, link="https://a.example/air")
+    assert _reread(store, "b", [reread], T0 + timedelta(hours=1)) == (0, 0, 1)
+    [item] = store.newest_items(None, 5)
+    assert (item.id, item.updated, item.title, item.link) == (older.id, older.updated, older.title, "https://a.example/air")
+    assert _carriers(store) == [("a", older.title), ("b", older.title)]
+    # Each source's entry is found as its own again: nothing changes at the next refreshes.
+    results = store.ingest_batch([IngestJob("a", [_A]), IngestJob("b", [reread])], now=T0 + timedelta(hours=2))
+    assert [(r.new, r.updated, r.attached) for r in results] == [(0, 0, 0)] * 2
+    assert store.item_count() == 1
+
+
+def test_a_copy_a_reread_gives_another_storys_text_joins_that_story_as_a_via_link(store: Store) -> None:
+    # b's copy was stored with a caption the release before read as its text: read anew, its
+    # text is a's story's, and a's item carries it as a via link.
+    _three_outlets(store)
+    store.ingest("a", [_A], now=T0)
+    store.ingest("b", [replace(_B, content=_BREAKING)], now=T0 + timedelta(minutes=1))
+    assert store.item_count() == 2
+    assert _reread(store, "b", [_B], T0 + timedelta(hours=1)) == (0, 0, 1)
+    [item] = store.newest_items(None, 5)
+    assert (item.title, item.link, item.updated, item.via) == ("Air policing", "https://a.example/air", T0, ("https://b.example/air",))
+    assert _carriers(store) == [("a", "Air policing"), ("b", "Air policing")]
 
 
 def test_an_edit_that_links_another_storys_page_joins_that_story(store: Store) -> None:
@@ -793,6 +835,28 @@ def test_an_edit_that_links_another_storys_page_joins_that_story(store: Store) -
     [item] = store.newest_items(None, 5)
     assert (item.title, item.link) == ("Air policing", "https://a.example/air")
     assert _carriers(store) == [("a", "Air policing"), ("b", "Air policing")]
+
+
+def test_a_reread_that_gives_two_entries_of_one_source_one_link_merges_nothing(store: Store) -> None:
+    _three_outlets(store)
+    store.ingest("a", [_A, replace(_TRACKED, key="2")], now=T0)
+    assert _reread(store, "a", [_A, replace(_TRACKED, key="2", link="https://a.example/air")], T0 + timedelta(hours=1)) == (0, 1, 0)
+    assert store.item_count() == 2
+
+
+def test_a_reread_to_a_front_page_or_to_a_story_a_source_carries_beside_merges_nothing(store: Store) -> None:
+    _three_outlets(store)
+    store.ingest("a", [replace(_A, link="https://a.example/")], now=T0)  # a front page names no story
+    store.ingest("b", [_TRACKED], now=T0)
+    assert _reread(store, "b", [replace(_TRACKED, link="https://a.example/")], T0 + timedelta(hours=1)) == (0, 1, 0)
+    assert store.item_count() == 2
+    # c carries both stories (a copy of each): b's copy read as a's story stays its own.
+    store.ingest("a", [_A], now=T0 + timedelta(hours=2))
+    store.ingest("c", [replace(_A, link="https://c.example/air"), replace(_TRACKED, key="2", link="https://c.example/b")],
+                 now=T0 + timedelta(hours=2))
+    assert store.item_count() == 2
+    assert _reread(store, "b", [replace(_TRACKED, link="https://a.example/air")], T0 + timedelta(hours=3)) == (0, 1, 0)
+    assert store.item_count() == 2
 
 
 def test_0012_gives_stories_the_links_of_the_further_sources_copies_stored_before(tmp_path: Path) -> None:

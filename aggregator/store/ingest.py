@@ -582,6 +582,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     recleaned: list[tuple[IngestJob, int, EntryData, EntryData, str, bool, bool]] = []  # see _recleaned
     untitled: list[tuple[int, int, EntryData]] = []  # (job, item, entry): unchanged, read anew, titled by its text
     edited: list[tuple[int, int, EntryData, bool]] = []  # (job, item, entry, counted as updated): see _merge_edited
+    reread: list[tuple[int, int, EntryData]] = []  # (job, item, entry) of enriched whose link or text may have moved
     moved_pairs: dict[int, list[tuple[str, str, str | None]]] = {}  # job -> _moved_prefixes, once
     for j, (job, unique) in enumerate(zip(jobs, per_job)):
         sid = source_ids[job.source_name]
@@ -678,7 +679,9 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
                 recleaned.append((job, item_id, entry, was, old_fp, earlier, tracked))
             else:
                 (enriched if read_fuller else changed).append((item_id, entry))
-                if not read_fuller:
+                if read_fuller:
+                    reread.append((j, item_id, entry))
+                else:
                     edited.append((j, item_id, entry, True))
             counts[j][1] += 1
     if untitled:
@@ -693,7 +696,9 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
         job_index = {id(job): j for j, job in enumerate(jobs)}
         for (item_id, entry, cleaned), (job, *_) in zip(_recleaned(conn, recleaned), recleaned):
             (enriched if cleaned else changed).append((item_id, entry))
-            if not cleaned:
+            if cleaned:
+                reread.append((job_index[id(job)], item_id, entry))
+            else:
                 edited.append((job_index[id(job)], item_id, entry, True))
     text_keys: dict[int, int | None] = {}  # id(entry) -> its text key, for _merge_edited
     if relocated:
@@ -704,15 +709,22 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
         conn.execute(_statement(conn, _relink), relinked)
     if copies:
         _keep_copy_keys(conn, copies, text_keys)
+    moved_keys: set[int] = set()
     if changed or enriched:
-        _keep_earlier_keys(conn, changed + enriched, text_keys)
+        moved_keys = _keep_earlier_keys(conn, changed + enriched, text_keys)
     if changed:
         _update_items(conn, changed, now)
     if enriched:
         _update_items(conn, enriched, now, keep_times=True)
-    if edited:
-        _merge_edited(conn, [(j, source_ids[jobs[j].source_name], item_id, entry, counted)
-                             for j, item_id, entry, counted in edited], counts, text_keys)
+    # An entry read anew whose link or text moved may name another source's story now (the
+    # release before stored a click tracker's copy apart from the outlet's): merged as an
+    # edit is. One whose keys stayed (most of a re-read: a date, an author) costs nothing.
+    merging = [(j, source_ids[jobs[j].source_name], item_id, entry, counted, False)
+               for j, item_id, entry, counted in edited]
+    merging += [(j, source_ids[jobs[j].source_name], item_id, entry, True, True)
+                for j, item_id, entry in reread if item_id in moved_keys]
+    if merging:
+        _merge_edited(conn, merging, counts, text_keys)
     if fresh:
         _insert_fresh(conn, jobs, fresh, counts, now, taken_ids)
         if awaited:
@@ -1202,28 +1214,33 @@ def _stored_keys(conn: Connection, item_ids: Iterable[int]) -> dict[int, tuple[s
 
 def _keep_earlier_keys(
     conn: Connection, changed: list[tuple[int, EntryData]], text_keys: dict[int, int | None] | None = None
-) -> None:
+) -> set[int]:
     """Keep the canonical link and text key each item had before its entry in ``changed``
     is written into it, where the entry has others: a copy another source took of the story
     before its origin edited it is still the same story (``_items_by_link``, ``_items_by_text``).
-    ``text_keys``: the text keys it computes are put there, by ``id(entry)``."""
+    ``text_keys``: the text keys it computes are put there, by ``id(entry)``. Answers the
+    items whose canonical link or text key the entry moves."""
     old = _stored_keys(conn, [item_id for item_id, _ in changed])
     links: list[tuple[str, int]] = []
     texts: list[tuple[int, int]] = []
+    moved: set[int] = set()
     for item_id, entry in changed:
         was_canon, was_key = old[item_id]
-        # (a long link is stored hashed: whether it names a story is not known, and most do)
-        if was_canon and was_canon != _indexed_link(entry.link) and (
-                was_canon.startswith("sha256:") or _names_a_story(was_canon)):
-            links.append((was_canon, item_id))
-        if was_key is not None:
-            dedup = _derived_texts(entry)[2]
-            key = text_key(dedup) if dedup else None
-            if text_keys is not None:
-                text_keys[id(entry)] = key
-            if was_key != key:
+        if was_canon != _indexed_link(entry.link):
+            moved.add(item_id)
+            # (a long link is stored hashed: whether it names a story is not known, and most do)
+            if was_canon and (was_canon.startswith("sha256:") or _names_a_story(was_canon)):
+                links.append((was_canon, item_id))
+        dedup = _derived_texts(entry)[2]
+        key = text_key(dedup) if dedup else None
+        if text_keys is not None:
+            text_keys[id(entry)] = key
+        if was_key != key:
+            moved.add(item_id)
+            if was_key is not None:
                 texts.append((was_key, item_id))
     _insert_aliases(conn, links, texts)
+    return moved
 
 
 def _keep_copy_keys(
@@ -1336,35 +1353,37 @@ def _stories_of(
 
 
 def _merge_edited(
-    conn: Connection, edited: list[tuple[int, int, int, EntryData, bool]], counts: list[list[int]],
+    conn: Connection, edited: list[tuple[int, int, int, EntryData, bool, bool]], counts: list[list[int]],
     text_keys: dict[int, int | None],
 ) -> None:
     """Merge the stories that entries sent changed make one, as ``_insert_fresh`` does for
     new entries: an entry whose item is one story and whose link or text now names another
     (b's short note on the page c linked, filled with a's text; or b's own story, edited
     into a's), unless a source carries both. Each (job, source, item, entry, counted as
-    updated) is written already; an entry that merges and was not counted (a further
-    source's copy whose text changed) counts as merged: the feeds change. ``text_keys``:
-    the entries' text keys as ingest computed them, by ``id(entry)``."""
+    updated, read anew) is written already; an entry that merges and was not counted (a
+    further source's copy whose text changed) counts as merged: the feeds change; one read
+    anew (counted as updated only for this release's reading of it: a re-read) counts as
+    merged in place of updated, as a new entry of a stored story does. ``text_keys``: the entries' text
+    keys as ingest computed them, by ``id(entry)``."""
     links: list[str | None] = []
     keys: list[int | None] = []
-    for _, _, _, entry, _ in edited:
+    for _, _, _, entry, _, _ in edited:
         canon = canonical_link(entry.link)
         links.append(_indexed(canon) if canon and _names_a_story(canon) else None)
         if id(entry) in text_keys:
             keys.append(text_keys[id(entry)])
-        else:  # (an item without a text key before its edit)
+        else:  # (not computed by ingest)
             dedup = _derived_texts(entry)[2]
             keys.append(text_key(dedup) if dedup else None)
-    raw_links = sorted({canonical_link(e.link) or "" for _, _, _, e, _ in edited} - {""})
-    by_link, by_text, carriers = _stories_of(conn, raw_links, keys, [item_id for _, _, item_id, _, _ in edited])
+    raw_links = sorted({canonical_link(e.link) or "" for _, _, _, e, _, _ in edited} - {""})
+    by_link, by_text, carriers = _stories_of(conn, raw_links, keys, [item_id for _, _, item_id, _, _, _ in edited])
     merged: dict[int, int] = {}
 
     def stories(found: list[int] | None) -> list[int]:
         """The items of ``found`` as they stand after this batch's merges, oldest first."""
         return sorted({_merged_into(merged, i) for i in found or ()})
 
-    for (j, sid, item_id, _, counted), canon, key in zip(edited, links, keys):
+    for (j, sid, item_id, _, counted, read_anew), canon, key in zip(edited, links, keys):
         own = _merged_into(merged, item_id)
         same = stories(by_text.get(key) if key is not None else None)
         named = stories(by_link.get(canon) if canon else None)
@@ -1379,6 +1398,9 @@ def _merge_edited(
             merged[gone] = keep
             carriers[keep] |= carriers.pop(gone)
             own = keep
+            if read_anew:
+                counts[j][1] -= 1
+                read_anew, counted = False, False
             if not counted:
                 counts[j][2] += 1
                 counted = True
