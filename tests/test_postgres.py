@@ -81,6 +81,7 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_copy_a_reread_links_to_another_storys_page_joins_that_story,
     test_a_copy_a_reread_gives_another_storys_text_joins_that_story_as_a_via_link,
     test_an_edit_that_links_another_storys_page_joins_that_story,
+    test_an_edit_to_a_link_a_new_entry_of_its_source_sends_too_merges_nothing,
     test_a_reread_that_gives_two_entries_of_one_source_one_link_merges_nothing,
     test_a_reread_to_a_front_page_or_to_a_story_a_source_carries_beside_merges_nothing,
     test_a_copy_edited_into_another_storys_text_joins_that_story,

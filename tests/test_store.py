@@ -837,6 +837,19 @@ def test_an_edit_that_links_another_storys_page_joins_that_story(store: Store) -
     assert _carriers(store) == [("a", "Air policing"), ("b", "Air policing")]
 
 
+def test_an_edit_to_a_link_a_new_entry_of_its_source_sends_too_merges_nothing(store: Store) -> None:
+    # b's stored entry edited to link a live page, beside a new entry of b on that page (two
+    # updates of it): the page names no one story, as when both entries are new.
+    _three_outlets(store)
+    store.ingest("a", [replace(_A, link="https://a.example/live")], now=T0)
+    store.ingest("b", [_TRACKED], now=T0 + timedelta(minutes=1))
+    update = EntryData(key="2", title="Polls closed", link="https://a.example/live",
+                       content="<p>Polls have closed in all districts; the first results are expected soon.</p>")
+    assert store.ingest("b", [replace(_TRACKED, link="https://a.example/live"), update],
+                        now=T0 + timedelta(minutes=2)) == IngestResult(new=1, updated=1)
+    assert store.item_count() == 3
+
+
 def test_a_reread_that_gives_two_entries_of_one_source_one_link_merges_nothing(store: Store) -> None:
     _three_outlets(store)
     store.ingest("a", [_A, replace(_TRACKED, key="2")], now=T0)

@@ -724,7 +724,12 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     merging += [(j, source_ids[jobs[j].source_name], item_id, entry, True, True)
                 for j, item_id, entry in reread if item_id in moved_keys]
     if merging:
-        _merge_edited(conn, merging, counts, text_keys)
+        # A link that a new entry of the same source sends too (two updates of a live page)
+        # is no one story's, as between new entries (_sent_twice).
+        editing = {sid for _, sid, *_ in merging}
+        sent_beside = {(sid, _indexed(canon)) for _, _, sid, e, _ in fresh
+                       if sid in editing and (canon := canonical_link(e.link)) and _names_a_story(canon)}
+        _merge_edited(conn, merging, counts, text_keys, sent_beside)
     if fresh:
         _insert_fresh(conn, jobs, fresh, counts, now, taken_ids)
         if awaited:
@@ -1354,7 +1359,7 @@ def _stories_of(
 
 def _merge_edited(
     conn: Connection, edited: list[tuple[int, int, int, EntryData, bool, bool]], counts: list[list[int]],
-    text_keys: dict[int, int | None],
+    text_keys: dict[int, int | None], sent_beside: set[tuple[int, str]],
 ) -> None:
     """Merge the stories that entries sent changed make one, as ``_insert_fresh`` does for
     new entries: an entry whose item is one story and whose link or text now names another
@@ -1364,7 +1369,8 @@ def _merge_edited(
     further source's copy whose text changed) counts as merged: the feeds change; one read
     anew (counted as updated only for this release's reading of it: a re-read) counts as
     merged in place of updated, as a new entry of a stored story does. ``text_keys``: the entries' text
-    keys as ingest computed them, by ``id(entry)``."""
+    keys as ingest computed them, by ``id(entry)``. ``sent_beside``: the (source, link as
+    stored) of the batch's new entries, whose links name no story to that source's edits."""
     links: list[str | None] = []
     keys: list[int | None] = []
     for _, _, _, entry, _, _ in edited:
@@ -1387,7 +1393,9 @@ def _merge_edited(
         own = _merged_into(merged, item_id)
         same = stories(by_text.get(key) if key is not None else None)
         named = stories(by_link.get(canon) if canon else None)
-        if sum(i != own for i in named) > 1:  # a link several other stories share names none but by its text too
+        # A link several other stories share, or one a new entry of the source sends too,
+        # names none of them but by its text too.
+        if sum(i != own for i in named) > 1 or (canon and (sid, canon) in sent_beside):
             named = [i for i in named if i in same]
         for found in (same, named):
             # (a text or link that several other stories share names none of them)
