@@ -665,8 +665,9 @@ def decide_fetch(
         return record, None, SourceOutcome(src.name, ok=False, error=error, http_status=res.status)
     if feed.warning:
         log.warning("source %s: %s", src.name, feed.warning)
+    whole = _written_whole(feed.entries, body) if _moved(state.link_base, feed.url) else frozenset()
     record = ok(warning=feed.warning, body_hash=body_hash, title=feed.title, site_link=feed.link, link_base=feed.url,
-                base_for_now=res.temporary, written_whole=_written_whole(feed.entries, body) if _moved(state.link_base, feed.url) else frozenset())
+                base_for_now=res.temporary, written_whole=whole)
     if feed.cut_short:
         # The entries after the cut (and one it left out) come with the next whole
         # document, which a server whose validators date its newest post, not its bytes
