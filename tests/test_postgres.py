@@ -91,6 +91,8 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_text_several_stored_stories_share_merges_no_story_into_them,
     test_a_text_several_stories_share_merges_no_new_story_into_them,
     test_an_edit_into_a_text_several_stories_share_merges_no_story_into_them,
+    test_a_copy_repointed_to_another_story_whole_makes_no_two_stories_one,
+    test_a_copy_repointed_to_another_storys_link_alone_makes_no_two_stories_one,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

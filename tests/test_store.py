@@ -3111,3 +3111,37 @@ def _downgraded(url: str, revision: str) -> Store:
     finally:
         engine.dispose()
     return Store.open(url, run_migrations=False)
+
+
+# Review 113: wrong merges by edits. Two different stories made one entry lose one from
+# every feed (worse than a duplicate).
+_OTHER = EntryData(key="1", title="Grain corridor", link="https://b.example/grain",
+                   content="<p>Ships left the grain corridor ports after the insurers lifted their war surcharge.</p>")
+
+
+def test_a_copy_repointed_to_another_story_whole_makes_no_two_stories_one(store: Store) -> None:
+    # d (an aggregator: Google News, or a feed that gives its slots' GUIDs to new stories)
+    # carries a copy of a's story; its entry then becomes b's story, link and text: it no
+    # longer names a's story at all, and a's story is no part of b's.
+    _three_outlets(store)
+    store.ingest("a", [_A], now=T0)
+    store.ingest("b", [_OTHER], now=T0 + timedelta(minutes=1))
+    assert store.ingest("d", [replace(_A, link="https://a.example/air?utm_source=d")],
+                        now=T0 + timedelta(minutes=2)).attached == 1
+    assert store.item_count() == 2
+    store.ingest("d", [replace(_OTHER, link="https://b.example/grain?utm_source=d")], now=T0 + timedelta(minutes=3))
+    assert sorted(i.title for i in store.newest_items(None, 5)) == ["Air policing", "Grain corridor"]
+
+
+def test_a_copy_repointed_to_another_storys_link_alone_makes_no_two_stories_one(store: Store) -> None:
+    # the same with a copy that has no text to compare (a headline only): its link was a's,
+    # then b's.
+    _three_outlets(store)
+    store.ingest("a", [_A], now=T0)
+    store.ingest("b", [_OTHER], now=T0 + timedelta(minutes=1))
+    headline = EntryData(key="g1", title="Air policing", link="https://a.example/air")
+    assert store.ingest("d", [headline], now=T0 + timedelta(minutes=2)).attached == 1
+    store.ingest("d", [replace(headline, title="Grain corridor", link="https://b.example/grain")],
+                 now=T0 + timedelta(minutes=3))
+    assert sorted(i.title for i in store.newest_items(None, 5)) == ["Air policing", "Grain corridor"]
+

@@ -707,8 +707,9 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
         conn.execute(_statement(conn, _rekey), rekeyed)
     if relinked:
         conn.execute(_statement(conn, _relink), relinked)
+    left: set[int] = set()  # id(entry) of copies that no longer name their story: see _keep_copy_keys
     if copies:
-        _keep_copy_keys(conn, copies, text_keys)
+        left = _keep_copy_keys(conn, copies, text_keys)
     moved_keys: set[int] = set()
     if changed or enriched:
         moved_keys = _keep_earlier_keys(conn, changed + enriched, text_keys)
@@ -720,7 +721,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     # release before stored a click tracker's copy apart from the outlet's): merged as an
     # edit is. One whose keys stayed (most of a re-read: a date, an author) costs nothing.
     merging = [(j, source_ids[jobs[j].source_name], item_id, entry, counted, False)
-               for j, item_id, entry, counted in edited]
+               for j, item_id, entry, counted in edited if id(entry) not in left]
     merging += [(j, source_ids[jobs[j].source_name], item_id, entry, True, True)
                 for j, item_id, entry in reread if item_id in moved_keys]
     if merging:
@@ -1250,26 +1251,42 @@ def _keep_earlier_keys(
 
 def _keep_copy_keys(
     conn: Connection, copies: list[tuple[int, EntryData]], text_keys: dict[int, int | None] | None = None
-) -> None:
+) -> set[int]:
     """Keep the canonical link and text key of a further source's copy that changed (its
     outlet moved it to a new address, or edited it) as its story's: a copy taken of it
     since is still that story, as one of the copy first stored is (``_insert_fresh``).
-    ``text_keys``: each entry's text key is put there, by ``id(entry)``."""
-    own = _stored_keys(conn, [item_id for item_id, _ in copies])
+    ``text_keys``: each entry's text key is put there, by ``id(entry)``. Answers the
+    ``id(entry)`` of the copies whose link and text both left their story: neither names
+    its item (own or further keys) as stored before (an aggregator's entry that became
+    another story: its GUID given to the next headline); those make no two stories one."""
+    item_ids = sorted({item_id for item_id, _ in copies})
+    own = _stored_keys(conn, item_ids)
+    known_links: set[tuple[str, int]] = {(canon, i) for i, (canon, _) in own.items() if canon}
+    known_texts: set[tuple[int, int]] = {(key, i) for i, (_, key) in own.items() if key is not None}
+    for part in _chunks(item_ids):
+        known_links.update((link, i) for i, link in conn.execute(
+            select(item_alias_links.c.item_id, item_alias_links.c.link).where(item_alias_links.c.item_id.in_(part))))
+        known_texts.update((key, i) for i, key in conn.execute(
+            select(item_alias_texts.c.item_id, item_alias_texts.c.text_key).where(item_alias_texts.c.item_id.in_(part))))
     links: list[tuple[str, int]] = []
     texts: list[tuple[int, int]] = []
+    left: set[int] = set()
     for item_id, entry in copies:
         item_canon, item_key = own[item_id]
         canon = canonical_link(entry.link)
-        if canon and _names_a_story(canon) and (link := _indexed(canon)) != item_canon:
-            links.append((link, item_id))
+        link = _indexed(canon) if canon else None
         dedup = _derived_texts(entry)[2]
         key = text_key(dedup) if dedup else None
         if text_keys is not None:
             text_keys[id(entry)] = key
+        if (link is None or (link, item_id) not in known_links) and (key is None or (key, item_id) not in known_texts):
+            left.add(id(entry))
+        if canon and link and _names_a_story(canon) and link != item_canon:
+            links.append((link, item_id))
         if key is not None and key != item_key:
             texts.append((key, item_id))
     _insert_aliases(conn, links, texts)
+    return left
 
 
 def _sent_twice(fresh: list[tuple[int, str, int, EntryData, tuple[str, str]]], matched: list[str | None]) -> set[str]:
