@@ -508,14 +508,12 @@ LOOSE_QUERY_LINKS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>
 """
 
 
-@pytest.mark.xfail(strict=True, reason="review 114: a guid-less entry of a malformed feed keyed by a link whose bare "
-                   "'&lang=' or '&copy=' the release before read as an entity ('?id=1\u2329=en', '?id=2\u00a9=1') is "
-                   "stored anew at 0018's re-read (a second entry of the story); 0018 gives no former key for it")
 def test_a_malformed_feeds_guidless_entries_keyed_by_a_link_with_a_bare_entity_name_keep_their_items(
         feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch) -> None:
     # The release before (f0dc733) read a bare "&lang" or "&copy" before "=" in a malformed
     # feed's link as the entity (〈, ©): the entry, with no guid, was keyed by that link. This
-    # release reads the link as written; at 0018's re-read the entry should keep its item.
+    # release reads the link as written; at 0018's re-read the entry keeps its item (0018 gives
+    # it its key as read now as a former key).
     import re
 
     import feedparser.api

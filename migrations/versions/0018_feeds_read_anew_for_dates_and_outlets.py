@@ -25,7 +25,8 @@ Read by the first parse after the upgrade, such an entry would differ
 from the one stored and be dated anew, to the top of every feed. Each feed forgets its
 validators and is marked to be read anew (``REREAD``, as by 0013 and 0014): its entries
 take this release's readings keeping their times. A malformed feed's entry keyed by its guid
-as the loose parser read it ("cable?id=2&amp;lang=en", "cable?id=3&l;=en") would be a new one
+as the loose parser read it ("cable?id=2&amp;lang=en", "cable?id=3&l;=en"), or by its link
+with a bare "&lang=" read as the entity ("?id=1%E2%8C%A9=en", _BARE_ENTITY), would be a new one
 under this release's key: its item takes that key as a former key (``item_former_keys``, 0016),
 by which the re-read finds it and re-keys it (unless the source already has an entry so keyed);
 so does an item keyed by a click tracker, with the page it leads to. A Bing feed's changing
@@ -61,6 +62,14 @@ _ESCAPED = re.compile(r"&([A-Za-z][-.A-Za-z0-9]*);")
 _XML_CHARS = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 
 
+# A bare "&" before the name of an HTML entity and an "=" (a query parameter, "?id=1&lang=en"
+# in a malformed feed) was read by the loose parser as that entity ("?id=1\u2329=en", stored
+# percent-encoded in a link: "?id=1%E2%8C%A9=en"); this release reads it as written. Each
+# entity's character before an "=" is read back so (an ASCII one, "&amp=", is left: "&=" is
+# no rarity; every HTML 4 entity is one UTF-8 character of two or three bytes).
+_BARE_ENTITY = re.compile(r"([^\x00-\x7f]|%[CDcd][0-9A-Fa-f]%[89ABab][0-9A-Fa-f]|%[Ee][0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f]){2})=")
+
+
 def _as_read_now(key: str) -> str:
     import html.entities
 
@@ -68,7 +77,15 @@ def _as_read_now(key: str) -> str:
         name = match.group(1)
         return _XML_CHARS.get(name) or (match.group() if name in html.entities.name2codepoint else f"&{name}")
 
-    return _ESCAPED.sub(one, key)
+    def bare(match: re.Match[str]) -> str:
+        from urllib.parse import unquote
+
+        char = match.group(1) if len(match.group(1)) == 1 else unquote(match.group(1), errors="replace")
+        name = html.entities.codepoint2name.get(ord(char)) if len(char) == 1 else None
+        return f"&{name}=" if name else match.group()
+
+    key = _ESCAPED.sub(one, key)
+    return _BARE_ENTITY.sub(bare, key) if "=" in key else key
 
 
 def upgrade() -> None:
@@ -107,7 +124,8 @@ def _keyed_otherwise(bind: sa.Connection, redirectors: tuple[str, ...]) -> list[
     from aggregator.store.ingest import _indexed
 
     rows = bind.execute(sa.select(_links.c.source_id, _links.c.key, _links.c.item_id)
-                        .where(sa.or_(_links.c.key.like('%&%;%'), *(_links.c.key.like(f'{prefix}%') for prefix in redirectors)))
+                        .where(sa.or_(_links.c.key.like('%&%;%'), _links.c.key.like('%=%'),
+                                      *(_links.c.key.like(f'{prefix}%') for prefix in redirectors)))
                         .order_by(_links.c.item_id, _links.c.key)).all()
     found = []
     for source_id, key, item_id in rows:
