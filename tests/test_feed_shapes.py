@@ -438,6 +438,25 @@ LOOSE_BING = (b'<?xml version="1.0" encoding="utf-8" ?><rss version="2.0"><chann
               b"<author>R&D desk</author><pubDate>Wed, 01 May 2024 07:00:00 GMT</pubDate></item></channel></rss>")
 
 
+def _loose_parser_of_the_release_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """feedparser's loose parser as the release before 0018 had it: escapes left in, a bare
+    "&" before letters read as an entity (reviews 100, 106)."""
+    import re
+
+    import feedparser.api
+    import feedparser.parsers.loose
+    import feedparser.sgml
+
+    import aggregator.parse
+
+    loose = feedparser.api.LooseFeedParser
+    for name, before_fix in (("decode_entities", aggregator.parse._feedparsers_loose_decode),
+                             ("pop", aggregator.parse._feedparsers_loose_pop),
+                             *((n, vars(feedparser.parsers.loose._LooseFeedParser)[n]) for n in ("_normalize_attributes", "strattrs"))):
+        monkeypatch.setattr(loose, name, before_fix)
+    monkeypatch.setattr(feedparser.sgml.sgmllib, "entityref", re.compile("&([a-zA-Z][-.a-zA-Z0-9]*)[^a-zA-Z0-9]"))
+
+
 def test_a_malformed_feeds_entries_stored_with_escaped_entities_are_read_anew_keeping_their_times(
         feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch) -> None:
     # feedparser's loose parser left "&amp;" in the text of an element it has no content type for:
@@ -445,27 +464,16 @@ def test_a_malformed_feeds_entries_stored_with_escaped_entities_are_read_anew_ke
     # the author was "Q&amp;A desk". Stored so by the release before, the entries take this
     # release's reading at 0018's re-read (REREAD, keeping times), and a GUID read with "&amp;"
     # before keeps its item (0018 gives it its key as read now as a former key: not a new item).
-    import re
     import sqlite3
 
-    import feedparser.api
     from alembic import command
 
-    from aggregator.db import alembic_config, make_engine
-    import feedparser.parsers.loose
-    import feedparser.sgml
-
     import aggregator.fastparse
-    import aggregator.parse
+    from aggregator.db import alembic_config, make_engine
 
     feed_server.route("/bing", LOOSE_BING, content_type="application/rss+xml; charset=utf-8")
     p = make_project({"bing": feed_server.url("/bing")})
-    loose = feedparser.api.LooseFeedParser
-    for name, before_fix in (("decode_entities", aggregator.parse._feedparsers_loose_decode),
-                             ("pop", aggregator.parse._feedparsers_loose_pop),
-                             *((n, vars(feedparser.parsers.loose._LooseFeedParser)[n]) for n in ("_normalize_attributes", "strattrs"))):
-        monkeypatch.setattr(loose, name, before_fix)  # the release before
-    monkeypatch.setattr(feedparser.sgml.sgmllib, "entityref", re.compile("&([a-zA-Z][-.a-zA-Z0-9]*)[^a-zA-Z0-9]"))
+    _loose_parser_of_the_release_before(monkeypatch)
     fast_before = aggregator.fastparse.fast_path_count
     assert "3 new items" in p.update()
     assert aggregator.fastparse.fast_path_count == fast_before  # malformed: the feedparser path reads it
@@ -514,24 +522,13 @@ def test_a_malformed_feeds_guidless_entries_keyed_by_a_link_with_a_bare_entity_n
     # feed's link as the entity (〈, ©): the entry, with no guid, was keyed by that link. This
     # release reads the link as written; at 0018's re-read the entry keeps its item (0018 gives
     # it its key as read now as a former key).
-    import re
-
-    import feedparser.api
-    import feedparser.parsers.loose
-    import feedparser.sgml
     from alembic import command
 
-    import aggregator.parse
     from aggregator.db import alembic_config, make_engine
 
     feed_server.route("/m2", LOOSE_QUERY_LINKS, content_type="application/rss+xml; charset=utf-8")
     p = make_project({"m2": feed_server.url("/m2")})
-    loose = feedparser.api.LooseFeedParser
-    for name, before_fix in (("decode_entities", aggregator.parse._feedparsers_loose_decode),
-                             ("pop", aggregator.parse._feedparsers_loose_pop),
-                             *((n, vars(feedparser.parsers.loose._LooseFeedParser)[n]) for n in ("_normalize_attributes", "strattrs"))):
-        monkeypatch.setattr(loose, name, before_fix)  # the release before
-    monkeypatch.setattr(feedparser.sgml.sgmllib, "entityref", re.compile("&([a-zA-Z][-.a-zA-Z0-9]*)[^a-zA-Z0-9]"))
+    _loose_parser_of_the_release_before(monkeypatch)
     assert "2 new items" in p.update()
     assert {e.link for e in p.entries()} == {"https://m2.example/story?id=1%E2%8C%A9=en", "https://m2.example/story?id=2%C2%A9=1"}
     before = p.entry_times()
