@@ -271,6 +271,7 @@ def test_a_changed_entry_hashes_its_text_a_few_times_not_once_per_reread_zone(
     from aggregator.pipeline import _REREAD_SHIFTS
     from aggregator.store import IngestJob
     from aggregator.store import ingest as ingest_module
+    from aggregator.store import keys as keys_module
 
     hashed: list[int] = []
 
@@ -296,6 +297,7 @@ def test_a_changed_entry_hashes_its_text_a_few_times_not_once_per_reread_zone(
     post = EntryData(key="post", title="Post", content=body, content_type="html", author="Jo", published=T0, updated=T0)
     store.ingest("one", [post], now=T0)
     monkeypatch.setattr(ingest_module, "hashlib", SimpleNamespace(sha256=sha256))
+    monkeypatch.setattr(keys_module, "hashlib", SimpleNamespace(sha256=sha256))  # fingerprints
     edited = replace(post, content=body + "<p>Corrected.</p>")
     [r] = store.ingest_batch([IngestJob("one", [edited], reread_shifts=_REREAD_SHIFTS)], now=T0 + timedelta(hours=1))
     assert r.updated == 1
@@ -1842,12 +1844,12 @@ def test_long_keys_and_links_stored_whole_before_they_were_hashed_still_match(
 ) -> None:
     # Indexed text past INDEXED_MAX bytes is stored as its hash (PostgreSQL's B-tree limit);
     # a SQLite database written before holds such values whole, and must still recognise them.
-    import aggregator.store.ingest as ingest_module
+    import aggregator.store.keys as keys_module
 
     key, link = "tag:one.test," + "k" * 3000, "https://one.test/story?ref=" + "l" * 3000
     entry = EntryData(key=key, title="A long one", link=link, updated=T0)
     with monkeypatch.context() as m:
-        m.setattr(ingest_module, "INDEXED_MAX", 10**9)  # as the store was before
+        m.setattr(keys_module, "INDEXED_MAX", 10**9)  # as the store was before
         assert store.ingest("one", [entry], now=T0).new == 1
     with store.reading() as conn:
         assert conn.execute(text("SELECT key FROM item_sources")).scalar() == key
@@ -1965,7 +1967,7 @@ def test_store_time_texts_equal_isoformat_and_the_sqlite_bind_processor() -> Non
     from sqlalchemy.dialects import sqlite
 
     from aggregator.models import UTCDateTime
-    from aggregator.store.ingest import _isoformat
+    from aggregator.store.keys import _isoformat
 
     proc = UTCDateTime().bind_processor(sqlite.dialect())
 
