@@ -6,6 +6,7 @@ service sends (elements, their order and nesting, escaping), shortened to one or
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -387,10 +388,7 @@ def test_a_bing_news_item_stored_before_is_read_anew_at_the_upgrade_keeping_its_
     # Stored by the release before (credited to the feed, " - Yle" in its title), the item
     # takes this release's reading at the re-read schema 0018 marks every feed for (REREAD),
     # keeping its times: read anew otherwise, the window would go to the top as news.
-    from alembic import command
-
     import aggregator.parse
-    from aggregator.db import alembic_config, make_engine
 
     feed_server.route("/bing", BING_NEWS, content_type="application/rss+xml; charset=utf-8")
     p = make_project({"bing": feed_server.url("/bing")})
@@ -403,14 +401,7 @@ def test_a_bing_news_item_stored_before_is_read_anew_at_the_upgrade_keeping_its_
     assert {e.link for e in p.entries()} >= {BING_REUTERS}
     before = p.entry_times()
     monkeypatch.undo()
-    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
-    try:
-        with engine.connect() as conn:  # the upgrade to 0018 (taken down to 0017 and up again)
-            command.downgrade(alembic_config(conn), "0017")
-            command.upgrade(alembic_config(conn), "0018")
-            conn.commit()
-    finally:
-        engine.dispose()
+    _upgraded_to_0018(p.root / "agg.db")
     assert "0 new items, 2 updated" in p.update()
     assert {(e.title, e.author) for e in p.entries()} == {
         ("NATO steps up Baltic patrols after cable damage", "Reuters"), ("Finland seizes tanker over Estlink 2 cable", "Yle")}
@@ -436,6 +427,23 @@ LOOSE_BING = (b'<?xml version="1.0" encoding="utf-8" ?><rss version="2.0"><chann
               b"<author>Q&amp;A desk</author><pubDate>Wed, 01 May 2024 08:00:00 GMT</pubDate></item>"
               b"<item><title>Cable repaired</title><guid isPermaLink='false'>cable?id=3&l=en</guid>"
               b"<author>R&D desk</author><pubDate>Wed, 01 May 2024 07:00:00 GMT</pubDate></item></channel></rss>")
+
+
+def _upgraded_to_0018(db: Path) -> None:
+    """The database of the release before (taken down to 0017) upgraded to 0018, as a new
+    release's first command does it: every feed marked to be read anew, former keys given."""
+    from alembic import command
+
+    from aggregator.db import alembic_config, make_engine
+
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            command.downgrade(alembic_config(conn), "0017")
+            command.upgrade(alembic_config(conn), "0018")
+            conn.commit()
+    finally:
+        engine.dispose()
 
 
 def _loose_parser_of_the_release_before(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -466,10 +474,7 @@ def test_a_malformed_feeds_entries_stored_with_escaped_entities_are_read_anew_ke
     # before keeps its item (0018 gives it its key as read now as a former key: not a new item).
     import sqlite3
 
-    from alembic import command
-
     import aggregator.fastparse
-    from aggregator.db import alembic_config, make_engine
 
     feed_server.route("/bing", LOOSE_BING, content_type="application/rss+xml; charset=utf-8")
     p = make_project({"bing": feed_server.url("/bing")})
@@ -489,14 +494,7 @@ def test_a_malformed_feeds_entries_stored_with_escaped_entities_are_read_anew_ke
     monkeypatch.undo()
     # The upgrade to 0018 (taken down to 0017 and up again): every feed read anew, and an item
     # whose key the loose parser read with an escape takes its key as read now as a former key.
-    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
-    try:
-        with engine.connect() as conn:
-            command.downgrade(alembic_config(conn), "0017")
-            command.upgrade(alembic_config(conn), "0018")
-            conn.commit()
-    finally:
-        engine.dispose()
+    _upgraded_to_0018(p.root / "agg.db")
     assert "0 new items, 3 updated" in p.update()
     assert stored() == {("https://att.example/cables", "Cables cut", "AT&T", "http://www.bing.com/th?id=OVFT.a1&pid=News"),
                         ("cable?id=2&lang=en", "Cable laid", "Q&A desk", None),
@@ -522,9 +520,6 @@ def test_a_malformed_feeds_guidless_entries_keyed_by_a_link_with_a_bare_entity_n
     # feed's link as the entity (〈, ©): the entry, with no guid, was keyed by that link. This
     # release reads the link as written; at 0018's re-read the entry keeps its item (0018 gives
     # it its key as read now as a former key).
-    from alembic import command
-
-    from aggregator.db import alembic_config, make_engine
 
     feed_server.route("/m2", LOOSE_QUERY_LINKS, content_type="application/rss+xml; charset=utf-8")
     p = make_project({"m2": feed_server.url("/m2")})
@@ -533,14 +528,7 @@ def test_a_malformed_feeds_guidless_entries_keyed_by_a_link_with_a_bare_entity_n
     assert {e.link for e in p.entries()} == {"https://m2.example/story?id=1%E2%8C%A9=en", "https://m2.example/story?id=2%C2%A9=1"}
     before = p.entry_times()
     monkeypatch.undo()
-    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
-    try:
-        with engine.connect() as conn:
-            command.downgrade(alembic_config(conn), "0017")
-            command.upgrade(alembic_config(conn), "0018")
-            conn.commit()
-    finally:
-        engine.dispose()
+    _upgraded_to_0018(p.root / "agg.db")
     p.update()
     assert {e.link for e in p.entries()} == {"https://m2.example/story?id=1&lang=en", "https://m2.example/story?id=2&copy=1"}
     assert p.entry_times() == before
@@ -580,10 +568,7 @@ def test_a_story_behind_a_click_tracker_is_the_outlets_own_entry(feed_server: Fe
 
 def test_a_story_stored_twice_before_the_upgrade_is_one_entry_after_it(
         feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch) -> None:
-    from alembic import command
-
     import aggregator.parse
-    from aggregator.db import alembic_config, make_engine
 
     feed_server.route("/outlet", OUTLET, content_type="application/rss+xml")
     feed_server.route("/wrapped", BING_STORY, content_type="application/rss+xml")
@@ -593,14 +578,7 @@ def test_a_story_stored_twice_before_the_upgrade_is_one_entry_after_it(
     assert len(p.entries()) == 2
     times = next((e.id, e.updated) for e in p.entries() if e.link == STORY)
     monkeypatch.undo()
-    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
-    try:
-        with engine.connect() as conn:  # the upgrade to 0018
-            command.downgrade(alembic_config(conn), "0017")
-            command.upgrade(alembic_config(conn), "0018")
-            conn.commit()
-    finally:
-        engine.dispose()
+    _upgraded_to_0018(p.root / "agg.db")
     # The tracker's copy takes the outlet's link at the re-read, keeping its times, and is
     # then the outlet's story (stored first): one entry, its id and time, the copy counted as merged.
     assert "0 new items, 0 updated, 1 merged" in p.update()
@@ -660,10 +638,7 @@ def test_a_bing_news_item_keyed_by_its_click_tracker_before_keeps_its_item_after
     # stored anew though the tracker's tid is another: same id, same times.
     import sqlite3
 
-    from alembic import command
-
     import aggregator.parse
-    from aggregator.db import alembic_config, make_engine
 
     route = feed_server.route("/bing", BING_STORY, content_type="application/rss+xml")
     p = make_project({"bing": feed_server.url("/bing")})
@@ -673,14 +648,7 @@ def test_a_bing_news_item_keyed_by_its_click_tracker_before_keeps_its_item_after
     assert key.startswith("http://www.bing.com/news/apiclick.aspx?")
     before, ids = p.entry_times(), [e.id for e in p.entries()]
     monkeypatch.undo()
-    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
-    try:
-        with engine.connect() as conn:  # the upgrade to 0018
-            command.downgrade(alembic_config(conn), "0017")
-            command.upgrade(alembic_config(conn), "0018")
-            conn.commit()
-    finally:
-        engine.dispose()
+    _upgraded_to_0018(p.root / "agg.db")
     route.body = BING_AGAIN
     assert "0 new items, 1 updated" in p.update()
     assert [(e.id, e.link) for e in p.entries()] == [(ids[0], STORY)]
@@ -728,15 +696,12 @@ def test_a_story_behind_a_click_tracker_is_one_entry_in_whatever_order_its_copie
 
 def test_the_copies_of_a_bing_story_stored_at_each_fetch_before_the_upgrade_are_one_entry_after_it(
         feed_server: FeedServer, make_project, monkeypatch: pytest.MonkeyPatch) -> None:
-    from alembic import command
-
-    import aggregator.parse
-    from aggregator.db import alembic_config, make_engine
-
     # The release before stored a Bing story anew at each fetch (keyed by its tracker, whose
     # tid changes): the upgrade keeps the oldest copy (its id and times), which the re-read
     # finds by the page it leads to, and removes the others.
     import sqlite3
+
+    import aggregator.parse
 
     route = feed_server.route("/bing", BING_STORY, content_type="application/rss+xml")
     p = make_project({"bing": feed_server.url("/bing")})
@@ -747,14 +712,7 @@ def test_the_copies_of_a_bing_story_stored_at_each_fetch_before_the_upgrade_are_
     assert "1 new item" in p.update()
     assert len(p.entries()) == 2
     monkeypatch.undo()
-    engine = make_engine(f"sqlite:///{p.root / 'agg.db'}")
-    try:
-        with engine.connect() as conn:  # the upgrade to 0018
-            command.downgrade(alembic_config(conn), "0017")
-            command.upgrade(alembic_config(conn), "0018")
-            conn.commit()
-    finally:
-        engine.dispose()
+    _upgraded_to_0018(p.root / "agg.db")
     route.body = BING_STORY.replace(b"tid=6631A2B0C1D250", b"tid=0D5F93C8E1B2A7")
     assert "0 new items, 1 updated" in p.update()
     assert [(e.id, e.link) for e in p.entries()] == [(first, STORY)]
