@@ -3162,3 +3162,97 @@ def test_an_edit_to_another_storys_link_and_back_leaves_two_stories(store: Store
     store.ingest("b", [_OTHER], now=T0 + timedelta(minutes=3))
     assert sorted(i.title for i in store.newest_items(None, 5)) == ["Air policing", "Grain corridor"]
 
+
+
+def _stored_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the tables an ingest writes, in a fixed order."""
+    with store.reading() as conn:
+        return {table: conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+                for table in ("items", "item_sources", "rule_texts", "item_enclosures", "item_alias_links",
+                              "item_alias_texts", "item_former_keys")}
+
+
+def test_a_batch_committed_behind_stores_what_one_committed_in_place_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A refresh's batches stage their inserts in temporary tables, moved into their tables
+    # by the commit on the commit thread (stage_inserts). Whatever refers to the staged
+    # rows in the transaction (enclosures, a further source's aliases, a source's second
+    # round in one batch) must find them: the two paths store the same rows, ids included.
+    import aggregator.store.sql as sql
+    from aggregator.types import Enclosure
+
+    staged: list[int] = []
+    real_ids = sql.staged_ids
+
+    def counted(conn: Any, table: Any, count: int) -> list[int] | None:
+        ids = real_ids(conn, table, count)
+        staged.append(0 if ids is None else len(ids))
+        return ids
+
+    monkeypatch.setattr("aggregator.store.ingest.staged_ids", counted)
+    story = "<p>A long enough story about the Baltic fleet and its winter exercises near Gotland.</p>"
+
+    def entry(key: str, n: int, **more: Any) -> EntryData:
+        return EntryData(key=key, title=f"Title {key}", link=f"http://site.test/news/2025/{key}-story",
+                         summary=f"<p>{key} {n}</p>",
+                         updated=T0 + timedelta(minutes=n), published=T0 + timedelta(minutes=n), **more)
+
+    batches = [
+        # "one" twice in a batch: its second round, which finds "a" among the rows the first staged.
+        [IngestJob("one", [entry("a", 1), entry("b", 2), replace(entry("c", 3), summary=story)]),
+         IngestJob("one", [entry("d", 6), entry("a", 1)])],
+        # The same story by its link (an alias of its text) and by its text (an alias of its link).
+        [IngestJob("two", [replace(entry("a", 4), key="two-a", summary="<p>other words</p>"),
+                           replace(entry("c", 5), key="two-c", link="http://other.test/news/2025/c-story",
+                                   summary=story)])],
+        [IngestJob("one", [replace(entry("a", 1), title="Title a, edited"),
+                           entry("e", 7, enclosures=(Enclosure("http://site.test/e.mp3", "audio/mpeg", 9),))]),
+         IngestJob("two", [entry("f", 8, enclosures=(Enclosure("http://site.test/f.ogg", None, None),))])],
+        # A story new in the batch and its copy by text: an alias of a staged item.
+        [IngestJob("one", [replace(entry("g", 9), summary=story.replace("Baltic", "Arctic"))]),
+         IngestJob("two", [replace(entry("g", 10), key="two-g", link="http://other.test/news/2025/g-story",
+                                   summary=story.replace("Baltic", "Arctic"))])],
+    ]
+    dumps = []
+    for behind in (True, False):
+        staged.clear()
+        store = Store.open(f"sqlite:///{tmp_path / f'{behind}.db'}")
+        store.sync_sources([SourceSpec("one", "feed", "http://one.test/feed"), SourceSpec("two", "feed", "http://two.test/feed")])
+        results = [[(r.new, r.updated, r.attached) for r in
+                    (store.ingest_batch_behind(jobs, now=T0).wait() if behind else store.ingest_batch(jobs, now=T0))]
+                   for jobs in batches]
+        dumps.append((results, _stored_rows(store), list(staged)))
+        store.close()
+    assert dumps[0][2] and all(dumps[0][2]), "the batches committed behind staged their items"
+    assert not any(dumps[1][2]), "those committed in place did not"
+    assert dumps[0][:2] == dumps[1][:2]
+    results, rows, _ = dumps[0]
+    assert results == [[(3, 0, 0), (1, 0, 0)], [(0, 0, 2)], [(1, 1, 0), (1, 0, 0)], [(1, 0, 0), (0, 0, 1)]]
+    assert len(rows["items"]) == 7 and len(rows["item_enclosures"]) == 2 and len(rows["item_alias_links"]) == 2
+
+
+def test_staged_rows_that_cannot_be_moved_fail_the_commit_and_leave_nothing_behind(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The move into the tables runs at the commit: a row it cannot insert fails the commit,
+    # which stores nothing of the batch, and the connection's next batch starts clean.
+    real = Store._ingest_batch
+    calls: list[int] = []
+
+    def taken(self: Store, conn: Any, *args: Any) -> Any:
+        results = real(self, conn, *args)
+        calls.append(len(calls))
+        if len(calls) == 1:  # the id the staged item took, taken meanwhile
+            conn.exec_driver_sql("INSERT INTO items SELECT * FROM temp.staged_items")
+        return results
+
+    monkeypatch.setattr(Store, "_ingest_batch", taken)
+    first = EntryData(key="a", title="A", updated=T0, published=T0)
+    with pytest.raises(Exception, match="UNIQUE"):
+        store.ingest_batch_behind([IngestJob("one", [first])], now=T0).wait()
+    assert store.item_count() == 0
+    second = EntryData(key="b", title="B", updated=T0 + timedelta(seconds=1), published=T0)
+    assert [r.new for r in store.ingest_batch_behind([IngestJob("one", [second, first])], now=T0).wait()] == [2]
+    with store.reading() as conn:
+        assert conn.exec_driver_sql("SELECT id, title FROM items ORDER BY id").fetchall() == [(1, "B"), (2, "A")]

@@ -40,6 +40,7 @@ from .sql import (
     _result_processor,
     _set_meta,
     _statement,
+    stage_inserts,
     utcnow,
 )
 from .views import feed_items
@@ -393,6 +394,7 @@ class Store:
         try:
             conn.begin()
             _lock_for_writing(conn)
+            stage_inserts(conn)  # moved into their tables by the commit (on the commit thread)
             results = self._ingest_batch(conn, jobs, now or utcnow(), then)
             if not self._behind_ok:
                 done = Future()

@@ -29,7 +29,7 @@ from ..types import EntryData
 from .keys import PLAUSIBLE_SINCE, _indexed, _isoformat, _links_of, _with_legacy, fingerprint, fingerprints
 from .moves import (_ITS_OWN, _as_it_was, _await_where_it_was, _former_sources_of, _found_by_former_keys,
                     _found_where_it_was, _keep_former_keys, _moved_prefixes, _read_there, _relinked)
-from .sql import _chunks, _get_meta, _in_list, _insert_rows, _listed, _statement
+from .sql import _chunks, _get_meta, _in_list, _insert_rows, _listed, _statement, staged_ids, unstage
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,7 @@ def _insert_aliases(conn: Connection, links: Iterable[tuple[str, int]], texts: I
     for table, column, pairs in ((item_alias_links, "link", links), (item_alias_texts, "text_key", texts)):
         rows = [{column: key, "item_id": item_id} for key, item_id in sorted(set(pairs))]
         if rows:
+            unstage(conn)  # they may refer to items of this batch
             conn.execute(insert(table).on_conflict_do_nothing(), rows)
 
 
@@ -158,6 +159,7 @@ def _insert_enclosures(conn: Connection, carried: Iterable[tuple[int, EntryData]
     rows = [(item_id, n, enc.href, enc.type, enc.length)
             for item_id, entry in carried for n, enc in enumerate(entry.enclosures)]
     if rows:
+        unstage(conn)  # they refer to their items
         _insert_rows(conn, item_enclosures, _ENCLOSURE_COLUMNS, rows)
 
 
@@ -173,7 +175,8 @@ def _insert_items(
     conn: Any, rows: list[tuple[Any, ...]], converted: dict[str, dict[Any, Any]] | None = None
 ) -> list[int]:
     """Insert item rows (tuples of _ITEM_COLUMNS; ``converted``: see _insert_rows);
-    returns their ids, in order.
+    returns their ids, in order. Staged (``stage_inserts``): with the ids SQLite would
+    give them.
 
     SQLite gives a row without an id one more than the largest id, and the transaction
     holds the write lock, so one executemany inserts consecutive ids ending at
@@ -183,6 +186,11 @@ def _insert_items(
     table: Any = items
     if conn.dialect.name != "sqlite":
         return _insert_returning_ids(conn, [dict(zip(_ITEM_COLUMNS, row)) for row in rows])
+    staged = staged_ids(conn, table, len(rows))
+    if staged is not None:
+        _insert_rows(conn, table, ("id", *_ITEM_COLUMNS), [(i, *row) for i, row in zip(staged, rows)], converted,
+                     staged=True)
+        return staged
     _insert_rows(conn, table, _ITEM_COLUMNS, rows, converted)
     last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar()
     ids = list(range(last - len(rows) + 1, last + 1))
@@ -334,6 +342,8 @@ class PendingCommit:
 
 
 def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[IngestResult]:
+    # What an earlier call in this transaction staged (stage_inserts) is read below.
+    unstage(conn)
     if len({j.source_name for j in jobs}) < len(jobs):
         # One source in two jobs: stored in rounds with each source once, in order,
         # so a later job sees what an earlier one stored (a key new to both would
@@ -610,6 +620,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
     if fresh:
         _insert_fresh(conn, jobs, fresh, counts, now, taken_ids)
         if awaited:
+            unstage(conn)
             _await_where_it_was(conn, {(sid, e.key) for _, _, sid, e, _ in fresh}, awaited)
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
 
@@ -1359,13 +1370,13 @@ def _insert_fresh(
         alias_links = [(key, _merged_into(merged, item_id)) for key, item_id in alias_links]
         alias_texts = [(key, _merged_into(merged, item_id)) for key, item_id in alias_texts]
     new_ids = dict(zip(new, _insert_items(conn, rows, converted)))
-    _insert_rows(conn, rule_texts, _TEXT_COLUMNS, [(new_ids[i], derived[i][1]) for i in new])
+    _insert_rows(conn, rule_texts, _TEXT_COLUMNS, [(new_ids[i], derived[i][1]) for i in new], staged=True)
     _insert_enclosures(conn, [(new_ids[i], fresh[i][3]) for i in new])
     link_rows = []
     for i, (_, _, sid, e, (fp, ufp)) in enumerate(fresh):
         item_id = new_ids.get(i) or target_item.get(i) or new_ids[target_new[i]]
         link_rows.append((item_id, sid, stored_keys[i], e.link, fp, ufp, now))  # _LINK_COLUMNS
-    _insert_rows(conn, item_sources, _LINK_COLUMNS, link_rows, converted)
+    _insert_rows(conn, item_sources, _LINK_COLUMNS, link_rows, converted, staged=True)
     if alias_links or alias_texts or twin_links or twin_texts:
         _insert_aliases(conn, [*alias_links, *((key, new_ids[i]) for key, i in twin_links)],
                         [*alias_texts, *((key, new_ids[i]) for key, i in twin_texts)])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -54,9 +55,81 @@ def _sqlite_insert(conn: Any, table: Any, columns: tuple[str, ...]) -> tuple[str
     return found
 
 
+class _Stage:
+    """Rows of a transaction's inserts held back in temporary tables (``stage_inserts``):
+    per table, in the order staged, its (columns, the statement that moves them)."""
+
+    __slots__ = ("moves", "next_id")
+
+    def __init__(self) -> None:
+        self.moves: dict[str, str] = {}  # table name -> INSERT … SELECT, in the order first staged
+        self.next_id: int | None = None  # of the next staged item (``staged_ids``)
+
+
+# Connections whose inserts are staged: the entry dies with its connection.
+_STAGES: weakref.WeakKeyDictionary[Any, _Stage] = weakref.WeakKeyDictionary()
+# The temporary tables are each connection's own, made at its first staged insert.
+_STAGED_TABLE = "temp.staged_{}"
+
+
+def stage_inserts(conn: Any) -> None:
+    """SQLite: hold ``conn``'s inserts through ``_insert_rows`` back in temporary tables
+    until ``unstage``, which ``_commit_and_close`` runs before its COMMIT.
+
+    An executemany binds each row with the GIL held and runs SQLite's step for it, which
+    releases the GIL only while that row goes into the table and its indexes (the items
+    table has six); the thread that called it waits the while. Into a temporary table
+    without an index each row costs about half as much, and the rows then move into
+    their tables with one ``INSERT … SELECT`` each: one call, which does all its work
+    with the GIL released. A refresh commits on its commit thread
+    (``Store.ingest_batch_behind``), so that work runs on the other core while the event
+    loop's thread parses the next batch. Whatever reads or refers to the staged rows in
+    the same transaction runs ``unstage`` first."""
+    if conn.dialect.name == "sqlite":
+        _STAGES[conn] = _Stage()
+
+
+def unstage(conn: Any) -> None:
+    """Move the rows staged on ``conn`` into their tables (nothing when none are)."""
+    stage = _STAGES.get(conn)
+    if stage is None or not stage.moves:
+        return
+    moves, stage.moves = stage.moves, {}
+    stage.next_id = None
+    for name, move in moves.items():
+        conn.exec_driver_sql(move)
+        conn.exec_driver_sql(f"DELETE FROM {_STAGED_TABLE.format(name)}")
+
+
+def staged_ids(conn: Any, table: Any, count: int) -> list[int] | None:
+    """Ids for ``count`` rows of ``table`` about to be staged on ``conn``, in order (the
+    ids SQLite would give them: one more than the largest, which the transaction's write
+    lock keeps); None when ``conn`` does not stage."""
+    stage = _STAGES.get(conn)
+    if stage is None:
+        return None
+    first = stage.next_id
+    if first is None:
+        first = (conn.exec_driver_sql(f"SELECT max(id) FROM {table.name}").scalar() or 0) + 1
+    stage.next_id = first + count
+    return list(range(first, first + count))
+
+
+def _staged_insert(conn: Any, stage: _Stage, table: Any, columns: tuple[str, ...]) -> str:
+    """The INSERT into ``table``'s temporary table, made (and its move queued) at the
+    first staged rows of the transaction."""
+    staged = _STAGED_TABLE.format(table.name)
+    listed = ", ".join(f'"{c}"' for c in columns)
+    if table.name not in stage.moves:
+        # Made once per connection; the columns are the one insert's (each table has one).
+        conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS staged_{table.name} ({listed})")
+        stage.moves[table.name] = f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {staged}"
+    return f"INSERT INTO {staged} ({listed}) VALUES ({', '.join('?' * len(columns))})"
+
+
 def _insert_rows(
     conn: Any, table: Any, columns: tuple[str, ...], rows: list[tuple[Any, ...]],
-    converted: dict[str, dict[Any, Any]] | None = None,
+    converted: dict[str, dict[Any, Any]] | None = None, *, staged: bool = False,
 ) -> None:
     """``INSERT`` many rows, each a tuple of ``columns``' values. ``converted`` holds
     values already converted on SQLite, by ``repr`` of their type (see ``_one_of``).
@@ -65,13 +138,16 @@ def _insert_rows(
     column's own bind processor, column by column and once per distinct value (a batch
     repeats its first-seen time and flags): this skips SQLAlchemy's per-row parameter
     handling, a third of the cost of storing a large refresh. Other databases take the
-    ordinary Core path."""
+    ordinary Core path. ``staged``: held back in a temporary table when ``conn`` stages
+    (``stage_inserts``)."""
     if not rows:
         return
     if conn.dialect.name != "sqlite":
         conn.execute(table.insert(), [dict(zip(columns, row)) for row in rows])
         return
     sql, procs = _sqlite_insert(conn, table, columns)
+    if staged and (stage := _STAGES.get(conn)) is not None:
+        sql = _staged_insert(conn, stage, table, columns)
     if procs:
         cols: list[Any] = list(zip(*rows))
         # Columns of one type share their converted values (an entry's published and
@@ -164,12 +240,14 @@ def _lock_for_writing(conn: Connection) -> None:
 
 
 def _commit_and_close(conn: Connection) -> None:
-    """The commit thread's work: commit ``conn``'s transaction and hand the connection
+    """The commit thread's work: move the rows staged on ``conn`` into their tables
+    (``stage_inserts``), commit its transaction and hand the connection
     back to the pool. A COMMIT that fails is rolled back here: SQLite keeps the
     transaction, and with it the write lock, open after some failed COMMITs (a busy or
     full database, a deferred foreign key), and the pool would not end it."""
     try:
         try:
+            unstage(conn)
             conn.commit()
         except BaseException:
             conn.rollback()
