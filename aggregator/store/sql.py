@@ -70,6 +70,7 @@ class _Stage:
 _STAGES: weakref.WeakKeyDictionary[Any, _Stage] = weakref.WeakKeyDictionary()
 # The temporary tables are each connection's own, made at its first staged insert.
 _STAGED_TABLE = "temp.staged_{}"
+STAGED_CACHE_KIB = 256
 
 
 def stage_inserts(conn: Any) -> None:
@@ -122,6 +123,11 @@ def _staged_insert(conn: Any, stage: _Stage, table: Any, columns: tuple[str, ...
     listed = ", ".join(f'"{c}"' for c in columns)
     if table.name not in stage.moves:
         # Made once per connection; the columns are the one insert's (each table has one).
+        if not stage.moves:
+            # The temporary tables' own page cache (SQLite's default is 2 MiB): past it, a
+            # large batch spills to a temporary file, which the OS caches, not this process.
+            # The default held ≈ 1.4 MiB more at a cold refresh's peak.
+            conn.exec_driver_sql(f"PRAGMA temp.cache_size=-{STAGED_CACHE_KIB}")
         conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS staged_{table.name} ({listed})")
         stage.moves[table.name] = f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {staged}"
     return f"INSERT INTO {staged} ({listed}) VALUES ({', '.join('?' * len(columns))})"
