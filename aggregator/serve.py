@@ -173,9 +173,14 @@ def _modified_since(header: str | None) -> float | None:
     return since.timestamp()
 
 
-def _not_modified(request: web.Request, version: _Version, dated: bool) -> bool:
+def _not_modified(request: web.Request, version: _Version, dated: bool, now: float) -> bool:
     """RFC 9110 §13.2.2: If-None-Match decides when present; else If-Modified-Since, if
-    the file's date can be trusted (``dated``)."""
+    the file's date can be trusted (``dated``) and the date sent is not later than ``now``.
+
+    A date to come is no date the server sent (RFC 2616 §14.25: invalid; Apache ignores it
+    too): it was a clock that ran ahead, the reader's or ours before it was set right. Taken,
+    it answered 304 to every publish until that time came, years on for a clock off by years.
+    """
     if hdrs.IF_NONE_MATCH in request.headers:
         # Every line of the field, as one list (RFC 9110 §5.3): aiohttp reads the first
         # only, and stops at an empty element (", tag"), which §5.6.1.2 says to skip.
@@ -187,7 +192,7 @@ def _not_modified(request: web.Request, version: _Version, dated: bool) -> bool:
         return any(m[1] in ours for line in lines for m in _ENTITY_TAG.finditer(line))
     dates = request.headers.getall(hdrs.IF_MODIFIED_SINCE, [])
     since = _modified_since(dates[0]) if len(dates) == 1 else None  # two lines: two dates, ignored
-    return dated and since is not None and version.mtime_seconds <= since
+    return dated and since is not None and version.mtime_seconds <= since <= now
 
 
 def _json(status: int, data: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> web.Response:
@@ -233,10 +238,11 @@ def make_app(output_dir: Path, *, health: Callable[[], Mapping[str, Any]] | None
         # An HTTP date has whole seconds: a file written in the second still running may
         # be written again within it, under the same date. Its date is sent (and an
         # If-Modified-Since judged against it) once that second is over; the ETag holds.
-        dated = time.time() >= version.mtime_seconds + 1
+        now = time.time()
+        dated = now >= version.mtime_seconds + 1
         if dated:
             headers[hdrs.LAST_MODIFIED] = version.last_modified
-        if _not_modified(request, version, dated):
+        if _not_modified(request, version, dated, now):
             return web.Response(status=304, headers=headers)
         headers[hdrs.CONTENT_TYPE] = CONTENT_TYPES[os.path.splitext(name or "")[1]]
         if use_gzip:

@@ -192,6 +192,20 @@ def test_if_modified_since(server: Server) -> None:
     assert server.get("/all.xml", {"If-Modified-Since": "not a date"}).status == 200
 
 
+def test_if_modified_since_later_than_the_server_clock_is_ignored(server: Server) -> None:
+    # A date to come is none the server sent: a clock ran ahead (the reader's, or the
+    # server's before NTP set it back, readers keeping its Last-Modified). Taken, it
+    # answered 304 to every new version of the feed until that time came.
+    path = server.root / "all.xml"
+    new = ALL.replace(b"<title>all</title>", b"<title>all, later</title>")
+    replace(path, new, time.time() - 60)
+    for when in (time.time() + 3600, datetime(2050, 1, 1, tzinfo=timezone.utc).timestamp()):
+        r = server.get("/all.xml", {"If-Modified-Since": formatdate(when, usegmt=True)})
+        assert r.status == 200 and r.body == new
+    # A date up to now still counts.
+    assert server.get("/all.xml", {"If-Modified-Since": formatdate(time.time(), usegmt=True)}).status == 304
+
+
 def test_if_modified_since_in_another_zone_is_read_in_that_zone(server: Server) -> None:
     # An HTTP date is GMT; a client that writes its local time with an offset means that
     # instant. Read as GMT, 14:00 +0500 (09:00 GMT, before the file changed) was taken as
