@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_AGE = 300
 SHUTDOWN_TIMEOUT = 2.0  # seconds an open keep-alive connection may delay a stop
+# Seconds a connection may stay open without a whole request: idle between requests, or
+# still sending its first one. aiohttp's default is an hour, so each slow or silent client
+# (a slow-loris one by the thousand) held a descriptor that long, and a service under
+# systemd's 1024 ran out of them for its fetches, database and publish.
+IDLE_TIMEOUT = 15.0
 
 # Suffix -> Content-Type. Anything else in the folder (temp files, a database) is never served.
 CONTENT_TYPES = {
@@ -272,7 +277,7 @@ def make_app(output_dir: Path, *, health: Callable[[], Mapping[str, Any]] | None
 
 async def start_server(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Start listening on host:port (0 picks a free port); ``await runner.cleanup()`` stops it."""
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, keepalive_timeout=IDLE_TIMEOUT)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

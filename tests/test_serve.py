@@ -375,6 +375,31 @@ def test_symlinks_and_directories(server: Server) -> None:
     assert alias.status == 200 and alias.body == ALL
 
 
+def test_a_connection_without_a_whole_request_is_closed(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A client that sends part of a request and then nothing (slow loris), or that keeps
+    # its connection idle after a response, held it open for aiohttp's default hour: a
+    # few hundred of them used up the descriptors the service also fetches and stores with.
+    import aggregator.serve
+
+    monkeypatch.setattr(aggregator.serve, "IDLE_TIMEOUT", 0.5)
+    for server in run_server(site):
+        half = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        idle = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        try:
+            half.sendall(b"GET /all.xml HTTP/1.1\r\nHost: x\r\n")  # no blank line: never ends
+            idle.sendall(b"GET /index.opml HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = b""
+            while len(answer) < len(OPML) or not answer.endswith(OPML):
+                answer += idle.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 200 ")
+            # The server closes both: recv sees the end, not the 10 s timeout.
+            assert half.recv(1024) == b""
+            assert idle.recv(1024) == b""
+        finally:
+            half.close()
+            idle.close()
+
+
 def test_missing_and_empty_files(server: Server) -> None:
     (server.root / "baltic-security.xml").unlink()
     assert server.get("/baltic-security.xml").status == 404
