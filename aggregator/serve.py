@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 log = logging.getLogger(__name__)
 
@@ -275,9 +276,24 @@ def make_app(output_dir: Path, *, health: Callable[[], Mapping[str, Any]] | None
     return app
 
 
+class _ServerLog(logging.LoggerAdapter):
+    """aiohttp.server's log, where a request the client got wrong (no Host, a bad request
+    line, a header over 8 KiB: answered 400) is one debug line, not an ERROR with a
+    traceback: any client could fill the service's log, and its alerts, with them.
+    A failure of the server itself (a 500) stays an ERROR with its traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError) and exc_info.code < 500:
+            reason = (exc_info.message or type(exc_info).__name__).splitlines()[0]
+            self.debug("%s: %d %s", str(msg) % args if args else msg, exc_info.code or 400, reason)
+            return
+        self.error(msg, *args, exc_info=exc_info, **kwargs)
+
+
 async def start_server(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Start listening on host:port (0 picks a free port); ``await runner.cleanup()`` stops it."""
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, keepalive_timeout=IDLE_TIMEOUT)
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, keepalive_timeout=IDLE_TIMEOUT,
+                           logger=_ServerLog(logging.getLogger("aiohttp.server"), {}))
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import http.client
 import json
+import logging
 import os
 import signal
 import socket
@@ -398,6 +399,38 @@ def test_a_connection_without_a_whole_request_is_closed(site: Path, monkeypatch:
         finally:
             half.close()
             idle.close()
+
+
+def test_a_malformed_request_is_answered_400_and_logged_as_one_debug_line(
+        server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    # A request the client got wrong is no error of the service's: each was an ERROR with
+    # a ten-line traceback, so any client could fill its log and set off its alerts.
+    caplog.set_level(logging.DEBUG, logger="aiohttp.server")
+    for request in (b"GET /all.xml HTTP/1.1\r\n\r\n",  # no Host
+                    b"GET all.xml HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET /\xff.xml HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET /all.xml HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 9000 + b"\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+            conn.sendall(request)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n")[0], request[:30]
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.levelname for r in records] == ["DEBUG"] * 4
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in records)
+    assert "400" in records[0].getMessage() and "Host" in records[0].getMessage()
+
+
+def test_the_server_log_keeps_its_own_failures_errors_with_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
+    from aggregator.serve import _ServerLog
+
+    try:
+        raise RuntimeError("a bug in the handler")
+    except RuntimeError as e:
+        _ServerLog(logging.getLogger("aiohttp.server"), {}).exception("Unhandled exception", exc_info=e)
+    (record,) = caplog.records
+    assert record.levelname == "ERROR" and record.exc_info is not None
 
 
 def test_missing_and_empty_files(server: Server) -> None:
