@@ -23,11 +23,17 @@ from dataclasses import dataclass, field
 from datetime import timezone
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from aiohttp import hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+
+try:
+    import resource
+except ImportError:  # not on Unix: no descriptor limits to read or raise
+    resource = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +44,23 @@ SHUTDOWN_TIMEOUT = 2.0  # seconds an open keep-alive connection may delay a stop
 # (a slow-loris one by the thousand) held a descriptor that long, and a service under
 # systemd's 1024 ran out of them for its fetches, database and publish.
 IDLE_TIMEOUT = 15.0
+# Seconds an answer may wait on a reader that takes none of it. aiohttp has no write
+# timeout: a reader that stopped reading a feed larger than the socket buffers held its
+# connection, and the unsent rest of the feed, for ever.
+WRITE_TIMEOUT = 30.0
+# Connections served at once, at most; past it (or past what the descriptor limit leaves
+# once the service's own work has its share) a new one is answered 503 and closed. Each
+# accepted connection holds a descriptor: a flood of them used up the limit, and the
+# service's fetches, database and publish failed with "Too many open files".
+MAX_CLIENTS = 1024
+# Descriptors kept for the service's own work besides its fetches: the database and its
+# journal files per pooled connection, publish temp files, the lock, logs, pipes, threads.
+RESERVED_DESCRIPTORS = 128
+# The listen queue, and how many connections asyncio accepts at one wake-up: refused ones
+# hold their descriptor until the loop closes them, so two such batches are kept free too.
+LISTEN_BACKLOG = 64
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         b"Content-Length: 17\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n503 Server busy\r\n")
 
 # Suffix -> Content-Type. Anything else in the folder (temp files, a database) is never served.
 CONTENT_TYPES = {
@@ -290,13 +313,141 @@ class _ServerLog(logging.LoggerAdapter):
         self.error(msg, *args, exc_info=exc_info, **kwargs)
 
 
-async def start_server(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Start listening on host:port (0 picks a free port); ``await runner.cleanup()`` stops it."""
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, keepalive_timeout=IDLE_TIMEOUT,
-                           logger=_ServerLog(logging.getLogger("aiohttp.server"), {}))
+def raise_open_files_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, as Go's runtime and most servers do
+    (systemd gives a soft 1024 under a hard 524288); return the soft limit now in force."""
+    if resource is None:
+        return MAX_CLIENTS + RESERVED_DESCRIPTORS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard
+    if target == resource.RLIM_INFINITY:  # Linux refuses an infinite one: its ceiling is nr_open
+        try:
+            target = int(Path("/proc/sys/fs/nr_open").read_text())
+        except (OSError, ValueError):
+            target = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError) as e:
+            log.debug("open files limit left at %d: raising it to %d failed: %s", soft, target, e)
+            return int(soft)
+        log.debug("open files limit raised from %d to %d", soft, target)
+        return int(target)
+    return int(soft)
+
+
+def client_limit(fetches: int = 0) -> int:
+    """How many connections the server takes at once: MAX_CLIENTS, or fewer when the
+    descriptor limit would not leave ``fetches``, RESERVED_DESCRIPTORS and two accept
+    batches (LISTEN_BACKLOG each) for the rest."""
+    if resource is None:
+        return MAX_CLIENTS
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CLIENTS
+    return max(16, min(MAX_CLIENTS, int(soft) - fetches - RESERVED_DESCRIPTORS - 2 * LISTEN_BACKLOG))
+
+
+class _Connection(RequestHandler):
+    """aiohttp's connection, refused with a 503 when the server is full, and cut off when
+    an answer waits WRITE_TIMEOUT on a reader that takes none of it."""
+
+    _sink: asyncio.WriteTransport | None = None
+    _stall: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self._manager
+        sink = cast(asyncio.WriteTransport, transport)
+        if isinstance(server, _Server) and server.full():
+            sink.write(_BUSY)
+            sink.close()
+            self._manager = None  # never registered: connection_lost has nothing to undo
+            return
+        self._sink = sink
+        # Paused as soon as a byte waits, not at 64 KiB: a tail under that left in the
+        # buffer of a reader gone still would hold the connection past its close too.
+        sink.set_write_buffer_limits(high=0)
+        super().connection_made(transport)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._sink is not None:
+            self._watch(self._sink.get_write_buffer_size())
+
+    def _watch(self, unsent: int) -> None:
+        self._stall = asyncio.get_running_loop().call_later(WRITE_TIMEOUT, self._check_progress, unsent)
+
+    def _check_progress(self, unsent_before: int) -> None:
+        self._stall = None
+        if self._sink is None or self._sink.is_closing() and not self._sink.get_write_buffer_size():
+            return
+        unsent = self._sink.get_write_buffer_size()
+        if unsent == unsent_before:
+            log.debug("a reader took nothing of its answer for %gs: closing its connection", WRITE_TIMEOUT)
+            self._sink.abort()
+            return
+        self._watch(unsent)
+
+    def resume_writing(self) -> None:
+        self._stop_watch()
+        super().resume_writing()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._stop_watch()
+        self._sink = None
+        super().connection_lost(exc)
+
+    def _stop_watch(self) -> None:
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+
+class _Server(web.Server):
+    """aiohttp's server, making ``_Connection``s and taking at most ``limit`` at once."""
+
+    limit = MAX_CLIENTS
+    _refusing = False
+
+    def __call__(self) -> RequestHandler:
+        return _Connection(self, loop=self._loop, **self._kwargs)
+
+    def full(self) -> bool:
+        if len(self._connections) < self.limit:
+            self._refusing = False
+            return False
+        if not self._refusing:  # once per spell, not once per connection of a flood
+            log.warning("serving %d connections, the most it takes: new ones get 503 until some close",
+                        len(self._connections))
+            self._refusing = True
+        return True
+
+
+class _Runner(web.AppRunner):
+    def __init__(self, app: web.Application, *, max_clients: int, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.max_clients = max_clients
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()
+        server = _Server(made.request_handler, request_factory=made.request_factory,
+                         handler_cancellation=made.handler_cancellation, loop=asyncio.get_running_loop(),
+                         **made._kwargs)
+        server.limit = self.max_clients
+        return server
+
+
+async def start_server(app: web.Application, host: str, port: int, *,
+                       max_clients: int | None = None) -> web.AppRunner:
+    """Start listening on host:port (0 picks a free port); ``await runner.cleanup()`` stops it.
+
+    At most ``max_clients`` connections at once (default: ``client_limit()``)."""
+    runner = _Runner(app, max_clients=client_limit() if max_clients is None else max_clients,
+                     shutdown_timeout=SHUTDOWN_TIMEOUT, keepalive_timeout=IDLE_TIMEOUT,
+                     logger=_ServerLog(logging.getLogger("aiohttp.server"), {}))
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=LISTEN_BACKLOG).start()
     except BaseException:
         await runner.cleanup()
         raise
@@ -339,4 +490,5 @@ def serve_forever(output_dir: Path, host: str, port: int, *,
 
     Raises OSError when the address cannot be bound (in use, not a local address).
     """
+    raise_open_files_limit()
     asyncio.run(_serve_until_signal(Path(output_dir), host, port, health, max_age))

@@ -46,6 +46,7 @@ class Reply:
 class Server:
     port: int
     root: Path
+    runner: Any = None
 
     def get(self, path: str, headers: Mapping[str, str] | None = None, method: str = "GET") -> Reply:
         # http.client sends the path exactly as given: no client-side '..' collapsing.
@@ -73,7 +74,7 @@ def run_server(root: Path, **kwargs: Any) -> Iterator[Server]:
     runner = asyncio.run_coroutine_threadsafe(
         start_server(make_app(root, **kwargs), "127.0.0.1", 0), loop).result(10)
     try:
-        yield Server(bound_port(runner), root)
+        yield Server(bound_port(runner), root, runner)
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
@@ -399,6 +400,64 @@ def test_a_connection_without_a_whole_request_is_closed(site: Path, monkeypatch:
         finally:
             half.close()
             idle.close()
+
+
+def _stalled_reader(port: int, path: str) -> tuple[socket.socket, bytes]:
+    """A connection that asks for ``path`` with a small receive buffer and reads the answer's
+    head (returned with the start of its body), then nothing: what is left of a large body
+    waits in the server's buffers."""
+    conn = socket.socket()
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: the window stays small
+    conn.settimeout(10)
+    conn.connect(("127.0.0.1", port))
+    conn.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += conn.recv(1024)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    return conn, head.partition(b"\r\n\r\n")[2]
+
+
+def test_a_reader_that_stops_reading_a_large_answer_is_cut_off(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # aiohttp has no write timeout: a reader that stopped reading in the middle of a feed
+    # larger than the socket buffers held its connection (and the unsent rest) for ever,
+    # the idle timeout not being armed while an answer is written.
+    import aggregator.serve
+
+    monkeypatch.setattr(aggregator.serve, "WRITE_TIMEOUT", 0.5)
+    big = os.urandom(6 * 1024 * 1024)  # incompressible, far past loopback's socket buffers
+    (site / "big.xml").write_bytes(big)
+    for server in run_server(site):
+        conn, received = _stalled_reader(server.port, "/big.xml")
+        try:
+            assert wait_for(lambda: not server.runner.server.connections, 10), "the stalled connection is still open"
+            try:
+                while chunk := conn.recv(1 << 20):
+                    received += chunk
+            except ConnectionResetError:
+                pass
+            assert len(received) < len(big)  # cut off, not finished once the reader came back
+        finally:
+            conn.close()
+
+
+def test_a_slow_reader_that_keeps_reading_gets_the_whole_answer(site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aggregator.serve
+
+    monkeypatch.setattr(aggregator.serve, "WRITE_TIMEOUT", 0.5)
+    big = os.urandom(1024 * 1024)
+    (site / "big.xml").write_bytes(big)
+    for server in run_server(site):
+        conn, received = _stalled_reader(server.port, "/big.xml")
+        try:
+            while len(received) < len(big):
+                chunk = conn.recv(256 * 1024)
+                assert chunk, "the server closed a connection that was making progress"
+                received += chunk
+                time.sleep(0.01)  # slow, but each check of the server sees progress
+            assert received == big
+        finally:
+            conn.close()
 
 
 def test_a_malformed_request_is_answered_400_and_logged_as_one_debug_line(

@@ -594,7 +594,7 @@ class Service:
 
     async def serve(self, out: TextIO) -> None:
         """Listen, schedule, and return once SIGTERM or SIGINT asked to stop."""
-        from ..serve import make_app, start_server
+        from ..serve import client_limit, make_app, start_server
 
         self._loop = asyncio.get_running_loop()
         self._publish_wanted = asyncio.Event()
@@ -607,7 +607,8 @@ class Service:
         app = make_app(settings.output_dir, health=self.health, max_age=self.max_age)
         try:
             try:
-                runner = await start_server(app, settings.listen_host, settings.listen_port)
+                runner = await start_server(app, settings.listen_host, settings.listen_port,
+                                            max_clients=client_limit(settings.max_connections))
             except OSError as e:
                 raise AggregatorError(
                     f"cannot listen on {settings.listen_host}:{settings.listen_port}: {e}") from e
@@ -668,6 +669,9 @@ def run(config: Config, *, out: TextIO = sys.stdout) -> int:
     # publishes, must not kill it (the default action): the watcher's first look reads the
     # config again, and takes an edit made meanwhile.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    from ..serve import raise_open_files_limit
+
+    raise_open_files_limit()  # before anything opens: fetches, database and readers share it
     lock = database_lock(config.settings.database)
     # The lock comes before migrating: a second service must not touch a database in use.
     lock.acquire()
