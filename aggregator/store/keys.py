@@ -1,19 +1,23 @@
 """How the store knows an entry it stored again: by its key, as the indexed columns
-store it (``_indexed``), and the link row that key finds (``_links_of``); and whether the
-entry changed upstream, by its fingerprints. Ingest and its moved-feed part (``moves``)
-both read them."""
+store it (``_indexed``), and the link row that key finds (``_links_of``); whether the
+entry changed upstream, by its fingerprints; and what it is stored and known by besides:
+its canonical link as indexed (``_indexed_link``), its title (``fallback_title`` for an
+untitled one), the rules' text, and the text whose key finds its story (``_derived_texts``).
+Ingest, its moved-feed part (``moves``) and its stories' part (``merges``) read them."""
 
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import select
 
-from ..identity import untracked
+from ..identity import canonical_link, dedup_text, item_texts, untracked
 from ..models import item_sources, items
+from ..sanitize import html_to_text, without_text_breaks
 from ..types import EntryData
 from .sql import _in_list
 
@@ -117,3 +121,52 @@ def fingerprints(entry: EntryData, clamped_at: datetime | None = None, *, tracke
     head.update(f"{'' if published is None else 'd' if published >= PLAUSIBLE_SINCE else 'z'}\x1f"
                 f"{'' if updated is None else 'd' if updated >= PLAUSIBLE_SINCE else 'z'}{tail}".encode())
     return dated.hexdigest(), head.hexdigest()
+
+
+def _indexed_link(link: str | None) -> str | None:
+    canon = canonical_link(link)
+    return _indexed(canon) if canon else None
+
+
+def _derived_texts(entry: EntryData) -> tuple[str, str, str | None]:
+    """(stored title, rule match text, dedup text) of an entry. An untitled entry's
+    rules see its fallback title; its dedup text has no title, as the source sent none."""
+    titled = _visible(entry.title)
+    title = entry.title if entry.title and titled else fallback_title(entry)
+    match_text, dedup = item_texts(title, entry.summary, entry.content, entry.content_type)
+    if not titled:
+        dedup = dedup_text(None, entry.content or entry.summary, entry.content_type)
+    return title, match_text, dedup
+
+
+# Characters a reader shows as nothing: format controls (zero-width space and joiners, a
+# stray byte order mark, direction marks), separators and other controls (C1 among them).
+_INVISIBLE = frozenset({"Cf", "Cc", "Zs", "Zl", "Zp"})
+
+
+def _visible(title: str | None) -> bool:
+    """Whether a title shows anything: one of only zero-width spaces or a byte order mark
+    reads as blank in every reader, and is taken as none (the entry's first sentence)."""
+    if not title:
+        return False
+    if title.isascii():
+        return not title.isspace()
+    # U+FFFD, a decoder's mark for bytes it could not read, is left out at render
+    # (atom._without_bad_characters): a title of nothing else would show nothing.
+    return any(c != "\ufffd" and unicodedata.category(c) not in _INVISIBLE for c in title)
+
+
+def fallback_title(entry: EntryData) -> str:
+    """A title for an entry that has none, by the seeds' rule: its first sentence, at most
+    100 characters with a closing "…" when cut."""
+    from ..seeds import first_sentence, make_title  # rare: only untitled entries pay for the import
+
+    raw = entry.content or entry.summary or ""
+    # A line break of plain text (text_as_html's <br>) stays one: a blank line ends a paragraph.
+    # Inline tags join their text as a reader shows it (Mastodon's "#<span>cat</span>" reads
+    # "#cat", not "# cat"); strip_html, the rules' reading, makes every tag a space.
+    text = ("\n\n".join(html_to_text(part) for part in without_text_breaks(raw).split("\n\n"))
+            if entry.content_type == "html" else raw)
+    # A text of only zero-width characters has a first sentence as blank as such a title.
+    title = make_title(first_sentence(text)) if text.strip() else ""
+    return title if _visible(title) else entry.link or "(untitled)"
