@@ -5,15 +5,16 @@ Parsed data comes in as frozen dataclasses (``EntryData``) and goes out as
 (one transaction per ingest, Core ``executemany`` inserts).
 
 ``Store`` (``core``) is the door. Behind it: ``ingest`` (a batch of entries into
-items: new, changed upstream, or the same story from another source; ``moves``, its
-part for a feed that moved, and ``keys``, how both know a stored entry), ``classify``
+items: new, changed upstream, or the same story from another source; ``merges``, its
+part that makes two sources' copies one story; ``moves``, its part for a feed that
+moved; and ``keys``, how all three know a stored entry and its texts), ``classify``
 (items into topics), ``views`` (what publishing reads), ``records`` (sources' state
 and refresh history) and ``sql`` (statements built once and the SQLite fast paths).
 """
 
 from .core import Store
-from .ingest import IngestJob, IngestResult, PendingCommit, fallback_title
-from .keys import fingerprint
+from .ingest import IngestJob, IngestResult, PendingCommit
+from .keys import fallback_title, fingerprint
 from .records import REREAD, RefreshRecord, SourceSpec, SourceState, SourceStatus
 from .sql import utcnow
 from .views import source_iri

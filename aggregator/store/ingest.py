@@ -1,8 +1,11 @@
 """Ingest: a batch of sources' entries into items, in one transaction.
 
-An entry is new, changed upstream, unchanged, or the same story another source already
-brought (same canonical link or same normalised text): inserted, updated in place,
-skipped, or attached to that item. Lookups run once per batch, writes are executemany.
+What each source sent before is looked up by the entries' keys (``keys``; where the feed
+was, for one that moved: ``moves``); each entry is then new, changed upstream, or
+unchanged: inserted, updated in place, or skipped. A new entry may be the same story
+another source already brought (same canonical link or same normalised text), and is
+attached to that item; an edit may make two stories one: ``merges`` decides, ingest
+writes. Lookups run once per batch, writes are executemany.
 """
 
 from __future__ import annotations
