@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
@@ -365,6 +366,16 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             or (sid, key) in relocated, found_ids)
         relocated = {**relocated, **back}
 
+    # A document none of whose entries its source's stored keys find (a CMS migration that
+    # gave every entry a GUID, or another scheme of them): an entry is the stored one of its
+    # source with its link and text, whose key the document no longer sends; re-keyed, as
+    # a moved entry is, not stored a second time.
+    hits = [found for found in (known, legacy, by_scheme, relocated) if found]
+    lost = [j for j, job in enumerate(jobs) if per_job[j] and not any(
+        (source_ids[job.source_name], key) in found for found in hits for key in per_job[j])]
+    if lost:
+        relocated = {**relocated, **_found_by_link_and_text(conn, [jobs[j] for j in lost],
+                                                            [per_job[j] for j in lost], source_ids)}
     counts = [[0, 0, 0] for _ in jobs]  # new, updated, attached
     fresh: list[tuple[int, str, int, EntryData, tuple[str, str]]] = []  # (job, name, source id, entry, fingerprints)
     relinked: list[dict[str, Any]] = []  # item_sources rows whose source sent a change
@@ -530,6 +541,85 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
             unstage(conn)
             _await_where_it_was(conn, {(sid, e.key) for _, _, sid, e, _ in fresh}, awaited)
     return [IngestResult(new=c[0], updated=c[1], attached=c[2]) for c in counts]
+
+
+def _stored_by_link(sqlite: bool) -> Any:  # :links (canonical) -> their items' link rows
+    return (select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
+                   item_sources.c.undated_fingerprint, items.c.source_id, item_sources.c.source_id, item_sources.c.link,
+                   items.c.image, items.c.canonical_link, items.c.text_key)
+            .join(items, items.c.id == item_sources.c.item_id)
+            # By the link alone: a filter by source has SQLite scan every row of the source.
+            .where(_in_list(items.c.canonical_link, "links", sqlite))
+            .order_by(item_sources.c.id))
+
+
+def _carrying(sqlite: bool) -> Any:  # :sources that carry a stored item
+    return select(sources.c.id).where(
+        _in_list(sources.c.id, "sources", sqlite),
+        select(item_sources.c.id).where(item_sources.c.source_id == sources.c.id).exists())
+
+
+_PROBED = 8  # links of a document looked up first (_found_by_link_and_text)
+
+
+def _found_by_link_and_text(
+    conn: Connection, jobs: Sequence[IngestJob], per_job: list[dict[str, EntryData]], source_ids: dict[str, int],
+) -> dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]]:
+    """For documents none of whose keys their source stored: each entry that is the one
+    stored item of its source with its link (one that names a story) and its text, whose
+    key the document does not send, as (source, key) -> its link row, as ``known`` holds
+    them. An item two entries would take, or an entry two items, is left alone."""
+    sids = [source_ids[job.source_name] for job in jobs]
+    carrying = {sid for (sid,) in conn.execute(_statement(conn, _carrying), {"sources": _listed(conn, sources.c.id, sids)})}
+    documents = {sid: unique for sid, unique in zip(sids, per_job) if sid in carrying}
+    found: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
+    wanted: dict[tuple[int, str], list[EntryData]] = defaultdict(list)  # (source, link) -> its entries
+    sent: dict[int, set[str]] = {}  # source -> the keys its document sends, as stored
+    rows: dict[tuple[int, str], list[tuple[int | None, tuple[int, int, str, str | None, int, str | None, str | None]]]]
+    rows = defaultdict(list)
+
+    def want(sid: int, entries: Iterable[EntryData]) -> None:
+        for e in entries:
+            if (canon := canonical_link(e.link)) and _names_a_story(canon):
+                wanted[(sid, _indexed(canon))].append(e)
+
+    def look_up(links: list[tuple[int, str]]) -> set[int]:
+        """Rows of ``links`` into ``rows``; the sources that have any of them."""
+        having: set[int] = set()
+        for part in _chunks(sorted({link for _, link in links})):
+            for key, link_id, item_id, fp, ufp, origin, sid, link, pic, canon, th in conn.execute(
+                _statement(conn, _stored_by_link),
+                {"links": _listed(conn, items.c.canonical_link, part)},
+            ):
+                if origin == sid and (sid, canon) in wanted:
+                    having.add(sid)
+                    if sid not in sent:
+                        sent[sid] = {_indexed(k) for k in documents[sid]}
+                    if key not in sent[sid]:
+                        rows[(sid, canon)].append((th, (link_id, item_id, fp, ufp, origin, link, pic)))
+        return having
+
+    # A feed whose entries all rotated since it was last read (one read seldom) is the
+    # common case, and has none of its links stored: its first few links tell, and only a
+    # source that has them stored has the rest looked up.
+    for sid, unique in documents.items():
+        want(sid, islice(unique.values(), _PROBED))
+    if not wanted:
+        return found
+    probed = set(wanted)
+    having = look_up(sorted(probed))
+    for sid in having:
+        want(sid, islice(documents[sid].values(), _PROBED, None))
+    if rest := [pair for pair in wanted if pair not in probed]:
+        look_up(rest)
+    # The text only of the few entries whose link one of their source's stored items has.
+    for (sid, canon), stored in rows.items():
+        entries = wanted[(sid, canon)]
+        if len(entries) == 1 and len(stored) == 1 and stored[0][0] is not None:
+            dedup = _derived_texts(entries[0])[2]
+            if dedup and text_key(dedup) == stored[0][0]:
+                found[(sid, entries[0].key)] = stored[0][1]
+    return found
 
 
 def _recleaned(
