@@ -2731,13 +2731,12 @@ def test_a_feed_that_gives_its_entries_new_guids_keeps_one_item_each(
     p.update()
     before = p.entry_times()
     assert len(before) == 12
-    again = rss20 if was == "guid" else atom10  # the format of the GUIDs it had (RSS to Atom: see the xfail below)
-    feed_server.route("/feed.xml", again("Outlet", [replace(e, id=f"tag:example.org,2024:{i}")
-                                                   for i, e in enumerate(stories)]))
+    feed_server.route("/feed.xml", atom10("Outlet", [replace(e, id=f"tag:example.org,2024:{i}")
+                                                    for i, e in enumerate(stories)]))
     assert "0 new" in p.update()
     assert p.entry_times() == before
     # A story under a key of the new scheme that is new is new.
-    feed_server.route("/feed.xml", again("Outlet", [
+    feed_server.route("/feed.xml", atom10("Outlet", [
         Entry("tag:example.org,2024:99", "Story 99", "http://example.org/99", "<p>A new one, long enough to be a story.</p>",
               T0 + timedelta(hours=99)),
         *[replace(e, id=f"tag:example.org,2024:{i}") for i, e in enumerate(stories)]]))
@@ -2747,3 +2746,28 @@ def test_a_feed_that_gives_its_entries_new_guids_keeps_one_item_each(
     feed_server.route("/feed.xml", (rss091 if was == "link" else rss20)("Outlet", stories))
     assert "0 new" in p.update()
     assert set(before) < set(p.entry_times()) and len(p.entry_times()) == 13
+
+
+@pytest.mark.parametrize("published", [False, True])
+def test_a_feed_served_as_atom_with_its_one_date_as_updated_keeps_its_entries_times(
+        feed_server: FeedServer, make_project: Callable[[dict[str, str]], Project], published: bool) -> None:
+    """The same feed as RSS (pubDate, the text in <description>) and then as Atom with the
+    text in <content> and the date as <updated> alone (many generators write no <published>):
+    the stories read as they did, so no entry is dated anew to the top of every feed."""
+    stories = [
+        Entry(f"?p={n}", f"Story {n}", f"http://example.org/{n}", f"<p>Text of story {n}.</p>", T0 - timedelta(hours=n))
+        for n in range(3)]
+    feed_server.route("/feed.xml", rss20("Outlet", stories))
+    p = make_project({"outlet": feed_server.url("/feed.xml")})
+    p.update()
+    before = p.entry_times()
+    entries = "".join(
+        f"<entry><title>{e.title}</title><link href='{e.link}'/><id>{html.escape(e.id)}</id>"
+        f"<updated>{e.updated.isoformat()}</updated>"
+        + (f"<published>{e.updated.isoformat()}</published>" if published else "")
+        + f"<content type='html'>{html.escape(e.content)}</content></entry>" for e in stories)
+    feed_server.route("/feed.xml", (
+        "<?xml version='1.0' encoding='utf-8'?><feed xmlns='http://www.w3.org/2005/Atom'><title>Outlet</title>"
+        f"<id>urn:outlet</id><updated>{T0.isoformat()}</updated>{entries}</feed>").encode())
+    p.update()
+    assert p.entry_times() == before

@@ -746,6 +746,10 @@ def _earlier_fingerprints(entry: EntryData, job: IngestJob, earlier: bool, track
             # One of two dates that appears beside the other (RSS's pubDate alone, the
             # same feed as Atom with <updated> too): the story as it was.
             dates += [(published, None), (None, updated)]
+        else:
+            # Its one date in the other element: RSS's pubDate as the Atom feed's <updated>
+            # alone (a generator that writes no <published>), or back.
+            dates.append((updated, published))
         for shift in job.reread_shifts:  # a date read in the zone it names, where an earlier release read UTC
             try:
                 dates.append((published and published + shift, updated and updated + shift))
