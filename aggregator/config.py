@@ -595,10 +595,13 @@ def load_config_as(path: Path, shown: str, base_dir: Path | None = None) -> Conf
     }
     default_interval = parse_interval(agg["default_interval"]) if agg else 1800
     opml_entries = agg["opml"] if agg else usable_paths(raw_agg.get("opml"))
+    before_opml = len(problems)
     opml_sources = _opml_sources(
         opml_entries, base_dir, names, feed_urls, default_interval, report, warn
     )
-    if not data.get("sources") and not opml_sources:  # a wrong type is reported already
+    # A wrong type is reported already, and an OPML file that cannot be read is the problem
+    # (the sources are its feeds): "add at least one source" would mislead.
+    if not data.get("sources") and not opml_sources and len(problems) == before_opml:
         report("sources", NO_SOURCES)
     # A topic may name OPML feeds by the name they share (their titles alike, so each got
     # a suffix): it then means every one of them, and it goes on meaning the feed it meant

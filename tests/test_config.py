@@ -413,6 +413,17 @@ def test_a_broken_opml_file_is_a_config_problem(tmp_path: Path) -> None:
     assert problem.startswith("aggregator.toml: aggregator.opml[0]: cannot read subs.opml: not well-formed XML")
 
 
+@pytest.mark.parametrize("opml", ["<opml><body><outline xmlUrl='x'></body>", None])
+def test_a_config_whose_feeds_are_all_in_an_unreadable_opml_file_names_that_file_alone(
+        tmp_path: Path, opml: str | None) -> None:
+    """Its sources are the OPML file's: "no [[sources]] defined; add at least one source"
+    beside the file's own problem would send the user to add a source the file holds."""
+    if opml is not None:
+        write(tmp_path, opml, "subs.opml")
+    (problem,) = problems_of(write(tmp_path, '[aggregator]\nopml = ["subs.opml"]\n'))
+    assert problem.startswith("aggregator.toml: aggregator.opml[0]: cannot read subs.opml: ")
+
+
 def test_many_problems_reported_at_once(tmp_path: Path) -> None:
     text = """\
 [aggregator]
