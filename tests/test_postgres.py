@@ -93,6 +93,7 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_an_edit_into_a_text_several_stories_share_merges_no_story_into_them,
     test_a_copy_repointed_to_another_story_whole_makes_no_two_stories_one,
     test_a_copy_repointed_to_another_storys_link_alone_makes_no_two_stories_one,
+    test_a_feed_keyed_anew_keeps_each_item_and_its_id,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

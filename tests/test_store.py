@@ -3164,6 +3164,30 @@ def test_an_edit_to_another_storys_link_and_back_leaves_two_stories(store: Store
 
 
 
+def test_a_feed_keyed_anew_keeps_each_item_and_its_id(store: Store) -> None:
+    """A document none of whose keys are stored (a CMS migration: GUIDs where the feed sent
+    none): each entry is the one item of its source with its link and text, re-keyed, its id
+    and times kept; an entry of the new scheme that is new is new, and another source's copy
+    of a story still attaches as a further source, never re-keyed into it."""
+    old = [EntryData(key=f"https://one.example/{n}", title=f"Story {n}", link=f"https://one.example/{n}",
+                     content=f"<p>The text of story {n}, long enough to compare.</p>", published=T0 + timedelta(hours=n))
+           for n in range(10)]
+    assert store.ingest("one", old, now=T0).new == 10
+    before = {(i.id, i.updated) for i in store.newest_items(None, 20)}
+    keyed = [replace(e, key=f"tag:one.example,2025:{n}") for n, e in enumerate(old)]
+    fresh = EntryData(key="tag:one.example,2025:99", title="Story 99", link="https://one.example/99",
+                      content="<p>A new one.</p>", published=T0 + timedelta(hours=99))
+    result = store.ingest("one", [fresh, *keyed], now=T0 + timedelta(days=1))
+    assert (result.new, result.attached) == (1, 0)
+    assert before < {(i.id, i.updated) for i in store.newest_items(None, 20)}
+    assert len(store.newest_items(None, 20)) == 11
+    # Another source (one with items of its own) sending story 0 under a key of its own: its
+    # copy, not the item re-keyed.
+    store.ingest("two", [EntryData(key="urn:two:9", title="Elsewhere", link="https://two.example/9")], now=T0)
+    result = store.ingest("two", [replace(old[0], key="urn:two:0")], now=T0 + timedelta(days=2))
+    assert (result.new, result.attached) == (0, 1)
+
+
 def _stored_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables an ingest writes, in a fixed order."""
     with store.reading() as conn:
