@@ -3188,6 +3188,18 @@ def test_a_feed_keyed_anew_keeps_each_item_and_its_id(store: Store) -> None:
     assert (result.new, result.attached) == (0, 1)
 
 
+def test_a_feed_keyed_anew_and_read_seldom_keeps_its_items_under_its_new_stories(store: Store) -> None:
+    # Read again only after nine new stories came on top of the twelve re-keyed ones: more
+    # new ones than links are looked up first, which must not hide the feed's stored stories.
+    old = [EntryData(key=f"?p={n}", title=f"Story {n}", link=f"https://one.example/{n}",
+                     content=f"<p>The text of story {n}, long enough to compare.</p>") for n in range(12)]
+    store.ingest("one", old, now=T0)
+    new = [EntryData(key=f"tag:{n}", title=f"Story {n}", link=f"https://one.example/{n}",
+                     content=f"<p>The text of story {n}, long enough to compare.</p>") for n in range(20, 29)]
+    result = store.ingest("one", [*new, *(replace(e, key=f"tag:{n}") for n, e in enumerate(old))], now=T0 + timedelta(days=9))
+    assert (result.new, len(store.newest_items(None, 50))) == (9, 21)
+
+
 def _stored_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables an ingest writes, in a fixed order."""
     with store.reading() as conn:

@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, select, update
@@ -600,16 +599,20 @@ def _found_by_link_and_text(
         return having
 
     # A feed whose entries all rotated since it was last read (one read seldom) is the
-    # common case, and has none of its links stored: its first few links tell, and only a
+    # common case, and has none of its links stored: a few of its newest and oldest links
+    # tell (the oldest: a migrated feed read seldom has new stories on top), and only a
     # source that has them stored has the rest looked up.
+    half = _PROBED // 2
     for sid, unique in documents.items():
-        want(sid, islice(unique.values(), _PROBED))
+        entries = list(unique.values())
+        want(sid, entries if len(entries) <= _PROBED else entries[:half] + entries[-half:])
     if not wanted:
         return found
     probed = set(wanted)
     having = look_up(sorted(probed))
     for sid in having:
-        want(sid, islice(documents[sid].values(), _PROBED, None))
+        if len(documents[sid]) > _PROBED:
+            want(sid, list(documents[sid].values())[half:-half])
     if rest := [pair for pair in wanted if pair not in probed]:
         look_up(rest)
     # The text only of the few entries whose link one of their source's stored items has.
