@@ -303,14 +303,25 @@ class _ServerLog(logging.LoggerAdapter):
     """aiohttp.server's log, where a request the client got wrong (no Host, a bad request
     line, a header over 8 KiB: answered 400) is one debug line, not an ERROR with a
     traceback: any client could fill the service's log, and its alerts, with them.
-    A failure of the server itself (a 500) stays an ERROR with its traceback."""
+    A failure of the server itself (a 500) stays an ERROR with its traceback. aiohttp logs
+    a bad method (a TLS hello or a scanner's bytes on the port) at debug level itself, with
+    its traceback: that is one line too."""
 
     def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
-        if isinstance(exc_info, HttpProcessingError) and exc_info.code < 500:
-            reason = (exc_info.message or type(exc_info).__name__).splitlines()[0]
-            self.debug("%s: %d %s", str(msg) % args if args else msg, exc_info.code or 400, reason)
-            return
-        self.error(msg, *args, exc_info=exc_info, **kwargs)
+        if not self._client_error(msg, args, exc_info):
+            self.error(msg, *args, exc_info=exc_info, **kwargs)
+
+    def debug(self, msg: object, *args: object, exc_info: Any = None, **kwargs: Any) -> None:
+        if not self._client_error(msg, args, exc_info):
+            super().debug(msg, *args, exc_info=exc_info, **kwargs)
+
+    def _client_error(self, msg: object, args: tuple[object, ...], exc_info: Any) -> bool:
+        """Log a request the client got wrong as one debug line; False if ``exc_info`` is none."""
+        if not (isinstance(exc_info, HttpProcessingError) and exc_info.code < 500):
+            return False
+        reason = (exc_info.message or type(exc_info).__name__).strip().splitlines()[0].rstrip(" :")
+        super().debug("%s: %d %s", str(msg) % args if args else msg, exc_info.code or 400, reason)
+        return True
 
 
 def raise_open_files_limit() -> int:

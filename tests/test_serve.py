@@ -481,6 +481,26 @@ def test_a_malformed_request_is_answered_400_and_logged_as_one_debug_line(
     assert "400" in records[0].getMessage() and "Host" in records[0].getMessage()
 
 
+def test_a_request_in_no_http_method_is_one_debug_line_too(
+        server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    # aiohttp logs a bad method itself (a TLS hello or a scanner's bytes on the HTTP port)
+    # at debug level, with its traceback: ten lines under -v where README promises one.
+    caplog.set_level(logging.DEBUG, logger="aiohttp.server")
+    for request in (b"GARBAGE / HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 40):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+            conn.sendall(request)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        assert b" 400 " in answer.split(b"\r\n")[0], request[:30]
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert [r.levelname for r in records] == ["DEBUG"] * 2
+    assert all(r.exc_info is None and "\n" not in r.getMessage() for r in records), \
+        [r.getMessage() for r in records]
+    assert "400" in records[0].getMessage() and "method" in records[0].getMessage().lower()
+
+
 def test_the_server_log_keeps_its_own_failures_errors_with_tracebacks(caplog: pytest.LogCaptureFixture) -> None:
     from aggregator.serve import _ServerLog
 
