@@ -126,3 +126,21 @@ def test_make_run_prints_the_subscribe_urls_the_readme_shows(project: Path) -> N
     assert all(line in printed for line in shown if line.strip() != "..."), shown
     assert len(printed) - 3 == 13  # "13 topics", as the README's introduction says
     assert "13 topics" in README
+
+
+def _json_keys(command: str) -> list[str]:
+    """The keys a command's row of the README lists for its --json objects, in order."""
+    row = next(line for line in README.splitlines() if line.startswith(f"| `aggregator {command}"))
+    listed = re.search(r"--json` prints an array(.*?) \|$", row)
+    assert listed, row
+    return re.findall(r"`([a-z_]+)`", re.sub(r"\([^()]*\)", "", listed.group(1)))  # brackets name no key
+
+
+def test_status_and_items_json_have_the_keys_the_readme_lists(project: Path) -> None:
+    import json
+
+    run(project, "update")
+    (source,) = json.loads(run(project, "status", "--json"))
+    assert list(source) == _json_keys("status")
+    item = json.loads(run(project, "items", "--json", "--limit", "1"))[0]
+    assert list(item) == _json_keys("items")
