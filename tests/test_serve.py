@@ -460,6 +460,31 @@ def test_a_slow_reader_that_keeps_reading_gets_the_whole_answer(site: Path, monk
             conn.close()
 
 
+def test_a_reader_taking_an_answer_slower_than_the_kernel_buffers_drain_is_not_cut_off(
+        site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The watchdog looked at the transport's buffer only, which moves when the kernel's send
+    # buffer (megabytes on a fast path) has drained by a third: a reader steadily taking less
+    # than that per WRITE_TIMEOUT (on loopback some 40 KB/s for 30 s) was cut off mid-feed.
+    import aggregator.serve
+
+    monkeypatch.setattr(aggregator.serve, "WRITE_TIMEOUT", 0.5)
+    big = os.urandom(4 * 1024 * 1024)
+    (site / "big.xml").write_bytes(big)
+    for server in run_server(site):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+            conn.sendall(b"GET /big.xml HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += conn.recv(1024)
+            body = received.partition(b"\r\n\r\n")[2]
+            while len(body) < len(big):
+                chunk = conn.recv(64 * 1024)
+                assert chunk, f"cut off after {len(body)} bytes of {len(big)} while reading steadily"
+                body += chunk
+                time.sleep(0.05)  # about 1 MB/s: some 600 KB every WRITE_TIMEOUT
+            assert body == big
+
+
 def test_a_malformed_request_is_answered_400_and_logged_as_one_debug_line(
         server: Server, caplog: pytest.LogCaptureFixture) -> None:
     # A request the client got wrong is no error of the service's: each was an ERROR with
