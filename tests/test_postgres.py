@@ -94,6 +94,7 @@ from test_store import (  # noqa: F401 - collected again, on PostgreSQL
     test_a_copy_repointed_to_another_story_whole_makes_no_two_stories_one,
     test_a_copy_repointed_to_another_storys_link_alone_makes_no_two_stories_one,
     test_a_feed_keyed_anew_keeps_each_item_and_its_id,
+    test_a_recurring_post_under_a_new_key_is_a_new_item_not_the_last_one_re_keyed,
 )
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3200,6 +3200,33 @@ def test_a_feed_keyed_anew_and_read_seldom_keeps_its_items_under_its_new_stories
     assert (result.new, len(store.newest_items(None, 50))) == (9, 21)
 
 
+def test_a_recurring_post_under_a_new_key_is_a_new_item_not_the_last_one_re_keyed(store: Store) -> None:
+    """A feed that sends its newest entry alone (a daily reminder, a podcast's re-run): the
+    same link, title and text each time, under a new GUID and a later date. None of its keys
+    is stored, so it looked keyed anew: the new post was taken for yesterday's re-keyed, and,
+    its dates alone differing, was no news at all (0 new, 0 updated: the post was lost). A
+    CMS migration keeps its entries' dates; an entry dated a day or more after the stored
+    item is a later post. One whose date stayed (or was stored undated) is still re-keyed."""
+    def post(day: int) -> EntryData:
+        return EntryData(key=f"urn:daily:{day}", title="Daily reminder", link="https://one.example/daily",
+                         content="<p>Stand-up at ten in the usual room; bring your notes, please.</p>",
+                         published=T0 + timedelta(days=day))
+    assert store.ingest("one", [post(0)], now=T0 + timedelta(hours=1)).new == 1
+    result = store.ingest("one", [post(1)], now=T0 + timedelta(days=1, hours=1))
+    assert (result.new, len(store.newest_items(None, 10))) == (1, 2)
+    # Keyed anew, its date kept (or given where it had none): the stored item, re-keyed (of
+    # two of its link and text, the one of its date).
+    before = {(i.id, i.updated) for i in store.newest_items(None, 10)}
+    assert store.ingest("one", [replace(post(1), key="tag:daily:1")], now=T0 + timedelta(days=2)).new == 0
+    assert {(i.id, i.updated) for i in store.newest_items(None, 10)} == before
+    elsewhere = replace(post(0), title="Another reminder", link="https://two.example/x")
+    assert store.ingest("two", [replace(elsewhere, published=None)], now=T0).new == 1
+    result = store.ingest("two", [replace(elsewhere, key="tag:x", published=T0 + timedelta(days=3))],
+                          now=T0 + timedelta(days=3))
+    assert (result.new, len(store.newest_items(None, 10))) == (0, 3)
+
+
+
 def _stored_rows(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of the tables an ingest writes, in a fixed order."""
     with store.reading() as conn:

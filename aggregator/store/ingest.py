@@ -545,7 +545,7 @@ def ingest(conn: Connection, jobs: Sequence[IngestJob], now: datetime) -> list[I
 def _stored_by_link(sqlite: bool) -> Any:  # :links (canonical) -> their items' link rows
     return (select(item_sources.c.key, item_sources.c.id, item_sources.c.item_id, item_sources.c.fingerprint,
                    item_sources.c.undated_fingerprint, items.c.source_id, item_sources.c.source_id, item_sources.c.link,
-                   items.c.image, items.c.canonical_link, items.c.text_key)
+                   items.c.image, items.c.canonical_link, items.c.text_key, items.c.published, items.c.first_seen)
             .join(items, items.c.id == item_sources.c.item_id)
             # By the link alone: a filter by source has SQLite scan every row of the source.
             .where(_in_list(items.c.canonical_link, "links", sqlite))
@@ -559,6 +559,7 @@ def _carrying(sqlite: bool) -> Any:  # :sources that carry a stored item
 
 
 _PROBED = 8  # links of a document looked up first (_found_by_link_and_text)
+_ANOTHER_POST = timedelta(days=1)  # an item dated this far from an entry is another post (ditto)
 
 
 def _found_by_link_and_text(
@@ -574,7 +575,9 @@ def _found_by_link_and_text(
     found: dict[tuple[int, str], tuple[int, int, str, str | None, int, str | None, str | None]] = {}
     wanted: dict[tuple[int, str], list[EntryData]] = defaultdict(list)  # (source, link) -> its entries
     sent: dict[int, set[str]] = {}  # source -> the keys its document sends, as stored
-    rows: dict[tuple[int, str], list[tuple[int | None, tuple[int, int, str, str | None, int, str | None, str | None]]]]
+    # (source, link) -> (text key, the date its entry gave or None, link row) of its stored items
+    rows: dict[tuple[int, str], list[tuple[int | None, datetime | None,
+                                           tuple[int, int, str, str | None, int, str | None, str | None]]]]
     rows = defaultdict(list)
 
     def want(sid: int, entries: Iterable[EntryData]) -> None:
@@ -586,7 +589,7 @@ def _found_by_link_and_text(
         """Rows of ``links`` into ``rows``; the sources that have any of them."""
         having: set[int] = set()
         for part in _chunks(sorted({link for _, link in links})):
-            for key, link_id, item_id, fp, ufp, origin, sid, link, pic, canon, th in conn.execute(
+            for key, link_id, item_id, fp, ufp, origin, sid, link, pic, canon, th, dated, seen in conn.execute(
                 _statement(conn, _stored_by_link),
                 {"links": _listed(conn, items.c.canonical_link, part)},
             ):
@@ -595,7 +598,8 @@ def _found_by_link_and_text(
                     if sid not in sent:
                         sent[sid] = {_indexed(k) for k in documents[sid]}
                     if key not in sent[sid]:
-                        rows[(sid, canon)].append((th, (link_id, item_id, fp, ufp, origin, link, pic)))
+                        rows[(sid, canon)].append((th, None if dated == seen else dated,
+                                                   (link_id, item_id, fp, ufp, origin, link, pic)))
         return having
 
     # A feed whose entries all rotated since it was last read (one read seldom) is the
@@ -616,12 +620,20 @@ def _found_by_link_and_text(
     if rest := [pair for pair in wanted if pair not in probed]:
         look_up(rest)
     # The text only of the few entries whose link one of their source's stored items has.
+    # A migration keeps its entries' dates: an item dated a day or more before or after
+    # the entry is another post of the same link and text (a daily reminder, a re-run, from
+    # a feed that sends its newest entry alone), not that entry keyed anew. An item stored
+    # undated (dated when first seen) is compared by link and text alone.
     for (sid, canon), stored in rows.items():
         entries = wanted[(sid, canon)]
-        if len(entries) == 1 and len(stored) == 1 and stored[0][0] is not None:
-            dedup = _derived_texts(entries[0])[2]
-            if dedup and text_key(dedup) == stored[0][0]:
-                found[(sid, entries[0].key)] = stored[0][1]
+        if len(entries) != 1 or not (dedup := _derived_texts(entries[0])[2]):
+            continue
+        th = text_key(dedup)
+        date = _plausible(entries[0].published) or _plausible(entries[0].updated)
+        same = [hit for key, dated, hit in stored if key == th and (
+            dated is None or date is None or abs(date - dated) < _ANOTHER_POST)]
+        if len(same) == 1:
+            found[(sid, entries[0].key)] = same[0]
     return found
 
 
