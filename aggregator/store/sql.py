@@ -57,7 +57,7 @@ def _sqlite_insert(conn: Any, table: Any, columns: tuple[str, ...]) -> tuple[str
 
 class _Stage:
     """Rows of a transaction's inserts held back in temporary tables (``stage_inserts``):
-    per table, in the order staged, its (columns, the statement that moves them)."""
+    per table, in the order first staged, the statement that moves them into it."""
 
     __slots__ = ("moves", "next_id")
 
@@ -122,7 +122,8 @@ def _staged_insert(conn: Any, stage: _Stage, table: Any, columns: tuple[str, ...
     staged = _STAGED_TABLE.format(table.name)
     listed = ", ".join(f'"{c}"' for c in columns)
     if table.name not in stage.moves:
-        # Made once per connection; the columns are the one insert's (each table has one).
+        # Made at a connection's first staged rows (IF NOT EXISTS after); the columns are the
+        # one insert's (each table has one).
         if not stage.moves:
             # The temporary tables' own page cache (SQLite's default is 2 MiB): past it, a
             # large batch spills to a temporary file, which the OS caches, not this process.
